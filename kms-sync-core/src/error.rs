@@ -1,0 +1,350 @@
+//! The one error type of kms-sync: an [`Error`] struct carrying an [`ErrorKind`] and the
+//! context a caller needs (which key, which destination, which operation, HTTP status,
+//! when to retry) — never a secret value.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// What went wrong, coarsely enough to decide what to do about it.
+///
+/// Marked `#[non_exhaustive]`: match with a wildcard arm.
+///
+/// ```
+/// use kms_sync_core::ErrorKind;
+/// assert_eq!(ErrorKind::RateLimited.to_string(), "rate limited");
+/// assert!(ErrorKind::RateLimited.is_retryable());
+/// assert!(!ErrorKind::InvalidKey.is_retryable());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The configuration (options, schema, definition, connection) is invalid.
+    #[error("invalid configuration")]
+    Config,
+    /// A key does not satisfy the destination's naming rules, or keys collide.
+    #[error("invalid key")]
+    InvalidKey,
+    /// A value does not satisfy the destination's value rules (for example, empty).
+    #[error("invalid value")]
+    InvalidValue,
+    /// The credentials were refused (HTTP 401).
+    #[error("unauthenticated")]
+    Unauthenticated,
+    /// The credentials lack a permission or scope (HTTP 403).
+    #[error("permission denied")]
+    PermissionDenied,
+    /// The target (repository, project, variable…) does not exist (HTTP 404).
+    #[error("not found")]
+    NotFound,
+    /// The destination changed underneath us, or an entry exists that we may not replace.
+    #[error("conflict")]
+    Conflict,
+    /// The service asked us to slow down and retries ran out.
+    #[error("rate limited")]
+    RateLimited,
+    /// The operation ran past its deadline.
+    #[error("timed out")]
+    Timeout,
+    /// The service is unreachable or failing (connection errors, 5xx).
+    #[error("service unavailable")]
+    Unavailable,
+    /// The secret source failed; nothing was written.
+    #[error("source failed")]
+    Source,
+    /// The destination cannot do what was asked (for example, import from write-only values).
+    #[error("unsupported")]
+    Unsupported,
+    /// A safety guard refused the plan (deletion guard).
+    #[error("refused by guard")]
+    Guard,
+    /// Anything else: an unexpected response, a broken state file, a bug.
+    #[error("unexpected")]
+    Unexpected,
+}
+
+impl ErrorKind {
+    /// Whether trying the same thing again later may succeed.
+    pub fn is_retryable(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::RateLimited | ErrorKind::Timeout | ErrorKind::Unavailable
+        )
+    }
+}
+
+/// The error of every fallible kms-sync operation.
+///
+/// It carries a [`kind`](Error::kind), a human message, and optional context: the key it
+/// concerns, every key involved (for refusals that name many), the destination, the
+/// operation, the HTTP status and a retry time. Neither `Display` nor `Debug` ever shows a
+/// secret value: messages are written by kms-sync from keys, statuses and the services' own
+/// error messages.
+///
+/// ```
+/// use kms_sync_core::{Error, ErrorKind};
+/// let err = Error::new(ErrorKind::InvalidKey, "key must not start with a digit")
+///     .with_key("1PASSWORD")
+///     .with_destination("bitbucket:acme/api");
+/// assert_eq!(err.kind(), ErrorKind::InvalidKey);
+/// assert_eq!(err.key(), Some("1PASSWORD"));
+/// assert!(err.to_string().contains("1PASSWORD"));
+/// ```
+#[derive(Clone)]
+pub struct Error {
+    kind: ErrorKind,
+    message: String,
+    key: Option<String>,
+    keys: Vec<String>,
+    destination: Option<String>,
+    operation: Option<String>,
+    status: Option<u16>,
+    retry_at: Option<SystemTime>,
+    source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+}
+
+/// Shorthand for `Result<T, kms_sync_core::Error>`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// A new error of `kind` with a message. The message must not contain secret values.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Error {
+            kind,
+            message: message.into(),
+            key: None,
+            keys: Vec::new(),
+            destination: None,
+            operation: None,
+            status: None,
+            retry_at: None,
+            source: None,
+        }
+    }
+
+    /// Shorthand for `Error::new(ErrorKind::Config, message)`.
+    pub fn config(message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::Config, message)
+    }
+
+    /// Shorthand for `Error::new(ErrorKind::Unexpected, message)`.
+    pub fn unexpected(message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::Unexpected, message)
+    }
+
+    /// The key this error concerns.
+    pub fn with_key(mut self, key: impl Into<String>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+
+    /// Every key this error concerns (for refusals that name several keys).
+    pub fn with_keys<I, S>(mut self, keys: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.keys = keys.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The destination this error concerns, e.g. `bitbucket:acme/api`.
+    pub fn with_destination(mut self, destination: impl Into<String>) -> Self {
+        self.destination = Some(destination.into());
+        self
+    }
+
+    /// The operation that failed, e.g. `list` or `PUT /2.0/repositories/…`.
+    pub fn with_operation(mut self, operation: impl Into<String>) -> Self {
+        self.operation = Some(operation.into());
+        self
+    }
+
+    /// The HTTP status the service answered with.
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    /// When the caller may try again (rate limits).
+    pub fn with_retry_at(mut self, at: SystemTime) -> Self {
+        self.retry_at = Some(at);
+        self
+    }
+
+    /// The underlying cause. It must not format secret values.
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Arc::new(source));
+        self
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The message, without context.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The key this error concerns, if one.
+    pub fn key(&self) -> Option<&str> {
+        self.key.as_deref()
+    }
+
+    /// Every key this error names (refusals of a whole plan name all of them).
+    pub fn keys(&self) -> &[String] {
+        &self.keys
+    }
+
+    /// The destination this error concerns.
+    pub fn destination(&self) -> Option<&str> {
+        self.destination.as_deref()
+    }
+
+    /// The operation that failed.
+    pub fn operation(&self) -> Option<&str> {
+        self.operation.as_deref()
+    }
+
+    /// The HTTP status, when the service answered.
+    pub fn status(&self) -> Option<u16> {
+        self.status
+    }
+
+    /// When to retry, when the service said so.
+    pub fn retry_at(&self) -> Option<SystemTime> {
+        self.retry_at
+    }
+
+    /// How long from now until [`retry_at`](Error::retry_at), zero if it has passed.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_at.map(|at| {
+            at.duration_since(SystemTime::now())
+                .unwrap_or(Duration::ZERO)
+        })
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.kind, self.message)?;
+        let mut context = Vec::new();
+        if let Some(key) = &self.key {
+            context.push(format!("key `{key}`"));
+        }
+        if let Some(destination) = &self.destination {
+            context.push(format!("destination {destination}"));
+        }
+        if let Some(operation) = &self.operation {
+            context.push(format!("during {operation}"));
+        }
+        if let Some(status) = self.status {
+            context.push(format!("HTTP {status}"));
+        }
+        if let Some(at) = self.retry_at {
+            context.push(format!(
+                "retry after {}",
+                humantime::format_rfc3339_seconds(at)
+            ));
+        }
+        if !context.is_empty() {
+            write!(f, " ({})", context.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Error");
+        d.field("kind", &self.kind).field("message", &self.message);
+        if let Some(key) = &self.key {
+            d.field("key", key);
+        }
+        if !self.keys.is_empty() {
+            d.field("keys", &self.keys);
+        }
+        if let Some(destination) = &self.destination {
+            d.field("destination", destination);
+        }
+        if let Some(operation) = &self.operation {
+            d.field("operation", operation);
+        }
+        if let Some(status) = self.status {
+            d.field("status", &status);
+        }
+        if let Some(at) = self.retry_at {
+            d.field(
+                "retry_at",
+                &humantime::format_rfc3339_seconds(at).to_string(),
+            );
+        }
+        if let Some(source) = &self.source {
+            d.field("source", &source.to_string());
+        }
+        d.finish()
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|s| s as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl serde::Serialize for Error {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut s = serializer.serialize_struct("Error", 7)?;
+        s.serialize_field("kind", &self.kind)?;
+        s.serialize_field("message", &self.message)?;
+        s.serialize_field("key", &self.key)?;
+        s.serialize_field("keys", &self.keys)?;
+        s.serialize_field("destination", &self.destination)?;
+        s.serialize_field("status", &self.status)?;
+        s.serialize_field(
+            "retryAt",
+            &self
+                .retry_at
+                .map(|at| humantime::format_rfc3339_seconds(at).to_string()),
+        )?;
+        s.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_names_context() {
+        let err = Error::new(ErrorKind::NotFound, "repository does not exist")
+            .with_destination("bitbucket:acme/api")
+            .with_operation("list")
+            .with_status(404);
+        assert_eq!(
+            err.to_string(),
+            "not found: repository does not exist (destination bitbucket:acme/api, during list, HTTP 404)"
+        );
+    }
+
+    #[test]
+    fn retry_after_is_never_negative() {
+        let err = Error::new(ErrorKind::RateLimited, "slow down")
+            .with_retry_at(SystemTime::now() - Duration::from_secs(10));
+        assert_eq!(err.retry_after(), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn source_is_exposed() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let err = Error::config("cannot read").with_source(io);
+        let source = std::error::Error::source(&err).map(|s| s.to_string());
+        assert_eq!(source.as_deref(), Some("no such file"));
+    }
+}

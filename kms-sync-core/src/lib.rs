@@ -1,0 +1,80 @@
+//! # kms-sync-core
+//!
+//! The engine of kms-sync: keeps a destination (Bitbucket, Checkly, Octopus Deploy, or any
+//! service you add) in step with a secret source (Hanzo KMS, a dotenv file, the process
+//! environment), the way the KMS's Secret Syncs do — but planned before it writes, writing
+//! only what changed, never touching keys it does not own, and never leaking a value.
+//!
+//! The pieces:
+//!
+//! - [`SecretSource`] → a [`SecretSet`] of [`SecretValue`]s (redacted in every `Debug`).
+//! - [`KeySchema`] ([`TemplateKeySchema`], [`NoKeySchema`]) names destination keys and decides
+//!   which ones a sync owns.
+//! - [`Destination`] lists a [`Snapshot`] and applies [`Change`]s; per-key destinations use
+//!   [`apply_each`].
+//! - [`plan()`] is a pure function from source, snapshot, schema and ledger to a [`Plan`].
+//! - [`Syncer`] ties them together: `plan`, `apply`, `sync`, `remove`, `import`, returning a
+//!   [`SyncReport`].
+//! - [`StateStore`] keeps a [`Ledger`] of HMAC fingerprints so hidden values are not rewritten
+//!   on every run.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use kms_sync_core::*;
+//! # futures::executor::block_on(async {
+//! let source = Arc::new(StaticSource::new(SecretSet::new("prod").with("API_KEY", "k")));
+//! let destination = Arc::new(MemoryDestination::builder().readable_values(false).build());
+//! let syncer = Syncer::builder()
+//!     .source(source)
+//!     .destination(destination)
+//!     .key_schema_template("KMS_{{environment}}_{{secretKey}}")
+//!     .state(Arc::new(MemoryStateStore::default()), Fingerprinter::new(vec![7; 32])?)
+//!     .build()?;
+//! let first = syncer.sync().await?;
+//! assert_eq!(first.counts.created, 1);
+//! let again = syncer.sync().await?;
+//! assert_eq!(again.requests.writes(), 0); // hidden values, but the ledger knows
+//! # Ok::<(), kms_sync_core::Error>(())
+//! # }).unwrap();
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod apply_each;
+mod destination;
+mod error;
+mod memory;
+mod options;
+mod plan;
+mod report;
+mod schema;
+mod secret;
+mod source;
+mod state;
+mod stats;
+mod syncer;
+
+pub use apply_each::apply_each;
+pub use async_trait::async_trait;
+pub use destination::{
+    Applied, ApplyContext, Capabilities, Change, ChangeKind, Destination, DestinationInfo, Outcome,
+    OutcomeStatus, RateBudget, RemoteEntry, RemoteValue, Snapshot, Verdict, WriteMode,
+};
+pub use error::{Error, ErrorKind, Result};
+pub use memory::{KeyRule, MemoryDestination, MemoryDestinationBuilder};
+pub use options::{InitialSyncBehavior, SyncOptions};
+pub use plan::{
+    plan, DeletionGuard, Plan, PlanAction, PlanCounts, PlanInput, PlanItem, PlanOptions,
+    PlanWarning,
+};
+pub use report::{Counts, KeyReport, KeyStatus, Operation, RunStatus, StatusRecord, SyncReport};
+pub use schema::{KeySchema, NoKeySchema, TemplateKeySchema};
+pub use secret::{SecretSet, SecretValue, REDACTED};
+pub use source::{DotenvSource, EnvSource, Revision, SecretSink, SecretSource, StaticSource};
+pub use state::{
+    Fingerprint, Fingerprinter, JsonFileStateStore, Ledger, LedgerEntry, MemoryStateStore,
+    StateStore, MIN_HMAC_KEY_LEN,
+};
+pub use stats::{RequestCounter, RequestStats};
+pub use syncer::{Syncer, SyncerBuilder};

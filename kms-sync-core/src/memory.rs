@@ -1,0 +1,494 @@
+//! The in-memory reference destination.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+
+use crate::apply_each::apply_each;
+use crate::destination::{
+    Applied, ApplyContext, Capabilities, Change, ChangeKind, Destination, DestinationInfo, Outcome,
+    RemoteEntry, RemoteValue, Snapshot, Verdict, WriteMode,
+};
+use crate::error::{Error, ErrorKind, Result};
+use crate::secret::SecretValue;
+use crate::stats::{RequestCounter, RequestStats};
+
+/// Which keys a [`MemoryDestination`] accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyRule {
+    /// Any non-empty key without control characters.
+    Any,
+    /// `^[A-Za-z_][A-Za-z0-9_]*$`, as Bitbucket and Checkly require.
+    Identifier,
+}
+
+impl KeyRule {
+    /// Checks a key.
+    ///
+    /// ```
+    /// use kms_sync_core::{KeyRule, Verdict};
+    /// assert_eq!(KeyRule::Identifier.check("DB_URL"), Verdict::Valid);
+    /// assert!(!KeyRule::Identifier.check("1DB").is_valid());
+    /// ```
+    pub fn check(self, key: &str) -> Verdict {
+        if key.is_empty() {
+            return Verdict::Invalid("the key is empty".to_owned());
+        }
+        match self {
+            KeyRule::Any => {
+                if key.chars().any(char::is_control) {
+                    Verdict::Invalid("the key contains a control character".to_owned())
+                } else {
+                    Verdict::Valid
+                }
+            }
+            KeyRule::Identifier => {
+                let mut chars = key.chars();
+                let first_ok = chars
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+                if !first_ok {
+                    return Verdict::Invalid("must start with an ASCII letter or `_`".to_owned());
+                }
+                if chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    Verdict::Valid
+                } else {
+                    Verdict::Invalid("may contain only ASCII letters, digits and `_`".to_owned())
+                }
+            }
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            KeyRule::Any => "any non-empty key without control characters",
+            KeyRule::Identifier => "ASCII letters, digits and `_`, not starting with a digit",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Stored {
+    id: String,
+    value: SecretValue,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    entries: BTreeMap<String, Stored>,
+    version: u64,
+    next_id: u64,
+    fail_writes: BTreeMap<String, ErrorKind>,
+    fail_list: Option<ErrorKind>,
+}
+
+impl State {
+    fn new_id(&mut self) -> String {
+        self.next_id += 1;
+        format!("mem-{}", self.next_id)
+    }
+}
+
+/// Builds a [`MemoryDestination`]. Defaults: readable values, per-key writes, page size 100,
+/// [`KeyRule::Any`], case-sensitive keys, empty values allowed, concurrency 4.
+#[derive(Debug, Clone)]
+pub struct MemoryDestinationBuilder {
+    kind: String,
+    target: String,
+    readable: bool,
+    write_mode: WriteMode,
+    page_size: usize,
+    key_rule: KeyRule,
+    case_insensitive: bool,
+    reject_empty_values: bool,
+    import: bool,
+    concurrency: usize,
+}
+
+impl MemoryDestinationBuilder {
+    /// The kind shown in plans (default `memory`).
+    pub fn kind(mut self, kind: impl Into<String>) -> Self {
+        self.kind = kind.into();
+        self
+    }
+    /// The target shown in plans (default `default`).
+    pub fn target(mut self, target: impl Into<String>) -> Self {
+        self.target = target.into();
+        self
+    }
+    /// Whether values are returned on list (`false`: hidden, like secured variables).
+    pub fn readable_values(mut self, readable: bool) -> Self {
+        self.readable = readable;
+        self
+    }
+    /// Per-key or batch writes.
+    pub fn write_mode(mut self, mode: WriteMode) -> Self {
+        self.write_mode = mode;
+        self
+    }
+    /// Entries per list page (each page counts as one GET).
+    pub fn page_size(mut self, size: usize) -> Self {
+        self.page_size = size.max(1);
+        self
+    }
+    /// The key rule.
+    pub fn key_rule(mut self, rule: KeyRule) -> Self {
+        self.key_rule = rule;
+        self
+    }
+    /// Whether keys differing only in case are the same key.
+    pub fn case_insensitive_keys(mut self, insensitive: bool) -> Self {
+        self.case_insensitive = insensitive;
+        self
+    }
+    /// Whether empty values are refused.
+    pub fn reject_empty_values(mut self, reject: bool) -> Self {
+        self.reject_empty_values = reject;
+        self
+    }
+    /// Whether import is offered (needs readable values).
+    pub fn import(mut self, import: bool) -> Self {
+        self.import = import;
+        self
+    }
+    /// The default concurrency.
+    pub fn concurrency(mut self, concurrency: usize) -> Self {
+        self.concurrency = concurrency.max(1);
+        self
+    }
+    /// Builds the destination.
+    pub fn build(self) -> MemoryDestination {
+        let capabilities = Capabilities::new(self.write_mode)
+            .with_values_readable(self.readable)
+            .with_import(self.import && self.readable)
+            .with_case_insensitive_keys(self.case_insensitive)
+            .with_key_rule(self.key_rule.describe())
+            .with_value_rule(if self.reject_empty_values {
+                "non-empty"
+            } else {
+                "any value"
+            })
+            .with_default_concurrency(self.concurrency);
+        MemoryDestination {
+            info: DestinationInfo::new(self.kind, self.target, capabilities),
+            page_size: self.page_size,
+            key_rule: self.key_rule,
+            reject_empty_values: self.reject_empty_values,
+            state: Arc::new(Mutex::new(State::default())),
+            requests: Arc::new(RequestCounter::default()),
+        }
+    }
+}
+
+/// The reference destination: a map in memory that can be set to behave like each real
+/// kind — values readable or hidden, per-key or batch writes, a page size, a key rule —
+/// and to fail chosen operations, so the engine's failure paths are testable without HTTP.
+///
+/// It counts requests as a service would: one GET per list page, one POST / PUT / DELETE
+/// per per-key change, one PUT per batch. A batch write checks the snapshot version the
+/// plan was made from and fails whole with a [`Conflict`](ErrorKind::Conflict) if another
+/// writer came first. Clones share state.
+///
+/// ```
+/// use std::sync::Arc;
+/// use kms_sync_core::*;
+/// # futures::executor::block_on(async {
+/// let dest = Arc::new(MemoryDestination::builder().readable_values(false).build());
+/// let syncer = Syncer::builder()
+///     .source(Arc::new(StaticSource::new(SecretSet::new("dev").with("A", "1"))))
+///     .destination(dest.clone())
+///     .build()?;
+/// syncer.sync().await?;
+/// assert_eq!(dest.value("A")?.map(|v| v.expose_secret().to_owned()).as_deref(), Some("1"));
+/// # Ok::<(), kms_sync_core::Error>(())
+/// # }).unwrap();
+/// ```
+#[derive(Debug, Clone)]
+pub struct MemoryDestination {
+    info: DestinationInfo,
+    page_size: usize,
+    key_rule: KeyRule,
+    reject_empty_values: bool,
+    state: Arc<Mutex<State>>,
+    requests: Arc<RequestCounter>,
+}
+
+impl MemoryDestination {
+    /// A builder with the defaults.
+    pub fn builder() -> MemoryDestinationBuilder {
+        MemoryDestinationBuilder {
+            kind: "memory".to_owned(),
+            target: "default".to_owned(),
+            readable: true,
+            write_mode: WriteMode::PerKey,
+            page_size: 100,
+            key_rule: KeyRule::Any,
+            case_insensitive: false,
+            reject_empty_values: false,
+            import: false,
+            concurrency: 4,
+        }
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, State>> {
+        self.state
+            .lock()
+            .map_err(|_| Error::unexpected("memory destination lock poisoned"))
+    }
+
+    /// Puts an entry directly, as someone else writing to the service would (not counted).
+    pub fn insert(&self, key: impl Into<String>, value: impl Into<SecretValue>) -> Result<()> {
+        let mut state = self.lock()?;
+        let id = state.new_id();
+        state.entries.insert(
+            key.into(),
+            Stored {
+                id,
+                value: value.into(),
+            },
+        );
+        state.version += 1;
+        Ok(())
+    }
+
+    /// Removes an entry directly (not counted).
+    pub fn remove(&self, key: &str) -> Result<()> {
+        let mut state = self.lock()?;
+        state.entries.remove(key);
+        state.version += 1;
+        Ok(())
+    }
+
+    /// The true value of a key, hidden or not.
+    pub fn value(&self, key: &str) -> Result<Option<SecretValue>> {
+        Ok(self.lock()?.entries.get(key).map(|s| s.value.clone()))
+    }
+
+    /// Every key and its true value.
+    pub fn contents(&self) -> Result<BTreeMap<String, SecretValue>> {
+        Ok(self
+            .lock()?
+            .entries
+            .iter()
+            .map(|(k, s)| (k.clone(), s.value.clone()))
+            .collect())
+    }
+
+    /// Makes every later write (create, update, delete, or a batch containing it) of `key`
+    /// fail with `kind`.
+    pub fn fail_writes_to(&self, key: impl Into<String>, kind: ErrorKind) -> Result<()> {
+        self.lock()?.fail_writes.insert(key.into(), kind);
+        Ok(())
+    }
+
+    /// Makes every later list fail with `kind` (`None` to stop).
+    pub fn fail_list(&self, kind: Option<ErrorKind>) -> Result<()> {
+        self.lock()?.fail_list = kind;
+        Ok(())
+    }
+
+    /// Stops every injected failure.
+    pub fn clear_failures(&self) -> Result<()> {
+        let mut state = self.lock()?;
+        state.fail_writes.clear();
+        state.fail_list = None;
+        Ok(())
+    }
+
+    /// The current version of the whole set (bumped by every change).
+    pub fn version(&self) -> Result<u64> {
+        Ok(self.lock()?.version)
+    }
+
+    fn same_key(&self, a: &str, b: &str) -> bool {
+        if self.info.capabilities.case_insensitive_keys() {
+            a.to_lowercase() == b.to_lowercase()
+        } else {
+            a == b
+        }
+    }
+
+    fn injected(&self, state: &State, change: &Change) -> Option<Error> {
+        state.fail_writes.get(&change.key).map(|kind| {
+            Error::new(*kind, format!("injected failure on {}", change.kind))
+                .with_key(&change.key)
+                .with_destination(self.info.to_string())
+        })
+    }
+
+    fn apply_one(&self, state: &mut State, change: &Change) -> Result<Applied> {
+        if let Some(err) = self.injected(state, change) {
+            return Err(err);
+        }
+        let dest = self.info.to_string();
+        match change.kind {
+            ChangeKind::Create => {
+                if state.entries.keys().any(|k| self.same_key(k, &change.key)) {
+                    return Err(Error::new(ErrorKind::Conflict, "the key already exists")
+                        .with_key(&change.key)
+                        .with_destination(dest));
+                }
+                let value = change.value_or_error()?.clone();
+                let id = state.new_id();
+                state.entries.insert(
+                    change.key.clone(),
+                    Stored {
+                        id: id.clone(),
+                        value,
+                    },
+                );
+                state.version += 1;
+                Ok(Applied::with_id(id))
+            }
+            ChangeKind::Update => {
+                let value = change.value_or_error()?.clone();
+                let stored = state.entries.get_mut(&change.key).ok_or_else(|| {
+                    Error::new(ErrorKind::NotFound, "the key does not exist")
+                        .with_key(&change.key)
+                        .with_destination(dest)
+                })?;
+                stored.value = value;
+                let id = stored.id.clone();
+                state.version += 1;
+                Ok(Applied::with_id(id))
+            }
+            ChangeKind::Delete => {
+                if state.entries.remove(&change.key).is_none() {
+                    return Err(Error::new(ErrorKind::NotFound, "the key does not exist")
+                        .with_key(&change.key)
+                        .with_destination(dest));
+                }
+                state.version += 1;
+                Ok(Applied::default())
+            }
+        }
+    }
+
+    fn apply_batch(&self, changes: &[Change], context: &ApplyContext) -> Vec<Outcome> {
+        self.requests.record("PUT");
+        let whole_failure = |err: Error| -> Vec<Outcome> {
+            changes
+                .iter()
+                .map(|c| Outcome::of(c, Err(err.clone().with_key(&c.key))))
+                .collect()
+        };
+        let mut state = match self.lock() {
+            Ok(state) => state,
+            Err(err) => return whole_failure(err),
+        };
+        if let Some(expected) = &context.snapshot_version {
+            if *expected != state.version.to_string() {
+                return whole_failure(
+                    Error::new(
+                        ErrorKind::Conflict,
+                        "the set changed since it was listed (version mismatch)",
+                    )
+                    .with_destination(self.info.to_string()),
+                );
+            }
+        }
+        if let Some(err) = changes.iter().find_map(|c| self.injected(&state, c)) {
+            return whole_failure(err);
+        }
+        // Work on a copy so a failing change leaves the set as it was.
+        let mut draft = State {
+            entries: state.entries.clone(),
+            version: state.version,
+            next_id: state.next_id,
+            fail_writes: BTreeMap::new(),
+            fail_list: None,
+        };
+        let mut applied = Vec::with_capacity(changes.len());
+        for change in changes {
+            match self.apply_one(&mut draft, change) {
+                Ok(a) => applied.push(a),
+                Err(err) => return whole_failure(err),
+            }
+        }
+        state.entries = draft.entries;
+        state.next_id = draft.next_id;
+        state.version += 1;
+        changes
+            .iter()
+            .zip(applied)
+            .map(|(c, a)| Outcome::of(c, Ok(a)))
+            .collect()
+    }
+}
+
+#[async_trait]
+impl Destination for MemoryDestination {
+    fn info(&self) -> DestinationInfo {
+        self.info.clone()
+    }
+
+    fn validate_key(&self, key: &str) -> Verdict {
+        self.key_rule.check(key)
+    }
+
+    fn validate_value(&self, value: &SecretValue) -> Verdict {
+        if self.reject_empty_values && value.is_empty() {
+            Verdict::Invalid("the value is empty".to_owned())
+        } else {
+            Verdict::Valid
+        }
+    }
+
+    async fn list(&self) -> Result<Snapshot> {
+        let state = self.lock()?;
+        let pages = state.entries.len().div_ceil(self.page_size).max(1);
+        for _ in 0..pages {
+            self.requests.record("GET");
+        }
+        if let Some(kind) = state.fail_list {
+            return Err(Error::new(kind, "injected list failure")
+                .with_destination(self.info.to_string())
+                .with_operation("list"));
+        }
+        let readable = self.info.capabilities.values_readable();
+        let entries = state
+            .entries
+            .iter()
+            .map(|(k, s)| {
+                let value = if readable {
+                    RemoteValue::Known(s.value.clone())
+                } else {
+                    RemoteValue::Hidden
+                };
+                RemoteEntry::new(k.clone(), value).with_id(s.id.clone())
+            })
+            .collect();
+        let snapshot = Snapshot::new(entries);
+        Ok(match self.info.capabilities.write_mode() {
+            WriteMode::Batch => snapshot.with_version(state.version.to_string()),
+            WriteMode::PerKey => snapshot,
+        })
+    }
+
+    async fn apply(&self, changes: &[Change], context: &ApplyContext) -> Vec<Outcome> {
+        if changes.is_empty() {
+            return Vec::new();
+        }
+        match self.info.capabilities.write_mode() {
+            WriteMode::Batch => self.apply_batch(changes, context),
+            WriteMode::PerKey => {
+                apply_each(changes, context.concurrency, |change| async move {
+                    self.requests.record(match change.kind {
+                        ChangeKind::Create => "POST",
+                        ChangeKind::Update => "PUT",
+                        ChangeKind::Delete => "DELETE",
+                    });
+                    tokio::task::yield_now().await;
+                    let mut state = self.lock()?;
+                    self.apply_one(&mut state, change)
+                })
+                .await
+            }
+        }
+    }
+
+    fn request_stats(&self) -> RequestStats {
+        self.requests.snapshot()
+    }
+}

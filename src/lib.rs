@@ -1,0 +1,1 @@
+pub use kms_sync_core::*;
