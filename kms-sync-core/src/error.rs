@@ -93,6 +93,11 @@ impl ErrorKind {
 /// ```
 #[derive(Clone)]
 pub struct Error {
+    inner: Box<Inner>,
+}
+
+#[derive(Clone)]
+struct Inner {
     kind: ErrorKind,
     message: String,
     key: Option<String>,
@@ -111,15 +116,17 @@ impl Error {
     /// A new error of `kind` with a message. The message must not contain secret values.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Error {
-            kind,
-            message: message.into(),
-            key: None,
-            keys: Vec::new(),
-            destination: None,
-            operation: None,
-            status: None,
-            retry_at: None,
-            source: None,
+            inner: Box::new(Inner {
+                kind,
+                message: message.into(),
+                key: None,
+                keys: Vec::new(),
+                destination: None,
+                operation: None,
+                status: None,
+                retry_at: None,
+                source: None,
+            }),
         }
     }
 
@@ -135,7 +142,7 @@ impl Error {
 
     /// The key this error concerns.
     pub fn with_key(mut self, key: impl Into<String>) -> Self {
-        self.key = Some(key.into());
+        self.inner.key = Some(key.into());
         self
     }
 
@@ -145,83 +152,83 @@ impl Error {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.keys = keys.into_iter().map(Into::into).collect();
+        self.inner.keys = keys.into_iter().map(Into::into).collect();
         self
     }
 
     /// The destination this error concerns, e.g. `bitbucket:acme/api`.
     pub fn with_destination(mut self, destination: impl Into<String>) -> Self {
-        self.destination = Some(destination.into());
+        self.inner.destination = Some(destination.into());
         self
     }
 
     /// The operation that failed, e.g. `list` or `PUT /2.0/repositories/…`.
     pub fn with_operation(mut self, operation: impl Into<String>) -> Self {
-        self.operation = Some(operation.into());
+        self.inner.operation = Some(operation.into());
         self
     }
 
     /// The HTTP status the service answered with.
     pub fn with_status(mut self, status: u16) -> Self {
-        self.status = Some(status);
+        self.inner.status = Some(status);
         self
     }
 
     /// When the caller may try again (rate limits).
     pub fn with_retry_at(mut self, at: SystemTime) -> Self {
-        self.retry_at = Some(at);
+        self.inner.retry_at = Some(at);
         self
     }
 
     /// The underlying cause. It must not format secret values.
     pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
-        self.source = Some(Arc::new(source));
+        self.inner.source = Some(Arc::new(source));
         self
     }
 
     /// What kind of failure this is.
     pub fn kind(&self) -> ErrorKind {
-        self.kind
+        self.inner.kind
     }
 
     /// The message, without context.
     pub fn message(&self) -> &str {
-        &self.message
+        &self.inner.message
     }
 
     /// The key this error concerns, if one.
     pub fn key(&self) -> Option<&str> {
-        self.key.as_deref()
+        self.inner.key.as_deref()
     }
 
     /// Every key this error names (refusals of a whole plan name all of them).
     pub fn keys(&self) -> &[String] {
-        &self.keys
+        &self.inner.keys
     }
 
     /// The destination this error concerns.
     pub fn destination(&self) -> Option<&str> {
-        self.destination.as_deref()
+        self.inner.destination.as_deref()
     }
 
     /// The operation that failed.
     pub fn operation(&self) -> Option<&str> {
-        self.operation.as_deref()
+        self.inner.operation.as_deref()
     }
 
     /// The HTTP status, when the service answered.
     pub fn status(&self) -> Option<u16> {
-        self.status
+        self.inner.status
     }
 
     /// When to retry, when the service said so.
     pub fn retry_at(&self) -> Option<SystemTime> {
-        self.retry_at
+        self.inner.retry_at
     }
 
     /// How long from now until [`retry_at`](Error::retry_at), zero if it has passed.
     pub fn retry_after(&self) -> Option<Duration> {
-        self.retry_at.map(|at| {
+        self.inner.retry_at.map(|at| {
             at.duration_since(SystemTime::now())
                 .unwrap_or(Duration::ZERO)
         })
@@ -230,21 +237,21 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.kind, self.message)?;
+        write!(f, "{}: {}", self.inner.kind, self.inner.message)?;
         let mut context = Vec::new();
-        if let Some(key) = &self.key {
+        if let Some(key) = &self.inner.key {
             context.push(format!("key `{key}`"));
         }
-        if let Some(destination) = &self.destination {
+        if let Some(destination) = &self.inner.destination {
             context.push(format!("destination {destination}"));
         }
-        if let Some(operation) = &self.operation {
+        if let Some(operation) = &self.inner.operation {
             context.push(format!("during {operation}"));
         }
-        if let Some(status) = self.status {
+        if let Some(status) = self.inner.status {
             context.push(format!("HTTP {status}"));
         }
-        if let Some(at) = self.retry_at {
+        if let Some(at) = self.inner.retry_at {
             context.push(format!(
                 "retry after {}",
                 humantime::format_rfc3339_seconds(at)
@@ -260,29 +267,30 @@ impl fmt::Display for Error {
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Error");
-        d.field("kind", &self.kind).field("message", &self.message);
-        if let Some(key) = &self.key {
+        d.field("kind", &self.inner.kind)
+            .field("message", &self.inner.message);
+        if let Some(key) = &self.inner.key {
             d.field("key", key);
         }
-        if !self.keys.is_empty() {
-            d.field("keys", &self.keys);
+        if !self.inner.keys.is_empty() {
+            d.field("keys", &self.inner.keys);
         }
-        if let Some(destination) = &self.destination {
+        if let Some(destination) = &self.inner.destination {
             d.field("destination", destination);
         }
-        if let Some(operation) = &self.operation {
+        if let Some(operation) = &self.inner.operation {
             d.field("operation", operation);
         }
-        if let Some(status) = self.status {
+        if let Some(status) = self.inner.status {
             d.field("status", &status);
         }
-        if let Some(at) = self.retry_at {
+        if let Some(at) = self.inner.retry_at {
             d.field(
                 "retry_at",
                 &humantime::format_rfc3339_seconds(at).to_string(),
             );
         }
-        if let Some(source) = &self.source {
+        if let Some(source) = &self.inner.source {
             d.field("source", &source.to_string());
         }
         d.finish()
@@ -291,7 +299,8 @@ impl fmt::Debug for Error {
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source
+        self.inner
+            .source
             .as_deref()
             .map(|s| s as &(dyn std::error::Error + 'static))
     }
@@ -301,15 +310,16 @@ impl serde::Serialize for Error {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
         let mut s = serializer.serialize_struct("Error", 7)?;
-        s.serialize_field("kind", &self.kind)?;
-        s.serialize_field("message", &self.message)?;
-        s.serialize_field("key", &self.key)?;
-        s.serialize_field("keys", &self.keys)?;
-        s.serialize_field("destination", &self.destination)?;
-        s.serialize_field("status", &self.status)?;
+        s.serialize_field("kind", &self.inner.kind)?;
+        s.serialize_field("message", &self.inner.message)?;
+        s.serialize_field("key", &self.inner.key)?;
+        s.serialize_field("keys", &self.inner.keys)?;
+        s.serialize_field("destination", &self.inner.destination)?;
+        s.serialize_field("status", &self.inner.status)?;
         s.serialize_field(
             "retryAt",
             &self
+                .inner
                 .retry_at
                 .map(|at| humantime::format_rfc3339_seconds(at).to_string()),
         )?;
