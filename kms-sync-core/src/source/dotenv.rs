@@ -60,20 +60,25 @@ impl DotenvSource {
 fn parse(bytes: &[u8], environment: &str, origin: &str) -> Result<SecretSet> {
     let mut set = SecretSet::new(environment);
     for item in dotenvy::from_read_iter(bytes) {
-        let (key, value) = item.map_err(|e| describe_error(e, origin))?;
+        let (key, value) = item.map_err(|e| describe_error(e, bytes, origin))?;
         set.insert(key, value);
     }
     Ok(set)
 }
 
-fn describe_error(e: dotenvy::Error, origin: &str) -> Error {
+fn describe_error(e: dotenvy::Error, bytes: &[u8], origin: &str) -> Error {
     match e {
-        // The parser's message quotes the offending line, which may hold a value: report
-        // only where it is.
-        dotenvy::Error::LineParse(_, index) => Error::new(
-            ErrorKind::Source,
-            format!("{origin}: cannot parse the line at byte {index}"),
-        ),
+        // The parser's message quotes the offending line, which may hold a value: use the
+        // line only to find its number, and report where it is.
+        dotenvy::Error::LineParse(line, index) => {
+            let text = String::from_utf8_lossy(bytes);
+            let at = text
+                .lines()
+                .position(|l| l == line)
+                .map(|n| format!("line {}, column {}", n + 1, index + 1))
+                .unwrap_or_else(|| format!("a line, column {}", index + 1));
+            Error::new(ErrorKind::Source, format!("{origin}: cannot parse {at}"))
+        }
         dotenvy::Error::Io(io) => Error::new(ErrorKind::Source, format!("{origin}: {io}")),
         dotenvy::Error::EnvVar(_) => Error::new(
             ErrorKind::Source,

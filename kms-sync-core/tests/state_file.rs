@@ -1,0 +1,117 @@
+//! The JSON file state store: round trips, persistence across instances, and refusals.
+
+use std::sync::Arc;
+
+use kms_sync_core::*;
+
+fn fp() -> Result<Fingerprinter> {
+    Fingerprinter::new(b"state-file-test-key-0123456789abcdef".to_vec())
+}
+
+#[tokio::test]
+async fn ledger_survives_a_restart_so_hidden_values_are_not_rewritten() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| Error::unexpected(e.to_string()))?;
+    let path = dir.path().join("state.json");
+    let dest = Arc::new(MemoryDestination::builder().readable_values(false).build());
+    let source = Arc::new(StaticSource::new(
+        SecretSet::new("dev").with("A", "1").with("B", "2"),
+    ));
+    let build = || {
+        Syncer::builder()
+            .id("sync-1")
+            .source(source.clone())
+            .destination(dest.clone())
+            .state(Arc::new(JsonFileStateStore::new(&path)), fp()?)
+            .build()
+    };
+    build()?.sync().await?;
+    // A new process: new store instance, same file.
+    let report = build()?.sync().await?;
+    assert_eq!(report.requests.writes(), 0, "{report}");
+    assert_eq!(report.counts.unchanged, 2);
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::unexpected(e.to_string()))?;
+    assert!(text.contains("\"format\": \"kms-sync-state\""), "{text}");
+    assert!(
+        !text.contains("\"1\"") && !text.contains("\"2\""),
+        "no values in the file"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn several_syncs_share_one_file() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| Error::unexpected(e.to_string()))?;
+    let store = JsonFileStateStore::new(dir.path().join("s.json"));
+    let f = fp()?;
+    let mut a = Ledger::default();
+    a.record("A", None, f.fingerprint("A", &SecretValue::new("x")));
+    store.save("one", &a).await?;
+    store.save("two", &Ledger::default()).await?;
+    assert_eq!(store.load("one").await?, Some(a));
+    assert_eq!(store.load("two").await?, Some(Ledger::default()));
+    assert_eq!(store.load("three").await?, None);
+    Ok(())
+}
+
+#[tokio::test]
+async fn broken_files_are_errors_and_are_left_alone() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| Error::unexpected(e.to_string()))?;
+    let cases = [
+        (
+            "corrupt.json",
+            "{\"format\": \"kms-sync-state\", \"vers",
+            "truncated",
+        ),
+        ("syntax.json", "not json at all", "syntax error"),
+        (
+            "foreign.json",
+            "{\"format\": \"something-else\", \"version\": 1, \"syncs\": {}}",
+            "not a kms-sync state file",
+        ),
+        (
+            "newer.json",
+            "{\"format\": \"kms-sync-state\", \"version\": 99, \"syncs\": {}}",
+            "newer",
+        ),
+        (
+            "unknown.json",
+            "{\"format\": \"kms-sync-state\", \"version\": 1, \"syncs\": {}, \"extra\": 1}",
+            "unexpected content",
+        ),
+    ];
+    for (name, content, expected) in cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, content).map_err(|e| Error::unexpected(e.to_string()))?;
+        let store = JsonFileStateStore::new(&path);
+        let err = store.load("x").await.expect_err(name);
+        assert!(err.to_string().contains(expected), "{name}: {err}");
+        assert!(
+            err.to_string().contains(name),
+            "{name}: the path is named: {err}"
+        );
+        let err = store.save("x", &Ledger::default()).await.expect_err(name);
+        assert!(err.to_string().contains(expected), "{name}: {err}");
+        let after = std::fs::read_to_string(&path).map_err(|e| Error::unexpected(e.to_string()))?;
+        assert_eq!(after, content, "{name} must not be reset");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_sync_with_an_unreadable_state_file_fails_before_writing() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| Error::unexpected(e.to_string()))?;
+    let path = dir.path().join("state.json");
+    std::fs::write(&path, "garbage").map_err(|e| Error::unexpected(e.to_string()))?;
+    let dest = Arc::new(MemoryDestination::builder().build());
+    let syncer = Syncer::builder()
+        .source(Arc::new(StaticSource::new(
+            SecretSet::new("dev").with("A", "1"),
+        )))
+        .destination(dest.clone())
+        .state(Arc::new(JsonFileStateStore::new(&path)), fp()?)
+        .build()?;
+    let err = syncer.sync().await.expect_err("state unreadable");
+    assert_eq!(err.kind(), ErrorKind::Unexpected);
+    assert_eq!(dest.request_stats().writes(), 0);
+    Ok(())
+}
