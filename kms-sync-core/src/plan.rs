@@ -1,6 +1,6 @@
 //! Planning: the pure function that decides what to change, and the [`Plan`] it returns.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt;
 
 use serde::Serialize;
@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::destination::{Change, Destination, RemoteEntry, RemoteValue, Snapshot, Verdict};
 use crate::error::{Error, ErrorKind, Result};
 use crate::schema::KeySchema;
-use crate::secret::SecretSet;
+use crate::secret::{SecretSet, SecretValue};
 use crate::state::{Fingerprinter, Ledger};
 
 /// Refuses plans that would delete too much, the usual sign of a source that came back
@@ -212,7 +212,10 @@ impl Plan {
     }
     /// The item of a destination key.
     pub fn item(&self, key: &str) -> Option<&PlanItem> {
-        self.items.iter().find(|i| i.key == key)
+        self.items
+            .binary_search_by(|i| i.key.as_str().cmp(key))
+            .ok()
+            .map(|at| &self.items[at])
     }
 }
 
@@ -277,6 +280,12 @@ pub struct PlanInput<'a> {
     pub options: PlanOptions,
 }
 
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+fn fast_map<K, V>(capacity: usize) -> FastMap<K, V> {
+    HashMap::with_capacity_and_hasher(capacity, foldhash::fast::RandomState::default())
+}
+
 fn fold_case(key: &str, case_insensitive: bool) -> std::borrow::Cow<'_, str> {
     if case_insensitive {
         std::borrow::Cow::Owned(key.to_lowercase())
@@ -328,6 +337,41 @@ fn fold_case(key: &str, case_insensitive: bool) -> std::borrow::Cow<'_, str> {
 /// # Ok::<(), kms_sync_core::Error>(())
 /// ```
 pub fn plan(input: PlanInput<'_>) -> Result<Plan> {
+    let (snapshot, schema) = (input.snapshot, input.schema);
+    let env = input.source.environment();
+    if snapshot.len() < PARALLEL_FROM {
+        return plan_with(input, || index_snapshot(snapshot, schema, env));
+    }
+    // Large inputs: index the snapshot on a second thread while this one renders and
+    // validates the source keys.
+    std::thread::scope(|scope| {
+        let indexing = scope.spawn(|| index_snapshot(snapshot, schema, env));
+        plan_with(input, move || match indexing.join() {
+            Ok(index) => index,
+            Err(panic) => std::panic::resume_unwind(panic),
+        })
+    })
+}
+
+/// The snapshot by exact key, and the managed keys listed more than once.
+type SnapshotIndex<'a> = (FastMap<&'a str, &'a RemoteEntry>, Vec<String>);
+
+fn index_snapshot<'a>(
+    snapshot: &'a Snapshot,
+    schema: &dyn KeySchema,
+    env: &str,
+) -> SnapshotIndex<'a> {
+    let mut exact: FastMap<&str, &RemoteEntry> = fast_map(snapshot.len());
+    let mut duplicates: Vec<String> = Vec::new();
+    for entry in snapshot.entries() {
+        if exact.insert(entry.key(), entry).is_some() && schema.owns(entry.key(), env) {
+            duplicates.push(entry.key().to_owned());
+        }
+    }
+    (exact, duplicates)
+}
+
+fn plan_with<'a>(input: PlanInput<'a>, index: impl FnOnce() -> SnapshotIndex<'a>) -> Result<Plan> {
     let info = input.destination.info();
     let caps = &info.capabilities;
     let ci = caps.case_insensitive_keys();
@@ -341,8 +385,7 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan> {
     };
 
     // 1. Render and validate every desired key and value.
-    let mut desired: Vec<(String, &str, &crate::secret::SecretValue)> =
-        Vec::with_capacity(input.source.len());
+    let mut desired: Vec<Desired<'_>> = Vec::with_capacity(input.source.len());
     let mut bad_keys: Vec<String> = Vec::new();
     let mut bad_key_names: Vec<String> = Vec::new();
     let mut bad_values: Vec<String> = Vec::new();
@@ -374,8 +417,7 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan> {
     }
 
     // 2. Collisions among desired keys under the destination's case rule.
-    let mut by_folded: HashMap<std::borrow::Cow<'_, str>, usize> =
-        HashMap::with_capacity(desired.len());
+    let mut by_folded: FastMap<std::borrow::Cow<'_, str>, usize> = fast_map(desired.len());
     let mut collisions: Vec<String> = Vec::new();
     let mut collision_names: Vec<String> = Vec::new();
     for (i, (key, source_key, _)) in desired.iter().enumerate() {
@@ -392,15 +434,9 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan> {
 
     // 3. Index the snapshot; a desired key that equals another spelling at the destination
     //    (case rule) collides too; a key listed twice is a conflict.
-    let mut exact: HashMap<&str, &RemoteEntry> = HashMap::with_capacity(input.snapshot.len());
-    let mut duplicates: Vec<String> = Vec::new();
-    for entry in input.snapshot.entries() {
-        if exact.insert(entry.key(), entry).is_some() && input.schema.owns(entry.key(), env) {
-            duplicates.push(entry.key().to_owned());
-        }
-    }
+    let (exact, mut duplicates) = index();
     if ci {
-        let mut remote_folded: HashMap<String, &str> = HashMap::with_capacity(exact.len());
+        let mut remote_folded: FastMap<String, &str> = fast_map(exact.len());
         for key in exact.keys() {
             remote_folded.insert(key.to_lowercase(), key);
         }
@@ -459,43 +495,28 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan> {
         ));
     }
 
-    // 4. Decide each desired key.
-    let mut items: BTreeMap<String, PlanItem> = BTreeMap::new();
-    let mut changes: Vec<Change> = Vec::new();
+    // 4. Decide each desired key. The indexes above borrow `desired`, so decisions are kept
+    //    beside it and zipped with the keys (moved, not cloned) once the indexes are done.
+    let lookup = Lookup {
+        exact: &exact,
+        ledger: input.ledger,
+        fingerprinter: input.fingerprinter,
+    };
+    let (decisions, mut changes) = decide_all(&desired, &lookup);
     let mut counts = PlanCounts::default();
-    let mut wanted: std::collections::HashSet<&str> =
-        std::collections::HashSet::with_capacity(desired.len());
-    for (key, source_key, value) in &desired {
-        wanted.insert(key.as_str());
-        let (action, reason) = match exact.get(key.as_str()) {
-            None => {
-                changes.push(Change::create(key.clone(), (*value).clone()));
-                (PlanAction::Create, None)
-            }
-            Some(entry) if entry.blocked().is_some() => {
-                (PlanAction::Skip, entry.blocked().map(str::to_owned))
-            }
-            Some(entry) => {
-                match decide_update(key, value, entry, input.ledger, input.fingerprinter) {
-                    None => (PlanAction::Unchanged, None),
-                    Some(reason) => {
-                        changes.push(Change::update((*entry).clone(), (*value).clone()));
-                        (PlanAction::Update, Some(reason.to_owned()))
-                    }
-                }
-            }
-        };
-        count(&mut counts, action);
-        items.insert(
-            key.clone(),
-            PlanItem {
-                key: key.clone(),
-                source_key: Some((*source_key).to_owned()),
-                action,
-                reason,
-            },
-        );
+    for (action, _) in &decisions {
+        count(&mut counts, *action);
     }
+    // Which destination keys are wanted, exactly. With case-sensitive keys the collision
+    // index already is that set; with case-insensitive keys it holds folded keys, so build
+    // an exact one.
+    let exact_wanted: Option<FastMap<&str, ()>> =
+        ci.then(|| desired.iter().map(|(k, _, _)| (k.as_str(), ())).collect());
+    let is_wanted = |key: &str| match &exact_wanted {
+        Some(set) => set.contains_key(key),
+        None => by_folded.contains_key(key),
+    };
+    let mut items: Vec<PlanItem> = Vec::with_capacity(desired.len());
 
     // 5. Managed destination keys the source no longer has.
     let mut managed = 0usize;
@@ -505,7 +526,7 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan> {
             continue;
         }
         managed += 1;
-        if wanted.contains(entry.key()) {
+        if is_wanted(entry.key()) {
             continue;
         }
         if input.options.disable_secret_deletion {
@@ -514,15 +535,12 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan> {
         }
         if let Some(reason) = entry.blocked() {
             counts.skip += 1;
-            items.insert(
-                entry.key().to_owned(),
-                PlanItem {
-                    key: entry.key().to_owned(),
-                    source_key: None,
-                    action: PlanAction::Skip,
-                    reason: Some(reason.to_owned()),
-                },
-            );
+            items.push(PlanItem {
+                key: entry.key().to_owned(),
+                source_key: None,
+                action: PlanAction::Skip,
+                reason: Some(reason.to_owned()),
+            });
             continue;
         }
         deletes.push(entry);
@@ -567,17 +585,25 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan> {
     for entry in deletes {
         counts.delete += 1;
         changes.push(Change::delete(entry.clone()));
-        items.insert(
-            entry.key().to_owned(),
-            PlanItem {
-                key: entry.key().to_owned(),
-                source_key: None,
-                action: PlanAction::Delete,
-                reason: None,
-            },
-        );
+        items.push(PlanItem {
+            key: entry.key().to_owned(),
+            source_key: None,
+            action: PlanAction::Delete,
+            reason: None,
+        });
     }
-    changes.sort_by(|a, b| a.key.cmp(&b.key));
+    drop(exact_wanted);
+    drop(by_folded);
+    items.extend(desired.into_iter().zip(decisions).map(
+        |((key, source_key, _), (action, reason))| PlanItem {
+            key,
+            source_key: Some(source_key.to_owned()),
+            action,
+            reason,
+        },
+    ));
+    changes.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+    items.sort_unstable_by(|a, b| a.key.cmp(&b.key));
 
     Ok(Plan {
         source: input.source_name.to_owned(),
@@ -585,11 +611,87 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan> {
         environment: env.to_owned(),
         key_schema: input.schema.describe(),
         snapshot_version: input.snapshot.version().map(str::to_owned),
-        items: items.into_values().collect(),
+        items,
         warnings,
         counts,
         changes,
     })
+}
+
+type Desired<'a> = (String, &'a str, &'a SecretValue);
+type Decision = (PlanAction, Option<String>);
+
+/// What deciding a key reads; all shared, nothing written.
+struct Lookup<'a, 'b> {
+    exact: &'b FastMap<&'a str, &'a RemoteEntry>,
+    ledger: Option<&'b Ledger>,
+    fingerprinter: Option<&'b Fingerprinter>,
+}
+
+impl Lookup<'_, '_> {
+    fn decide(&self, key: &str, value: &SecretValue, changes: &mut Vec<Change>) -> Decision {
+        match self.exact.get(key) {
+            None => {
+                changes.push(Change::create(key.to_owned(), value.clone()));
+                (PlanAction::Create, None)
+            }
+            Some(entry) if entry.blocked().is_some() => {
+                (PlanAction::Skip, entry.blocked().map(str::to_owned))
+            }
+            Some(entry) => {
+                match decide_update(key, value, entry, self.ledger, self.fingerprinter) {
+                    None => (PlanAction::Unchanged, None),
+                    Some(reason) => {
+                        changes.push(Change::update((*entry).clone(), value.clone()));
+                        (PlanAction::Update, Some(reason.to_owned()))
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Below this many keys one thread decides them all; above, the keys are split across the
+/// available cores (fingerprints and lookups are independent per key).
+const PARALLEL_FROM: usize = 8_192;
+
+fn decide_all(desired: &[Desired<'_>], lookup: &Lookup<'_, '_>) -> (Vec<Decision>, Vec<Change>) {
+    let decide_chunk = |chunk: &[Desired<'_>]| {
+        let mut changes = Vec::new();
+        let decisions = chunk
+            .iter()
+            .map(|(key, _, value)| lookup.decide(key, value, &mut changes))
+            .collect::<Vec<_>>();
+        (decisions, changes)
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    if desired.len() < PARALLEL_FROM || threads < 2 {
+        return decide_chunk(desired);
+    }
+    let chunk_len = desired.len().div_ceil(threads);
+    let parts: Vec<(Vec<Decision>, Vec<Change>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = desired
+            .chunks(chunk_len)
+            .map(|chunk| scope.spawn(move || decide_chunk(chunk)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| match h.join() {
+                Ok(part) => part,
+                // A panic in a worker is a bug; carry it to the caller unchanged.
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    });
+    let mut decisions = Vec::with_capacity(desired.len());
+    let mut changes = Vec::new();
+    for (d, c) in parts {
+        decisions.extend(d);
+        changes.extend(c);
+    }
+    (decisions, changes)
 }
 
 fn count(counts: &mut PlanCounts, action: PlanAction) {
@@ -605,7 +707,7 @@ fn count(counts: &mut PlanCounts, action: PlanAction) {
 /// `None` if the entry already holds `value`; otherwise why it must be written.
 fn decide_update(
     key: &str,
-    value: &crate::secret::SecretValue,
+    value: &SecretValue,
     entry: &RemoteEntry,
     ledger: Option<&Ledger>,
     fingerprinter: Option<&Fingerprinter>,

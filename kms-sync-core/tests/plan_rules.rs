@@ -331,3 +331,64 @@ fn warnings_from_the_key_rule_reach_the_plan() -> Result<()> {
     assert_eq!(plan.counts().create, 1, "a warning does not stop the write");
     Ok(())
 }
+
+/// Large plans are decided on several threads; the result must be the same plan.
+#[test]
+fn a_large_plan_decides_every_key_like_a_small_one() -> Result<()> {
+    let fp = Fingerprinter::new(KEY.to_vec())?;
+    let n = 20_000;
+    let mut source = SecretSet::new("dev");
+    let mut entries = Vec::new();
+    let mut ledger = Ledger::default();
+    for i in 0..n {
+        let key = format!("K{i:05}");
+        let value = SecretValue::new(format!("v{i}"));
+        match i % 4 {
+            0 => {} // absent: create
+            1 => {
+                // hidden, ledger equal: unchanged
+                ledger.record(
+                    key.clone(),
+                    Some(format!("id-{key}")),
+                    fp.fingerprint(&key, &value),
+                );
+                entries.push(hidden(&key));
+            }
+            2 => {
+                // hidden, ledger differs: update
+                ledger.record(
+                    key.clone(),
+                    Some(format!("id-{key}")),
+                    fp.fingerprint(&key, &SecretValue::new("old")),
+                );
+                entries.push(hidden(&key));
+            }
+            _ => entries.push(known(&key, &format!("v{i}"))), // known, equal: unchanged
+        }
+        source.insert(key, value);
+    }
+    let snapshot = Snapshot::new(entries);
+    let d = dest();
+    let mut i = input(&source, &snapshot, &NoKeySchema, &d);
+    i.ledger = Some(&ledger);
+    i.fingerprinter = Some(&fp);
+    let plan = plan(i)?;
+    let c = plan.counts();
+    assert_eq!((c.create, c.update, c.unchanged), (n / 4, n / 4, n / 2));
+    assert_eq!(plan.changes().len(), n / 2);
+    assert!(
+        plan.changes().windows(2).all(|w| w[0].key < w[1].key),
+        "changes sorted"
+    );
+    for (i, item) in plan.items().iter().enumerate() {
+        let expected = match i % 4 {
+            0 => PlanAction::Create,
+            2 => PlanAction::Update,
+            _ => PlanAction::Unchanged,
+        };
+        assert_eq!(item.key, format!("K{i:05}"));
+        assert_eq!(item.action, expected, "{}", item.key);
+        assert_eq!(item.source_key.as_deref(), Some(item.key.as_str()));
+    }
+    Ok(())
+}

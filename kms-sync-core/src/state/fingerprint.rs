@@ -10,23 +10,42 @@ use sha2::Sha256;
 use crate::error::{Error, Result};
 use crate::secret::SecretValue;
 
-/// A fingerprint: lowercase hex of an HMAC-SHA256. Safe to store and show: without the
-/// caller's key it says nothing about the value.
-#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Fingerprint(String);
+/// A fingerprint: an HMAC-SHA256, stored as lowercase hex. Safe to store and show: without
+/// the caller's key it says nothing about the value.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Fingerprint([u8; 32]);
 
 impl Fingerprint {
-    /// The hex text.
-    pub fn as_str(&self) -> &str {
-        &self.0
+    /// The lowercase hex text.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// Parses lowercase or uppercase hex of 32 bytes.
+    pub fn from_hex(text: &str) -> Option<Self> {
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(text, &mut bytes).ok()?;
+        Some(Fingerprint(bytes))
     }
 }
 
 impl fmt::Debug for Fingerprint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let head: String = self.0.chars().take(12).collect();
-        write!(f, "Fingerprint({head}…)")
+        write!(f, "Fingerprint({}…)", hex::encode(&self.0[..6]))
+    }
+}
+
+impl Serialize for Fingerprint {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_hex())
+    }
+}
+
+impl<'de> Deserialize<'de> for Fingerprint {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Fingerprint::from_hex(&text)
+            .ok_or_else(|| serde::de::Error::custom("a fingerprint is 64 hex digits"))
     }
 }
 
@@ -78,7 +97,7 @@ impl Fingerprinter {
         mac.update(&(key.len() as u64).to_be_bytes());
         mac.update(key.as_bytes());
         mac.update(value.expose_secret().as_bytes());
-        Fingerprint(hex::encode(mac.finalize().into_bytes()))
+        Fingerprint(mac.finalize().into_bytes().into())
     }
 }
 
@@ -104,7 +123,10 @@ mod tests {
         let b = Fingerprinter::new(vec![2; 32]).expect("valid");
         let v = SecretValue::new("x");
         assert_ne!(a.fingerprint("K", &v), b.fingerprint("K", &v));
-        assert_eq!(a.fingerprint("K", &v).as_str().len(), 64);
+        assert_eq!(a.fingerprint("K", &v).to_hex().len(), 64);
+        let fp = a.fingerprint("K", &v);
+        assert_eq!(Fingerprint::from_hex(&fp.to_hex()), Some(fp));
+        assert_eq!(Fingerprint::from_hex("abc"), None);
     }
 
     #[test]

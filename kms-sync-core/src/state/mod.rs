@@ -6,7 +6,7 @@ mod file;
 mod fingerprint;
 mod memory;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -40,7 +40,16 @@ pub struct LedgerEntry {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Ledger {
-    entries: BTreeMap<String, LedgerEntry>,
+    #[serde(serialize_with = "sorted")]
+    entries: HashMap<String, LedgerEntry, foldhash::fast::RandomState>,
+}
+
+fn sorted<S: serde::Serializer>(
+    entries: &HashMap<String, LedgerEntry, foldhash::fast::RandomState>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    let ordered: BTreeMap<&String, &LedgerEntry> = entries.iter().collect();
+    ordered.serialize(s)
 }
 
 impl Ledger {
@@ -60,7 +69,7 @@ impl Ledger {
         self.entries.remove(key)
     }
 
-    /// The keys this sync wrote, sorted.
+    /// The keys this sync wrote, in no particular order.
     pub fn keys(&self) -> impl Iterator<Item = &str> {
         self.entries.keys().map(String::as_str)
     }
