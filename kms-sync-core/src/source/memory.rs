@@ -26,7 +26,7 @@ use crate::secret::{SecretSet, SecretValue};
 /// ```
 #[derive(Debug)]
 pub struct StaticSource {
-    name: String,
+    name: Option<String>,
     state: RwLock<(SecretSet, u64)>,
 }
 
@@ -34,14 +34,14 @@ impl StaticSource {
     /// A source holding `secrets`.
     pub fn new(secrets: SecretSet) -> Self {
         StaticSource {
-            name: "static".to_owned(),
+            name: None,
             state: RwLock::new((secrets, 0)),
         }
     }
 
-    /// Names the source in plans and logs (default `static`).
+    /// Names the source in plans and logs (default `static:<environment>`).
     pub fn named(mut self, name: impl Into<String>) -> Self {
-        self.name = name.into();
+        self.name = Some(name.into());
         self
     }
 
@@ -79,12 +79,15 @@ impl StaticSource {
 #[async_trait]
 impl SecretSource for StaticSource {
     fn describe(&self) -> String {
+        if let Some(name) = &self.name {
+            return name.clone();
+        }
         let env = self
             .state
             .read()
             .map(|s| s.0.environment().to_owned())
             .unwrap_or_default();
-        format!("{}:{env}", self.name)
+        format!("static:{env}")
     }
 
     async fn load(&self) -> Result<SecretSet> {
