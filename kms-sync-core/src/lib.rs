@@ -44,6 +44,7 @@
 mod apply_each;
 mod destination;
 mod error;
+pub mod http;
 mod memory;
 mod options;
 mod plan;

@@ -1,0 +1,35 @@
+//! The shared HTTP client every destination and the KMS source use, so retries, pacing,
+//! timeouts and redaction are written and tested once.
+//!
+//! - [`HttpClient`]: base URL, [`Auth`] (Basic, Bearer, custom header; secret values marked
+//!   sensitive), user agent `kms-sync/<version>`, JSON helpers.
+//! - Retries ([`RetryConfig`]): 408, 429, 5xx and connection failures; a timed-out request only
+//!   when idempotent; exponential backoff with full jitter; `Retry-After` in both forms,
+//!   capped; everything ends at the operation deadline ([`TimeoutConfig`]).
+//! - Pacing ([`Pacing`]): a token bucket and a concurrency cap per client, set from the
+//!   service's documented budget; 429 `Retry-After` and Octopus advisory headers pause every
+//!   request of the client.
+//! - Pagination: [`collect_next_links`], [`collect_numbered_pages`], [`collect_skip_take`].
+//! - Safety: bodies capped, redirects followed only within the base URL's origin, `http://`
+//!   refused except on loopback, errors carrying method, path (no query), status and the
+//!   service's own message — never a request body or a credential.
+//! - Accounting: [`HttpClient::request_stats`] counts every attempt by method; a `tracing`
+//!   span per request records method, path, status, attempt and wait.
+
+mod auth;
+mod client;
+mod config;
+mod pacer;
+mod paginate;
+mod request;
+mod retry;
+mod status;
+
+pub use auth::Auth;
+pub use client::{encode_segment, HttpClient, HttpClientBuilder, DEFAULT_MAX_BODY_BYTES};
+pub use config::{Pacing, RetryConfig, TimeoutConfig, BUDGET_SHARE};
+pub use paginate::{
+    collect_next_links, collect_numbered_pages, collect_skip_take, DEFAULT_MAX_PAGES,
+};
+pub use request::{Method, Request, Response};
+pub use status::{common_message, kind_for_status, MessageParser};

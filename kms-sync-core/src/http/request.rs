@@ -1,0 +1,275 @@
+//! Requests and responses of the HTTP client.
+
+use std::fmt;
+
+use secrecy::{ExposeSecret, SecretBox};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// An HTTP method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Method {
+    /// GET.
+    Get,
+    /// POST.
+    Post,
+    /// PUT.
+    Put,
+    /// PATCH.
+    Patch,
+    /// DELETE.
+    Delete,
+}
+
+impl Method {
+    /// The method's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+        }
+    }
+
+    /// GET, PUT and DELETE may be repeated safely.
+    pub fn is_idempotent(self) -> bool {
+        matches!(self, Method::Get | Method::Put | Method::Delete)
+    }
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a request goes: a path under the client's base URL, or an absolute URL (a `next`
+/// link), which must have the base URL's origin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Target {
+    Path(String),
+    Url(String),
+}
+
+/// A request. Its body may hold secret values: it is kept in a [`SecretBox`] and never shown
+/// by `Debug`.
+///
+/// ```
+/// use kms_sync_core::http::Request;
+/// let req = Request::put("/v1/variables/API_KEY")
+///     .json(&serde_json::json!({"value": "s3cret", "secret": true}))?
+///     .query("limit", "100");
+/// assert!(!format!("{req:?}").contains("s3cret"));
+/// # Ok::<(), kms_sync_core::Error>(())
+/// ```
+pub struct Request {
+    pub(crate) method: Method,
+    pub(crate) target: Target,
+    pub(crate) query: Vec<(String, String)>,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Option<SecretBox<Vec<u8>>>,
+    pub(crate) idempotent: Option<bool>,
+}
+
+impl Request {
+    /// A request of `method` to `path` under the base URL (e.g. `/2.0/user`). The path is
+    /// used as given: percent-encode segments (e.g. `{` `}` in uuids) yourself, with
+    /// [`encode_segment`](crate::http::encode_segment).
+    pub fn new(method: Method, path: impl Into<String>) -> Self {
+        Request {
+            method,
+            target: Target::Path(path.into()),
+            query: Vec::new(),
+            headers: Vec::new(),
+            body: None,
+            idempotent: None,
+        }
+    }
+
+    /// A GET to an absolute URL, such as a `next` link; refused unless it has the client's
+    /// origin.
+    pub fn get_url(url: impl Into<String>) -> Self {
+        Request {
+            target: Target::Url(url.into()),
+            ..Request::new(Method::Get, "")
+        }
+    }
+
+    /// GET `path`.
+    pub fn get(path: impl Into<String>) -> Self {
+        Request::new(Method::Get, path)
+    }
+    /// POST `path`.
+    pub fn post(path: impl Into<String>) -> Self {
+        Request::new(Method::Post, path)
+    }
+    /// PUT `path`.
+    pub fn put(path: impl Into<String>) -> Self {
+        Request::new(Method::Put, path)
+    }
+    /// PATCH `path`.
+    pub fn patch(path: impl Into<String>) -> Self {
+        Request::new(Method::Patch, path)
+    }
+    /// DELETE `path`.
+    pub fn delete(path: impl Into<String>) -> Self {
+        Request::new(Method::Delete, path)
+    }
+
+    /// Adds a query parameter.
+    pub fn query(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.query.push((name.into(), value.into()));
+        self
+    }
+
+    /// Adds a (non-secret) header.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Sets a JSON body.
+    ///
+    /// # Errors
+    ///
+    /// [`Unexpected`](ErrorKind::Unexpected) if the value cannot be serialised.
+    pub fn json<T: Serialize + ?Sized>(mut self, body: &T) -> Result<Self> {
+        let bytes = serde_json::to_vec(body).map_err(|e| {
+            Error::unexpected(format!(
+                "cannot encode the request body: {}",
+                e.classify_name()
+            ))
+        })?;
+        self.body = Some(SecretBox::new(Box::new(bytes)));
+        Ok(self)
+    }
+
+    /// Marks the request as safe (or not) to repeat after a timeout, overriding the method's
+    /// default (GET, PUT, DELETE are; POST and PATCH are not).
+    pub fn idempotent(mut self, idempotent: bool) -> Self {
+        self.idempotent = Some(idempotent);
+        self
+    }
+
+    /// The method.
+    pub fn method(&self) -> Method {
+        self.method
+    }
+
+    pub(crate) fn is_idempotent(&self) -> bool {
+        self.idempotent
+            .unwrap_or_else(|| self.method.is_idempotent())
+    }
+
+    pub(crate) fn body_bytes(&self) -> Option<Vec<u8>> {
+        self.body.as_ref().map(|b| b.expose_secret().clone())
+    }
+
+    /// What errors and logs call this request: method and path, never the query (it may
+    /// carry tokens) or the body.
+    pub(crate) fn label(&self) -> String {
+        let path = match &self.target {
+            Target::Path(p) => p.clone(),
+            Target::Url(u) => url::Url::parse(u)
+                .map(|u| u.path().to_owned())
+                .unwrap_or_else(|_| "(invalid URL)".to_owned()),
+        };
+        format!("{} {}", self.method, path)
+    }
+}
+
+trait ClassifyName {
+    fn classify_name(&self) -> &'static str;
+}
+
+impl ClassifyName for serde_json::Error {
+    fn classify_name(&self) -> &'static str {
+        match self.classify() {
+            serde_json::error::Category::Io => "I/O error",
+            serde_json::error::Category::Syntax => "syntax error",
+            serde_json::error::Category::Data => "unexpected data",
+            serde_json::error::Category::Eof => "truncated",
+        }
+    }
+}
+
+impl fmt::Debug for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Request")
+            .field("method", &self.method)
+            .field("target", &self.target)
+            .field(
+                "query",
+                &self.query.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            )
+            .field("body", &self.body.as_ref().map(|_| "[REDACTED]"))
+            .finish()
+    }
+}
+
+/// A response with its whole body read (within the client's size cap).
+#[derive(Clone)]
+pub struct Response {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Vec<u8>,
+    pub(crate) label: String,
+    pub(crate) service: String,
+}
+
+impl Response {
+    /// The status code.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// A header's value (case-insensitive name), if present and text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The raw body. It may hold secret values (e.g. a variable list): do not log it.
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+
+    /// Parses the body as JSON.
+    ///
+    /// # Errors
+    ///
+    /// [`Unexpected`](ErrorKind::Unexpected) naming the request, the position and the kind of
+    /// problem — never the body's content.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T> {
+        serde_json::from_slice(&self.body).map_err(|e| {
+            Error::new(
+                ErrorKind::Unexpected,
+                format!(
+                    "{} returned a body that is not the expected JSON ({} at line {}, column {})",
+                    self.service,
+                    e.classify_name(),
+                    e.line(),
+                    e.column()
+                ),
+            )
+            .with_operation(self.label.clone())
+            .with_status(self.status)
+        })
+    }
+}
+
+impl fmt::Debug for Response {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Response")
+            .field("status", &self.status)
+            .field("request", &self.label)
+            .field("body_bytes", &self.body.len())
+            .finish()
+    }
+}

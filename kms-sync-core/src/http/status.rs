@@ -1,0 +1,109 @@
+//! Turning an HTTP status and an error body into an [`Error`](crate::Error).
+
+use serde_json::Value;
+
+use crate::error::ErrorKind;
+
+/// Extracts the service's own error message from an error body. Destinations pass one that
+/// knows their envelope; it must return only the service's message fields, never echo the
+/// request.
+pub type MessageParser = fn(status: u16, body: &[u8]) -> Option<String>;
+
+/// The longest service message kept in an error.
+pub(crate) const MAX_MESSAGE: usize = 300;
+
+/// The kind for a status no retry fixed.
+///
+/// ```
+/// use kms_sync_core::{ErrorKind, http::kind_for_status};
+/// assert_eq!(kind_for_status(401), ErrorKind::Unauthenticated);
+/// assert_eq!(kind_for_status(503), ErrorKind::Unavailable);
+/// ```
+pub fn kind_for_status(status: u16) -> ErrorKind {
+    match status {
+        400 | 422 => ErrorKind::InvalidValue,
+        401 => ErrorKind::Unauthenticated,
+        403 => ErrorKind::PermissionDenied,
+        404 | 410 => ErrorKind::NotFound,
+        409 | 412 => ErrorKind::Conflict,
+        408 => ErrorKind::Timeout,
+        429 => ErrorKind::RateLimited,
+        500..=599 => ErrorKind::Unavailable,
+        _ => ErrorKind::Unexpected,
+    }
+}
+
+/// The default parser: the common envelopes' message fields — `message`, `error.message`
+/// (plus `error.detail` when it is text), `ErrorMessage` (Octopus), `error` as text.
+///
+/// ```
+/// use kms_sync_core::http::common_message;
+/// let body = br#"{"type":"error","error":{"message":"Bad request","detail":"key is invalid"}}"#;
+/// assert_eq!(common_message(400, body).as_deref(), Some("Bad request: key is invalid"));
+/// assert_eq!(common_message(500, b"<html>oops</html>"), None);
+/// ```
+pub fn common_message(_status: u16, body: &[u8]) -> Option<String> {
+    let json: Value = serde_json::from_slice(body).ok()?;
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
+    if let Some(error) = json.get("error").filter(|e| e.is_object()) {
+        let message = text(error.get("message"));
+        let detail = text(error.get("detail"));
+        return match (message, detail) {
+            (Some(m), Some(d)) => Some(format!("{m}: {d}")),
+            (m, d) => m.or(d),
+        };
+    }
+    text(json.get("message"))
+        .or_else(|| text(json.get("ErrorMessage")))
+        .or_else(|| text(json.get("error")))
+}
+
+/// Shortens a message to [`MAX_MESSAGE`] characters.
+pub(crate) fn clip(message: String) -> String {
+    if message.chars().count() <= MAX_MESSAGE {
+        return message;
+    }
+    let mut clipped: String = message.chars().take(MAX_MESSAGE).collect();
+    clipped.push('…');
+    clipped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelopes() {
+        assert_eq!(
+            common_message(404, br#"{"message":"Not found"}"#).as_deref(),
+            Some("Not found")
+        );
+        assert_eq!(
+            common_message(
+                400,
+                br#"{"ErrorMessage":"There was a problem","Errors":["x"]}"#
+            )
+            .as_deref(),
+            Some("There was a problem")
+        );
+        assert_eq!(
+            common_message(
+                403,
+                br#"{"error":{"message":"Forbidden","detail":{"required":["x"]}}}"#
+            )
+            .as_deref(),
+            Some("Forbidden")
+        );
+        assert_eq!(
+            common_message(429, br#"{"statusCode":429,"error":"Too Many Requests"}"#).as_deref(),
+            Some("Too Many Requests")
+        );
+        assert_eq!(common_message(500, b"not json"), None);
+    }
+
+    #[test]
+    fn long_messages_are_clipped() {
+        let clipped = clip("x".repeat(1_000));
+        assert_eq!(clipped.chars().count(), MAX_MESSAGE + 1);
+    }
+}
