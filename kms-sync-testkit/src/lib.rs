@@ -31,9 +31,11 @@
 
 mod capture;
 pub mod cases;
+mod fault;
 mod target;
 
 pub use capture::{CaptureGuard, CaptureWriter, LogCapture};
+pub use fault::{Fault, FaultServer, Faults, LoggedRequest};
 pub use target::{ConformanceTarget, MemoryTarget};
 
 /// Runs a future to completion on a new current-thread tokio runtime with time and I/O

@@ -54,10 +54,9 @@ impl Pacer {
     ) -> Result<(OwnedSemaphorePermit, Duration), PaceError> {
         let started = Instant::now();
         loop {
-            let wait = self.take_token();
-            match wait {
-                None => break,
-                Some(wait) => {
+            match self.take_token() {
+                Ok(()) => break,
+                Err(wait) => {
                     let now = Instant::now();
                     if now + wait > deadline {
                         return Err(PaceError::PastDeadline(wait));
@@ -75,29 +74,30 @@ impl Pacer {
         Ok((permit, started.elapsed()))
     }
 
-    /// Takes a token now (`None`) or says how long until one is available.
-    fn take_token(&self) -> Option<Duration> {
+    /// Takes a token now, or says how long until one is available.
+    fn take_token(&self) -> Result<(), Duration> {
+        // A poisoned lock means a panic elsewhere; do not add a stall on top of it.
         let Ok(mut b) = self.bucket.lock() else {
-            return None;
+            return Ok(());
         };
         let now = Instant::now();
         if let Some(until) = b.paused_until {
             if until > now {
-                return Some(until - now);
+                return Err(until - now);
             }
             b.paused_until = None;
         }
         let Some(pacing) = b.pacing else {
-            return None;
+            return Ok(());
         };
         let elapsed = now.saturating_duration_since(b.last).as_secs_f64();
         b.tokens = (b.tokens + elapsed * pacing.rate_per_second()).min(pacing.burst());
         b.last = now;
         if b.tokens >= 1.0 {
             b.tokens -= 1.0;
-            None
+            Ok(())
         } else {
-            Some(Duration::from_secs_f64(
+            Err(Duration::from_secs_f64(
                 (1.0 - b.tokens) / pacing.rate_per_second(),
             ))
         }

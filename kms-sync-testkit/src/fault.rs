@@ -1,0 +1,354 @@
+//! A loopback HTTP server with programmable faults and a request log, wrapping any axum
+//! router: the fakes of every destination are served through it, and the HTTP client is
+//! tested against it.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::Router;
+
+/// One injected fault, applied to one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// Answer with this status (and a small JSON body), without calling the handler.
+    Status(u16),
+    /// 429 with `Retry-After: <seconds>`.
+    RateLimited {
+        /// The delta-seconds form.
+        retry_after_secs: u64,
+    },
+    /// 429 with `Retry-After` as an HTTP date this far in the future.
+    RateLimitedUntil(Duration),
+    /// 429 with no `Retry-After`.
+    RateLimitedBare,
+    /// Read the request, then drop the connection without an answer.
+    Drop,
+    /// Wait this long before handling (past the client's per-attempt timeout).
+    Stall(Duration),
+    /// Call the handler, then replace its body with text that is not JSON.
+    Malformed,
+    /// Call the handler, then send only the first half of its body.
+    Truncated,
+}
+
+/// What the server saw of one request.
+#[derive(Debug, Clone)]
+pub struct LoggedRequest {
+    /// Method.
+    pub method: String,
+    /// Path.
+    pub path: String,
+    /// Query string.
+    pub query: Option<String>,
+    /// When it arrived.
+    pub at: Instant,
+    /// Header names present (lowercase); values are not kept.
+    pub header_names: Vec<String>,
+    /// The status answered; 0 while pending, for a dropped connection, or when the client
+    /// hung up first.
+    pub status: u16,
+}
+
+impl LoggedRequest {
+    /// Whether a header was present.
+    pub fn has_header(&self, name: &str) -> bool {
+        self.header_names
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(name))
+    }
+}
+
+#[derive(Debug, Default)]
+struct Plan {
+    latency: Duration,
+    queue: VecDeque<(Option<String>, Fault)>,
+    repeat: Option<Fault>,
+    budget: Option<(usize, Duration)>,
+    window: VecDeque<Instant>,
+    log: Vec<LoggedRequest>,
+    rate_limited: usize,
+}
+
+/// The fault schedule and request log of a [`FaultServer`]; clones share them.
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    plan: Arc<Mutex<Plan>>,
+}
+
+impl Faults {
+    fn plan(&self) -> MutexGuard<'_, Plan> {
+        // A panic while holding this lock is a test bug already being reported.
+        match self.plan.lock() {
+            Ok(p) => p,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// Adds latency to every request.
+    pub fn set_latency(&self, latency: Duration) {
+        self.plan().latency = latency;
+    }
+
+    /// Queues faults for the next requests, in order (one fault per request).
+    pub fn push(&self, faults: impl IntoIterator<Item = Fault>) {
+        self.plan()
+            .queue
+            .extend(faults.into_iter().map(|f| (None, f)));
+    }
+
+    /// Queues a fault for the next request whose path (with `?query`, if any) starts with
+    /// `prefix`.
+    pub fn push_for(&self, prefix: impl Into<String>, fault: Fault) {
+        self.plan().queue.push_back((Some(prefix.into()), fault));
+    }
+
+    /// Applies `fault` to every request from now on (`None` to stop).
+    pub fn set_always(&self, fault: Option<Fault>) {
+        self.plan().repeat = fault;
+    }
+
+    /// Enforces a budget: at most `requests` in any `window`; beyond it, 429 with
+    /// `Retry-After`.
+    pub fn set_budget(&self, requests: usize, window: Duration) {
+        let mut plan = self.plan();
+        plan.budget = Some((requests, window));
+        plan.window.clear();
+    }
+
+    /// Clears the schedule, the budget and the log.
+    pub fn reset(&self) {
+        *self.plan() = Plan::default();
+    }
+
+    /// Every request so far.
+    pub fn log(&self) -> Vec<LoggedRequest> {
+        self.plan().log.clone()
+    }
+
+    /// How many requests arrived.
+    pub fn count(&self) -> usize {
+        self.plan().log.len()
+    }
+
+    /// How many requests the budget refused with 429.
+    pub fn budget_refusals(&self) -> usize {
+        self.plan().rate_limited
+    }
+
+    fn next_fault(&self, path: &str) -> (Duration, Option<Fault>, bool) {
+        let mut plan = self.plan();
+        let now = Instant::now();
+        let over_budget = match plan.budget {
+            Some((requests, window)) => {
+                while plan
+                    .window
+                    .front()
+                    .is_some_and(|t| now.duration_since(*t) >= window)
+                {
+                    plan.window.pop_front();
+                }
+                if plan.window.len() >= requests {
+                    plan.rate_limited += 1;
+                    true
+                } else {
+                    plan.window.push_back(now);
+                    false
+                }
+            }
+            None => false,
+        };
+        let position = plan
+            .queue
+            .iter()
+            .position(|(prefix, _)| prefix.as_deref().is_none_or(|p| path.starts_with(p)));
+        let fault = position
+            .and_then(|i| plan.queue.remove(i))
+            .map(|(_, f)| f)
+            .or_else(|| plan.repeat.clone());
+        (plan.latency, fault, over_budget)
+    }
+
+    /// Logs an arrival; returns its index for [`finish`](Self::finish).
+    fn arrive(&self, entry: LoggedRequest) -> usize {
+        let mut plan = self.plan();
+        plan.log.push(entry);
+        plan.log.len() - 1
+    }
+
+    fn finish(&self, index: usize, status: u16) {
+        if let Some(entry) = self.plan().log.get_mut(index) {
+            entry.status = status;
+        }
+    }
+}
+
+fn json_status(status: u16, retry_after: Option<HeaderValue>) -> Response {
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = format!(
+        "{{\"statusCode\":{status},\"error\":\"{}\",\"message\":\"injected fault\"}}",
+        code.canonical_reason().unwrap_or("Error")
+    );
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = code;
+    response
+        .headers_mut()
+        .insert("content-type", HeaderValue::from_static("application/json"));
+    if let Some(value) = retry_after {
+        response.headers_mut().insert("retry-after", value);
+    }
+    response
+}
+
+async fn inject(State(faults): State<Faults>, request: Request, next: Next) -> Response {
+    let method = request.method().to_string();
+    let path = request.uri().path().to_owned();
+    let query = request.uri().query().map(str::to_owned);
+    let header_names = request
+        .headers()
+        .keys()
+        .map(|k| k.as_str().to_owned())
+        .collect();
+    let target = match &query {
+        Some(q) => format!("{path}?{q}"),
+        None => path.clone(),
+    };
+    let (latency, fault, over_budget) = faults.next_fault(&target);
+    // Logged on arrival: a client that hangs up cancels this handler, and the request must
+    // still count.
+    let index = faults.arrive(LoggedRequest {
+        method,
+        path,
+        query,
+        at: Instant::now(),
+        header_names,
+        status: 0,
+    });
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let response = if over_budget {
+        json_status(429, Some(HeaderValue::from_static("1")))
+    } else {
+        match fault {
+            None => next.run(request).await,
+            Some(Fault::Status(status)) => json_status(status, None),
+            Some(Fault::RateLimited { retry_after_secs }) => json_status(
+                429,
+                HeaderValue::from_str(&retry_after_secs.to_string()).ok(),
+            ),
+            Some(Fault::RateLimitedUntil(wait)) => json_status(
+                429,
+                HeaderValue::from_str(&httpdate::fmt_http_date(SystemTime::now() + wait)).ok(),
+            ),
+            Some(Fault::RateLimitedBare) => json_status(429, None),
+            Some(Fault::Drop) => {
+                let broken = futures::stream::once(async {
+                    Err::<Bytes, std::io::Error>(std::io::Error::other("injected drop"))
+                });
+                let mut response = Response::new(Body::from_stream(broken));
+                response
+                    .headers_mut()
+                    .insert("content-length", HeaderValue::from_static("100"));
+                return response;
+            }
+            Some(Fault::Stall(wait)) => {
+                tokio::time::sleep(wait).await;
+                next.run(request).await
+            }
+            Some(Fault::Malformed) => {
+                let (parts, _) = next.run(request).await.into_parts();
+                let mut response = Response::from_parts(parts, Body::from("{\"items\": [oops"));
+                response.headers_mut().remove("content-length");
+                response
+            }
+            Some(Fault::Truncated) => {
+                let (parts, body) = next.run(request).await.into_parts();
+                let bytes = axum::body::to_bytes(body, usize::MAX)
+                    .await
+                    .unwrap_or_default();
+                let half = bytes.slice(..bytes.len() / 2);
+                let mut response = Response::from_parts(parts, Body::from(half));
+                response.headers_mut().remove("content-length");
+                response
+            }
+        }
+    };
+    faults.finish(index, response.status().as_u16());
+    response
+}
+
+/// A router served on `127.0.0.1` with a random port, through the fault layer. Dropping it
+/// stops the server.
+///
+/// ```
+/// use axum::{routing::get, Router};
+/// use kms_sync_testkit::{run_case, Fault, FaultServer};
+/// run_case(async {
+///     let server = FaultServer::start(Router::new().route("/ping", get(|| async { "pong" }))).await;
+///     server.faults().push([Fault::Status(503)]);
+///     assert!(server.url("/ping").starts_with("http://127.0.0.1:"));
+/// });
+/// ```
+#[derive(Debug)]
+pub struct FaultServer {
+    addr: SocketAddr,
+    faults: Faults,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FaultServer {
+    /// Serves `router` on loopback.
+    ///
+    /// # Panics
+    ///
+    /// If no loopback port can be bound (the test cannot run).
+    pub async fn start(router: Router) -> FaultServer {
+        let faults = Faults::default();
+        let app = router.layer(middleware::from_fn_with_state(faults.clone(), inject));
+        let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
+            Ok(l) => l,
+            Err(e) => panic!("cannot bind a loopback port: {e}"),
+        };
+        let addr = match listener.local_addr() {
+            Ok(a) => a,
+            Err(e) => panic!("no local address: {e}"),
+        };
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        FaultServer { addr, faults, task }
+    }
+
+    /// The base URL, `http://127.0.0.1:<port>`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The URL of a path.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// The socket address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The fault schedule and request log.
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+}
+
+impl Drop for FaultServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
