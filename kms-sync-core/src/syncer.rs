@@ -255,6 +255,15 @@ impl Syncer {
         Err(err)
     }
 
+    /// Loads the source; any failure becomes a [`Source`](ErrorKind::Source) error saying
+    /// nothing was written (fail closed).
+    async fn load_source(&self) -> Result<crate::secret::SecretSet> {
+        self.source
+            .load()
+            .await
+            .map_err(|e| source_error(e, &*self.source))
+    }
+
     async fn load_ledger(&self) -> Result<Option<Ledger>> {
         match &self.state {
             Some((store, _)) => Ok(Some(store.load(&self.id).await?.unwrap_or_default())),
@@ -278,7 +287,7 @@ impl Syncer {
     pub async fn plan(&self) -> Result<Plan> {
         let span = tracing::info_span!("plan", sync_id = %self.id);
         async {
-            let source = self.source.load().await.map_err(|e| source_error(e, &*self.source))?;
+            let source = self.load_source().await?;
             let snapshot = self.destination.list().await?;
             let ledger = self.load_ledger().await?;
             let name = self.source.describe();
@@ -560,11 +569,7 @@ impl Syncer {
     pub async fn remove(&self) -> Result<SyncReport> {
         let run = self.start();
         let prepared = async {
-            let source = self
-                .source
-                .load()
-                .await
-                .map_err(|e| source_error(e, &*self.source))?;
+            let source = self.load_source().await?;
             let snapshot = self.destination.list().await?;
             let ledger = self.load_ledger().await?;
             Ok::<_, Error>((source, snapshot, ledger))
@@ -644,11 +649,7 @@ impl Syncer {
             );
         };
         let prepared = async {
-            let source = self
-                .source
-                .load()
-                .await
-                .map_err(|e| source_error(e, &*self.source))?;
+            let source = self.load_source().await?;
             let snapshot = self.destination.list().await?;
             Ok::<_, Error>((source, snapshot))
         }

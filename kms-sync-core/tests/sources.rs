@@ -71,7 +71,7 @@ async fn dotenv_file_is_read_on_every_load() -> Result<()> {
 async fn env_source_reads_by_prefix() -> Result<()> {
     // A prefix unique to this test, so parallel tests cannot interfere.
     let prefix = "KMS_SYNC_ENV_SOURCE_TEST_";
-    // SAFETY note: `set_var` is safe on this toolchain's edition; no other test reads this prefix.
+    // Edition 2021: `set_var` is a safe call. No other test reads this prefix.
     std::env::set_var(format!("{prefix}API_KEY"), "k");
     std::env::set_var(format!("{prefix}DB"), "d");
     let stripped = EnvSource::new(prefix, "prod").load().await?;
