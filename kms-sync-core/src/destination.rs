@@ -285,6 +285,7 @@ pub struct RemoteEntry {
     value: RemoteValue,
     attributes: BTreeMap<String, String>,
     blocked: Option<String>,
+    rewrite: Option<String>,
 }
 
 impl RemoteEntry {
@@ -296,6 +297,7 @@ impl RemoteEntry {
             value,
             attributes: BTreeMap::new(),
             blocked: None,
+            rewrite: None,
         }
     }
 
@@ -319,9 +321,21 @@ impl RemoteEntry {
         self
     }
 
+    /// Marks the entry as needing a rewrite even when its value is right (e.g. a Bitbucket
+    /// variable stored unsecured under a managed key). A managed key whose entry carries this
+    /// is planned as an update with the reason.
+    pub fn with_rewrite(mut self, reason: impl Into<String>) -> Self {
+        self.rewrite = Some(reason.into());
+        self
+    }
+
     /// The key.
     pub fn key(&self) -> &str {
         &self.key
+    }
+    /// Why the entry must be rewritten whatever its value, if so.
+    pub fn rewrite(&self) -> Option<&str> {
+        self.rewrite.as_deref()
     }
     /// The destination id.
     pub fn id(&self) -> Option<&str> {

@@ -711,6 +711,19 @@ fn decide_update(
     entry: &RemoteEntry,
     ledger: Option<&Ledger>,
     fingerprinter: Option<&Fingerprinter>,
+) -> Option<String> {
+    if let Some(reason) = entry.rewrite() {
+        return Some(reason.to_owned());
+    }
+    decide_value(key, value, entry, ledger, fingerprinter).map(str::to_owned)
+}
+
+fn decide_value(
+    key: &str,
+    value: &SecretValue,
+    entry: &RemoteEntry,
+    ledger: Option<&Ledger>,
+    fingerprinter: Option<&Fingerprinter>,
 ) -> Option<&'static str> {
     match entry.value() {
         RemoteValue::Known(current) if current == value => None,

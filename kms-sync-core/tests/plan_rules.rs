@@ -392,3 +392,21 @@ fn a_large_plan_decides_every_key_like_a_small_one() -> Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn an_entry_marked_for_rewrite_is_updated_even_when_equal() -> Result<()> {
+    let source = SecretSet::new("dev").with("A", "same").with("B", "same");
+    let snapshot = Snapshot::new(vec![
+        known("A", "same").with_rewrite("stored unsecured; re-created as secured"),
+        known("B", "same"),
+    ]);
+    let d = dest();
+    let plan = plan(input(&source, &snapshot, &NoKeySchema, &d))?;
+    assert_eq!(action(&plan, "A"), Some(PlanAction::Update));
+    assert_eq!(
+        plan.item("A").and_then(|i| i.reason.as_deref()),
+        Some("stored unsecured; re-created as secured")
+    );
+    assert_eq!(action(&plan, "B"), Some(PlanAction::Unchanged));
+    Ok(())
+}

@@ -16,7 +16,7 @@ use super::config::{Pacing, RetryConfig, TimeoutConfig};
 use super::pacer::{read_advisory, PaceError, Pacer};
 use super::request::{Method, Request, Response, Target};
 use super::retry::{backoff_ceiling, full_jitter, is_retryable_status, parse_retry_after};
-use super::status::{clip, common_message, kind_for_status, MessageParser};
+use super::status::{clip, common_error, ErrorTable};
 use crate::destination::RateBudget;
 use crate::error::{Error, ErrorKind, Result};
 use crate::stats::{RequestCounter, RequestStats};
@@ -39,7 +39,7 @@ pub struct HttpClientBuilder {
     max_body_bytes: usize,
     allow_insecure_http: bool,
     headers: Vec<(String, String)>,
-    message_parser: MessageParser,
+    error_table: ErrorTable,
     advisory_headers: bool,
 }
 
@@ -95,10 +95,10 @@ impl HttpClientBuilder {
         self.headers.push((name.into(), value.into()));
         self
     }
-    /// How to read the service's error message from an error body (default
-    /// [`common_message`]).
-    pub fn message_parser(mut self, parser: MessageParser) -> Self {
-        self.message_parser = parser;
+    /// The destination's error table: status and body to kind and message (default
+    /// [`common_error`](super::common_error)).
+    pub fn error_table(mut self, table: ErrorTable) -> Self {
+        self.error_table = table;
         self
     }
     /// Whether to follow Octopus-style advisory rate headers (`Octopus-RateLimit-Policy`,
@@ -206,7 +206,7 @@ impl HttpClientBuilder {
                 timeouts: self.timeouts,
                 pacer: Pacer::new(self.pacing, self.concurrency),
                 max_body_bytes: self.max_body_bytes,
-                message_parser: self.message_parser,
+                error_table: self.error_table,
                 advisory_headers: self.advisory_headers,
                 counter: RequestCounter::default(),
             }),
@@ -272,7 +272,7 @@ struct Inner {
     timeouts: TimeoutConfig,
     pacer: Pacer,
     max_body_bytes: usize,
-    message_parser: MessageParser,
+    error_table: ErrorTable,
     advisory_headers: bool,
     counter: RequestCounter,
 }
@@ -342,7 +342,7 @@ impl HttpClient {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             allow_insecure_http: false,
             headers: Vec::new(),
-            message_parser: common_message,
+            error_table: common_error,
             advisory_headers: true,
         }
     }
@@ -607,10 +607,9 @@ impl HttpClient {
                     .pause_until(Instant::now() + wait.min(inner.retry.max_retry_after()));
             }
         }
-        let message = (inner.message_parser)(status, &response.body)
-            .map(clip)
-            .unwrap_or_else(|| format!("HTTP {status}"));
-        let mut error = Error::new(kind_for_status(status), message).with_status(status);
+        let service_error = (inner.error_table)(status, &response.body);
+        let mut error =
+            Error::new(service_error.kind, clip(service_error.message)).with_status(status);
         if let Some(wait) = retry_after {
             error = error.with_retry_at(SystemTime::now() + wait);
         }

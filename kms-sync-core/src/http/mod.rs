@@ -32,4 +32,4 @@ pub use paginate::{
     collect_next_links, collect_numbered_pages, collect_skip_take, DEFAULT_MAX_PAGES,
 };
 pub use request::{Method, Request, Response};
-pub use status::{common_message, kind_for_status, MessageParser};
+pub use status::{common_error, common_message, kind_for_status, ErrorTable, ServiceError};

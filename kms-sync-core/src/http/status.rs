@@ -4,10 +4,33 @@ use serde_json::Value;
 
 use crate::error::ErrorKind;
 
-/// Extracts the service's own error message from an error body. Destinations pass one that
-/// knows their envelope; it must return only the service's message fields, never echo the
-/// request.
-pub type MessageParser = fn(status: u16, body: &[u8]) -> Option<String>;
+/// What a service's error answer means: the kind, and the service's own message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceError {
+    /// The kind of failure.
+    pub kind: ErrorKind,
+    /// The service's message (shortened to 300 characters), never a request body.
+    pub message: String,
+}
+
+/// A destination's error table: from an error status and body to a [`ServiceError`]. It must
+/// take only the service's message fields, never echo the request. Retrying is decided by
+/// status alone, whatever the table says.
+pub type ErrorTable = fn(status: u16, body: &[u8]) -> ServiceError;
+
+/// The default table: [`kind_for_status`] and [`common_message`] (or `HTTP <status>`).
+///
+/// ```
+/// use kms_sync_core::{ErrorKind, http::common_error};
+/// let e = common_error(404, br#"{"message":"Not found"}"#);
+/// assert_eq!((e.kind, e.message.as_str()), (ErrorKind::NotFound, "Not found"));
+/// ```
+pub fn common_error(status: u16, body: &[u8]) -> ServiceError {
+    ServiceError {
+        kind: kind_for_status(status),
+        message: common_message(status, body).unwrap_or_else(|| format!("HTTP {status}")),
+    }
+}
 
 /// The longest service message kept in an error.
 pub(crate) const MAX_MESSAGE: usize = 300;
