@@ -45,6 +45,7 @@ mod apply_each;
 mod destination;
 mod error;
 pub mod http;
+mod json;
 mod memory;
 mod options;
 mod plan;
@@ -63,6 +64,7 @@ pub use destination::{
     OutcomeStatus, RateBudget, RemoteEntry, RemoteValue, Snapshot, Verdict, WriteMode,
 };
 pub use error::{Error, ErrorKind, Result};
+pub use json::parse_json;
 pub use memory::{KeyRule, MemoryDestination, MemoryDestinationBuilder};
 pub use options::{InitialSyncBehavior, SyncOptions};
 pub use plan::{

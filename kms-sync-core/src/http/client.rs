@@ -155,7 +155,7 @@ impl HttpClientBuilder {
             Auth::None => {}
             Auth::Basic { username, password } => {
                 let raw = format!("{username}:{}", password.expose_secret());
-                let value = format!("Basic {}", base64_encode(raw.as_bytes()));
+                let value = format!("Basic {}", encode_base64(raw.as_bytes()));
                 headers.insert(AUTHORIZATION, sensitive(&value, "Basic credential")?);
             }
             Auth::Bearer(token) => {
@@ -223,7 +223,13 @@ fn is_loopback(url: &Url) -> bool {
     }
 }
 
-fn base64_encode(bytes: &[u8]) -> String {
+/// Standard base64 with padding (RFC 4648), as HTTP Basic needs. Public so fakes can check
+/// the header they receive.
+///
+/// ```
+/// assert_eq!(kms_sync_core::http::encode_base64(b"foobar"), "Zm9vYmFy");
+/// ```
+pub fn encode_base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
@@ -749,7 +755,7 @@ mod tests {
             ("fooba", "Zm9vYmE="),
             ("foobar", "Zm9vYmFy"),
         ] {
-            assert_eq!(base64_encode(plain.as_bytes()), encoded);
+            assert_eq!(encode_base64(plain.as_bytes()), encoded);
         }
     }
 

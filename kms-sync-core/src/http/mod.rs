@@ -26,7 +26,9 @@ mod retry;
 mod status;
 
 pub use auth::Auth;
-pub use client::{encode_segment, HttpClient, HttpClientBuilder, DEFAULT_MAX_BODY_BYTES};
+pub use client::{
+    encode_base64, encode_segment, HttpClient, HttpClientBuilder, DEFAULT_MAX_BODY_BYTES,
+};
 pub use config::{Pacing, RetryConfig, TimeoutConfig, BUDGET_SHARE};
 pub use paginate::{
     collect_next_links, collect_numbered_pages, collect_skip_take, DEFAULT_MAX_PAGES,

@@ -1,0 +1,121 @@
+//! Requests to Bitbucket's API: auth, paths, pagination.
+
+use kms_sync_core::http::{
+    collect_next_links, encode_segment, HttpClient, Request, DEFAULT_MAX_PAGES,
+};
+use kms_sync_core::{Result, SecretValue};
+
+use crate::model::{Environment, Page, User, Variable, VariableBody};
+
+/// The documented maximum page size.
+pub const PAGE_LEN: usize = 100;
+
+/// Which variable list: a repository's, or a deployment environment's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Scope {
+    Repository {
+        workspace: String,
+        repo: String,
+    },
+    Deployment {
+        workspace: String,
+        repo: String,
+        environment: String,
+    },
+}
+
+impl Scope {
+    fn collection(&self) -> String {
+        match self {
+            Scope::Repository { workspace, repo } => format!(
+                "/2.0/repositories/{}/{}/pipelines_config/variables",
+                encode_segment(workspace),
+                encode_segment(repo)
+            ),
+            Scope::Deployment {
+                workspace,
+                repo,
+                environment,
+            } => format!(
+                "/2.0/repositories/{}/{}/deployments_config/environments/{}/variables",
+                encode_segment(workspace),
+                encode_segment(repo),
+                encode_segment(environment)
+            ),
+        }
+    }
+
+    fn item(&self, uuid: &str) -> String {
+        format!("{}/{}", self.collection(), encode_segment(uuid))
+    }
+}
+
+/// Bitbucket's endpoints over the shared HTTP client.
+#[derive(Debug, Clone)]
+pub(crate) struct BitbucketClient {
+    pub http: HttpClient,
+}
+
+impl BitbucketClient {
+    pub async fn user(&self) -> Result<User> {
+        self.http.send(Request::get("/2.0/user")).await?.json()
+    }
+
+    pub async fn environments(&self, workspace: &str, repo: &str) -> Result<Vec<Environment>> {
+        let first = Request::get(format!(
+            "/2.0/repositories/{}/{}/environments",
+            encode_segment(workspace),
+            encode_segment(repo)
+        ))
+        .query("pagelen", PAGE_LEN.to_string());
+        collect_next_links(&self.http, first, DEFAULT_MAX_PAGES, |r| {
+            let page: Page<Environment> = r.json()?;
+            Ok((page.values, page.next))
+        })
+        .await
+    }
+
+    pub async fn variables(&self, scope: &Scope) -> Result<Vec<Variable>> {
+        let first = Request::get(scope.collection()).query("pagelen", PAGE_LEN.to_string());
+        collect_next_links(&self.http, first, DEFAULT_MAX_PAGES, |r| {
+            let page: Page<Variable> = r.json()?;
+            Ok((page.values, page.next))
+        })
+        .await
+    }
+
+    pub async fn create(&self, scope: &Scope, key: &str, value: &SecretValue) -> Result<Variable> {
+        let body = VariableBody {
+            key,
+            value: value.expose_secret(),
+            secured: true,
+        };
+        self.http
+            .send(Request::post(scope.collection()).json(&body)?)
+            .await?
+            .json()
+    }
+
+    pub async fn update(
+        &self,
+        scope: &Scope,
+        uuid: &str,
+        key: &str,
+        value: &SecretValue,
+    ) -> Result<Variable> {
+        let body = VariableBody {
+            key,
+            value: value.expose_secret(),
+            secured: true,
+        };
+        self.http
+            .send(Request::put(scope.item(uuid)).json(&body)?)
+            .await?
+            .json()
+    }
+
+    pub async fn delete(&self, scope: &Scope, uuid: &str) -> Result<()> {
+        self.http.send(Request::delete(scope.item(uuid))).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,370 @@
+//! The Bitbucket connection (credentials) and destination config, in the KMS's JSON shapes.
+
+use std::fmt;
+
+use kms_sync_core::{parse_json, Error, Result};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// The API-token scopes a Bitbucket sync needs.
+pub const REQUIRED_SCOPES: [&str; 3] = [
+    "read:pipeline:bitbucket",
+    "admin:pipeline:bitbucket",
+    "read:user:bitbucket",
+];
+
+/// A Bitbucket connection: method `api-token` — an Atlassian account email and an API token,
+/// sent as HTTP Basic.
+///
+/// ```
+/// use kms_sync_bitbucket::BitbucketConnection;
+/// let conn = BitbucketConnection::from_kms_json(r#"{
+///     "name": "my-bitbucket-connection",
+///     "method": "api-token",
+///     "credentials": {"email": "user@example.com", "apiToken": "ATATT-example"}
+/// }"#)?;
+/// assert_eq!(conn.email(), "user@example.com");
+/// assert!(!format!("{conn:?}").contains("ATATT"));
+/// # Ok::<(), kms_sync_core::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct BitbucketConnection {
+    name: Option<String>,
+    email: String,
+    api_token: SecretString,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ConnectionBody {
+    name: Option<String>,
+    #[allow(dead_code)]
+    description: Option<String>,
+    #[allow(dead_code)]
+    project_id: Option<String>,
+    method: String,
+    credentials: CredentialsBody,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CredentialsBody {
+    email: String,
+    api_token: String,
+}
+
+impl BitbucketConnection {
+    /// A connection from an email and an API token.
+    ///
+    /// # Errors
+    ///
+    /// [`Config`](kms_sync_core::ErrorKind::Config) if the email is not an email or the token is empty.
+    pub fn new(email: impl Into<String>, api_token: impl Into<String>) -> Result<Self> {
+        let email = email.into().trim().to_owned();
+        let api_token = api_token.into();
+        if !email.contains('@') || email.starts_with('@') || email.ends_with('@') {
+            return Err(Error::config(format!(
+                "Bitbucket connection: `{email}` is not an Atlassian account email (API tokens authenticate with the account's email)"
+            )));
+        }
+        if api_token.trim().is_empty() {
+            return Err(Error::config(
+                "Bitbucket connection: the API token is empty",
+            ));
+        }
+        Ok(BitbucketConnection {
+            name: None,
+            email,
+            api_token: SecretString::from(api_token),
+        })
+    }
+
+    /// Reads the KMS's connection body: `{"name", "method": "api-token", "credentials":
+    /// {"email", "apiToken"}}` (plus optional `description`, `projectId`).
+    ///
+    /// # Errors
+    ///
+    /// [`Config`](kms_sync_core::ErrorKind::Config) for invalid JSON, unknown fields, another method,
+    /// or bad credentials — pointing at the problem, never echoing the token.
+    pub fn from_kms_json(json: &str) -> Result<Self> {
+        let body: ConnectionBody = parse_json(json, "Bitbucket connection")?;
+        if body.method != "api-token" {
+            return Err(Error::config(format!(
+                "Bitbucket connection: method `{}` is not supported; use `api-token`",
+                body.method
+            )));
+        }
+        let mut conn =
+            BitbucketConnection::new(body.credentials.email, body.credentials.api_token)?;
+        conn.name = body.name;
+        Ok(conn)
+    }
+
+    /// The account email.
+    pub fn email(&self) -> &str {
+        &self.email
+    }
+
+    /// The connection's name, if it came from the KMS's JSON.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    pub(crate) fn auth(&self) -> kms_sync_core::http::Auth {
+        kms_sync_core::http::Auth::basic(self.email.clone(), self.api_token.expose_secret())
+    }
+}
+
+impl fmt::Debug for BitbucketConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BitbucketConnection")
+            .field("name", &self.name)
+            .field("email", &self.email)
+            .field("api_token", &"[REDACTED]")
+            .finish()
+    }
+}
+
+/// Where in Bitbucket to sync: a repository's variables, or one deployment environment's.
+///
+/// The KMS's `destinationConfig`: `workspaceSlug`, `repositorySlug`, and optionally
+/// `environmentId` (a UUID, with or without braces) or `environment` (a name or slug,
+/// resolved through the repository's environments list).
+///
+/// ```
+/// use kms_sync_bitbucket::BitbucketConfig;
+/// let repo = BitbucketConfig::from_kms_json(r#"{"workspaceSlug": "acme", "repositorySlug": "api"}"#)?;
+/// assert_eq!(repo.target(), "acme/api");
+/// let env = BitbucketConfig::repository("acme", "api").with_environment("Production");
+/// assert_eq!(env.target(), "acme/api/Production");
+/// let err = BitbucketConfig::from_kms_json(r#"{"workspaceSlug": "acme", "repoSlug": "api"}"#).unwrap_err();
+/// assert!(err.to_string().contains("unknown field `repoSlug`"));
+/// # Ok::<(), kms_sync_core::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BitbucketConfig {
+    workspace_slug: String,
+    repository_slug: String,
+    #[serde(default)]
+    environment_id: Option<String>,
+    #[serde(default)]
+    environment: Option<String>,
+}
+
+/// Which deployment environment, as configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum EnvironmentRef {
+    /// A UUID with braces, lowercase.
+    Uuid(String),
+    /// A name or slug to resolve.
+    Name(String),
+}
+
+impl BitbucketConfig {
+    /// Repository variables of `workspace/repository` (slugs or `{uuid}`s).
+    pub fn repository(workspace: impl Into<String>, repository: impl Into<String>) -> Self {
+        BitbucketConfig {
+            workspace_slug: workspace.into(),
+            repository_slug: repository.into(),
+            environment_id: None,
+            environment: None,
+        }
+    }
+
+    /// Variables of the deployment environment with this UUID (braces optional).
+    pub fn with_environment_id(mut self, uuid: impl Into<String>) -> Self {
+        self.environment_id = Some(uuid.into());
+        self.environment = None;
+        self
+    }
+
+    /// Variables of the deployment environment with this name or slug.
+    pub fn with_environment(mut self, name_or_slug: impl Into<String>) -> Self {
+        self.environment = Some(name_or_slug.into());
+        self.environment_id = None;
+        self
+    }
+
+    /// Reads the KMS's `destinationConfig` and validates it.
+    ///
+    /// # Errors
+    ///
+    /// [`Config`](kms_sync_core::ErrorKind::Config) for invalid JSON, unknown fields or bad values.
+    pub fn from_kms_json(json: &str) -> Result<Self> {
+        let config: BitbucketConfig = parse_json(json, "Bitbucket destinationConfig")?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks the slugs and the environment reference.
+    ///
+    /// # Errors
+    ///
+    /// [`Config`](kms_sync_core::ErrorKind::Config) naming the bad field.
+    pub fn validate(&self) -> Result<()> {
+        for (field, value) in [
+            ("workspaceSlug", &self.workspace_slug),
+            ("repositorySlug", &self.repository_slug),
+        ] {
+            if value.is_empty() || value.contains('/') || value.chars().any(char::is_whitespace) {
+                return Err(Error::config(format!(
+                    "Bitbucket destinationConfig.{field} `{value}` must be a slug or {{uuid}}: not empty, no `/` or spaces"
+                )));
+            }
+        }
+        if self.environment_id.is_some() && self.environment.is_some() {
+            return Err(Error::config(
+                "Bitbucket destinationConfig: give environmentId or environment, not both",
+            ));
+        }
+        if let Some(id) = &self.environment_id {
+            if normalize_uuid(id).is_none() {
+                return Err(Error::config(format!(
+                    "Bitbucket destinationConfig.environmentId `{id}` is not a UUID; use `environment` for a name or slug"
+                )));
+            }
+        }
+        if self
+            .environment
+            .as_deref()
+            .is_some_and(|e| e.trim().is_empty())
+        {
+            return Err(Error::config(
+                "Bitbucket destinationConfig.environment is empty",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The workspace slug.
+    pub fn workspace(&self) -> &str {
+        &self.workspace_slug
+    }
+
+    /// The repository slug.
+    pub fn repository_slug(&self) -> &str {
+        &self.repository_slug
+    }
+
+    /// `workspace/repository[/environment]`.
+    pub fn target(&self) -> String {
+        let base = format!("{}/{}", self.workspace_slug, self.repository_slug);
+        match (&self.environment_id, &self.environment) {
+            (Some(id), _) => format!(
+                "{base}/{}",
+                normalize_uuid(id).unwrap_or_else(|| id.clone())
+            ),
+            (None, Some(name)) => format!("{base}/{name}"),
+            (None, None) => base,
+        }
+    }
+
+    pub(crate) fn environment_ref(&self) -> Option<EnvironmentRef> {
+        match (&self.environment_id, &self.environment) {
+            (Some(id), _) => normalize_uuid(id).map(EnvironmentRef::Uuid),
+            (None, Some(name)) => Some(EnvironmentRef::Name(name.clone())),
+            (None, None) => None,
+        }
+    }
+}
+
+/// `{xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx}` in lowercase, from a UUID with or without braces.
+pub(crate) fn normalize_uuid(text: &str) -> Option<String> {
+    let bare = text.trim();
+    let bare = bare
+        .strip_prefix('{')
+        .and_then(|b| b.strip_suffix('}'))
+        .unwrap_or(bare);
+    let groups: Vec<&str> = bare.split('-').collect();
+    let lengths = [8, 4, 4, 4, 12];
+    let ok = groups.len() == 5
+        && groups
+            .iter()
+            .zip(lengths)
+            .all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()));
+    ok.then(|| format!("{{{}}}", bare.to_ascii_lowercase()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuids_with_or_without_braces() {
+        let want = Some("{0a1b2c3d-0000-4000-8000-00000000abcd}".to_owned());
+        assert_eq!(normalize_uuid("0A1B2C3D-0000-4000-8000-00000000ABCD"), want);
+        assert_eq!(
+            normalize_uuid("{0a1b2c3d-0000-4000-8000-00000000abcd}"),
+            want
+        );
+        assert_eq!(normalize_uuid("production"), None);
+        assert_eq!(normalize_uuid("{0a1b2c3d-0000-4000-8000}"), None);
+    }
+
+    #[test]
+    fn config_refusals_name_the_field() {
+        let cases = [
+            (
+                r#"{"workspaceSlug": "", "repositorySlug": "api"}"#,
+                "workspaceSlug",
+            ),
+            (
+                r#"{"workspaceSlug": "acme", "repositorySlug": "a/b"}"#,
+                "repositorySlug",
+            ),
+            (
+                r#"{"workspaceSlug": "acme", "repositorySlug": "api", "environmentId": "prod"}"#,
+                "not a UUID",
+            ),
+            (
+                r#"{"workspaceSlug": "acme", "repositorySlug": "api", "environmentId": "{0a1b2c3d-0000-4000-8000-00000000abcd}", "environment": "x"}"#,
+                "not both",
+            ),
+            (
+                r#"{"workspaceSlug": "acme", "repositorySlug": "api",}"#,
+                "trailing comma",
+            ),
+            (
+                r#"{"workspaceSlug": "acme"}"#,
+                "missing field `repositorySlug`",
+            ),
+        ];
+        for (json, expected) in cases {
+            let err = BitbucketConfig::from_kms_json(json).expect_err(json);
+            assert!(err.to_string().contains(expected), "{json}: {err}");
+        }
+    }
+
+    #[test]
+    fn connection_refusals_never_echo_the_token() {
+        let cases = [
+            (
+                r#"{"method": "oauth", "credentials": {"email": "a@b.c", "apiToken": "SECRET-TOKEN"}}"#,
+                "method `oauth`",
+            ),
+            (
+                r#"{"method": "api-token", "credentials": {"email": "nobody", "apiToken": "SECRET-TOKEN"}}"#,
+                "not an Atlassian account email",
+            ),
+            (
+                r#"{"method": "api-token", "credentials": {"email": "a@b.c", "apiToken": ""}}"#,
+                "empty",
+            ),
+            (
+                r#"{"method": "api-token", "credentials": {"email": "a@b.c", "apiToken": "SECRET-TOKEN", "x": 1}}"#,
+                "unknown field `x`",
+            ),
+            (
+                r#"{"method": "api-token", "credentials": {"email": "a@b.c", "apiToken": ["SECRET-TOKEN"]}}"#,
+                "wrong type",
+            ),
+        ];
+        for (json, expected) in cases {
+            let err = BitbucketConnection::from_kms_json(json).expect_err(json);
+            let shown = format!("{err} {err:?}");
+            assert!(shown.contains(expected), "{json}: {shown}");
+            assert!(!shown.contains("SECRET-TOKEN"), "{shown}");
+        }
+    }
+}

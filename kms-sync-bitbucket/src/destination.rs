@@ -1,0 +1,379 @@
+//! The Bitbucket destination: repository or deployment-environment variables, per key.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kms_sync_core::http::{HttpClient, RetryConfig, TimeoutConfig};
+use kms_sync_core::{
+    apply_each, async_trait, Applied, ApplyContext, Capabilities, Change, ChangeKind, Destination,
+    DestinationInfo, Error, ErrorKind, KeyRule, Outcome, RateBudget, RemoteEntry, RemoteValue,
+    RequestStats, Result, SecretValue, Snapshot, Verdict, WriteMode,
+};
+use tokio::sync::OnceCell;
+
+use crate::client::{BitbucketClient, Scope};
+use crate::config::{normalize_uuid, BitbucketConfig, BitbucketConnection, EnvironmentRef};
+use crate::error::error_table;
+use crate::model::User;
+
+/// Bitbucket Cloud's API.
+pub const DEFAULT_BASE_URL: &str = "https://api.bitbucket.org";
+
+/// The documented budget for repository endpoints: 1,000 requests per rolling hour per user.
+pub fn documented_budget() -> RateBudget {
+    RateBudget::new(1_000, Duration::from_secs(3_600))
+}
+
+const UNSECURED: &str = "stored unsecured; re-created as secured";
+
+/// Builds a [`BitbucketDestination`].
+#[derive(Debug)]
+pub struct BitbucketDestinationBuilder {
+    connection: BitbucketConnection,
+    config: BitbucketConfig,
+    base_url: String,
+    budget: RateBudget,
+    concurrency: usize,
+    retry: RetryConfig,
+    timeouts: TimeoutConfig,
+    allow_insecure_http: bool,
+}
+
+impl BitbucketDestinationBuilder {
+    /// Another base URL (a proxy, or a fake in tests). Default [`DEFAULT_BASE_URL`].
+    pub fn with_base_url(mut self, base_url: impl Into<String>) -> Self {
+        self.base_url = base_url.into();
+        self
+    }
+    /// Overrides the pacing budget (default [`documented_budget`]; Access Tokens on large
+    /// workspaces get more).
+    pub fn rate_budget(mut self, budget: RateBudget) -> Self {
+        self.budget = budget;
+        self
+    }
+    /// Requests in flight at once (default 8).
+    pub fn concurrency(mut self, concurrency: usize) -> Self {
+        self.concurrency = concurrency.max(1);
+        self
+    }
+    /// Retry settings.
+    pub fn retry(mut self, retry: RetryConfig) -> Self {
+        self.retry = retry;
+        self
+    }
+    /// Timeouts.
+    pub fn timeouts(mut self, timeouts: TimeoutConfig) -> Self {
+        self.timeouts = timeouts;
+        self
+    }
+    /// Allows `http://` to a non-loopback host.
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
+        self
+    }
+
+    /// Builds the destination. No request is made until the first `list`.
+    ///
+    /// # Errors
+    ///
+    /// [`Config`](ErrorKind::Config) for an invalid config or base URL.
+    pub fn build(self) -> Result<BitbucketDestination> {
+        self.config.validate()?;
+        let http = HttpClient::builder("bitbucket", self.base_url)
+            .auth(self.connection.auth())
+            .rate_budget(self.budget)
+            .concurrency(self.concurrency)
+            .retry(self.retry)
+            .timeouts(self.timeouts)
+            .allow_insecure_http(self.allow_insecure_http)
+            .error_table(error_table)
+            .build()?;
+        let capabilities = Capabilities::new(WriteMode::PerKey)
+            .with_values_readable(false)
+            .with_case_insensitive_keys(true)
+            .with_key_rule("ASCII letters, digits and `_`, not starting with a digit; unique regardless of case")
+            .with_value_rule("non-empty")
+            .with_rate_budget(self.budget)
+            .with_default_concurrency(self.concurrency);
+        Ok(BitbucketDestination {
+            info: DestinationInfo::new("bitbucket", self.config.target(), capabilities),
+            client: BitbucketClient { http },
+            config: self.config,
+            scope: Arc::new(OnceCell::new()),
+        })
+    }
+}
+
+/// Syncs to Bitbucket Pipelines variables: a repository's, or one deployment environment's.
+///
+/// Values are written `secured: true` and are never readable again, so they appear as
+/// [`RemoteValue::Hidden`]; keep a ledger to avoid rewriting unchanged values. Every list is
+/// read completely (`pagelen=100`, following `next`). A create answered 409 (created
+/// elsewhere meanwhile) re-lists and updates; a variable stored unsecured under a managed key
+/// is deleted and re-created secured, and the report says so.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use kms_sync_bitbucket::{BitbucketConfig, BitbucketConnection, BitbucketDestination};
+/// # async fn run() -> kms_sync_core::Result<()> {
+/// let connection = BitbucketConnection::new("me@example.com", std::env::var("BITBUCKET_API_TOKEN").unwrap_or_default())?;
+/// let destination = BitbucketDestination::builder(connection, BitbucketConfig::repository("acme", "api"))
+///     .build()?;
+/// destination.validate_connection().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct BitbucketDestination {
+    info: DestinationInfo,
+    client: BitbucketClient,
+    config: BitbucketConfig,
+    scope: Arc<OnceCell<Scope>>,
+}
+
+impl BitbucketDestination {
+    /// A builder with the defaults.
+    pub fn builder(
+        connection: BitbucketConnection,
+        config: BitbucketConfig,
+    ) -> BitbucketDestinationBuilder {
+        BitbucketDestinationBuilder {
+            connection,
+            config,
+            base_url: DEFAULT_BASE_URL.to_owned(),
+            budget: documented_budget(),
+            concurrency: 8,
+            retry: RetryConfig::default(),
+            timeouts: TimeoutConfig::default(),
+            allow_insecure_http: false,
+        }
+    }
+
+    /// Checks the credentials with `GET /2.0/user`.
+    ///
+    /// # Errors
+    ///
+    /// [`Unauthenticated`](ErrorKind::Unauthenticated) for wrong credentials,
+    /// [`PermissionDenied`](ErrorKind::PermissionDenied) naming the missing scopes.
+    pub async fn validate_connection(&self) -> Result<User> {
+        self.client.user().await
+    }
+
+    async fn scope(&self) -> Result<&Scope> {
+        self.scope.get_or_try_init(|| self.resolve_scope()).await
+    }
+
+    async fn resolve_scope(&self) -> Result<Scope> {
+        let workspace = self.config.workspace().to_owned();
+        let repo = self.config.repository_slug().to_owned();
+        let environment = match self.config.environment_ref() {
+            None => return Ok(Scope::Repository { workspace, repo }),
+            Some(EnvironmentRef::Uuid(uuid)) => uuid,
+            Some(EnvironmentRef::Name(name)) => {
+                let environments = self.client.environments(&workspace, &repo).await?;
+                let exact: Vec<_> = environments
+                    .iter()
+                    .filter(|e| e.name == name || e.slug.as_deref() == Some(name.as_str()))
+                    .collect();
+                let matches = if exact.is_empty() {
+                    environments
+                        .iter()
+                        .filter(|e| {
+                            e.name.eq_ignore_ascii_case(&name)
+                                || e.slug
+                                    .as_deref()
+                                    .is_some_and(|s| s.eq_ignore_ascii_case(&name))
+                        })
+                        .collect()
+                } else {
+                    exact
+                };
+                match matches.as_slice() {
+                    [one] => normalize_uuid(&one.uuid).unwrap_or_else(|| one.uuid.clone()),
+                    [] => {
+                        let known: Vec<&str> = environments.iter().map(|e| e.name.as_str()).collect();
+                        return Err(Error::new(
+                            ErrorKind::NotFound,
+                            format!(
+                                "no deployment environment named `{name}` in {workspace}/{repo} (it has: {})",
+                                if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+                            ),
+                        )
+                        .with_destination(self.info.to_string()));
+                    }
+                    _ => {
+                        return Err(Error::config(format!(
+                            "deployment environment `{name}` matches several in {workspace}/{repo}; use environmentId"
+                        ))
+                        .with_destination(self.info.to_string()))
+                    }
+                }
+            }
+        };
+        Ok(Scope::Deployment {
+            workspace,
+            repo,
+            environment,
+        })
+    }
+
+    async fn apply_one(&self, scope: &Scope, change: &Change) -> Result<Applied> {
+        let key = change.key.as_str();
+        let result = match change.kind {
+            ChangeKind::Create => self.create(scope, key, change.value_or_error()?).await,
+            ChangeKind::Update => self.update(scope, change).await,
+            ChangeKind::Delete => {
+                let uuid = entry_id(change)?;
+                match self.client.delete(scope, uuid).await {
+                    Ok(()) => Ok(Applied::default()),
+                    Err(e) if e.kind() == ErrorKind::NotFound => {
+                        Ok(Applied::default().noted("already gone"))
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        result.map_err(|e| e.with_key(key))
+    }
+
+    async fn create(&self, scope: &Scope, key: &str, value: &SecretValue) -> Result<Applied> {
+        match self.client.create(scope, key, value).await {
+            Ok(created) => Ok(Applied::with_id(created.uuid)),
+            Err(e) if e.kind() == ErrorKind::Conflict => {
+                // Created elsewhere since we listed: find it and overwrite it.
+                let listed = self.client.variables(scope).await?;
+                let existing = listed.iter().find(|v| v.key == key).ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::Conflict,
+                        "the key exists at Bitbucket under another spelling (keys are unique regardless of case)",
+                    )
+                })?;
+                if !existing.secured {
+                    self.client.delete(scope, &existing.uuid).await?;
+                    let created = self.client.create(scope, key, value).await?;
+                    return Ok(Applied::with_id(created.uuid)
+                        .noted("created elsewhere meanwhile, unsecured; re-created as secured"));
+                }
+                let updated = self
+                    .client
+                    .update(scope, &existing.uuid, key, value)
+                    .await?;
+                Ok(Applied::with_id(updated.uuid)
+                    .noted("created elsewhere meanwhile; updated instead"))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn update(&self, scope: &Scope, change: &Change) -> Result<Applied> {
+        let key = change.key.as_str();
+        let value = change.value_or_error()?;
+        let uuid = entry_id(change)?;
+        let unsecured =
+            change.current.as_ref().and_then(|c| c.attribute("secured")) == Some("false");
+        if unsecured {
+            // `secured` cannot be changed in place: delete, then create secured.
+            match self.client.delete(scope, uuid).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+            let created = self.client.create(scope, key, value).await?;
+            return Ok(Applied::with_id(created.uuid).noted("was unsecured; re-created as secured"));
+        }
+        match self.client.update(scope, uuid, key, value).await {
+            Ok(updated) => Ok(Applied::with_id(updated.uuid)),
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                let created = self.client.create(scope, key, value).await?;
+                Ok(Applied::with_id(created.uuid)
+                    .noted("deleted elsewhere meanwhile; created again"))
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+fn entry_id(change: &Change) -> Result<&str> {
+    change
+        .current
+        .as_ref()
+        .and_then(RemoteEntry::id)
+        .ok_or_else(|| Error::unexpected("a listed Bitbucket variable has no uuid"))
+}
+
+#[async_trait]
+impl Destination for BitbucketDestination {
+    fn info(&self) -> DestinationInfo {
+        self.info.clone()
+    }
+
+    fn validate_key(&self, key: &str) -> Verdict {
+        match KeyRule::Identifier.check(key) {
+            Verdict::Valid
+                if key.eq_ignore_ascii_case("CI")
+                    || key.to_ascii_uppercase().starts_with("BITBUCKET_") =>
+            {
+                Verdict::Warn("overrides a variable Bitbucket Pipelines sets itself".to_owned())
+            }
+            verdict => verdict,
+        }
+    }
+
+    fn validate_value(&self, value: &SecretValue) -> Verdict {
+        if value.is_empty() {
+            Verdict::Invalid("Bitbucket refuses empty values".to_owned())
+        } else {
+            Verdict::Valid
+        }
+    }
+
+    async fn list(&self) -> Result<Snapshot> {
+        let destination = self.info.to_string();
+        let scope = self
+            .scope()
+            .await
+            .map_err(|e| e.with_destination(destination.clone()))?;
+        let variables = self.client.variables(scope).await.map_err(|e| {
+            e.with_destination(destination)
+                .with_operation("list variables")
+        })?;
+        let entries = variables
+            .into_iter()
+            .map(|v| {
+                let value = if v.secured {
+                    RemoteValue::Hidden
+                } else {
+                    RemoteValue::Known(SecretValue::new(v.value.unwrap_or_default()))
+                };
+                let entry = RemoteEntry::new(v.key, value)
+                    .with_id(v.uuid)
+                    .with_attribute("secured", v.secured.to_string());
+                if v.secured {
+                    entry
+                } else {
+                    entry.with_rewrite(UNSECURED)
+                }
+            })
+            .collect();
+        Ok(Snapshot::new(entries))
+    }
+
+    async fn apply(&self, changes: &[Change], context: &ApplyContext) -> Vec<Outcome> {
+        let scope = match self.scope().await {
+            Ok(scope) => scope,
+            Err(e) => {
+                return changes
+                    .iter()
+                    .map(|c| Outcome::of(c, Err(e.clone().with_key(&c.key))))
+                    .collect()
+            }
+        };
+        apply_each(changes, context.concurrency, |change| {
+            self.apply_one(scope, change)
+        })
+        .await
+    }
+
+    fn request_stats(&self) -> RequestStats {
+        self.client.http.request_stats()
+    }
+}
