@@ -39,3 +39,7 @@
 #![warn(missing_docs)]
 
 pub use kms_sync_core::*;
+
+/// Bitbucket Cloud: repository and deployment-environment variables (feature `bitbucket`).
+#[cfg(feature = "bitbucket")]
+pub use kms_sync_bitbucket as bitbucket;
