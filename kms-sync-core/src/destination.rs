@@ -96,6 +96,7 @@ pub struct Capabilities {
     value_rule: String,
     rate_budget: Option<RateBudget>,
     default_concurrency: usize,
+    replaces_whole_set: bool,
 }
 
 impl Capabilities {
@@ -111,7 +112,21 @@ impl Capabilities {
             value_rule: "any value".to_owned(),
             rate_budget: None,
             default_concurrency: 4,
+            replaces_whole_set: false,
         }
+    }
+
+    /// Whether one write replaces every entry and values that cannot be read back must be
+    /// sent again (a Checkly group's `environmentVariables`). When set, a plan with any change
+    /// also rewrites the managed keys whose values are hidden: same single write, nothing lost.
+    pub fn with_replaces_whole_set(mut self, replaces: bool) -> Self {
+        self.replaces_whole_set = replaces;
+        self
+    }
+
+    /// Whether one write replaces every entry (see [`with_replaces_whole_set`](Self::with_replaces_whole_set)).
+    pub fn replaces_whole_set(&self) -> bool {
+        self.replaces_whole_set
     }
 
     /// Whether values can be read back (`RemoteValue::Known`).

@@ -104,6 +104,7 @@ pub struct MemoryDestinationBuilder {
     reject_empty_values: bool,
     import: bool,
     concurrency: usize,
+    replaces_whole_set: bool,
 }
 
 impl MemoryDestinationBuilder {
@@ -152,6 +153,12 @@ impl MemoryDestinationBuilder {
         self.import = import;
         self
     }
+    /// Reports [`Capabilities::with_replaces_whole_set`], so plans for this destination re-send
+    /// hidden values whenever anything changes (the map itself keeps every entry either way).
+    pub fn replaces_whole_set(mut self, replaces: bool) -> Self {
+        self.replaces_whole_set = replaces;
+        self
+    }
     /// The default concurrency.
     pub fn concurrency(mut self, concurrency: usize) -> Self {
         self.concurrency = concurrency.max(1);
@@ -169,7 +176,8 @@ impl MemoryDestinationBuilder {
             } else {
                 "any value"
             })
-            .with_default_concurrency(self.concurrency);
+            .with_default_concurrency(self.concurrency)
+            .with_replaces_whole_set(self.replaces_whole_set);
         MemoryDestination {
             info: DestinationInfo::new(self.kind, self.target, capabilities),
             page_size: self.page_size,
@@ -228,6 +236,7 @@ impl MemoryDestination {
             reject_empty_values: false,
             import: false,
             concurrency: 4,
+            replaces_whole_set: false,
         }
     }
 

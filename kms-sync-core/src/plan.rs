@@ -502,7 +502,10 @@ fn plan_with<'a>(input: PlanInput<'a>, index: impl FnOnce() -> SnapshotIndex<'a>
         ledger: input.ledger,
         fingerprinter: input.fingerprinter,
     };
-    let (decisions, mut changes) = decide_all(&desired, &lookup);
+    let (mut decisions, mut changes) = decide_all(&desired, &lookup);
+    if caps.replaces_whole_set() && !changes.is_empty() {
+        resend_hidden(&desired, &exact, &mut decisions, &mut changes);
+    }
     let mut counts = PlanCounts::default();
     for (action, _) in &decisions {
         count(&mut counts, *action);
@@ -646,6 +649,30 @@ impl Lookup<'_, '_> {
                         (PlanAction::Update, Some(reason.to_owned()))
                     }
                 }
+            }
+        }
+    }
+}
+
+/// For destinations whose one write replaces the whole set: unchanged managed entries whose
+/// values are hidden must be sent again, or the write would lose them.
+fn resend_hidden(
+    desired: &[Desired<'_>],
+    exact: &FastMap<&str, &RemoteEntry>,
+    decisions: &mut [Decision],
+    changes: &mut Vec<Change>,
+) {
+    for ((key, _, value), decision) in desired.iter().zip(decisions.iter_mut()) {
+        if decision.0 != PlanAction::Unchanged {
+            continue;
+        }
+        if let Some(entry) = exact.get(key.as_str()) {
+            if *entry.value() == RemoteValue::Hidden {
+                changes.push(Change::update((*entry).clone(), (*value).clone()));
+                *decision = (
+                    PlanAction::Update,
+                    Some("the set is written whole and this value cannot be read back".to_owned()),
+                );
             }
         }
     }

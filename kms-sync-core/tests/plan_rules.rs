@@ -410,3 +410,45 @@ fn an_entry_marked_for_rewrite_is_updated_even_when_equal() -> Result<()> {
     assert_eq!(action(&plan, "B"), Some(PlanAction::Unchanged));
     Ok(())
 }
+
+#[test]
+fn a_whole_set_destination_resends_hidden_values_only_when_something_changes() -> Result<()> {
+    let d = MemoryDestination::builder()
+        .write_mode(WriteMode::Batch)
+        .readable_values(false)
+        .replaces_whole_set(true)
+        .build();
+    let fp = Fingerprinter::new(KEY.to_vec())?;
+    let mut ledger = Ledger::default();
+    for (k, v) in [("A", "1"), ("B", "2")] {
+        ledger.record(
+            k,
+            Some(format!("id-{k}")),
+            fp.fingerprint(k, &SecretValue::new(v)),
+        );
+    }
+    let snapshot = Snapshot::new(vec![hidden("A"), hidden("B"), known("C", "3")]);
+    let run = |source: &SecretSet| {
+        let mut i = input(source, &snapshot, &NoKeySchema, &d);
+        i.ledger = Some(&ledger);
+        i.fingerprinter = Some(&fp);
+        plan(i)
+    };
+    // Nothing changed: nothing to send.
+    let same = SecretSet::new("dev")
+        .with("A", "1")
+        .with("B", "2")
+        .with("C", "3");
+    assert!(run(&same)?.is_empty());
+    // One change: the hidden unchanged value goes along; the readable one need not.
+    let changed = SecretSet::new("dev")
+        .with("A", "1")
+        .with("B", "2-new")
+        .with("C", "3");
+    let plan = run(&changed)?;
+    assert_eq!(action(&plan, "A"), Some(PlanAction::Update));
+    assert_eq!(action(&plan, "B"), Some(PlanAction::Update));
+    assert_eq!(action(&plan, "C"), Some(PlanAction::Unchanged));
+    assert!(plan.changes().windows(2).all(|w| w[0].key < w[1].key));
+    Ok(())
+}
