@@ -43,3 +43,7 @@ pub use kms_sync_core::*;
 /// Bitbucket Cloud: repository and deployment-environment variables (feature `bitbucket`).
 #[cfg(feature = "bitbucket")]
 pub use kms_sync_bitbucket as bitbucket;
+
+/// Checkly: account and check-group variables (feature `checkly`).
+#[cfg(feature = "checkly")]
+pub use kms_sync_checkly as checkly;

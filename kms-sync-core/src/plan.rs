@@ -503,9 +503,6 @@ fn plan_with<'a>(input: PlanInput<'a>, index: impl FnOnce() -> SnapshotIndex<'a>
         fingerprinter: input.fingerprinter,
     };
     let (mut decisions, mut changes) = decide_all(&desired, &lookup);
-    if caps.replaces_whole_set() && !changes.is_empty() {
-        resend_hidden(&desired, &exact, &mut decisions, &mut changes);
-    }
     let mut counts = PlanCounts::default();
     for (action, _) in &decisions {
         count(&mut counts, *action);
@@ -594,6 +591,13 @@ fn plan_with<'a>(input: PlanInput<'a>, index: impl FnOnce() -> SnapshotIndex<'a>
             action: PlanAction::Delete,
             reason: None,
         });
+    }
+    // After deletes are known: a plan that only deletes still rewrites the whole set.
+    if caps.replaces_whole_set() && !changes.is_empty() {
+        let before = changes.len();
+        resend_hidden(&desired, &exact, &mut decisions, &mut changes);
+        counts.unchanged -= changes.len() - before;
+        counts.update += changes.len() - before;
     }
     drop(exact_wanted);
     drop(by_folded);

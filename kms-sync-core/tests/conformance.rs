@@ -55,3 +55,19 @@ mod readable_batch {
     }
     conformance_suite!(target);
 }
+
+/// Like a Checkly group: one write replaces the set, hidden values must be re-sent.
+mod hidden_whole_set_like_checkly_group {
+    use super::*;
+    async fn target() -> MemoryTarget {
+        let dest = MemoryDestination::builder()
+            .readable_values(false)
+            .write_mode(WriteMode::Batch)
+            .replaces_whole_set(true)
+            .key_rule(KeyRule::Identifier)
+            .reject_empty_values(true)
+            .build();
+        MemoryTarget::new(dest, 100)
+    }
+    conformance_suite!(target);
+}

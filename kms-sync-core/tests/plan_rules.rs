@@ -450,5 +450,15 @@ fn a_whole_set_destination_resends_hidden_values_only_when_something_changes() -
     assert_eq!(action(&plan, "B"), Some(PlanAction::Update));
     assert_eq!(action(&plan, "C"), Some(PlanAction::Unchanged));
     assert!(plan.changes().windows(2).all(|w| w[0].key < w[1].key));
+    let c = plan.counts();
+    assert_eq!((c.update, c.unchanged), (2, 1));
+    // Only a delete: the write still replaces the set, so A and B go along.
+    let shrunk = SecretSet::new("dev").with("A", "1").with("B", "2");
+    let plan = run(&shrunk)?;
+    assert_eq!(action(&plan, "C"), Some(PlanAction::Delete));
+    assert_eq!(action(&plan, "A"), Some(PlanAction::Update));
+    assert_eq!(action(&plan, "B"), Some(PlanAction::Update));
+    let c = plan.counts();
+    assert_eq!((c.update, c.delete, c.unchanged), (2, 1, 0));
     Ok(())
 }

@@ -1,0 +1,45 @@
+//! # kms-sync-checkly
+//!
+//! The Checkly destination of kms-sync: the account's environment variables (one request per
+//! key) or one check group's variables (one write replacing the group's list), written secret,
+//! paced to Checkly's documented 600 requests per 60 seconds.
+//!
+//! - [`ChecklyConnection`]: method `api-key` — an API key (Bearer).
+//! - [`ChecklyConfig`]: the KMS's `destinationConfig` — `accountId` (sent as
+//!   `X-Checkly-Account`), `accountName`, optional `groupId` or `groupName`.
+//! - [`ChecklyDestination`]: the [`Destination`](kms_sync_core::Destination).
+//! - `fake` feature: [`fake::FakeChecklyServer`], a stateful Checkly on loopback.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use kms_sync_checkly::*;
+//! use kms_sync_core::{DotenvSource, Syncer};
+//! # async fn run() -> kms_sync_core::Result<()> {
+//! let connection = ChecklyConnection::new(std::env::var("CHECKLY_API_KEY").unwrap_or_default())?;
+//! let config = ChecklyConfig::from_kms_json(r#"{"accountId": "3c90c3cc-0d44-4b50-8888-8dd25736052a"}"#)?;
+//! let syncer = Syncer::builder()
+//!     .source(Arc::new(DotenvSource::new(".env", "prod")))
+//!     .destination(Arc::new(ChecklyDestination::builder(connection, config).build()?))
+//!     .key_schema_template("KMS_{{secretKey}}")
+//!     .build()?;
+//! println!("{}", syncer.plan().await?);
+//! # Ok(()) }
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod client;
+mod config;
+mod destination;
+mod error;
+#[cfg(feature = "fake")]
+pub mod fake;
+mod model;
+
+pub use client::PAGE_LIMIT;
+pub use config::{ChecklyConfig, ChecklyConnection};
+pub use destination::{
+    documented_budget, ChecklyDestination, ChecklyDestinationBuilder, DEFAULT_BASE_URL, GROUP_LIMIT,
+};
+pub use model::Account;

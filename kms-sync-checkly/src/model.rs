@@ -1,0 +1,47 @@
+//! Checkly's JSON types for the paths kms-sync uses.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// An account variable as listed. Secret values read back as `null`.
+#[derive(Deserialize)]
+pub(crate) struct Variable {
+    pub key: String,
+    #[serde(default)]
+    pub value: Option<String>,
+    #[serde(default)]
+    pub secret: bool,
+}
+
+/// A variable as written (`key` only on create). The value is exposed from a `SecretValue`
+/// only here.
+#[derive(Serialize)]
+pub(crate) struct VariableBody<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<&'a str>,
+    pub value: &'a str,
+    pub secret: bool,
+    pub locked: bool,
+}
+
+/// A check group: kms-sync reads only its id, name and variables, and keeps each variable as
+/// the raw JSON it came in (so unmanaged entries go back byte for byte).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Group {
+    pub id: u64,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub environment_variables: Option<Vec<Value>>,
+}
+
+/// An account the key can access.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Account {
+    /// The account id.
+    pub id: String,
+    /// The account's name.
+    #[serde(default)]
+    pub name: String,
+}

@@ -1,0 +1,232 @@
+//! Checkly scenarios from the issue, against the fake over loopback HTTP.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kms_sync_checkly::fake::{FakeChecklyServer, ACCOUNT_ID};
+use kms_sync_checkly::{ChecklyConfig, ChecklyDestination};
+use kms_sync_core::{
+    Destination, ErrorKind, Fingerprinter, KeyStatus, MemoryStateStore, Result, SecretSet,
+    StaticSource, Syncer,
+};
+use kms_sync_testkit::Fault;
+use serde_json::json;
+
+fn secrets(n: usize, changed: Option<usize>) -> SecretSet {
+    let mut s = SecretSet::new("prod");
+    for i in 0..n {
+        let value = if Some(i) == changed {
+            format!("v{i}-changed")
+        } else {
+            format!("v{i}")
+        };
+        s.insert(format!("S{i:03}"), value);
+    }
+    s
+}
+
+fn syncer(source: Arc<StaticSource>, dest: Arc<ChecklyDestination>) -> Result<Syncer> {
+    Syncer::builder()
+        .id("scenario")
+        .source(source)
+        .destination(dest)
+        .key_schema_template("KMS_{{secretKey}}")
+        .state(
+            Arc::new(MemoryStateStore::default()),
+            Fingerprinter::new(vec![5; 32])?,
+        )
+        .build()
+}
+
+/// 230 account variables (3 pages of 100), 30 not ours; a resync with one change costs the
+/// list pages and one write.
+#[tokio::test]
+async fn account_resync_with_one_change() -> Result<()> {
+    let fake = FakeChecklyServer::start().await;
+    for i in 0..30 {
+        fake.seed_variable(&format!("OTHER_{i:02}"), "theirs", i % 2 == 0);
+    }
+    let dest = Arc::new(fake.destination(ChecklyConfig::account(ACCOUNT_ID))?);
+    let source = Arc::new(StaticSource::new(secrets(200, None)));
+    let s = syncer(source.clone(), dest.clone())?;
+    assert_eq!(s.sync().await?.counts.created, 200);
+    assert_eq!(fake.variables().len(), 230);
+    source.replace(secrets(200, Some(42)))?;
+    let before = dest.request_stats();
+    let report = s.sync().await?;
+    let used = dest.request_stats().since(&before);
+    assert_eq!(report.keys_with(KeyStatus::Updated), ["KMS_S042"]);
+    assert_eq!((used.get, used.put, used.total()), (3, 1, 4), "{used:?}");
+    assert_eq!(
+        fake.variables().get("KMS_S042"),
+        Some(&("v42-changed".to_owned(), true))
+    );
+    Ok(())
+}
+
+/// Unmanaged non-secret group entries go back byte for byte; a resync with nothing changed
+/// makes no PUT; a change makes exactly one GET of the group to list, one to apply, one PUT.
+#[tokio::test]
+async fn group_keeps_unmanaged_entries_byte_for_byte() -> Result<()> {
+    let fake = FakeChecklyServer::start().await;
+    let id = fake.add_group("API checks");
+    let foreign = json!({"key": "ENVTEST", "value": "Hello world", "locked": true, "secret": false, "extra": {"kept": [1, 2]}});
+    fake.seed_group_variable(id, foreign.clone());
+    let dest = Arc::new(fake.destination(ChecklyConfig::account(ACCOUNT_ID).with_group_id(id))?);
+    let source = Arc::new(StaticSource::new(secrets(3, None)));
+    let s = syncer(source.clone(), dest.clone())?;
+    s.sync().await?;
+    let stored = fake.group_variables(id);
+    assert_eq!(stored.len(), 4);
+    assert_eq!(
+        stored.iter().find(|v| v["key"] == "ENVTEST"),
+        Some(&foreign)
+    );
+    let managed = stored
+        .iter()
+        .find(|v| v["key"] == "KMS_S001")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        managed,
+        json!({"key": "KMS_S001", "value": "v1", "locked": false, "secret": true})
+    );
+
+    let before = dest.request_stats();
+    let report = s.sync().await?;
+    assert_eq!(dest.request_stats().since(&before).put, 0, "{report}");
+
+    source.replace(secrets(3, Some(1)))?;
+    let before = dest.request_stats();
+    s.sync().await?;
+    let used = dest.request_stats().since(&before);
+    assert_eq!((used.get, used.put), (2, 1), "{used:?}");
+    let stored = fake.group_variables(id);
+    assert_eq!(
+        stored.iter().find(|v| v["key"] == "ENVTEST"),
+        Some(&foreign)
+    );
+    assert_eq!(
+        stored
+            .iter()
+            .find(|v| v["key"] == "KMS_S001")
+            .map(|v| v["value"].clone()),
+        Some(json!("v1-changed"))
+    );
+    assert_eq!(
+        stored
+            .iter()
+            .find(|v| v["key"] == "KMS_S002")
+            .map(|v| v["value"].clone()),
+        Some(json!("v2")),
+        "hidden values re-sent, not lost"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn group_with_an_unmanaged_secret_is_refused_with_zero_writes() -> Result<()> {
+    let fake = FakeChecklyServer::start().await;
+    let id = fake.add_group("API checks");
+    fake.seed_group_variable(
+        id,
+        json!({"key": "THEIR_SECRET", "value": "keep-me", "locked": false, "secret": true}),
+    );
+    let dest = Arc::new(fake.destination(ChecklyConfig::account(ACCOUNT_ID).with_group_id(id))?);
+    let report = syncer(Arc::new(StaticSource::new(secrets(2, None))), dest.clone())?
+        .sync()
+        .await?;
+    assert_eq!(report.counts.failed, 2, "{report}");
+    let err = report
+        .key("KMS_S000")
+        .and_then(|k| k.error.clone())
+        .expect("failed");
+    assert_eq!(err.kind(), ErrorKind::Unsupported);
+    assert!(err.to_string().contains("THEIR_SECRET"), "{err}");
+    assert_eq!(dest.request_stats().put, 0);
+    assert_eq!(fake.group_variables(id).len(), 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_group_over_200_entries_is_refused_before_writing() -> Result<()> {
+    let fake = FakeChecklyServer::start().await;
+    let id = fake.add_group("API checks");
+    let dest = Arc::new(fake.destination(ChecklyConfig::account(ACCOUNT_ID).with_group_id(id))?);
+    let report = syncer(
+        Arc::new(StaticSource::new(secrets(201, None))),
+        dest.clone(),
+    )?
+    .sync()
+    .await?;
+    assert_eq!(report.counts.failed, 201);
+    let err = report
+        .key("KMS_S000")
+        .and_then(|k| k.error.clone())
+        .expect("failed");
+    assert!(
+        err.to_string().contains("would hold 201 variables"),
+        "{err}"
+    );
+    assert_eq!(dest.request_stats().put, 0);
+    Ok(())
+}
+
+#[tokio::test]
+async fn rate_limited_mid_sync_finishes_complete() -> Result<()> {
+    let fake = FakeChecklyServer::start().await;
+    let dest = Arc::new(fake.destination(ChecklyConfig::account(ACCOUNT_ID))?);
+    let s = syncer(Arc::new(StaticSource::new(secrets(20, None))), dest)?;
+    let plan = s.plan().await?;
+    fake.faults().push([
+        Fault::RateLimited {
+            retry_after_secs: 1,
+        },
+        Fault::RateLimitedBare,
+        Fault::RateLimitedUntil(Duration::from_secs(1)),
+    ]);
+    let report = s.apply(&plan).await?;
+    assert!(report.is_success(), "{report}");
+    assert_eq!(fake.variables().len(), 20);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_wrong_account_id_is_named() -> Result<()> {
+    let fake = FakeChecklyServer::start().await;
+    let other = "00000000-0000-4000-8000-000000000000";
+    let dest = fake.destination(ChecklyConfig::account(other))?;
+    let err = dest.validate_connection().await.expect_err("wrong account");
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied);
+    assert!(
+        err.to_string().contains(other) && err.to_string().contains("Fake Company"),
+        "{err}"
+    );
+    let err = dest.list().await.expect_err("wrong account header");
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied);
+    fake.destination(ChecklyConfig::account(ACCOUNT_ID))?
+        .validate_connection()
+        .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn non_secret_managed_variables_are_made_secret() -> Result<()> {
+    let fake = FakeChecklyServer::start().await;
+    fake.seed_variable("KMS_TOKEN", "same", false);
+    let dest = Arc::new(fake.destination(ChecklyConfig::account(ACCOUNT_ID))?);
+    let source = Arc::new(StaticSource::new(
+        SecretSet::new("prod").with("TOKEN", "same"),
+    ));
+    let report = syncer(source, dest)?.sync().await?;
+    assert_eq!(
+        report.keys_with(KeyStatus::Updated),
+        ["KMS_TOKEN"],
+        "{report}"
+    );
+    assert_eq!(
+        fake.variables().get("KMS_TOKEN"),
+        Some(&("same".to_owned(), true))
+    );
+    Ok(())
+}
