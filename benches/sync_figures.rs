@@ -1,8 +1,8 @@
-//! End-to-end figures: syncs through the fake Bitbucket with 20 ms added latency per request.
-//! Each scenario runs once and prints requests made and wall time (a table, not criterion:
-//! a single sync of 1,000 keys one request at a time takes over 20 s).
+//! End-to-end figures: syncs through the fakes with 20 ms added latency per request. Each
+//! scenario runs once and prints requests made and wall time (a table, not criterion: a
+//! single sync of 1,000 keys one request at a time takes over 20 s).
 //!
-//! Run: `cargo bench --bench sync_figures` (about two minutes).
+//! Run: `cargo bench --bench sync_figures` (about three minutes).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,6 +12,57 @@ use kms_sync::{
 };
 use kms_sync_bitbucket::fake::{FakeBitbucket, REPOSITORY, WORKSPACE};
 use kms_sync_bitbucket::BitbucketConfig;
+use kms_sync_checkly::fake::{FakeChecklyServer, ACCOUNT_ID};
+use kms_sync_checkly::ChecklyConfig;
+
+type Failure = Box<dyn std::error::Error>;
+
+#[derive(Clone, Copy)]
+enum Target {
+    Bitbucket,
+    ChecklyAccount,
+    ChecklyGroup,
+}
+
+impl Target {
+    fn name(self) -> &'static str {
+        match self {
+            Target::Bitbucket => "Bitbucket repository",
+            Target::ChecklyAccount => "Checkly account",
+            Target::ChecklyGroup => "Checkly group",
+        }
+    }
+}
+
+/// Keeps a fake alive while its destination is used.
+#[allow(dead_code)]
+enum Fake {
+    Bitbucket(FakeBitbucket),
+    Checkly(FakeChecklyServer),
+}
+
+async fn start(target: Target) -> Result<(Fake, Arc<dyn Destination>), Failure> {
+    let latency = Duration::from_millis(20);
+    Ok(match target {
+        Target::Bitbucket => {
+            let fake = FakeBitbucket::start().await;
+            fake.faults().set_latency(latency);
+            let dest =
+                Arc::new(fake.destination(BitbucketConfig::repository(WORKSPACE, REPOSITORY))?);
+            (Fake::Bitbucket(fake), dest)
+        }
+        Target::ChecklyAccount | Target::ChecklyGroup => {
+            let fake = FakeChecklyServer::start().await;
+            fake.faults().set_latency(latency);
+            let mut config = ChecklyConfig::account(ACCOUNT_ID);
+            if let Target::ChecklyGroup = target {
+                config = config.with_group_id(fake.add_group("figures"));
+            }
+            let dest = Arc::new(fake.destination(config)?);
+            (Fake::Checkly(fake), dest)
+        }
+    })
+}
 
 fn secrets(n: usize, changed: bool) -> SecretSet {
     let mut s = SecretSet::new("prod");
@@ -27,6 +78,7 @@ fn secrets(n: usize, changed: bool) -> SecretSet {
 }
 
 struct Row {
+    target: &'static str,
     n: usize,
     ledger: bool,
     concurrency: usize,
@@ -37,14 +89,13 @@ struct Row {
 }
 
 async fn scenario(
+    target: Target,
     n: usize,
     ledger: bool,
     concurrency: usize,
     steps: &[&'static str],
-) -> Result<Vec<Row>, Box<dyn std::error::Error>> {
-    let fake = FakeBitbucket::start().await;
-    fake.faults().set_latency(Duration::from_millis(20));
-    let dest = Arc::new(fake.destination(BitbucketConfig::repository(WORKSPACE, REPOSITORY))?);
+) -> Result<Vec<Row>, Failure> {
+    let (_fake, dest) = start(target).await?;
     let source = Arc::new(StaticSource::new(secrets(n, false)));
     let mut builder = Syncer::builder()
         .source(source.clone())
@@ -68,11 +119,12 @@ async fn scenario(
         let report = syncer.sync().await?;
         let ms = started.elapsed().as_millis();
         if !report.is_success() {
-            return Err(format!("{step} failed: {report}").into());
+            return Err(format!("{} {step} failed: {report}", target.name()).into());
         }
         // Plan (list pages) and apply (writes) together.
         let used = dest.request_stats().since(&before);
         rows.push(Row {
+            target: target.name(),
             n,
             ledger,
             concurrency,
@@ -86,21 +138,32 @@ async fn scenario(
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> Result<(), Failure> {
     let all = ["first sync", "no-op resync", "1 change"];
     let mut rows = Vec::new();
-    for n in [100, 1_000] {
-        for ledger in [true, false] {
-            rows.extend(scenario(n, ledger, 8, &all).await?);
+    for target in [Target::Bitbucket, Target::ChecklyAccount] {
+        for n in [100, 1_000] {
+            for ledger in [true, false] {
+                rows.extend(scenario(target, n, ledger, 8, &all).await?);
+            }
+            let baseline: &[&'static str] = if n == 100 { &all } else { &["first sync"] };
+            rows.extend(scenario(target, n, true, 1, baseline).await?);
         }
-        let baseline: &[&'static str] = if n == 100 { &all } else { &["first sync"] };
-        rows.extend(scenario(n, true, 1, baseline).await?);
     }
-    println!("| keys | ledger | concurrency | step | requests | writes | wall time |");
-    println!("|---|---|---|---|---|---|---|");
+    // A check group holds at most 200 variables and is written in one PUT.
+    for n in [100, 200] {
+        for ledger in [true, false] {
+            rows.extend(scenario(Target::ChecklyGroup, n, ledger, 1, &all).await?);
+        }
+    }
+    println!(
+        "| destination | keys | ledger | concurrency | step | requests | writes | wall time |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
     for r in &rows {
         println!(
-            "| {} | {} | {} | {} | {} | {} | {} ms |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} ms |",
+            r.target,
             r.n,
             if r.ledger { "yes" } else { "no" },
             r.concurrency,
