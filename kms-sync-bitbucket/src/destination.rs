@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use kms_sync_core::http::{HttpClient, RetryConfig, TimeoutConfig};
+use kms_sync_core::http::ClientSettings;
 use kms_sync_core::{
     apply_each, async_trait, Applied, ApplyContext, Capabilities, Change, ChangeKind, Destination,
     DestinationInfo, Error, ErrorKind, KeyRule, Outcome, RateBudget, RemoteEntry, RemoteValue,
@@ -31,44 +31,20 @@ const UNSECURED: &str = "stored unsecured; re-created as secured";
 pub struct BitbucketDestinationBuilder {
     connection: BitbucketConnection,
     config: BitbucketConfig,
-    base_url: String,
-    budget: RateBudget,
-    concurrency: usize,
-    retry: RetryConfig,
-    timeouts: TimeoutConfig,
-    allow_insecure_http: bool,
+    settings: ClientSettings,
 }
 
 impl BitbucketDestinationBuilder {
     /// Another base URL (a proxy, or a fake in tests). Default [`DEFAULT_BASE_URL`].
     pub fn with_base_url(mut self, base_url: impl Into<String>) -> Self {
-        self.base_url = base_url.into();
+        self.settings = self.settings.with_base_url(base_url);
         self
     }
-    /// Overrides the pacing budget (default [`documented_budget`]; Access Tokens on large
-    /// workspaces get more).
-    pub fn rate_budget(mut self, budget: RateBudget) -> Self {
-        self.budget = budget;
-        self
-    }
-    /// Requests in flight at once (default 8).
-    pub fn concurrency(mut self, concurrency: usize) -> Self {
-        self.concurrency = concurrency.max(1);
-        self
-    }
-    /// Retry settings.
-    pub fn retry(mut self, retry: RetryConfig) -> Self {
-        self.retry = retry;
-        self
-    }
-    /// Timeouts.
-    pub fn timeouts(mut self, timeouts: TimeoutConfig) -> Self {
-        self.timeouts = timeouts;
-        self
-    }
-    /// Allows `http://` to a non-loopback host.
-    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
-        self.allow_insecure_http = allow;
+
+    /// Transport settings: base URL, budget (default [`documented_budget`]; Access Tokens on
+    /// large workspaces get more), concurrency (default 8), retries, timeouts.
+    pub fn settings(mut self, settings: ClientSettings) -> Self {
+        self.settings = settings;
         self
     }
 
@@ -79,13 +55,10 @@ impl BitbucketDestinationBuilder {
     /// [`Config`](ErrorKind::Config) for an invalid config or base URL.
     pub fn build(self) -> Result<BitbucketDestination> {
         self.config.validate()?;
-        let http = HttpClient::builder("bitbucket", self.base_url)
+        let http = self
+            .settings
+            .client_builder("bitbucket", DEFAULT_BASE_URL, documented_budget(), 8)
             .auth(self.connection.auth())
-            .rate_budget(self.budget)
-            .concurrency(self.concurrency)
-            .retry(self.retry)
-            .timeouts(self.timeouts)
-            .allow_insecure_http(self.allow_insecure_http)
             .error_table(error_table)
             .build()?;
         let capabilities = Capabilities::new(WriteMode::PerKey)
@@ -93,8 +66,8 @@ impl BitbucketDestinationBuilder {
             .with_case_insensitive_keys(true)
             .with_key_rule("ASCII letters, digits and `_`, not starting with a digit; unique regardless of case")
             .with_value_rule("non-empty")
-            .with_rate_budget(self.budget)
-            .with_default_concurrency(self.concurrency);
+            .with_rate_budget(self.settings.budget_or(documented_budget()))
+            .with_default_concurrency(self.settings.concurrency_or(8));
         Ok(BitbucketDestination {
             info: DestinationInfo::new("bitbucket", self.config.target(), capabilities),
             client: BitbucketClient { http },
@@ -139,12 +112,7 @@ impl BitbucketDestination {
         BitbucketDestinationBuilder {
             connection,
             config,
-            base_url: DEFAULT_BASE_URL.to_owned(),
-            budget: documented_budget(),
-            concurrency: 8,
-            retry: RetryConfig::default(),
-            timeouts: TimeoutConfig::default(),
-            allow_insecure_http: false,
+            settings: ClientSettings::new(),
         }
     }
 

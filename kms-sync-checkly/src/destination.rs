@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use kms_sync_core::http::{HttpClient, RetryConfig, TimeoutConfig};
+use kms_sync_core::http::ClientSettings;
 use kms_sync_core::{
     apply_each, async_trait, Applied, ApplyContext, Capabilities, Change, ChangeKind, Destination,
     DestinationInfo, Error, ErrorKind, KeyRule, Outcome, RateBudget, RemoteEntry, RemoteValue,
@@ -37,43 +37,20 @@ const NOT_SECRET: &str = "stored as non-secret; rewritten as secret";
 pub struct ChecklyDestinationBuilder {
     connection: ChecklyConnection,
     config: ChecklyConfig,
-    base_url: String,
-    budget: RateBudget,
-    concurrency: usize,
-    retry: RetryConfig,
-    timeouts: TimeoutConfig,
-    allow_insecure_http: bool,
+    settings: ClientSettings,
 }
 
 impl ChecklyDestinationBuilder {
     /// Another base URL (a proxy, or a fake in tests). Default [`DEFAULT_BASE_URL`].
     pub fn with_base_url(mut self, base_url: impl Into<String>) -> Self {
-        self.base_url = base_url.into();
+        self.settings = self.settings.with_base_url(base_url);
         self
     }
-    /// Overrides the pacing budget (default [`documented_budget`]).
-    pub fn rate_budget(mut self, budget: RateBudget) -> Self {
-        self.budget = budget;
-        self
-    }
-    /// Requests in flight at once for account variables (default 8).
-    pub fn concurrency(mut self, concurrency: usize) -> Self {
-        self.concurrency = concurrency.max(1);
-        self
-    }
-    /// Retry settings.
-    pub fn retry(mut self, retry: RetryConfig) -> Self {
-        self.retry = retry;
-        self
-    }
-    /// Timeouts.
-    pub fn timeouts(mut self, timeouts: TimeoutConfig) -> Self {
-        self.timeouts = timeouts;
-        self
-    }
-    /// Allows `http://` to a non-loopback host.
-    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
-        self.allow_insecure_http = allow;
+
+    /// Transport settings: base URL, budget (default [`documented_budget`]), concurrency for
+    /// account variables (default 8), retries, timeouts.
+    pub fn settings(mut self, settings: ClientSettings) -> Self {
+        self.settings = settings;
         self
     }
 
@@ -84,14 +61,13 @@ impl ChecklyDestinationBuilder {
     /// [`Config`](ErrorKind::Config) for an invalid config or base URL.
     pub fn build(self) -> Result<ChecklyDestination> {
         self.config.validate()?;
-        let http = HttpClient::builder("checkly", self.base_url)
+        let concurrency = self.settings.concurrency_or(8);
+        let budget = self.settings.budget_or(documented_budget());
+        let http = self
+            .settings
+            .client_builder("checkly", DEFAULT_BASE_URL, budget, concurrency)
             .auth(self.connection.auth())
             .header("X-Checkly-Account", self.config.account_id().to_owned())
-            .rate_budget(self.budget)
-            .concurrency(self.concurrency)
-            .retry(self.retry)
-            .timeouts(self.timeouts)
-            .allow_insecure_http(self.allow_insecure_http)
             .error_table(error_table)
             .build()?;
         let group = self.config.group().is_some();
@@ -99,8 +75,8 @@ impl ChecklyDestinationBuilder {
             .with_values_readable(false)
             .with_key_rule("ASCII letters, digits and `_`, not starting with a digit (read as process.env.KEY and {{KEY}})")
             .with_value_rule("non-empty")
-            .with_rate_budget(self.budget)
-            .with_default_concurrency(if group { 1 } else { self.concurrency })
+            .with_rate_budget(budget)
+            .with_default_concurrency(if group { 1 } else { concurrency })
             .with_replaces_whole_set(group);
         Ok(ChecklyDestination {
             info: DestinationInfo::new("checkly", self.config.target(), capabilities),
@@ -154,12 +130,7 @@ impl ChecklyDestination {
         ChecklyDestinationBuilder {
             connection,
             config,
-            base_url: DEFAULT_BASE_URL.to_owned(),
-            budget: documented_budget(),
-            concurrency: 8,
-            retry: RetryConfig::default(),
-            timeouts: TimeoutConfig::default(),
-            allow_insecure_http: false,
+            settings: ClientSettings::new(),
         }
     }
 

@@ -377,16 +377,7 @@ impl FakeChecklyServer {
     /// As [`ChecklyDestinationBuilder::build`](crate::ChecklyDestinationBuilder::build).
     pub fn destination(&self, config: ChecklyConfig) -> Result<ChecklyDestination> {
         ChecklyDestination::builder(self.connection(), config)
-            .with_base_url(self.base_url())
-            .rate_budget(kms_sync_core::RateBudget::new(
-                100_000,
-                std::time::Duration::from_secs(1),
-            ))
-            .retry(
-                kms_sync_core::http::RetryConfig::default()
-                    .with_base_delay(std::time::Duration::from_millis(5))
-                    .with_max_delay(std::time::Duration::from_millis(50)),
-            )
+            .settings(kms_sync_testkit::fake_client_settings(self.base_url()))
             .build()
     }
 

@@ -38,6 +38,23 @@ pub use capture::{CaptureGuard, CaptureWriter, LogCapture};
 pub use fault::{Fault, FaultServer, Faults, LoggedRequest};
 pub use target::{ConformanceTarget, MemoryTarget};
 
+/// Transport settings for a destination pointed at a fake on loopback: the fake's base URL,
+/// a budget no test waits on (pacing against real budgets is tested in the core), and
+/// retries in milliseconds.
+pub fn fake_client_settings(base_url: impl Into<String>) -> kms_sync_core::http::ClientSettings {
+    kms_sync_core::http::ClientSettings::new()
+        .with_base_url(base_url)
+        .with_rate_budget(kms_sync_core::RateBudget::new(
+            100_000,
+            std::time::Duration::from_secs(1),
+        ))
+        .with_retry(
+            kms_sync_core::http::RetryConfig::default()
+                .with_base_delay(std::time::Duration::from_millis(5))
+                .with_max_delay(std::time::Duration::from_millis(50)),
+        )
+}
+
 /// Runs a future to completion on a new current-thread tokio runtime with time and I/O
 /// enabled. Used by the generated tests; handy in hand-written ones.
 ///

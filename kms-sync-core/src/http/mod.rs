@@ -23,6 +23,7 @@ mod pacer;
 mod paginate;
 mod request;
 mod retry;
+mod settings;
 mod status;
 
 pub use auth::Auth;
@@ -34,4 +35,5 @@ pub use paginate::{
     collect_next_links, collect_numbered_pages, collect_skip_take, DEFAULT_MAX_PAGES,
 };
 pub use request::{Method, Request, Response};
+pub use settings::ClientSettings;
 pub use status::{common_error, common_message, kind_for_status, ErrorTable, ServiceError};
