@@ -47,3 +47,7 @@ pub use kms_sync_bitbucket as bitbucket;
 /// Checkly: account and check-group variables (feature `checkly`).
 #[cfg(feature = "checkly")]
 pub use kms_sync_checkly as checkly;
+
+/// Octopus Deploy: project variables with scope values (feature `octopus`).
+#[cfg(feature = "octopus")]
+pub use kms_sync_octopus as octopus;

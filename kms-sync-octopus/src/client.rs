@@ -1,0 +1,85 @@
+//! Requests to Octopus's API.
+
+use kms_sync_core::http::{encode_segment, HttpClient, Request};
+use kms_sync_core::Result;
+use serde_json::Value;
+
+use crate::model::{Project, Space, User};
+
+/// Octopus's endpoints over the shared HTTP client.
+#[derive(Debug, Clone)]
+pub(crate) struct OctopusClient {
+    pub http: HttpClient,
+}
+
+impl OctopusClient {
+    pub async fn me(&self) -> Result<User> {
+        self.http.send(Request::get("/api/users/me")).await?.json()
+    }
+
+    pub async fn spaces(&self) -> Result<Vec<Space>> {
+        self.http
+            .send(Request::get("/api/spaces/all"))
+            .await?
+            .json()
+    }
+
+    pub async fn project(&self, space: &str, id_or_slug: &str) -> Result<Project> {
+        self.http
+            .send(Request::get(format!(
+                "/api/{}/projects/{}",
+                encode_segment(space),
+                encode_segment(id_or_slug)
+            )))
+            .await?
+            .json()
+    }
+
+    pub async fn projects(&self, space: &str) -> Result<Vec<Project>> {
+        self.http
+            .send(Request::get(format!(
+                "/api/{}/projects/all",
+                encode_segment(space)
+            )))
+            .await?
+            .json()
+    }
+
+    pub async fn variable_set(&self, space: &str, set: &str) -> Result<Value> {
+        self.http
+            .send(Request::get(format!(
+                "/api/{}/variables/{}",
+                encode_segment(space),
+                encode_segment(set)
+            )))
+            .await?
+            .json()
+    }
+
+    /// PUTs the whole set (with its `Version`); returns the set as saved when the server
+    /// sends it back (newer servers may answer `{}`).
+    pub async fn put_variable_set(
+        &self,
+        space: &str,
+        set: &str,
+        body: &Value,
+    ) -> Result<Option<Value>> {
+        let response = self
+            .http
+            .send(
+                Request::put(format!(
+                    "/api/{}/variables/{}",
+                    encode_segment(space),
+                    encode_segment(set)
+                ))
+                .json(body)?,
+            )
+            .await?;
+        let saved: Value = if response.body().is_empty() {
+            Value::Null
+        } else {
+            response.json()?
+        };
+        Ok(saved.get("Variables").is_some().then_some(saved))
+    }
+}

@@ -1,0 +1,42 @@
+//! # kms-sync-octopus
+//!
+//! The Octopus Deploy destination of kms-sync: one project's variables with one scope
+//! (environments, target roles, targets, processes, steps, channels), written Sensitive in one
+//! PUT of the whole variable set, keeping every other variable exactly as read.
+//!
+//! - [`OctopusConnection`]: method `api-key` — instance URL + API key (`X-Octopus-ApiKey`).
+//! - [`OctopusConfig`]: the KMS's `destinationConfig` — `spaceId`, `scope: "project"`,
+//!   `projectId`, optional `scopeValues`.
+//! - [`OctopusDestination`]: the [`Destination`](kms_sync_core::Destination).
+//! - `fake` feature: [`fake::FakeOctopus`], a stateful Octopus on loopback.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use kms_sync_octopus::*;
+//! use kms_sync_core::{DotenvSource, Syncer};
+//! # async fn run() -> kms_sync_core::Result<()> {
+//! let connection = OctopusConnection::new("https://acme.octopus.app", std::env::var("OCTOPUS_API_KEY").unwrap_or_default())?;
+//! let config = OctopusConfig::from_kms_json(r#"{"spaceId":"Spaces-1","scope":"project","projectId":"Projects-1"}"#)?;
+//! let syncer = Syncer::builder()
+//!     .source(Arc::new(DotenvSource::new(".env", "prod")))
+//!     .destination(Arc::new(OctopusDestination::builder(connection, config).build()?))
+//!     .key_schema_template("KMS_{{secretKey}}")
+//!     .build()?;
+//! println!("{}", syncer.plan().await?);
+//! # Ok(()) }
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod client;
+mod config;
+mod destination;
+mod error;
+#[cfg(feature = "fake")]
+pub mod fake;
+mod model;
+
+pub use config::{OctopusConfig, OctopusConnection, ScopeValues};
+pub use destination::{assumed_budget, OctopusDestination, OctopusDestinationBuilder};
+pub use model::User;
