@@ -1,0 +1,313 @@
+//! Octopus scenarios from the issue, against the fake over loopback HTTP.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use kms_sync_core::{
+    async_trait, ApplyContext, Change, Destination, DestinationInfo, ErrorKind, Fingerprinter,
+    KeyStatus, MemoryStateStore, Outcome, PlanAction, RequestStats, Result, SecretSet, SecretValue,
+    Snapshot, StaticSource, Syncer, Verdict,
+};
+use kms_sync_octopus::fake::{FakeOctopus, SPACE};
+use kms_sync_octopus::{OctopusConfig, OctopusDestination, ScopeValues};
+use serde_json::{json, Value};
+
+fn prod() -> ScopeValues {
+    ScopeValues {
+        environments: vec!["Environments-2".into()],
+        ..ScopeValues::default()
+    }
+}
+
+fn dev() -> ScopeValues {
+    ScopeValues {
+        environments: vec!["Environments-1".into()],
+        ..ScopeValues::default()
+    }
+}
+
+fn syncer(source: SecretSet, dest: Arc<dyn Destination>) -> Result<Syncer> {
+    Syncer::builder()
+        .source(Arc::new(StaticSource::new(source)))
+        .destination(dest)
+        .key_schema_template("KMS_{{secretKey}}")
+        .state(
+            Arc::new(MemoryStateStore::default()),
+            Fingerprinter::new(vec![4; 32])?,
+        )
+        .build()
+}
+
+fn without(vars: &[Value], prefix: &str) -> Vec<Value> {
+    vars.iter()
+        .filter(|v| !v["Name"].as_str().unwrap_or_default().starts_with(prefix))
+        .cloned()
+        .collect()
+}
+
+/// 50 variables that are not ours (some sensitive, some scoped, one with our name but another
+/// scope) are byte-for-byte the same after a sync and after a remove.
+#[tokio::test]
+async fn unmanaged_variables_survive_sync_and_remove() -> Result<()> {
+    let fake = FakeOctopus::start().await;
+    let (_, set) = fake.add_project("Web", false);
+    for i in 0..50 {
+        let scope = match i % 3 {
+            0 => json!({}),
+            1 => json!({"Environment": ["Environments-1"]}),
+            _ => json!({"Environment": ["Environments-2"], "Role": ["web-server"]}),
+        };
+        let sensitive = i % 2 == 0;
+        fake.seed(&set, json!({"Name": format!("Other.Var{i}"), "Value": format!("theirs-{i}"), "Type": if sensitive { "Sensitive" } else { "String" }, "IsSensitive": sensitive, "Scope": scope, "IsEditable": true, "Prompt": null, "Description": "kept"}));
+    }
+    // Our name, another scope: not ours.
+    fake.seed(&set, json!({"Name": "KMS_A", "Value": "dev-value", "IsSensitive": true, "Type": "Sensitive", "Scope": {"Environment": ["Environments-1"]}}));
+    let before = fake.variables(&set);
+    let dest =
+        Arc::new(fake.destination(OctopusConfig::project(SPACE, "web").with_scope_values(prod()))?);
+    let s = syncer(SecretSet::new("prod").with("A", "1").with("B", "2"), dest)?;
+    let report = s.sync().await?;
+    assert_eq!(report.counts.created, 2, "{report}");
+    let after = fake.variables(&set);
+    assert_eq!(without(&after, "KMS_").len() + 1, before.len());
+    for v in &before {
+        assert!(after.contains(v), "changed or lost: {v}");
+    }
+    s.remove().await?;
+    assert_eq!(
+        fake.variables(&set),
+        before,
+        "remove leaves exactly what was there"
+    );
+    Ok(())
+}
+
+/// Two syncs with different environment scopes on one project keep each other's values.
+#[tokio::test]
+async fn two_scopes_on_one_project_keep_their_values() -> Result<()> {
+    let fake = FakeOctopus::start().await;
+    let (_, set) = fake.add_project("Web", false);
+    let prod_sync = syncer(
+        SecretSet::new("prod").with("DB", "prod-db"),
+        Arc::new(fake.destination(OctopusConfig::project(SPACE, "web").with_scope_values(prod()))?),
+    )?;
+    let dev_sync = syncer(
+        SecretSet::new("dev").with("DB", "dev-db"),
+        Arc::new(fake.destination(OctopusConfig::project(SPACE, "web").with_scope_values(dev()))?),
+    )?;
+    for _ in 0..3 {
+        prod_sync.sync().await?;
+        dev_sync.sync().await?;
+    }
+    let vars = fake.variables(&set);
+    let value_in = |env: &str| {
+        vars.iter()
+            .find(|v| v["Name"] == "KMS_DB" && v["Scope"]["Environment"] == json!([env]))
+            .map(|v| v["Value"].clone())
+    };
+    assert_eq!(value_in("Environments-2"), Some(json!("prod-db")));
+    assert_eq!(value_in("Environments-1"), Some(json!("dev-db")));
+    assert_eq!(vars.len(), 2);
+    // Settled: neither writes again.
+    assert_eq!(prod_sync.sync().await?.requests.writes(), 0);
+    assert_eq!(dev_sync.sync().await?.requests.writes(), 0);
+    Ok(())
+}
+
+/// Someone saves the set between our read and our write: the PUT is refused as stale, the
+/// syncer re-reads, re-plans and succeeds.
+struct EditedMeanwhile {
+    inner: Arc<OctopusDestination>,
+    fake: Arc<FakeOctopus>,
+    set: String,
+    done: AtomicBool,
+}
+
+#[async_trait]
+impl Destination for EditedMeanwhile {
+    fn info(&self) -> DestinationInfo {
+        self.inner.info()
+    }
+    fn validate_key(&self, key: &str) -> Verdict {
+        self.inner.validate_key(key)
+    }
+    fn validate_value(&self, value: &SecretValue) -> Verdict {
+        self.inner.validate_value(value)
+    }
+    async fn list(&self) -> Result<Snapshot> {
+        self.inner.list().await
+    }
+    async fn apply(&self, changes: &[Change], context: &ApplyContext) -> Vec<Outcome> {
+        if !self.done.swap(true, Ordering::SeqCst) {
+            self.fake.seed(&self.set, json!({"Name": "Edited.Meanwhile", "Value": "x", "IsSensitive": false, "Scope": {}}));
+        }
+        self.inner.apply(changes, context).await
+    }
+    fn request_stats(&self) -> RequestStats {
+        self.inner.request_stats()
+    }
+}
+
+#[tokio::test]
+async fn a_concurrent_edit_is_survived() -> Result<()> {
+    let fake = Arc::new(FakeOctopus::start().await);
+    let (_, set) = fake.add_project("Web", false);
+    let inner = Arc::new(fake.destination(OctopusConfig::project(SPACE, "web"))?);
+    let dest = Arc::new(EditedMeanwhile {
+        inner: inner.clone(),
+        fake: fake.clone(),
+        set: set.clone(),
+        done: AtomicBool::new(false),
+    });
+    let report = syncer(SecretSet::new("prod").with("A", "1"), dest)?
+        .sync()
+        .await?;
+    assert!(report.is_success(), "{report}");
+    let vars = fake.variables(&set);
+    assert!(
+        vars.iter().any(|v| v["Name"] == "Edited.Meanwhile"),
+        "the other edit survives"
+    );
+    assert!(vars
+        .iter()
+        .any(|v| v["Name"] == "KMS_A" && v["Value"] == "1"));
+
+    // The stale PUT itself is reported as a conflict when retries are off.
+    fake.bump_version(&set);
+    let plain = syncer(SecretSet::new("prod").with("A", "2"), inner.clone())?;
+    let plan = plain.plan().await?;
+    fake.bump_version(&set);
+    let report = plain.apply(&plan).await?;
+    let err = report
+        .key("KMS_A")
+        .and_then(|k| k.error.clone())
+        .expect("conflict");
+    assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
+    Ok(())
+}
+
+/// A resync with nothing changed: one GET of the set, no PUT, Version unchanged.
+#[tokio::test]
+async fn a_no_op_resync_reads_once_and_writes_nothing() -> Result<()> {
+    let fake = FakeOctopus::start().await;
+    let (_, set) = fake.add_project("Web", false);
+    let dest =
+        Arc::new(fake.destination(OctopusConfig::project(SPACE, "web").with_scope_values(prod()))?);
+    let s = syncer(
+        SecretSet::new("prod").with("A", "1").with("B", "2"),
+        dest.clone(),
+    )?;
+    s.sync().await?;
+    let version = fake.version(&set);
+    let before = dest.request_stats();
+    let report = s.sync().await?;
+    let used = dest.request_stats().since(&before);
+    assert_eq!((used.get, used.put), (1, 0), "{used:?} {report}");
+    assert_eq!(fake.version(&set), version);
+    Ok(())
+}
+
+/// A managed name that exists as a non-sensitive variable with our scope is a conflict named in
+/// the plan, not a silent duplicate.
+#[tokio::test]
+async fn a_non_sensitive_clash_is_named_in_the_plan() -> Result<()> {
+    let fake = FakeOctopus::start().await;
+    let (_, set) = fake.add_project("Web", false);
+    fake.seed(&set, json!({"Name": "KMS_A", "Value": "plain", "Type": "String", "IsSensitive": false, "Scope": {}}));
+    let dest = Arc::new(fake.destination(OctopusConfig::project(SPACE, "web"))?);
+    let s = syncer(SecretSet::new("prod").with("A", "1"), dest)?;
+    let plan = s.plan().await?;
+    let item = plan.item("KMS_A").expect("in the plan");
+    assert_eq!(item.action, PlanAction::Skip);
+    assert!(
+        item.reason
+            .as_deref()
+            .is_some_and(|r| r.contains("non-sensitive")),
+        "{item:?}"
+    );
+    let report = s.apply(&plan).await?;
+    assert_eq!(
+        report.key("KMS_A").map(|k| k.status),
+        Some(KeyStatus::Skipped)
+    );
+    let vars = fake.variables(&set);
+    assert_eq!(vars.len(), 1, "no duplicate");
+    assert_eq!(vars[0]["Value"], "plain");
+    Ok(())
+}
+
+#[tokio::test]
+async fn refusals_before_writing() -> Result<()> {
+    let fake = FakeOctopus::start().await;
+    fake.add_project("Web", false);
+    fake.add_project("Gitops", true);
+    // Version-controlled project.
+    let err = fake
+        .destination(OctopusConfig::project(SPACE, "gitops"))?
+        .list()
+        .await
+        .expect_err("CaC");
+    assert_eq!(err.kind(), ErrorKind::Unsupported);
+    assert!(err.to_string().contains("version-controlled"), "{err}");
+    // A scope id the project does not know.
+    let unknown = ScopeValues {
+        environments: vec!["Environments-99".into()],
+        roles: vec!["db".into()],
+        ..ScopeValues::default()
+    };
+    let err = fake
+        .destination(OctopusConfig::project(SPACE, "web").with_scope_values(unknown))?
+        .list()
+        .await
+        .expect_err("scope");
+    assert_eq!(err.kind(), ErrorKind::Config);
+    assert!(
+        err.to_string().contains("environments `Environments-99`")
+            && err.to_string().contains("roles `db`"),
+        "{err}"
+    );
+    // Space and project by name resolve; a missing project lists the ones there.
+    fake.destination(OctopusConfig::project("Default", "Web"))?
+        .list()
+        .await?;
+    let err = fake
+        .destination(OctopusConfig::project(SPACE, "Nope"))?
+        .list()
+        .await
+        .expect_err("missing");
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    assert!(err.to_string().contains("Web, Gitops"), "{err}");
+    // A wrong key.
+    let bad = OctopusDestination::builder(
+        kms_sync_octopus::OctopusConnection::new(fake.base_url(), "API-WRONG")?,
+        OctopusConfig::project(SPACE, "web"),
+    )
+    .build()?;
+    let err = bad.validate_connection().await.expect_err("wrong key");
+    assert_eq!(err.kind(), ErrorKind::Unauthenticated);
+    assert!(!format!("{err:?}").contains("API-WRONG"));
+    Ok(())
+}
+
+/// The fake keeps a sensitive value when the PUT carries its Id with a null value and wipes
+/// it when the Id is missing — the behaviour the destination relies on.
+#[tokio::test]
+async fn sensitive_values_are_kept_by_id() -> Result<()> {
+    let fake = FakeOctopus::start().await;
+    let (_, set) = fake.add_project("Web", false);
+    fake.seed(&set, json!({"Name": "Theirs", "Value": "secret", "IsSensitive": true, "Type": "Sensitive", "Scope": {}}));
+    let dest = Arc::new(fake.destination(OctopusConfig::project(SPACE, "web"))?);
+    syncer(SecretSet::new("prod").with("A", "1"), dest)?
+        .sync()
+        .await?;
+    let theirs = fake
+        .variables(&set)
+        .into_iter()
+        .find(|v| v["Name"] == "Theirs")
+        .expect("kept");
+    assert_eq!(
+        theirs["Value"], "secret",
+        "round-tripped with its Id, so the value survives"
+    );
+    Ok(())
+}
