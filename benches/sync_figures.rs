@@ -14,6 +14,8 @@ use kms_sync_bitbucket::fake::{FakeBitbucket, REPOSITORY, WORKSPACE};
 use kms_sync_bitbucket::BitbucketConfig;
 use kms_sync_checkly::fake::{FakeChecklyServer, ACCOUNT_ID};
 use kms_sync_checkly::ChecklyConfig;
+use kms_sync_octopus::fake::{FakeOctopus, SPACE};
+use kms_sync_octopus::OctopusConfig;
 
 type Failure = Box<dyn std::error::Error>;
 
@@ -22,6 +24,7 @@ enum Target {
     Bitbucket,
     ChecklyAccount,
     ChecklyGroup,
+    Octopus,
 }
 
 impl Target {
@@ -30,6 +33,7 @@ impl Target {
             Target::Bitbucket => "Bitbucket repository",
             Target::ChecklyAccount => "Checkly account",
             Target::ChecklyGroup => "Checkly group",
+            Target::Octopus => "Octopus project",
         }
     }
 }
@@ -39,6 +43,7 @@ impl Target {
 enum Fake {
     Bitbucket(FakeBitbucket),
     Checkly(FakeChecklyServer),
+    Octopus(FakeOctopus),
 }
 
 async fn start(target: Target) -> Result<(Fake, Arc<dyn Destination>), Failure> {
@@ -60,6 +65,13 @@ async fn start(target: Target) -> Result<(Fake, Arc<dyn Destination>), Failure> 
             }
             let dest = Arc::new(fake.destination(config)?);
             (Fake::Checkly(fake), dest)
+        }
+        Target::Octopus => {
+            let fake = FakeOctopus::start().await;
+            fake.faults().set_latency(latency);
+            fake.add_project("Web", false);
+            let dest = Arc::new(fake.destination(OctopusConfig::project(SPACE, "web"))?);
+            (Fake::Octopus(fake), dest)
         }
     })
 }
@@ -154,6 +166,12 @@ async fn main() -> Result<(), Failure> {
     for n in [100, 200] {
         for ledger in [true, false] {
             rows.extend(scenario(Target::ChecklyGroup, n, ledger, 1, &all).await?);
+        }
+    }
+    // An Octopus variable set is read in one GET and written in one PUT.
+    for n in [100, 1_000] {
+        for ledger in [true, false] {
+            rows.extend(scenario(Target::Octopus, n, ledger, 1, &all).await?);
         }
     }
     println!(

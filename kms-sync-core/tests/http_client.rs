@@ -241,6 +241,26 @@ async fn timed_out_post_is_not_retried_but_get_is() -> Result<()> {
 }
 
 #[tokio::test]
+async fn a_body_that_trickles_past_the_attempt_timeout_is_retried() -> Result<()> {
+    let server = FaultServer::start(app()).await;
+    let c = client(&server)
+        .timeouts(TimeoutConfig::default().with_attempt(Duration::from_millis(300)))
+        .build()?;
+    // /links answers ~60 bytes: 4 pieces, 200 ms apart, outlast a 300 ms attempt.
+    server
+        .faults()
+        .push([Fault::SlowBody(Duration::from_millis(200))]);
+    let body: Value = c.send(Request::get("/links")).await?.json()?;
+    assert_eq!(body["values"], json!([10, 11]));
+    assert_eq!(
+        server.faults().count(),
+        2,
+        "the slow attempt timed out and was retried"
+    );
+    Ok(())
+}
+
+#[tokio::test]
 async fn never_retried_statuses_make_exactly_one_request() -> Result<()> {
     let server = FaultServer::start(app()).await;
     let c = client(&server).build()?;

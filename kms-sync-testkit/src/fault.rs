@@ -32,6 +32,9 @@ pub enum Fault {
     Drop,
     /// Wait this long before handling (past the client's per-attempt timeout).
     Stall(Duration),
+    /// Call the handler and send its status and headers at once, then its body in small
+    /// pieces with this pause before each (a body that trickles in).
+    SlowBody(Duration),
     /// Call the handler, then replace its body with text that is not JSON.
     Malformed,
     /// Call the handler, then send only the first half of its body.
@@ -261,6 +264,21 @@ async fn inject(State(faults): State<Faults>, request: Request, next: Next) -> R
             Some(Fault::Stall(wait)) => {
                 tokio::time::sleep(wait).await;
                 next.run(request).await
+            }
+            Some(Fault::SlowBody(pause)) => {
+                let (mut parts, body) = next.run(request).await.into_parts();
+                let bytes = axum::body::to_bytes(body, usize::MAX)
+                    .await
+                    .unwrap_or_default();
+                let pieces: Vec<Bytes> = bytes.chunks(16).map(Bytes::copy_from_slice).collect();
+                let trickle =
+                    futures::stream::unfold(pieces.into_iter(), move |mut rest| async move {
+                        let piece = rest.next()?;
+                        tokio::time::sleep(pause).await;
+                        Some((Ok::<Bytes, std::io::Error>(piece), rest))
+                    });
+                parts.headers.remove("content-length");
+                Response::from_parts(parts, Body::from_stream(trickle))
             }
             Some(Fault::Malformed) => {
                 let (parts, _) = next.run(request).await.into_parts();
