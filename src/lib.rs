@@ -51,3 +51,7 @@ pub use kms_sync_checkly as checkly;
 /// Octopus Deploy: project variables with scope values (feature `octopus`).
 #[cfg(feature = "octopus")]
 pub use kms_sync_octopus as octopus;
+
+/// The Hanzo KMS (Infisical-compatible) source (feature `hanzo`).
+#[cfg(feature = "hanzo")]
+pub use kms_sync_hanzo as hanzo;

@@ -324,6 +324,8 @@ enum AttemptError {
     Redirect(String),
     /// The body exceeded the cap.
     TooLarge(usize),
+    /// The request could not be built (e.g. a token that is not a valid header value).
+    Invalid(String),
 }
 
 struct Failure {
@@ -480,6 +482,11 @@ impl HttpClient {
                 },
                 Ok(Err(AttemptError::Redirect(why))) => Failure {
                     error: Error::unexpected(format!("{} redirected badly: {why}", inner.service)),
+                    retryable: false,
+                    retry_after: None,
+                },
+                Ok(Err(AttemptError::Invalid(why))) => Failure {
+                    error: Error::config(why),
                     retryable: false,
                     retry_after: None,
                 },
@@ -643,6 +650,14 @@ impl HttpClient {
         let mut builder = inner.client.request(method, url.clone());
         for (name, value) in &request.headers {
             builder = builder.header(name.as_str(), value.as_str());
+        }
+        if let Some(token) = &request.bearer {
+            let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose_secret()))
+                .map_err(|_| {
+                    AttemptError::Invalid("the access token is not a valid header value".to_owned())
+                })?;
+            value.set_sensitive(true);
+            builder = builder.header(AUTHORIZATION, value);
         }
         if let Some(body) = request.body_bytes() {
             builder = builder.header(CONTENT_TYPE, "application/json").body(body);

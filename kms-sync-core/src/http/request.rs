@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use secrecy::{ExposeSecret, SecretBox};
+use secrecy::{ExposeSecret, SecretBox, SecretString};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -71,6 +71,7 @@ pub struct Request {
     pub(crate) target: Target,
     pub(crate) query: Vec<(String, String)>,
     pub(crate) headers: Vec<(String, String)>,
+    pub(crate) bearer: Option<SecretString>,
     pub(crate) body: Option<SecretBox<Vec<u8>>>,
     pub(crate) idempotent: Option<bool>,
 }
@@ -85,6 +86,7 @@ impl Request {
             target: Target::Path(path.into()),
             query: Vec::new(),
             headers: Vec::new(),
+            bearer: None,
             body: None,
             idempotent: None,
         }
@@ -129,6 +131,13 @@ impl Request {
     /// Adds a (non-secret) header.
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Authenticates this request with a bearer token (overriding the client's auth), for
+    /// services whose token changes over time. The header is marked sensitive.
+    pub fn bearer(mut self, token: &SecretString) -> Self {
+        self.bearer = Some(token.clone());
         self
     }
 
@@ -206,6 +215,7 @@ impl fmt::Debug for Request {
                 "query",
                 &self.query.iter().map(|(k, _)| k).collect::<Vec<_>>(),
             )
+            .field("bearer", &self.bearer.as_ref().map(|_| "[REDACTED]"))
             .field("body", &self.body.as_ref().map(|_| "[REDACTED]"))
             .finish()
     }

@@ -1,0 +1,150 @@
+//! Requests to the KMS: Universal Auth with renewal, and the secrets list.
+
+use std::time::Duration;
+
+use kms_sync_core::http::{HttpClient, Request};
+use kms_sync_core::{ErrorKind, Result};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use crate::config::{KmsAuth, KmsLocation, ProjectRef};
+use crate::model::{SecretList, TokenResponse};
+
+struct Token {
+    value: SecretString,
+    /// When the current login happened (the max TTL counts from here).
+    logged_in: Instant,
+    /// When the token was last obtained or renewed.
+    refreshed: Instant,
+    /// Lifetime of each token; zero: no expiry.
+    expires_in: Duration,
+    /// Total lifetime across renewals; zero: no limit.
+    max_ttl: Duration,
+}
+
+impl Token {
+    fn from_response(r: TokenResponse, logged_in: Instant) -> Token {
+        Token {
+            value: SecretString::from(r.access_token),
+            logged_in,
+            refreshed: Instant::now(),
+            expires_in: Duration::from_secs(r.expires_in),
+            max_ttl: Duration::from_secs(r.access_token_max_ttl),
+        }
+    }
+
+    /// Past ¾ of its lifetime: renew now, well before `exp` (an expired token cannot be renewed).
+    fn wants_renewal(&self) -> bool {
+        !self.expires_in.is_zero() && self.refreshed.elapsed() >= self.expires_in.mul_f64(0.75)
+    }
+
+    /// Close to the max TTL (counted from login): log in again.
+    fn near_max_ttl(&self) -> bool {
+        !self.max_ttl.is_zero() && self.logged_in.elapsed() >= self.max_ttl.mul_f64(0.9)
+    }
+
+    /// A renewal would run past the max TTL, so it would fail: log in instead.
+    fn renewal_exceeds_max_ttl(&self) -> bool {
+        !self.max_ttl.is_zero() && self.logged_in.elapsed() + self.expires_in > self.max_ttl
+    }
+}
+
+/// The KMS's endpoints over the shared HTTP client. Logins and renewals count like any request.
+pub(crate) struct KmsClient {
+    pub http: HttpClient,
+    auth: KmsAuth,
+    token: Mutex<Option<Token>>,
+}
+
+impl KmsClient {
+    pub fn new(http: HttpClient, auth: KmsAuth) -> Self {
+        KmsClient {
+            http,
+            auth,
+            token: Mutex::new(None),
+        }
+    }
+
+    async fn login(&self, client_id: &str, client_secret: &SecretString) -> Result<Token> {
+        let body = json!({"clientId": client_id, "clientSecret": client_secret.expose_secret()});
+        let response: TokenResponse = self
+            .http
+            .send(Request::post("/api/v1/auth/universal-auth/login").json(&body)?)
+            .await?
+            .json()?;
+        Ok(Token::from_response(response, Instant::now()))
+    }
+
+    async fn renew(&self, current: &Token) -> Result<Token> {
+        let body = json!({"accessToken": current.value.expose_secret()});
+        let response: TokenResponse = self
+            .http
+            .send(Request::post("/api/v1/auth/token/renew").json(&body)?)
+            .await?
+            .json()?;
+        Ok(Token::from_response(response, current.logged_in))
+    }
+
+    /// A usable access token: logged in, renewed before it expires, or logged in again.
+    async fn token(&self) -> Result<SecretString> {
+        let (client_id, client_secret) = match &self.auth {
+            KmsAuth::AccessToken(token) => return Ok(token.clone()),
+            KmsAuth::Universal {
+                client_id,
+                client_secret,
+            } => (client_id, client_secret),
+        };
+        let mut slot = self.token.lock().await;
+        let next = match slot.take() {
+            None => self.login(client_id, client_secret).await?,
+            Some(t) if t.near_max_ttl() => self.login(client_id, client_secret).await?,
+            Some(t) if !t.wants_renewal() => t,
+            Some(t) if t.renewal_exceeds_max_ttl() => self.login(client_id, client_secret).await?,
+            Some(t) => match self.renew(&t).await {
+                Ok(renewed) => renewed,
+                Err(_) => self.login(client_id, client_secret).await?,
+            },
+        };
+        let value = next.value.clone();
+        *slot = Some(next);
+        Ok(value)
+    }
+
+    async fn forget_token(&self) {
+        *self.token.lock().await = None;
+    }
+
+    /// `GET /api/v3/secrets/raw` with imports and references; a refused token is replaced
+    /// once (Universal Auth only).
+    pub async fn list(&self, at: &KmsLocation) -> Result<SecretList> {
+        let mut retried = false;
+        loop {
+            let token = self.token().await?;
+            let mut request = Request::get("/api/v3/secrets/raw")
+                .query("environment", at.environment())
+                .query("secretPath", at.secret_path())
+                .query("expandSecretReferences", "true")
+                .query("include_imports", "true")
+                .query("recursive", "false")
+                .bearer(&token);
+            request = match at.project() {
+                ProjectRef::Id(id) => request.query("workspaceId", id.as_str()),
+                ProjectRef::Slug(slug) => request.query("workspaceSlug", slug.as_str()),
+            };
+            match self.http.send(request).await {
+                Ok(response) => return response.json(),
+                Err(e)
+                    if e.kind() == ErrorKind::Unauthenticated
+                        && !retried
+                        && matches!(self.auth, KmsAuth::Universal { .. }) =>
+                {
+                    retried = true;
+                    self.forget_token().await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}

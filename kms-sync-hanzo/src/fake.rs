@@ -1,0 +1,424 @@
+//! A stateful Hanzo KMS on loopback (feature `fake`): Universal Auth login with configurable
+//! token lifetimes, renewal, projects (by id or slug), environments, folders with versioned
+//! secrets, ordered imports, `${KEY}` and `${env.path.KEY}` references expanded as the real
+//! server does (a reference it cannot resolve is left as literal text), the error envelope,
+//! and the testkit's fault injection and request log.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use kms_sync_testkit::{FaultServer, Faults};
+use serde_json::{json, Value};
+
+use crate::config::{KmsAuth, KmsLocation, ProjectRef};
+use crate::source::{HanzoSource, HanzoSourceBuilder};
+
+/// The fake's machine identity client id.
+pub const CLIENT_ID: &str = "fake-identity-client-id";
+/// The fake's client secret.
+pub const CLIENT_SECRET: &str = "fake-identity-client-secret";
+/// The fake project's id.
+pub const PROJECT_ID: &str = "3c90c3cc-0d44-4b50-8888-8dd25736052a";
+/// The fake project's slug.
+pub const PROJECT_SLUG: &str = "backend";
+
+#[derive(Debug, Clone)]
+struct Secret {
+    value: String,
+    version: u64,
+}
+
+#[derive(Debug, Default)]
+struct Folder {
+    secrets: BTreeMap<String, Secret>,
+    imports: Vec<(String, String)>,
+}
+
+#[derive(Debug)]
+struct FakeState {
+    folders: HashMap<(String, String), Folder>,
+    tokens: HashMap<String, Instant>,
+    ttl: Duration,
+    max_ttl: Duration,
+    logins: usize,
+    renewals: usize,
+}
+
+type Shared = Arc<Mutex<FakeState>>;
+
+fn lock(state: &Shared) -> MutexGuard<'_, FakeState> {
+    match state.lock() {
+        Ok(s) => s,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+fn kms_error(status: StatusCode, name: &str, message: Value) -> Response {
+    (status, Json(json!({"reqId": "req-fake0000000000", "statusCode": status.as_u16(), "message": message, "error": name}))).into_response()
+}
+
+fn issue(state: &mut FakeState) -> Value {
+    let token = format!("fake-access-{}", uuid::Uuid::new_v4());
+    state
+        .tokens
+        .insert(token.clone(), Instant::now() + state.ttl);
+    json!({"accessToken": token, "expiresIn": state.ttl.as_secs(), "accessTokenMaxTTL": state.max_ttl.as_secs(), "tokenType": "Bearer"})
+}
+
+/// Resolves one reference the way the server does; `None` leaves it literal.
+fn resolve(
+    state: &FakeState,
+    env: &str,
+    path: &str,
+    reference: &str,
+    depth: usize,
+) -> Option<String> {
+    if depth > 10 {
+        return None;
+    }
+    let parts: Vec<&str> = reference.split('.').collect();
+    let (env, path, key) = match parts.as_slice() {
+        [key] => (env.to_owned(), path.to_owned(), *key),
+        [ref_env, folders @ .., key] => {
+            (ref_env.to_string(), format!("/{}", folders.join("/")), *key)
+        }
+        [] => return None,
+    };
+    let value = &state
+        .folders
+        .get(&(env.clone(), path.clone()))?
+        .secrets
+        .get(key)?
+        .value;
+    if value.is_empty() {
+        return None;
+    }
+    Some(expand(state, &env, &path, value, depth + 1))
+}
+
+fn expand(state: &FakeState, env: &str, path: &str, value: &str, depth: usize) -> String {
+    let mut out = String::new();
+    let mut rest = value;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        match after.find('}') {
+            Some(end) => {
+                let inner = &after[..end];
+                match resolve(state, env, path, inner, depth) {
+                    Some(v) => out.push_str(&v),
+                    None => out.push_str(&rest[start..start + 3 + end]),
+                }
+                rest = &after[end + 1..];
+            }
+            None => {
+                out.push_str(&rest[start..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn items(
+    state: &FakeState,
+    env: &str,
+    path: &str,
+    expand_refs: bool,
+    imported: bool,
+) -> Vec<Value> {
+    let Some(folder) = state.folders.get(&(env.to_owned(), path.to_owned())) else {
+        return Vec::new();
+    };
+    folder
+        .secrets
+        .iter()
+        .map(|(key, s)| {
+            let value = if expand_refs { expand(state, env, path, &s.value, 0) } else { s.value.clone() };
+            let mut item = json!({
+                "id": format!("{env}{path}{key}"), "workspace": if imported { "" } else { PROJECT_ID },
+                "environment": env, "version": s.version, "type": "shared", "secretKey": key,
+                "secretValue": value, "secretComment": "", "secretValueHidden": false, "secretMetadata": [],
+            });
+            if !imported {
+                item["secretPath"] = json!(path);
+                item["createdAt"] = json!("2026-01-01T00:00:00.000Z");
+                item["updatedAt"] = json!("2026-01-01T00:00:00.000Z");
+                item["tags"] = json!([]);
+            }
+            item
+        })
+        .collect()
+}
+
+fn bool_param(q: &HashMap<String, String>, name: &str) -> Result<bool, Box<Response>> {
+    match q.get(name).map(String::as_str) {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(_) => Err(Box::new(kms_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "ValidationFailure",
+            json!([{"message": "Invalid enum value. Expected 'true' | 'false'", "path": [name]}]),
+        ))),
+    }
+}
+
+fn list(
+    state: &FakeState,
+    headers: &HeaderMap,
+    q: &HashMap<String, String>,
+) -> Result<Value, Box<Response>> {
+    let Some(auth) = headers.get("authorization").and_then(|v| v.to_str().ok()) else {
+        return Err(Box::new(kms_error(
+            StatusCode::UNAUTHORIZED,
+            "UnauthorizedError",
+            json!("Token missing"),
+        )));
+    };
+    let token = auth.strip_prefix("Bearer ").unwrap_or_default();
+    if state
+        .tokens
+        .get(token)
+        .is_none_or(|exp| *exp <= Instant::now())
+    {
+        return Err(Box::new(kms_error(
+            StatusCode::FORBIDDEN,
+            "TokenError",
+            json!("Your token has expired. Please re-authenticate."),
+        )));
+    }
+    let expand_refs = bool_param(q, "expandSecretReferences")?;
+    let imports = bool_param(q, "include_imports")?;
+    bool_param(q, "recursive")?;
+    let project_ok = q.get("workspaceId").map(String::as_str) == Some(PROJECT_ID)
+        || q.get("workspaceSlug").map(String::as_str) == Some(PROJECT_SLUG);
+    if !project_ok {
+        return Err(Box::new(kms_error(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            json!("Project not found"),
+        )));
+    }
+    let env = q.get("environment").cloned().unwrap_or_default();
+    let path = q
+        .get("secretPath")
+        .cloned()
+        .unwrap_or_else(|| "/".to_owned());
+    let Some(folder) = state.folders.get(&(env.clone(), path.clone())) else {
+        return Err(Box::new(kms_error(
+            StatusCode::NOT_FOUND,
+            "SecretPathNotFound",
+            json!(format!("Folder with path '{path}' in environment '{env}' was not found. Please ensure the environment slug and secret path is correct.")),
+        )));
+    };
+    let import_list: Vec<Value> = if imports {
+        folder
+            .imports
+            .iter()
+            .map(|(ienv, ipath)| json!({"secretPath": ipath, "environment": ienv, "secrets": items(state, ienv, ipath, expand_refs, true)}))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Ok(json!({"secrets": items(state, &env, &path, expand_refs, false), "imports": import_list}))
+}
+
+fn router(state: Shared) -> Router {
+    let login = post(|State(s): State<Shared>, Json(b): Json<Value>| async move {
+        let id = b.get("clientId").and_then(Value::as_str);
+        let secret = b.get("clientSecret").and_then(Value::as_str);
+        let (Some(id), Some(secret)) = (id, secret) else {
+            return kms_error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "ValidationFailure",
+                json!([{"message": "Required", "path": ["clientId"]}]),
+            );
+        };
+        let mut st = lock(&s);
+        if id != CLIENT_ID || secret != CLIENT_SECRET {
+            return kms_error(
+                StatusCode::UNAUTHORIZED,
+                "UnauthorizedError",
+                json!("Invalid credentials"),
+            );
+        }
+        st.logins += 1;
+        Json(issue(&mut st)).into_response()
+    });
+    let renew = post(|State(s): State<Shared>, Json(b): Json<Value>| async move {
+        let token = b
+            .get("accessToken")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let mut st = lock(&s);
+        match st.tokens.remove(&token) {
+            None => kms_error(
+                StatusCode::UNAUTHORIZED,
+                "UnauthorizedError",
+                json!("No identity access token found"),
+            ),
+            Some(exp) if exp <= Instant::now() => kms_error(
+                StatusCode::FORBIDDEN,
+                "TokenError",
+                json!("Your token has expired. Please re-authenticate."),
+            ),
+            Some(_) => {
+                st.renewals += 1;
+                Json(issue(&mut st)).into_response()
+            }
+        }
+    });
+    let secrets = get(
+        |State(s): State<Shared>, h: HeaderMap, Query(q): Query<HashMap<String, String>>| async move {
+            match list(&lock(&s), &h, &q) {
+                Ok(body) => Json(body).into_response(),
+                Err(r) => *r,
+            }
+        },
+    );
+    Router::new()
+        .route("/api/v1/auth/universal-auth/login", login)
+        .route("/api/v1/auth/token/renew", renew)
+        .route("/api/v3/secrets/raw", secrets)
+        .with_state(state)
+}
+
+/// A running fake KMS. Dropping it stops the server.
+///
+/// ```
+/// use kms_sync_hanzo::fake::FakeKms;
+/// kms_sync_testkit::run_case(async {
+///     let kms = FakeKms::start().await;
+///     kms.set("prod", "/", "DB_URL", "postgres://db");
+///     assert!(kms.base_url().starts_with("http://127.0.0.1:"));
+/// });
+/// ```
+#[derive(Debug)]
+pub struct FakeKms {
+    server: FaultServer,
+    state: Shared,
+}
+
+impl FakeKms {
+    /// Starts the fake: project [`PROJECT_ID`] / [`PROJECT_SLUG`], identity [`CLIENT_ID`] /
+    /// [`CLIENT_SECRET`], tokens valid for an hour (max 30 days), no folders yet.
+    pub async fn start() -> FakeKms {
+        let state = Arc::new(Mutex::new(FakeState {
+            folders: HashMap::new(),
+            tokens: HashMap::new(),
+            ttl: Duration::from_secs(3_600),
+            max_ttl: Duration::from_secs(2_592_000),
+            logins: 0,
+            renewals: 0,
+        }));
+        let server = FaultServer::start(router(state.clone())).await;
+        FakeKms { server, state }
+    }
+
+    /// The base URL.
+    pub fn base_url(&self) -> String {
+        self.server.base_url()
+    }
+
+    /// The fault schedule and request log.
+    pub fn faults(&self) -> &Faults {
+        self.server.faults()
+    }
+
+    /// A source builder for `environment` and `path` of the fake project (by slug), with the
+    /// fake's identity and fast retries.
+    ///
+    /// # Panics
+    ///
+    /// If the location is invalid (empty environment).
+    pub fn source_builder(&self, environment: &str, path: &str) -> HanzoSourceBuilder {
+        let location =
+            match KmsLocation::new(ProjectRef::Slug(PROJECT_SLUG.into()), environment, path) {
+                Ok(l) => l,
+                Err(e) => panic!("{e}"),
+            };
+        HanzoSource::builder(KmsAuth::universal(CLIENT_ID, CLIENT_SECRET), location)
+            .settings(kms_sync_testkit::fake_client_settings(self.base_url()))
+    }
+
+    /// A source for `environment` and `path`.
+    ///
+    /// # Panics
+    ///
+    /// If the source cannot be built.
+    pub fn source(&self, environment: &str, path: &str) -> HanzoSource {
+        match self.source_builder(environment, path).build() {
+            Ok(s) => s,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// Creates or changes a secret (its version goes up); creates the folder if needed.
+    pub fn set(&self, environment: &str, path: &str, key: &str, value: &str) {
+        let mut s = lock(&self.state);
+        let folder = s
+            .folders
+            .entry((environment.to_owned(), path.to_owned()))
+            .or_default();
+        let version = folder.secrets.get(key).map_or(1, |old| old.version + 1);
+        folder.secrets.insert(
+            key.to_owned(),
+            Secret {
+                value: value.to_owned(),
+                version,
+            },
+        );
+    }
+
+    /// Deletes a secret.
+    pub fn remove(&self, environment: &str, path: &str, key: &str) {
+        if let Some(folder) = lock(&self.state)
+            .folders
+            .get_mut(&(environment.to_owned(), path.to_owned()))
+        {
+            folder.secrets.remove(key);
+        }
+    }
+
+    /// Adds an import to a folder (after the existing ones).
+    pub fn add_import(
+        &self,
+        environment: &str,
+        path: &str,
+        from_environment: &str,
+        from_path: &str,
+    ) {
+        lock(&self.state)
+            .folders
+            .entry((environment.to_owned(), path.to_owned()))
+            .or_default()
+            .imports
+            .push((from_environment.to_owned(), from_path.to_owned()));
+    }
+
+    /// Sets the lifetime of tokens issued from now on.
+    pub fn set_token_lifetime(&self, ttl: Duration, max_ttl: Duration) {
+        let mut s = lock(&self.state);
+        s.ttl = ttl;
+        s.max_ttl = max_ttl;
+    }
+
+    /// Revokes every token (the next data call is refused).
+    pub fn revoke_tokens(&self) {
+        lock(&self.state).tokens.clear();
+    }
+
+    /// Logins and renewals so far.
+    pub fn auth_counts(&self) -> (usize, usize) {
+        let s = lock(&self.state);
+        (s.logins, s.renewals)
+    }
+}

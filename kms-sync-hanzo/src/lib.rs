@@ -1,0 +1,33 @@
+//! # kms-sync-hanzo
+//!
+//! The source half of every sync: [`HanzoSource`] reads a Hanzo KMS (Infisical-compatible)
+//! project environment and folder path through `GET /api/v3/secrets/raw`, with secret imports
+//! and secret references expanded by the KMS, merged with the service's precedence, failing
+//! closed.
+//!
+//! - [`KmsAuth`]: machine identity Universal Auth (renewed before expiry, re-obtained when
+//!   renewal is no longer possible) or a ready access token.
+//! - [`KmsLocation`]: project (id or slug), environment slug, secret path.
+//! - Change detection: [`SecretSource::revision`](kms_sync_core::SecretSource::revision) is an
+//!   HMAC over keys, versions and values (keyed per instance, so it reveals nothing), and
+//!   [`verify_webhook`] checks a KMS webhook's signature so a service can sync on change.
+//! - `fake` feature: [`fake::FakeKms`], a stateful KMS on loopback.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod client;
+mod config;
+mod error;
+#[cfg(feature = "fake")]
+pub mod fake;
+mod model;
+mod source;
+mod webhook;
+
+pub use config::{KmsAuth, KmsLocation, ProjectRef, DEFAULT_BASE_URL};
+pub use source::{HanzoSource, HanzoSourceBuilder};
+pub use webhook::{
+    sign_webhook, verify_webhook, WebhookEvent, WebhookProject, INFISICAL_SIGNATURE_HEADER,
+    SIGNATURE_HEADER,
+};

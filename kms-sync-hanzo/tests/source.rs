@@ -1,0 +1,221 @@
+//! The KMS source against the fake KMS over loopback HTTP.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kms_sync_core::{
+    DeletionGuard, Destination, ErrorKind, MemoryDestination, Result, SecretSource, SyncOptions,
+    Syncer,
+};
+use kms_sync_hanzo::fake::{FakeKms, CLIENT_SECRET, PROJECT_ID};
+use kms_sync_hanzo::{HanzoSource, KmsAuth, KmsLocation, ProjectRef};
+use kms_sync_testkit::LogCapture;
+
+fn value(set: &kms_sync_core::SecretSet, key: &str) -> Option<String> {
+    set.get(key).map(|v| v.expose_secret().to_owned())
+}
+
+#[tokio::test]
+async fn login_once_then_reuse_the_token() -> Result<()> {
+    let kms = FakeKms::start().await;
+    kms.set("prod", "/", "DB_URL", "postgres://db");
+    let source = kms.source("prod", "/");
+    let set = source.load().await?;
+    assert_eq!(value(&set, "DB_URL").as_deref(), Some("postgres://db"));
+    assert_eq!(set.environment(), "prod");
+    source.load().await?;
+    assert_eq!(kms.auth_counts(), (1, 0));
+    assert_eq!(source.describe(), "hanzo:backend:prod:/");
+    Ok(())
+}
+
+#[tokio::test]
+async fn tokens_are_renewed_before_they_expire_and_replaced_when_refused() -> Result<()> {
+    let kms = FakeKms::start().await;
+    kms.set("prod", "/", "A", "1");
+    kms.set_token_lifetime(Duration::from_secs(2), Duration::from_secs(3_600));
+    let source = kms.source("prod", "/");
+    source.load().await?;
+    // Past ¾ of the 2 s lifetime, before it ends.
+    tokio::time::sleep(Duration::from_millis(1_600)).await;
+    source.load().await?;
+    assert_eq!(kms.auth_counts(), (1, 1), "renewed, not logged in again");
+    // A revoked token: the source logs in again once and carries on.
+    kms.revoke_tokens();
+    source.load().await?;
+    assert_eq!(kms.auth_counts(), (2, 1));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_token_at_its_max_ttl_is_replaced_by_a_login() -> Result<()> {
+    let kms = FakeKms::start().await;
+    kms.set("prod", "/", "A", "1");
+    // Each token lives 2 s and the identity allows 2 s in all: renewal is never possible.
+    kms.set_token_lifetime(Duration::from_secs(2), Duration::from_secs(2));
+    let source = kms.source("prod", "/");
+    source.load().await?;
+    source.load().await?;
+    assert_eq!(kms.auth_counts(), (1, 0), "a fresh token is reused");
+    tokio::time::sleep(Duration::from_millis(1_600)).await;
+    source.load().await?;
+    assert_eq!(
+        kms.auth_counts(),
+        (2, 0),
+        "logged in again instead of a renewal bound to fail"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn local_secrets_win_and_the_last_import_wins() -> Result<()> {
+    let kms = FakeKms::start().await;
+    kms.set("prod", "/", "A", "local");
+    kms.set("prod", "/common", "A", "first-import");
+    kms.set("prod", "/common", "B", "first-import");
+    kms.set("prod", "/common", "C", "first-import");
+    kms.set("shared", "/", "B", "second-import");
+    kms.add_import("prod", "/", "prod", "/common");
+    kms.add_import("prod", "/", "shared", "/");
+    let set = kms.source("prod", "/").load().await?;
+    assert_eq!(value(&set, "A").as_deref(), Some("local"));
+    assert_eq!(value(&set, "B").as_deref(), Some("second-import"));
+    assert_eq!(value(&set, "C").as_deref(), Some("first-import"));
+    assert_eq!(set.len(), 3);
+    Ok(())
+}
+
+#[tokio::test]
+async fn references_are_expanded() -> Result<()> {
+    let kms = FakeKms::start().await;
+    kms.set("prod", "/", "HOST", "db.internal");
+    kms.set("prod", "/", "URL", "postgres://${HOST}/app");
+    kms.set("dev", "/db", "PASSWORD", "pw");
+    kms.set("prod", "/", "DEV_PW", "${dev.db.PASSWORD}");
+    let set = kms.source("prod", "/").load().await?;
+    assert_eq!(
+        value(&set, "URL").as_deref(),
+        Some("postgres://db.internal/app")
+    );
+    assert_eq!(value(&set, "DEV_PW").as_deref(), Some("pw"));
+    Ok(())
+}
+
+/// A reference the KMS cannot expand stops the source, and a sync on top of it writes and
+/// deletes nothing.
+#[tokio::test]
+async fn a_broken_reference_fails_closed() -> Result<()> {
+    let kms = FakeKms::start().await;
+    kms.set("prod", "/", "GOOD", "1");
+    kms.set("prod", "/", "BROKEN", "x-${MISSING}-y");
+    let source = Arc::new(kms.source("prod", "/"));
+    let err = source.load().await.expect_err("broken reference");
+    assert_eq!(err.kind(), ErrorKind::Source);
+    assert_eq!(err.keys(), ["BROKEN"]);
+    assert!(err.to_string().contains("could not be expanded"), "{err}");
+
+    let dest = Arc::new(MemoryDestination::builder().build());
+    dest.insert("OLD", "keep")?;
+    let syncer = Syncer::builder()
+        .source(source)
+        .destination(dest.clone())
+        .options(SyncOptions::default().with_deletion_guard(DeletionGuard::disabled()))
+        .build()?;
+    let err = syncer.sync().await.expect_err("source fails");
+    assert_eq!(err.kind(), ErrorKind::Source);
+    assert_eq!(dest.request_stats().writes(), 0);
+    assert!(dest.value("OLD")?.is_some());
+
+    // Opting in accepts the literal text.
+    let lenient = kms
+        .source_builder("prod", "/")
+        .allow_unresolved_references(true)
+        .build()?;
+    assert_eq!(
+        value(&lenient.load().await?, "BROKEN").as_deref(),
+        Some("x-${MISSING}-y")
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn revision_follows_the_source() -> Result<()> {
+    let kms = FakeKms::start().await;
+    kms.set("prod", "/", "HOST", "a");
+    kms.set("prod", "/", "URL", "https://${HOST}");
+    let source = kms.source("prod", "/");
+    let r1 = source.revision().await?;
+    assert!(r1.is_some());
+    assert_eq!(
+        source.revision().await?,
+        r1,
+        "an untouched source keeps its revision"
+    );
+    kms.set("prod", "/", "NEW", "x");
+    let r2 = source.revision().await?;
+    assert_ne!(r2, r1);
+    // A referenced secret changing changes the revision too (the expanded value changed).
+    kms.set("prod", "/", "HOST", "b");
+    assert_ne!(source.revision().await?, r2);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_missing_folder_and_wrong_credentials_are_clear() -> Result<()> {
+    let kms = FakeKms::start().await;
+    kms.set("prod", "/", "A", "1");
+    let err = kms
+        .source("prod", "/nope")
+        .load()
+        .await
+        .expect_err("missing folder");
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    assert!(err.to_string().contains("'/nope'"), "{err}");
+
+    let location = KmsLocation::new(ProjectRef::Id(PROJECT_ID.into()), "prod", "/")?;
+    let wrong = HanzoSource::builder(
+        KmsAuth::universal("fake-identity-client-id", "not-the-secret"),
+        location,
+    )
+    .settings(kms_sync_testkit::fake_client_settings(kms.base_url()))
+    .build()?;
+    let err = wrong.load().await.expect_err("wrong secret");
+    assert_eq!(err.kind(), ErrorKind::Unauthenticated);
+    assert!(
+        err.to_string().contains("environment and secret path"),
+        "{err}"
+    );
+    assert!(!format!("{err} {err:?}").contains("not-the-secret"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_client_secret_and_tokens_never_reach_errors_or_logs() -> Result<()> {
+    let capture = LogCapture::default();
+    let _guard = capture.install();
+    let kms = FakeKms::start().await;
+    kms.set("prod", "/", "A", "1");
+    kms.set("prod", "/", "BROKEN", "${MISSING}");
+    let source = kms.source("prod", "/");
+    let mut shown = vec![format!("{source:?}")];
+    if let Err(e) = source.load().await {
+        shown.push(format!("{e} {e:?}"));
+    }
+    kms.revoke_tokens();
+    if let Err(e) = kms.source("prod", "/missing").load().await {
+        shown.push(format!("{e} {e:?}"));
+    }
+    let logs = capture.text();
+    assert!(
+        logs.contains("api/v3/secrets/raw"),
+        "the capture sees requests:\n{logs}"
+    );
+    for text in shown.iter().chain([&logs]) {
+        assert!(
+            !text.contains(CLIENT_SECRET),
+            "client secret leaked: {text}"
+        );
+        assert!(!text.contains("fake-access-"), "token leaked: {text}");
+    }
+    Ok(())
+}
