@@ -1,22 +1,34 @@
-//! Quickstart: plan, apply, rotate one secret, resync — against a fake Bitbucket served on
-//! 127.0.0.1, with no account and no network beyond loopback.
+//! Quickstart: plan, apply, rotate one secret, resync — from a fake Hanzo KMS to a fake
+//! Bitbucket, both served on 127.0.0.1: no account, no network beyond loopback.
 //!
 //! Run: `cargo run --example quickstart`
 //!
-//! The source is an in-memory set of secrets (the Hanzo KMS source takes its place in a real
-//! deployment). The destination is the real Bitbucket destination talking HTTP to the fake:
-//! values are written secured and never read back, so a ledger of HMAC fingerprints lets the
-//! resync skip the values that did not change. A variable someone else manages sits beside
-//! ours and is never touched.
+//! The source is the real KMS source (Universal Auth login, secret imports, references)
+//! talking HTTP to the fake KMS; the destination is the real Bitbucket destination talking
+//! HTTP to the fake Bitbucket. Values are written secured and never read back, so a ledger
+//! of HMAC fingerprints lets the resync skip the values that did not change. A variable
+//! someone else manages sits beside ours and is never touched.
 
 use std::sync::Arc;
 
-use kms_sync::{Destination, Fingerprinter, MemoryStateStore, SecretSet, StaticSource, Syncer};
+use kms_sync::{Destination, Fingerprinter, MemoryStateStore, Syncer};
 use kms_sync_bitbucket::fake::{FakeBitbucket, REPOSITORY, WORKSPACE};
 use kms_sync_bitbucket::BitbucketConfig;
+use kms_sync_hanzo::fake::FakeKms;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let kms = FakeKms::start().await;
+    kms.set("prod", "/backend", "DB_HOST", "db.internal");
+    kms.set(
+        "prod",
+        "/backend",
+        "DATABASE_URL",
+        "postgres://app:s3cret@${DB_HOST}/app",
+    );
+    kms.set("prod", "/backend", "STRIPE_KEY", "sk_live_example");
+    kms.set("prod", "/shared", "JWT_SECRET", "a-long-random-string");
+    kms.add_import("prod", "/backend", "prod", "/shared");
     let fake = FakeBitbucket::start().await;
     fake.seed(
         WORKSPACE,
@@ -26,17 +38,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "not ours",
         true,
     );
-    println!("fake Bitbucket at {}\n", fake.base_url());
-
-    let source = Arc::new(
-        StaticSource::new(
-            SecretSet::new("prod")
-                .with("DATABASE_URL", "postgres://app:s3cret@db/app")
-                .with("STRIPE_KEY", "sk_live_example")
-                .with("JWT_SECRET", "a-long-random-string"),
-        )
-        .named("kms:prod:/backend"),
+    println!(
+        "fake KMS at {}, fake Bitbucket at {}\n",
+        kms.base_url(),
+        fake.base_url()
     );
+
+    let source = Arc::new(kms.source("prod", "/backend"));
     let destination =
         Arc::new(fake.destination(BitbucketConfig::repository(WORKSPACE, REPOSITORY))?);
 
@@ -59,7 +67,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("{report}");
 
     println!("== 3. Rotate one secret at the source and resync\n");
-    source.set("STRIPE_KEY", "sk_live_rotated")?;
+    kms.set("prod", "/backend", "STRIPE_KEY", "sk_live_rotated");
     let before = destination.request_stats();
     let report = syncer.sync().await?;
     println!("{report}");
