@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use kms_sync_core::{parse_json, Error, Result};
+use kms_sync_core::{parse_app_connection, parse_json, Error, Result};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
@@ -32,18 +32,6 @@ pub struct BitbucketConnection {
     name: Option<String>,
     email: String,
     api_token: SecretString,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct ConnectionBody {
-    name: Option<String>,
-    #[allow(dead_code)]
-    description: Option<String>,
-    #[allow(dead_code)]
-    project_id: Option<String>,
-    method: String,
-    credentials: CredentialsBody,
 }
 
 #[derive(Deserialize)]
@@ -87,13 +75,7 @@ impl BitbucketConnection {
     /// [`Config`](kms_sync_core::ErrorKind::Config) for invalid JSON, unknown fields, another method,
     /// or bad credentials — pointing at the problem, never echoing the token.
     pub fn from_kms_json(json: &str) -> Result<Self> {
-        let body: ConnectionBody = parse_json(json, "Bitbucket connection")?;
-        if body.method != "api-token" {
-            return Err(Error::config(format!(
-                "Bitbucket connection: method `{}` is not supported; use `api-token`",
-                body.method
-            )));
-        }
+        let body = parse_app_connection::<CredentialsBody>(json, "Bitbucket", "api-token")?;
         let mut conn =
             BitbucketConnection::new(body.credentials.email, body.credentials.api_token)?;
         conn.name = body.name;

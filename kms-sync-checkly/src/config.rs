@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use kms_sync_core::{parse_json, Error, Result};
+use kms_sync_core::{parse_app_connection, parse_json, Error, Result};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
@@ -23,18 +23,6 @@ use serde::Deserialize;
 pub struct ChecklyConnection {
     name: Option<String>,
     api_key: SecretString,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct ConnectionBody {
-    name: Option<String>,
-    #[allow(dead_code)]
-    description: Option<String>,
-    #[allow(dead_code)]
-    project_id: Option<String>,
-    method: String,
-    credentials: CredentialsBody,
 }
 
 #[derive(Deserialize)]
@@ -68,13 +56,7 @@ impl ChecklyConnection {
     /// [`Config`](kms_sync_core::ErrorKind::Config) for invalid JSON, unknown fields, another
     /// method or an empty key — never echoing the key.
     pub fn from_kms_json(json: &str) -> Result<Self> {
-        let body: ConnectionBody = parse_json(json, "Checkly connection")?;
-        if body.method != "api-key" {
-            return Err(Error::config(format!(
-                "Checkly connection: method `{}` is not supported; use `api-key`",
-                body.method
-            )));
-        }
+        let body = parse_app_connection::<CredentialsBody>(json, "Checkly", "api-key")?;
         let mut conn = ChecklyConnection::new(body.credentials.api_key)?;
         conn.name = body.name;
         Ok(conn)

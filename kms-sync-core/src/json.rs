@@ -49,3 +49,57 @@ pub fn parse_json<T: DeserializeOwned>(text: &str, what: &str) -> Result<T> {
         }
     })
 }
+
+/// The KMS's app-connection request body, the envelope every service shares:
+/// `{"name", "description"?, "projectId"?, "method", "credentials"}`. `C` is the service's
+/// credentials (its own struct, with unknown fields refused). No `Debug`: credentials inside.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AppConnectionBody<C> {
+    /// The connection's name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// A description.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The KMS project it belongs to.
+    #[serde(default)]
+    pub project_id: Option<String>,
+    /// The authentication method, e.g. `api-token`.
+    pub method: String,
+    /// The service's credentials.
+    pub credentials: C,
+}
+
+/// Parses an app-connection body for `service` and checks that its method is `method`.
+///
+/// # Errors
+///
+/// [`Config`](crate::ErrorKind::Config) as [`parse_json`], or naming an unsupported method.
+///
+/// ```
+/// #[derive(serde::Deserialize)]
+/// #[serde(rename_all = "camelCase", deny_unknown_fields)]
+/// struct Creds { api_key: String }
+/// let body = kms_sync_core::parse_app_connection::<Creds>(
+///     r#"{"name": "c", "method": "api-key", "credentials": {"apiKey": "k"}}"#, "Checkly", "api-key")?;
+/// assert_eq!(body.name.as_deref(), Some("c"));
+/// let err = kms_sync_core::parse_app_connection::<Creds>(
+///     r#"{"method": "oauth", "credentials": {"apiKey": "k"}}"#, "Checkly", "api-key").err().unwrap();
+/// assert!(err.to_string().contains("method `oauth` is not supported; use `api-key`"));
+/// # Ok::<(), kms_sync_core::Error>(())
+/// ```
+pub fn parse_app_connection<C: DeserializeOwned>(
+    json: &str,
+    service: &str,
+    method: &str,
+) -> Result<AppConnectionBody<C>> {
+    let body: AppConnectionBody<C> = parse_json(json, &format!("{service} connection"))?;
+    if body.method != method {
+        return Err(Error::config(format!(
+            "{service} connection: method `{}` is not supported; use `{method}`",
+            body.method
+        )));
+    }
+    Ok(body)
+}

@@ -64,7 +64,7 @@ pub use destination::{
     OutcomeStatus, RateBudget, RemoteEntry, RemoteValue, Snapshot, Verdict, WriteMode,
 };
 pub use error::{Error, ErrorKind, Result};
-pub use json::parse_json;
+pub use json::{parse_app_connection, parse_json, AppConnectionBody};
 pub use memory::{KeyRule, MemoryDestination, MemoryDestinationBuilder};
 pub use options::{InitialSyncBehavior, SyncOptions};
 pub use plan::{

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use kms_sync_core::{parse_json, Error, Result};
+use kms_sync_core::{parse_app_connection, parse_json, Error, Result};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -27,18 +27,6 @@ pub struct OctopusConnection {
     name: Option<String>,
     instance_url: String,
     api_key: SecretString,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct ConnectionBody {
-    name: Option<String>,
-    #[allow(dead_code)]
-    description: Option<String>,
-    #[allow(dead_code)]
-    project_id: Option<String>,
-    method: String,
-    credentials: CredentialsBody,
 }
 
 #[derive(Deserialize)]
@@ -90,13 +78,7 @@ impl OctopusConnection {
     /// [`Config`](kms_sync_core::ErrorKind::Config) for invalid JSON, unknown fields, another method,
     /// or bad credentials — never echoing the key.
     pub fn from_kms_json(json: &str) -> Result<Self> {
-        let body: ConnectionBody = parse_json(json, "Octopus Deploy connection")?;
-        if body.method != "api-key" {
-            return Err(Error::config(format!(
-                "Octopus Deploy connection: method `{}` is not supported; use `api-key`",
-                body.method
-            )));
-        }
+        let body = parse_app_connection::<CredentialsBody>(json, "Octopus Deploy", "api-key")?;
         let mut conn =
             OctopusConnection::new(body.credentials.instance_url, body.credentials.api_key)?;
         conn.name = body.name;
