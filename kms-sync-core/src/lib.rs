@@ -42,6 +42,7 @@
 #![warn(missing_docs)]
 
 mod apply_each;
+mod autosync;
 mod destination;
 mod error;
 pub mod http;
@@ -59,6 +60,7 @@ mod syncer;
 
 pub use apply_each::apply_each;
 pub use async_trait::async_trait;
+pub use autosync::{AutoSync, AutoSyncConfig, AutoSyncHandle, RunRecord, RunTrigger, Trigger};
 pub use destination::{
     Applied, ApplyContext, Capabilities, Change, ChangeKind, Destination, DestinationInfo, Outcome,
     OutcomeStatus, RateBudget, RemoteEntry, RemoteValue, Snapshot, Verdict, WriteMode,
