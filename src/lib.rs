@@ -38,6 +38,11 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod definition;
+
+pub use definition::{
+    build_destination, build_syncer, SecretSyncDefinition, SyncOptionsDefinition,
+};
 pub use kms_sync_core::*;
 
 /// Bitbucket Cloud: repository and deployment-environment variables (feature `bitbucket`).
