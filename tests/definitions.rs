@@ -154,17 +154,14 @@ mod built {
     fn unknown_missing_and_misconfigured_destinations_are_clear() -> Result<()> {
         let def = SecretSyncDefinition::from_json(super::BITBUCKET)?;
         let settings = kms_sync::http::ClientSettings::new;
-        let err = build_syncer(&def, Some("vault"), "{}", source(), settings())
-            .err()
-            .expect("unknown");
+        let err =
+            build_syncer(&def, Some("vault"), "{}", source(), settings()).expect_err("unknown");
         assert!(
             err.to_string()
                 .contains("unknown destination `vault`; known: bitbucket, checkly, octopus-deploy"),
             "{err}"
         );
-        let err = build_syncer(&def, None, "{}", source(), settings())
-            .err()
-            .expect("unnamed");
+        let err = build_syncer(&def, None, "{}", source(), settings()).expect_err("unnamed");
         assert!(err.to_string().contains("name the destination"), "{err}");
         let connection =
             r#"{"method": "api-token", "credentials": {"email": "a@b.c", "apiToken": "t"}}"#;
@@ -172,8 +169,7 @@ mod built {
             &super::BITBUCKET.replace("repositorySlug", "repoSlug"),
         )?;
         let err = build_syncer(&bad, Some("bitbucket"), connection, source(), settings())
-            .err()
-            .expect("bad config");
+            .expect_err("bad config");
         assert_eq!(err.kind(), ErrorKind::Config);
         assert!(
             err.to_string().contains(
