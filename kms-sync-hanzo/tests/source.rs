@@ -33,11 +33,11 @@ async fn login_once_then_reuse_the_token() -> Result<()> {
 async fn tokens_are_renewed_before_they_expire_and_replaced_when_refused() -> Result<()> {
     let kms = FakeKms::start().await;
     kms.set("prod", "/", "A", "1");
-    kms.set_token_lifetime(Duration::from_secs(2), Duration::from_secs(3_600));
+    kms.set_token_lifetime(Duration::from_secs(4), Duration::from_secs(3_600));
     let source = kms.source("prod", "/");
     source.load().await?;
-    // Past ¾ of the 2 s lifetime, before it ends.
-    tokio::time::sleep(Duration::from_millis(1_600)).await;
+    // Past ¾ of the 4 s lifetime (3 s), with 0.8 s to spare before it ends.
+    tokio::time::sleep(Duration::from_millis(3_200)).await;
     source.load().await?;
     assert_eq!(kms.auth_counts(), (1, 1), "renewed, not logged in again");
     // A revoked token: the source logs in again once and carries on.

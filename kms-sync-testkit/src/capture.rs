@@ -1,11 +1,28 @@
 //! Capturing `tracing` output in a buffer, to prove secrets never reach a log.
+//!
+//! One global TRACE subscriber is installed per test process (the first time a capture is
+//! installed) and writes each event into the buffer of the capture active on the current
+//! thread. A global subscriber keeps every callsite enabled: with only thread-scoped
+//! subscribers, tests running in parallel can make `tracing` cache a callsite as disabled, and
+//! a capture would then silently miss lines — which would make the canary test weaker than it
+//! looks.
 
+use std::cell::RefCell;
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::marker::PhantomData;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use tracing_subscriber::fmt::MakeWriter;
 
-/// A buffer that collects everything a `tracing` subscriber writes.
+type Buffer = Arc<Mutex<Vec<u8>>>;
+
+thread_local! {
+    static ACTIVE: RefCell<Option<Buffer>> = const { RefCell::new(None) };
+}
+
+static GLOBAL: OnceLock<bool> = OnceLock::new();
+
+/// A buffer that collects everything `tracing` logs on this thread while installed.
 ///
 /// ```
 /// use kms_sync_testkit::LogCapture;
@@ -18,13 +35,20 @@ use tracing_subscriber::fmt::MakeWriter;
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct LogCapture {
-    buffer: Arc<Mutex<Vec<u8>>>,
+    buffer: Buffer,
 }
 
-/// Keeps a [`LogCapture`] installed for this thread until dropped.
+enum Scope {
+    Thread(PhantomData<*const ()>),
+    Dispatcher {
+        _guard: tracing::dispatcher::DefaultGuard,
+    },
+}
+
+/// Keeps a [`LogCapture`] installed on this thread until dropped.
 #[must_use = "the capture stops when the guard is dropped"]
 pub struct CaptureGuard {
-    _guard: tracing::dispatcher::DefaultGuard,
+    scope: Scope,
 }
 
 impl std::fmt::Debug for CaptureGuard {
@@ -33,17 +57,42 @@ impl std::fmt::Debug for CaptureGuard {
     }
 }
 
+impl Drop for CaptureGuard {
+    fn drop(&mut self) {
+        if let Scope::Thread(_) = self.scope {
+            ACTIVE.with(|a| *a.borrow_mut() = None);
+        }
+    }
+}
+
 impl LogCapture {
-    /// Installs a TRACE-level subscriber writing into this buffer as the current thread's
-    /// default (a current-thread runtime keeps every task of a test on that thread).
+    /// Captures TRACE-level output of the current thread (a current-thread runtime keeps
+    /// every task of a test on it) until the guard is dropped. If another global subscriber
+    /// was installed first, falls back to a thread-scoped one.
     pub fn install(&self) -> CaptureGuard {
+        let global = *GLOBAL.get_or_init(|| {
+            let subscriber = tracing_subscriber::fmt()
+                .with_max_level(tracing::Level::TRACE)
+                .with_writer(ThreadWriters)
+                .with_ansi(false)
+                .finish();
+            tracing::subscriber::set_global_default(subscriber).is_ok()
+        });
+        if global {
+            ACTIVE.with(|a| *a.borrow_mut() = Some(self.buffer.clone()));
+            return CaptureGuard {
+                scope: Scope::Thread(PhantomData),
+            };
+        }
         let subscriber = tracing_subscriber::fmt()
             .with_max_level(tracing::Level::TRACE)
             .with_writer(self.clone())
             .with_ansi(false)
             .finish();
         CaptureGuard {
-            _guard: tracing::dispatcher::set_default(&tracing::Dispatch::new(subscriber)),
+            scope: Scope::Dispatcher {
+                _guard: tracing::dispatcher::set_default(&tracing::Dispatch::new(subscriber)),
+            },
         }
     }
 
@@ -56,16 +105,22 @@ impl LogCapture {
     }
 }
 
-/// The writer handed to the subscriber.
+/// Writes into one capture's buffer, or into the current thread's active capture.
 #[derive(Debug)]
 pub struct CaptureWriter {
-    buffer: Arc<Mutex<Vec<u8>>>,
+    buffer: Option<Buffer>,
 }
 
 impl Write for CaptureWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if let Ok(mut b) = self.buffer.lock() {
-            b.extend_from_slice(buf);
+        let target = self
+            .buffer
+            .clone()
+            .or_else(|| ACTIVE.with(|a| a.borrow().clone()));
+        if let Some(target) = target {
+            if let Ok(mut b) = target.lock() {
+                b.extend_from_slice(buf);
+            }
         }
         Ok(buf.len())
     }
@@ -74,11 +129,20 @@ impl Write for CaptureWriter {
     }
 }
 
+struct ThreadWriters;
+
+impl<'a> MakeWriter<'a> for ThreadWriters {
+    type Writer = CaptureWriter;
+    fn make_writer(&'a self) -> Self::Writer {
+        CaptureWriter { buffer: None }
+    }
+}
+
 impl<'a> MakeWriter<'a> for LogCapture {
     type Writer = CaptureWriter;
     fn make_writer(&'a self) -> Self::Writer {
         CaptureWriter {
-            buffer: self.buffer.clone(),
+            buffer: Some(self.buffer.clone()),
         }
     }
 }
