@@ -219,3 +219,19 @@ async fn the_client_secret_and_tokens_never_reach_errors_or_logs() -> Result<()>
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn a_malformed_or_truncated_answer_is_an_error_not_a_smaller_set() -> Result<()> {
+    let kms = FakeKms::start().await;
+    kms.set("prod", "/", "A", "1");
+    kms.set("prod", "/", "B", "2");
+    let source = kms.source("prod", "/");
+    source.load().await?; // logged in; the next request is the list
+    for fault in [kms_sync_testkit::Fault::Malformed, kms_sync_testkit::Fault::Truncated] {
+        kms.faults().push([fault.clone()]);
+        let err = source.load().await.expect_err("broken body");
+        assert_eq!(err.kind(), ErrorKind::Source, "{fault:?}: {err}");
+        assert!(err.to_string().contains("not the expected JSON"), "{err}");
+    }
+    Ok(())
+}
