@@ -227,7 +227,10 @@ async fn a_malformed_or_truncated_answer_is_an_error_not_a_smaller_set() -> Resu
     kms.set("prod", "/", "B", "2");
     let source = kms.source("prod", "/");
     source.load().await?; // logged in; the next request is the list
-    for fault in [kms_sync_testkit::Fault::Malformed, kms_sync_testkit::Fault::Truncated] {
+    for fault in [
+        kms_sync_testkit::Fault::Malformed,
+        kms_sync_testkit::Fault::Truncated,
+    ] {
         kms.faults().push([fault.clone()]);
         let err = source.load().await.expect_err("broken body");
         assert_eq!(err.kind(), ErrorKind::Source, "{fault:?}: {err}");
