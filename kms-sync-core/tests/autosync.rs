@@ -51,34 +51,15 @@ async fn syncs_at_start_then_only_when_the_source_changes() -> Result<()> {
 }
 
 /// A destination whose writes take 5 s, so triggers arrive while a sync runs.
-struct Slow(MemoryDestination);
-
-#[async_trait]
-impl Destination for Slow {
-    fn info(&self) -> DestinationInfo {
-        self.0.info()
-    }
-    fn validate_key(&self, key: &str) -> Verdict {
-        self.0.validate_key(key)
-    }
-    fn validate_value(&self, value: &SecretValue) -> Verdict {
-        self.0.validate_value(value)
-    }
-    async fn list(&self) -> Result<Snapshot> {
-        self.0.list().await
-    }
-    async fn apply(&self, changes: &[Change], context: &ApplyContext) -> Vec<Outcome> {
-        sleep(Duration::from_secs(5)).await;
-        self.0.apply(changes, context).await
-    }
-    fn request_stats(&self) -> RequestStats {
-        self.0.request_stats()
-    }
+fn slow(inner: MemoryDestination) -> Arc<dyn Destination> {
+    Arc::new(kms_sync_testkit::before_apply(Arc::new(inner), |_| {
+        sleep(Duration::from_secs(5))
+    }))
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_burst_of_triggers_makes_one_running_and_one_pending_sync() -> Result<()> {
-    let (_, syncer) = setup(Arc::new(Slow(MemoryDestination::builder().build())))?;
+    let (_, syncer) = setup(slow(MemoryDestination::builder().build()))?;
     let handle = AutoSync::spawn(syncer, config());
     sleep(Duration::from_secs(1)).await; // the initial sync is now inside its 5 s write
     let webhook = handle.trigger_handle();
@@ -138,7 +119,7 @@ async fn failures_back_off_exponentially_then_recover() -> Result<()> {
 #[tokio::test(start_paused = true)]
 async fn shutdown_waits_for_the_running_sync_and_starts_nothing_after() -> Result<()> {
     let inner = MemoryDestination::builder().build();
-    let (source, syncer) = setup(Arc::new(Slow(inner.clone())))?;
+    let (source, syncer) = setup(slow(inner.clone()))?;
     let handle = AutoSync::spawn(syncer, config());
     sleep(Duration::from_secs(1)).await;
     handle.trigger();

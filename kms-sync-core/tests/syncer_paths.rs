@@ -1,6 +1,5 @@
 //! The Syncer's failure paths, import modes, batch conflicts and status record.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use kms_sync_core::*;
@@ -83,41 +82,19 @@ async fn a_plan_only_applies_to_its_own_destination() -> Result<()> {
     Ok(())
 }
 
-/// A batch destination where another writer changes the set between our list and our write,
-/// once.
-struct Racing {
-    inner: MemoryDestination,
-    raced: AtomicBool,
-}
-
-#[async_trait]
-impl Destination for Racing {
-    fn info(&self) -> DestinationInfo {
-        self.inner.info()
-    }
-    fn validate_key(&self, key: &str) -> Verdict {
-        self.inner.validate_key(key)
-    }
-    fn validate_value(&self, value: &SecretValue) -> Verdict {
-        self.inner.validate_value(value)
-    }
-    async fn list(&self) -> Result<Snapshot> {
-        self.inner.list().await
-    }
-    async fn apply(&self, changes: &[Change], context: &ApplyContext) -> Vec<Outcome> {
-        if !self.raced.swap(true, Ordering::SeqCst) {
-            if let Err(e) = self.inner.insert("SOMEONE_ELSE", "x") {
-                return changes
-                    .iter()
-                    .map(|c| Outcome::of(c, Err(e.clone())))
-                    .collect();
+/// A batch destination where another writer changes the set between our list and our
+/// first write.
+fn racing(inner: &MemoryDestination) -> Arc<dyn Destination> {
+    let other_writer = inner.clone();
+    Arc::new(kms_sync_testkit::before_apply(
+        Arc::new(inner.clone()),
+        move |n| {
+            if n == 0 {
+                let _ = other_writer.insert("SOMEONE_ELSE", "x");
             }
-        }
-        self.inner.apply(changes, context).await
-    }
-    fn request_stats(&self) -> RequestStats {
-        self.inner.request_stats()
-    }
+            async {}
+        },
+    ))
 }
 
 #[tokio::test]
@@ -125,10 +102,7 @@ async fn a_batch_that_lost_a_race_is_replanned_and_retried() -> Result<()> {
     let inner = MemoryDestination::builder()
         .write_mode(WriteMode::Batch)
         .build();
-    let dest = Arc::new(Racing {
-        inner: inner.clone(),
-        raced: AtomicBool::new(false),
-    });
+    let dest = racing(&inner);
     let syncer = Syncer::builder()
         .source(static_source(&[("A", "1"), ("B", "2")]))
         .destination(dest)
@@ -151,10 +125,7 @@ async fn a_batch_that_lost_a_race_is_replanned_and_retried() -> Result<()> {
         .build();
     let syncer = Syncer::builder()
         .source(static_source(&[("A", "1")]))
-        .destination(Arc::new(Racing {
-            inner,
-            raced: AtomicBool::new(false),
-        }))
+        .destination(racing(&inner))
         .options(SyncOptions::default().with_conflict_retries(0))
         .key_schema_template("KMS_{{secretKey}}")
         .build()?;

@@ -1,12 +1,10 @@
 //! Octopus scenarios from the issue, against the fake over loopback HTTP.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use kms_sync_core::{
-    async_trait, ApplyContext, Change, Destination, DestinationInfo, ErrorKind, Fingerprinter,
-    KeyStatus, MemoryStateStore, Outcome, PlanAction, RequestStats, Result, SecretSet, SecretValue,
-    Snapshot, StaticSource, Syncer, Verdict,
+    Destination, ErrorKind, Fingerprinter, KeyStatus, MemoryStateStore, PlanAction, Result,
+    SecretSet, StaticSource, Syncer,
 };
 use kms_sync_octopus::fake::{FakeOctopus, SPACE};
 use kms_sync_octopus::{OctopusConfig, OctopusDestination, ScopeValues};
@@ -116,36 +114,17 @@ async fn two_scopes_on_one_project_keep_their_values() -> Result<()> {
 
 /// Someone saves the set between our read and our write: the PUT is refused as stale, the
 /// syncer re-reads, re-plans and succeeds.
-struct EditedMeanwhile {
+fn edited_meanwhile(
     inner: Arc<OctopusDestination>,
     fake: Arc<FakeOctopus>,
     set: String,
-    done: AtomicBool,
-}
-
-#[async_trait]
-impl Destination for EditedMeanwhile {
-    fn info(&self) -> DestinationInfo {
-        self.inner.info()
-    }
-    fn validate_key(&self, key: &str) -> Verdict {
-        self.inner.validate_key(key)
-    }
-    fn validate_value(&self, value: &SecretValue) -> Verdict {
-        self.inner.validate_value(value)
-    }
-    async fn list(&self) -> Result<Snapshot> {
-        self.inner.list().await
-    }
-    async fn apply(&self, changes: &[Change], context: &ApplyContext) -> Vec<Outcome> {
-        if !self.done.swap(true, Ordering::SeqCst) {
-            self.fake.seed(&self.set, json!({"Name": "Edited.Meanwhile", "Value": "x", "IsSensitive": false, "Scope": {}}));
+) -> Arc<dyn Destination> {
+    Arc::new(kms_sync_testkit::before_apply(inner, move |n| {
+        if n == 0 {
+            fake.seed(&set, json!({"Name": "Edited.Meanwhile", "Value": "x", "IsSensitive": false, "Scope": {}}));
         }
-        self.inner.apply(changes, context).await
-    }
-    fn request_stats(&self) -> RequestStats {
-        self.inner.request_stats()
-    }
+        async {}
+    }))
 }
 
 #[tokio::test]
@@ -153,12 +132,7 @@ async fn a_concurrent_edit_is_survived() -> Result<()> {
     let fake = Arc::new(FakeOctopus::start().await);
     let (_, set) = fake.add_project("Web", false);
     let inner = Arc::new(fake.destination(OctopusConfig::project(SPACE, "web"))?);
-    let dest = Arc::new(EditedMeanwhile {
-        inner: inner.clone(),
-        fake: fake.clone(),
-        set: set.clone(),
-        done: AtomicBool::new(false),
-    });
+    let dest = edited_meanwhile(inner.clone(), fake.clone(), set.clone());
     let report = syncer(SecretSet::new("prod").with("A", "1"), dest)?
         .sync()
         .await?;

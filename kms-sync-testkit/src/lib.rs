@@ -32,10 +32,12 @@
 mod capture;
 pub mod cases;
 mod fault;
+mod hooked;
 mod target;
 
 pub use capture::{CaptureGuard, CaptureWriter, LogCapture};
 pub use fault::{Fault, FaultServer, Faults, LoggedRequest};
+pub use hooked::{before_apply, BeforeApply};
 pub use target::{ConformanceTarget, MemoryTarget};
 
 /// Transport settings for a destination pointed at a fake on loopback: the fake's base URL,
