@@ -6,6 +6,7 @@ use std::sync::Arc;
 use kms_sync_core::http::ClientSettings;
 use kms_sync_core::{
     parse_json, Destination, Error, InitialSyncBehavior, Result, SecretSource, SyncOptions, Syncer,
+    SyncerBuilder,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -225,6 +226,22 @@ pub fn build_syncer(
     source: Arc<dyn SecretSource>,
     settings: ClientSettings,
 ) -> Result<Syncer> {
+    syncer_builder(definition, destination, connection_json, source, settings)?.build()
+}
+
+/// Like [`build_syncer`], but returns the prepared builder, to add a state store or an import
+/// target before building.
+///
+/// # Errors
+///
+/// As [`build_syncer`], except the final build.
+pub fn syncer_builder(
+    definition: &SecretSyncDefinition,
+    destination: Option<&str>,
+    connection_json: &str,
+    source: Arc<dyn SecretSource>,
+    settings: ClientSettings,
+) -> Result<SyncerBuilder> {
     let kind = destination
         .or(definition.destination.as_deref())
         .ok_or_else(|| Error::config("name the destination (`bitbucket`, `checkly`, `octopus-deploy`): in the definition's `destination` field or as an argument"))?;
@@ -242,5 +259,5 @@ pub fn build_syncer(
     if let Some(schema) = &definition.sync_options.key_schema {
         builder = builder.key_schema_template(schema.clone());
     }
-    builder.build()
+    Ok(builder)
 }

@@ -41,7 +41,7 @@
 mod definition;
 
 pub use definition::{
-    build_destination, build_syncer, SecretSyncDefinition, SyncOptionsDefinition,
+    build_destination, build_syncer, syncer_builder, SecretSyncDefinition, SyncOptionsDefinition,
 };
 pub use kms_sync_core::*;
 
