@@ -73,7 +73,7 @@ impl Destination for VaultDestination {
     }
 
     async fn apply(&self, changes: &[Change], context: &ApplyContext) -> Vec<Outcome> {
-        apply_each(changes, context.concurrency, |change| async move {
+        apply_each(changes, context, |change| async move {
             self.calls.record(if change.kind == ChangeKind::Delete {
                 "DELETE"
             } else {

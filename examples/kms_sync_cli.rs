@@ -21,7 +21,7 @@ use std::time::Duration;
 use kms_sync::http::ClientSettings;
 use kms_sync::{
     syncer_builder, AutoSync, AutoSyncConfig, DotenvSource, Error, ErrorKind, Fingerprinter,
-    JsonFileStateStore, SecretSource, SecretSyncDefinition, SyncReport, Syncer,
+    JsonFileStateStore, Progress, SecretSource, SecretSyncDefinition, SyncReport, Syncer,
 };
 use kms_sync_hanzo::{HanzoSource, KmsAuth, KmsLocation, ProjectRef};
 
@@ -104,7 +104,7 @@ fn source(args: &Args, def: &SecretSyncDefinition) -> Result<Arc<dyn SecretSourc
     Ok(Arc::new(builder.build()?))
 }
 
-fn syncer(args: &Args) -> Result<Syncer, Error> {
+fn syncer(args: &Args, progress: Arc<Progress>) -> Result<Syncer, Error> {
     let def = SecretSyncDefinition::from_json(&read(args, "definition")?)?;
     let connection = read(args, "connection")?;
     let mut settings = ClientSettings::new();
@@ -118,6 +118,7 @@ fn syncer(args: &Args) -> Result<Syncer, Error> {
         source(args, &def)?,
         settings,
     )?;
+    builder = builder.progress(progress);
     if let Some(state) = args.flags.get("state") {
         let key = std::env::var("KMS_SYNC_STATE_KEY")
             .map_err(|_| Error::config("--state needs KMS_SYNC_STATE_KEY (16+ random bytes)"))?;
@@ -127,6 +128,27 @@ fn syncer(args: &Args) -> Result<Syncer, Error> {
         );
     }
     builder.build()
+}
+
+/// Redraws `applying: done/total` on stderr while an apply runs, when stderr is a terminal.
+fn show_progress(progress: Arc<Progress>) -> Option<tokio::task::JoinHandle<()>> {
+    use std::io::{IsTerminal, Write};
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    Some(tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if progress.total() > 0 {
+                eprint!(
+                    "\rapplying: {}/{} changes",
+                    progress.done(),
+                    progress.total()
+                );
+                let _ = std::io::stderr().flush();
+            }
+        }
+    }))
 }
 
 fn outcome(report: &SyncReport, json: bool) -> i32 {
@@ -163,10 +185,14 @@ pub async fn run(args: &[String]) -> i32 {
             return USAGE;
         }
     };
-    let syncer = match syncer(&args) {
+    let progress = Arc::new(Progress::new());
+    let syncer = match syncer(&args, progress.clone()) {
         Ok(s) => s,
         Err(e) => return failure(&e),
     };
+    let bar = matches!(args.command.as_str(), "sync" | "remove")
+        .then(|| show_progress(progress))
+        .flatten();
     let result = match args.command.as_str() {
         "plan" => syncer.plan().await.map(|plan| {
             if args.json {
@@ -219,6 +245,10 @@ pub async fn run(args: &[String]) -> i32 {
             Ok(USAGE)
         }
     };
+    if let Some(bar) = bar {
+        bar.abort();
+        eprintln!();
+    }
     result.unwrap_or_else(|e| failure(&e))
 }
 

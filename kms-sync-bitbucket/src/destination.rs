@@ -335,10 +335,7 @@ impl Destination for BitbucketDestination {
                     .collect()
             }
         };
-        apply_each(changes, context.concurrency, |change| {
-            self.apply_one(scope, change)
-        })
-        .await
+        apply_each(changes, context, |change| self.apply_one(scope, change)).await
     }
 
     fn request_stats(&self) -> RequestStats {

@@ -396,10 +396,7 @@ impl Destination for ChecklyDestination {
 
     async fn apply(&self, changes: &[Change], context: &ApplyContext) -> Vec<Outcome> {
         if self.config.group().is_none() {
-            return apply_each(changes, context.concurrency, |change| {
-                self.apply_account(change)
-            })
-            .await;
+            return apply_each(changes, context, |change| self.apply_account(change)).await;
         }
         let destination = self.info.to_string();
         match self.apply_group(changes).await {

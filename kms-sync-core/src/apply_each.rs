@@ -4,23 +4,24 @@ use std::future::Future;
 
 use futures::stream::{self, StreamExt};
 
-use crate::destination::{Applied, Change, Outcome};
+use crate::destination::{Applied, ApplyContext, Change, Outcome};
 use crate::error::Result;
 
 /// Applies changes one request per key with bounded concurrency: every create and update
 /// first, then — only if every write succeeded — every delete. Returns one [`Outcome`] per
 /// change, in the order of `changes`. Never fail-fast: a failed write does not stop the other
 /// writes; it only holds the deletes back (they are reported as skipped, naming the failed
-/// keys), so a sync that could not write a new key never removes the old one.
+/// keys), so a sync that could not write a new key never removes the old one. Each finished
+/// change advances the context's [`Progress`](crate::Progress), if any.
 ///
 /// ```
-/// use kms_sync_core::{apply_each, Applied, Change, RemoteEntry, RemoteValue, SecretValue};
+/// use kms_sync_core::{apply_each, Applied, ApplyContext, Change, RemoteEntry, RemoteValue, SecretValue};
 /// # tokio_test_block_on(async {
 /// let changes = vec![
 ///     Change::create("NEW", SecretValue::new("v")),
 ///     Change::delete(RemoteEntry::new("OLD", RemoteValue::Hidden)),
 /// ];
-/// let outcomes = apply_each(&changes, 4, |change| async move {
+/// let outcomes = apply_each(&changes, &ApplyContext::new(4), |change| async move {
 ///     Ok(Applied::with_id(format!("id-{}", change.key)))
 /// })
 /// .await;
@@ -30,14 +31,15 @@ use crate::error::Result;
 /// ```
 pub async fn apply_each<'a, F, Fut>(
     changes: &'a [Change],
-    concurrency: usize,
+    context: &ApplyContext,
     apply_one: F,
 ) -> Vec<Outcome>
 where
     F: Fn(&'a Change) -> Fut,
     Fut: Future<Output = Result<Applied>> + 'a,
 {
-    let concurrency = concurrency.max(1);
+    let concurrency = context.concurrency.max(1);
+    let progress = context.progress.as_deref();
     let mut outcomes: Vec<Option<Outcome>> = (0..changes.len()).map(|_| None).collect();
 
     let writes: Vec<usize> = (0..changes.len())
@@ -49,6 +51,9 @@ where
 
     let mut failed_writes = Vec::new();
     for (i, outcome) in run_all(changes, &writes, concurrency, &apply_one).await {
+        if let Some(p) = progress {
+            p.advance(1);
+        }
         if !outcome.is_applied() {
             failed_writes.push(changes[i].key.clone());
         }
@@ -57,6 +62,9 @@ where
 
     if failed_writes.is_empty() {
         for (i, outcome) in run_all(changes, &deletes, concurrency, &apply_one).await {
+            if let Some(p) = progress {
+                p.advance(1);
+            }
             outcomes[i] = Some(outcome);
         }
     } else {
@@ -128,7 +136,7 @@ mod tests {
     async fn writes_before_deletes_and_order_kept() {
         let changes = changes();
         let log = Mutex::new(Vec::new());
-        let outcomes = apply_each(&changes, 3, |c| {
+        let outcomes = apply_each(&changes, &ApplyContext::new(3), |c| {
             let log = &log;
             async move {
                 log.lock()
@@ -151,7 +159,7 @@ mod tests {
     async fn failed_write_holds_deletes_back() {
         let changes = changes();
         let deletes_run = AtomicUsize::new(0);
-        let outcomes = apply_each(&changes, 2, |c| {
+        let outcomes = apply_each(&changes, &ApplyContext::new(2), |c| {
             let deletes_run = &deletes_run;
             async move {
                 if c.kind == ChangeKind::Delete {
@@ -187,7 +195,7 @@ mod tests {
             .collect();
         let running = AtomicUsize::new(0);
         let peak = AtomicUsize::new(0);
-        let outcomes = apply_each(&changes, 5, |_| {
+        let outcomes = apply_each(&changes, &ApplyContext::new(5), |_| {
             let (running, peak) = (&running, &peak);
             async move {
                 let now = running.fetch_add(1, Ordering::SeqCst) + 1;

@@ -589,12 +589,14 @@ impl Outcome {
 }
 
 /// Settings the engine passes to [`Destination::apply`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct ApplyContext {
     /// How many requests may run at once.
     pub concurrency: usize,
     /// The snapshot version the plan was made from (batch destinations re-check it).
     pub snapshot_version: Option<String>,
+    /// Where to count finished changes ([`apply_each`](crate::apply_each) does it).
+    pub progress: Option<std::sync::Arc<crate::progress::Progress>>,
 }
 
 impl ApplyContext {
@@ -603,6 +605,7 @@ impl ApplyContext {
         ApplyContext {
             concurrency: concurrency.max(1),
             snapshot_version: None,
+            progress: None,
         }
     }
 }

@@ -50,6 +50,7 @@ mod json;
 mod memory;
 mod options;
 mod plan;
+mod progress;
 mod report;
 mod schema;
 mod secret;
@@ -73,6 +74,7 @@ pub use plan::{
     plan, DeletionGuard, Plan, PlanAction, PlanCounts, PlanInput, PlanItem, PlanOptions,
     PlanWarning,
 };
+pub use progress::Progress;
 pub use report::{Counts, KeyReport, KeyStatus, Operation, RunStatus, StatusRecord, SyncReport};
 pub use schema::{KeySchema, NoKeySchema, TemplateKeySchema};
 pub use secret::{SecretSet, SecretValue, REDACTED};

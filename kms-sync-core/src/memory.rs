@@ -482,7 +482,7 @@ impl Destination for MemoryDestination {
         match self.info.capabilities.write_mode() {
             WriteMode::Batch => self.apply_batch(changes, context),
             WriteMode::PerKey => {
-                apply_each(changes, context.concurrency, |change| async move {
+                apply_each(changes, context, |change| async move {
                     self.requests.record(match change.kind {
                         ChangeKind::Create => "POST",
                         ChangeKind::Update => "PUT",

@@ -13,6 +13,7 @@ use crate::destination::{
 use crate::error::{Error, ErrorKind, Result};
 use crate::options::SyncOptions;
 use crate::plan::{plan, Plan, PlanAction, PlanInput, PlanOptions};
+use crate::progress::Progress;
 use crate::report::{Counts, KeyReport, KeyStatus, Operation, RunStatus, StatusRecord, SyncReport};
 use crate::schema::{KeySchema, NoKeySchema, TemplateKeySchema};
 use crate::source::{SecretSink, SecretSource};
@@ -31,9 +32,15 @@ pub struct SyncerBuilder {
     options: SyncOptions,
     state: Option<(Arc<dyn StateStore>, Arc<Fingerprinter>)>,
     sink: Option<Arc<dyn SecretSink>>,
+    progress: Option<Arc<Progress>>,
 }
 
 impl SyncerBuilder {
+    /// A counter of the current apply's finished changes, for a progress bar.
+    pub fn progress(mut self, progress: Arc<Progress>) -> Self {
+        self.progress = Some(progress);
+        self
+    }
     /// The sync's id: the ledger's key in the state store and the report's `syncId`.
     /// Default: `<source>-><destination>`.
     pub fn id(mut self, id: impl Into<String>) -> Self {
@@ -132,6 +139,7 @@ impl SyncerBuilder {
             options: self.options,
             state: self.state,
             sink: self.sink,
+            progress: self.progress,
             status: Mutex::new(StatusRecord::default()),
             initial_done: AtomicBool::new(false),
         })
@@ -171,6 +179,7 @@ pub struct Syncer {
     options: SyncOptions,
     state: Option<(Arc<dyn StateStore>, Arc<Fingerprinter>)>,
     sink: Option<Arc<dyn SecretSink>>,
+    progress: Option<Arc<Progress>>,
     status: Mutex<StatusRecord>,
     initial_done: AtomicBool,
 }
@@ -348,13 +357,20 @@ impl Syncer {
             let context = ApplyContext {
                 concurrency: self.concurrency(),
                 snapshot_version: plan.snapshot_version().map(str::to_owned),
+                progress: self.progress.clone(),
             };
             let changes = plan.changes();
+            if let Some(p) = &self.progress {
+                p.start(changes.len());
+            }
             let outcomes = if changes.is_empty() {
                 Vec::new()
             } else {
                 self.destination.apply(changes, &context).await
             };
+            if let Some(p) = &self.progress {
+                p.finish();
+            }
             let outcomes = align_outcomes(changes, outcomes);
 
             let mut warnings: Vec<String> = plan
@@ -593,12 +609,19 @@ impl Syncer {
         let context = ApplyContext {
             concurrency: self.concurrency(),
             snapshot_version: snapshot.version().map(str::to_owned),
+            progress: self.progress.clone(),
         };
+        if let Some(p) = &self.progress {
+            p.start(changes.len());
+        }
         let outcomes = if changes.is_empty() {
             Vec::new()
         } else {
             self.destination.apply(&changes, &context).await
         };
+        if let Some(p) = &self.progress {
+            p.finish();
+        }
         let outcomes = align_outcomes(&changes, outcomes);
         let mut warnings = Vec::new();
         if let Err(err) = self.update_ledger(&changes, &outcomes).await {

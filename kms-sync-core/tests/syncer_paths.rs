@@ -329,3 +329,29 @@ async fn a_destination_returning_too_few_outcomes_is_reported_per_key() -> Resul
     assert_eq!(report.failed_keys(), ["B"]);
     Ok(())
 }
+
+#[tokio::test]
+async fn progress_counts_every_change_of_an_apply() -> Result<()> {
+    for mode in [WriteMode::PerKey, WriteMode::Batch] {
+        let progress = Arc::new(Progress::new());
+        let dest = Arc::new(MemoryDestination::builder().write_mode(mode).build());
+        let source = static_source(&[("A", "1"), ("B", "2"), ("C", "3")]);
+        let syncer = Syncer::builder()
+            .source(source.clone())
+            .destination(dest.clone())
+            .progress(progress.clone())
+            .build()?;
+        syncer.sync().await?;
+        assert_eq!((progress.done(), progress.total()), (3, 3), "{mode:?}");
+        source.remove("C")?;
+        syncer.sync().await?;
+        assert_eq!(
+            (progress.done(), progress.total()),
+            (1, 1),
+            "{mode:?}: a new apply starts at zero"
+        );
+        syncer.remove().await?;
+        assert_eq!((progress.done(), progress.total()), (2, 2), "{mode:?}");
+    }
+    Ok(())
+}
