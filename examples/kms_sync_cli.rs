@@ -20,8 +20,9 @@ use std::time::Duration;
 
 use kms_sync::http::ClientSettings;
 use kms_sync::{
-    syncer_builder, AutoSync, AutoSyncConfig, DotenvSource, Error, ErrorKind, Fingerprinter,
-    JsonFileStateStore, Progress, SecretSource, SecretSyncDefinition, SyncReport, Syncer,
+    syncer_builder, AppConnectionDefinition, AutoSync, AutoSyncConfig, DotenvSource, Error,
+    ErrorKind, Fingerprinter, JsonFileStateStore, Progress, SecretSource, SecretSyncDefinition,
+    SyncReport, Syncer,
 };
 use kms_sync_hanzo::{HanzoSource, KmsAuth, KmsLocation, ProjectRef};
 
@@ -106,7 +107,7 @@ fn source(args: &Args, def: &SecretSyncDefinition) -> Result<Arc<dyn SecretSourc
 
 fn syncer(args: &Args, progress: Arc<Progress>) -> Result<Syncer, Error> {
     let def = SecretSyncDefinition::from_json(&read(args, "definition")?)?;
-    let connection = read(args, "connection")?;
+    let connection = AppConnectionDefinition::from_json(&read(args, "connection")?)?;
     let mut settings = ClientSettings::new();
     if let Some(url) = args.flags.get("base-url") {
         settings = settings.with_base_url(url.clone());

@@ -138,6 +138,79 @@ impl SecretSyncDefinition {
     }
 }
 
+/// An app connection as the KMS's create-connection request body describes it:
+/// `{"name", "description"?, "projectId"?, "method", "credentials"}`. The envelope is checked
+/// here; the credentials are read by the destination's crate when a syncer is built. The
+/// body is kept in a [`SecretString`](secrecy::SecretString) and never shown by `Debug`.
+///
+/// ```
+/// use kms_sync::AppConnectionDefinition;
+/// let conn = AppConnectionDefinition::from_json(r#"{"name": "bb", "method": "api-token",
+///     "credentials": {"email": "user@example.com", "apiToken": "ATATT-secret"}}"#)?;
+/// assert_eq!(conn.method(), "api-token");
+/// assert!(!format!("{conn:?}").contains("ATATT"));
+/// # Ok::<(), kms_sync::Error>(())
+/// ```
+pub struct AppConnectionDefinition {
+    name: Option<String>,
+    description: Option<String>,
+    method: String,
+    body: secrecy::SecretString,
+}
+
+impl AppConnectionDefinition {
+    /// Parses and checks the envelope.
+    ///
+    /// # Errors
+    ///
+    /// [`Config`](kms_sync_core::ErrorKind::Config) pointing at the problem (invalid JSON, an
+    /// unknown or missing field), never echoing a credential.
+    pub fn from_json(json: &str) -> Result<Self> {
+        let envelope: kms_sync_core::AppConnectionBody<Value> = parse_json(json, "app connection")?;
+        if !envelope.credentials.is_object() {
+            return Err(Error::config(
+                "app connection: `credentials` must be an object",
+            ));
+        }
+        Ok(AppConnectionDefinition {
+            name: envelope.name,
+            description: envelope.description,
+            method: envelope.method,
+            body: secrecy::SecretString::from(json.to_owned()),
+        })
+    }
+
+    /// The connection's name.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// The description.
+    pub fn description(&self) -> Option<&str> {
+        self.description.as_deref()
+    }
+
+    /// The authentication method, e.g. `api-token`.
+    pub fn method(&self) -> &str {
+        &self.method
+    }
+
+    fn json(&self) -> &str {
+        use secrecy::ExposeSecret;
+        self.body.expose_secret()
+    }
+}
+
+impl std::fmt::Debug for AppConnectionDefinition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppConnectionDefinition")
+            .field("name", &self.name)
+            .field("method", &self.method)
+            .field("credentials", &"[REDACTED]")
+            .finish()
+    }
+}
+
 /// Destinations this build knows, and whether each is enabled by a feature.
 const DESTINATIONS: [(&str, bool); 3] = [
     ("bitbucket", cfg!(feature = "bitbucket")),
@@ -154,10 +227,11 @@ const DESTINATIONS: [(&str, bool); 3] = [
 #[allow(unused_variables)]
 pub fn build_destination(
     kind: &str,
-    connection_json: &str,
+    connection: &AppConnectionDefinition,
     destination_config: &Value,
     settings: ClientSettings,
 ) -> Result<Arc<dyn Destination>> {
+    let connection_json = connection.json();
     let config_json = destination_config.to_string();
     let in_config = |e: Error| Error::config(format!("destinationConfig: {}", e.message()));
     match kind {
@@ -222,11 +296,11 @@ pub fn build_destination(
 pub fn build_syncer(
     definition: &SecretSyncDefinition,
     destination: Option<&str>,
-    connection_json: &str,
+    connection: &AppConnectionDefinition,
     source: Arc<dyn SecretSource>,
     settings: ClientSettings,
 ) -> Result<Syncer> {
-    syncer_builder(definition, destination, connection_json, source, settings)?.build()
+    syncer_builder(definition, destination, connection, source, settings)?.build()
 }
 
 /// Like [`build_syncer`], but returns the prepared builder, to add a state store or an import
@@ -238,19 +312,14 @@ pub fn build_syncer(
 pub fn syncer_builder(
     definition: &SecretSyncDefinition,
     destination: Option<&str>,
-    connection_json: &str,
+    connection: &AppConnectionDefinition,
     source: Arc<dyn SecretSource>,
     settings: ClientSettings,
 ) -> Result<SyncerBuilder> {
     let kind = destination
         .or(definition.destination.as_deref())
         .ok_or_else(|| Error::config("name the destination (`bitbucket`, `checkly`, `octopus-deploy`): in the definition's `destination` field or as an argument"))?;
-    let dest = build_destination(
-        kind,
-        connection_json,
-        &definition.destination_config,
-        settings,
-    )?;
+    let dest = build_destination(kind, connection, &definition.destination_config, settings)?;
     let mut builder = Syncer::builder()
         .id(definition.name.clone())
         .source(source)

@@ -41,7 +41,8 @@
 mod definition;
 
 pub use definition::{
-    build_destination, build_syncer, syncer_builder, SecretSyncDefinition, SyncOptionsDefinition,
+    build_destination, build_syncer, syncer_builder, AppConnectionDefinition, SecretSyncDefinition,
+    SyncOptionsDefinition,
 };
 pub use kms_sync_core::*;
 

@@ -61,12 +61,41 @@ fn refusals_point_at_the_problem() {
     }
 }
 
+#[test]
+fn connection_definitions_check_the_envelope_and_hide_credentials() {
+    use kms_sync::AppConnectionDefinition;
+    let cases = [
+        (
+            r#"{"method": "api-key", "credentials": {"apiKey": "k"},}"#,
+            "trailing comma",
+        ),
+        (
+            r#"{"method": "api-key", "creds": {"apiKey": "k"}}"#,
+            "unknown field `creds`",
+        ),
+        (
+            r#"{"credentials": {"apiKey": "k"}}"#,
+            "missing field `method`",
+        ),
+        (
+            r#"{"method": "api-key", "credentials": "hunter2-secret"}"#,
+            "must be an object",
+        ),
+    ];
+    for (json, expected) in cases {
+        let err = AppConnectionDefinition::from_json(json).expect_err(expected);
+        assert!(err.to_string().contains(expected), "{err}");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+}
+
 #[cfg(all(feature = "bitbucket", feature = "checkly", feature = "octopus"))]
 mod built {
     use std::sync::Arc;
 
     use kms_sync::{
-        build_syncer, ErrorKind, Result, SecretSet, SecretSyncDefinition, StaticSource,
+        build_syncer, AppConnectionDefinition, ErrorKind, Result, SecretSet, SecretSyncDefinition,
+        StaticSource,
     };
     use kms_sync_testkit::fake_client_settings;
 
@@ -88,7 +117,7 @@ mod built {
         let syncer = build_syncer(
             &def,
             Some("bitbucket"),
-            &connection,
+            &AppConnectionDefinition::from_json(&connection)?,
             source(),
             fake_client_settings(fake.base_url()),
         )?;
@@ -115,7 +144,7 @@ mod built {
         let syncer = build_syncer(
             &def,
             None,
-            &connection,
+            &AppConnectionDefinition::from_json(&connection)?,
             source(),
             fake_client_settings(fake.base_url()),
         )?;
@@ -141,7 +170,7 @@ mod built {
         let syncer = build_syncer(
             &def,
             Some("octopus-deploy"),
-            &connection,
+            &AppConnectionDefinition::from_json(&connection)?,
             source(),
             kms_sync::http::ClientSettings::new(),
         )?;
@@ -154,21 +183,22 @@ mod built {
     fn unknown_missing_and_misconfigured_destinations_are_clear() -> Result<()> {
         let def = SecretSyncDefinition::from_json(super::BITBUCKET)?;
         let settings = kms_sync::http::ClientSettings::new;
-        let err =
-            build_syncer(&def, Some("vault"), "{}", source(), settings()).expect_err("unknown");
+        let connection = AppConnectionDefinition::from_json(
+            r#"{"method": "api-token", "credentials": {"email": "a@b.c", "apiToken": "t"}}"#,
+        )?;
+        let err = build_syncer(&def, Some("vault"), &connection, source(), settings())
+            .expect_err("unknown");
         assert!(
             err.to_string()
                 .contains("unknown destination `vault`; known: bitbucket, checkly, octopus-deploy"),
             "{err}"
         );
-        let err = build_syncer(&def, None, "{}", source(), settings()).expect_err("unnamed");
+        let err = build_syncer(&def, None, &connection, source(), settings()).expect_err("unnamed");
         assert!(err.to_string().contains("name the destination"), "{err}");
-        let connection =
-            r#"{"method": "api-token", "credentials": {"email": "a@b.c", "apiToken": "t"}}"#;
         let bad = SecretSyncDefinition::from_json(
             &super::BITBUCKET.replace("repositorySlug", "repoSlug"),
         )?;
-        let err = build_syncer(&bad, Some("bitbucket"), connection, source(), settings())
+        let err = build_syncer(&bad, Some("bitbucket"), &connection, source(), settings())
             .expect_err("bad config");
         assert_eq!(err.kind(), ErrorKind::Config);
         assert!(
