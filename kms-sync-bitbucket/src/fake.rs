@@ -98,6 +98,22 @@ fn envelope(status: StatusCode, message: &str, extra: Value) -> Response {
     (status, Json(json!({"type": "error", "error": error}))).into_response()
 }
 
+fn injected() -> Response {
+    envelope(
+        StatusCode::FORBIDDEN,
+        "injected: writes to this key are refused",
+        json!({}),
+    )
+}
+
+fn variable_not_found() -> Response {
+    envelope(
+        StatusCode::NOT_FOUND,
+        "Variable not found",
+        json!({"data": {"key": "variable-service.variable.not-found"}}),
+    )
+}
+
 fn not_found(what: &str) -> Response {
     envelope(
         StatusCode::NOT_FOUND,
@@ -231,11 +247,7 @@ async fn create(
         .and_then(Value::as_bool)
         .unwrap_or(false);
     if s.fail_writes.contains(&key) {
-        return envelope(
-            StatusCode::FORBIDDEN,
-            "injected: writes to this key are refused",
-            json!({}),
-        );
+        return injected();
     }
     if !valid_key(&key) {
         return envelope(
@@ -272,6 +284,32 @@ async fn create(
     (StatusCode::CREATED, Json(out)).into_response()
 }
 
+/// Checks auth and finds the variable a PUT or DELETE addresses (refusing injected failures);
+/// `Err` is the answer to send.
+fn writable<'a>(
+    s: &'a mut FakeState,
+    headers: &HeaderMap,
+    ws: &str,
+    repo: &str,
+    env: Option<&str>,
+    uuid: &str,
+) -> std::result::Result<(&'a mut Vec<Var>, usize), Box<Response>> {
+    if let Some(r) = refuse(s, headers, "admin:pipeline:bitbucket") {
+        return Err(Box::new(r));
+    }
+    let failing = s.fail_writes.clone();
+    let vars = variables_mut(s, ws, repo, env)
+        .ok_or_else(|| Box::new(not_found("Repository or environment")))?;
+    let at = vars
+        .iter()
+        .position(|v| v.uuid == uuid)
+        .ok_or_else(|| Box::new(variable_not_found()))?;
+    if failing.contains(&vars[at].key) {
+        return Err(Box::new(injected()));
+    }
+    Ok((vars, at))
+}
+
 async fn update(
     state: &Shared,
     headers: &HeaderMap,
@@ -282,27 +320,11 @@ async fn update(
     uuid: &str,
 ) -> Response {
     let mut s = lock(state);
-    if let Some(r) = refuse(&s, headers, "admin:pipeline:bitbucket") {
-        return r;
-    }
-    let failing = s.fail_writes.clone();
-    let Some(vars) = variables_mut(&mut s, ws, repo, env) else {
-        return not_found("Repository or environment");
+    let (vars, at) = match writable(&mut s, headers, ws, repo, env, uuid) {
+        Ok(found) => found,
+        Err(r) => return *r,
     };
-    let Some(var) = vars.iter_mut().find(|v| v.uuid == uuid) else {
-        return envelope(
-            StatusCode::NOT_FOUND,
-            "Variable not found",
-            json!({"data": {"key": "variable-service.variable.not-found"}}),
-        );
-    };
-    if failing.contains(&var.key) {
-        return envelope(
-            StatusCode::FORBIDDEN,
-            "injected: writes to this key are refused",
-            json!({}),
-        );
-    }
+    let var = &mut vars[at];
     let secured = body
         .get("secured")
         .and_then(Value::as_bool)
@@ -340,27 +362,10 @@ async fn delete(
     uuid: &str,
 ) -> Response {
     let mut s = lock(state);
-    if let Some(r) = refuse(&s, headers, "admin:pipeline:bitbucket") {
-        return r;
-    }
-    let failing = s.fail_writes.clone();
-    let Some(vars) = variables_mut(&mut s, ws, repo, env) else {
-        return not_found("Repository or environment");
+    let (vars, at) = match writable(&mut s, headers, ws, repo, env, uuid) {
+        Ok(found) => found,
+        Err(r) => return *r,
     };
-    let Some(at) = vars.iter().position(|v| v.uuid == uuid) else {
-        return envelope(
-            StatusCode::NOT_FOUND,
-            "Variable not found",
-            json!({"data": {"key": "variable-service.variable.not-found"}}),
-        );
-    };
-    if failing.contains(&vars[at].key) {
-        return envelope(
-            StatusCode::FORBIDDEN,
-            "injected: writes to this key are refused",
-            json!({}),
-        );
-    }
     vars.remove(at);
     StatusCode::NO_CONTENT.into_response()
 }

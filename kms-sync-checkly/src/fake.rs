@@ -135,6 +135,21 @@ fn paging(query: &HashMap<String, String>) -> std::result::Result<(usize, usize)
     Ok((limit, page))
 }
 
+/// Answers a paged list request: auth, the spec's `limit`/`page` rules, one page of `items`.
+fn listed(
+    headers: &HeaderMap,
+    query: &HashMap<String, String>,
+    items: impl FnOnce() -> Vec<Value>,
+) -> Response {
+    if let Some(r) = refuse(headers) {
+        return r;
+    }
+    match paging(query) {
+        Ok((limit, page)) => page_of(items(), limit, page),
+        Err(r) => *r,
+    }
+}
+
 fn page_of(items: Vec<Value>, limit: usize, page: usize) -> Response {
     Json(
         items
@@ -151,15 +166,9 @@ type Q = Query<HashMap<String, String>>;
 fn router(state: Shared) -> Router {
     let variables = get(
         |State(s): State<Shared>, h: HeaderMap, Query(q): Q| async move {
-            if let Some(r) = refuse(&h) {
-                return r;
-            }
-            let (limit, page) = match paging(&q) {
-                Ok(p) => p,
-                Err(r) => return *r,
-            };
-            let items = lock(&s).variables.iter().map(Var::read).collect();
-            page_of(items, limit, page)
+            listed(&h, &q, || {
+                lock(&s).variables.iter().map(Var::read).collect()
+            })
         },
     )
     .post(
@@ -257,15 +266,7 @@ fn router(state: Shared) -> Router {
     });
     let groups = get(
         |State(s): State<Shared>, h: HeaderMap, Query(q): Q| async move {
-            if let Some(r) = refuse(&h) {
-                return r;
-            }
-            let (limit, page) = match paging(&q) {
-                Ok(p) => p,
-                Err(r) => return *r,
-            };
-            let items = lock(&s).groups.iter().map(Group::read).collect();
-            page_of(items, limit, page)
+            listed(&h, &q, || lock(&s).groups.iter().map(Group::read).collect())
         },
     );
     let group = get(|State(s): State<Shared>, h: HeaderMap, Path(id): Path<u64>| async move {
