@@ -3,7 +3,7 @@
 use kms_sync_core::http::{
     collect_next_links, encode_segment, HttpClient, Request, DEFAULT_MAX_PAGES,
 };
-use kms_sync_core::{Result, SecretValue};
+use kms_sync_core::{Error, Result, SecretValue};
 
 use crate::model::{Environment, Page, User, Variable, VariableBody};
 
@@ -75,13 +75,25 @@ impl BitbucketClient {
         .await
     }
 
+    /// Every variable of a scope. Each page reports the list's total (`size`); fewer
+    /// variables than the last page's total means pages went missing (a sequence cut short),
+    /// and the list is refused rather than trusted.
     pub async fn variables(&self, scope: &Scope) -> Result<Vec<Variable>> {
         let first = Request::get(scope.collection()).query("pagelen", PAGE_LEN.to_string());
-        collect_next_links(&self.http, first, DEFAULT_MAX_PAGES, |r| {
+        let mut reported = None;
+        let variables = collect_next_links(&self.http, first, DEFAULT_MAX_PAGES, |r| {
             let page: Page<Variable> = r.json()?;
+            reported = page.size.or(reported);
             Ok((page.values, page.next))
         })
-        .await
+        .await?;
+        match reported {
+            Some(size) if variables.len() < size => Err(Error::unexpected(format!(
+                "Bitbucket reported {size} variables but its pages held {}; the list would be incomplete",
+                variables.len()
+            ))),
+            _ => Ok(variables),
+        }
     }
 
     pub async fn create(&self, scope: &Scope, key: &str, value: &SecretValue) -> Result<Variable> {

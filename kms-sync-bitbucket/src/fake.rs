@@ -13,8 +13,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use kms_sync_core::http::encode_base64;
+use kms_sync_core::http::{encode_base64, encode_segment};
 use kms_sync_core::{async_trait, Destination, Result};
+use kms_sync_testkit::matrix::{FaultTarget, Paging};
 use kms_sync_testkit::{ConformanceTarget, FaultServer, Faults};
 use serde_json::{json, Value};
 
@@ -710,5 +711,36 @@ impl ConformanceTarget for FakeTarget {
 
     fn max_entries(&self) -> usize {
         usize::MAX
+    }
+}
+
+#[async_trait]
+impl FaultTarget for FakeTarget {
+    fn faults(&self) -> &Faults {
+        self.fake.faults()
+    }
+
+    fn list_path(&self) -> String {
+        let base = format!("/2.0/repositories/{WORKSPACE}/{REPOSITORY}");
+        match &self.environment {
+            None => format!("{base}/pipelines_config/variables"),
+            Some(uuid) => format!(
+                "{base}/deployments_config/environments/{}/variables",
+                encode_segment(uuid)
+            ),
+        }
+    }
+
+    fn paging(&self) -> Paging {
+        Paging::Counted
+    }
+
+    fn empty_page(&self, total: usize) -> String {
+        json!({"page": 2, "pagelen": crate::client::PAGE_LEN, "size": total, "values": []})
+            .to_string()
+    }
+
+    fn attempt_timeout(&self) -> std::time::Duration {
+        kms_sync_testkit::FAKE_ATTEMPT_TIMEOUT
     }
 }

@@ -28,6 +28,9 @@ pub(crate) struct Page<T> {
     pub values: Vec<T>,
     #[serde(default)]
     pub next: Option<String>,
+    /// The total across all pages; optional in the spec, sent by the real service.
+    #[serde(default)]
+    pub size: Option<usize>,
 }
 
 /// A deployment environment (the spec documents `uuid` and `name`; real ones carry `slug`).

@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use kms_sync_core::{async_trait, Destination, Result};
+use kms_sync_testkit::matrix::{FaultTarget, Paging};
 use kms_sync_testkit::{ConformanceTarget, FaultServer, Faults};
 use serde_json::{json, Value};
 
@@ -542,5 +543,34 @@ impl ConformanceTarget for FakeTarget {
         } else {
             usize::MAX
         }
+    }
+}
+
+#[async_trait]
+impl FaultTarget for FakeTarget {
+    fn faults(&self) -> &Faults {
+        self.fake.faults()
+    }
+
+    fn list_path(&self) -> String {
+        match self.group {
+            None => "/v1/variables".to_owned(),
+            Some(id) => format!("/v1/check-groups/{id}"),
+        }
+    }
+
+    fn paging(&self) -> Paging {
+        match self.group {
+            None => Paging::Uncounted,
+            Some(_) => Paging::OneResponse,
+        }
+    }
+
+    fn empty_page(&self, _total: usize) -> String {
+        "[]".to_owned()
+    }
+
+    fn attempt_timeout(&self) -> std::time::Duration {
+        kms_sync_testkit::FAKE_ATTEMPT_TIMEOUT
     }
 }

@@ -11,7 +11,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use kms_sync_core::http::*;
 use kms_sync_core::{ErrorKind, RateBudget, Result};
-use kms_sync_testkit::{Fault, FaultServer, LogCapture};
+use kms_sync_testkit::{Aim, Fault, FaultServer, LogCapture};
 use serde_json::{json, Value};
 
 const TOKEN: &str = "tok-canary-6f1e9d2b7a";
@@ -479,6 +479,30 @@ async fn numbered_and_skip_take_pagination() -> Result<()> {
     .await
     .expect_err("page larger than asked");
     assert!(err.to_string().contains("more than the 5"), "{err}");
+
+    // A service that ignores `page` answers page 2 with page 1 again: stopped, not read
+    // to the cap with every item counted twice.
+    server
+        .faults()
+        .push_aimed(Aim::get("/numbered"), Fault::Pass);
+    server
+        .faults()
+        .push_aimed(Aim::get("/numbered"), Fault::RepeatPrevious);
+    let err = collect_numbered_pages(
+        &c,
+        10,
+        DEFAULT_MAX_PAGES,
+        |page| {
+            Request::get("/numbered")
+                .query("page", page.to_string())
+                .query("limit", "10")
+        },
+        |r| r.json::<Vec<u64>>(),
+    )
+    .await
+    .expect_err("a repeated page");
+    assert_eq!(err.kind(), ErrorKind::Unexpected);
+    assert!(err.to_string().contains("repeats a page"), "{err}");
 
     let parse = |r: &Response| -> Result<(Vec<u64>, usize)> {
         let v: Value = r.json()?;

@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use kms_sync_core::{async_trait, Destination, Result};
+use kms_sync_testkit::matrix::{FaultTarget, Paging};
 use kms_sync_testkit::{ConformanceTarget, FaultServer, Faults};
 use serde_json::{json, Value};
 
@@ -489,5 +490,28 @@ impl ConformanceTarget for FakeTarget {
 
     fn max_entries(&self) -> usize {
         usize::MAX
+    }
+}
+
+#[async_trait]
+impl FaultTarget for FakeTarget {
+    fn faults(&self) -> &Faults {
+        self.fake.faults()
+    }
+
+    fn list_path(&self) -> String {
+        format!("/api/{SPACE}/variables/{}", self.set)
+    }
+
+    fn paging(&self) -> Paging {
+        Paging::OneResponse
+    }
+
+    fn empty_page(&self, _total: usize) -> String {
+        "{}".to_owned()
+    }
+
+    fn attempt_timeout(&self) -> std::time::Duration {
+        kms_sync_testkit::FAKE_ATTEMPT_TIMEOUT
     }
 }

@@ -2,7 +2,7 @@
 //! router: the fakes of every destination are served through it, and the HTTP client is
 //! tested against it.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
@@ -39,6 +39,64 @@ pub enum Fault {
     Malformed,
     /// Call the handler, then send only the first half of its body.
     Truncated,
+    /// No fault: the request goes through untouched (a placeholder that lets aimed faults
+    /// skip a request, e.g. "let the first page through, fault the second").
+    Pass,
+    /// Answer 200 with this JSON body, without calling the handler (a page that lies).
+    Body(String),
+    /// Answer 200 with the body the last successful `GET` of the same path returned, without
+    /// calling the handler (a service that serves one page again and again). With no earlier
+    /// body for the path, the request goes through untouched.
+    RepeatPrevious,
+}
+
+/// Which requests a queued fault waits for.
+///
+/// ```
+/// use kms_sync_testkit::Aim;
+/// assert!(Aim::Writes.matches("DELETE", "/v1/variables/A"));
+/// assert!(!Aim::Writes.matches("GET", "/v1/variables"));
+/// assert!(Aim::get("/v1/variables").matches("GET", "/v1/variables?page=2"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Aim {
+    /// The next request, whatever it is.
+    Any,
+    /// The next request whose path (with `?query`, if any) starts with this prefix.
+    Prefix(String),
+    /// The next request with this method whose path (with `?query`) starts with the prefix.
+    Request {
+        /// The method, e.g. `GET`.
+        method: String,
+        /// The path prefix.
+        prefix: String,
+    },
+    /// The next request that may change something: any method but `GET` and `HEAD`.
+    Writes,
+}
+
+impl Aim {
+    /// The next `GET` whose path starts with `prefix`.
+    pub fn get(prefix: impl Into<String>) -> Aim {
+        Aim::Request {
+            method: "GET".to_owned(),
+            prefix: prefix.into(),
+        }
+    }
+
+    /// Whether a request with this method and target (path plus `?query`) is aimed at.
+    pub fn matches(&self, method: &str, target: &str) -> bool {
+        match self {
+            Aim::Any => true,
+            Aim::Prefix(prefix) => target.starts_with(prefix.as_str()),
+            Aim::Request { method: m, prefix } => {
+                m.eq_ignore_ascii_case(method) && target.starts_with(prefix.as_str())
+            }
+            Aim::Writes => {
+                !method.eq_ignore_ascii_case("GET") && !method.eq_ignore_ascii_case("HEAD")
+            }
+        }
+    }
 }
 
 /// What the server saw of one request.
@@ -71,7 +129,8 @@ impl LoggedRequest {
 #[derive(Debug, Default)]
 struct Plan {
     latency: Duration,
-    queue: VecDeque<(Option<String>, Fault)>,
+    queue: VecDeque<(Aim, Fault)>,
+    last_bodies: HashMap<String, Bytes>,
     repeat: Option<Fault>,
     budget: Option<(usize, Duration)>,
     window: VecDeque<Instant>,
@@ -103,13 +162,19 @@ impl Faults {
     pub fn push(&self, faults: impl IntoIterator<Item = Fault>) {
         self.plan()
             .queue
-            .extend(faults.into_iter().map(|f| (None, f)));
+            .extend(faults.into_iter().map(|f| (Aim::Any, f)));
     }
 
     /// Queues a fault for the next request whose path (with `?query`, if any) starts with
     /// `prefix`.
     pub fn push_for(&self, prefix: impl Into<String>, fault: Fault) {
-        self.plan().queue.push_back((Some(prefix.into()), fault));
+        self.push_aimed(Aim::Prefix(prefix.into()), fault);
+    }
+
+    /// Queues a fault for the next request `aim` matches. Faults aimed at the same kind of
+    /// request apply in the order queued.
+    pub fn push_aimed(&self, aim: Aim, fault: Fault) {
+        self.plan().queue.push_back((aim, fault));
     }
 
     /// Applies `fault` to every request from now on (`None` to stop).
@@ -145,7 +210,7 @@ impl Faults {
         self.plan().rate_limited
     }
 
-    fn next_fault(&self, path: &str) -> (Duration, Option<Fault>, bool) {
+    fn next_fault(&self, method: &str, target: &str) -> (Duration, Option<Fault>, bool) {
         let mut plan = self.plan();
         let now = Instant::now();
         let over_budget = match plan.budget {
@@ -170,7 +235,7 @@ impl Faults {
         let position = plan
             .queue
             .iter()
-            .position(|(prefix, _)| prefix.as_deref().is_none_or(|p| path.starts_with(p)));
+            .position(|(aim, _)| aim.matches(method, target));
         let fault = position
             .and_then(|i| plan.queue.remove(i))
             .map(|(_, f)| f)
@@ -209,6 +274,14 @@ fn json_status(status: u16, retry_after: Option<HeaderValue>) -> Response {
     response
 }
 
+fn json_body(bytes: Bytes) -> Response {
+    let mut response = Response::new(Body::from(bytes));
+    response
+        .headers_mut()
+        .insert("content-type", HeaderValue::from_static("application/json"));
+    response
+}
+
 async fn inject(State(faults): State<Faults>, request: Request, next: Next) -> Response {
     let method = request.method().to_string();
     let path = request.uri().path().to_owned();
@@ -222,7 +295,8 @@ async fn inject(State(faults): State<Faults>, request: Request, next: Next) -> R
         Some(q) => format!("{path}?{q}"),
         None => path.clone(),
     };
-    let (latency, fault, over_budget) = faults.next_fault(&target);
+    let (latency, fault, over_budget) = faults.next_fault(&method, &target);
+    let is_get = method == "GET";
     // Logged on arrival: a client that hangs up cancels this handler, and the request must
     // still count.
     let index = faults.arrive(LoggedRequest {
@@ -240,7 +314,26 @@ async fn inject(State(faults): State<Faults>, request: Request, next: Next) -> R
         json_status(429, Some(HeaderValue::from_static("1")))
     } else {
         match fault {
-            None => next.run(request).await,
+            None | Some(Fault::Pass) if is_get => {
+                let key = request.uri().path().to_owned();
+                let (parts, body) = next.run(request).await.into_parts();
+                let bytes = axum::body::to_bytes(body, usize::MAX)
+                    .await
+                    .unwrap_or_default();
+                if parts.status.is_success() {
+                    faults.plan().last_bodies.insert(key, bytes.clone());
+                }
+                Response::from_parts(parts, Body::from(bytes))
+            }
+            None | Some(Fault::Pass) => next.run(request).await,
+            Some(Fault::Body(body)) => json_body(Bytes::from(body)),
+            Some(Fault::RepeatPrevious) => {
+                let previous = faults.plan().last_bodies.get(request.uri().path()).cloned();
+                match previous {
+                    Some(bytes) => json_body(bytes),
+                    None => next.run(request).await,
+                }
+            }
             Some(Fault::Status(status)) => json_status(status, None),
             Some(Fault::RateLimited { retry_after_secs }) => json_status(
                 429,

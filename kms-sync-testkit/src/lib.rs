@@ -33,18 +33,28 @@ mod capture;
 pub mod cases;
 mod fault;
 mod hooked;
+pub mod matrix;
 mod target;
 
 pub use capture::{CaptureGuard, CaptureWriter, LogCapture};
-pub use fault::{Fault, FaultServer, Faults, LoggedRequest};
+pub use fault::{Aim, Fault, FaultServer, Faults, LoggedRequest};
 pub use hooked::{before_apply, BeforeApply};
 pub use target::{ConformanceTarget, MemoryTarget};
 
+/// The per-attempt timeout of [`fake_client_settings`]: generous for loopback, short enough
+/// that the fault matrix's stalled responses time out quickly.
+pub const FAKE_ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Transport settings for a destination pointed at a fake on loopback: the fake's base URL,
-/// a budget no test waits on (pacing against real budgets is tested in the core), and
-/// retries in milliseconds.
+/// a budget no test waits on (pacing against real budgets is tested in the core), retries
+/// in milliseconds, and a per-attempt timeout of [`FAKE_ATTEMPT_TIMEOUT`].
 pub fn fake_client_settings(base_url: impl Into<String>) -> kms_sync_core::http::ClientSettings {
     kms_sync_core::http::ClientSettings::new()
+        .with_timeouts(
+            kms_sync_core::http::TimeoutConfig::default()
+                .with_attempt(FAKE_ATTEMPT_TIMEOUT)
+                .with_deadline(std::time::Duration::from_secs(60)),
+        )
         .with_base_url(base_url)
         .with_rate_budget(kms_sync_core::RateBudget::new(
             100_000,

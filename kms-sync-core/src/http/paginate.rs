@@ -25,6 +25,12 @@ fn page_error(client: &HttpClient, page: usize, error: Error) -> Error {
     out
 }
 
+fn body_hash(body: &[u8]) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    std::hash::Hasher::write(&mut hasher, body);
+    std::hash::Hasher::finish(&hasher)
+}
+
 fn cap_error(client: &HttpClient, max_pages: usize) -> Error {
     Error::unexpected(format!(
         "{} kept returning pages past the {max_pages}-page cap; stopped rather than read forever",
@@ -86,7 +92,9 @@ where
 /// # Errors
 ///
 /// A page that cannot be fetched or parsed; a page holding more than `page_size` items (the
-/// service ignored the limit, so a short page may never come); more than `max_pages` pages.
+/// service ignored the limit, so a short page may never come); a full page whose body is
+/// byte for byte one read before (the service ignores `page` and would be read up to the
+/// cap, its items counted twice); more than `max_pages` pages.
 pub async fn collect_numbered_pages<T, M, F>(
     client: &HttpClient,
     page_size: usize,
@@ -99,12 +107,20 @@ where
     F: FnMut(&Response) -> Result<Vec<T>>,
 {
     let mut items = Vec::new();
+    let mut full_pages: HashSet<u64> = HashSet::new();
     for page in 1..=max_pages {
         let response = client
             .send(make(page))
             .await
             .map_err(|e| page_error(client, page, e))?;
         let batch = parse(&response).map_err(|e| page_error(client, page, e))?;
+        if batch.len() == page_size && !full_pages.insert(body_hash(response.body())) {
+            return Err(Error::unexpected(format!(
+                "{}: page {page} repeats a page already read (the service ignores the page number?); stopped instead of looping",
+                client.service()
+            ))
+            .with_destination(client.service().to_owned()));
+        }
         if batch.len() > page_size {
             return Err(Error::unexpected(format!(
                 "{}: page {page} holds {} items, more than the {page_size} asked for",
