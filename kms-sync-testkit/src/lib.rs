@@ -31,6 +31,7 @@
 
 mod capture;
 pub mod cases;
+pub mod convergence;
 mod fault;
 mod hooked;
 pub mod matrix;
