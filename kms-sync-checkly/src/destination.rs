@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use kms_sync_core::http::ClientSettings;
 use kms_sync_core::{
-    apply_each, async_trait, Applied, ApplyContext, Capabilities, Change, ChangeKind, Destination,
-    DestinationInfo, Error, ErrorKind, KeyRule, Outcome, RateBudget, RemoteEntry, RemoteValue,
-    RequestStats, Result, SecretValue, Snapshot, Verdict, WriteMode,
+    apply_each, async_trait, lock_scope, Applied, ApplyContext, Capabilities, Change, ChangeKind,
+    Destination, DestinationInfo, Error, ErrorKind, KeyRule, Outcome, RateBudget, RemoteEntry,
+    RemoteValue, RequestStats, Result, SecretValue, Snapshot, Verdict, WriteMode,
 };
 use serde_json::{json, Value};
 use tokio::sync::OnceCell;
@@ -299,8 +299,15 @@ impl ChecklyDestination {
     }
 
     /// Builds the group's new variable list from a fresh read and writes it in one PUT.
+    /// Checkly has no version check on groups, so the read and the write hold a
+    /// process-wide lock for the group: two syncs here never undo each other's writes.
     async fn apply_group(&self, changes: &[Change]) -> Result<()> {
         let id = self.group_id().await?;
+        let _turn = lock_scope(&format!(
+            "checkly:{}:group:{id}",
+            self.client.http.base_url()
+        ))
+        .await;
         let current = self
             .client
             .group(id)

@@ -53,6 +53,7 @@ mod plan;
 mod progress;
 mod report;
 mod schema;
+mod scope_lock;
 mod secret;
 mod source;
 mod state;
@@ -77,6 +78,7 @@ pub use plan::{
 pub use progress::Progress;
 pub use report::{Counts, KeyReport, KeyStatus, Operation, RunStatus, StatusRecord, SyncReport};
 pub use schema::{KeySchema, NoKeySchema, TemplateKeySchema};
+pub use scope_lock::lock_scope;
 pub use secret::{SecretSet, SecretValue, REDACTED};
 pub use source::{DotenvSource, EnvSource, Revision, SecretSink, SecretSource, StaticSource};
 pub use state::{

@@ -33,6 +33,7 @@ pub const ALL: &[&str] = &[
     "deletion_guard_trips",
     "failed_write_holds_deletes_back",
     "remove_deletes_only_managed",
+    "concurrent_syncers_keep_apart",
     "secret_canary",
 ];
 
@@ -558,6 +559,87 @@ pub async fn remove_deletes_only_managed<T: ConformanceTarget + ?Sized>(target: 
     let contents = h.contents().await;
     let keys: Vec<&str> = contents.keys().map(String::as_str).collect();
     assert_eq!(keys, ["KMS_FOREIGN", "OTHER"]);
+}
+
+/// Two syncers with different key schemas (and their own ledgers) on one destination, run
+/// at the same time for several rounds of source changes, never delete or overwrite each
+/// other's keys, nor a foreign one; after every round each side holds exactly its source.
+/// Where the destination writes its whole set and cannot read values back (a Checkly group),
+/// only one side can own the set: the other is refused as `Unsupported` and writes nothing,
+/// and the owner's keys are never disturbed.
+pub async fn concurrent_syncers_keep_apart<T: ConformanceTarget + ?Sized>(target: &T) {
+    ok(target.seed("FOREIGN_KEY", "theirs").await, "seeding");
+    let left = Harness::new(target, set(&[("SHARED", "l0"), ("L_ONLY", "l")])).with_ledger();
+    let right = Harness::new(target, set(&[("SHARED", "r0"), ("R_ONLY", "r")])).with_ledger();
+    let build = |h: &Harness<'_, T>, id: &str, schema: &str| {
+        let store = h.ledger.clone();
+        let mut builder = Syncer::builder()
+            .id(id)
+            .source(h.source.clone())
+            .destination(target.destination())
+            .key_schema_template(schema)
+            .options(SyncOptions::default().with_deletion_guard(DeletionGuard::disabled()));
+        if let Some(store) = store {
+            builder = builder.state(store, fingerprinter());
+        }
+        ok(builder.build(), "building a syncer")
+    };
+    // A set written whole whose values cannot be read back holds one syncer's secrets only.
+    let caps = target.destination().info().capabilities;
+    let exclusive = caps.replaces_whole_set() && !caps.values_readable();
+    let a = build(&left, "left", "LEFT_{{secretKey}}");
+    let b = build(&right, "right", "RIGHT_{{secretKey}}");
+    for round in 0..6 {
+        // Each round adds a key, changes the shared one and drops the one added two rounds ago.
+        for (h, side) in [(&left, "l"), (&right, "r")] {
+            ok(
+                h.source.set(format!("K{round}"), format!("{side}{round}")),
+                "adding",
+            );
+            ok(
+                h.source.set("SHARED", format!("{side}-shared-{round}")),
+                "changing",
+            );
+            if round >= 2 {
+                ok(h.source.remove(&format!("K{}", round - 2)), "removing");
+            }
+        }
+        let (ra, rb) = tokio::join!(a.sync(), b.sync());
+        let ra = ok(ra, "the left sync");
+        let rb = ok(rb, "the right sync");
+        let mut expected: BTreeMap<String, String> = BTreeMap::new();
+        expected.insert("FOREIGN_KEY".to_owned(), "theirs".to_owned());
+        for (h, prefix, report) in [(&left, "LEFT_", &ra), (&right, "RIGHT_", &rb)] {
+            if exclusive && !report.is_success() {
+                // The other side's secrets are in the set and cannot be read back: writing
+                // the set would destroy them, so this side is refused and writes nothing.
+                let refused = report.keys.iter().all(|k| {
+                    k.status != KeyStatus::Failed
+                        || k.error.as_ref().map(Error::kind) == Some(ErrorKind::Unsupported)
+                });
+                assert!(refused, "round {round}: {report}");
+                continue;
+            }
+            assert!(report.is_success(), "round {round}: {report}");
+            let secrets = ok(h.source.load().await, "reading a source");
+            for (k, v) in secrets.iter() {
+                expected.insert(format!("{prefix}{k}"), v.expose_secret().to_owned());
+            }
+        }
+        assert!(
+            ra.is_success() || rb.is_success(),
+            "round {round}: neither side got through:\n{ra}\n{rb}"
+        );
+        assert_eq!(
+            h_contents(target).await,
+            expected,
+            "round {round}: the two syncers disturbed each other"
+        );
+    }
+}
+
+async fn h_contents<T: ConformanceTarget + ?Sized>(target: &T) -> BTreeMap<String, String> {
+    ok(target.contents().await, "reading the service's contents")
 }
 
 /// A unique value never appears in any log line (TRACE), error, plan, report, status or

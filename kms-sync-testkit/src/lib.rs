@@ -103,6 +103,7 @@ macro_rules! conformance_suite {
             deletion_guard_trips,
             failed_write_holds_deletes_back,
             remove_deletes_only_managed,
+            concurrent_syncers_keep_apart,
             secret_canary,
         );
     };
