@@ -58,7 +58,10 @@ pub(crate) struct BitbucketClient {
 
 impl BitbucketClient {
     pub async fn user(&self) -> Result<User> {
-        self.http.send(Request::get("/2.0/user")).await?.json()
+        self.http
+            .send(Request::get("/2.0/user"))
+            .await?
+            .json_object()
     }
 
     pub async fn environments(&self, workspace: &str, repo: &str) -> Result<Vec<Environment>> {
@@ -69,7 +72,7 @@ impl BitbucketClient {
         ))
         .query("pagelen", PAGE_LEN.to_string());
         collect_next_links(&self.http, first, DEFAULT_MAX_PAGES, |r| {
-            let page: Page<Environment> = r.json()?;
+            let page: Page<Environment> = r.json_object()?;
             Ok((page.values, page.next))
         })
         .await
@@ -82,7 +85,7 @@ impl BitbucketClient {
         let first = Request::get(scope.collection()).query("pagelen", PAGE_LEN.to_string());
         let mut reported = None;
         let variables = collect_next_links(&self.http, first, DEFAULT_MAX_PAGES, |r| {
-            let page: Page<Variable> = r.json()?;
+            let page: Page<Variable> = r.json_object()?;
             reported = page.size.or(reported);
             Ok((page.values, page.next))
         })
@@ -105,7 +108,7 @@ impl BitbucketClient {
         self.http
             .send(Request::post(scope.collection()).json(&body)?)
             .await?
-            .json()
+            .json_object()
     }
 
     pub async fn update(
@@ -123,7 +126,7 @@ impl BitbucketClient {
         self.http
             .send(Request::put(scope.item(uuid)).json(&body)?)
             .await?
-            .json()
+            .json_object()
     }
 
     pub async fn delete(&self, scope: &Scope, uuid: &str) -> Result<()> {

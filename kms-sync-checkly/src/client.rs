@@ -92,7 +92,7 @@ impl ChecklyClient {
         self.http
             .send(Request::get(format!("/v1/check-groups/{id}")))
             .await?
-            .json()
+            .json_object()
     }
 
     /// Replaces the group's variables; nothing else of the group is sent.

@@ -170,3 +170,68 @@ proptest! {
         }
     }
 }
+
+/// One line of a hostile dotenv file: valid assignments in every quoting style, plus
+/// fragments that are not (unclosed quotes, stray `=`, bad names, control characters).
+fn dotenv_line() -> impl Strategy<Value = String> {
+    prop_oneof![
+        ("[A-Z_][A-Z0-9_]{0,8}", "[a-z0-9 ]{0,8}").prop_map(|(k, v)| format!("{k}=zz{v}zz")),
+        ("[A-Z_][A-Z0-9_]{0,8}", "[a-z0-9 $]{0,8}").prop_map(|(k, v)| format!("{k}='zz{v}zz'")),
+        ("[A-Z_][A-Z0-9_]{0,8}", "[a-z0-9 ]{0,8}")
+            .prop_map(|(k, v)| format!("export {k}=\"zz{v}zz\"")),
+        "#[^\n]{0,12}".prop_map(|c| c.to_string()),
+        "[^\n]{0,16}".prop_map(|junk| format!("{junk}zzjunkzz")),
+        Just("UNCLOSED=\"zzopenzz".to_owned()),
+        Just("=zznokeyzz".to_owned()),
+        Just(String::new()),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+    /// Any text: a set of secrets, or a `Source` error that says where — and never echoes a
+    /// value or a line (every value and junk fragment is marked with `zz`).
+    #[test]
+    fn dotenv_never_panics_and_never_echoes(lines in proptest::collection::vec(dotenv_line(), 0..12)) {
+        let text = lines.join("\n");
+        match DotenvSource::parse_str(&text, "dev") {
+            Ok(set) => {
+                for (key, _) in set.iter() {
+                    prop_assert!(!key.is_empty());
+                }
+            }
+            Err(e) => {
+                prop_assert_eq!(e.kind(), ErrorKind::Source);
+                let shown = format!("{e} {e:?}");
+                prop_assert!(!shown.contains("zz"), "the error echoes the input: {}", shown);
+                prop_assert!(shown.contains("line"), "the error does not say where: {}", shown);
+            }
+        }
+    }
+
+    /// Assignments in single quotes read back exactly, whatever the value holds.
+    #[test]
+    fn dotenv_single_quoted_values_round_trip(
+        pairs in proptest::collection::btree_map("[A-Z][A-Z0-9_]{0,10}", "[^'\n\r\\\\]{0,20}", 0..10)
+    ) {
+        let text: String = pairs.iter().map(|(k, v)| format!("{k}='{v}'\n")).collect();
+        let set = DotenvSource::parse_str(&text, "dev").expect("valid dotenv");
+        let read: BTreeMap<String, String> =
+            set.iter().map(|(k, v)| (k.to_owned(), v.expose_secret().to_owned())).collect();
+        prop_assert_eq!(read, pairs);
+    }
+
+    /// Arbitrary bytes in a dotenv file (invalid UTF-8 included): a clear error or a set,
+    /// never a panic.
+    #[test]
+    fn dotenv_files_of_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join(".env");
+        std::fs::write(&path, &bytes).expect("writing the file");
+        let source = DotenvSource::new(&path, "dev");
+        if let Err(e) = run(source.load()) {
+            prop_assert_eq!(e.kind(), ErrorKind::Source);
+        }
+    }
+}

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use kms_sync_core::http::{HttpClient, Request};
-use kms_sync_core::{ErrorKind, Result};
+use kms_sync_core::{Error, ErrorKind, Result};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use tokio::sync::Mutex;
@@ -58,6 +58,17 @@ pub(crate) struct KmsClient {
     token: Mutex<Option<Token>>,
 }
 
+/// A login or renew answer without a token is refused here, not sent on as an empty bearer.
+fn usable(response: TokenResponse) -> Result<TokenResponse> {
+    if response.access_token.trim().is_empty() {
+        return Err(Error::new(
+            ErrorKind::Unexpected,
+            "the KMS answered the login without an access token",
+        ));
+    }
+    Ok(response)
+}
+
 impl KmsClient {
     pub fn new(http: HttpClient, auth: KmsAuth) -> Self {
         KmsClient {
@@ -73,8 +84,8 @@ impl KmsClient {
             .http
             .send(Request::post("/api/v1/auth/universal-auth/login").json(&body)?)
             .await?
-            .json()?;
-        Ok(Token::from_response(response, Instant::now()))
+            .json_object()?;
+        Ok(Token::from_response(usable(response)?, Instant::now()))
     }
 
     async fn renew(&self, current: &Token) -> Result<Token> {
@@ -83,8 +94,8 @@ impl KmsClient {
             .http
             .send(Request::post("/api/v1/auth/token/renew").json(&body)?)
             .await?
-            .json()?;
-        Ok(Token::from_response(response, current.logged_in))
+            .json_object()?;
+        Ok(Token::from_response(usable(response)?, current.logged_in))
     }
 
     /// A usable access token: logged in, renewed before it expires, or logged in again.
@@ -134,7 +145,7 @@ impl KmsClient {
                 ProjectRef::Slug(slug) => request.query("workspaceSlug", slug.as_str()),
             };
             match self.http.send(request).await {
-                Ok(response) => return response.json(),
+                Ok(response) => return response.json_object(),
                 Err(e)
                     if e.kind() == ErrorKind::Unauthenticated
                         && !retried

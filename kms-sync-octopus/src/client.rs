@@ -1,7 +1,7 @@
 //! Requests to Octopus's API.
 
 use kms_sync_core::http::{encode_segment, HttpClient, Request};
-use kms_sync_core::Result;
+use kms_sync_core::{Error, Result};
 use serde_json::Value;
 
 use crate::model::{Project, Space, User};
@@ -14,7 +14,10 @@ pub(crate) struct OctopusClient {
 
 impl OctopusClient {
     pub async fn me(&self) -> Result<User> {
-        self.http.send(Request::get("/api/users/me")).await?.json()
+        self.http
+            .send(Request::get("/api/users/me"))
+            .await?
+            .json_object()
     }
 
     pub async fn spaces(&self) -> Result<Vec<Space>> {
@@ -32,7 +35,7 @@ impl OctopusClient {
                 encode_segment(id_or_slug)
             )))
             .await?
-            .json()
+            .json_object()
     }
 
     pub async fn projects(&self, space: &str) -> Result<Vec<Project>> {
@@ -45,15 +48,33 @@ impl OctopusClient {
             .json()
     }
 
+    /// The variable set, kept as JSON so that every field kms-sync does not manage goes back
+    /// unchanged on a PUT. Its shape is checked first: an object with a `Variables` array and
+    /// a numeric `Version`. Anything else is refused, since reading it as "no variables" would
+    /// plan against a set that is not there.
     pub async fn variable_set(&self, space: &str, set: &str) -> Result<Value> {
-        self.http
+        let body: Value = self
+            .http
             .send(Request::get(format!(
                 "/api/{}/variables/{}",
                 encode_segment(space),
                 encode_segment(set)
             )))
             .await?
-            .json()
+            .json_object()?;
+        let has_variables = body.get("Variables").is_some_and(Value::is_array);
+        let has_version = body.get("Version").is_some_and(Value::is_number);
+        if !has_variables || !has_version {
+            return Err(Error::unexpected(format!(
+                "variable set {set} came back without {}; refusing to plan against it",
+                match (has_variables, has_version) {
+                    (false, false) => "a `Variables` array or a numeric `Version`",
+                    (false, true) => "a `Variables` array",
+                    _ => "a numeric `Version`",
+                }
+            )));
+        }
+        Ok(body)
     }
 
     /// PUTs the whole set (with its `Version`); returns the set as saved when the server

@@ -42,8 +42,9 @@ pub enum Fault {
     /// No fault: the request goes through untouched (a placeholder that lets aimed faults
     /// skip a request, e.g. "let the first page through, fault the second").
     Pass,
-    /// Answer 200 with this JSON body, without calling the handler (a page that lies).
-    Body(String),
+    /// Answer 200 with these bytes as a JSON body, without calling the handler (a page that
+    /// lies, or a body no parser should choke on).
+    Body(Vec<u8>),
     /// Answer 200 with the body the last successful `GET` of the same path returned, without
     /// calling the handler (a service that serves one page again and again). With no earlier
     /// body for the path, the request goes through untouched.

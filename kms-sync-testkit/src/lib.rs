@@ -34,6 +34,7 @@ pub mod cases;
 pub mod convergence;
 mod fault;
 mod hooked;
+pub mod hostile;
 pub mod matrix;
 mod target;
 

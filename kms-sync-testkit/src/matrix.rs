@@ -612,13 +612,16 @@ pub async fn short_page_sequence<T: FaultTarget>(target: Arc<T>) {
             let total = fillers + FOREIGN.len() + 3;
             Cell::new("short_page_sequence", Expect::Fail(READ_FAILED)).arm(
                 list(&*target),
-                [Fault::Pass, Fault::Body(target.empty_page(total))],
+                [
+                    Fault::Pass,
+                    Fault::Body(target.empty_page(total).into_bytes()),
+                ],
             )
         }
         Paging::Uncounted => {
             let mut cell = Cell::new("short_page_sequence", Expect::ConvergeOr(&[])).arm(
                 list(&*target),
-                [Fault::Pass, Fault::Body(target.empty_page(0))],
+                [Fault::Pass, Fault::Body(target.empty_page(0).into_bytes())],
             );
             cell.undetectable = true;
             cell

@@ -257,7 +257,35 @@ impl Response {
     /// [`Unexpected`](ErrorKind::Unexpected) naming the request, the position and the kind of
     /// problem — never the body's content.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T> {
-        serde_json::from_slice(&self.body).map_err(|e| {
+        self.parse(&self.body)
+    }
+
+    /// As [`json`](Self::json), for answers that must be a JSON object. serde reads a struct
+    /// from an array of its fields too, so a broken answer such as `[[]]` would otherwise
+    /// pass as a struct with empty fields (a secrets list with no secrets).
+    ///
+    /// # Errors
+    ///
+    /// [`Unexpected`](ErrorKind::Unexpected) when the body is not an object, or as
+    /// [`json`](Self::json).
+    pub fn json_object<T: DeserializeOwned>(&self) -> Result<T> {
+        let first = self.body.iter().find(|b| !b.is_ascii_whitespace());
+        if first != Some(&b'{') {
+            return Err(Error::new(
+                ErrorKind::Unexpected,
+                format!(
+                    "{} returned a body that is not a JSON object where one was expected",
+                    self.service
+                ),
+            )
+            .with_operation(self.label.clone())
+            .with_status(self.status));
+        }
+        self.parse(&self.body)
+    }
+
+    fn parse<T: DeserializeOwned>(&self, body: &[u8]) -> Result<T> {
+        serde_json::from_slice(body).map_err(|e| {
             Error::new(
                 ErrorKind::Unexpected,
                 format!(
@@ -281,5 +309,50 @@ impl fmt::Debug for Response {
             .field("request", &self.label)
             .field("body_bytes", &self.body.len())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(body: &str) -> Response {
+        Response {
+            status: 200,
+            headers: Vec::new(),
+            body: body.as_bytes().to_vec(),
+            label: "GET /list".to_owned(),
+            service: "svc".to_owned(),
+        }
+    }
+
+    #[derive(Debug, serde::Deserialize, PartialEq)]
+    struct Listing {
+        items: Vec<String>,
+    }
+
+    #[test]
+    fn an_object_is_read_and_an_array_is_refused_where_an_object_is_expected() {
+        // serde alone reads the struct from an array of its fields: the hole json_object closes.
+        assert_eq!(
+            answer("[[]]").json::<Listing>().ok(),
+            Some(Listing { items: Vec::new() })
+        );
+        let refused = answer("[[]]").json_object::<Listing>();
+        assert!(
+            matches!(&refused, Err(e) if e.kind() == ErrorKind::Unexpected
+                && e.to_string().contains("not a JSON object")),
+            "{refused:?}"
+        );
+        assert_eq!(
+            answer(" \n{\"items\": [\"a\"]}")
+                .json_object::<Listing>()
+                .ok(),
+            Some(Listing {
+                items: vec!["a".to_owned()]
+            })
+        );
+        assert!(answer("").json_object::<Listing>().is_err());
+        assert!(answer("{\"items\": 1}").json_object::<Listing>().is_err());
     }
 }

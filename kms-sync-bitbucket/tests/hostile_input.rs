@@ -1,0 +1,19 @@
+//! Hostile list bodies (see `kms_sync_testkit::hostile`) against the Bitbucket destination's
+//! parsers: an answer or a clear error, never a panic.
+
+use kms_sync_bitbucket::fake::FakeTarget;
+
+const FIELDS: &[&str] = &[
+    "values", "next", "size", "page", "pagelen", "previous", "key", "value", "secured", "uuid",
+    "type",
+];
+
+mod repository {
+    use super::{FakeTarget, FIELDS};
+    kms_sync_testkit::hostile_input_suite!(FakeTarget::repository, FIELDS);
+}
+
+mod deployment {
+    use super::{FakeTarget, FIELDS};
+    kms_sync_testkit::hostile_input_suite!(FakeTarget::deployment, FIELDS);
+}
