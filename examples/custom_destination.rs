@@ -127,6 +127,10 @@ impl ConformanceTarget for VaultDestination {
     fn max_entries(&self) -> usize {
         usize::MAX
     }
+
+    fn credentials(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 pub async fn target() -> VaultDestination {

@@ -712,6 +712,13 @@ impl ConformanceTarget for FakeTarget {
     fn max_entries(&self) -> usize {
         usize::MAX
     }
+
+    fn credentials(&self) -> Vec<String> {
+        vec![
+            FAKE_TOKEN.to_owned(),
+            encode_base64(format!("{FAKE_EMAIL}:{FAKE_TOKEN}").as_bytes()),
+        ]
+    }
 }
 
 #[async_trait]

@@ -544,6 +544,10 @@ impl ConformanceTarget for FakeTarget {
             usize::MAX
         }
     }
+
+    fn credentials(&self) -> Vec<String> {
+        vec![FAKE_API_KEY.to_owned()]
+    }
 }
 
 #[async_trait]

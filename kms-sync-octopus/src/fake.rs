@@ -491,6 +491,10 @@ impl ConformanceTarget for FakeTarget {
     fn max_entries(&self) -> usize {
         usize::MAX
     }
+
+    fn credentials(&self) -> Vec<String> {
+        vec![FAKE_API_KEY.to_owned()]
+    }
 }
 
 #[async_trait]

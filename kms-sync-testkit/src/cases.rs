@@ -702,11 +702,22 @@ pub async fn secret_canary<T: ConformanceTarget + ?Sized>(target: &T) {
         logs.contains("KMS_A"),
         "the capture works and logs keys:\n{logs}"
     );
+    let credentials: Vec<String> = target
+        .credentials()
+        .into_iter()
+        .filter(|c| !c.is_empty())
+        .collect();
     for (i, text) in shown.iter().chain(std::iter::once(&logs)).enumerate() {
         assert!(
             !text.contains(&canary),
             "a secret value leaked into output #{i}:\n{text}"
         );
+        for credential in &credentials {
+            assert!(
+                !text.contains(credential.as_str()),
+                "a credential leaked into output #{i}:\n{text}"
+            );
+        }
     }
 }
 

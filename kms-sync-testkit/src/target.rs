@@ -29,6 +29,11 @@ pub trait ConformanceTarget: Send + Sync {
     /// The most entries the destination's scope holds (e.g. a Checkly group: 200);
     /// cases stay below it.
     fn max_entries(&self) -> usize;
+
+    /// The credentials the destination authenticates with, in every form they travel in
+    /// (a token, and e.g. the Base64 of a Basic `user:token`). The canary case checks that
+    /// none appears in any log line or output. Empty for a destination without credentials.
+    fn credentials(&self) -> Vec<String>;
 }
 
 /// A [`ConformanceTarget`] over a [`MemoryDestination`].
@@ -85,5 +90,9 @@ impl ConformanceTarget for MemoryTarget {
 
     fn max_entries(&self) -> usize {
         usize::MAX
+    }
+
+    fn credentials(&self) -> Vec<String> {
+        Vec::new()
     }
 }
