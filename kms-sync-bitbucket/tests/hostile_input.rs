@@ -4,8 +4,22 @@
 use kms_sync_bitbucket::fake::FakeTarget;
 
 const FIELDS: &[&str] = &[
-    "values", "next", "size", "page", "pagelen", "previous", "key", "value", "secured", "uuid",
+    "values",
+    "next",
+    "size",
+    "page",
+    "pagelen",
+    "previous",
+    "key",
+    "value",
+    "secured",
+    "uuid",
     "type",
+    "name",
+    "slug",
+    "environment_type",
+    "account_id",
+    "display_name",
 ];
 
 mod repository {

@@ -11,6 +11,8 @@ const FIELDS: &[&str] = &[
     "id",
     "name",
     "environmentVariables",
+    "accountId",
+    "tags",
 ];
 
 mod account {

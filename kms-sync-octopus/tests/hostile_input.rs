@@ -18,6 +18,13 @@ const FIELDS: &[&str] = &[
     "IsEditable",
     "Prompt",
     "ScopeValues",
+    "Slug",
+    "SpaceId",
+    "VariableSetId",
+    "IsVersionControlled",
+    "PersistenceSettings",
+    "IsDefault",
+    "Username",
 ];
 
 mod unscoped {

@@ -83,25 +83,38 @@ pub fn nasty_bodies() -> Vec<(&'static str, Vec<u8>)> {
 /// When the destination panics (the test then fails there) or returns an error that is
 /// untyped or sprawling.
 pub async fn list_survives<T: FaultTarget + ?Sized>(target: &T, what: &str, body: Vec<u8>) {
+    let list = target.list_path();
+    survives(target, Aim::get(list.clone()), &list, what, body).await;
+}
+
+/// Serves `body` as the answer to the first request `aim` matches (a request whose path
+/// starts with `path` must then have been made), reads the list, and checks the outcome as
+/// [`list_survives`] does.
+async fn survives<T: FaultTarget + ?Sized>(
+    target: &T,
+    aim: Aim,
+    path: &str,
+    what: &str,
+    body: Vec<u8>,
+) {
     let faults = target.faults();
     faults.reset();
-    faults.push_aimed(Aim::get(target.list_path()), Fault::Body(body));
+    faults.push_aimed(aim, Fault::Body(body));
     let result = target.destination().list().await;
-    let served = faults
-        .log()
-        .iter()
-        .any(|r| r.method == "GET" && r.path.starts_with(&target.list_path()));
+    let served = faults.log().iter().any(|r| r.path.starts_with(path));
     faults.reset();
-    assert!(served, "{what}: the list was never requested");
+    assert!(served, "{what}: {path} was never requested");
     if let Err(e) = result {
         let shown = e.to_string();
         assert!(
             // Unexpected: the body is not what the service sends. Conflict and Unsupported:
             // it is, and describes a state kms-sync refuses to write to. Config: it is, and
-            // contradicts the configuration (a scope the project does not have).
+            // contradicts the configuration (a scope the project does not have). NotFound: it
+            // is a lookup's answer without the named environment, group or project.
             matches!(
                 e.kind(),
                 ErrorKind::Unexpected
+                    | ErrorKind::NotFound
                     | ErrorKind::Conflict
                     | ErrorKind::Unsupported
                     | ErrorKind::Config
@@ -141,6 +154,35 @@ where
     });
 }
 
+/// For `cases` random bodies from [`json_like`]`(fields)`: a fresh target from `factory`
+/// whose very first request gets the body as its answer — the lookups a destination makes
+/// before it lists (a Bitbucket environment, a Checkly group, an Octopus project and space),
+/// or the list itself where there are none.
+///
+/// # Panics
+///
+/// On the first body the destination does not survive (after shrinking).
+pub fn random_first_answers<T, F, Fut>(factory: F, fields: &'static [&'static str], cases: u32)
+where
+    T: FaultTarget,
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => panic!("cannot build a tokio runtime: {e}"),
+    };
+    random_bodies(fields, cases, |body| {
+        runtime.block_on(async {
+            let target = factory().await;
+            survives(&target, Aim::Any, "/", "a random first answer", body).await;
+        });
+    });
+}
+
 /// Calls `check` with `cases` random bodies from [`json_like`]`(fields)`, from a fixed seed
 /// (the same bodies every run). `check` panics on a violation; the failing body is then
 /// shrunk to the smallest that still fails, and reported.
@@ -175,8 +217,9 @@ pub fn random_bodies(fields: &'static [&'static str], cases: u32, check: impl Fn
 }
 
 /// Generates the hostile-input tests for a target factory: every body of
-/// [`nasty_bodies`], and 256 random bodies built from `fields` (the service's field names),
-/// each served as the list's answer.
+/// [`nasty_bodies`] and 256 random bodies built from `fields` (the service's field names),
+/// each served as the list's answer, and 128 random bodies as a fresh destination's first
+/// answer (its lookups).
 ///
 /// ```ignore
 /// kms_sync_testkit::hostile_input_suite!(FakeTarget::repository, &["values", "next", "size"]);
@@ -197,6 +240,11 @@ macro_rules! hostile_input_suite {
         #[test]
         fn random_list_bodies_never_panic() {
             $crate::hostile::random_list_bodies($factory, $fields, 256);
+        }
+
+        #[test]
+        fn random_first_answers_never_panic() {
+            $crate::hostile::random_first_answers($factory, $fields, 128);
         }
     };
 }
