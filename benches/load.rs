@@ -116,53 +116,40 @@ async fn start(
     destination: &str,
     real_time: bool,
 ) -> Result<(Fake, Arc<dyn Destination>, RateBudget), Failure> {
+    let paced = |base_url: String, budget: RateBudget| {
+        fake_client_settings(base_url).with_rate_budget(budget)
+    };
     Ok(match destination {
         "bitbucket" => {
             let fake = FakeBitbucket::start().await;
-            let config = BitbucketConfig::repository(WORKSPACE, REPOSITORY);
-            let real = BitbucketDestination::builder(fake.connection(), config.clone())
-                .with_base_url(fake.base_url())
-                .build()?
-                .info()
-                .capabilities
-                .rate_budget()
-                .ok_or("no documented budget")?;
-            let budget = budgets(real, real_time);
-            let dest = BitbucketDestination::builder(fake.connection(), config)
-                .settings(fake_client_settings(fake.base_url()).with_rate_budget(budget))
-                .build()?;
+            let budget = budgets(kms_sync_bitbucket::documented_budget(), real_time);
+            let dest = BitbucketDestination::builder(
+                fake.connection(),
+                BitbucketConfig::repository(WORKSPACE, REPOSITORY),
+            )
+            .settings(paced(fake.base_url(), budget))
+            .build()?;
             (Fake::Bitbucket(fake), Arc::new(dest), budget)
         }
         "checkly" => {
             let fake = FakeChecklyServer::start().await;
-            let config = ChecklyConfig::account(ACCOUNT_ID);
-            let real = ChecklyDestination::builder(fake.connection(), config.clone())
-                .with_base_url(fake.base_url())
-                .build()?
-                .info()
-                .capabilities
-                .rate_budget()
-                .ok_or("no documented budget")?;
-            let budget = budgets(real, real_time);
-            let dest = ChecklyDestination::builder(fake.connection(), config)
-                .settings(fake_client_settings(fake.base_url()).with_rate_budget(budget))
-                .build()?;
+            let budget = budgets(kms_sync_checkly::documented_budget(), real_time);
+            let dest =
+                ChecklyDestination::builder(fake.connection(), ChecklyConfig::account(ACCOUNT_ID))
+                    .settings(paced(fake.base_url(), budget))
+                    .build()?;
             (Fake::Checkly(fake), Arc::new(dest), budget)
         }
         _ => {
             let fake = FakeOctopus::start().await;
             fake.add_project("Web", false);
-            let config = OctopusConfig::project(SPACE, "web");
-            let real = OctopusDestination::builder(fake.connection(), config.clone())
-                .build()?
-                .info()
-                .capabilities
-                .rate_budget()
-                .ok_or("no documented budget")?;
-            let budget = budgets(real, real_time);
-            let dest = OctopusDestination::builder(fake.connection(), config)
-                .settings(fake_client_settings(fake.base_url()).with_rate_budget(budget))
-                .build()?;
+            let budget = budgets(kms_sync_octopus::assumed_budget(), real_time);
+            let dest = OctopusDestination::builder(
+                fake.connection(),
+                OctopusConfig::project(SPACE, "web"),
+            )
+            .settings(paced(fake.base_url(), budget))
+            .build()?;
             (Fake::Octopus(fake), Arc::new(dest), budget)
         }
     })

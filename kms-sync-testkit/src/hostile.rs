@@ -141,17 +141,21 @@ where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = T>,
 {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
+    let runtime = runtime();
+    let target = runtime.block_on(factory());
+    random_bodies(fields, cases, |body| {
+        runtime.block_on(list_survives(&target, "a random JSON body", body));
+    });
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
         Ok(r) => r,
         Err(e) => panic!("cannot build a tokio runtime: {e}"),
-    };
-    let target = runtime.block_on(factory());
-    random_bodies(fields, cases, |body| {
-        runtime.block_on(list_survives(&target, "a random JSON body", body));
-    });
+    }
 }
 
 /// For `cases` random bodies from [`json_like`]`(fields)`: a fresh target from `factory`
@@ -168,13 +172,7 @@ where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = T>,
 {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => panic!("cannot build a tokio runtime: {e}"),
-    };
+    let runtime = runtime();
     random_bodies(fields, cases, |body| {
         runtime.block_on(async {
             let target = factory().await;
