@@ -204,8 +204,12 @@ fn child(destination: &str, keys: usize, real_time: bool) -> Result<(), Failure>
             resync.requests.total(),
             peak_rss_mib().unwrap_or(f64::NAN),
         );
-        if failed > 0 || refused > 0 {
-            return Err(format!("{destination}: {failed} failed keys, {refused} 429s").into());
+        if failed > 0 || refused.max(log_429) > 0 {
+            return Err(format!(
+                "{destination}: {failed} failed keys, {} 429s",
+                refused.max(log_429)
+            )
+            .into());
         }
         Ok(())
     })

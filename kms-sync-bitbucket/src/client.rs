@@ -1,9 +1,10 @@
 //! Requests to Bitbucket's API: auth, paths, pagination.
 
 use kms_sync_core::http::{
-    collect_next_links, encode_segment, HttpClient, Request, DEFAULT_MAX_PAGES,
+    collect_next_links, encode_segment, HttpClient, LinkedPage, Request, Response,
+    DEFAULT_MAX_PAGES,
 };
-use kms_sync_core::{Error, Result, SecretValue};
+use kms_sync_core::{Result, SecretValue};
 
 use crate::model::{Environment, Page, User, Variable, VariableBody};
 
@@ -50,6 +51,12 @@ impl Scope {
     }
 }
 
+/// One page of a Bitbucket list: `values`, `next` and the list's `size`.
+fn read_page<T: serde::de::DeserializeOwned>(response: &Response) -> Result<LinkedPage<T>> {
+    let page: Page<T> = response.json_object()?;
+    Ok(LinkedPage::new(page.values, page.next).with_total(page.size))
+}
+
 /// Bitbucket's endpoints over the shared HTTP client.
 #[derive(Debug, Clone)]
 pub(crate) struct BitbucketClient {
@@ -71,32 +78,19 @@ impl BitbucketClient {
             encode_segment(repo)
         ))
         .query("pagelen", PAGE_LEN.to_string());
-        collect_next_links(&self.http, first, DEFAULT_MAX_PAGES, |r| {
-            let page: Page<Environment> = r.json_object()?;
-            Ok((page.values, page.next))
-        })
+        collect_next_links(
+            &self.http,
+            first,
+            DEFAULT_MAX_PAGES,
+            read_page::<Environment>,
+        )
         .await
     }
 
-    /// Every variable of a scope. Each page reports the list's total (`size`); fewer
-    /// variables than the last page's total means pages went missing (a sequence cut short),
-    /// and the list is refused rather than trusted.
+    /// Every variable of a scope (refused when its pages hold fewer than the reported total).
     pub async fn variables(&self, scope: &Scope) -> Result<Vec<Variable>> {
         let first = Request::get(scope.collection()).query("pagelen", PAGE_LEN.to_string());
-        let mut reported = None;
-        let variables = collect_next_links(&self.http, first, DEFAULT_MAX_PAGES, |r| {
-            let page: Page<Variable> = r.json_object()?;
-            reported = page.size.or(reported);
-            Ok((page.values, page.next))
-        })
-        .await?;
-        match reported {
-            Some(size) if variables.len() < size => Err(Error::unexpected(format!(
-                "Bitbucket reported {size} variables but its pages held {}; the list would be incomplete",
-                variables.len()
-            ))),
-            _ => Ok(variables),
-        }
+        collect_next_links(&self.http, first, DEFAULT_MAX_PAGES, read_page::<Variable>).await
     }
 
     pub async fn create(&self, scope: &Scope, key: &str, value: &SecretValue) -> Result<Variable> {

@@ -21,10 +21,11 @@ pub(crate) struct VariableBody<'a> {
     pub secured: bool,
 }
 
-/// A page of a paginated list: `{values, next?, pagelen?, page?, size?}`.
+/// A page of a paginated list: `{values, next?, pagelen?, page?, size?}`. `values` is
+/// required: an answer without it is not a page, and reading it as an empty one would
+/// hide the list.
 #[derive(Deserialize)]
 pub(crate) struct Page<T> {
-    #[serde(default = "Vec::new")]
     pub values: Vec<T>,
     #[serde(default)]
     pub next: Option<String>,

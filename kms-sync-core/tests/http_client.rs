@@ -409,13 +409,16 @@ async fn redirects_stay_home_and_never_carry_credentials_away() -> Result<()> {
 async fn next_link_pagination_and_its_refusals() -> Result<()> {
     let server = FaultServer::start(app()).await;
     let c = client(&server).build()?;
-    let parse = |r: &Response| -> Result<(Vec<u64>, Option<String>)> {
+    let parse = |r: &Response| -> Result<LinkedPage<u64>> {
         let v: Value = r.json()?;
         let values = v["values"]
             .as_array()
             .map(|a| a.iter().filter_map(Value::as_u64).collect())
             .unwrap_or_default();
-        Ok((values, v["next"].as_str().map(str::to_owned)))
+        Ok(LinkedPage::new(
+            values,
+            v["next"].as_str().map(str::to_owned),
+        ))
     };
     let all = collect_next_links(&c, Request::get("/links"), DEFAULT_MAX_PAGES, parse).await?;
     assert_eq!(all, [10, 11, 20, 21, 30, 31]);
@@ -430,11 +433,24 @@ async fn next_link_pagination_and_its_refusals() -> Result<()> {
         .expect_err("cap");
     assert!(err.to_string().contains("2-page cap"), "{err}");
 
+    // Pages that hold fewer items than the total the service reports: cut short, refused.
+    let exact = collect_next_links(&c, Request::get("/links"), DEFAULT_MAX_PAGES, |r| {
+        Ok(parse(r)?.with_total(Some(6)))
+    })
+    .await?;
+    assert_eq!(exact.len(), 6);
+    let err = collect_next_links(&c, Request::get("/links"), DEFAULT_MAX_PAGES, |r| {
+        Ok(parse(r)?.with_total(Some(7)))
+    })
+    .await
+    .expect_err("a short sequence");
+    assert_eq!(err.kind(), ErrorKind::Unexpected);
+    assert!(err.to_string().contains("reported 7 items"), "{err}");
+
     let elsewhere = FaultServer::start(app()).await;
     let foreign = elsewhere.url("/links?page=2");
     let err = collect_next_links(&c, Request::get("/links"), DEFAULT_MAX_PAGES, |r| {
-        let (values, _) = parse(r)?;
-        Ok((values, Some(foreign.clone())))
+        Ok(LinkedPage::new(parse(r)?.items, Some(foreign.clone())))
     })
     .await
     .expect_err("foreign next");

@@ -28,24 +28,15 @@ const FIELDS: &[&str] = &[
     "tokenType",
 ];
 
-fn runtime() -> tokio::runtime::Runtime {
-    match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => panic!("a runtime: {e}"),
-    }
-}
-
 fn started(rt: &tokio::runtime::Runtime) -> FakeKms {
     let fake = rt.block_on(FakeKms::start());
     fake.set("dev", "/", "DATABASE_URL", "postgres://db");
     fake
 }
 
-/// Serves `body` once at `path` and loads: the answer is a set, or a short `Source` error.
-async fn load_survives(fake: &FakeKms, path: &str, what: &str, body: Vec<u8>) {
+/// Serves `body` once at `path` and loads: the answer is a set, or a short, typed error
+/// (always an error when `must_fail`).
+async fn load_survives(fake: &FakeKms, path: &str, what: &str, body: Vec<u8>, must_fail: bool) {
     let source = fake.source("dev", "/");
     fake.faults().reset();
     fake.faults()
@@ -54,9 +45,17 @@ async fn load_survives(fake: &FakeKms, path: &str, what: &str, body: Vec<u8>) {
     let served = fake.faults().log().iter().any(|r| r.path == path);
     fake.faults().reset();
     assert!(served, "{what}: {path} was never requested");
+    if must_fail {
+        assert!(
+            result.is_err(),
+            "{what} at {path}: read as an answer: {result:?}"
+        );
+    }
     match result {
-        // A login answer the source cannot use is refused; the source logs in once more on
-        // the next request, which the fake answers.
+        // A secrets body that parses is what the KMS said.
+        Ok(_) if path == SECRETS => {}
+        // A login answer with an unknown token is refused by the KMS; the source logs in
+        // once more and reads the fake's one secret.
         Ok(set) => assert_eq!(set.len(), 1, "{what}: a partial or invented set"),
         Err(e) => {
             assert!(
@@ -73,29 +72,47 @@ async fn load_survives(fake: &FakeKms, path: &str, what: &str, body: Vec<u8>) {
 
 #[test]
 fn nasty_bodies_get_clear_errors() {
-    let rt = runtime();
+    let rt = kms_sync_testkit::runtime();
     let fake = started(&rt);
     for path in [SECRETS, LOGIN] {
-        for (what, body) in nasty_bodies() {
-            rt.block_on(load_survives(&fake, path, what, body));
+        for body in nasty_bodies() {
+            rt.block_on(load_survives(
+                &fake,
+                path,
+                body.name,
+                body.bytes,
+                body.must_fail,
+            ));
         }
     }
 }
 
 #[test]
 fn random_secret_lists_never_panic() {
-    let rt = runtime();
+    let rt = kms_sync_testkit::runtime();
     let fake = started(&rt);
     random_bodies(FIELDS, 256, |body| {
-        rt.block_on(load_survives(&fake, SECRETS, "a random secrets body", body));
+        rt.block_on(load_survives(
+            &fake,
+            SECRETS,
+            "a random secrets body",
+            body,
+            false,
+        ));
     });
 }
 
 #[test]
 fn random_login_answers_never_panic() {
-    let rt = runtime();
+    let rt = kms_sync_testkit::runtime();
     let fake = started(&rt);
     random_bodies(FIELDS, 256, |body| {
-        rt.block_on(load_survives(&fake, LOGIN, "a random login body", body));
+        rt.block_on(load_survives(
+            &fake,
+            LOGIN,
+            "a random login body",
+            body,
+            false,
+        ));
     });
 }

@@ -6,7 +6,7 @@
 //! ```
 //! use kms_sync_testkit::hostile;
 //! let bodies = hostile::nasty_bodies();
-//! assert!(bodies.iter().any(|(name, _)| *name == "invalid UTF-8"));
+//! assert!(bodies.iter().any(|b| b.name == "invalid UTF-8" && b.must_fail));
 //! ```
 
 use proptest::prelude::*;
@@ -43,9 +43,21 @@ pub fn json_like(fields: &'static [&'static str]) -> impl Strategy<Value = Value
     })
 }
 
+/// A body no parser should choke on, and whether every reader must refuse it.
+#[derive(Debug, Clone)]
+pub struct NastyBody {
+    /// What it is, for messages.
+    pub name: &'static str,
+    /// The bytes.
+    pub bytes: Vec<u8>,
+    /// No list, lookup or login answer can be read from it (`{}` and `[]` can be: an empty
+    /// array is an empty Checkly page).
+    pub must_fail: bool,
+}
+
 /// Bodies no parser should choke on: over the 16 MiB cap, nested 100,000 deep, invalid
 /// UTF-8, NUL bytes, empty, and valid JSON of every wrong top-level type.
-pub fn nasty_bodies() -> Vec<(&'static str, Vec<u8>)> {
+pub fn nasty_bodies() -> Vec<NastyBody> {
     let deep = {
         let mut s = "[".repeat(100_000);
         s.push_str(&"]".repeat(100_000));
@@ -57,20 +69,26 @@ pub fn nasty_bodies() -> Vec<(&'static str, Vec<u8>)> {
         s.push_str("\"]}");
         s.into_bytes()
     };
+    let body = |name, bytes: Vec<u8>, must_fail| NastyBody {
+        name,
+        bytes,
+        must_fail,
+    };
     vec![
-        ("over the body cap", huge),
-        ("nested 100,000 deep", deep),
-        (
+        body("over the body cap", huge, true),
+        body("nested 100,000 deep", deep, true),
+        body(
             "invalid UTF-8",
             b"{\"values\": [\"\xff\xfe\xfd\"]}".to_vec(),
+            true,
         ),
-        ("NUL bytes", b"\0\0\0".to_vec()),
-        ("empty", Vec::new()),
-        ("null", b"null".to_vec()),
-        ("a number", b"42".to_vec()),
-        ("a string", b"\"values\"".to_vec()),
-        ("an empty object", b"{}".to_vec()),
-        ("an empty array", b"[]".to_vec()),
+        body("NUL bytes", b"\0\0\0".to_vec(), true),
+        body("empty", Vec::new(), true),
+        body("null", b"null".to_vec(), true),
+        body("a number", b"42".to_vec(), true),
+        body("a string", b"\"values\"".to_vec(), true),
+        body("an empty object", b"{}".to_vec(), false),
+        body("an empty array", b"[]".to_vec(), false),
     ]
 }
 
@@ -84,7 +102,25 @@ pub fn nasty_bodies() -> Vec<(&'static str, Vec<u8>)> {
 /// untyped or sprawling.
 pub async fn list_survives<T: FaultTarget + ?Sized>(target: &T, what: &str, body: Vec<u8>) {
     let list = target.list_path();
-    survives(target, Aim::get(list.clone()), &list, what, body).await;
+    survives(target, Aim::get(list.clone()), &list, what, body, false).await;
+}
+
+/// As [`list_survives`] for a [`NastyBody`]: one that must fail may not come back as a list.
+///
+/// # Panics
+///
+/// As [`list_survives`], and when a body that must fail is read as a list.
+pub async fn nasty_list_survives<T: FaultTarget + ?Sized>(target: &T, body: NastyBody) {
+    let list = target.list_path();
+    survives(
+        target,
+        Aim::get(list.clone()),
+        &list,
+        body.name,
+        body.bytes,
+        body.must_fail,
+    )
+    .await;
 }
 
 /// Serves `body` as the answer to the first request `aim` matches (a request whose path
@@ -96,6 +132,7 @@ async fn survives<T: FaultTarget + ?Sized>(
     path: &str,
     what: &str,
     body: Vec<u8>,
+    must_fail: bool,
 ) {
     let faults = target.faults();
     faults.reset();
@@ -104,6 +141,9 @@ async fn survives<T: FaultTarget + ?Sized>(
     let served = faults.log().iter().any(|r| r.path.starts_with(path));
     faults.reset();
     assert!(served, "{what}: {path} was never requested");
+    if must_fail {
+        assert!(result.is_err(), "{what}: read as a list: {result:?}");
+    }
     if let Err(e) = result {
         let shown = e.to_string();
         assert!(
@@ -141,21 +181,11 @@ where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = T>,
 {
-    let runtime = runtime();
+    let runtime = crate::runtime();
     let target = runtime.block_on(factory());
     random_bodies(fields, cases, |body| {
         runtime.block_on(list_survives(&target, "a random JSON body", body));
     });
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => panic!("cannot build a tokio runtime: {e}"),
-    }
 }
 
 /// For `cases` random bodies from [`json_like`]`(fields)`: a fresh target from `factory`
@@ -172,11 +202,11 @@ where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = T>,
 {
-    let runtime = runtime();
+    let runtime = crate::runtime();
     random_bodies(fields, cases, |body| {
         runtime.block_on(async {
             let target = factory().await;
-            survives(&target, Aim::Any, "/", "a random first answer", body).await;
+            survives(&target, Aim::Any, "/", "a random first answer", body, false).await;
         });
     });
 }
@@ -229,8 +259,8 @@ macro_rules! hostile_input_suite {
         fn nasty_list_bodies_get_clear_errors() {
             $crate::run_case(async {
                 let target = $factory().await;
-                for (what, body) in $crate::hostile::nasty_bodies() {
-                    $crate::hostile::list_survives(&target, what, body).await;
+                for body in $crate::hostile::nasty_bodies() {
+                    $crate::hostile::nasty_list_survives(&target, body).await;
                 }
             });
         }

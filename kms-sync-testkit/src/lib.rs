@@ -76,12 +76,22 @@ pub fn fake_client_settings(base_url: impl Into<String>) -> kms_sync_core::http:
 ///
 /// If the runtime cannot be built (the test cannot run at all).
 pub fn run_case<F: std::future::Future>(future: F) -> F::Output {
+    runtime().block_on(future)
+}
+
+/// A new current-thread tokio runtime with time and I/O enabled, for tests that keep one
+/// runtime across many `block_on` calls (a fake started once, then many property cases).
+///
+/// # Panics
+///
+/// If the runtime cannot be built (the test cannot run at all).
+pub fn runtime() -> tokio::runtime::Runtime {
     match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
-        Ok(runtime) => runtime.block_on(future),
-        Err(e) => panic!("cannot build a tokio runtime for the conformance case: {e}"),
+        Ok(runtime) => runtime,
+        Err(e) => panic!("cannot build a tokio runtime: {e}"),
     }
 }
 

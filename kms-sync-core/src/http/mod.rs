@@ -32,7 +32,7 @@ pub use client::{
 };
 pub use config::{Pacing, RetryConfig, TimeoutConfig, BUDGET_SHARE};
 pub use paginate::{
-    collect_next_links, collect_numbered_pages, collect_skip_take, DEFAULT_MAX_PAGES,
+    collect_next_links, collect_numbered_pages, collect_skip_take, LinkedPage, DEFAULT_MAX_PAGES,
 };
 pub use request::{Method, Request, Response};
 pub use settings::ClientSettings;

@@ -39,13 +39,49 @@ fn cap_error(client: &HttpClient, max_pages: usize) -> Error {
     .with_destination(client.service().to_owned())
 }
 
-/// Follows `next` links from `first` (Bitbucket style). `parse` returns a page's items and its
-/// `next` link (absolute URL), if any.
+/// One page of a next-link list, as the parser given to [`collect_next_links`] reads it.
+///
+/// ```
+/// use kms_sync_core::http::LinkedPage;
+/// let page = LinkedPage::new(vec![1, 2], Some("https://api.example.com/l?page=2".into())).with_total(Some(3));
+/// assert_eq!(page.total, Some(3));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkedPage<T> {
+    /// The page's items.
+    pub items: Vec<T>,
+    /// The next page's absolute URL; `None` on the last page.
+    pub next: Option<String>,
+    /// The list's total across all pages, where the service reports one.
+    pub total: Option<usize>,
+}
+
+impl<T> LinkedPage<T> {
+    /// A page without a reported total.
+    pub fn new(items: Vec<T>, next: Option<String>) -> Self {
+        LinkedPage {
+            items,
+            next,
+            total: None,
+        }
+    }
+
+    /// Sets the total the service reported (`None`: not reported).
+    pub fn with_total(mut self, total: Option<usize>) -> Self {
+        self.total = total;
+        self
+    }
+}
+
+/// Follows `next` links from `first` (Bitbucket style). `parse` reads each page: its items,
+/// its `next` link (absolute URL) and the total the service reports, if it does.
 ///
 /// # Errors
 ///
 /// A page that cannot be fetched or parsed; a `next` link seen before (a loop); a `next` link
-/// to another origin (not followed, so credentials stay home); more than `max_pages` pages.
+/// to another origin (not followed, so credentials stay home); more than `max_pages` pages;
+/// fewer items than the last page's reported total (pages went missing: the sequence was cut
+/// short, and the list would be incomplete).
 pub async fn collect_next_links<T, F>(
     client: &HttpClient,
     first: Request,
@@ -53,7 +89,7 @@ pub async fn collect_next_links<T, F>(
     mut parse: F,
 ) -> Result<Vec<T>>
 where
-    F: FnMut(&Response) -> Result<(Vec<T>, Option<String>)>,
+    F: FnMut(&Response) -> Result<LinkedPage<T>>,
 {
     let mut seen: HashSet<String> = HashSet::new();
     seen.insert(client.url_for(&first)?.to_string());
@@ -64,10 +100,18 @@ where
             .send(request)
             .await
             .map_err(|e| page_error(client, page, e))?;
-        let (batch, next) = parse(&response).map_err(|e| page_error(client, page, e))?;
-        items.extend(batch);
-        let Some(next) = next else {
-            return Ok(items);
+        let parsed = parse(&response).map_err(|e| page_error(client, page, e))?;
+        items.extend(parsed.items);
+        let Some(next) = parsed.next else {
+            return match parsed.total {
+                Some(total) if items.len() < total => Err(Error::unexpected(format!(
+                    "{} reported {total} items but its pages held {}; the list would be incomplete",
+                    client.service(),
+                    items.len()
+                ))
+                .with_destination(client.service().to_owned())),
+                _ => Ok(items),
+            };
         };
         let next_request = Request::get_url(next);
         let url = client

@@ -257,7 +257,7 @@ impl Response {
     /// [`Unexpected`](ErrorKind::Unexpected) naming the request, the position and the kind of
     /// problem — never the body's content.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T> {
-        self.parse(&self.body)
+        self.parse()
     }
 
     /// As [`json`](Self::json), for answers that must be a JSON object. serde reads a struct
@@ -281,11 +281,11 @@ impl Response {
             .with_operation(self.label.clone())
             .with_status(self.status));
         }
-        self.parse(&self.body)
+        self.parse()
     }
 
-    fn parse<T: DeserializeOwned>(&self, body: &[u8]) -> Result<T> {
-        serde_json::from_slice(body).map_err(|e| {
+    fn parse<T: DeserializeOwned>(&self) -> Result<T> {
+        serde_json::from_slice(&self.body).map_err(|e| {
             Error::new(
                 ErrorKind::Unexpected,
                 format!(
