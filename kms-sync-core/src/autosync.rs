@@ -10,7 +10,7 @@ use tracing::{info, warn};
 
 use crate::report::{Counts, RunStatus};
 use crate::source::Revision;
-use crate::syncer::Syncer;
+use crate::engine::Syncer;
 
 /// How an [`AutoSync`] runner behaves.
 ///

@@ -59,6 +59,16 @@ pub enum ErrorKind {
     /// A safety guard refused the plan (deletion guard).
     #[error("refused by guard")]
     Guard,
+    /// A write whose outcome the service did not confirm: a 2xx whose body could not be
+    /// read, or a request that may have been applied before its connection was lost or the
+    /// deadline passed. Counted as failed; the ledger forgets the value, so the next run
+    /// rewrites it.
+    #[error("unconfirmed")]
+    Unconfirmed,
+    /// The apply stopped before trying this change (the deadline passed, or the service
+    /// kept failing).
+    #[error("not attempted")]
+    NotAttempted,
     /// Anything else: an unexpected response, a broken state file, a bug.
     #[error("unexpected")]
     Unexpected,

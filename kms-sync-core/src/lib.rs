@@ -10,8 +10,10 @@
 //! - [`SecretSource`] → a [`SecretSet`] of [`SecretValue`]s (redacted in every `Debug`).
 //! - [`KeySchema`] ([`TemplateKeySchema`], [`NoKeySchema`]) names destination keys and decides
 //!   which ones a sync owns.
-//! - [`Destination`] lists a [`Snapshot`] and applies [`Change`]s; per-key destinations use
-//!   [`apply_each`].
+//! - [`Destination`] describes itself ([`DestinationInfo`], [`KeyRules`]), lists a
+//!   [`Snapshot`] of entries with a typed [`EntryState`], and writes [`Change`]s through a
+//!   [`Writer`]: per key ([`PerKeyWriter`]) or as one batch ([`BatchWriter`]).
+//! - [`Ownership`] is the one rule for what a sync may delete.
 //! - [`plan()`] is a pure function from source, snapshot, schema and ledger to a [`Plan`].
 //! - [`Syncer`] ties them together: `plan`, `apply`, `sync`, `remove`, `import`, returning a
 //!   [`SyncReport`].
@@ -41,14 +43,15 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-mod apply_each;
 mod autosync;
 mod destination;
+mod engine;
 mod error;
 pub mod http;
 mod json;
 mod memory;
 mod options;
+mod ownership;
 mod plan;
 mod progress;
 mod report;
@@ -58,19 +61,22 @@ mod secret;
 mod source;
 mod state;
 mod stats;
-mod syncer;
 
-pub use apply_each::apply_each;
 pub use async_trait::async_trait;
 pub use autosync::{AutoSync, AutoSyncConfig, AutoSyncHandle, RunRecord, RunTrigger, Trigger};
 pub use destination::{
-    Applied, ApplyContext, Capabilities, Change, ChangeKind, Destination, DestinationInfo, Outcome,
-    OutcomeStatus, RateBudget, RemoteEntry, RemoteValue, Snapshot, Verdict, WriteMode,
+    Applied, BatchWriter, Capabilities, CaseRule, Change, ChangeKind, Destination,
+    DestinationInfo, EntryState, KeyRule, KeyRules, PerKeyWriter, RateBudget, Reason, RemoteEntry,
+    RemoteValue, Snapshot, StandardRules, Verdict, Version, WriteMode, Writer,
 };
+pub use engine::{Syncer, SyncerBuilder};
 pub use error::{Error, ErrorKind, Result};
 pub use json::{parse_app_connection, parse_json, AppConnectionBody};
-pub use memory::{KeyRule, MemoryDestination, MemoryDestinationBuilder};
-pub use options::{InitialSyncBehavior, SyncOptions};
+pub use memory::{MemoryDestination, MemoryDestinationBuilder};
+pub use options::{
+    InitialSyncBehavior, SyncOptions, DEFAULT_APPLY_DEADLINE, DEFAULT_READ_DEADLINE,
+};
+pub use ownership::{Claim, Ownership};
 pub use plan::{
     plan, DeletionGuard, Plan, PlanAction, PlanCounts, PlanInput, PlanItem, PlanOptions,
     PlanWarning,
@@ -78,12 +84,11 @@ pub use plan::{
 pub use progress::Progress;
 pub use report::{Counts, KeyReport, KeyStatus, Operation, RunStatus, StatusRecord, SyncReport};
 pub use schema::{KeySchema, NoKeySchema, TemplateKeySchema};
-pub use scope_lock::lock_scope;
+pub use scope_lock::{LocalScopeLocks, ScopeGuard, ScopeLocks};
 pub use secret::{SecretSet, SecretValue, REDACTED};
 pub use source::{DotenvSource, EnvSource, Revision, SecretSink, SecretSource, StaticSource};
 pub use state::{
-    Fingerprint, Fingerprinter, JsonFileStateStore, Ledger, LedgerEntry, MemoryStateStore,
-    StateStore, MIN_HMAC_KEY_LEN,
+    Fingerprint, Fingerprinter, JsonFileStateStore, Ledger, LedgerEntry, LedgerUpdate,
+    MemoryStateStore, StateStore, MIN_HMAC_KEY_LEN,
 };
-pub use stats::{RequestCounter, RequestStats};
-pub use syncer::{Syncer, SyncerBuilder};
+pub use stats::{count_request, RequestCounter, RequestStats, RunRequests};

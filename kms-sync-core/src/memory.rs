@@ -5,68 +5,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use crate::apply_each::apply_each;
 use crate::destination::{
-    Applied, ApplyContext, Capabilities, Change, ChangeKind, Destination, DestinationInfo, Outcome,
-    RemoteEntry, RemoteValue, Snapshot, Verdict, WriteMode,
+    Applied, BatchWriter, Capabilities, CaseRule, Change, ChangeKind, Destination,
+    DestinationInfo, KeyRule, KeyRules, PerKeyWriter, RemoteEntry, RemoteValue, Snapshot,
+    StandardRules, Version, WriteMode, Writer,
 };
 use crate::error::{Error, ErrorKind, Result};
 use crate::secret::SecretValue;
-use crate::stats::{RequestCounter, RequestStats};
-
-/// Which keys a [`MemoryDestination`] accepts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyRule {
-    /// Any non-empty key without control characters.
-    Any,
-    /// `^[A-Za-z_][A-Za-z0-9_]*$`, as Bitbucket and Checkly require.
-    Identifier,
-}
-
-impl KeyRule {
-    /// Checks a key.
-    ///
-    /// ```
-    /// use kms_sync_core::{KeyRule, Verdict};
-    /// assert_eq!(KeyRule::Identifier.check("DB_URL"), Verdict::Valid);
-    /// assert!(!KeyRule::Identifier.check("1DB").is_valid());
-    /// ```
-    pub fn check(self, key: &str) -> Verdict {
-        if key.is_empty() {
-            return Verdict::Invalid("the key is empty".to_owned());
-        }
-        match self {
-            KeyRule::Any => {
-                if key.chars().any(char::is_control) {
-                    Verdict::Invalid("the key contains a control character".to_owned())
-                } else {
-                    Verdict::Valid
-                }
-            }
-            KeyRule::Identifier => {
-                let mut chars = key.chars();
-                let first_ok = chars
-                    .next()
-                    .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
-                if !first_ok {
-                    return Verdict::Invalid("must start with an ASCII letter or `_`".to_owned());
-                }
-                if chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                    Verdict::Valid
-                } else {
-                    Verdict::Invalid("may contain only ASCII letters, digits and `_`".to_owned())
-                }
-            }
-        }
-    }
-
-    fn describe(self) -> &'static str {
-        match self {
-            KeyRule::Any => "any non-empty key without control characters",
-            KeyRule::Identifier => "ASCII letters, digits and `_`, not starting with a digit",
-        }
-    }
-}
+use crate::stats::{count_request, RequestCounter, RequestStats};
 
 #[derive(Debug, Clone)]
 struct Stored {
@@ -166,23 +112,24 @@ impl MemoryDestinationBuilder {
     }
     /// Builds the destination.
     pub fn build(self) -> MemoryDestination {
-        let capabilities = Capabilities::new(self.write_mode)
+        let capabilities = Capabilities::new()
             .with_values_readable(self.readable)
             .with_import(self.import && self.readable)
-            .with_case_insensitive_keys(self.case_insensitive)
-            .with_key_rule(self.key_rule.describe())
-            .with_value_rule(if self.reject_empty_values {
-                "non-empty"
-            } else {
-                "any value"
-            })
             .with_default_concurrency(self.concurrency)
             .with_replaces_whole_set(self.replaces_whole_set);
+        let mut rules = StandardRules::new(self.key_rule).case(if self.case_insensitive {
+            CaseRule::Insensitive
+        } else {
+            CaseRule::Sensitive
+        });
+        if self.reject_empty_values {
+            rules = rules.non_empty_values();
+        }
         MemoryDestination {
             info: DestinationInfo::new(self.kind, self.target, capabilities),
+            rules,
+            write_mode: self.write_mode,
             page_size: self.page_size,
-            key_rule: self.key_rule,
-            reject_empty_values: self.reject_empty_values,
             state: Arc::new(Mutex::new(State::default())),
             requests: Arc::new(RequestCounter::default()),
         }
@@ -194,9 +141,10 @@ impl MemoryDestinationBuilder {
 /// and to fail chosen operations, so the engine's failure paths are testable without HTTP.
 ///
 /// It counts requests as a service would: one GET per list page, one POST / PUT / DELETE
-/// per per-key change, one PUT per batch. A batch write checks the snapshot version the
-/// plan was made from and fails whole with a [`Conflict`](ErrorKind::Conflict) if another
-/// writer came first. Clones share state.
+/// per per-key change, one PUT per batch, both in its own log ([`requests`](Self::requests))
+/// and against the run that makes them. A batch write checks the snapshot version the plan
+/// was made from and fails whole with a [`Conflict`](ErrorKind::Conflict) if another writer
+/// came first. Clones share state.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -215,9 +163,9 @@ impl MemoryDestinationBuilder {
 #[derive(Debug, Clone)]
 pub struct MemoryDestination {
     info: DestinationInfo,
+    rules: StandardRules,
+    write_mode: WriteMode,
     page_size: usize,
-    key_rule: KeyRule,
-    reject_empty_values: bool,
     state: Arc<Mutex<State>>,
     requests: Arc<RequestCounter>,
 }
@@ -310,8 +258,18 @@ impl MemoryDestination {
         Ok(self.lock()?.version)
     }
 
+    /// Every request this destination's "service" received, from any run (its request log).
+    pub fn requests(&self) -> RequestStats {
+        self.requests.snapshot()
+    }
+
+    fn count(&self, method: &str) {
+        self.requests.record(method);
+        count_request(method);
+    }
+
     fn same_key(&self, a: &str, b: &str) -> bool {
-        if self.info.capabilities.case_insensitive_keys() {
+        if self.rules.case_rule() == CaseRule::Insensitive {
             a.to_lowercase() == b.to_lowercase()
         } else {
             a == b
@@ -374,31 +332,20 @@ impl MemoryDestination {
         }
     }
 
-    fn apply_batch(&self, changes: &[Change], context: &ApplyContext) -> Vec<Outcome> {
-        self.requests.record("PUT");
-        let whole_failure = |err: Error| -> Vec<Outcome> {
-            changes
-                .iter()
-                .map(|c| Outcome::of(c, Err(err.clone().with_key(&c.key))))
-                .collect()
-        };
-        let mut state = match self.lock() {
-            Ok(state) => state,
-            Err(err) => return whole_failure(err),
-        };
-        if let Some(expected) = &context.snapshot_version {
-            if *expected != state.version.to_string() {
-                return whole_failure(
-                    Error::new(
-                        ErrorKind::Conflict,
-                        "the set changed since it was listed (version mismatch)",
-                    )
-                    .with_destination(self.info.to_string()),
-                );
+    fn apply_batch(&self, changes: &[Change], expect: Option<&Version>) -> Result<Vec<Applied>> {
+        self.count("PUT");
+        let mut state = self.lock()?;
+        if let Some(expected) = expect {
+            if expected.as_str() != state.version.to_string() {
+                return Err(Error::new(
+                    ErrorKind::Conflict,
+                    "the set changed since it was listed (version mismatch)",
+                )
+                .with_destination(self.info.to_string()));
             }
         }
         if let Some(err) = changes.iter().find_map(|c| self.injected(&state, c)) {
-            return whole_failure(err);
+            return Err(err);
         }
         // Work on a copy so a failing change leaves the set as it was.
         let mut draft = State {
@@ -408,47 +355,32 @@ impl MemoryDestination {
             fail_writes: BTreeMap::new(),
             fail_list: None,
         };
-        let mut applied = Vec::with_capacity(changes.len());
-        for change in changes {
-            match self.apply_one(&mut draft, change) {
-                Ok(a) => applied.push(a),
-                Err(err) => return whole_failure(err),
-            }
-        }
+        let applied = changes
+            .iter()
+            .map(|change| self.apply_one(&mut draft, change))
+            .collect::<Result<Vec<_>>>()?;
         state.entries = draft.entries;
         state.next_id = draft.next_id;
         state.version += 1;
-        changes
-            .iter()
-            .zip(applied)
-            .map(|(c, a)| Outcome::of(c, Ok(a)))
-            .collect()
+        Ok(applied)
     }
 }
 
 #[async_trait]
 impl Destination for MemoryDestination {
-    fn info(&self) -> DestinationInfo {
-        self.info.clone()
+    fn info(&self) -> &DestinationInfo {
+        &self.info
     }
 
-    fn validate_key(&self, key: &str) -> Verdict {
-        self.key_rule.check(key)
-    }
-
-    fn validate_value(&self, value: &SecretValue) -> Verdict {
-        if self.reject_empty_values && value.is_empty() {
-            Verdict::Invalid("the value is empty".to_owned())
-        } else {
-            Verdict::Valid
-        }
+    fn rules(&self) -> &dyn KeyRules {
+        &self.rules
     }
 
     async fn list(&self) -> Result<Snapshot> {
         let state = self.lock()?;
         let pages = state.entries.len().div_ceil(self.page_size).max(1);
         for _ in 0..pages {
-            self.requests.record("GET");
+            self.count("GET");
         }
         if let Some(kind) = state.fail_list {
             return Err(Error::new(kind, "injected list failure")
@@ -469,35 +401,37 @@ impl Destination for MemoryDestination {
             })
             .collect();
         let snapshot = Snapshot::new(entries);
-        Ok(match self.info.capabilities.write_mode() {
-            WriteMode::Batch => snapshot.with_version(state.version.to_string()),
+        Ok(match self.write_mode {
+            WriteMode::Batch => snapshot.with_version(Version::new(state.version.to_string())),
             WriteMode::PerKey => snapshot,
         })
     }
 
-    async fn apply(&self, changes: &[Change], context: &ApplyContext) -> Vec<Outcome> {
-        if changes.is_empty() {
-            return Vec::new();
-        }
-        match self.info.capabilities.write_mode() {
-            WriteMode::Batch => self.apply_batch(changes, context),
-            WriteMode::PerKey => {
-                apply_each(changes, context, |change| async move {
-                    self.requests.record(match change.kind {
-                        ChangeKind::Create => "POST",
-                        ChangeKind::Update => "PUT",
-                        ChangeKind::Delete => "DELETE",
-                    });
-                    tokio::task::yield_now().await;
-                    let mut state = self.lock()?;
-                    self.apply_one(&mut state, change)
-                })
-                .await
-            }
+    fn writer(&self) -> Writer<'_> {
+        match self.write_mode {
+            WriteMode::PerKey => Writer::PerKey(self),
+            WriteMode::Batch => Writer::Batch(self),
         }
     }
+}
 
-    fn request_stats(&self) -> RequestStats {
-        self.requests.snapshot()
+#[async_trait]
+impl PerKeyWriter for MemoryDestination {
+    async fn write(&self, change: &Change) -> Result<Applied> {
+        self.count(match change.kind {
+            ChangeKind::Create => "POST",
+            ChangeKind::Update => "PUT",
+            ChangeKind::Delete => "DELETE",
+        });
+        tokio::task::yield_now().await;
+        let mut state = self.lock()?;
+        self.apply_one(&mut state, change)
+    }
+}
+
+#[async_trait]
+impl BatchWriter for MemoryDestination {
+    async fn write_all(&self, changes: &[Change], expect: Option<&Version>) -> Result<Vec<Applied>> {
+        self.apply_batch(changes, expect)
     }
 }

@@ -95,7 +95,24 @@ pub struct SyncOptions {
     /// How often a batch write that lost a race (version conflict) is re-planned and
     /// retried within one `sync()`.
     pub conflict_retries: u32,
+    /// The most the whole operation (reading, planning, writing) may take. `None`, the
+    /// default, gives reading [`DEFAULT_READ_DEADLINE`] and writing
+    /// [`DEFAULT_APPLY_DEADLINE`] plus twice the time the destination's documented budget
+    /// needs for the planned changes, so a large paced sync is never cut short while a
+    /// service that stops answering is given up on in minutes.
+    pub deadline: Option<std::time::Duration>,
+    /// After this many consecutive failures of one transport kind (timeout, unavailable,
+    /// rate limited, unconfirmed) the apply stops and reports the remaining changes as not
+    /// attempted. Default 3: each failure already went through the HTTP client's retries,
+    /// so three in a row means the service is down, not unlucky.
+    pub breaker_threshold: u32,
 }
+
+/// Reading the source, the destination and the ledger gets this long by default.
+pub const DEFAULT_READ_DEADLINE: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Writing gets this long by default, plus twice the pacing time of the planned changes.
+pub const DEFAULT_APPLY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(120);
 
 impl Default for SyncOptions {
     fn default() -> Self {
@@ -105,6 +122,8 @@ impl Default for SyncOptions {
             deletion_guard: DeletionGuard::default(),
             concurrency: None,
             conflict_retries: 3,
+            deadline: None,
+            breaker_threshold: 3,
         }
     }
 }
@@ -133,6 +152,18 @@ impl SyncOptions {
     /// Sets how often a batch version conflict is retried.
     pub fn with_conflict_retries(mut self, retries: u32) -> Self {
         self.conflict_retries = retries;
+        self
+    }
+
+    /// A fixed deadline for the whole operation (see [`SyncOptions::deadline`]).
+    pub fn with_deadline(mut self, deadline: std::time::Duration) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// Consecutive transport failures that stop an apply (at least 1).
+    pub fn with_breaker_threshold(mut self, failures: u32) -> Self {
+        self.breaker_threshold = failures.max(1);
         self
     }
 }

@@ -5,8 +5,11 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::destination::{Change, Destination, RemoteEntry, RemoteValue, Snapshot, Verdict};
+use crate::destination::{
+    CaseRule, Change, Destination, EntryState, RemoteEntry, RemoteValue, Snapshot, Verdict, Version,
+};
 use crate::error::{Error, ErrorKind, Result};
+use crate::ownership::{Claim, Ownership};
 use crate::schema::KeySchema;
 use crate::secret::{SecretSet, SecretValue};
 use crate::state::{Fingerprinter, Ledger};
@@ -165,7 +168,8 @@ pub struct Plan {
     destination: String,
     environment: String,
     key_schema: String,
-    snapshot_version: Option<String>,
+    #[serde(serialize_with = "version_text")]
+    snapshot_version: Option<Version>,
     items: Vec<PlanItem>,
     warnings: Vec<PlanWarning>,
     counts: PlanCounts,
@@ -187,8 +191,8 @@ impl Plan {
         &self.environment
     }
     /// The destination's version when listed.
-    pub fn snapshot_version(&self) -> Option<&str> {
-        self.snapshot_version.as_deref()
+    pub fn snapshot_version(&self) -> Option<&Version> {
+        self.snapshot_version.as_ref()
     }
     /// Every managed key and its action, sorted by key.
     pub fn items(&self) -> &[PlanItem] {
@@ -216,6 +220,13 @@ impl Plan {
             .binary_search_by(|i| i.key.as_str().cmp(key))
             .ok()
             .map(|at| &self.items[at])
+    }
+}
+
+fn version_text<S: serde::Serializer>(v: &Option<Version>, s: S) -> std::result::Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => s.serialize_str(v.as_str()),
+        None => s.serialize_none(),
     }
 }
 
@@ -269,11 +280,13 @@ pub struct PlanInput<'a> {
     pub snapshot: &'a Snapshot,
     /// Which keys are managed and how they are named.
     pub schema: &'a dyn KeySchema,
-    /// The destination's rules (`validate_key`, `validate_value`, capabilities). Only its
-    /// pure methods are called.
+    /// The destination's description and rules. Only its pure methods are called.
     pub destination: &'a dyn Destination,
     /// What this sync wrote before, if a ledger is kept.
     pub ledger: Option<&'a Ledger>,
+    /// Whether schema-owned entries the ledger does not record count as this sync's (the
+    /// initial `overwrite-destination` sync); see [`Ownership`]. Ignored without a ledger.
+    pub claim_unrecorded: bool,
     /// The fingerprinter matching the ledger.
     pub fingerprinter: Option<&'a Fingerprinter>,
     /// Deletion and guard options.
@@ -305,8 +318,9 @@ fn fold_case(key: &str, case_insensitive: bool) -> std::borrow::Cow<'_, str> {
 /// | present | known, different | update |
 /// | present | hidden, ledger fingerprint equal and id unchanged | unchanged |
 /// | present | hidden, otherwise | update |
-/// | absent | present, owned by the schema | delete (unless deletion is disabled) |
-/// | — | present, not owned | untouched, not in the plan |
+/// | present | protected | skipped, with the destination's reason |
+/// | absent | owned ([`Ownership`]) | delete (unless deletion is disabled) |
+/// | — | not owned | untouched, not in the plan |
 ///
 /// # Errors
 ///
@@ -330,6 +344,7 @@ fn fold_case(key: &str, case_insensitive: bool) -> std::borrow::Cow<'_, str> {
 ///     schema: &NoKeySchema,
 ///     destination: &dest,
 ///     ledger: None,
+///     claim_unrecorded: false,
 ///     fingerprinter: None,
 ///     options: PlanOptions::default(),
 /// })?;
@@ -373,8 +388,9 @@ fn index_snapshot<'a>(
 
 fn plan_with<'a>(input: PlanInput<'a>, index: impl FnOnce() -> SnapshotIndex<'a>) -> Result<Plan> {
     let info = input.destination.info();
+    let rules = input.destination.rules();
     let caps = &info.capabilities;
-    let ci = caps.case_insensitive_keys();
+    let ci = rules.case_rule() == CaseRule::Insensitive;
     let env = input.source.environment();
     let destination_name = info.to_string();
     let refuse = |kind: ErrorKind, message: String, keys: Vec<String>| {
@@ -396,7 +412,7 @@ fn plan_with<'a>(input: PlanInput<'a>, index: impl FnOnce() -> SnapshotIndex<'a>
         let verdict = if source_key.is_empty() || !input.schema.owns(&key, env) {
             Verdict::Invalid("an empty source key cannot be synced".to_owned())
         } else {
-            input.destination.validate_key(&key)
+            rules.validate_key(&key)
         };
         match verdict {
             Verdict::Valid => {}
@@ -409,7 +425,7 @@ fn plan_with<'a>(input: PlanInput<'a>, index: impl FnOnce() -> SnapshotIndex<'a>
                 bad_key_names.push(key.clone());
             }
         }
-        if let Verdict::Invalid(why) = input.destination.validate_value(value) {
+        if let Verdict::Invalid(why) = rules.validate_value(value) {
             bad_values.push(format!("`{key}`: {why}"));
             bad_value_names.push(key.clone());
         }
@@ -488,7 +504,7 @@ fn plan_with<'a>(input: PlanInput<'a>, index: impl FnOnce() -> SnapshotIndex<'a>
             format!(
                 "{} value(s) refused by the destination's rule ({}), nothing was written: {}",
                 bad_values.len(),
-                caps.value_rule(),
+                rules.value_rule(),
                 bad_values.join("; ")
             ),
             bad_value_names,
@@ -518,11 +534,15 @@ fn plan_with<'a>(input: PlanInput<'a>, index: impl FnOnce() -> SnapshotIndex<'a>
     };
     let mut items: Vec<PlanItem> = Vec::with_capacity(desired.len());
 
-    // 5. Managed destination keys the source no longer has.
+    // 5. Owned destination keys the source no longer has.
+    let mut ownership = Ownership::new(input.schema, env);
+    if let Some(ledger) = input.ledger {
+        ownership = ownership.with_ledger(ledger, input.claim_unrecorded);
+    }
     let mut managed = 0usize;
     let mut deletes: Vec<&RemoteEntry> = Vec::new();
     for entry in input.snapshot.entries() {
-        if !input.schema.owns(entry.key(), env) {
+        if ownership.claim(entry) != Claim::Owned {
             continue;
         }
         managed += 1;
@@ -531,16 +551,6 @@ fn plan_with<'a>(input: PlanInput<'a>, index: impl FnOnce() -> SnapshotIndex<'a>
         }
         if input.options.disable_secret_deletion {
             counts.retained += 1;
-            continue;
-        }
-        if let Some(reason) = entry.blocked() {
-            counts.skip += 1;
-            items.push(PlanItem {
-                key: entry.key().to_owned(),
-                source_key: None,
-                action: PlanAction::Skip,
-                reason: Some(reason.to_owned()),
-            });
             continue;
         }
         deletes.push(entry);
@@ -617,7 +627,7 @@ fn plan_with<'a>(input: PlanInput<'a>, index: impl FnOnce() -> SnapshotIndex<'a>
         destination: destination_name,
         environment: env.to_owned(),
         key_schema: input.schema.describe(),
-        snapshot_version: input.snapshot.version().map(str::to_owned),
+        snapshot_version: input.snapshot.version().cloned(),
         items,
         warnings,
         counts,
@@ -642,8 +652,8 @@ impl Lookup<'_, '_> {
                 changes.push(Change::create(key.to_owned(), value.clone()));
                 (PlanAction::Create, None)
             }
-            Some(entry) if entry.blocked().is_some() => {
-                (PlanAction::Skip, entry.blocked().map(str::to_owned))
+            Some(entry) if entry.state().is_protected() => {
+                (PlanAction::Skip, entry.state().reason().map(str::to_owned))
             }
             Some(entry) => {
                 match decide_update(key, value, entry, self.ledger, self.fingerprinter) {
@@ -743,8 +753,8 @@ fn decide_update(
     ledger: Option<&Ledger>,
     fingerprinter: Option<&Fingerprinter>,
 ) -> Option<String> {
-    if let Some(reason) = entry.rewrite() {
-        return Some(reason.to_owned());
+    if let EntryState::MustReplace(reason) = entry.state() {
+        return Some(reason.to_string());
     }
     decide_value(key, value, entry, ledger, fingerprinter).map(str::to_owned)
 }
@@ -769,8 +779,12 @@ fn decide_value(
             if recorded.id.as_deref() != entry.id() {
                 return Some("hidden value, destination id changed");
             }
-            if recorded.fingerprint != fp.fingerprint(key, value) {
-                return Some("value changed since last sync");
+            match &recorded.fingerprint {
+                None => return Some("hidden value, last write not confirmed"),
+                Some(f) if *f != fp.fingerprint(key, value) => {
+                    return Some("value changed since last sync")
+                }
+                Some(_) => {}
             }
             None
         }

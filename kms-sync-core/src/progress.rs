@@ -3,8 +3,8 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Counts the changes of the current apply: the syncer sets the total when an apply starts,
-/// [`apply_each`](crate::apply_each) advances it as each change finishes, and a batch write
-/// completes it at once. Share it with [`SyncerBuilder::progress`](crate::SyncerBuilder::progress).
+/// and the engine advances it as each change finishes (a batch write finishes all of its
+/// changes at once). Share it with [`SyncerBuilder::progress`](crate::SyncerBuilder::progress).
 ///
 /// ```
 /// use kms_sync_core::Progress;

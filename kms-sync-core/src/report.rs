@@ -48,6 +48,13 @@ pub enum KeyStatus {
     Imported,
     /// Tried and failed; the error says why.
     Failed,
+    /// Tried, and the service did not confirm it (an answer that could not be read, or
+    /// none): it may or may not have been applied. Counted as failed; the next sync
+    /// rewrites it.
+    Unconfirmed,
+    /// Not tried because the apply stopped (the deadline passed, or the service kept
+    /// failing). Counted apart; the run failed.
+    NotAttempted,
     /// Not tried; the reason says why.
     Skipped,
 }
@@ -86,6 +93,10 @@ pub struct Counts {
     pub imported: usize,
     /// Failed.
     pub failed: usize,
+    /// Of the failed, how many were unconfirmed.
+    pub unconfirmed: usize,
+    /// Changes not attempted because the apply stopped.
+    pub not_attempted: usize,
     /// Skipped.
     pub skipped: usize,
 }
@@ -100,6 +111,11 @@ impl Counts {
             KeyStatus::Unchanged => self.unchanged += 1,
             KeyStatus::Imported => self.imported += 1,
             KeyStatus::Failed => self.failed += 1,
+            KeyStatus::Unconfirmed => {
+                self.failed += 1;
+                self.unconfirmed += 1;
+            }
+            KeyStatus::NotAttempted => self.not_attempted += 1,
             KeyStatus::Skipped => self.skipped += 1,
         }
     }
@@ -251,12 +267,16 @@ pub struct SyncReport {
 impl SyncReport {
     /// Whether nothing failed.
     pub fn is_success(&self) -> bool {
-        self.counts.failed == 0
+        self.counts.failed == 0 && self.counts.not_attempted == 0
     }
 
     /// The keys that failed.
     pub fn failed_keys(&self) -> Vec<&str> {
-        self.keys_with(KeyStatus::Failed)
+        self.keys
+            .iter()
+            .filter(|k| matches!(k.status, KeyStatus::Failed | KeyStatus::Unconfirmed))
+            .map(|k| k.key.as_str())
+            .collect()
     }
 
     /// The keys with a status.
@@ -279,7 +299,7 @@ impl fmt::Display for SyncReport {
         let c = self.counts;
         writeln!(
             f,
-            "{} {} -> {}: {} created, {} updated, {} deleted, {} unchanged, {} failed, {} skipped{} ({} requests, {} ms)",
+            "{} {} -> {}: {} created, {} updated, {} deleted, {} unchanged, {} failed, {} skipped{}{} ({} requests, {} ms)",
             self.operation,
             self.source,
             self.destination,
@@ -290,12 +310,19 @@ impl fmt::Display for SyncReport {
             c.failed,
             c.skipped,
             if c.imported > 0 { format!(", {} imported", c.imported) } else { String::new() },
+            if c.not_attempted > 0 { format!(", {} not attempted", c.not_attempted) } else { String::new() },
             self.requests.total(),
             self.duration.as_millis()
         )?;
         for k in &self.keys {
             match (&k.status, &k.error, &k.note) {
                 (KeyStatus::Failed, Some(err), _) => writeln!(f, "  failed  {}: {err}", k.key)?,
+                (KeyStatus::Unconfirmed, Some(err), _) => {
+                    writeln!(f, "  unconfirmed {}: {err}", k.key)?
+                }
+                (KeyStatus::NotAttempted, _, Some(note)) => {
+                    writeln!(f, "  not attempted {}: {note}", k.key)?
+                }
                 (KeyStatus::Skipped, _, Some(note)) => writeln!(f, "  skipped {}: {note}", k.key)?,
                 (_, _, Some(note)) => writeln!(f, "  note    {}: {note}", k.key)?,
                 _ => {}

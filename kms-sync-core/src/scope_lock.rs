@@ -1,38 +1,86 @@
-//! Process-wide locks for read-modify-write destinations whose service offers no version
-//! check (a Checkly check group's variables are replaced whole by one PUT, with no ETag).
-//! Two syncs in one process that write the same scope take turns, so neither writes a list
-//! read before the other's write and undoes it. Writers in other processes are not covered:
-//! against those, the service's own guarantees are all there is.
+//! Scope locks: a named lock held from the list to the last write for destinations that
+//! rewrite a whole remote list with no version check (a Checkly check group's variables).
+//! [`ScopeLocks`] is the provider; [`LocalScopeLocks`] serves one process, and the fleet
+//! crate serves many on PostgreSQL advisory locks.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
-use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
+use async_trait::async_trait;
+use tokio::sync::Mutex as AsyncMutex;
 
-type Registry = Mutex<HashMap<String, Arc<AsyncMutex<()>>>>;
+use crate::error::{Error, ErrorKind, Result};
 
-fn registry() -> &'static Registry {
-    static LOCKS: OnceLock<Registry> = OnceLock::new();
-    LOCKS.get_or_init(|| Mutex::new(HashMap::new()))
+/// A held scope lock; dropping it releases the lock.
+pub struct ScopeGuard {
+    _held: Box<dyn Send + Sync>,
 }
 
-/// Waits for, then holds, the process-wide lock named `scope` until the guard is dropped.
-/// Name the scope so that two destinations writing the same remote list get the same name,
-/// e.g. the service's base URL plus the list's id.
+impl ScopeGuard {
+    /// A guard that releases when `held` is dropped.
+    pub fn new(held: impl Send + Sync + 'static) -> Self {
+        ScopeGuard {
+            _held: Box::new(held),
+        }
+    }
+}
+
+impl fmt::Debug for ScopeGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ScopeGuard")
+    }
+}
+
+/// Hands out named locks. Two holders of one name never overlap; different names never
+/// wait for each other.
 ///
 /// ```
+/// use std::time::Duration;
+/// use kms_sync_core::{LocalScopeLocks, ScopeLocks};
 /// # futures::executor::block_on(async {
-/// use kms_sync_core::lock_scope;
-/// let guard = lock_scope("https://api.example.com/groups/7").await;
+/// let locks = LocalScopeLocks::new();
+/// let guard = locks.lock("https://api.example.com/groups/7", Duration::from_secs(5)).await?;
 /// // read, merge and write the list here
 /// drop(guard);
-/// # });
+/// # Ok::<(), kms_sync_core::Error>(())
+/// # }).unwrap();
 /// ```
-pub async fn lock_scope(scope: &str) -> OwnedMutexGuard<()> {
-    let lock = {
-        // A poisoned registry only means another thread panicked while inserting; the map
-        // itself is still whole.
-        let mut locks = match registry().lock() {
+#[async_trait]
+pub trait ScopeLocks: Send + Sync + fmt::Debug {
+    /// Waits up to `wait` for the lock named `scope`, then holds it until the guard drops.
+    ///
+    /// # Errors
+    ///
+    /// [`Timeout`](ErrorKind::Timeout) naming the scope (and the holder, where known) when
+    /// the wait runs out; a provider's own failure otherwise.
+    async fn lock(&self, scope: &str, wait: Duration) -> Result<ScopeGuard>;
+}
+
+/// Scope locks within one process. [`LocalScopeLocks::process`] is the default every
+/// [`Syncer`](crate::Syncer) uses, so two syncers in one process share it without
+/// configuration; processes on several machines need a shared provider.
+#[derive(Debug, Default, Clone)]
+pub struct LocalScopeLocks {
+    locks: Arc<Mutex<HashMap<String, Arc<AsyncMutex<()>>>>>,
+}
+
+impl LocalScopeLocks {
+    /// A provider of its own (tests; a process that wants separate lock spaces).
+    pub fn new() -> Self {
+        LocalScopeLocks::default()
+    }
+
+    /// The process-wide provider.
+    pub fn process() -> Arc<LocalScopeLocks> {
+        static PROCESS: OnceLock<Arc<LocalScopeLocks>> = OnceLock::new();
+        PROCESS.get_or_init(|| Arc::new(LocalScopeLocks::new())).clone()
+    }
+
+    fn mutex(&self, scope: &str) -> Arc<AsyncMutex<()>> {
+        // A poisoned map only means another thread panicked while inserting; it is whole.
+        let mut locks = match self.locks.lock() {
             Ok(l) => l,
             Err(poisoned) => poisoned.into_inner(),
         };
@@ -40,24 +88,53 @@ pub async fn lock_scope(scope: &str) -> OwnedMutexGuard<()> {
             .entry(scope.to_owned())
             .or_insert_with(|| Arc::new(AsyncMutex::new(())))
             .clone()
-    };
-    lock.lock_owned().await
+    }
+}
+
+#[async_trait]
+impl ScopeLocks for LocalScopeLocks {
+    async fn lock(&self, scope: &str, wait: Duration) -> Result<ScopeGuard> {
+        let mutex = self.mutex(scope);
+        match tokio::time::timeout(wait, mutex.lock_owned()).await {
+            Ok(guard) => Ok(ScopeGuard::new(guard)),
+            Err(_) => Err(Error::new(
+                ErrorKind::Timeout,
+                format!(
+                    "the scope lock `{scope}` is held by another sync in this process; waited {} s",
+                    wait.as_secs()
+                ),
+            )),
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[tokio::test]
-    async fn the_same_scope_takes_turns_and_others_do_not_wait() {
-        let held = lock_scope("scope-a").await;
-        let same = tokio::time::timeout(Duration::from_millis(50), lock_scope("scope-a")).await;
-        assert!(same.is_err(), "a second holder of the same scope must wait");
-        let other = tokio::time::timeout(Duration::from_millis(50), lock_scope("scope-b")).await;
-        assert!(other.is_ok(), "another scope must not wait");
+    async fn the_same_scope_takes_turns_and_others_do_not_wait() -> Result<()> {
+        let locks = LocalScopeLocks::new();
+        let short = Duration::from_millis(50);
+        let held = locks.lock("scope-a", short).await?;
+        let same = locks.lock("scope-a", short).await;
+        assert!(
+            matches!(&same, Err(e) if e.kind() == ErrorKind::Timeout && e.to_string().contains("scope-a")),
+            "a second holder of the same scope must wait, then time out naming it: {same:?}"
+        );
+        assert!(locks.lock("scope-b", short).await.is_ok(), "another scope must not wait");
         drop(held);
-        let again = tokio::time::timeout(Duration::from_millis(50), lock_scope("scope-a")).await;
-        assert!(again.is_ok(), "released on drop");
+        assert!(locks.lock("scope-a", short).await.is_ok(), "released on drop");
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn separate_providers_do_not_share_and_the_process_one_is_shared() -> Result<()> {
+        let short = Duration::from_millis(50);
+        let _held = LocalScopeLocks::new().lock("s", short).await?;
+        assert!(LocalScopeLocks::new().lock("s", short).await.is_ok());
+        let _p = LocalScopeLocks::process().lock("proc-scope", short).await?;
+        assert!(LocalScopeLocks::process().lock("proc-scope", short).await.is_err());
+        Ok(())
     }
 }

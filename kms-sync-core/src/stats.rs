@@ -1,6 +1,9 @@
-//! Request accounting shared by destinations, the HTTP client, reports and benches.
+//! Request accounting: counters by method, and the counter of the run in progress, so a
+//! report states the requests its own run made even when several runs share a destination.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -89,5 +92,61 @@ impl RequestCounter {
             delete: self.delete.load(Ordering::Relaxed),
             other: self.other.load(Ordering::Relaxed),
         }
+    }
+}
+
+tokio::task_local! {
+    static RUN_REQUESTS: Arc<RequestCounter>;
+}
+
+/// Counts one request of `method` against the run in progress (the sync, plan, remove or
+/// import whose task makes it); outside a run it does nothing.
+/// [`HttpClient`](crate::http::HttpClient) calls it for every attempt it sends; a
+/// destination that reaches its service another way calls it once per request. A
+/// destination that spawns tasks of its own must run them inside [`RunRequests::scope`]
+/// of [`RunRequests::current`] for their requests to count.
+///
+/// ```
+/// use kms_sync_core::{count_request, RunRequests};
+/// # futures::executor::block_on(async {
+/// let run = RunRequests::new();
+/// run.scope(async { count_request("PUT") }).await;
+/// count_request("PUT"); // outside the run: not counted
+/// assert_eq!(run.stats().put, 1);
+/// # });
+/// ```
+pub fn count_request(method: &str) {
+    let _ = RUN_REQUESTS.try_with(|counter| counter.record(method));
+}
+
+/// The request counter of one run.
+#[derive(Debug, Clone, Default)]
+pub struct RunRequests {
+    counter: Arc<RequestCounter>,
+}
+
+impl RunRequests {
+    /// A run's counter, at zero.
+    pub fn new() -> Self {
+        RunRequests::default()
+    }
+
+    /// The counter of the run this task belongs to, if any.
+    pub fn current() -> Option<RunRequests> {
+        RUN_REQUESTS
+            .try_with(|counter| RunRequests {
+                counter: counter.clone(),
+            })
+            .ok()
+    }
+
+    /// Runs `future` with every [`count_request`] it makes counted here.
+    pub async fn scope<F: Future>(&self, future: F) -> F::Output {
+        RUN_REQUESTS.scope(self.counter.clone(), future).await
+    }
+
+    /// The counts so far.
+    pub fn stats(&self) -> RequestStats {
+        self.counter.snapshot()
     }
 }

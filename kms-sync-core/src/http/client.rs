@@ -444,6 +444,7 @@ impl HttpClient {
                 }
             };
             inner.counter.record(request.method.as_str());
+            crate::stats::count_request(request.method.as_str());
             let now = Instant::now();
             let budget = inner
                 .timeouts
@@ -454,6 +455,22 @@ impl HttpClient {
             drop(permit);
 
             let failure = match outcome {
+                Ok(Ok(response))
+                    if (200..300).contains(&response.status)
+                        && request.method != Method::Get
+                        && !response.confirms_write() =>
+                {
+                    return Err(Error::new(
+                        ErrorKind::Unconfirmed,
+                        format!(
+                            "{} answered {} with a body that is not the JSON it declares; the write is not confirmed",
+                            inner.service, response.status
+                        ),
+                    )
+                    .with_status(response.status)
+                    .with_operation(label.clone())
+                    .with_destination(inner.service.clone()));
+                }
                 Ok(Ok(response)) if (200..300).contains(&response.status) => {
                     debug!(
                         attempt,
@@ -474,7 +491,11 @@ impl HttpClient {
                 },
                 Ok(Err(AttemptError::Transport(why))) => Failure {
                     error: Error::new(
-                        ErrorKind::Unavailable,
+                        if request.is_idempotent() {
+                            ErrorKind::Unavailable
+                        } else {
+                            ErrorKind::Unconfirmed
+                        },
                         format!("the connection to {} failed: {why}", inner.service),
                     ),
                     retryable: request.is_idempotent(),
@@ -500,7 +521,11 @@ impl HttpClient {
                 },
                 Err(_) => Failure {
                     error: Error::new(
-                        ErrorKind::Timeout,
+                        if request.is_idempotent() {
+                            ErrorKind::Timeout
+                        } else {
+                            ErrorKind::Unconfirmed
+                        },
                         if request.is_idempotent() {
                             format!("no response within {} ms", budget.as_millis())
                         } else {
@@ -718,6 +743,7 @@ impl HttpClient {
             body,
             label: label.to_owned(),
             service: inner.service.clone(),
+            method: request.method,
         })
     }
 }

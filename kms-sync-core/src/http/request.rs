@@ -229,6 +229,7 @@ pub struct Response {
     pub(crate) body: Vec<u8>,
     pub(crate) label: String,
     pub(crate) service: String,
+    pub(crate) method: Method,
 }
 
 impl Response {
@@ -255,7 +256,9 @@ impl Response {
     /// # Errors
     ///
     /// [`Unexpected`](ErrorKind::Unexpected) naming the request, the position and the kind of
-    /// problem — never the body's content.
+    /// problem — never the body's content; [`Unconfirmed`](ErrorKind::Unconfirmed) instead
+    /// when the request was a write (any method but GET): the service answered 2xx, but an
+    /// answer that cannot be read does not confirm the write.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T> {
         self.parse()
     }
@@ -272,7 +275,7 @@ impl Response {
         let first = self.body.iter().find(|b| !b.is_ascii_whitespace());
         if first != Some(&b'{') {
             return Err(Error::new(
-                ErrorKind::Unexpected,
+                self.unreadable_kind(),
                 format!(
                     "{} returned a body that is not a JSON object where one was expected",
                     self.service
@@ -284,10 +287,28 @@ impl Response {
         self.parse()
     }
 
+    fn unreadable_kind(&self) -> ErrorKind {
+        if self.method == Method::Get {
+            ErrorKind::Unexpected
+        } else {
+            ErrorKind::Unconfirmed
+        }
+    }
+
+    /// Whether a write's body is empty or JSON; anything else does not confirm the write.
+    pub(crate) fn confirms_write(&self) -> bool {
+        let json = self
+            .header("content-type")
+            .is_none_or(|t| t.to_ascii_lowercase().contains("json"));
+        self.body.iter().all(u8::is_ascii_whitespace)
+            || !json
+            || serde_json::from_slice::<serde::de::IgnoredAny>(&self.body).is_ok()
+    }
+
     fn parse<T: DeserializeOwned>(&self) -> Result<T> {
         serde_json::from_slice(&self.body).map_err(|e| {
             Error::new(
-                ErrorKind::Unexpected,
+                self.unreadable_kind(),
                 format!(
                     "{} returned a body that is not the expected JSON ({} at line {}, column {})",
                     self.service,
@@ -323,6 +344,7 @@ mod tests {
             body: body.as_bytes().to_vec(),
             label: "GET /list".to_owned(),
             service: "svc".to_owned(),
+            method: Method::Get,
         }
     }
 

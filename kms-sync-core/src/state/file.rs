@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
-use super::{Ledger, StateStore};
+use super::{Ledger, LedgerUpdate, StateStore};
 use crate::error::{Error, Result};
 
 const FORMAT: &str = "kms-sync-state";
@@ -25,7 +25,10 @@ struct StateFile {
 /// Keeps the ledgers of any number of syncs in one JSON file.
 ///
 /// Saving writes a temporary file beside the target, fsyncs it and renames it over the
-/// target, so a crash leaves either the old or the new file, never half of one. A missing
+/// target, so a crash leaves either the old or the new file, never half of one. Every read
+/// and read-modify-write holds an exclusive advisory lock on `<path>.lock`, so processes
+/// sharing one file (parallel CI jobs) never lose each other's entries; the state file and
+/// its lock file are created readable by their owner only. A missing
 /// file is an empty store; a file that is not valid JSON, or not a kms-sync state file, or of
 /// a newer format version, is an error naming the path — it is never silently reset.
 ///
@@ -101,6 +104,45 @@ impl JsonFileStateStore {
         Ok(file)
     }
 
+    /// Runs `work` on a blocking thread while holding the cross-process lock.
+    async fn locked<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&JsonFileStateStore) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let _in_process = self.lock.lock().await;
+        let store = JsonFileStateStore::new(self.path.clone());
+        tokio::task::spawn_blocking(move || {
+            let _lock = store.lock_file()?;
+            work(&store)
+        })
+        .await
+        .map_err(|e| Error::unexpected(format!("the state file task failed: {e}")))?
+    }
+
+    fn lock_file(&self) -> Result<std::fs::File> {
+        let mut name = self.path.as_os_str().to_owned();
+        name.push(".lock");
+        let file = owner_only(std::fs::OpenOptions::new().create(true).truncate(false).write(true))
+            .open(&name)
+            .map_err(|e| {
+                Error::unexpected(format!("cannot open the state lock file for {}: {e}", self.path.display()))
+                    .with_source(e)
+            })?;
+        file.lock().map_err(|e| {
+            Error::unexpected(format!("cannot lock the state file {}: {e}", self.path.display()))
+                .with_source(e)
+        })?;
+        Ok(file)
+    }
+
+    fn modify(&self, change: impl FnOnce(&mut StateFile)) -> Result<()> {
+        let mut file = self.read()?;
+        change(&mut file);
+        file.format = FORMAT.to_owned();
+        file.version = VERSION;
+        self.write(&file)
+    }
+
     fn write(&self, file: &StateFile) -> Result<()> {
         let io_err = |what: &str, e: std::io::Error| {
             Error::unexpected(format!(
@@ -122,7 +164,9 @@ impl JsonFileStateStore {
         let json = serde_json::to_vec_pretty(file)
             .map_err(|e| Error::unexpected(format!("cannot encode state: {e}")))?;
         let result = (|| {
-            let mut f = std::fs::File::create(&tmp).map_err(|e| io_err("create", e))?;
+            let mut f = owner_only(std::fs::OpenOptions::new().create(true).truncate(true).write(true))
+                .open(&tmp)
+                .map_err(|e| io_err("create", e))?;
             f.write_all(&json).map_err(|e| io_err("write", e))?;
             f.sync_all().map_err(|e| io_err("sync", e))?;
             std::fs::rename(&tmp, &self.path).map_err(|e| io_err("replace", e))?;
@@ -139,6 +183,17 @@ impl JsonFileStateStore {
     }
 }
 
+#[cfg(unix)]
+fn owner_only(options: &mut std::fs::OpenOptions) -> &mut std::fs::OpenOptions {
+    use std::os::unix::fs::OpenOptionsExt;
+    options.mode(0o600)
+}
+
+#[cfg(not(unix))]
+fn owner_only(options: &mut std::fs::OpenOptions) -> &mut std::fs::OpenOptions {
+    options
+}
+
 fn classify(e: &serde_json::Error) -> &'static str {
     match e.classify() {
         serde_json::error::Category::Io => "read error",
@@ -151,16 +206,31 @@ fn classify(e: &serde_json::Error) -> &'static str {
 #[async_trait]
 impl StateStore for JsonFileStateStore {
     async fn load(&self, sync_id: &str) -> Result<Option<Ledger>> {
-        let _guard = self.lock.lock().await;
-        Ok(self.read()?.syncs.remove(sync_id))
+        let sync_id = sync_id.to_owned();
+        self.locked(move |store| Ok(store.read()?.syncs.remove(&sync_id)))
+            .await
     }
 
     async fn save(&self, sync_id: &str, ledger: &Ledger) -> Result<()> {
-        let _guard = self.lock.lock().await;
-        let mut file = self.read()?;
-        file.syncs.insert(sync_id.to_owned(), ledger.clone());
-        file.format = FORMAT.to_owned();
-        file.version = VERSION;
-        self.write(&file)
+        let (sync_id, ledger) = (sync_id.to_owned(), ledger.clone());
+        self.locked(move |store| {
+            store.modify(|file| {
+                file.syncs.insert(sync_id, ledger);
+            })
+        })
+        .await
+    }
+
+    async fn update(&self, sync_id: &str, updates: &[LedgerUpdate]) -> Result<()> {
+        let (sync_id, updates) = (sync_id.to_owned(), updates.to_vec());
+        self.locked(move |store| {
+            store.modify(|file| {
+                let ledger = file.syncs.entry(sync_id).or_default();
+                for update in &updates {
+                    ledger.apply(update);
+                }
+            })
+        })
+        .await
     }
 }

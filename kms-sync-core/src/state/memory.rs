@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::{Ledger, StateStore};
+use super::{Ledger, LedgerUpdate, StateStore};
 use crate::error::{Error, Result};
 
 /// Keeps ledgers in memory for the life of the process (tests, long-running services that
@@ -42,6 +42,18 @@ impl StateStore for MemoryStateStore {
             .lock()
             .map_err(|_| Error::unexpected("state store lock poisoned"))?;
         ledgers.insert(sync_id.to_owned(), ledger.clone());
+        Ok(())
+    }
+
+    async fn update(&self, sync_id: &str, updates: &[LedgerUpdate]) -> Result<()> {
+        let mut ledgers = self
+            .ledgers
+            .lock()
+            .map_err(|_| Error::unexpected("state store lock poisoned"))?;
+        let ledger = ledgers.entry(sync_id.to_owned()).or_default();
+        for update in updates {
+            ledger.apply(update);
+        }
         Ok(())
     }
 }

@@ -23,8 +23,10 @@ pub use memory::MemoryStateStore;
 pub struct LedgerEntry {
     /// The destination's id of the entry when it was written.
     pub id: Option<String>,
-    /// HMAC-SHA256 of the key and value written.
-    pub fingerprint: Fingerprint,
+    /// HMAC-SHA256 of the key and value last written and confirmed; `None` when the last
+    /// write was not confirmed (the next run rewrites the value).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<Fingerprint>,
 }
 
 /// The entries one sync wrote, by destination key.
@@ -42,6 +44,10 @@ pub struct LedgerEntry {
 pub struct Ledger {
     #[serde(serialize_with = "sorted")]
     entries: HashMap<String, LedgerEntry, foldhash::fast::RandomState>,
+    /// Whether a sync has completed without failures since the ledger began: until then
+    /// every sync is the initial one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    settled: bool,
 }
 
 fn sorted<S: serde::Serializer>(
@@ -58,10 +64,34 @@ impl Ledger {
         self.entries.get(key)
     }
 
-    /// Records a write.
+    /// Records a confirmed write.
     pub fn record(&mut self, key: impl Into<String>, id: Option<String>, fingerprint: Fingerprint) {
-        self.entries
-            .insert(key.into(), LedgerEntry { id, fingerprint });
+        self.entries.insert(
+            key.into(),
+            LedgerEntry {
+                id,
+                fingerprint: Some(fingerprint),
+            },
+        );
+    }
+
+    /// Applies one update.
+    pub fn apply(&mut self, update: &LedgerUpdate) {
+        match update {
+            LedgerUpdate::Record { key, entry } => {
+                self.entries.insert(key.clone(), entry.clone());
+            }
+            LedgerUpdate::Forget { key } => {
+                self.entries.remove(key);
+            }
+            LedgerUpdate::Settle => self.settled = true,
+        }
+    }
+
+    /// Whether a sync completed without failures since the ledger began (after that, a
+    /// sync is no longer the initial one).
+    pub fn is_settled(&self) -> bool {
+        self.settled
     }
 
     /// Forgets a key (after a delete).
@@ -85,6 +115,25 @@ impl Ledger {
     }
 }
 
+/// One change to a sync's ledger, as the engine records the outcome of an apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LedgerUpdate {
+    /// The sync wrote this key (with a fingerprint when the service confirmed the value).
+    Record {
+        /// The destination key.
+        key: String,
+        /// What to remember.
+        entry: LedgerEntry,
+    },
+    /// The sync deleted this key.
+    Forget {
+        /// The destination key.
+        key: String,
+    },
+    /// A sync completed without failures: later syncs are not the initial one.
+    Settle,
+}
+
 /// Where ledgers are kept, keyed by sync id.
 ///
 /// Two implementations ship: [`MemoryStateStore`] and [`JsonFileStateStore`]. An
@@ -95,4 +144,16 @@ pub trait StateStore: Send + Sync {
     async fn load(&self, sync_id: &str) -> Result<Option<Ledger>>;
     /// Saves the ledger of a sync, replacing the previous one.
     async fn save(&self, sync_id: &str, ledger: &Ledger) -> Result<()>;
+
+    /// Applies `updates` to a sync's ledger, creating it (empty) if it has none, so a sync
+    /// that ran once is known to have run. Concurrent updates of one sync's ledger must not
+    /// lose each other's entries: the default reads, applies and saves, which is enough for
+    /// a store that serializes itself; a shared store overrides it.
+    async fn update(&self, sync_id: &str, updates: &[LedgerUpdate]) -> Result<()> {
+        let mut ledger = self.load(sync_id).await?.unwrap_or_default();
+        for update in updates {
+            ledger.apply(update);
+        }
+        self.save(sync_id, &ledger).await
+    }
 }

@@ -1,0 +1,222 @@
+//! A destination's key and value rules: [`KeyRules`], pure checks the engine runs on every
+//! rendered key and value before anything is written.
+
+use crate::secret::SecretValue;
+
+/// The result of checking one key (or value) against a destination's rules.
+///
+/// ```
+/// use kms_sync_core::Verdict;
+/// assert!(Verdict::Valid.is_valid());
+/// assert!(Verdict::Warn("overrides a built-in variable".into()).is_valid());
+/// assert!(!Verdict::Invalid("starts with a digit".into()).is_valid());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Acceptable.
+    Valid,
+    /// Acceptable, but the plan carries a warning with this text.
+    Warn(String),
+    /// Not acceptable; the text says why. The whole sync is refused before any write.
+    Invalid(String),
+}
+
+impl Verdict {
+    /// `Valid` or `Warn`.
+    pub fn is_valid(&self) -> bool {
+        !matches!(self, Verdict::Invalid(_))
+    }
+}
+
+/// How a destination compares keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CaseRule {
+    /// `API_KEY` and `api_key` are two keys.
+    #[default]
+    Sensitive,
+    /// `API_KEY` and `api_key` are the same key (Bitbucket, Octopus).
+    Insensitive,
+}
+
+/// A destination's naming and value rules. Pure: no I/O, and a value is never formatted.
+///
+/// Most destinations use [`StandardRules`]; implement the trait for rules it cannot express.
+///
+/// ```
+/// use kms_sync_core::{CaseRule, KeyRule, KeyRules, StandardRules, Verdict};
+/// let rules = StandardRules::new(KeyRule::Identifier).non_empty_values().case(CaseRule::Insensitive);
+/// assert_eq!(rules.validate_key("DB_URL"), Verdict::Valid);
+/// assert!(!rules.validate_key("1DB").is_valid());
+/// assert_eq!(rules.case_rule(), CaseRule::Insensitive);
+/// ```
+pub trait KeyRules: Send + Sync {
+    /// Checks a destination key.
+    fn validate_key(&self, key: &str) -> Verdict;
+    /// Checks a value; must not format it.
+    fn validate_value(&self, value: &SecretValue) -> Verdict;
+    /// How keys compare.
+    fn case_rule(&self) -> CaseRule;
+    /// The key rule in words (shown in errors and docs).
+    fn key_rule(&self) -> &str;
+    /// The value rule in words.
+    fn value_rule(&self) -> &str;
+}
+
+/// The key shapes services commonly accept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeyRule {
+    /// Any non-empty key without control characters.
+    Any,
+    /// `^[A-Za-z_][A-Za-z0-9_]*$`, as Bitbucket and Checkly require.
+    Identifier,
+    /// Non-empty, no control characters, no leading or trailing whitespace (Octopus names).
+    Trimmed,
+}
+
+impl KeyRule {
+    /// Checks a key.
+    ///
+    /// ```
+    /// use kms_sync_core::{KeyRule, Verdict};
+    /// assert_eq!(KeyRule::Identifier.check("DB_URL"), Verdict::Valid);
+    /// assert!(!KeyRule::Identifier.check("1DB").is_valid());
+    /// assert!(!KeyRule::Trimmed.check(" DB").is_valid());
+    /// ```
+    pub fn check(self, key: &str) -> Verdict {
+        if key.is_empty() {
+            return Verdict::Invalid("the key is empty".to_owned());
+        }
+        match self {
+            KeyRule::Any => no_control(key),
+            KeyRule::Trimmed if key.trim() != key => {
+                Verdict::Invalid("the key starts or ends with whitespace".to_owned())
+            }
+            KeyRule::Trimmed => no_control(key),
+            KeyRule::Identifier => identifier(key),
+        }
+    }
+
+    /// The rule in words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            KeyRule::Any => "any non-empty key without control characters",
+            KeyRule::Identifier => "ASCII letters, digits and `_`, not starting with a digit",
+            KeyRule::Trimmed => {
+                "non-empty, no control characters, no leading or trailing whitespace"
+            }
+        }
+    }
+}
+
+fn no_control(key: &str) -> Verdict {
+    if key.chars().any(char::is_control) {
+        Verdict::Invalid("the key contains a control character".to_owned())
+    } else {
+        Verdict::Valid
+    }
+}
+
+fn identifier(key: &str) -> Verdict {
+    let mut chars = key.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    if !first_ok {
+        return Verdict::Invalid("must start with an ASCII letter or `_`".to_owned());
+    }
+    if chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        Verdict::Valid
+    } else {
+        Verdict::Invalid("may contain only ASCII letters, digits and `_`".to_owned())
+    }
+}
+
+/// [`KeyRules`] from a [`KeyRule`], a case rule, whether empty values are refused, and an
+/// optional warning for keys that are valid but risky (e.g. ones that override a variable
+/// the service sets itself).
+///
+/// ```
+/// use kms_sync_core::{KeyRule, KeyRules, StandardRules, Verdict};
+/// let rules = StandardRules::new(KeyRule::Identifier)
+///     .warn_when(|key| key.starts_with("CI_").then_some("overrides a CI variable"));
+/// assert!(matches!(rules.validate_key("CI_TOKEN"), Verdict::Warn(_)));
+/// ```
+#[derive(Debug, Clone)]
+pub struct StandardRules {
+    key: KeyRule,
+    case: CaseRule,
+    non_empty_values: bool,
+    warn: Option<fn(&str) -> Option<&'static str>>,
+    key_text: String,
+}
+
+impl StandardRules {
+    /// Keys checked by `key`, compared case-sensitively; any value accepted.
+    pub fn new(key: KeyRule) -> Self {
+        StandardRules {
+            key,
+            case: CaseRule::Sensitive,
+            non_empty_values: false,
+            warn: None,
+            key_text: key.describe().to_owned(),
+        }
+    }
+
+    /// How keys compare.
+    pub fn case(mut self, case: CaseRule) -> Self {
+        self.case = case;
+        if case == CaseRule::Insensitive {
+            self.key_text = format!("{}; compared regardless of case", self.key.describe());
+        }
+        self
+    }
+
+    /// Refuses empty values.
+    pub fn non_empty_values(mut self) -> Self {
+        self.non_empty_values = true;
+        self
+    }
+
+    /// A warning for valid keys that deserve one (`None` for no warning).
+    pub fn warn_when(mut self, warn: fn(&str) -> Option<&'static str>) -> Self {
+        self.warn = Some(warn);
+        self
+    }
+}
+
+impl KeyRules for StandardRules {
+    fn validate_key(&self, key: &str) -> Verdict {
+        match self.key.check(key) {
+            Verdict::Valid => match self.warn.and_then(|warn| warn(key)) {
+                Some(message) => Verdict::Warn(message.to_owned()),
+                None => Verdict::Valid,
+            },
+            other => other,
+        }
+    }
+
+    fn validate_value(&self, value: &SecretValue) -> Verdict {
+        if self.non_empty_values && value.is_empty() {
+            Verdict::Invalid("the value is empty".to_owned())
+        } else {
+            Verdict::Valid
+        }
+    }
+
+    fn case_rule(&self) -> CaseRule {
+        self.case
+    }
+
+    fn key_rule(&self) -> &str {
+        &self.key_text
+    }
+
+    fn value_rule(&self) -> &str {
+        if self.non_empty_values {
+            "non-empty"
+        } else {
+            "any value"
+        }
+    }
+}

@@ -1,0 +1,304 @@
+//! The syncer's operations: plan, apply, sync, remove and import.
+
+use std::collections::HashSet;
+
+use tracing::{debug, info, Instrument};
+
+use super::outcome::{Outcome, OutcomeStatus};
+use super::run::Run;
+use super::syncer::{unsupported_import, Syncer};
+use crate::destination::{Change, RemoteValue, Writer};
+use crate::error::{Error, ErrorKind, Result};
+use crate::options::InitialSyncBehavior;
+use crate::ownership::{Claim, Ownership};
+use crate::plan::{Plan, PlanAction};
+use crate::report::{KeyReport, KeyStatus, Operation, SyncReport};
+use crate::state::Ledger;
+
+impl Syncer {
+    /// Reads the source and the destination and plans. Writes nothing.
+    ///
+    /// # Errors
+    ///
+    /// A source error (nothing is planned from a partial source), a list error, or a
+    /// refusal from [`plan`](crate::plan()) naming every key involved.
+    pub async fn plan(&self) -> Result<Plan> {
+        let run = Run::start();
+        let span = tracing::info_span!("plan", sync_id = %self.id);
+        let work = async {
+            let read = self.read(&run).await?;
+            let plan = self.plan_from(&read)?;
+            log_plan(&plan);
+            Ok(plan)
+        };
+        run.requests.scope(work).instrument(span).await
+    }
+
+    /// Applies a plan made by this syncer; records the ledger and the status.
+    ///
+    /// Failed keys do not make this an `Err`: they are in the report (`counts.failed`,
+    /// [`SyncReport::failed_keys`]) and the status record says `failed`. A destination that
+    /// rewrites a whole list without a version check is read again under its scope lock
+    /// first; if it changed since the plan, every change fails as a conflict.
+    ///
+    /// # Errors
+    ///
+    /// [`Config`](ErrorKind::Config) if the plan was made for another destination.
+    pub async fn apply(&self, plan: &Plan) -> Result<SyncReport> {
+        let run = Run::start();
+        let span = tracing::info_span!("apply", sync_id = %self.id, job_id = %run.job_id);
+        run.requests
+            .scope(self.apply_planned(&run, plan))
+            .instrument(span)
+            .await
+    }
+
+    async fn apply_planned(&self, run: &Run, plan: &Plan) -> Result<SyncReport> {
+        let info = self.destination.info();
+        if plan.destination() != info.to_string() {
+            let err = Error::config(format!(
+                "this plan was made for {}, not {info}",
+                plan.destination()
+            ));
+            return self.fail(Operation::Sync, run, err);
+        }
+        // Re-reading under the lock refreshes what the writer builds on; the plan's version
+        // stays the precondition.
+        let read = match self.read(run).await {
+            Ok(read) => read,
+            Err(err) => return self.fail(Operation::Sync, run, err),
+        };
+        let outcomes = self
+            .execute(run, plan.changes(), plan.snapshot_version())
+            .await;
+        drop(read._lock);
+        Ok(self
+            .conclude(Operation::Sync, run, Some(plan), outcomes, read.ledger.as_ref())
+            .await)
+    }
+
+    /// Plans and applies. Re-running with nothing changed makes no writes.
+    ///
+    /// With an importing [`InitialSyncBehavior`], the initial sync imports first. A batch
+    /// write that lost a race (its version precondition failed) is read, planned and
+    /// written again, up to [`SyncOptions::conflict_retries`](crate::SyncOptions::conflict_retries)
+    /// times. The whole run ends by its deadline; see
+    /// [`SyncOptions::deadline`](crate::SyncOptions::deadline).
+    ///
+    /// # Errors
+    ///
+    /// As [`plan`](Self::plan); failed keys are in the report, not an `Err`.
+    pub async fn sync(&self) -> Result<SyncReport> {
+        if self.options.initial_sync_behavior.imports() && self.is_initial().await? {
+            let report = self.import().await?;
+            if !report.is_success() {
+                return Ok(report);
+            }
+        }
+        let run = Run::start();
+        let span = tracing::info_span!("sync", sync_id = %self.id, job_id = %run.job_id);
+        run.requests
+            .scope(self.sync_run(&run))
+            .instrument(span)
+            .await
+    }
+
+    async fn sync_run(&self, run: &Run) -> Result<SyncReport> {
+        let mut attempt = 0;
+        loop {
+            let read = match self.read(run).await {
+                Ok(read) => read,
+                Err(err) => return self.fail(Operation::Sync, run, err),
+            };
+            let plan = match self.plan_from(&read) {
+                Ok(plan) => plan,
+                Err(err) => return self.fail(Operation::Sync, run, err),
+            };
+            log_plan(&plan);
+            let outcomes = self
+                .execute(run, plan.changes(), plan.snapshot_version())
+                .await;
+            drop(read._lock);
+            if self.lost_race(&outcomes) && attempt < self.options.conflict_retries {
+                attempt += 1;
+                info!(sync_id = %self.id, attempt, "batch write lost a race; reading and planning again");
+                continue;
+            }
+            return Ok(self
+                .conclude(Operation::Sync, run, Some(&plan), outcomes, read.ledger.as_ref())
+                .await);
+        }
+    }
+
+    fn lost_race(&self, outcomes: &[Outcome]) -> bool {
+        matches!(self.destination.writer(), Writer::Batch(_))
+            && !outcomes.is_empty()
+            && outcomes.iter().all(|o| {
+                matches!(&o.status, OutcomeStatus::Failed(e) if e.kind() == ErrorKind::Conflict)
+            })
+    }
+
+    /// Records the ledger (settled after a sync where everything was applied) and reports.
+    async fn conclude(
+        &self,
+        operation: Operation,
+        run: &Run,
+        plan: Option<&Plan>,
+        outcomes: Vec<Outcome>,
+        before: Option<&Ledger>,
+    ) -> SyncReport {
+        let changes = plan.map(Plan::changes).unwrap_or_default();
+        let settle = operation == Operation::Sync && outcomes.iter().all(Outcome::is_applied);
+        let mut warnings: Vec<String> = plan
+            .map(Plan::warnings)
+            .unwrap_or_default()
+            .iter()
+            .map(|w| format!("{}: {}", w.key, w.message))
+            .collect();
+        warnings.extend(self.record_ledger(changes, &outcomes, before, settle).await);
+        self.report(operation, run, plan, outcomes, warnings)
+    }
+
+    /// Deletes every destination entry this sync owns ([`Ownership`]): with a ledger, the
+    /// schema-owned entries the ledger records; without one, the schema-owned entries the
+    /// source renders to (as the KMS's remove does). Protected and foreign entries are never
+    /// touched.
+    ///
+    /// # Errors
+    ///
+    /// A source or list error (nothing is deleted); failed keys are in the report.
+    pub async fn remove(&self) -> Result<SyncReport> {
+        let run = Run::start();
+        let span = tracing::info_span!("remove", sync_id = %self.id, job_id = %run.job_id);
+        run.requests
+            .scope(self.remove_run(&run))
+            .instrument(span)
+            .await
+    }
+
+    async fn remove_run(&self, run: &Run) -> Result<SyncReport> {
+        let read = match self.read(run).await {
+            Ok(read) => read,
+            Err(err) => return self.fail(Operation::Remove, run, err),
+        };
+        let env = read.source.environment();
+        let mut ownership = Ownership::new(&*self.schema, env);
+        if let Some(ledger) = &read.ledger {
+            ownership = ownership.with_ledger(ledger, false);
+        }
+        let rendered: HashSet<String> = read
+            .source
+            .keys()
+            .map(|k| self.schema.render(k, env))
+            .collect();
+        let changes: Vec<Change> = read
+            .snapshot
+            .entries()
+            .iter()
+            .filter(|e| ownership.claim(e) == Claim::Owned)
+            .filter(|e| ownership.uses_ledger() || rendered.contains(e.key()))
+            .map(|e| Change::delete(e.clone()))
+            .collect();
+        let outcomes = self
+            .execute(run, &changes, read.snapshot.version())
+            .await;
+        drop(read._lock);
+        let mut warnings = Vec::new();
+        warnings.extend(
+            self.record_ledger(&changes, &outcomes, read.ledger.as_ref(), false)
+                .await,
+        );
+        Ok(self.report(Operation::Remove, run, None, outcomes, warnings))
+    }
+
+    /// Reads the entries the schema owns into the source given to
+    /// [`import_into`](crate::SyncerBuilder::import_into), keys stripped of the schema.
+    /// With `import-prioritize-source`, keys the source already has are left as they are;
+    /// otherwise the destination's value wins. Protected entries are not read.
+    ///
+    /// # Errors
+    ///
+    /// [`Unsupported`](ErrorKind::Unsupported) if the destination cannot read values back
+    /// (Bitbucket, Checkly and Octopus cannot); [`Config`](ErrorKind::Config) without an import
+    /// target; a source or list error.
+    pub async fn import(&self) -> Result<SyncReport> {
+        let run = Run::start();
+        let span = tracing::info_span!("import", sync_id = %self.id, job_id = %run.job_id);
+        run.requests
+            .scope(self.import_run(&run))
+            .instrument(span)
+            .await
+    }
+
+    async fn import_run(&self, run: &Run) -> Result<SyncReport> {
+        let info = self.destination.info();
+        if !info.capabilities.import() || !info.capabilities.values_readable() {
+            let err = unsupported_import(&info.kind, info.to_string());
+            return self.fail(Operation::Import, run, err);
+        }
+        let Some(sink) = &self.sink else {
+            let err = Error::config("import needs a target: call SyncerBuilder::import_into(...)");
+            return self.fail(Operation::Import, run, err);
+        };
+        let read = match self.read(run).await {
+            Ok(read) => read,
+            Err(err) => return self.fail(Operation::Import, run, err),
+        };
+        let (imported, keys) = self.imports_from(&read.source, &read.snapshot);
+        if let Err(err) = sink.write(imported).await {
+            return self.fail(Operation::Import, run, err);
+        }
+        Ok(self.finish(Operation::Import, run, self.source.describe(), keys, Vec::new()))
+    }
+
+    fn imports_from(
+        &self,
+        source: &crate::SecretSet,
+        snapshot: &crate::Snapshot,
+    ) -> (Vec<(String, crate::SecretValue)>, Vec<KeyReport>) {
+        let env = source.environment();
+        let ownership = Ownership::new(&*self.schema, env);
+        let prefer_source =
+            self.options.initial_sync_behavior != InitialSyncBehavior::ImportPrioritizeDestination;
+        let mut imported = Vec::new();
+        let mut keys = Vec::new();
+        for entry in snapshot.entries() {
+            if ownership.claim(entry) != Claim::Owned {
+                continue;
+            }
+            let Some(source_key) = self.schema.strip(entry.key(), env) else {
+                continue;
+            };
+            let (status, note) = match entry.value() {
+                RemoteValue::Hidden => (KeyStatus::Skipped, Some("value is hidden".to_owned())),
+                RemoteValue::Known(_) if prefer_source && source.contains_key(&source_key) => (
+                    KeyStatus::Unchanged,
+                    Some("kept the source's value".to_owned()),
+                ),
+                RemoteValue::Known(value) => {
+                    imported.push((source_key, value.clone()));
+                    (KeyStatus::Imported, None)
+                }
+            };
+            keys.push(KeyReport {
+                key: entry.key().to_owned(),
+                status,
+                change: None,
+                note,
+                error: None,
+            });
+        }
+        keys.sort_by(|a, b| a.key.cmp(&b.key));
+        (imported, keys)
+    }
+}
+
+fn log_plan(plan: &Plan) {
+    let c = plan.counts();
+    info!(create = c.create, update = c.update, delete = c.delete, unchanged = c.unchanged, skip = c.skip, "planned");
+    for item in plan.items() {
+        if item.action != PlanAction::Unchanged {
+            debug!(key = %item.key, action = %item.action, reason = item.reason.as_deref().unwrap_or(""), "plan item");
+        }
+    }
+}

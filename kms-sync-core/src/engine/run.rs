@@ -1,0 +1,153 @@
+//! One run of a syncer: its job id, its request counter, its deadline, and what it read.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::syncer::Syncer;
+use crate::destination::{Snapshot, Writer};
+use crate::error::{Error, ErrorKind, Result};
+use crate::options::{DEFAULT_APPLY_DEADLINE, DEFAULT_READ_DEADLINE};
+use crate::plan::{plan, Plan, PlanInput, PlanOptions};
+use crate::scope_lock::ScopeGuard;
+use crate::secret::SecretSet;
+use crate::state::Ledger;
+use crate::stats::RunRequests;
+
+/// One operation in progress.
+#[derive(Debug)]
+pub(crate) struct Run {
+    pub job_id: String,
+    pub started: Instant,
+    pub requests: RunRequests,
+}
+
+impl Run {
+    pub fn start() -> Run {
+        Run {
+            job_id: uuid::Uuid::new_v4().to_string(),
+            started: Instant::now(),
+            requests: RunRequests::new(),
+        }
+    }
+}
+
+/// What a run read before deciding anything.
+pub(crate) struct Read {
+    pub source: SecretSet,
+    pub snapshot: Snapshot,
+    pub ledger: Option<Ledger>,
+    /// Whether this is the initial sync (see [`Syncer::is_initial`]).
+    pub initial: bool,
+    /// The scope lock, held until the writes are done.
+    pub _lock: Option<ScopeGuard>,
+}
+
+impl Syncer {
+    /// When reading must be done.
+    pub(super) fn read_deadline(&self, run: &Run) -> Instant {
+        run.started + self.options.deadline.unwrap_or(DEFAULT_READ_DEADLINE)
+    }
+
+    /// When writing `changes` changes must be done.
+    pub(super) fn apply_deadline(&self, run: &Run, changes: usize) -> Instant {
+        if let Some(fixed) = self.options.deadline {
+            return run.started + fixed;
+        }
+        let pacing = self
+            .destination
+            .info()
+            .capabilities
+            .rate_budget()
+            .map_or(Duration::ZERO, |b| b.time_for(changes));
+        Instant::now() + DEFAULT_APPLY_DEADLINE + pacing.saturating_mul(2)
+    }
+
+    pub(super) fn concurrency(&self) -> usize {
+        let default = match self.destination.writer() {
+            Writer::PerKey(_) => self.destination.info().capabilities.default_concurrency(),
+            Writer::Batch(_) => 1,
+        };
+        self.options.concurrency.unwrap_or(default).max(1)
+    }
+
+    /// Takes the scope lock (if the destination names one), then reads the source, the
+    /// destination and the ledger, all within the read deadline.
+    pub(super) async fn read(&self, run: &Run) -> Result<Read> {
+        let deadline = self.read_deadline(run);
+        let work = async {
+            let lock = self.lock_scope(deadline).await?;
+            let source = self.load_source().await?;
+            let snapshot = self.destination.list().await?;
+            let ledger = match &self.state {
+                Some((store, _)) => Some(store.load(&self.id).await?.unwrap_or_default()),
+                None => None,
+            };
+            let initial = self.is_initial().await?;
+            Ok(Read {
+                source,
+                snapshot,
+                ledger,
+                initial,
+                _lock: lock,
+            })
+        };
+        match tokio::time::timeout_at(deadline, work).await {
+            Ok(read) => read,
+            Err(_) => Err(Error::new(
+                ErrorKind::Timeout,
+                format!(
+                    "reading the source and {} did not finish within the sync's {} s read deadline; nothing was written",
+                    self.destination.info(),
+                    deadline.saturating_duration_since(run.started).as_secs()
+                ),
+            )
+            .with_destination(self.destination.info().to_string())),
+        }
+    }
+
+    async fn lock_scope(&self, deadline: Instant) -> Result<Option<ScopeGuard>> {
+        let Some(scope) = self.destination.exclusive_scope().await? else {
+            return Ok(None);
+        };
+        let wait = deadline.saturating_duration_since(Instant::now());
+        self.scope_locks.lock(&scope, wait).await.map(Some)
+    }
+
+    /// Loads the source; any failure becomes a [`Source`](ErrorKind::Source) error saying
+    /// nothing was written (fail closed).
+    async fn load_source(&self) -> Result<SecretSet> {
+        self.source.load().await.map_err(|err| {
+            if err.kind() == ErrorKind::Source {
+                return err;
+            }
+            Error::new(
+                ErrorKind::Source,
+                format!(
+                    "source {} failed, nothing was written: {err}",
+                    self.source.describe()
+                ),
+            )
+            .with_source(err)
+        })
+    }
+
+    /// Plans from what was read.
+    pub(super) fn plan_from(&self, read: &Read) -> Result<Plan> {
+        let name = self.source.describe();
+        plan(PlanInput {
+            source: &read.source,
+            source_name: &name,
+            snapshot: &read.snapshot,
+            schema: &*self.schema,
+            destination: &*self.destination,
+            ledger: read.ledger.as_ref(),
+            claim_unrecorded: read.initial,
+            fingerprinter: self.state.as_ref().map(|(_, fp)| &**fp),
+            options: PlanOptions {
+                disable_secret_deletion: self.options.disable_secret_deletion,
+                deletion_guard: self.options.deletion_guard,
+            },
+        })
+    }
+}

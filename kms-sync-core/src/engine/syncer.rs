@@ -1,0 +1,301 @@
+//! The [`Syncer`]: one source, one destination, options — plan, apply, sync, remove, import.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use tracing::{info, warn};
+
+use super::run::Run;
+use crate::destination::Destination;
+use crate::error::{Error, ErrorKind, Result};
+use crate::options::SyncOptions;
+use crate::progress::Progress;
+use crate::report::{Operation, RunStatus, StatusRecord};
+use crate::schema::{KeySchema, NoKeySchema, TemplateKeySchema};
+use crate::scope_lock::{LocalScopeLocks, ScopeLocks};
+use crate::source::{SecretSink, SecretSource};
+use crate::state::{Fingerprinter, StateStore};
+
+/// Builds a [`Syncer`]. A source and a destination are required; everything else has a
+/// default (no key schema, [`SyncOptions::default`], no ledger).
+#[derive(Default)]
+pub struct SyncerBuilder {
+    id: Option<String>,
+    source: Option<Arc<dyn SecretSource>>,
+    destination: Option<Arc<dyn Destination>>,
+    schema: Option<Arc<dyn KeySchema>>,
+    schema_template: Option<String>,
+    options: SyncOptions,
+    state: Option<(Arc<dyn StateStore>, Arc<Fingerprinter>)>,
+    sink: Option<Arc<dyn SecretSink>>,
+    progress: Option<Arc<Progress>>,
+    scope_locks: Option<Arc<dyn ScopeLocks>>,
+}
+
+impl SyncerBuilder {
+    /// A counter of the current apply's finished changes, for a progress bar.
+    pub fn progress(mut self, progress: Arc<Progress>) -> Self {
+        self.progress = Some(progress);
+        self
+    }
+    /// The sync's id: the ledger's key in the state store and the report's `syncId`.
+    /// Default: `<source>-><destination>`.
+    pub fn id(mut self, id: impl Into<String>) -> Self {
+        self.id = Some(id.into());
+        self
+    }
+    /// Where secrets come from.
+    pub fn source(mut self, source: Arc<dyn SecretSource>) -> Self {
+        self.source = Some(source);
+        self
+    }
+    /// Where secrets go.
+    pub fn destination(mut self, destination: Arc<dyn Destination>) -> Self {
+        self.destination = Some(destination);
+        self
+    }
+    /// A key schema.
+    pub fn key_schema(mut self, schema: impl KeySchema + 'static) -> Self {
+        self.schema = Some(Arc::new(schema));
+        self.schema_template = None;
+        self
+    }
+    /// A key schema template such as `KMS_{{secretKey}}`, parsed by [`build`](Self::build)
+    /// (an invalid template is a [`Config`](ErrorKind::Config) error there).
+    pub fn key_schema_template(mut self, template: impl Into<String>) -> Self {
+        self.schema_template = Some(template.into());
+        self.schema = None;
+        self
+    }
+    /// The options.
+    pub fn options(mut self, options: SyncOptions) -> Self {
+        self.options = options;
+        self
+    }
+    /// Keeps a ledger in `store`, fingerprinting values with `fingerprinter`.
+    pub fn state(mut self, store: Arc<dyn StateStore>, fingerprinter: Fingerprinter) -> Self {
+        self.state = Some((store, Arc::new(fingerprinter)));
+        self
+    }
+    /// The scope-lock provider (default [`LocalScopeLocks::process`]); a fleet passes one
+    /// shared by every process.
+    pub fn scope_locks(mut self, locks: Arc<dyn ScopeLocks>) -> Self {
+        self.scope_locks = Some(locks);
+        self
+    }
+    /// Where [`Syncer::import`] (and an importing initial sync) writes what it reads.
+    pub fn import_into(mut self, sink: Arc<dyn SecretSink>) -> Self {
+        self.sink = Some(sink);
+        self
+    }
+
+    /// Builds the syncer.
+    ///
+    /// # Errors
+    ///
+    /// [`Config`](ErrorKind::Config) for a missing source or destination or an invalid key
+    /// schema; [`Unsupported`](ErrorKind::Unsupported) for an importing initial sync behaviour
+    /// on a destination that cannot read values back; [`Config`](ErrorKind::Config) for an
+    /// importing behaviour without [`import_into`](Self::import_into).
+    pub fn build(self) -> Result<Syncer> {
+        let source = self
+            .source
+            .ok_or_else(|| Error::config("a Syncer needs a source: call .source(...)"))?;
+        let destination = self
+            .destination
+            .ok_or_else(|| Error::config("a Syncer needs a destination: call .destination(...)"))?;
+        let schema: Arc<dyn KeySchema> = match (self.schema, self.schema_template) {
+            (_, Some(template)) => Arc::new(TemplateKeySchema::parse(&template)?),
+            (Some(schema), None) => schema,
+            (None, None) => Arc::new(NoKeySchema),
+        };
+        let info = destination.info().clone();
+        let behavior = self.options.initial_sync_behavior;
+        if behavior.imports() {
+            if !info.capabilities.import() {
+                return Err(Error::new(
+                    ErrorKind::Unsupported,
+                    format!(
+                        "initialSyncBehavior `{behavior}` needs to read values back, and {} does not support importing; use overwrite-destination",
+                        info.kind
+                    ),
+                )
+                .with_destination(info.to_string()));
+            }
+            if self.sink.is_none() {
+                return Err(Error::config(format!(
+                    "initialSyncBehavior `{behavior}` imports into the source: call .import_into(...)"
+                )));
+            }
+        }
+        let id = self
+            .id
+            .unwrap_or_else(|| format!("{}->{}", source.describe(), info));
+        if id.trim().is_empty() {
+            return Err(Error::config("the sync id is empty"));
+        }
+        Ok(Syncer {
+            id,
+            source,
+            destination,
+            schema,
+            options: self.options,
+            state: self.state,
+            sink: self.sink,
+            progress: self.progress,
+            scope_locks: self
+                .scope_locks
+                .unwrap_or_else(|| LocalScopeLocks::process() as Arc<dyn ScopeLocks>),
+            status: Mutex::new(StatusRecord::default()),
+            initial_done: AtomicBool::new(false),
+        })
+    }
+}
+
+/// Keeps one destination in step with one source.
+///
+/// ```
+/// use std::sync::Arc;
+/// use kms_sync_core::*;
+/// # futures::executor::block_on(async {
+/// let source = Arc::new(StaticSource::new(SecretSet::new("prod").with("DB_PASSWORD", "pw")));
+/// let destination = Arc::new(MemoryDestination::builder().build());
+/// let syncer = Syncer::builder()
+///     .source(source.clone())
+///     .destination(destination.clone())
+///     .key_schema_template("APP_{{secretKey}}")
+///     .build()?;
+///
+/// let plan = syncer.plan().await?;
+/// assert_eq!(plan.counts().create, 1);
+/// let report = syncer.apply(&plan).await?;
+/// assert_eq!(report.counts.created, 1);
+///
+/// // Nothing changed: the resync writes nothing.
+/// let report = syncer.sync().await?;
+/// assert_eq!(report.requests.writes(), 0);
+/// # Ok::<(), kms_sync_core::Error>(())
+/// # }).unwrap();
+/// ```
+pub struct Syncer {
+    pub(super) id: String,
+    pub(super) source: Arc<dyn SecretSource>,
+    pub(super) destination: Arc<dyn Destination>,
+    pub(super) schema: Arc<dyn KeySchema>,
+    pub(super) options: SyncOptions,
+    pub(super) state: Option<(Arc<dyn StateStore>, Arc<Fingerprinter>)>,
+    pub(super) sink: Option<Arc<dyn SecretSink>>,
+    pub(super) progress: Option<Arc<Progress>>,
+    pub(super) scope_locks: Arc<dyn ScopeLocks>,
+    pub(super) status: Mutex<StatusRecord>,
+    pub(super) initial_done: AtomicBool,
+}
+
+impl std::fmt::Debug for Syncer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Syncer")
+            .field("id", &self.id)
+            .field("source", &self.source.describe())
+            .field("destination", &self.destination.info().to_string())
+            .field("key_schema", &self.schema.describe())
+            .field("options", &self.options)
+            .field("ledger", &self.state.is_some())
+            .finish()
+    }
+}
+
+impl Syncer {
+    /// A builder.
+    pub fn builder() -> SyncerBuilder {
+        SyncerBuilder::default()
+    }
+
+    /// The sync's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The options.
+    pub fn options(&self) -> &SyncOptions {
+        &self.options
+    }
+
+    /// The destination.
+    pub fn destination(&self) -> &Arc<dyn Destination> {
+        &self.destination
+    }
+
+    /// The source.
+    pub fn source(&self) -> &Arc<dyn SecretSource> {
+        &self.source
+    }
+
+    /// The status record after the last operation, with the KMS's field names.
+    pub fn status(&self) -> StatusRecord {
+        self.status.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    pub(super) fn record(
+        &self,
+        operation: Operation,
+        run: &Run,
+        status: RunStatus,
+        message: Option<String>,
+    ) -> StatusRecord {
+        if operation == Operation::Sync && status == RunStatus::Succeeded {
+            self.initial_done.store(true, Ordering::SeqCst);
+        }
+        match self.status.lock() {
+            Ok(mut record) => {
+                record.record(operation, &run.job_id, status, message, SystemTime::now());
+                record.clone()
+            }
+            Err(_) => StatusRecord::default(),
+        }
+    }
+
+    pub(super) fn fail<T>(&self, operation: Operation, run: &Run, err: Error) -> Result<T> {
+        warn!(sync_id = %self.id, %operation, error = %err, "operation failed before writing");
+        self.record(operation, run, RunStatus::Failed, Some(err.to_string()));
+        Err(err)
+    }
+
+    /// Whether the next sync is the initial one: the ledger has not seen a sync complete
+    /// without failures (without a ledger: this syncer has not).
+    pub(super) async fn is_initial(&self) -> Result<bool> {
+        if self.initial_done.load(Ordering::SeqCst) {
+            return Ok(false);
+        }
+        Ok(match &self.state {
+            Some((store, _)) => store.load(&self.id).await?.is_none_or(|l| !l.is_settled()),
+            None => true,
+        })
+    }
+
+    pub(super) fn log_done(&self, operation: Operation, report: &crate::SyncReport) {
+        let c = report.counts;
+        info!(
+            sync_id = %self.id,
+            %operation,
+            created = c.created,
+            updated = c.updated,
+            deleted = c.deleted,
+            unchanged = c.unchanged,
+            failed = c.failed,
+            unconfirmed = c.unconfirmed,
+            not_attempted = c.not_attempted,
+            skipped = c.skipped,
+            requests = report.requests.total(),
+            "done"
+        );
+    }
+}
+
+pub(super) fn unsupported_import(kind: &str, target: String) -> Error {
+    Error::new(
+        ErrorKind::Unsupported,
+        format!("{kind} does not support importing: its values cannot be read back"),
+    )
+    .with_destination(target)
+}
