@@ -9,7 +9,7 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use kms_sync_core::{
-    DeletionGuard, Error, ErrorKind, Fingerprinter, KeyStatus, MemoryStateStore, RunStatus,
+    CaseRule, DeletionGuard, Error, ErrorKind, Fingerprinter, KeyStatus, MemoryStateStore, RunStatus,
     SecretSet, SecretSource, StaticSource, SyncOptions, SyncReport, Syncer, WriteMode,
 };
 
@@ -131,7 +131,7 @@ impl<'a, T: ConformanceTarget + ?Sized> Harness<'a, T> {
     }
 
     fn batch(&self) -> bool {
-        self.target.destination().info().capabilities.write_mode() == WriteMode::Batch
+        self.target.destination().writer().mode() == WriteMode::Batch
     }
 }
 
@@ -370,7 +370,7 @@ pub async fn invalid_keys_stop_with_zero_writes<T: ConformanceTarget + ?Sized>(t
     let destination = target.destination();
     let bad = ["1BAD", "BAD KEY", " PADDED ", "BAD\u{1}KEY", "BAD-KEY"]
         .into_iter()
-        .find(|k| !destination.validate_key(k).is_valid());
+        .find(|k| !destination.rules().validate_key(k).is_valid());
     let mut pairs = vec![("GOOD", "v"), ("", "empty key")];
     if let Some(bad) = bad {
         pairs.push((bad, "v"));
@@ -382,7 +382,7 @@ pub async fn invalid_keys_stop_with_zero_writes<T: ConformanceTarget + ?Sized>(t
         None,
         SyncOptions::default().with_deletion_guard(DeletionGuard::disabled()),
     );
-    let before = destination.request_stats();
+    let before = target.requests_received();
     let error = err(syncer.sync().await, "a sync with invalid keys");
     assert_eq!(error.kind(), ErrorKind::InvalidKey, "{error}");
     assert!(
@@ -396,7 +396,7 @@ pub async fn invalid_keys_stop_with_zero_writes<T: ConformanceTarget + ?Sized>(t
         );
     }
     assert_eq!(
-        destination.request_stats().since(&before).writes(),
+        target.requests_received().since(&before).writes(),
         0,
         "zero writes"
     );
@@ -414,6 +414,7 @@ pub async fn invalid_keys_stop_with_zero_writes<T: ConformanceTarget + ?Sized>(t
 pub async fn value_rule_enforced_before_writing<T: ConformanceTarget + ?Sized>(target: &T) {
     let destination = target.destination();
     let empty_ok = destination
+        .rules()
         .validate_value(&kms_sync_core::SecretValue::new(""))
         .is_valid();
     let h = Harness::new(target, set(&[("FULL", "x"), ("EMPTY", "")]));
@@ -437,10 +438,10 @@ pub async fn case_rule_collisions_refused<T: ConformanceTarget + ?Sized>(target:
     let destination = target.destination();
     let rejected: Vec<&str> = ["KMS_api_key", "KMS_API_KEY"]
         .into_iter()
-        .filter(|k| !destination.validate_key(k).is_valid())
+        .filter(|k| !destination.rules().validate_key(k).is_valid())
         .collect();
     let result = h.default_syncer().sync().await;
-    if destination.info().capabilities.case_insensitive_keys() || !rejected.is_empty() {
+    if destination.rules().case_rule() == CaseRule::Insensitive || !rejected.is_empty() {
         let error = err(result, "a sync of keys differing only in case");
         assert_eq!(error.kind(), ErrorKind::InvalidKey, "{error}");
         let named: Vec<&str> = if rejected.is_empty() {
@@ -471,14 +472,13 @@ pub async fn deletion_guard_trips<T: ConformanceTarget + ?Sized>(target: &T) {
     let h = Harness::new(target, set(&full)).with_ledger();
     let syncer = h.default_syncer();
     ok(syncer.sync().await, "first sync");
-    let destination = target.destination();
 
     ok(h.source.replace(set(&[])), "emptying the source");
-    let before = destination.request_stats();
+    let before = target.requests_received();
     let error = err(syncer.sync().await, "a sync of an empty source");
     assert_eq!(error.kind(), ErrorKind::Guard, "{error}");
     assert_eq!(error.keys().len(), 12, "every key named: {error:?}");
-    assert_eq!(destination.request_stats().since(&before).writes(), 0);
+    assert_eq!(target.requests_received().since(&before).writes(), 0);
 
     ok(h.source.replace(set(&full[..4])), "shrinking the source");
     let error = err(syncer.sync().await, "a sync deleting 8 of 12");
@@ -585,7 +585,7 @@ pub async fn concurrent_syncers_keep_apart<T: ConformanceTarget + ?Sized>(target
         ok(builder.build(), "building a syncer")
     };
     // A set written whole whose values cannot be read back holds one syncer's secrets only.
-    let caps = target.destination().info().capabilities;
+    let caps = target.destination().info().capabilities.clone();
     let exclusive = caps.replaces_whole_set() && !caps.values_readable();
     let a = build(&left, "left", "LEFT_{{secretKey}}");
     let b = build(&right, "right", "RIGHT_{{secretKey}}");

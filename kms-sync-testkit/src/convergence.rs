@@ -131,8 +131,9 @@ fn draw(seed: u64, destination: &dyn Destination, room: usize) -> World {
         Ok(s) => s,
         Err(e) => panic!("the built-in schema {schema_text} does not parse: {e}"),
     };
-    let caps = destination.info().capabilities;
-    let ci = caps.case_insensitive_keys();
+    let caps = destination.info().capabilities.clone();
+    let rules = destination.rules();
+    let ci = rules.case_rule() == kms_sync_core::CaseRule::Insensitive;
 
     // The source.
     let mut source = SecretSet::new(ENVIRONMENT);
@@ -213,8 +214,8 @@ fn draw(seed: u64, destination: &dyn Destination, room: usize) -> World {
 
     // The model, computed from the rules, not from kms-sync.
     let mut refused = desired.iter().any(|(k, v)| {
-        !destination.validate_key(k).is_valid()
-            || !destination
+        !rules.validate_key(k).is_valid()
+            || !rules
                 .validate_value(&SecretValue::new(v.clone()))
                 .is_valid()
     });

@@ -201,6 +201,16 @@ impl Faults {
         self.plan().log.clone()
     }
 
+    /// The requests that arrived, by method (the service's view, for comparing with a
+    /// report's counts).
+    pub fn request_stats(&self) -> kms_sync_core::RequestStats {
+        let counter = kms_sync_core::RequestCounter::default();
+        for request in self.log() {
+            counter.record(&request.method);
+        }
+        counter.snapshot()
+    }
+
     /// How many requests arrived.
     pub fn count(&self) -> usize {
         self.plan().log.len()

@@ -1,4 +1,4 @@
-//! A destination wrapper that runs a hook before each `apply`, for races and slow writes.
+//! A destination wrapper that runs a hook before each write call, for races and slow writes.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -6,14 +6,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use kms_sync_core::{
-    async_trait, ApplyContext, Change, Destination, DestinationInfo, Outcome, RequestStats, Result,
-    SecretValue, Snapshot, Verdict,
+    async_trait, Applied, BatchWriter, Change, Destination, DestinationInfo, KeyRules,
+    PerKeyWriter, Result, Snapshot, Version, Writer,
 };
 
 type Hook = Box<dyn Fn(usize) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
-/// Delegates everything to `inner`, running the hook before each `apply` with the call's
-/// number (0 for the first). See [`before_apply`].
+/// Delegates everything to `inner`, running the hook before each write call (each per-key
+/// `write`, each batch `write_all`) with the call's number (0 for the first). See
+/// [`before_apply`].
 pub struct BeforeApply {
     inner: Arc<dyn Destination>,
     hook: Hook,
@@ -28,8 +29,9 @@ impl std::fmt::Debug for BeforeApply {
     }
 }
 
-/// Wraps a destination so that `hook(n)` runs before its `n`-th apply: someone else writing
-/// between our list and our write (a race), or a write that takes time (on a paused clock).
+/// Wraps a destination so that `hook(n)` runs before its `n`-th write call: someone else
+/// writing between our list and our write (a race), or a write that takes time (on a paused
+/// clock).
 ///
 /// ```
 /// use std::sync::Arc;
@@ -57,25 +59,59 @@ where
     }
 }
 
+impl BeforeApply {
+    async fn hook(&self) {
+        (self.hook)(self.calls.fetch_add(1, Ordering::SeqCst)).await;
+    }
+}
+
 #[async_trait]
 impl Destination for BeforeApply {
-    fn info(&self) -> DestinationInfo {
+    fn info(&self) -> &DestinationInfo {
         self.inner.info()
     }
-    fn validate_key(&self, key: &str) -> Verdict {
-        self.inner.validate_key(key)
-    }
-    fn validate_value(&self, value: &SecretValue) -> Verdict {
-        self.inner.validate_value(value)
+    fn rules(&self) -> &dyn KeyRules {
+        self.inner.rules()
     }
     async fn list(&self) -> Result<Snapshot> {
         self.inner.list().await
     }
-    async fn apply(&self, changes: &[Change], context: &ApplyContext) -> Vec<Outcome> {
-        (self.hook)(self.calls.fetch_add(1, Ordering::SeqCst)).await;
-        self.inner.apply(changes, context).await
+    fn writer(&self) -> Writer<'_> {
+        match self.inner.writer() {
+            Writer::PerKey(_) => Writer::PerKey(self),
+            Writer::Batch(_) => Writer::Batch(self),
+        }
     }
-    fn request_stats(&self) -> RequestStats {
-        self.inner.request_stats()
+    async fn exclusive_scope(&self) -> Result<Option<String>> {
+        self.inner.exclusive_scope().await
+    }
+}
+
+#[async_trait]
+impl PerKeyWriter for BeforeApply {
+    async fn write(&self, change: &Change) -> Result<Applied> {
+        self.hook().await;
+        match self.inner.writer() {
+            Writer::PerKey(writer) => writer.write(change).await,
+            Writer::Batch(writer) => {
+                let mut applied = writer.write_all(std::slice::from_ref(change), None).await?;
+                applied
+                    .pop()
+                    .ok_or_else(|| kms_sync_core::Error::unexpected("no result for the change"))
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl BatchWriter for BeforeApply {
+    async fn write_all(&self, changes: &[Change], expect: Option<&Version>) -> Result<Vec<Applied>> {
+        self.hook().await;
+        match self.inner.writer() {
+            Writer::Batch(writer) => writer.write_all(changes, expect).await,
+            Writer::PerKey(_) => Err(kms_sync_core::Error::unexpected(
+                "the wrapped destination writes per key",
+            )),
+        }
     }
 }

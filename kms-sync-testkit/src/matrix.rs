@@ -233,7 +233,7 @@ fn fingerprinter() -> Fingerprinter {
 async fn run_cell<T: FaultTarget>(target: Arc<T>, cell: Cell) {
     let name = cell.name;
     let faults = target.faults().clone();
-    let batch = target.destination().info().capabilities.write_mode() == WriteMode::Batch;
+    let batch = target.destination().writer().mode() == WriteMode::Batch;
 
     // The foreign entries, and fillers to make the list span pages.
     let mut foreign: BTreeMap<String, String> = FOREIGN

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use kms_sync_core::{async_trait, Destination, ErrorKind, MemoryDestination, Result};
+use kms_sync_core::{async_trait, Destination, ErrorKind, MemoryDestination, RequestStats, Result};
 
 /// A destination under test plus a back door into the service behind it (the fake's state,
 /// or the memory map), so cases can seed foreign entries, read true values (hidden ones
@@ -29,6 +29,11 @@ pub trait ConformanceTarget: Send + Sync {
     /// The most entries the destination's scope holds (e.g. a Checkly group: 200);
     /// cases stay below it.
     fn max_entries(&self) -> usize;
+
+    /// Every request the service has received so far, from anyone, by method (the fake's
+    /// request log). The suite checks that a report's request counts equal what the service
+    /// saw during its run.
+    fn requests_received(&self) -> RequestStats;
 
     /// The credentials the destination authenticates with, in every form they travel in
     /// (a token, and e.g. the Base64 of a Basic `user:token`). The canary case checks that
@@ -90,6 +95,10 @@ impl ConformanceTarget for MemoryTarget {
 
     fn max_entries(&self) -> usize {
         usize::MAX
+    }
+
+    fn requests_received(&self) -> RequestStats {
+        self.destination.requests()
     }
 
     fn credentials(&self) -> Vec<String> {
