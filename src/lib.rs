@@ -21,7 +21,7 @@
 //! ```
 //! use std::sync::Arc;
 //! use kms_sync::*;
-//! # futures::executor::block_on(async {
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let source = Arc::new(StaticSource::new(SecretSet::new("prod").with("DB_PASSWORD", "pw")));
 //! let destination = Arc::new(MemoryDestination::builder().readable_values(false).build());
 //! let syncer = Syncer::builder()
@@ -31,8 +31,7 @@
 //!     .build()?;
 //! let report = syncer.sync().await?;
 //! assert_eq!(report.counts.created, 1);
-//! # Ok::<(), kms_sync::Error>(())
-//! # }).unwrap();
+//! # Ok(()) }
 //! ```
 
 #![forbid(unsafe_code)]

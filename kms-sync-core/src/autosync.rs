@@ -8,9 +8,9 @@ use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
+use crate::engine::Syncer;
 use crate::report::{Counts, RunStatus};
 use crate::source::Revision;
-use crate::engine::Syncer;
 
 /// How an [`AutoSync`] runner behaves.
 ///

@@ -23,7 +23,7 @@
 //! ```
 //! use std::sync::Arc;
 //! use kms_sync_core::*;
-//! # futures::executor::block_on(async {
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let source = Arc::new(StaticSource::new(SecretSet::new("prod").with("API_KEY", "k")));
 //! let destination = Arc::new(MemoryDestination::builder().readable_values(false).build());
 //! let syncer = Syncer::builder()
@@ -36,8 +36,7 @@
 //! assert_eq!(first.counts.created, 1);
 //! let again = syncer.sync().await?;
 //! assert_eq!(again.requests.writes(), 0); // hidden values, but the ledger knows
-//! # Ok::<(), kms_sync_core::Error>(())
-//! # }).unwrap();
+//! # Ok(()) }
 //! ```
 
 #![forbid(unsafe_code)]
@@ -65,9 +64,9 @@ mod stats;
 pub use async_trait::async_trait;
 pub use autosync::{AutoSync, AutoSyncConfig, AutoSyncHandle, RunRecord, RunTrigger, Trigger};
 pub use destination::{
-    Applied, BatchWriter, Capabilities, CaseRule, Change, ChangeKind, Destination,
-    DestinationInfo, EntryState, KeyRule, KeyRules, PerKeyWriter, RateBudget, Reason, RemoteEntry,
-    RemoteValue, Snapshot, StandardRules, Verdict, Version, WriteMode, Writer,
+    Applied, BatchWriter, Capabilities, CaseRule, Change, ChangeKind, Destination, DestinationInfo,
+    EntryState, KeyRule, KeyRules, PerKeyWriter, RateBudget, Reason, RemoteEntry, RemoteValue,
+    Snapshot, StandardRules, Verdict, Version, WriteMode, Writer,
 };
 pub use engine::{Syncer, SyncerBuilder};
 pub use error::{Error, ErrorKind, Result};

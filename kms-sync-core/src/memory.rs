@@ -6,9 +6,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use crate::destination::{
-    Applied, BatchWriter, Capabilities, CaseRule, Change, ChangeKind, Destination,
-    DestinationInfo, KeyRule, KeyRules, PerKeyWriter, RemoteEntry, RemoteValue, Snapshot,
-    StandardRules, Version, WriteMode, Writer,
+    Applied, BatchWriter, Capabilities, CaseRule, Change, ChangeKind, Destination, DestinationInfo,
+    KeyRule, KeyRules, PerKeyWriter, RemoteEntry, RemoteValue, Snapshot, StandardRules, Version,
+    WriteMode, Writer,
 };
 use crate::error::{Error, ErrorKind, Result};
 use crate::secret::SecretValue;
@@ -149,7 +149,7 @@ impl MemoryDestinationBuilder {
 /// ```
 /// use std::sync::Arc;
 /// use kms_sync_core::*;
-/// # futures::executor::block_on(async {
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let dest = Arc::new(MemoryDestination::builder().readable_values(false).build());
 /// let syncer = Syncer::builder()
 ///     .source(Arc::new(StaticSource::new(SecretSet::new("dev").with("A", "1"))))
@@ -157,8 +157,7 @@ impl MemoryDestinationBuilder {
 ///     .build()?;
 /// syncer.sync().await?;
 /// assert_eq!(dest.value("A")?.map(|v| v.expose_secret().to_owned()).as_deref(), Some("1"));
-/// # Ok::<(), kms_sync_core::Error>(())
-/// # }).unwrap();
+/// # Ok(()) }
 /// ```
 #[derive(Debug, Clone)]
 pub struct MemoryDestination {
@@ -431,7 +430,11 @@ impl PerKeyWriter for MemoryDestination {
 
 #[async_trait]
 impl BatchWriter for MemoryDestination {
-    async fn write_all(&self, changes: &[Change], expect: Option<&Version>) -> Result<Vec<Applied>> {
+    async fn write_all(
+        &self,
+        changes: &[Change],
+        expect: Option<&Version>,
+    ) -> Result<Vec<Applied>> {
         self.apply_batch(changes, expect)
     }
 }

@@ -223,7 +223,10 @@ impl Plan {
     }
 }
 
-fn version_text<S: serde::Serializer>(v: &Option<Version>, s: S) -> std::result::Result<S::Ok, S::Error> {
+fn version_text<S: serde::Serializer>(
+    v: &Option<Version>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
     match v {
         Some(v) => s.serialize_str(v.as_str()),
         None => s.serialize_none(),

@@ -39,13 +39,12 @@ impl fmt::Debug for ScopeGuard {
 /// ```
 /// use std::time::Duration;
 /// use kms_sync_core::{LocalScopeLocks, ScopeLocks};
-/// # futures::executor::block_on(async {
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> kms_sync_core::Result<()> {
 /// let locks = LocalScopeLocks::new();
 /// let guard = locks.lock("https://api.example.com/groups/7", Duration::from_secs(5)).await?;
 /// // read, merge and write the list here
 /// drop(guard);
-/// # Ok::<(), kms_sync_core::Error>(())
-/// # }).unwrap();
+/// # Ok(()) }
 /// ```
 #[async_trait]
 pub trait ScopeLocks: Send + Sync + fmt::Debug {
@@ -75,7 +74,9 @@ impl LocalScopeLocks {
     /// The process-wide provider.
     pub fn process() -> Arc<LocalScopeLocks> {
         static PROCESS: OnceLock<Arc<LocalScopeLocks>> = OnceLock::new();
-        PROCESS.get_or_init(|| Arc::new(LocalScopeLocks::new())).clone()
+        PROCESS
+            .get_or_init(|| Arc::new(LocalScopeLocks::new()))
+            .clone()
     }
 
     fn mutex(&self, scope: &str) -> Arc<AsyncMutex<()>> {
@@ -122,9 +123,15 @@ mod tests {
             matches!(&same, Err(e) if e.kind() == ErrorKind::Timeout && e.to_string().contains("scope-a")),
             "a second holder of the same scope must wait, then time out naming it: {same:?}"
         );
-        assert!(locks.lock("scope-b", short).await.is_ok(), "another scope must not wait");
+        assert!(
+            locks.lock("scope-b", short).await.is_ok(),
+            "another scope must not wait"
+        );
         drop(held);
-        assert!(locks.lock("scope-a", short).await.is_ok(), "released on drop");
+        assert!(
+            locks.lock("scope-a", short).await.is_ok(),
+            "released on drop"
+        );
         Ok(())
     }
 
@@ -134,7 +141,10 @@ mod tests {
         let _held = LocalScopeLocks::new().lock("s", short).await?;
         assert!(LocalScopeLocks::new().lock("s", short).await.is_ok());
         let _p = LocalScopeLocks::process().lock("proc-scope", short).await?;
-        assert!(LocalScopeLocks::process().lock("proc-scope", short).await.is_err());
+        assert!(LocalScopeLocks::process()
+            .lock("proc-scope", short)
+            .await
+            .is_err());
         Ok(())
     }
 }

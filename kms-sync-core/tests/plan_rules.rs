@@ -21,6 +21,7 @@ fn input<'a>(
         schema,
         destination,
         ledger: None,
+        claim_unrecorded: false,
         fingerprinter: None,
         options: PlanOptions {
             disable_secret_deletion: false,
@@ -76,6 +77,12 @@ fn every_row_of_the_table() -> Result<()> {
         "H_ID_CHANGED",
         Some("old-id".into()),
         fp.fingerprint("H_ID_CHANGED", &SecretValue::new("hi")),
+    );
+    // GONE is this sync's (the ledger says it wrote it), so it is deleted.
+    ledger.record(
+        "GONE",
+        Some("id-GONE".into()),
+        fp.fingerprint("GONE", &SecretValue::new("g")),
     );
     let d = dest();
     let mut i = input(&source, &snapshot, &NoKeySchema, &d);
@@ -153,11 +160,11 @@ fn disable_deletion_retains() -> Result<()> {
 }
 
 #[test]
-fn blocked_entries_are_skipped_with_their_reason() -> Result<()> {
+fn protected_entries_are_skipped_with_their_reason_and_never_deleted() -> Result<()> {
     let source = SecretSet::new("dev").with("A", "1");
     let snapshot = Snapshot::new(vec![
-        known("A", "0").with_blocked("exists as a non-sensitive variable"),
-        known("B", "0").with_blocked("locked"),
+        known("A", "0").with_state(EntryState::protected("exists as a non-sensitive variable")),
+        known("B", "0").with_state(EntryState::protected("locked")),
     ]);
     let d = dest();
     let plan = plan(input(&source, &snapshot, &NoKeySchema, &d))?;
@@ -167,8 +174,11 @@ fn blocked_entries_are_skipped_with_their_reason() -> Result<()> {
         plan.item("A").and_then(|i| i.reason.as_deref()),
         Some("exists as a non-sensitive variable")
     );
-    assert_eq!(action(&plan, "B"), Some(PlanAction::Skip));
-    assert_eq!(plan.counts().skip, 2);
+    // B is not wanted, but a protected entry is never this sync's to delete: untouched, and
+    // (like every entry the sync does not own) not in the plan.
+    assert_eq!(action(&plan, "B"), None, "{plan}");
+    assert_eq!(plan.counts().skip, 1);
+    assert_eq!(plan.counts().delete, 0);
     Ok(())
 }
 
@@ -296,33 +306,25 @@ fn plan_display_and_json_show_keys_not_values() -> Result<()> {
 
 #[test]
 fn warnings_from_the_key_rule_reach_the_plan() -> Result<()> {
-    struct Warns(MemoryDestination);
+    struct Warns(MemoryDestination, StandardRules);
     #[async_trait]
     impl Destination for Warns {
-        fn info(&self) -> DestinationInfo {
+        fn info(&self) -> &DestinationInfo {
             self.0.info()
         }
-        fn validate_key(&self, key: &str) -> Verdict {
-            if key == "CI" {
-                Verdict::Warn("overrides a built-in variable".into())
-            } else {
-                Verdict::Valid
-            }
-        }
-        fn validate_value(&self, value: &SecretValue) -> Verdict {
-            self.0.validate_value(value)
+        fn rules(&self) -> &dyn KeyRules {
+            &self.1
         }
         async fn list(&self) -> Result<Snapshot> {
             self.0.list().await
         }
-        async fn apply(&self, changes: &[Change], context: &ApplyContext) -> Vec<Outcome> {
-            self.0.apply(changes, context).await
-        }
-        fn request_stats(&self) -> RequestStats {
-            self.0.request_stats()
+        fn writer(&self) -> Writer<'_> {
+            self.0.writer()
         }
     }
-    let d = Warns(dest());
+    let rules = StandardRules::new(KeyRule::Any)
+        .warn_when(|key| (key == "CI").then_some("overrides a built-in variable"));
+    let d = Warns(dest(), rules);
     let source = SecretSet::new("dev").with("CI", "1");
     let snapshot = Snapshot::default();
     let plan = plan(input(&source, &snapshot, &NoKeySchema, &d))?;
@@ -397,7 +399,9 @@ fn a_large_plan_decides_every_key_like_a_small_one() -> Result<()> {
 fn an_entry_marked_for_rewrite_is_updated_even_when_equal() -> Result<()> {
     let source = SecretSet::new("dev").with("A", "same").with("B", "same");
     let snapshot = Snapshot::new(vec![
-        known("A", "same").with_rewrite("stored unsecured; re-created as secured"),
+        known("A", "same").with_state(EntryState::must_replace(
+            "stored unsecured; re-created as secured",
+        )),
         known("B", "same"),
     ]);
     let d = dest();
@@ -420,7 +424,7 @@ fn a_whole_set_destination_resends_hidden_values_only_when_something_changes() -
         .build();
     let fp = Fingerprinter::new(KEY.to_vec())?;
     let mut ledger = Ledger::default();
-    for (k, v) in [("A", "1"), ("B", "2")] {
+    for (k, v) in [("A", "1"), ("B", "2"), ("C", "3")] {
         ledger.record(
             k,
             Some(format!("id-{k}")),
@@ -460,5 +464,50 @@ fn a_whole_set_destination_resends_hidden_values_only_when_something_changes() -
     assert_eq!(action(&plan, "B"), Some(PlanAction::Update));
     let c = plan.counts();
     assert_eq!((c.update, c.delete, c.unchanged), (2, 1, 0));
+    Ok(())
+}
+
+/// With a ledger, a schema-owned entry the ledger does not record belongs to someone else
+/// (another sync with an overlapping schema): never deleted, never in the plan — except by
+/// the initial `overwrite-destination` sync, which claims schema-owned extras.
+#[test]
+fn with_a_ledger_only_recorded_entries_are_deleted_except_on_the_initial_sync() -> Result<()> {
+    let fp = Fingerprinter::new(KEY.to_vec())?;
+    let schema = TemplateKeySchema::parse("APP_{{secretKey}}")?;
+    let source = SecretSet::new("dev").with("A", "1");
+    let snapshot = Snapshot::new(vec![
+        hidden("APP_A"),
+        hidden("APP_OLD"),
+        hidden("APP_X_THEIRS"),
+        hidden("OTHER"),
+    ]);
+    let mut ledger = Ledger::default();
+    for k in ["APP_A", "APP_OLD"] {
+        ledger.record(
+            k,
+            Some(format!("id-{k}")),
+            fp.fingerprint(k, &SecretValue::new("v")),
+        );
+    }
+    let d = dest();
+    for initial in [false, true] {
+        let mut i = input(&source, &snapshot, &schema, &d);
+        i.ledger = Some(&ledger);
+        i.fingerprinter = Some(&fp);
+        i.claim_unrecorded = initial;
+        let plan = plan(i)?;
+        assert_eq!(action(&plan, "APP_OLD"), Some(PlanAction::Delete), "{plan}");
+        assert_eq!(action(&plan, "OTHER"), None, "outside the schema: {plan}");
+        let theirs = action(&plan, "APP_X_THEIRS");
+        if initial {
+            assert_eq!(
+                theirs,
+                Some(PlanAction::Delete),
+                "initial sync claims: {plan}"
+            );
+        } else {
+            assert_eq!(theirs, None, "never written by this sync: {plan}");
+        }
+    }
     Ok(())
 }

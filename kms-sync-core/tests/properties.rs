@@ -93,6 +93,7 @@ fn world() -> impl Strategy<Value = World> {
 
 fn run<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
+        .enable_time()
         .build()
         .expect("runtime")
         .block_on(f)
@@ -149,7 +150,7 @@ proptest! {
                 prop_assert!(w.case_insensitive, "unexpected refusal: {e}");
                 prop_assert_eq!(e.kind(), ErrorKind::InvalidKey);
                 prop_assert_eq!(contents(&dest), before);
-                prop_assert_eq!(dest.request_stats().writes(), 0);
+                prop_assert_eq!(dest.requests().writes(), 0);
             }
             Ok(report) => {
                 prop_assert!(report.is_success(), "{}", report);

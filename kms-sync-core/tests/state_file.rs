@@ -112,6 +112,6 @@ async fn a_sync_with_an_unreadable_state_file_fails_before_writing() -> Result<(
         .build()?;
     let err = syncer.sync().await.expect_err("state unreadable");
     assert_eq!(err.kind(), ErrorKind::Unexpected);
-    assert_eq!(dest.request_stats().writes(), 0);
+    assert_eq!(dest.requests().writes(), 0);
     Ok(())
 }

@@ -39,7 +39,7 @@ async fn a_failing_source_writes_and_deletes_nothing() -> Result<()> {
     let err = syncer.sync().await.expect_err("source fails");
     assert_eq!(err.kind(), ErrorKind::Source);
     assert!(err.to_string().contains("nothing was written"), "{err}");
-    assert_eq!(dest.request_stats().writes(), 0);
+    assert_eq!(dest.requests().writes(), 0);
     assert!(dest.value("KEEP")?.is_some());
     let status = syncer.status();
     assert_eq!(status.sync_status, Some(RunStatus::Failed));
@@ -60,7 +60,7 @@ async fn a_failing_list_is_an_error_not_an_empty_destination() -> Result<()> {
         .build()?;
     let err = syncer.sync().await.expect_err("list fails");
     assert_eq!(err.kind(), ErrorKind::Unavailable);
-    assert_eq!(dest.request_stats().writes(), 0);
+    assert_eq!(dest.requests().writes(), 0);
     Ok(())
 }
 
@@ -117,7 +117,7 @@ async fn a_batch_that_lost_a_race_is_replanned_and_retried() -> Result<()> {
         "the other writer's key survives"
     );
     // Two PUTs: the one that lost and the retry.
-    assert_eq!(inner.request_stats().put, 2);
+    assert_eq!(inner.requests().put, 2);
 
     // With retries off the conflict is reported by key.
     let inner = MemoryDestination::builder()
@@ -294,39 +294,55 @@ async fn builder_errors_name_what_is_missing() {
     assert_eq!(err.kind(), ErrorKind::Config);
 }
 
+/// A batch writer that answers with fewer results than changes broke the contract: the
+/// engine cannot tell which change the service confirmed, so none counts as applied.
 #[tokio::test]
-async fn a_destination_returning_too_few_outcomes_is_reported_per_key() -> Result<()> {
+async fn a_batch_returning_too_few_results_leaves_every_change_unconfirmed() -> Result<()> {
     struct Forgetful(MemoryDestination);
     #[async_trait]
     impl Destination for Forgetful {
-        fn info(&self) -> DestinationInfo {
+        fn info(&self) -> &DestinationInfo {
             self.0.info()
         }
-        fn validate_key(&self, key: &str) -> Verdict {
-            self.0.validate_key(key)
-        }
-        fn validate_value(&self, value: &SecretValue) -> Verdict {
-            self.0.validate_value(value)
+        fn rules(&self) -> &dyn KeyRules {
+            self.0.rules()
         }
         async fn list(&self) -> Result<Snapshot> {
             self.0.list().await
         }
-        async fn apply(&self, changes: &[Change], context: &ApplyContext) -> Vec<Outcome> {
-            let mut outcomes = self.0.apply(changes, context).await;
-            outcomes.pop();
-            outcomes
-        }
-        fn request_stats(&self) -> RequestStats {
-            self.0.request_stats()
+        fn writer(&self) -> Writer<'_> {
+            Writer::Batch(self)
         }
     }
+    #[async_trait]
+    impl BatchWriter for Forgetful {
+        async fn write_all(
+            &self,
+            changes: &[Change],
+            expect: Option<&Version>,
+        ) -> Result<Vec<Applied>> {
+            let Writer::Batch(inner) = self.0.writer() else {
+                return Err(Error::unexpected(
+                    "the memory destination should write batches",
+                ));
+            };
+            let mut applied = inner.write_all(changes, expect).await?;
+            applied.pop();
+            Ok(applied)
+        }
+    }
+    let memory = MemoryDestination::builder()
+        .write_mode(WriteMode::Batch)
+        .build();
     let syncer = Syncer::builder()
         .source(static_source(&[("A", "1"), ("B", "2")]))
-        .destination(Arc::new(Forgetful(MemoryDestination::builder().build())))
+        .destination(Arc::new(Forgetful(memory)))
         .build()?;
     let report = syncer.sync().await?;
-    assert_eq!(report.counts.created, 1);
-    assert_eq!(report.failed_keys(), ["B"]);
+    assert_eq!(report.counts.created, 0, "{report}");
+    assert_eq!(report.counts.unconfirmed, 2, "{report}");
+    assert_eq!(report.keys_with(KeyStatus::Unconfirmed), ["A", "B"]);
+    assert!(!report.is_success());
     Ok(())
 }
 

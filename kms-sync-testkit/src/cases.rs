@@ -9,8 +9,8 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use kms_sync_core::{
-    CaseRule, DeletionGuard, Error, ErrorKind, Fingerprinter, KeyStatus, MemoryStateStore, RunStatus,
-    SecretSet, SecretSource, StaticSource, SyncOptions, SyncReport, Syncer, WriteMode,
+    CaseRule, DeletionGuard, Error, ErrorKind, Fingerprinter, KeyStatus, MemoryStateStore,
+    RunStatus, SecretSet, SecretSource, StaticSource, SyncOptions, SyncReport, Syncer, WriteMode,
 };
 
 use crate::capture::LogCapture;

@@ -105,7 +105,11 @@ impl PerKeyWriter for BeforeApply {
 
 #[async_trait]
 impl BatchWriter for BeforeApply {
-    async fn write_all(&self, changes: &[Change], expect: Option<&Version>) -> Result<Vec<Applied>> {
+    async fn write_all(
+        &self,
+        changes: &[Change],
+        expect: Option<&Version>,
+    ) -> Result<Vec<Applied>> {
         self.hook().await;
         match self.inner.writer() {
             Writer::Batch(writer) => writer.write_all(changes, expect).await,

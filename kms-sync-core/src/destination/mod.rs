@@ -49,7 +49,8 @@ pub trait PerKeyWriter: Send + Sync {
 #[async_trait]
 pub trait BatchWriter: Send + Sync {
     /// Applies every change in one write.
-    async fn write_all(&self, changes: &[Change], expect: Option<&Version>) -> Result<Vec<Applied>>;
+    async fn write_all(&self, changes: &[Change], expect: Option<&Version>)
+        -> Result<Vec<Applied>>;
 }
 
 /// How a destination writes: per key or as a batch.

@@ -226,6 +226,9 @@ impl Breaker {
 fn is_transport(kind: ErrorKind) -> bool {
     matches!(
         kind,
-        ErrorKind::Timeout | ErrorKind::Unavailable | ErrorKind::RateLimited | ErrorKind::Unconfirmed
+        ErrorKind::Timeout
+            | ErrorKind::Unavailable
+            | ErrorKind::RateLimited
+            | ErrorKind::Unconfirmed
     )
 }

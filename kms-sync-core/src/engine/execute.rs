@@ -150,10 +150,12 @@ fn ledger_update(
     match (&outcome.status, change.kind) {
         (OutcomeStatus::Applied(_), ChangeKind::Delete) => Some(LedgerUpdate::Forget { key }),
         (OutcomeStatus::Applied(applied), _) => {
-            let id = applied
-                .id
-                .clone()
-                .or_else(|| change.current.as_ref().and_then(|c| c.id().map(str::to_owned)));
+            let id = applied.id.clone().or_else(|| {
+                change
+                    .current
+                    .as_ref()
+                    .and_then(|c| c.id().map(str::to_owned))
+            });
             let value = change.value.as_ref()?;
             let fingerprint = Some(fingerprinter.fingerprint(&change.key, value));
             Some(LedgerUpdate::Record {

@@ -73,7 +73,13 @@ impl Syncer {
             .await;
         drop(read._lock);
         Ok(self
-            .conclude(Operation::Sync, run, Some(plan), outcomes, read.ledger.as_ref())
+            .conclude(
+                Operation::Sync,
+                run,
+                Some(plan),
+                outcomes,
+                read.ledger.as_ref(),
+            )
             .await)
     }
 
@@ -125,7 +131,13 @@ impl Syncer {
                 continue;
             }
             return Ok(self
-                .conclude(Operation::Sync, run, Some(&plan), outcomes, read.ledger.as_ref())
+                .conclude(
+                    Operation::Sync,
+                    run,
+                    Some(&plan),
+                    outcomes,
+                    read.ledger.as_ref(),
+                )
                 .await);
         }
     }
@@ -199,9 +211,7 @@ impl Syncer {
             .filter(|e| ownership.uses_ledger() || rendered.contains(e.key()))
             .map(|e| Change::delete(e.clone()))
             .collect();
-        let outcomes = self
-            .execute(run, &changes, read.snapshot.version())
-            .await;
+        let outcomes = self.execute(run, &changes, read.snapshot.version()).await;
         drop(read._lock);
         let mut warnings = Vec::new();
         warnings.extend(
@@ -248,7 +258,13 @@ impl Syncer {
         if let Err(err) = sink.write(imported).await {
             return self.fail(Operation::Import, run, err);
         }
-        Ok(self.finish(Operation::Import, run, self.source.describe(), keys, Vec::new()))
+        Ok(self.finish(
+            Operation::Import,
+            run,
+            self.source.describe(),
+            keys,
+            Vec::new(),
+        ))
     }
 
     fn imports_from(
@@ -295,7 +311,14 @@ impl Syncer {
 
 fn log_plan(plan: &Plan) {
     let c = plan.counts();
-    info!(create = c.create, update = c.update, delete = c.delete, unchanged = c.unchanged, skip = c.skip, "planned");
+    info!(
+        create = c.create,
+        update = c.update,
+        delete = c.delete,
+        unchanged = c.unchanged,
+        skip = c.skip,
+        "planned"
+    );
     for item in plan.items() {
         if item.action != PlanAction::Unchanged {
             debug!(key = %item.key, action = %item.action, reason = item.reason.as_deref().unwrap_or(""), "plan item");

@@ -158,7 +158,7 @@ impl SyncerBuilder {
 /// ```
 /// use std::sync::Arc;
 /// use kms_sync_core::*;
-/// # futures::executor::block_on(async {
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let source = Arc::new(StaticSource::new(SecretSet::new("prod").with("DB_PASSWORD", "pw")));
 /// let destination = Arc::new(MemoryDestination::builder().build());
 /// let syncer = Syncer::builder()
@@ -175,8 +175,7 @@ impl SyncerBuilder {
 /// // Nothing changed: the resync writes nothing.
 /// let report = syncer.sync().await?;
 /// assert_eq!(report.requests.writes(), 0);
-/// # Ok::<(), kms_sync_core::Error>(())
-/// # }).unwrap();
+/// # Ok(()) }
 /// ```
 pub struct Syncer {
     pub(super) id: String,

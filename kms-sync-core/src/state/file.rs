@@ -122,15 +122,26 @@ impl JsonFileStateStore {
     fn lock_file(&self) -> Result<std::fs::File> {
         let mut name = self.path.as_os_str().to_owned();
         name.push(".lock");
-        let file = owner_only(std::fs::OpenOptions::new().create(true).truncate(false).write(true))
-            .open(&name)
-            .map_err(|e| {
-                Error::unexpected(format!("cannot open the state lock file for {}: {e}", self.path.display()))
-                    .with_source(e)
-            })?;
+        let file = owner_only(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true),
+        )
+        .open(&name)
+        .map_err(|e| {
+            Error::unexpected(format!(
+                "cannot open the state lock file for {}: {e}",
+                self.path.display()
+            ))
+            .with_source(e)
+        })?;
         file.lock().map_err(|e| {
-            Error::unexpected(format!("cannot lock the state file {}: {e}", self.path.display()))
-                .with_source(e)
+            Error::unexpected(format!(
+                "cannot lock the state file {}: {e}",
+                self.path.display()
+            ))
+            .with_source(e)
         })?;
         Ok(file)
     }
@@ -164,9 +175,14 @@ impl JsonFileStateStore {
         let json = serde_json::to_vec_pretty(file)
             .map_err(|e| Error::unexpected(format!("cannot encode state: {e}")))?;
         let result = (|| {
-            let mut f = owner_only(std::fs::OpenOptions::new().create(true).truncate(true).write(true))
-                .open(&tmp)
-                .map_err(|e| io_err("create", e))?;
+            let mut f = owner_only(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .truncate(true)
+                    .write(true),
+            )
+            .open(&tmp)
+            .map_err(|e| io_err("create", e))?;
             f.write_all(&json).map_err(|e| io_err("write", e))?;
             f.sync_all().map_err(|e| io_err("sync", e))?;
             std::fs::rename(&tmp, &self.path).map_err(|e| io_err("replace", e))?;
