@@ -126,7 +126,6 @@ async fn scenario(
         if *step == "1 change" {
             source.replace(secrets(n, true))?;
         }
-        let before = dest.request_stats();
         let started = Instant::now();
         let report = syncer.sync().await?;
         let ms = started.elapsed().as_millis();
@@ -134,7 +133,7 @@ async fn scenario(
             return Err(format!("{} {step} failed: {report}", target.name()).into());
         }
         // Plan (list pages) and apply (writes) together.
-        let used = dest.request_stats().since(&before);
+        let used = report.requests;
         rows.push(Row {
             target: target.name(),
             n,

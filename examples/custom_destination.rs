@@ -4,28 +4,40 @@
 //! in `tests/custom_destination.rs`: `kms_sync_testkit::conformance_suite!(target);`.
 //!
 //! The "service" here is a key-value vault that never returns values (like a secrets
-//! manager's write-only API): one call per key, keys `[A-Z0-9_]` only.
+//! manager's write-only API): one call per key, identifier keys, non-empty values. A destination says
+//! what it is (`info`, `rules`), lists what it holds, and writes one change at a time; the
+//! engine does the rest (ordering, concurrency, progress, deadline, ledger).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use kms_sync::{
-    apply_each, async_trait, Applied, ApplyContext, Capabilities, Change, ChangeKind, Destination,
-    DestinationInfo, Error, ErrorKind, Outcome, RemoteEntry, RemoteValue, RequestCounter,
-    RequestStats, Result, SecretValue, Snapshot, Verdict, WriteMode,
+    async_trait, count_request, Applied, Capabilities, Change, ChangeKind, Destination,
+    DestinationInfo, Error, ErrorKind, KeyRule, KeyRules, PerKeyWriter, RemoteEntry, RemoteValue,
+    RequestCounter, RequestStats, Result, Snapshot, StandardRules, Writer,
 };
 use kms_sync_testkit::ConformanceTarget;
 
+/// The service: its entries, keys it refuses, and its own request log.
 #[derive(Debug, Default)]
 pub struct Vault {
     entries: Mutex<BTreeMap<String, String>>,
     refused: Mutex<Vec<String>>,
+    received: RequestCounter,
 }
 
-#[derive(Debug, Default, Clone)]
+impl Vault {
+    fn call(&self, method: &str) {
+        self.received.record(method);
+        count_request(method); // counted against the sync run making the call
+    }
+}
+
+#[derive(Debug, Clone)]
 pub struct VaultDestination {
     vault: Arc<Vault>,
-    calls: Arc<RequestCounter>,
+    info: DestinationInfo,
+    rules: StandardRules,
 }
 
 fn locked<T>(m: &Mutex<T>) -> Result<std::sync::MutexGuard<'_, T>> {
@@ -35,73 +47,41 @@ fn locked<T>(m: &Mutex<T>) -> Result<std::sync::MutexGuard<'_, T>> {
 
 #[async_trait]
 impl Destination for VaultDestination {
-    fn info(&self) -> DestinationInfo {
-        let caps = Capabilities::new(WriteMode::PerKey)
-            .with_key_rule("A-Z, 0-9 and _")
-            .with_value_rule("non-empty")
-            .with_default_concurrency(4);
-        DestinationInfo::new("vault", "example", caps)
+    fn info(&self) -> &DestinationInfo {
+        &self.info
     }
-
-    fn validate_key(&self, key: &str) -> Verdict {
-        if !key.is_empty()
-            && key
-                .chars()
-                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
-        {
-            Verdict::Valid
-        } else {
-            Verdict::Invalid("only A-Z, 0-9 and _".into())
-        }
+    fn rules(&self) -> &dyn KeyRules {
+        &self.rules
     }
-
-    fn validate_value(&self, value: &SecretValue) -> Verdict {
-        if value.is_empty() {
-            Verdict::Invalid("empty".into())
-        } else {
-            Verdict::Valid
-        }
-    }
-
     async fn list(&self) -> Result<Snapshot> {
-        self.calls.record("GET");
+        self.vault.call("GET");
         let entries = locked(&self.vault.entries)?
             .keys()
             .map(|k| RemoteEntry::new(k.clone(), RemoteValue::Hidden).with_id(k.clone()))
             .collect();
         Ok(Snapshot::new(entries))
     }
-
-    async fn apply(&self, changes: &[Change], context: &ApplyContext) -> Vec<Outcome> {
-        apply_each(changes, context, |change| async move {
-            self.calls.record(if change.kind == ChangeKind::Delete {
-                "DELETE"
-            } else {
-                "PUT"
-            });
-            if locked(&self.vault.refused)?.contains(&change.key) {
-                return Err(Error::new(ErrorKind::PermissionDenied, "the vault refused")
-                    .with_key(&change.key));
-            }
-            let mut entries = locked(&self.vault.entries)?;
-            match change.kind {
-                ChangeKind::Delete => {
-                    entries.remove(&change.key);
-                }
-                _ => {
-                    entries.insert(
-                        change.key.clone(),
-                        change.value_or_error()?.expose_secret().to_owned(),
-                    );
-                }
-            }
-            Ok(Applied::with_id(change.key.clone()))
-        })
-        .await
+    fn writer(&self) -> Writer<'_> {
+        Writer::PerKey(self)
     }
+}
 
-    fn request_stats(&self) -> RequestStats {
-        self.calls.snapshot()
+#[async_trait]
+impl PerKeyWriter for VaultDestination {
+    async fn write(&self, change: &Change) -> Result<Applied> {
+        let delete = change.kind == ChangeKind::Delete;
+        self.vault.call(if delete { "DELETE" } else { "PUT" });
+        if locked(&self.vault.refused)?.contains(&change.key) {
+            return Err(Error::new(ErrorKind::PermissionDenied, "the vault refused"));
+        }
+        let mut entries = locked(&self.vault.entries)?;
+        if delete {
+            entries.remove(&change.key);
+        } else {
+            let value = change.value_or_error()?.expose_secret().to_owned();
+            entries.insert(change.key.clone(), value);
+        }
+        Ok(Applied::with_id(change.key.clone()))
     }
 }
 
@@ -127,14 +107,21 @@ impl ConformanceTarget for VaultDestination {
     fn max_entries(&self) -> usize {
         usize::MAX
     }
-
+    fn requests_received(&self) -> RequestStats {
+        self.vault.received.snapshot()
+    }
     fn credentials(&self) -> Vec<String> {
         Vec::new()
     }
 }
 
 pub async fn target() -> VaultDestination {
-    VaultDestination::default()
+    let caps = Capabilities::new().with_default_concurrency(4);
+    VaultDestination {
+        vault: Arc::default(),
+        info: DestinationInfo::new("vault", "example", caps),
+        rules: StandardRules::new(KeyRule::Identifier).non_empty_values(),
+    }
 }
 
 #[allow(dead_code)]

@@ -68,7 +68,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     println!("== 3. Rotate one secret at the source and resync\n");
     kms.set("prod", "/backend", "STRIPE_KEY", "sk_live_rotated");
-    let before = destination.request_stats();
     let report = syncer.sync().await?;
     println!("{report}");
     let written: Vec<&str> = report
@@ -77,7 +76,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .filter(|k| k.change.is_some())
         .map(|k| k.key.as_str())
         .collect();
-    let used = destination.request_stats().since(&before);
+    let used = report.requests; // this run's requests, counted by the engine
     println!(
         "written on resync: {written:?} ({} requests: {} list page(s) and {} write)",
         used.total(),

@@ -34,6 +34,8 @@ pub const ALL: &[&str] = &[
     "failed_write_holds_deletes_back",
     "remove_deletes_only_managed",
     "concurrent_syncers_keep_apart",
+    "overlapping_schemas_with_ledgers_keep_apart",
+    "reported_requests_match_the_service",
     "secret_canary",
 ];
 
@@ -636,6 +638,126 @@ pub async fn concurrent_syncers_keep_apart<T: ConformanceTarget + ?Sized>(target
             "round {round}: the two syncers disturbed each other"
         );
     }
+}
+
+/// Two syncs whose key schemas overlap (`KMS_{{secretKey}}` owns every key of
+/// `KMS_OTHER_{{secretKey}}`), each with its own ledger, on one destination: once both have
+/// made their initial sync, neither ever deletes or overwrites the other's keys, because a
+/// sync with a ledger deletes only what its ledger says it wrote. Where the set is written
+/// whole and its values cannot be read back (a Checkly group), only one of them can hold
+/// it; the other is refused and writes nothing.
+pub async fn overlapping_schemas_with_ledgers_keep_apart<T: ConformanceTarget + ?Sized>(
+    target: &T,
+) {
+    let wide = Harness::new(target, set(&[("ONE", "w1"), ("TWO", "w2")])).with_ledger();
+    let narrow = Harness::new(target, set(&[("X", "n1"), ("Y", "n2")])).with_ledger();
+    let options = SyncOptions::default().with_deletion_guard(DeletionGuard::disabled());
+    let build = |h: &Harness<'_, T>, id: &str, schema: &str| {
+        let mut builder = Syncer::builder()
+            .id(id)
+            .source(h.source.clone())
+            .destination(target.destination())
+            .key_schema_template(schema)
+            .options(options);
+        if let Some(store) = h.ledger.clone() {
+            builder = builder.state(store, fingerprinter());
+        }
+        ok(builder.build(), "building a syncer")
+    };
+    let a = build(&wide, "wide", SCHEMA);
+    let b = build(&narrow, "narrow", "KMS_OTHER_{{secretKey}}");
+    let caps = target.destination().info().capabilities.clone();
+    let exclusive = caps.replaces_whole_set() && !caps.values_readable();
+    ok(a.sync().await, "the wide sync's initial sync");
+    let first_b = ok(b.sync().await, "the narrow sync's initial sync");
+    if exclusive && !first_b.is_success() {
+        // The set holds the other's secrets and cannot be read back: refused, nothing written.
+        assert_eq!(first_b.requests.writes(), 0, "refused before writing: {first_b}");
+        return;
+    }
+    assert!(first_b.is_success(), "{first_b}");
+    for round in 0..4 {
+        ok(wide.source.remove(if round % 2 == 0 { "TWO" } else { "ONE" }), "removing");
+        ok(wide.source.set(format!("W{round}"), "w"), "adding");
+        ok(narrow.source.set("X", format!("n-{round}")), "changing");
+        let (ra, rb) = tokio::join!(a.sync(), b.sync());
+        let (ra, rb) = (ok(ra, "the wide sync"), ok(rb, "the narrow sync"));
+        assert!(ra.is_success() && rb.is_success(), "round {round}:\n{ra}\n{rb}");
+        for report in [&ra, &rb] {
+            let deleted = report.keys_with(KeyStatus::Deleted);
+            let foreign: Vec<&&str> = deleted
+                .iter()
+                .filter(|k| (report.sync_id == "wide") == k.starts_with("KMS_OTHER_"))
+                .collect();
+            assert!(foreign.is_empty(), "round {round}: {} deleted {foreign:?}", report.sync_id);
+        }
+        let contents = h_contents(target).await;
+        for (k, v) in ok(narrow.source.load().await, "reading").iter() {
+            assert_eq!(
+                contents.get(&format!("KMS_OTHER_{k}")).map(String::as_str),
+                Some(v.expose_secret()),
+                "round {round}: the narrow sync's key {k}"
+            );
+        }
+        for (k, v) in ok(wide.source.load().await, "reading").iter() {
+            assert_eq!(
+                contents.get(&format!("KMS_{k}")).map(String::as_str),
+                Some(v.expose_secret()),
+                "round {round}: the wide sync's key {k}"
+            );
+        }
+    }
+}
+
+/// The requests a report states are exactly the requests the service received during that
+/// run — per run, not per destination instance, even with two syncers sharing one
+/// destination at the same time.
+pub async fn reported_requests_match_the_service<T: ConformanceTarget + ?Sized>(target: &T) {
+    let h = Harness::new(target, set(&[("A", "1"), ("B", "2"), ("C", "3")])).with_ledger();
+    let syncer = h.default_syncer();
+    let measured = |before: kms_sync_core::RequestStats| target.requests_received().since(&before);
+    let before = target.requests_received();
+    let first = ok(syncer.sync().await, "first sync");
+    assert_eq!(first.requests, measured(before), "first sync: {first}");
+    assert!(first.requests.writes() > 0, "the first sync wrote: {first}");
+    ok(h.source.set("A", "1-changed"), "changing A");
+    ok(h.source.remove("C"), "removing C");
+    let before = target.requests_received();
+    let second = ok(syncer.sync().await, "second sync");
+    assert_eq!(second.requests, measured(before), "second sync: {second}");
+    let before = target.requests_received();
+    let plan = ok(syncer.plan().await, "plan");
+    let report = ok(syncer.apply(&plan).await, "apply of an empty plan");
+    assert_eq!(report.requests.writes(), 0, "{report}");
+    assert!(
+        report.requests.total() <= measured(before).total(),
+        "apply counts only its own requests"
+    );
+    let other = Harness::new(target, set(&[("P", "1"), ("Q", "2")])).with_ledger();
+    let other_syncer = ok(
+        Syncer::builder()
+            .id("other")
+            .source(other.source.clone())
+            .destination(target.destination())
+            .key_schema_template("KMS_P_{{secretKey}}")
+            .state(other.ledger.clone().unwrap_or_default(), fingerprinter())
+            .build(),
+        "building the other syncer",
+    );
+    ok(h.source.set("B", "2-changed"), "changing B");
+    let before = target.requests_received();
+    let (mine, theirs) = tokio::join!(syncer.sync(), other_syncer.sync());
+    let (mine, theirs) = (ok(mine, "my sync"), ok(theirs, "their sync"));
+    let total = measured(before);
+    let sum = mine.requests.total() + theirs.requests.total();
+    assert_eq!(sum, total.total(), "two runs at once:\n{mine}\n{theirs}");
+    assert!(mine.requests.total() > 0 && theirs.requests.total() > 0);
+    let removed = {
+        let before = target.requests_received();
+        let report = ok(syncer.remove().await, "remove");
+        (report.requests, measured(before))
+    };
+    assert_eq!(removed.0, removed.1, "remove");
 }
 
 async fn h_contents<T: ConformanceTarget + ?Sized>(target: &T) -> BTreeMap<String, String> {

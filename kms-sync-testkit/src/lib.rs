@@ -115,6 +115,8 @@ macro_rules! conformance_suite {
             failed_write_holds_deletes_back,
             remove_deletes_only_managed,
             concurrent_syncers_keep_apart,
+            overlapping_schemas_with_ledgers_keep_apart,
+            reported_requests_match_the_service,
             secret_canary,
         );
     };

@@ -93,6 +93,7 @@ pub const CELLS: &[&str] = &[
     "write_stalled",
     "write_malformed",
     "write_truncated",
+    "write_answered_but_not_applied",
     "writes_unavailable_throughout",
     "short_page_sequence",
     "looping_page_sequence",
@@ -400,7 +401,7 @@ fn check_report(
         return;
     }
     for key in &report.keys {
-        if key.status == KeyStatus::Failed {
+        if matches!(key.status, KeyStatus::Failed | KeyStatus::Unconfirmed) {
             let kind = key.error.as_ref().map(|e| e.kind());
             assert!(
                 kind.is_some_and(|k| expect.allows(k)),
@@ -412,7 +413,15 @@ fn check_report(
     let not_applied = |key: &str| {
         report
             .key(key)
-            .is_some_and(|k| matches!(k.status, KeyStatus::Failed | KeyStatus::Skipped))
+            .is_some_and(|k| {
+                matches!(
+                    k.status,
+                    KeyStatus::Failed
+                        | KeyStatus::Unconfirmed
+                        | KeyStatus::Skipped
+                        | KeyStatus::NotAttempted
+                )
+            })
     };
     for (key, value) in model {
         if after.get(key) != Some(value) {
@@ -429,7 +438,7 @@ fn check_report(
         );
     }
     let failed_write = report.keys.iter().any(|k| {
-        k.status == KeyStatus::Failed
+        matches!(k.status, KeyStatus::Failed | KeyStatus::Unconfirmed)
             && matches!(k.change, Some(ChangeKind::Create | ChangeKind::Update))
     });
     // A batch destination writes and deletes in one request: there is no "after" to hold
@@ -455,6 +464,9 @@ fn server_errors() -> [Fault; 3] {
 }
 
 const READ_FAILED: &[ErrorKind] = &[ErrorKind::Unexpected];
+
+/// A write whose answer cannot be read is unconfirmed, whatever the service did.
+const UNCONFIRMED: &[ErrorKind] = &[ErrorKind::Unconfirmed];
 
 /// The list answers 429 with `Retry-After` in seconds once.
 pub async fn list_rate_limited_seconds<T: FaultTarget>(target: Arc<T>) {
@@ -557,21 +569,24 @@ pub async fn write_server_errors<T: FaultTarget>(target: Arc<T>) {
 }
 
 /// The connection drops in the middle of a write's answer: a non-idempotent write is not
-/// retried (it may have been applied) and is reported.
+/// retried (it may have been applied) and is reported unconfirmed.
 pub async fn write_dropped<T: FaultTarget>(target: Arc<T>) {
     let cell = Cell::new(
         "write_dropped",
-        Expect::ConvergeOr(&[ErrorKind::Unavailable]),
+        Expect::ConvergeOr(&[ErrorKind::Unavailable, ErrorKind::Unconfirmed]),
     )
     .arm(Aim::Writes, [Fault::Drop]);
     run_cell(target, cell).await;
 }
 
-/// A write's answer comes after the per-attempt timeout: a non-idempotent write times out
-/// and is reported; an idempotent one is retried.
+/// A write's answer comes after the per-attempt timeout: a non-idempotent write is reported
+/// unconfirmed (it may have been applied); an idempotent one is retried.
 pub async fn write_stalled<T: FaultTarget>(target: Arc<T>) {
     let stall = stall(&*target);
-    let mut cell = Cell::new("write_stalled", Expect::ConvergeOr(&[ErrorKind::Timeout]))
+    let mut cell = Cell::new(
+        "write_stalled",
+        Expect::ConvergeOr(&[ErrorKind::Timeout, ErrorKind::Unconfirmed]),
+    )
         .arm(Aim::Writes, [Fault::Stall(stall)]);
     cell.settle = Duration::from_millis(600);
     run_cell(target, cell).await;
@@ -579,15 +594,24 @@ pub async fn write_stalled<T: FaultTarget>(target: Arc<T>) {
 
 /// A write is applied but its answer is not JSON.
 pub async fn write_malformed<T: FaultTarget>(target: Arc<T>) {
-    let cell = Cell::new("write_malformed", Expect::ConvergeOr(READ_FAILED))
+    let cell = Cell::new("write_malformed", Expect::ConvergeOr(UNCONFIRMED))
         .arm(Aim::Writes, [Fault::Malformed]);
     run_cell(target, cell).await;
 }
 
 /// A write is applied but its answer stops halfway.
 pub async fn write_truncated<T: FaultTarget>(target: Arc<T>) {
-    let cell = Cell::new("write_truncated", Expect::ConvergeOr(READ_FAILED))
+    let cell = Cell::new("write_truncated", Expect::ConvergeOr(UNCONFIRMED))
         .arm(Aim::Writes, [Fault::Truncated]);
+    run_cell(target, cell).await;
+}
+
+/// A write is answered 200 with a body cut short, and the service never applied it (a proxy
+/// in between, say). The change must be reported unconfirmed, never applied, and the ledger
+/// must not record it: the next sync rewrites it and converges.
+pub async fn write_answered_but_not_applied<T: FaultTarget>(target: Arc<T>) {
+    let cell = Cell::new("write_answered_but_not_applied", Expect::Fail(UNCONFIRMED))
+        .arm(Aim::Writes, [Fault::Body(b"{\"variables\": [{\"key".to_vec())]);
     run_cell(target, cell).await;
 }
 
@@ -688,6 +712,7 @@ macro_rules! fault_matrix {
             write_stalled,
             write_malformed,
             write_truncated,
+            write_answered_but_not_applied,
             writes_unavailable_throughout,
             short_page_sequence,
             looping_page_sequence,
