@@ -115,3 +115,83 @@ async fn a_sync_with_an_unreadable_state_file_fails_before_writing() -> Result<(
     assert_eq!(dest.requests().writes(), 0);
     Ok(())
 }
+
+const CHILD: &str = "KMS_SYNC_STATE_FILE_CHILD";
+const ROUNDS: usize = 40;
+
+/// In a child process: record `ROUNDS` entries, one update at a time, for one sync id.
+fn child(spec: &str) -> Result<()> {
+    let (id, path) = spec
+        .split_once('|')
+        .ok_or_else(|| Error::config("child spec is id|path"))?;
+    let store = JsonFileStateStore::new(path);
+    let fp = fp()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::unexpected(e.to_string()))?;
+    runtime.block_on(async {
+        for i in 0..ROUNDS {
+            let key = format!("{id}_{i}");
+            let fingerprint = Some(fp.fingerprint(&key, &SecretValue::new("v")));
+            let update = LedgerUpdate::Record {
+                key,
+                entry: LedgerEntry {
+                    id: None,
+                    fingerprint,
+                },
+            };
+            store.update(id, &[update]).await?;
+        }
+        Ok(())
+    })
+}
+
+/// Two processes (parallel CI jobs, say) saving different syncs to one state file at the
+/// same time lose nothing: the read-modify-write holds a lock across processes. The file is
+/// readable by its owner only.
+#[test]
+fn two_processes_saving_to_one_state_file_lose_nothing() -> Result<()> {
+    if let Ok(spec) = std::env::var(CHILD) {
+        return child(&spec);
+    }
+    let dir = tempfile::tempdir().map_err(|e| Error::unexpected(e.to_string()))?;
+    let path = dir.path().join("state.json");
+    let exe = std::env::current_exe().map_err(|e| Error::unexpected(e.to_string()))?;
+    let children: Vec<std::process::Child> = ["left", "right"]
+        .iter()
+        .map(|id| {
+            std::process::Command::new(&exe)
+                .args([
+                    "--exact",
+                    "two_processes_saving_to_one_state_file_lose_nothing",
+                ])
+                .env(CHILD, format!("{id}|{}", path.display()))
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .map_err(|e| Error::unexpected(e.to_string()))
+        })
+        .collect::<Result<_>>()?;
+    for mut child in children {
+        let status = child.wait().map_err(|e| Error::unexpected(e.to_string()))?;
+        assert!(status.success(), "a child failed: {status}");
+    }
+    let store = JsonFileStateStore::new(&path);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map_err(|e| Error::unexpected(e.to_string()))?;
+    for id in ["left", "right"] {
+        let ledger = runtime.block_on(store.load(id))?.unwrap_or_default();
+        assert_eq!(ledger.len(), ROUNDS, "{id} lost entries");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path)
+            .map_err(|e| Error::unexpected(e.to_string()))?
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "owner-only: {mode:o}");
+    }
+    Ok(())
+}
