@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use kms_sync_core::http::ClientSettings;
 use kms_sync_core::{
-    apply_each, async_trait, Applied, ApplyContext, Capabilities, Change, ChangeKind, Destination,
-    DestinationInfo, Error, ErrorKind, KeyRule, Outcome, RateBudget, RemoteEntry, RemoteValue,
-    RequestStats, Result, SecretValue, Snapshot, Verdict, WriteMode,
+    async_trait, Applied, Capabilities, CaseRule, Change, ChangeKind, Destination, DestinationInfo,
+    EntryState, Error, ErrorKind, KeyRule, KeyRules, PerKeyWriter, RateBudget, RemoteEntry,
+    RemoteValue, Result, SecretValue, Snapshot, StandardRules, Writer,
 };
 use tokio::sync::OnceCell;
 
@@ -24,7 +24,23 @@ pub fn documented_budget() -> RateBudget {
     RateBudget::new(1_000, Duration::from_secs(3_600))
 }
 
+/// Why an unsecured variable under a key is listed as [`EntryState::MustReplace`].
 const UNSECURED: &str = "stored unsecured; re-created as secured";
+
+/// Bitbucket's key and value rules: identifiers, unique regardless of case, non-empty values,
+/// and a warning for names Pipelines sets itself.
+fn rules() -> StandardRules {
+    StandardRules::new(KeyRule::Identifier)
+        .case(CaseRule::Insensitive)
+        .non_empty_values()
+        .warn_when(reserved)
+}
+
+/// `CI` and `BITBUCKET_*` are set by Bitbucket Pipelines in every build.
+fn reserved(key: &str) -> Option<&'static str> {
+    (key.eq_ignore_ascii_case("CI") || key.to_ascii_uppercase().starts_with("BITBUCKET_"))
+        .then_some("overrides a variable Bitbucket Pipelines sets itself")
+}
 
 /// Builds a [`BitbucketDestination`].
 #[derive(Debug)]
@@ -61,15 +77,13 @@ impl BitbucketDestinationBuilder {
             .auth(self.connection.auth())
             .error_table(error_table)
             .build()?;
-        let capabilities = Capabilities::new(WriteMode::PerKey)
+        let capabilities = Capabilities::new()
             .with_values_readable(false)
-            .with_case_insensitive_keys(true)
-            .with_key_rule("ASCII letters, digits and `_`, not starting with a digit; unique regardless of case")
-            .with_value_rule("non-empty")
             .with_rate_budget(self.settings.budget_or(documented_budget()))
             .with_default_concurrency(self.settings.concurrency_or(8));
         Ok(BitbucketDestination {
             info: DestinationInfo::new("bitbucket", self.config.target(), capabilities),
+            rules: rules(),
             client: BitbucketClient { http },
             config: self.config,
             scope: Arc::new(OnceCell::new()),
@@ -81,9 +95,15 @@ impl BitbucketDestinationBuilder {
 ///
 /// Values are written `secured: true` and are never readable again, so they appear as
 /// [`RemoteValue::Hidden`]; keep a ledger to avoid rewriting unchanged values. Every list is
-/// read completely (`pagelen=100`, following `next`). A create answered 409 (created
-/// elsewhere meanwhile) re-lists and updates; a variable stored unsecured under a managed key
-/// is deleted and re-created secured, and the report says so.
+/// read completely (`pagelen=100`, following `next`). Keys follow [`KeyRule::Identifier`],
+/// are unique regardless of case, values must not be empty, and `CI` or `BITBUCKET_*` keys
+/// are accepted with a warning (they override what Pipelines sets itself).
+///
+/// Writes go one request per key ([`Writer::PerKey`]). A create answered 409 (created
+/// elsewhere meanwhile) re-lists and updates; an update answered 404 (deleted meanwhile)
+/// creates; a delete answered 404 is done. A variable stored unsecured is listed as
+/// [`EntryState::MustReplace`], so a managed key on it is deleted and re-created secured,
+/// and the report says so.
 ///
 /// ```no_run
 /// use std::sync::Arc;
@@ -98,6 +118,7 @@ impl BitbucketDestinationBuilder {
 #[derive(Debug, Clone)]
 pub struct BitbucketDestination {
     info: DestinationInfo,
+    rules: StandardRules,
     client: BitbucketClient,
     config: BitbucketConfig,
     scope: Arc<OnceCell<Scope>>,
@@ -184,13 +205,16 @@ impl BitbucketDestination {
         })
     }
 
-    async fn apply_one(&self, scope: &Scope, change: &Change) -> Result<Applied> {
-        let key = change.key.as_str();
-        let result = match change.kind {
-            ChangeKind::Create => self.create(scope, key, change.value_or_error()?).await,
+    async fn write_one(&self, change: &Change) -> Result<Applied> {
+        let scope = self.scope().await?;
+        match change.kind {
+            ChangeKind::Create => {
+                self.create(scope, &change.key, change.value_or_error()?)
+                    .await
+            }
             ChangeKind::Update => self.update(scope, change).await,
             ChangeKind::Delete => {
-                let uuid = entry_id(change)?;
+                let uuid = change.current_id()?;
                 match self.client.delete(scope, uuid).await {
                     Ok(()) => Ok(Applied::default()),
                     Err(e) if e.kind() == ErrorKind::NotFound => {
@@ -199,8 +223,7 @@ impl BitbucketDestination {
                     Err(e) => Err(e),
                 }
             }
-        };
-        result.map_err(|e| e.with_key(key))
+        }
     }
 
     async fn create(&self, scope: &Scope, key: &str, value: &SecretValue) -> Result<Applied> {
@@ -235,9 +258,11 @@ impl BitbucketDestination {
     async fn update(&self, scope: &Scope, change: &Change) -> Result<Applied> {
         let key = change.key.as_str();
         let value = change.value_or_error()?;
-        let uuid = entry_id(change)?;
-        let unsecured =
-            change.current.as_ref().and_then(|c| c.attribute("secured")) == Some("false");
+        let uuid = change.current_id()?;
+        let unsecured = change
+            .current
+            .as_ref()
+            .is_some_and(|c| c.state().must_be_replaced());
         if unsecured {
             // `secured` cannot be changed in place: delete, then create secured.
             match self.client.delete(scope, uuid).await {
@@ -260,38 +285,14 @@ impl BitbucketDestination {
     }
 }
 
-fn entry_id(change: &Change) -> Result<&str> {
-    change
-        .current
-        .as_ref()
-        .and_then(RemoteEntry::id)
-        .ok_or_else(|| Error::unexpected("a listed Bitbucket variable has no uuid"))
-}
-
 #[async_trait]
 impl Destination for BitbucketDestination {
-    fn info(&self) -> DestinationInfo {
-        self.info.clone()
+    fn info(&self) -> &DestinationInfo {
+        &self.info
     }
 
-    fn validate_key(&self, key: &str) -> Verdict {
-        match KeyRule::Identifier.check(key) {
-            Verdict::Valid
-                if key.eq_ignore_ascii_case("CI")
-                    || key.to_ascii_uppercase().starts_with("BITBUCKET_") =>
-            {
-                Verdict::Warn("overrides a variable Bitbucket Pipelines sets itself".to_owned())
-            }
-            verdict => verdict,
-        }
-    }
-
-    fn validate_value(&self, value: &SecretValue) -> Verdict {
-        if value.is_empty() {
-            Verdict::Invalid("Bitbucket refuses empty values".to_owned())
-        } else {
-            Verdict::Valid
-        }
+    fn rules(&self) -> &dyn KeyRules {
+        &self.rules
     }
 
     async fn list(&self) -> Result<Snapshot> {
@@ -307,38 +308,33 @@ impl Destination for BitbucketDestination {
         let entries = variables
             .into_iter()
             .map(|v| {
-                let value = if v.secured {
-                    RemoteValue::Hidden
-                } else {
-                    RemoteValue::Known(SecretValue::new(v.value.unwrap_or_default()))
-                };
-                let entry = RemoteEntry::new(v.key, value)
-                    .with_id(v.uuid)
-                    .with_attribute("secured", v.secured.to_string());
                 if v.secured {
-                    entry
+                    RemoteEntry::new(v.key, RemoteValue::Hidden).with_id(v.uuid)
                 } else {
-                    entry.with_rewrite(UNSECURED)
+                    let value = RemoteValue::Known(SecretValue::new(v.value.unwrap_or_default()));
+                    RemoteEntry::new(v.key, value)
+                        .with_id(v.uuid)
+                        .with_state(EntryState::must_replace(UNSECURED))
                 }
             })
             .collect();
         Ok(Snapshot::new(entries))
     }
 
-    async fn apply(&self, changes: &[Change], context: &ApplyContext) -> Vec<Outcome> {
-        let scope = match self.scope().await {
-            Ok(scope) => scope,
-            Err(e) => {
-                return changes
-                    .iter()
-                    .map(|c| Outcome::of(c, Err(e.clone().with_key(&c.key))))
-                    .collect()
-            }
-        };
-        apply_each(changes, context, |change| self.apply_one(scope, change)).await
+    fn writer(&self) -> Writer<'_> {
+        Writer::PerKey(self)
     }
+}
 
-    fn request_stats(&self) -> RequestStats {
-        self.client.http.request_stats()
+#[async_trait]
+impl PerKeyWriter for BitbucketDestination {
+    /// One request per change (two for a 409 or 404 race, or an unsecured variable: see
+    /// [`BitbucketDestination`]). Only a Conflict or NotFound answer is recovered from; any
+    /// other error, an [`Unconfirmed`](ErrorKind::Unconfirmed) write included, is returned
+    /// as is.
+    async fn write(&self, change: &Change) -> Result<Applied> {
+        self.write_one(change)
+            .await
+            .map_err(|e| e.with_key(&change.key))
     }
 }

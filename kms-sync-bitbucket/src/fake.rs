@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use kms_sync_core::http::{encode_base64, encode_segment};
-use kms_sync_core::{async_trait, Destination, Result};
+use kms_sync_core::{async_trait, Destination, RequestStats, Result};
 use kms_sync_testkit::matrix::{FaultTarget, Paging};
 use kms_sync_testkit::{ConformanceTarget, FaultServer, Faults};
 use serde_json::{json, Value};
@@ -711,6 +711,10 @@ impl ConformanceTarget for FakeTarget {
 
     fn max_entries(&self) -> usize {
         usize::MAX
+    }
+
+    fn requests_received(&self) -> RequestStats {
+        self.fake.faults().request_stats()
     }
 
     fn credentials(&self) -> Vec<String> {

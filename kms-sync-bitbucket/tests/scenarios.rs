@@ -9,7 +9,7 @@ use kms_sync_core::{
     Destination, ErrorKind, Fingerprinter, KeyStatus, MemoryStateStore, Result, SecretSet,
     StaticSource, SyncOptions, Syncer,
 };
-use kms_sync_testkit::Fault;
+use kms_sync_testkit::{Aim, Fault};
 
 fn repo() -> BitbucketConfig {
     BitbucketConfig::repository(WORKSPACE, REPOSITORY)
@@ -66,9 +66,14 @@ async fn resync_with_one_change_costs_the_pages_and_one_put() -> Result<()> {
     assert_eq!(fake.variables(WORKSPACE, REPOSITORY, None).len(), 250);
 
     source.replace(secrets(210, Some(7)))?;
-    let before = dest.request_stats();
+    let before = fake.faults().request_stats();
     let report = s.sync().await?;
-    let used = dest.request_stats().since(&before);
+    let used = report.requests;
+    assert_eq!(
+        fake.faults().request_stats().since(&before),
+        used,
+        "the report counts what the service received"
+    );
     assert_eq!(report.keys_with(KeyStatus::Updated), ["KMS_S007"]);
     assert_eq!(used.get, 3, "250 variables are 3 pages of 100");
     assert_eq!(used.put, 1);
@@ -117,6 +122,71 @@ async fn a_post_409_race_is_resolved_by_updating() -> Result<()> {
     let vars = fake.variables(WORKSPACE, REPOSITORY, None);
     assert_eq!(vars.get("KMS_RACE").map(|(v, _)| v.as_str()), Some("ours"));
     assert_eq!(vars.len(), 1, "no duplicate");
+    Ok(())
+}
+
+/// A write whose answer is lost is reported unconfirmed: never retried as a POST, and never
+/// mistaken for a 409 or 404 to recover from (no re-list, no PUT).
+#[tokio::test]
+async fn an_unconfirmed_write_is_not_recovered_from() -> Result<()> {
+    let fake = FakeBitbucket::start().await;
+    let dest = Arc::new(fake.destination(repo())?);
+    let source = Arc::new(StaticSource::new(SecretSet::new("prod").with("LOST", "v")));
+    let s = syncer(source, dest, Arc::new(MemoryStateStore::default()))?;
+    let plan = s.plan().await?;
+    let mark = fake.faults().count();
+    fake.faults().push_aimed(
+        Aim::Request {
+            method: "POST".to_owned(),
+            prefix: "/".to_owned(),
+        },
+        Fault::Drop,
+    );
+    let report = s.apply(&plan).await?;
+    let line = report.key("KMS_LOST").expect("reported");
+    assert_eq!(line.status, KeyStatus::Unconfirmed, "{report}");
+    assert_eq!(
+        line.error.as_ref().map(|e| e.kind()),
+        Some(ErrorKind::Unconfirmed)
+    );
+    let sent: Vec<String> = fake.faults().log()[mark..]
+        .iter()
+        .map(|r| r.method.clone())
+        .collect();
+    let writes: Vec<&String> = sent.iter().filter(|m| *m != "GET").collect();
+    assert_eq!(writes, ["POST"], "one POST, no retry, no PUT: {sent:?}");
+    assert_eq!(
+        sent.last().map(String::as_str),
+        Some("POST"),
+        "no re-list after it: {sent:?}"
+    );
+    Ok(())
+}
+
+/// The 409 recovery's PUT answered with a body that cannot be read: unconfirmed, not
+/// "updated instead".
+#[tokio::test]
+async fn an_unconfirmed_recovery_put_is_reported_unconfirmed() -> Result<()> {
+    let fake = FakeBitbucket::start().await;
+    let dest = Arc::new(fake.destination(repo())?);
+    let source = Arc::new(StaticSource::new(
+        SecretSet::new("prod").with("RACE", "ours"),
+    ));
+    let s = syncer(source, dest, Arc::new(MemoryStateStore::default()))?;
+    let plan = s.plan().await?;
+    fake.seed(WORKSPACE, REPOSITORY, None, "KMS_RACE", "theirs", true);
+    fake.faults().push_aimed(
+        Aim::Request {
+            method: "PUT".to_owned(),
+            prefix: "/".to_owned(),
+        },
+        Fault::Malformed,
+    );
+    let report = s.apply(&plan).await?;
+    assert!(!report.is_success(), "{report}");
+    let line = report.key("KMS_RACE").expect("reported");
+    assert_eq!(line.status, KeyStatus::Unconfirmed, "{report}");
+    assert_eq!(line.note, None, "{line:?}");
     Ok(())
 }
 
@@ -244,7 +314,7 @@ async fn invalid_keys_make_zero_writes() -> Result<()> {
     let err = s.sync().await.expect_err("invalid keys");
     assert_eq!(err.kind(), ErrorKind::InvalidKey);
     assert_eq!(err.keys(), ["ALSO BAD", "BAD-KEY"]);
-    assert_eq!(dest.request_stats().writes(), 0);
+    assert_eq!(fake.faults().request_stats().writes(), 0);
     assert!(fake.variables(WORKSPACE, REPOSITORY, None).is_empty());
     Ok(())
 }
@@ -305,6 +375,6 @@ async fn an_empty_value_is_refused_before_any_write() -> Result<()> {
         .expect_err("empty");
     assert_eq!(err.kind(), ErrorKind::InvalidValue);
     assert_eq!(err.keys(), ["EMPTY"]);
-    assert_eq!(dest.request_stats().writes(), 0);
+    assert_eq!(fake.faults().request_stats().writes(), 0);
     Ok(())
 }

@@ -12,13 +12,14 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use kms_sync_core::{async_trait, Destination, Result};
+use kms_sync_core::{async_trait, Destination, RequestStats, Result};
 use kms_sync_testkit::matrix::{FaultTarget, Paging};
 use kms_sync_testkit::{ConformanceTarget, FaultServer, Faults};
 use serde_json::{json, Value};
 
 use crate::config::{ChecklyConfig, ChecklyConnection};
-use crate::destination::{ChecklyDestination, GROUP_LIMIT};
+use crate::destination::ChecklyDestination;
+use crate::group::GROUP_LIMIT;
 
 /// The fake's API key.
 pub const FAKE_API_KEY: &str = "cu_fake_checkly_api_key";
@@ -543,6 +544,10 @@ impl ConformanceTarget for FakeTarget {
         } else {
             usize::MAX
         }
+    }
+
+    fn requests_received(&self) -> RequestStats {
+        self.fake.faults().request_stats()
     }
 
     fn credentials(&self) -> Vec<String> {

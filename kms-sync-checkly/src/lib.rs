@@ -1,8 +1,9 @@
 //! # kms-sync-checkly
 //!
 //! The Checkly destination of kms-sync: the account's environment variables (one request per
-//! key) or one check group's variables (one write replacing the group's list), written secret,
-//! paced to Checkly's documented 600 requests per 60 seconds.
+//! key) or one check group's variables (one GET and one PUT replacing the group's list, under
+//! the engine's scope lock for that group), written secret, paced to Checkly's documented 600
+//! requests per 60 seconds.
 //!
 //! - [`ChecklyConnection`]: method `api-key` — an API key (Bearer).
 //! - [`ChecklyConfig`]: the KMS's `destinationConfig` — `accountId` (sent as
@@ -29,17 +30,20 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod account;
 mod client;
 mod config;
 mod destination;
 mod error;
 #[cfg(feature = "fake")]
 pub mod fake;
+mod group;
 mod model;
 
 pub use client::PAGE_LIMIT;
 pub use config::{ChecklyConfig, ChecklyConnection};
 pub use destination::{
-    documented_budget, ChecklyDestination, ChecklyDestinationBuilder, DEFAULT_BASE_URL, GROUP_LIMIT,
+    documented_budget, ChecklyDestination, ChecklyDestinationBuilder, DEFAULT_BASE_URL,
 };
+pub use group::GROUP_LIMIT;
 pub use model::Account;

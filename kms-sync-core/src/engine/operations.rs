@@ -37,9 +37,10 @@ impl Syncer {
     /// Applies a plan made by this syncer; records the ledger and the status.
     ///
     /// Failed keys do not make this an `Err`: they are in the report (`counts.failed`,
-    /// [`SyncReport::failed_keys`]) and the status record says `failed`. A destination that
-    /// rewrites a whole list without a version check is read again under its scope lock
-    /// first; if it changed since the plan, every change fails as a conflict.
+    /// [`SyncReport::failed_keys`]) and the status record says `failed`. The plan's snapshot
+    /// version is the batch write's precondition: if the set changed since the plan, every
+    /// change fails as a conflict and nothing is written. A destination with an exclusive
+    /// scope is written under its scope lock.
     ///
     /// # Errors
     ///
@@ -62,24 +63,20 @@ impl Syncer {
             ));
             return self.fail(Operation::Sync, run, err);
         }
-        // Re-reading under the lock refreshes what the writer builds on; the plan's version
-        // stays the precondition.
-        let read = match self.read(run).await {
-            Ok(read) => read,
+        let prepared = async {
+            let lock = self.prepare_apply(run).await?;
+            Ok::<_, Error>((lock, self.load_ledger().await?.0))
+        };
+        let (lock, ledger) = match prepared.await {
+            Ok(p) => p,
             Err(err) => return self.fail(Operation::Sync, run, err),
         };
         let outcomes = self
             .execute(run, plan.changes(), plan.snapshot_version())
             .await;
-        drop(read._lock);
+        drop(lock);
         Ok(self
-            .conclude(
-                Operation::Sync,
-                run,
-                Some(plan),
-                outcomes,
-                read.ledger.as_ref(),
-            )
+            .conclude(Operation::Sync, run, Some(plan), outcomes, ledger.as_ref())
             .await)
     }
 

@@ -79,11 +79,7 @@ impl Syncer {
             let lock = self.lock_scope(deadline).await?;
             let source = self.load_source().await?;
             let snapshot = self.destination.list().await?;
-            let ledger = match &self.state {
-                Some((store, _)) => Some(store.load(&self.id).await?.unwrap_or_default()),
-                None => None,
-            };
-            let initial = self.is_initial().await?;
+            let (ledger, initial) = self.load_ledger().await?;
             Ok(Read {
                 source,
                 snapshot,
@@ -106,7 +102,22 @@ impl Syncer {
         }
     }
 
-    async fn lock_scope(&self, deadline: Instant) -> Result<Option<ScopeGuard>> {
+    /// The ledger (if one is kept) and whether the next sync is the initial one.
+    pub(super) async fn load_ledger(&self) -> Result<(Option<Ledger>, bool)> {
+        let Some((store, _)) = &self.state else {
+            return Ok((None, self.is_initial().await?));
+        };
+        let stored = store.load(&self.id).await?;
+        let initial = !self.initial_done() && stored.as_ref().is_none_or(|l| !l.is_settled());
+        Ok((Some(stored.unwrap_or_default()), initial))
+    }
+
+    /// Before applying a plan made earlier: the scope lock, if the destination names one.
+    pub(super) async fn prepare_apply(&self, run: &Run) -> Result<Option<ScopeGuard>> {
+        self.lock_scope(self.read_deadline(run)).await
+    }
+
+    pub(super) async fn lock_scope(&self, deadline: Instant) -> Result<Option<ScopeGuard>> {
         let Some(scope) = self.destination.exclusive_scope().await? else {
             return Ok(None);
         };

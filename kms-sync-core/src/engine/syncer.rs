@@ -262,8 +262,12 @@ impl Syncer {
 
     /// Whether the next sync is the initial one: the ledger has not seen a sync complete
     /// without failures (without a ledger: this syncer has not).
+    pub(super) fn initial_done(&self) -> bool {
+        self.initial_done.load(Ordering::SeqCst)
+    }
+
     pub(super) async fn is_initial(&self) -> Result<bool> {
-        if self.initial_done.load(Ordering::SeqCst) {
+        if self.initial_done() {
             return Ok(false);
         }
         Ok(match &self.state {
