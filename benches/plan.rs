@@ -85,6 +85,7 @@ fn bench_plan(c: &mut Criterion) {
                         schema: &schema,
                         destination: &destination,
                         ledger: case.ledger.as_ref(),
+                        claim_unrecorded: false,
                         fingerprinter: Some(&fp),
                         options: PlanOptions {
                             disable_secret_deletion: false,

@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use kms_sync::{Destination, Fingerprinter, MemoryStateStore, Syncer};
+use kms_sync::{Fingerprinter, MemoryStateStore, Syncer};
 use kms_sync_bitbucket::fake::{FakeBitbucket, REPOSITORY, WORKSPACE};
 use kms_sync_bitbucket::BitbucketConfig;
 use kms_sync_hanzo::fake::FakeKms;

@@ -82,7 +82,11 @@ impl KmsClient {
         let body = json!({"clientId": client_id, "clientSecret": client_secret.expose_secret()});
         let response: TokenResponse = self
             .http
-            .send(Request::post("/api/v1/auth/universal-auth/login").json(&body)?)
+            .send(
+                Request::post("/api/v1/auth/universal-auth/login")
+                    .reads_only()
+                    .json(&body)?,
+            )
             .await?
             .json_object()?;
         Ok(Token::from_response(usable(response)?, Instant::now()))
@@ -92,7 +96,11 @@ impl KmsClient {
         let body = json!({"accessToken": current.value.expose_secret()});
         let response: TokenResponse = self
             .http
-            .send(Request::post("/api/v1/auth/token/renew").json(&body)?)
+            .send(
+                Request::post("/api/v1/auth/token/renew")
+                    .reads_only()
+                    .json(&body)?,
+            )
             .await?
             .json_object()?;
         Ok(Token::from_response(usable(response)?, current.logged_in))

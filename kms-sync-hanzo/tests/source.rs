@@ -4,8 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kms_sync_core::{
-    DeletionGuard, Destination, ErrorKind, MemoryDestination, Result, SecretSource, SyncOptions,
-    Syncer,
+    DeletionGuard, ErrorKind, MemoryDestination, Result, SecretSource, SyncOptions, Syncer,
 };
 use kms_sync_hanzo::fake::{FakeKms, CLIENT_SECRET, PROJECT_ID};
 use kms_sync_hanzo::{HanzoSource, KmsAuth, KmsLocation, ProjectRef};
@@ -123,7 +122,7 @@ async fn a_broken_reference_fails_closed() -> Result<()> {
         .build()?;
     let err = syncer.sync().await.expect_err("source fails");
     assert_eq!(err.kind(), ErrorKind::Source);
-    assert_eq!(dest.request_stats().writes(), 0);
+    assert_eq!(dest.requests().writes(), 0);
     assert!(dest.value("OLD")?.is_some());
 
     // Opting in accepts the literal text.

@@ -78,7 +78,8 @@ impl OctopusClient {
     }
 
     /// PUTs the whole set (with its `Version`); returns the set as saved when the server
-    /// sends it back (newer servers may answer `{}`).
+    /// sends it back (newer servers may answer `{}`). An answer that is not JSON does not
+    /// confirm the write: [`Unconfirmed`](kms_sync_core::ErrorKind::Unconfirmed).
     pub async fn put_variable_set(
         &self,
         space: &str,
@@ -96,11 +97,14 @@ impl OctopusClient {
                 .json(body)?,
             )
             .await?;
-        let saved: Value = if response.body().is_empty() {
+        let saved: Value = if response.body().iter().all(u8::is_ascii_whitespace) {
             Value::Null
         } else {
             response.json()?
         };
-        Ok(saved.get("Variables").is_some().then_some(saved))
+        Ok(saved
+            .get("Variables")
+            .is_some_and(Value::is_array)
+            .then_some(saved))
     }
 }

@@ -1,23 +1,22 @@
-//! The Octopus Deploy destination: one project's variables with one scope, written as one PUT
-//! of the whole variable set.
+//! The Octopus Deploy destination: one project's variables with one scope, read with one GET
+//! of the variable set and written with one PUT of the whole set.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use kms_sync_core::http::ClientSettings;
 use kms_sync_core::{
-    async_trait, Applied, ApplyContext, Capabilities, Change, ChangeKind, Destination,
-    DestinationInfo, Error, ErrorKind, Outcome, RateBudget, RemoteEntry, RemoteValue, RequestStats,
-    Result, SecretValue, Snapshot, Verdict, WriteMode,
+    async_trait, Capabilities, Destination, DestinationInfo, EntryState, Error, ErrorKind,
+    KeyRules, RateBudget, RemoteEntry, RemoteValue, Result, SecretValue, Snapshot, Version, Writer,
 };
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::sync::OnceCell;
 
 use crate::client::OctopusClient;
 use crate::config::{normalize_scope, OctopusConfig, OctopusConnection};
 use crate::error::error_table;
-use crate::model::{Project, User};
+use crate::model::{Project, Space, User};
+use crate::rules::OctopusRules;
 
 /// The budget assumed when the server announces none (the reported default of 200 requests
 /// per minute per user). Servers with a rate limiter announce theirs in `Octopus-RateLimit-*`
@@ -68,19 +67,13 @@ impl OctopusDestinationBuilder {
             .auth(self.connection.auth())
             .error_table(error_table)
             .build()?;
-        let capabilities = Capabilities::new(WriteMode::Batch)
+        let capabilities = Capabilities::new()
             .with_values_readable(false)
-            .with_case_insensitive_keys(true)
-            .with_key_rule(
-                "non-empty, no leading or trailing whitespace; compared regardless of case",
-            )
-            .with_value_rule(
-                "non-empty (an empty value sent with an existing Id would keep the old value)",
-            )
             .with_rate_budget(self.settings.budget_or(assumed_budget()))
             .with_default_concurrency(1);
         Ok(OctopusDestination {
             info: DestinationInfo::new("octopus-deploy", self.config.target(), capabilities),
+            rules: OctopusRules::new(),
             client: OctopusClient { http },
             scope: self
                 .config
@@ -91,14 +84,35 @@ impl OctopusDestinationBuilder {
                 .collect(),
             config: self.config,
             resolved: Arc::new(OnceCell::new()),
+            last_read: LastRead::default(),
         })
     }
 }
 
+/// Where the project's variable set lives, looked up once per destination.
 #[derive(Debug, Clone)]
-struct Resolved {
-    space: String,
-    set: String,
+pub(crate) struct Resolved {
+    pub space: String,
+    pub set: String,
+}
+
+/// The variable set as the last `list` read it (sensitive values are null), keyed by its
+/// `Version`; clones share it. Its `Debug` shows the version only: the set holds the values
+/// of non-sensitive variables.
+#[derive(Clone, Default)]
+struct LastRead(Arc<Mutex<Option<ReadSet>>>);
+
+/// A set as read, with its version.
+type ReadSet = (Version, Arc<Value>);
+
+impl std::fmt::Debug for LastRead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let version = match self.0.lock() {
+            Ok(last) => last.as_ref().map(|(v, _)| v.clone()),
+            Err(_) => None,
+        };
+        f.debug_tuple("LastRead").field(&version).finish()
+    }
 }
 
 /// Syncs to an Octopus Deploy project's variables with one scope.
@@ -107,11 +121,13 @@ struct Resolved {
 /// scopes on one project never touch each other's variables. Every other variable object is
 /// sent back exactly as read, `Id` included. Managed variables are written `Type: "Sensitive"`,
 /// `IsSensitive: true`, keeping their `Id` (dropping an `Id` silently wipes a sensitive
-/// value). All changes go in one PUT of the whole set carrying its `Version`; none when
-/// nothing changed. A set changed by someone else in between is a conflict the syncer answers
-/// by re-reading and re-planning. A name that exists as a non-sensitive variable with the same
-/// scope is shown in the plan as skipped, never duplicated. Version-controlled (Config as
-/// Code) projects and frozen release snapshots are refused.
+/// value). All changes go in one PUT of the whole set carrying its `Version`, built from the
+/// set the sync listed, so a change costs one GET and one PUT; nothing is written when
+/// nothing changed. A set changed by someone else in between is refused by Octopus as stale:
+/// a conflict the syncer answers by re-reading and re-planning. A name that exists as a
+/// non-sensitive variable with the same scope is listed as protected (the plan skips it,
+/// never duplicates it). Version-controlled (Config as Code) projects and frozen release
+/// snapshots are refused.
 ///
 /// ```no_run
 /// use kms_sync_octopus::{OctopusConfig, OctopusConnection, OctopusDestination};
@@ -123,14 +139,16 @@ struct Resolved {
 /// ```
 #[derive(Debug, Clone)]
 pub struct OctopusDestination {
-    info: DestinationInfo,
-    client: OctopusClient,
-    config: OctopusConfig,
+    pub(crate) info: DestinationInfo,
+    rules: OctopusRules,
+    pub(crate) client: OctopusClient,
+    pub(crate) config: OctopusConfig,
     scope: Vec<(String, Vec<String>)>,
     resolved: Arc<OnceCell<Resolved>>,
+    last_read: LastRead,
 }
 
-fn text<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+pub(crate) fn text<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
     v.get(key).and_then(Value::as_str)
 }
 
@@ -141,10 +159,24 @@ fn is_sensitive(v: &Value) -> bool {
         || text(v, "Type") == Some("Sensitive")
 }
 
-fn version_of(set: &Value) -> String {
-    set.get("Version")
-        .map(|v| v.to_string())
-        .unwrap_or_default()
+/// The set's `Version` (the client checked that it is a number).
+pub(crate) fn version_of(set: &Value) -> Version {
+    Version::new(
+        set.get("Version")
+            .map(|v| v.to_string())
+            .unwrap_or_default(),
+    )
+}
+
+/// The set's variables.
+pub(crate) fn variables(set: &Value) -> &[Value] {
+    set.get("Variables")
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
+fn names(items: impl Iterator<Item = String>) -> String {
+    items.collect::<Vec<_>>().join(", ")
 }
 
 impl OctopusDestination {
@@ -169,51 +201,17 @@ impl OctopusDestination {
         self.client.me().await
     }
 
-    fn ours(&self, variable: &Value) -> bool {
+    /// Whether a variable has this destination's scope (normalised).
+    pub(crate) fn ours(&self, variable: &Value) -> bool {
         normalize_scope(variable.get("Scope")) == self.scope
     }
 
-    async fn resolved(&self) -> Result<&Resolved> {
+    pub(crate) async fn resolved(&self) -> Result<&Resolved> {
         self.resolved.get_or_try_init(|| self.resolve()).await
     }
 
     async fn resolve(&self) -> Result<Resolved> {
-        let wanted = self.config.space();
-        let is_id = wanted
-            .strip_prefix("Spaces-")
-            .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()));
-        let space = if is_id {
-            wanted.to_owned()
-        } else {
-            let spaces = self.client.spaces().await?;
-            let found = spaces
-                .iter()
-                .find(|s| s.name == wanted || s.slug.as_deref() == Some(wanted))
-                .or_else(|| {
-                    spaces.iter().find(|s| {
-                        s.name.eq_ignore_ascii_case(wanted)
-                            || s.slug
-                                .as_deref()
-                                .is_some_and(|x| x.eq_ignore_ascii_case(wanted))
-                    })
-                });
-            match found {
-                Some(s) => s.id.clone(),
-                None => {
-                    return Err(Error::new(
-                        ErrorKind::NotFound,
-                        format!(
-                            "no Octopus space `{wanted}` (there are: {})",
-                            spaces
-                                .iter()
-                                .map(|s| s.name.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    ))
-                }
-            }
-        };
+        let space = self.find_space().await?;
         let project = self.find_project(&space).await?;
         if project.is_version_controlled {
             return Err(Error::new(
@@ -234,6 +232,42 @@ impl OctopusDestination {
             ));
         }
         Ok(Resolved { space, set })
+    }
+
+    /// The space id: as configured when it looks like one, otherwise found by name or slug.
+    async fn find_space(&self) -> Result<String> {
+        let wanted = self.config.space();
+        let is_id = wanted
+            .strip_prefix("Spaces-")
+            .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()));
+        if is_id {
+            return Ok(wanted.to_owned());
+        }
+        let spaces = self.client.spaces().await?;
+        let same = |s: &&Space, exact: bool| {
+            let eq = |a: &str| {
+                if exact {
+                    a == wanted
+                } else {
+                    a.eq_ignore_ascii_case(wanted)
+                }
+            };
+            eq(&s.name) || s.slug.as_deref().is_some_and(eq)
+        };
+        let found = spaces
+            .iter()
+            .find(|s| same(s, true))
+            .or_else(|| spaces.iter().find(|s| same(s, false)));
+        match found {
+            Some(s) => Ok(s.id.clone()),
+            None => Err(Error::new(
+                ErrorKind::NotFound,
+                format!(
+                    "no Octopus space `{wanted}` (there are: {})",
+                    names(spaces.iter().map(|s| s.name.clone()))
+                ),
+            )),
+        }
     }
 
     async fn find_project(&self, space: &str) -> Result<Project> {
@@ -261,11 +295,7 @@ impl OctopusDestination {
                     ErrorKind::NotFound,
                     format!(
                         "no project `{wanted}` in {space} (there are: {})",
-                        projects
-                            .iter()
-                            .map(|p| p.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        names(projects.iter().map(|p| p.name.clone()))
                     ),
                 )
             })
@@ -294,165 +324,77 @@ impl OctopusDestination {
         }
     }
 
+    /// The entry of one of our variables: hidden when sensitive, protected when not.
+    fn entry_of(&self, v: &Value) -> Result<RemoteEntry> {
+        let name = text(v, "Name").ok_or_else(|| Error::unexpected("a variable without a Name"))?;
+        let mut entry = if is_sensitive(v) {
+            RemoteEntry::new(name, RemoteValue::Hidden)
+        } else {
+            RemoteEntry::new(
+                name,
+                RemoteValue::Known(SecretValue::new(text(v, "Value").unwrap_or_default())),
+            )
+            .with_state(EntryState::protected(NOT_SENSITIVE))
+        };
+        if let Some(id) = text(v, "Id") {
+            entry = entry.with_id(id);
+        }
+        Ok(entry)
+    }
+
     async fn list_inner(&self) -> Result<Snapshot> {
         let r = self.resolved().await?;
         let set = self.client.variable_set(&r.space, &r.set).await?;
         self.check_scope_ids(&set)?;
-        let variables = set
-            .get("Variables")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        let mut entries = Vec::new();
-        for v in variables.iter().filter(|v| self.ours(v)) {
-            let name =
-                text(v, "Name").ok_or_else(|| Error::unexpected("a variable without a Name"))?;
-            let mut entry = if is_sensitive(v) {
-                RemoteEntry::new(name, RemoteValue::Hidden)
-            } else {
-                RemoteEntry::new(
-                    name,
-                    RemoteValue::Known(SecretValue::new(text(v, "Value").unwrap_or_default())),
-                )
-                .with_blocked(NOT_SENSITIVE)
-            };
-            if let Some(id) = text(v, "Id") {
-                entry = entry.with_id(id);
-            }
-            entries.push(entry);
-        }
-        Ok(Snapshot::new(entries).with_version(version_of(&set)))
+        let entries = variables(&set)
+            .iter()
+            .filter(|v| self.ours(v))
+            .map(|v| self.entry_of(v))
+            .collect::<Result<Vec<_>>>()?;
+        let version = version_of(&set);
+        self.remember(version.clone(), set);
+        Ok(Snapshot::new(entries).with_version(version))
     }
 
-    /// One PUT of the whole set; returns the ids of created variables by name.
-    async fn apply_inner(
-        &self,
-        changes: &[Change],
-        context: &ApplyContext,
-    ) -> Result<BTreeMap<String, String>> {
-        let r = self.resolved().await?;
-        let mut set = self.client.variable_set(&r.space, &r.set).await?;
-        let version = version_of(&set);
-        if let Some(expected) = &context.snapshot_version {
-            if *expected != version {
-                return Err(Error::new(
-                    ErrorKind::Conflict,
-                    format!("the variable set changed since it was read (version {expected}, now {version})"),
-                ));
-            }
+    fn last_read(&self) -> MutexGuard<'_, Option<ReadSet>> {
+        match self.last_read.0.lock() {
+            Ok(guard) => guard,
+            // The cache holds no invariant a panic could break: at worst it is stale, and a
+            // stale set is refused by its Version.
+            Err(poisoned) => poisoned.into_inner(),
         }
-        let mut updates: BTreeMap<&str, &SecretValue> = BTreeMap::new();
-        let mut deletes: BTreeSet<&str> = BTreeSet::new();
-        let mut creates: Vec<(&str, &SecretValue)> = Vec::new();
-        for change in changes {
-            let id = change.current.as_ref().and_then(RemoteEntry::id);
-            match (change.kind, id) {
-                (ChangeKind::Create, _) => creates.push((&change.key, change.value_or_error()?)),
-                (ChangeKind::Update, Some(id)) => {
-                    updates.insert(id, change.value_or_error()?);
-                }
-                (ChangeKind::Delete, Some(id)) => {
-                    deletes.insert(id);
-                }
-                (_, None) => {
-                    return Err(Error::unexpected("a listed Octopus variable has no Id")
-                        .with_key(&change.key))
-                }
-            }
+    }
+
+    /// Keeps the set a `list` read, for the write that follows it.
+    fn remember(&self, version: Version, set: Value) {
+        *self.last_read() = Some((version, Arc::new(set)));
+    }
+
+    /// The set the last `list` read, if it has this version.
+    pub(crate) fn recalled(&self, version: &Version) -> Option<Arc<Value>> {
+        self.last_read()
+            .as_ref()
+            .filter(|(v, _)| v == version)
+            .map(|(_, set)| set.clone())
+    }
+
+    /// Drops the remembered set if it still has this version (a PUT makes it stale).
+    pub(crate) fn forget(&self, version: &Version) {
+        let mut last = self.last_read();
+        if last.as_ref().is_some_and(|(v, _)| v == version) {
+            *last = None;
         }
-        let variables = set
-            .get("Variables")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        let mut next = Vec::with_capacity(variables.len() + creates.len());
-        let mut seen = 0usize;
-        for v in variables {
-            let id = text(&v, "Id").map(str::to_owned);
-            let mine = self.ours(&v);
-            match id.as_deref() {
-                Some(id) if mine && deletes.contains(id) => seen += 1,
-                Some(id) if mine && updates.contains_key(id) => {
-                    seen += 1;
-                    let mut written = v.clone();
-                    written["Value"] = json!(updates[id].expose_secret());
-                    written["Type"] = json!("Sensitive");
-                    written["IsSensitive"] = json!(true);
-                    next.push(written);
-                }
-                _ => next.push(v),
-            }
-        }
-        if seen != updates.len() + deletes.len() {
-            return Err(Error::new(
-                ErrorKind::Conflict,
-                "a variable to change is gone from the set",
-            ));
-        }
-        for (name, value) in &creates {
-            next.push(json!({
-                "Name": name,
-                "Value": value.expose_secret(),
-                "Type": "Sensitive",
-                "IsSensitive": true,
-                "Scope": self.config.scope_values().to_scope_json(),
-                "IsEditable": true,
-                "Prompt": null,
-                "Description": null,
-            }));
-        }
-        set["Variables"] = Value::Array(next);
-        let saved = self.client.put_variable_set(&r.space, &r.set, &set).await?;
-        let mut ids = BTreeMap::new();
-        if !creates.is_empty() {
-            let saved = match saved {
-                Some(saved) => saved,
-                None => self.client.variable_set(&r.space, &r.set).await?,
-            };
-            for v in saved
-                .get("Variables")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                if let (Some(name), Some(id)) = (text(v, "Name"), text(v, "Id")) {
-                    if self.ours(v) && creates.iter().any(|(n, _)| *n == name) {
-                        ids.insert(name.to_owned(), id.to_owned());
-                    }
-                }
-            }
-        }
-        Ok(ids)
     }
 }
 
 #[async_trait]
 impl Destination for OctopusDestination {
-    fn info(&self) -> DestinationInfo {
-        self.info.clone()
+    fn info(&self) -> &DestinationInfo {
+        &self.info
     }
 
-    fn validate_key(&self, key: &str) -> Verdict {
-        if key.trim().is_empty() {
-            Verdict::Invalid("the name is empty".to_owned())
-        } else if key.trim() != key {
-            Verdict::Invalid("the name starts or ends with whitespace".to_owned())
-        } else if key.chars().any(char::is_control) {
-            Verdict::Invalid("the name contains a control character".to_owned())
-        } else {
-            Verdict::Valid
-        }
-    }
-
-    fn validate_value(&self, value: &SecretValue) -> Verdict {
-        if value.is_empty() {
-            Verdict::Invalid(
-                "an empty sensitive value cannot be told apart from \"keep the old one\""
-                    .to_owned(),
-            )
-        } else {
-            Verdict::Valid
-        }
+    fn rules(&self) -> &dyn KeyRules {
+        &self.rules
     }
 
     async fn list(&self) -> Result<Snapshot> {
@@ -461,35 +403,43 @@ impl Destination for OctopusDestination {
             .map_err(|e| e.with_destination(self.info.to_string()))
     }
 
-    async fn apply(&self, changes: &[Change], context: &ApplyContext) -> Vec<Outcome> {
-        let destination = self.info.to_string();
-        match self.apply_inner(changes, context).await {
-            Ok(created) => changes
-                .iter()
-                .map(|c| {
-                    let id = match c.kind {
-                        ChangeKind::Create => created.get(&c.key).cloned(),
-                        _ => c.current.as_ref().and_then(|e| e.id().map(str::to_owned)),
-                    };
-                    Outcome::of(c, Ok(Applied { id, note: None }))
-                })
-                .collect(),
-            Err(e) => changes
-                .iter()
-                .map(|c| {
-                    Outcome::of(
-                        c,
-                        Err(e
-                            .clone()
-                            .with_key(&c.key)
-                            .with_destination(destination.clone())),
-                    )
-                })
-                .collect(),
-        }
+    fn writer(&self) -> Writer<'_> {
+        Writer::Batch(self)
     }
+}
 
-    fn request_stats(&self) -> RequestStats {
-        self.client.http.request_stats()
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn the_set_is_remembered_by_version_and_never_shown() -> Result<()> {
+        let connection = OctopusConnection::new("https://acme.octopus.app", "API-TEST")?;
+        let dest =
+            OctopusDestination::builder(connection, OctopusConfig::project("Spaces-1", "web"))
+                .build()?;
+        let set = json!({"Version": 7, "Variables": [{"Id": "x", "Name": "Theirs", "Value": "plain-value"}]});
+        dest.remember(version_of(&set), set);
+        assert!(dest.recalled(&Version::new("6")).is_none());
+        assert!(dest.recalled(&Version::new("7")).is_some());
+        assert!(
+            dest.clone().recalled(&Version::new("7")).is_some(),
+            "clones share it"
+        );
+        let shown = format!("{dest:?}");
+        assert!(
+            !shown.contains("plain-value") && shown.contains("LastRead"),
+            "{shown}"
+        );
+        dest.forget(&Version::new("6"));
+        assert!(
+            dest.recalled(&Version::new("7")).is_some(),
+            "another version: kept"
+        );
+        dest.forget(&Version::new("7"));
+        assert!(dest.recalled(&Version::new("7")).is_none());
+        Ok(())
     }
 }

@@ -3,7 +3,8 @@
 //! a stale one, sensitive values null on read, a sensitive value kept when the PUT carries its
 //! `Id` with a null or empty value and wiped when the `Id` is missing (as the real server
 //! does), `ScopeValues`, frozen release snapshots refused, the API-key check, Octopus's error
-//! envelope, and the testkit's fault injection and request log.
+//! envelope, and the testkit's fault injection and request log. A successful PUT is answered
+//! with the saved set, or with `{}` when [`FakeOctopus::answer_puts_with_empty_object`] asks.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -13,7 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use kms_sync_core::{async_trait, Destination, Result};
+use kms_sync_core::{async_trait, Destination, RequestStats, Result};
 use kms_sync_testkit::matrix::{FaultTarget, Paging};
 use kms_sync_testkit::{ConformanceTarget, FaultServer, Faults};
 use serde_json::{json, Value};
@@ -48,6 +49,8 @@ struct FakeState {
     projects: Vec<Project>,
     sets: HashMap<String, Set>,
     fail_writes: BTreeSet<String>,
+    /// Answer a successful PUT with `{}` (as the 2026 docs give for the newer route).
+    empty_put_answers: bool,
 }
 
 type Shared = Arc<Mutex<FakeState>>;
@@ -264,7 +267,9 @@ fn router(state: Shared) -> Router {
         if let Some(r) = refuse(&h) {
             return r;
         }
-        match put_set(&mut lock(&s), &id, &body) {
+        let mut state = lock(&s);
+        match put_set(&mut state, &id, &body) {
+            Ok(_) if state.empty_put_answers => Json(json!({})).into_response(),
             Ok(saved) => Json(saved).into_response(),
             Err(r) => *r,
         }
@@ -390,6 +395,12 @@ impl FakeOctopus {
     pub fn fail_writes_to(&self, name: &str) {
         lock(&self.state).fail_writes.insert(name.to_owned());
     }
+
+    /// Answers every later successful PUT with `{}` instead of the saved set (`false`: the
+    /// saved set again), as the 2026 docs give for the newer project-variables route.
+    pub fn answer_puts_with_empty_object(&self, empty: bool) {
+        lock(&self.state).empty_put_answers = empty;
+    }
 }
 
 /// The conformance suite's view of one project and scope of a [`FakeOctopus`].
@@ -490,6 +501,10 @@ impl ConformanceTarget for FakeTarget {
 
     fn max_entries(&self) -> usize {
         usize::MAX
+    }
+
+    fn requests_received(&self) -> RequestStats {
+        self.fake.faults().request_stats()
     }
 
     fn credentials(&self) -> Vec<String> {

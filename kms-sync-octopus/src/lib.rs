@@ -4,10 +4,16 @@
 //! (environments, target roles, targets, processes, steps, channels), written Sensitive in one
 //! PUT of the whole variable set, keeping every other variable exactly as read.
 //!
+//! A sync reads the set with one GET and, when anything changed, writes it with one PUT
+//! carrying the set's `Version`, built from the set it read; Octopus refuses a stale
+//! `Version`, and the syncer then reads and plans again. (The space and project are looked
+//! up once per destination.)
+//!
 //! - [`OctopusConnection`]: method `api-key` — instance URL + API key (`X-Octopus-ApiKey`).
 //! - [`OctopusConfig`]: the KMS's `destinationConfig` — `spaceId`, `scope: "project"`,
 //!   `projectId`, optional `scopeValues`.
-//! - [`OctopusDestination`]: the [`Destination`](kms_sync_core::Destination).
+//! - [`OctopusDestination`]: the [`Destination`](kms_sync_core::Destination), writing through
+//!   a [`BatchWriter`](kms_sync_core::BatchWriter).
 //! - `fake` feature: [`fake::FakeOctopus`], a stateful Octopus on loopback.
 //!
 //! ```no_run
@@ -36,6 +42,8 @@ mod error;
 #[cfg(feature = "fake")]
 pub mod fake;
 mod model;
+mod rules;
+mod writer;
 
 pub use config::{OctopusConfig, OctopusConnection, ScopeValues};
 pub use destination::{assumed_budget, OctopusDestination, OctopusDestinationBuilder};

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use kms_sync_core::{
-    Destination, ErrorKind, Fingerprinter, KeyStatus, MemoryStateStore, PlanAction, Result,
-    SecretSet, StaticSource, Syncer,
+    Destination, ErrorKind, Fingerprinter, KeyStatus, MemoryStateStore, PlanAction, RequestStats,
+    Result, SecretSet, StateStore, StaticSource, Syncer,
 };
 use kms_sync_octopus::fake::{FakeOctopus, SPACE};
 use kms_sync_octopus::{OctopusConfig, OctopusDestination, ScopeValues};
@@ -231,12 +231,15 @@ async fn a_concurrent_edit_is_survived() -> Result<()> {
     let plain = syncer(SecretSet::new("prod").with("A", "2"), inner.clone())?;
     let plan = plain.plan().await?;
     fake.bump_version(&set);
+    let version = fake.version(&set);
     let report = plain.apply(&plan).await?;
     let err = report
         .key("KMS_A")
         .and_then(|k| k.error.clone())
         .expect("conflict");
     assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
+    // Octopus refused the PUT carrying the plan's Version: nothing was written.
+    assert_eq!(fake.version(&set), version);
     Ok(())
 }
 
@@ -253,11 +256,126 @@ async fn a_no_op_resync_reads_once_and_writes_nothing() -> Result<()> {
     )?;
     s.sync().await?;
     let version = fake.version(&set);
-    let before = dest.request_stats();
+    let before = fake.faults().request_stats();
     let report = s.sync().await?;
-    let used = dest.request_stats().since(&before);
+    let used = fake.faults().request_stats().since(&before);
     assert_eq!((used.get, used.put), (1, 0), "{used:?} {report}");
+    assert_eq!(used.total(), 1, "{used:?} {report}");
+    assert_eq!(
+        report.requests, used,
+        "the report counts what the service saw"
+    );
     assert_eq!(fake.version(&set), version);
+    Ok(())
+}
+
+/// The `Id` the ledger holds for a key.
+async fn ledger_id(store: &MemoryStateStore, key: &str) -> Result<Option<String>> {
+    let ledger = store.load("octopus").await?.unwrap_or_default();
+    Ok(ledger.get(key).and_then(|entry| entry.id.clone()))
+}
+
+/// The `Id` the fake holds for a name.
+fn fake_id(fake: &FakeOctopus, set: &str, name: &str) -> Option<String> {
+    fake.variables(set)
+        .into_iter()
+        .find(|v| v["Name"] == name)
+        .and_then(|v| v["Id"].as_str().map(str::to_owned))
+}
+
+/// Syncs and returns the requests the service saw during the sync.
+async fn counted(fake: &FakeOctopus, s: &Syncer) -> Result<RequestStats> {
+    let before = fake.faults().request_stats();
+    let report = s.sync().await?;
+    assert!(report.is_success(), "{report}");
+    let used = fake.faults().request_stats().since(&before);
+    assert_eq!(
+        report.requests, used,
+        "the report counts what the service saw"
+    );
+    Ok(used)
+}
+
+/// A create, an update and a delete each cost one GET of the set and one PUT (the set
+/// listed is the base of the PUT; no second GET), and the ledger holds each variable's Id.
+/// When the PUT's answer has no `Variables` (`{}`), a create costs one more GET, for the new
+/// Ids; an update or a delete does not.
+#[tokio::test]
+async fn a_change_costs_one_get_and_one_put() -> Result<()> {
+    for empty_answers in [false, true] {
+        let fake = FakeOctopus::start().await;
+        let (_, set) = fake.add_project("Web", false);
+        fake.seed(&set, json!({"Name": "Theirs", "Value": "secret", "IsSensitive": true, "Type": "Sensitive", "Scope": {}}));
+        fake.answer_puts_with_empty_object(empty_answers);
+        let dest = Arc::new(fake.destination(OctopusConfig::project(SPACE, "web"))?);
+        let source = Arc::new(StaticSource::new(SecretSet::new("prod").with("A", "1")));
+        let store = Arc::new(MemoryStateStore::default());
+        let s = Syncer::builder()
+            .id("octopus")
+            .source(source.clone())
+            .destination(dest)
+            .key_schema_template("KMS_{{secretKey}}")
+            .state(store.clone(), Fingerprinter::new(vec![4; 32])?)
+            .build()?;
+        s.sync().await?; // the first sync also looks up the space and project
+        let case = if empty_answers {
+            "`{}` answers"
+        } else {
+            "set answers"
+        };
+
+        source.set("B", "2")?;
+        let used = counted(&fake, &s).await?;
+        let creates_get = if empty_answers { 2 } else { 1 };
+        assert_eq!(
+            (used.get, used.put, used.total()),
+            (creates_get, 1, creates_get + 1),
+            "create, {case}: {used:?}"
+        );
+        assert_eq!(
+            ledger_id(&store, "KMS_B").await?,
+            fake_id(&fake, &set, "KMS_B"),
+            "{case}"
+        );
+        assert!(ledger_id(&store, "KMS_B").await?.is_some(), "{case}");
+
+        let id_a = fake_id(&fake, &set, "KMS_A");
+        source.set("A", "1b")?;
+        let used = counted(&fake, &s).await?;
+        assert_eq!(
+            (used.get, used.put, used.total()),
+            (1, 1, 2),
+            "update, {case}: {used:?}"
+        );
+        assert_eq!(
+            fake_id(&fake, &set, "KMS_A"),
+            id_a,
+            "an update keeps the Id"
+        );
+        assert_eq!(ledger_id(&store, "KMS_A").await?, id_a, "{case}");
+
+        source.remove("B")?;
+        let used = counted(&fake, &s).await?;
+        assert_eq!(
+            (used.get, used.put, used.total()),
+            (1, 1, 2),
+            "delete, {case}: {used:?}"
+        );
+        assert_eq!(fake_id(&fake, &set, "KMS_B"), None, "{case}");
+
+        let vars = fake.variables(&set);
+        assert!(
+            vars.iter()
+                .any(|v| v["Name"] == "KMS_A" && v["Value"] == "1b"),
+            "{case}"
+        );
+        assert!(
+            vars.iter()
+                .any(|v| v["Name"] == "Theirs" && v["Value"] == "secret"),
+            "{case}"
+        );
+        assert_eq!(vars.len(), 2, "{case}");
+    }
     Ok(())
 }
 

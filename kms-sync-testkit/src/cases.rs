@@ -672,24 +672,39 @@ pub async fn overlapping_schemas_with_ledgers_keep_apart<T: ConformanceTarget + 
     let first_b = ok(b.sync().await, "the narrow sync's initial sync");
     if exclusive && !first_b.is_success() {
         // The set holds the other's secrets and cannot be read back: refused, nothing written.
-        assert_eq!(first_b.requests.writes(), 0, "refused before writing: {first_b}");
+        assert_eq!(
+            first_b.requests.writes(),
+            0,
+            "refused before writing: {first_b}"
+        );
         return;
     }
     assert!(first_b.is_success(), "{first_b}");
     for round in 0..4 {
-        ok(wide.source.remove(if round % 2 == 0 { "TWO" } else { "ONE" }), "removing");
+        ok(
+            wide.source
+                .remove(if round % 2 == 0 { "TWO" } else { "ONE" }),
+            "removing",
+        );
         ok(wide.source.set(format!("W{round}"), "w"), "adding");
         ok(narrow.source.set("X", format!("n-{round}")), "changing");
         let (ra, rb) = tokio::join!(a.sync(), b.sync());
         let (ra, rb) = (ok(ra, "the wide sync"), ok(rb, "the narrow sync"));
-        assert!(ra.is_success() && rb.is_success(), "round {round}:\n{ra}\n{rb}");
+        assert!(
+            ra.is_success() && rb.is_success(),
+            "round {round}:\n{ra}\n{rb}"
+        );
         for report in [&ra, &rb] {
             let deleted = report.keys_with(KeyStatus::Deleted);
             let foreign: Vec<&&str> = deleted
                 .iter()
                 .filter(|k| (report.sync_id == "wide") == k.starts_with("KMS_OTHER_"))
                 .collect();
-            assert!(foreign.is_empty(), "round {round}: {} deleted {foreign:?}", report.sync_id);
+            assert!(
+                foreign.is_empty(),
+                "round {round}: {} deleted {foreign:?}",
+                report.sync_id
+            );
         }
         let contents = h_contents(target).await;
         for (k, v) in ok(narrow.source.load().await, "reading").iter() {

@@ -411,17 +411,15 @@ fn check_report(
         }
     }
     let not_applied = |key: &str| {
-        report
-            .key(key)
-            .is_some_and(|k| {
-                matches!(
-                    k.status,
-                    KeyStatus::Failed
-                        | KeyStatus::Unconfirmed
-                        | KeyStatus::Skipped
-                        | KeyStatus::NotAttempted
-                )
-            })
+        report.key(key).is_some_and(|k| {
+            matches!(
+                k.status,
+                KeyStatus::Failed
+                    | KeyStatus::Unconfirmed
+                    | KeyStatus::Skipped
+                    | KeyStatus::NotAttempted
+            )
+        })
     };
     for (key, value) in model {
         if after.get(key) != Some(value) {
@@ -587,7 +585,7 @@ pub async fn write_stalled<T: FaultTarget>(target: Arc<T>) {
         "write_stalled",
         Expect::ConvergeOr(&[ErrorKind::Timeout, ErrorKind::Unconfirmed]),
     )
-        .arm(Aim::Writes, [Fault::Stall(stall)]);
+    .arm(Aim::Writes, [Fault::Stall(stall)]);
     cell.settle = Duration::from_millis(600);
     run_cell(target, cell).await;
 }
@@ -610,8 +608,10 @@ pub async fn write_truncated<T: FaultTarget>(target: Arc<T>) {
 /// in between, say). The change must be reported unconfirmed, never applied, and the ledger
 /// must not record it: the next sync rewrites it and converges.
 pub async fn write_answered_but_not_applied<T: FaultTarget>(target: Arc<T>) {
-    let cell = Cell::new("write_answered_but_not_applied", Expect::Fail(UNCONFIRMED))
-        .arm(Aim::Writes, [Fault::Body(b"{\"variables\": [{\"key".to_vec())]);
+    let cell = Cell::new("write_answered_but_not_applied", Expect::Fail(UNCONFIRMED)).arm(
+        Aim::Writes,
+        [Fault::Body(b"{\"variables\": [{\"key".to_vec())],
+    );
     run_cell(target, cell).await;
 }
 

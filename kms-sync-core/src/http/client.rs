@@ -414,7 +414,7 @@ impl HttpClient {
     ///
     /// # Errors
     ///
-    /// The status's kind ([`kind_for_status`]) with the service's own message, the method and
+    /// The status's kind ([`kind_for_status`](super::kind_for_status)) with the service's own message, the method and
     /// path, and the status; [`RateLimited`](ErrorKind::RateLimited) with a retry time when
     /// 429s outlast the retries or the deadline; [`Timeout`](ErrorKind::Timeout) when the
     /// deadline passes or a non-idempotent request timed out; [`Unavailable`](ErrorKind::Unavailable)
@@ -457,7 +457,7 @@ impl HttpClient {
             let failure = match outcome {
                 Ok(Ok(response))
                     if (200..300).contains(&response.status)
-                        && request.method != Method::Get
+                        && request.is_write()
                         && !response.confirms_write() =>
                 {
                     return Err(Error::new(
@@ -491,7 +491,7 @@ impl HttpClient {
                 },
                 Ok(Err(AttemptError::Transport(why))) => Failure {
                     error: Error::new(
-                        if request.is_idempotent() {
+                        if request.is_idempotent() || !request.is_write() {
                             ErrorKind::Unavailable
                         } else {
                             ErrorKind::Unconfirmed
@@ -521,7 +521,7 @@ impl HttpClient {
                 },
                 Err(_) => Failure {
                     error: Error::new(
-                        if request.is_idempotent() {
+                        if request.is_idempotent() || !request.is_write() {
                             ErrorKind::Timeout
                         } else {
                             ErrorKind::Unconfirmed
@@ -743,7 +743,7 @@ impl HttpClient {
             body,
             label: label.to_owned(),
             service: inner.service.clone(),
-            method: request.method,
+            write: request.is_write(),
         })
     }
 }

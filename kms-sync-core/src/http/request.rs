@@ -74,6 +74,7 @@ pub struct Request {
     pub(crate) bearer: Option<SecretString>,
     pub(crate) body: Option<SecretBox<Vec<u8>>>,
     pub(crate) idempotent: Option<bool>,
+    pub(crate) write: Option<bool>,
 }
 
 impl Request {
@@ -89,6 +90,7 @@ impl Request {
             bearer: None,
             body: None,
             idempotent: None,
+            write: None,
         }
     }
 
@@ -164,6 +166,21 @@ impl Request {
         self
     }
 
+    /// Marks a request that changes nothing at the service although its method is not GET
+    /// (a login, a search by POST): its answer is data to read, not a confirmation of a
+    /// write, so an unreadable answer is [`Unexpected`](ErrorKind::Unexpected) rather than
+    /// [`Unconfirmed`](ErrorKind::Unconfirmed).
+    pub fn reads_only(mut self) -> Self {
+        self.write = Some(false);
+        self
+    }
+
+    /// Whether the request may change something at the service (any method but GET, unless
+    /// marked [`reads_only`](Self::reads_only)).
+    pub fn is_write(&self) -> bool {
+        self.write.unwrap_or(self.method != Method::Get)
+    }
+
     /// The method.
     pub fn method(&self) -> Method {
         self.method
@@ -229,7 +246,7 @@ pub struct Response {
     pub(crate) body: Vec<u8>,
     pub(crate) label: String,
     pub(crate) service: String,
-    pub(crate) method: Method,
+    pub(crate) write: bool,
 }
 
 impl Response {
@@ -257,7 +274,7 @@ impl Response {
     ///
     /// [`Unexpected`](ErrorKind::Unexpected) naming the request, the position and the kind of
     /// problem — never the body's content; [`Unconfirmed`](ErrorKind::Unconfirmed) instead
-    /// when the request was a write (any method but GET): the service answered 2xx, but an
+    /// when the request was a write ([`Request::is_write`]): the service answered 2xx, but an
     /// answer that cannot be read does not confirm the write.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T> {
         self.parse()
@@ -288,10 +305,10 @@ impl Response {
     }
 
     fn unreadable_kind(&self) -> ErrorKind {
-        if self.method == Method::Get {
-            ErrorKind::Unexpected
-        } else {
+        if self.write {
             ErrorKind::Unconfirmed
+        } else {
+            ErrorKind::Unexpected
         }
     }
 
@@ -344,7 +361,7 @@ mod tests {
             body: body.as_bytes().to_vec(),
             label: "GET /list".to_owned(),
             service: "svc".to_owned(),
-            method: Method::Get,
+            write: false,
         }
     }
 
