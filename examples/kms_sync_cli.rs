@@ -20,7 +20,8 @@ use std::time::Duration;
 
 use kms_sync::http::ClientSettings;
 use kms_sync::{
-    syncer_builder, AppConnectionDefinition, AutoSync, AutoSyncConfig, DotenvSource, Error,
+    parse_definition, syncer_builder, AppConnectionDefinition, AutoSync, AutoSyncConfig,
+    DotenvSource, Error,
     ErrorKind, Fingerprinter, JsonFileStateStore, Progress, SecretSource, SecretSyncDefinition,
     SyncReport, Syncer,
 };
@@ -73,12 +74,12 @@ fn read(args: &Args, flag: &str) -> Result<String, Error> {
 
 fn source(args: &Args, def: &SecretSyncDefinition) -> Result<Arc<dyn SecretSource>, Error> {
     if let Some(path) = args.flags.get("dotenv") {
-        return Ok(Arc::new(DotenvSource::new(path, def.environment.clone())));
+        return Ok(Arc::new(DotenvSource::new(path, def.environment().to_owned())));
     }
     let project =
-        match (args.flags.get("kms-project"), &def.project_id) {
+        match (args.flags.get("kms-project"), def.project_id()) {
             (Some(slug), _) => ProjectRef::Slug(slug.clone()),
-            (None, Some(id)) => ProjectRef::Id(id.clone()),
+            (None, Some(id)) => ProjectRef::Id(id.to_owned()),
             (None, None) => return Err(Error::config(
                 "give --dotenv <file>, or --kms-project <slug> (or projectId in the definition)",
             )),
@@ -97,7 +98,7 @@ fn source(args: &Args, def: &SecretSyncDefinition) -> Result<Arc<dyn SecretSourc
             ))
         }
     };
-    let location = KmsLocation::new(project, def.environment.clone(), def.secret_path.clone())?;
+    let location = KmsLocation::new(project, def.environment(), def.secret_path())?;
     let mut builder = HanzoSource::builder(auth, location);
     if let Some(url) = args.flags.get("kms-url") {
         builder = builder.with_base_url(url.clone());
@@ -106,7 +107,8 @@ fn source(args: &Args, def: &SecretSyncDefinition) -> Result<Arc<dyn SecretSourc
 }
 
 fn syncer(args: &Args, progress: Arc<Progress>) -> Result<Syncer, Error> {
-    let def = SecretSyncDefinition::from_json(&read(args, "definition")?)?;
+    let destination = args.flags.get("destination").map(String::as_str);
+    let def = parse_definition(&read(args, "definition")?, destination)?;
     let connection = AppConnectionDefinition::from_json(&read(args, "connection")?)?;
     let mut settings = ClientSettings::new();
     if let Some(url) = args.flags.get("base-url") {
@@ -114,7 +116,6 @@ fn syncer(args: &Args, progress: Arc<Progress>) -> Result<Syncer, Error> {
     }
     let mut builder = syncer_builder(
         &def,
-        args.flags.get("destination").map(String::as_str),
         &connection,
         source(args, &def)?,
         settings,

@@ -37,13 +37,10 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-mod definition;
+mod registry;
 
-pub use definition::{
-    build_destination, build_syncer, syncer_builder, AppConnectionDefinition, SecretSyncDefinition,
-    SyncOptionsDefinition,
-};
 pub use kms_sync_core::*;
+pub use registry::{build_syncer, parse_definition, registry, syncer_builder};
 
 /// Bitbucket Cloud: repository and deployment-environment variables (feature `bitbucket`).
 #[cfg(feature = "bitbucket")]
@@ -60,3 +57,8 @@ pub use kms_sync_octopus as octopus;
 /// The Hanzo KMS (Infisical-compatible) source (feature `hanzo`).
 #[cfg(feature = "hanzo")]
 pub use kms_sync_hanzo as hanzo;
+
+/// The fleet on PostgreSQL: the ledger and scope locks shared by many workers (feature
+/// `postgres`).
+#[cfg(feature = "postgres")]
+pub use kms_sync_postgres as postgres;

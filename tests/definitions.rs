@@ -1,7 +1,7 @@
 //! Sync definitions in the KMS's JSON: parsing, refusals that point at the field, and ready
 //! syncers for every destination against its fake.
 
-use kms_sync::{ErrorKind, InitialSyncBehavior, SecretSyncDefinition};
+use kms_sync::{parse_definition, ErrorKind, InitialSyncBehavior};
 
 const BITBUCKET: &str = r#"{
   "name": "my-bitbucket-sync",
@@ -15,31 +15,35 @@ const BITBUCKET: &str = r#"{
   "destinationConfig": {"workspaceSlug": "acme", "repositorySlug": "api"}
 }"#;
 
+#[cfg(all(feature = "bitbucket", feature = "checkly", feature = "octopus"))]
 #[test]
 fn the_kms_shapes_parse() -> kms_sync::Result<()> {
-    let def = SecretSyncDefinition::from_json(BITBUCKET)?;
-    assert_eq!(def.name, "my-bitbucket-sync");
+    let def = parse_definition(BITBUCKET, Some("bitbucket"))?;
+    assert_eq!(def.name(), "my-bitbucket-sync");
     assert_eq!(
-        def.sync_options.initial_sync_behavior,
+        def.sync_options_definition().initial_sync_behavior,
         InitialSyncBehavior::OverwriteDestination
     );
-    assert!(def.is_enabled && !def.auto_sync_enabled());
+    assert!(def.is_enabled() && !def.auto_sync_enabled());
 
     let checkly = r#"{"name": "my-checkly-sync", "environment": "dev", "secretPath": "/my-secrets", "isEnabled": true,
         "syncOptions": {"initialSyncBehavior": "overwrite-destination", "autoSyncEnabled": true, "disableSecretDeletion": false},
         "destinationConfig": {"accountId": "3c90c3cc-0d44-4b50-8888-8dd25736052a", "accountName": "Example Company"}}"#;
-    assert!(SecretSyncDefinition::from_json(checkly)?.auto_sync_enabled());
+    assert!(parse_definition(checkly, Some("checkly"))?.auto_sync_enabled());
 
     let octopus = r#"{"name": "my-octopus-deploy-sync", "environment": "dev", "secretPath": "/", "isEnabled": true, "isAutoSyncEnabled": true,
         "syncOptions": {"initialSyncBehavior": "overwrite-destination", "disableSecretDeletion": true},
         "destinationConfig": {"spaceId": "Spaces-1", "scope": "project", "projectId": "Projects-123",
                               "scopeValues": {"environments": ["Environments-1"], "roles": ["web-server"], "channels": ["Channels-1"]}}}"#;
-    let def = SecretSyncDefinition::from_json(octopus)?;
+    // `octopus` is an alias of the KMS's `octopus-deploy`.
+    let def = parse_definition(octopus, Some("octopus"))?;
+    assert_eq!(def.destination(), "octopus-deploy");
     assert!(def.auto_sync_enabled());
     assert!(def.sync_options().disable_secret_deletion);
     Ok(())
 }
 
+#[cfg(feature = "bitbucket")]
 #[test]
 fn refusals_point_at_the_problem() {
     let cases = [
@@ -50,9 +54,14 @@ fn refusals_point_at_the_problem() {
         (BITBUCKET.replace("overwrite-destination", "overwrite"), "unknown variant `overwrite`"),
         (BITBUCKET.replace("KMS_{{secretKey}}", "KMS_"), "syncOptions.keySchema"),
         (BITBUCKET.replace("\"environment\": \"dev\",", ""), "missing field `environment`"),
+        // The destination's own config is checked when the definition is parsed.
+        (
+            BITBUCKET.replace("repositorySlug", "repoSlug"),
+            "destinationConfig: invalid Bitbucket destinationConfig: unknown field `repoSlug`",
+        ),
     ];
     for (json, expected) in cases {
-        let err = SecretSyncDefinition::from_json(&json).expect_err(expected);
+        let err = parse_definition(&json, Some("bitbucket")).expect_err(expected);
         assert_eq!(err.kind(), ErrorKind::Config);
         assert!(
             err.to_string().contains(expected),
@@ -94,7 +103,7 @@ mod built {
     use std::sync::Arc;
 
     use kms_sync::{
-        build_syncer, AppConnectionDefinition, ErrorKind, Result, SecretSet, SecretSyncDefinition,
+        build_syncer, parse_definition, AppConnectionDefinition, ErrorKind, Result, SecretSet,
         StaticSource,
     };
     use kms_sync_testkit::fake_client_settings;
@@ -108,7 +117,7 @@ mod built {
     #[tokio::test]
     async fn bitbucket_from_definition_and_connection() -> Result<()> {
         let fake = kms_sync_bitbucket::fake::FakeBitbucket::start().await;
-        let def = SecretSyncDefinition::from_json(super::BITBUCKET)?;
+        let def = parse_definition(super::BITBUCKET, Some("bitbucket"))?;
         let connection = format!(
             r#"{{"name": "c", "method": "api-token", "credentials": {{"email": "{}", "apiToken": "{}"}}}}"#,
             kms_sync_bitbucket::fake::FAKE_EMAIL,
@@ -116,7 +125,6 @@ mod built {
         );
         let syncer = build_syncer(
             &def,
-            Some("bitbucket"),
             &AppConnectionDefinition::from_json(&connection)?,
             source(),
             fake_client_settings(fake.base_url()),
@@ -132,18 +140,20 @@ mod built {
     #[tokio::test]
     async fn checkly_from_definition_and_connection() -> Result<()> {
         let fake = kms_sync_checkly::fake::FakeChecklyServer::start().await;
-        let def = SecretSyncDefinition::from_json(&format!(
-            r#"{{"name": "c-sync", "environment": "dev", "secretPath": "/", "destination": "checkly",
+        let def = parse_definition(
+            &format!(
+                r#"{{"name": "c-sync", "environment": "dev", "secretPath": "/", "destination": "checkly",
                 "destinationConfig": {{"accountId": "{}"}}}}"#,
-            kms_sync_checkly::fake::ACCOUNT_ID
-        ))?;
+                kms_sync_checkly::fake::ACCOUNT_ID
+            ),
+            None,
+        )?;
         let connection = format!(
             r#"{{"method": "api-key", "credentials": {{"apiKey": "{}"}}}}"#,
             kms_sync_checkly::fake::FAKE_API_KEY
         );
         let syncer = build_syncer(
             &def,
-            None,
             &AppConnectionDefinition::from_json(&connection)?,
             source(),
             fake_client_settings(fake.base_url()),
@@ -157,11 +167,14 @@ mod built {
     async fn octopus_from_definition_and_connection() -> Result<()> {
         let fake = kms_sync_octopus::fake::FakeOctopus::start().await;
         let (project, set) = fake.add_project("Web", false);
-        let def = SecretSyncDefinition::from_json(&format!(
-            r#"{{"name": "o-sync", "environment": "dev", "secretPath": "/",
+        let def = parse_definition(
+            &format!(
+                r#"{{"name": "o-sync", "environment": "dev", "secretPath": "/",
                 "destinationConfig": {{"spaceId": "Spaces-1", "scope": "project", "projectId": "{project}",
                                        "scopeValues": {{"environments": ["Environments-1"]}}}}}}"#
-        ))?;
+            ),
+            Some("octopus-deploy"),
+        )?;
         let connection = format!(
             r#"{{"method": "api-key", "credentials": {{"instanceUrl": "{}/api/", "apiKey": "{}"}}}}"#,
             fake.base_url(),
@@ -169,7 +182,6 @@ mod built {
         );
         let syncer = build_syncer(
             &def,
-            Some("octopus-deploy"),
             &AppConnectionDefinition::from_json(&connection)?,
             source(),
             kms_sync::http::ClientSettings::new(),
@@ -181,31 +193,52 @@ mod built {
 
     #[test]
     fn unknown_missing_and_misconfigured_destinations_are_clear() -> Result<()> {
-        let def = SecretSyncDefinition::from_json(super::BITBUCKET)?;
-        let settings = kms_sync::http::ClientSettings::new;
-        let connection = AppConnectionDefinition::from_json(
-            r#"{"method": "api-token", "credentials": {"email": "a@b.c", "apiToken": "t"}}"#,
-        )?;
-        let err = build_syncer(&def, Some("vault"), &connection, source(), settings())
-            .expect_err("unknown");
+        let err = parse_definition(super::BITBUCKET, Some("vault")).expect_err("unknown");
         assert!(
             err.to_string()
                 .contains("unknown destination `vault`; known: bitbucket, checkly, octopus-deploy"),
             "{err}"
         );
-        let err = build_syncer(&def, None, &connection, source(), settings()).expect_err("unnamed");
+        let err = parse_definition(super::BITBUCKET, None).expect_err("unnamed");
         assert!(err.to_string().contains("name the destination"), "{err}");
-        let bad = SecretSyncDefinition::from_json(
-            &super::BITBUCKET.replace("repositorySlug", "repoSlug"),
+        // A connection for another service is refused when the syncer is built.
+        let def = parse_definition(super::BITBUCKET, Some("bitbucket"))?;
+        let checkly_connection = AppConnectionDefinition::from_json(
+            r#"{"method": "api-key", "credentials": {"apiKey": "k"}}"#,
         )?;
-        let err = build_syncer(&bad, Some("bitbucket"), &connection, source(), settings())
-            .expect_err("bad config");
+        let err = build_syncer(
+            &def,
+            &checkly_connection,
+            source(),
+            kms_sync::http::ClientSettings::new(),
+        )
+        .expect_err("wrong connection");
         assert_eq!(err.kind(), ErrorKind::Config);
-        assert!(
-            err.to_string().contains(
-                "destinationConfig: invalid Bitbucket destinationConfig: unknown field `repoSlug`"
-            ),
-            "{err}"
+        Ok(())
+    }
+
+    #[test]
+    fn a_third_party_kind_registers_beside_the_built_in_ones() -> Result<()> {
+        let registry = kms_sync::registry().with(kms_sync::MemoryFactory);
+        let def = kms_sync::SecretSyncDefinition::parse(
+            r#"{"name": "mem", "environment": "dev", "secretPath": "/", "destinationConfig": {"target": "t"}}"#,
+            Some("memory"),
+            &registry,
+        )?;
+        let connection =
+            AppConnectionDefinition::from_json(r#"{"method": "none", "credentials": {}}"#)?;
+        let syncer = registry
+            .syncer_builder(
+                &def,
+                &connection,
+                source(),
+                kms_sync::http::ClientSettings::new(),
+            )?
+            .build()?;
+        assert_eq!(syncer.destination().info().to_string(), "memory:t");
+        assert_eq!(
+            registry.kinds(),
+            ["bitbucket", "checkly", "octopus-deploy", "memory"]
         );
         Ok(())
     }

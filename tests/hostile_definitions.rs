@@ -4,7 +4,7 @@
 
 #![cfg(all(feature = "bitbucket", feature = "checkly", feature = "octopus"))]
 
-use kms_sync::{build_destination, AppConnectionDefinition, ErrorKind, SecretSyncDefinition};
+use kms_sync::{parse_definition, registry, AppConnectionDefinition, ErrorKind};
 use kms_sync_testkit::fake_client_settings;
 use kms_sync_testkit::hostile::json_like;
 use proptest::prelude::*;
@@ -182,8 +182,10 @@ proptest! {
     /// Arbitrary text: a definition or a `Config` error.
     #[test]
     fn arbitrary_text_is_a_definition_or_a_config_error(text in "\\PC{0,200}") {
-        if let Err(e) = SecretSyncDefinition::from_json(&text) {
-            prop_assert_eq!(e.kind(), ErrorKind::Config);
+        for kind in [None, Some("bitbucket"), Some("checkly"), Some("octopus-deploy")] {
+            if let Err(e) = parse_definition(&text, kind) {
+                prop_assert_eq!(e.kind(), ErrorKind::Config);
+            }
         }
         if let Err(e) = AppConnectionDefinition::from_json(&text) {
             prop_assert_eq!(e.kind(), ErrorKind::Config);
@@ -194,11 +196,11 @@ proptest! {
     /// destination, or a `Config` error naming the problem.
     #[test]
     fn mutated_definitions_build_or_refuse((kind, text) in mutated(definitions())) {
-        match SecretSyncDefinition::from_json(&text) {
+        match parse_definition(&text, Some(kind)) {
             Ok(def) => {
                 let conn = AppConnectionDefinition::from_json(&connection(kind).to_string())
                     .expect("the real connection parses");
-                if let Err(e) = build_destination(kind, &conn, &def.destination_config, fake_client_settings("http://127.0.0.1:9")) {
+                if let Err(e) = registry().build_destination(&def, &conn, fake_client_settings("http://127.0.0.1:9")) {
                     prop_assert_eq!(e.kind(), ErrorKind::Config, "{}", e);
                     prop_assert!(!e.to_string().is_empty());
                 }
@@ -219,12 +221,12 @@ proptest! {
             .find(|(k, _)| *k == kind)
             .map(|(_, d)| d)
             .expect("a definition per kind");
-        let def = SecretSyncDefinition::from_json(&def.to_string()).expect("the real definition parses");
+        let def = parse_definition(&def.to_string(), Some(kind)).expect("the real definition parses");
         let error = match AppConnectionDefinition::from_json(&text) {
             Ok(conn) => {
                 let shown = format!("{conn:?}");
                 prop_assert!(!shown.contains(CREDENTIAL));
-                build_destination(kind, &conn, &def.destination_config, fake_client_settings("http://127.0.0.1:9")).err()
+                registry().build_destination(&def, &conn, fake_client_settings("http://127.0.0.1:9")).err()
             }
             Err(e) => Some(e),
         };

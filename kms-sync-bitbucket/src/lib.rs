@@ -34,6 +34,7 @@ mod client;
 mod config;
 mod destination;
 mod error;
+mod factory;
 #[cfg(feature = "fake")]
 pub mod fake;
 mod model;
@@ -43,4 +44,5 @@ pub use config::{BitbucketConfig, BitbucketConnection, REQUIRED_SCOPES};
 pub use destination::{
     documented_budget, BitbucketDestination, BitbucketDestinationBuilder, DEFAULT_BASE_URL,
 };
+pub use factory::BitbucketFactory;
 pub use model::User;

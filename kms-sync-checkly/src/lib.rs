@@ -35,6 +35,7 @@ mod client;
 mod config;
 mod destination;
 mod error;
+mod factory;
 #[cfg(feature = "fake")]
 pub mod fake;
 mod group;
@@ -45,5 +46,6 @@ pub use config::{ChecklyConfig, ChecklyConnection};
 pub use destination::{
     documented_budget, ChecklyDestination, ChecklyDestinationBuilder, DEFAULT_BASE_URL,
 };
+pub use factory::ChecklyFactory;
 pub use group::GROUP_LIMIT;
 pub use model::Account;

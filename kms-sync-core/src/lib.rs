@@ -43,6 +43,7 @@
 #![warn(missing_docs)]
 
 mod autosync;
+mod definition;
 mod destination;
 mod engine;
 mod error;
@@ -53,6 +54,7 @@ mod options;
 mod ownership;
 mod plan;
 mod progress;
+mod registry;
 mod report;
 mod schema;
 mod scope_lock;
@@ -63,6 +65,7 @@ mod stats;
 
 pub use async_trait::async_trait;
 pub use autosync::{AutoSync, AutoSyncConfig, AutoSyncHandle, RunRecord, RunTrigger, Trigger};
+pub use definition::{AppConnectionDefinition, SecretSyncDefinition, SyncOptionsDefinition};
 pub use destination::{
     Applied, BatchWriter, Capabilities, CaseRule, Change, ChangeKind, Destination, DestinationInfo,
     EntryState, KeyRule, KeyRules, PerKeyWriter, RateBudget, Reason, RemoteEntry, RemoteValue,
@@ -71,16 +74,17 @@ pub use destination::{
 pub use engine::{Syncer, SyncerBuilder};
 pub use error::{Error, ErrorKind, Result};
 pub use json::{parse_app_connection, parse_json, AppConnectionBody};
-pub use memory::{MemoryDestination, MemoryDestinationBuilder};
+pub use memory::{MemoryDestination, MemoryDestinationBuilder, MemoryFactory};
 pub use options::{
     InitialSyncBehavior, SyncOptions, DEFAULT_APPLY_DEADLINE, DEFAULT_READ_DEADLINE,
 };
 pub use ownership::{Claim, Ownership};
 pub use plan::{
     plan, DeletionGuard, Plan, PlanAction, PlanCounts, PlanInput, PlanItem, PlanOptions,
-    PlanWarning,
+    PlanReason, PlanWarning,
 };
 pub use progress::Progress;
+pub use registry::{DestinationFactory, DestinationRegistry};
 pub use report::{Counts, KeyReport, KeyStatus, Operation, RunStatus, StatusRecord, SyncReport};
 pub use schema::{KeySchema, NoKeySchema, TemplateKeySchema};
 pub use scope_lock::{LocalScopeLocks, ScopeGuard, ScopeLocks};

@@ -438,3 +438,54 @@ impl BatchWriter for MemoryDestination {
         self.apply_batch(changes, expect)
     }
 }
+
+/// A [`DestinationFactory`](crate::DestinationFactory) for [`MemoryDestination`]s, kind
+/// `memory`: for trying definitions and registries without a service. Its
+/// `destinationConfig` is `{"target"?: string, "readableValues"?: bool}`; any connection is
+/// accepted. Every build is a new, empty destination.
+///
+/// ```
+/// use kms_sync_core::{DestinationFactory, MemoryFactory};
+/// assert!(MemoryFactory.check_config(r#"{"target": "t", "readableValues": false}"#).is_ok());
+/// assert!(MemoryFactory.check_config(r#"{"targit": "t"}"#).is_err());
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MemoryFactory;
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct MemoryConfig {
+    #[serde(default)]
+    target: Option<String>,
+    #[serde(default)]
+    readable_values: Option<bool>,
+}
+
+impl crate::registry::DestinationFactory for MemoryFactory {
+    fn kind(&self) -> &'static str {
+        "memory"
+    }
+
+    fn check_config(&self, destination_config: &str) -> Result<()> {
+        crate::json::parse_json::<MemoryConfig>(destination_config, "memory destinationConfig")
+            .map(|_| ())
+    }
+
+    fn build(
+        &self,
+        _connection: &crate::definition::AppConnectionDefinition,
+        destination_config: &str,
+        _settings: crate::http::ClientSettings,
+    ) -> Result<Arc<dyn Destination>> {
+        let config: MemoryConfig =
+            crate::json::parse_json(destination_config, "memory destinationConfig")?;
+        let mut builder = MemoryDestination::builder();
+        if let Some(target) = config.target {
+            builder = builder.target(target);
+        }
+        if let Some(readable) = config.readable_values {
+            builder = builder.readable_values(readable);
+        }
+        Ok(Arc::new(builder.build()))
+    }
+}

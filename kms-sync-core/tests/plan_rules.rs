@@ -97,7 +97,8 @@ fn every_row_of_the_table() -> Result<()> {
     assert_eq!(action(&plan, "H_NO_LEDGER"), Some(PlanAction::Update));
     assert_eq!(action(&plan, "H_ID_CHANGED"), Some(PlanAction::Update));
     assert_eq!(
-        plan.item("H_ID_CHANGED").and_then(|i| i.reason.as_deref()),
+        plan.item("H_ID_CHANGED")
+            .and_then(|i| i.reason.as_ref().map(|r| r.text())),
         Some("hidden value, destination id changed")
     );
     assert_eq!(action(&plan, "GONE"), Some(PlanAction::Delete));
@@ -171,7 +172,8 @@ fn protected_entries_are_skipped_with_their_reason_and_never_deleted() -> Result
     assert!(plan.is_empty(), "{plan}");
     assert_eq!(action(&plan, "A"), Some(PlanAction::Skip));
     assert_eq!(
-        plan.item("A").and_then(|i| i.reason.as_deref()),
+        plan.item("A")
+            .and_then(|i| i.reason.as_ref().map(|r| r.text())),
         Some("exists as a non-sensitive variable")
     );
     // B is not wanted, but a protected entry is never this sync's to delete: untouched, and
@@ -408,7 +410,8 @@ fn an_entry_marked_for_rewrite_is_updated_even_when_equal() -> Result<()> {
     let plan = plan(input(&source, &snapshot, &NoKeySchema, &d))?;
     assert_eq!(action(&plan, "A"), Some(PlanAction::Update));
     assert_eq!(
-        plan.item("A").and_then(|i| i.reason.as_deref()),
+        plan.item("A")
+            .and_then(|i| i.reason.as_ref().map(|r| r.text())),
         Some("stored unsecured; re-created as secured")
     );
     assert_eq!(action(&plan, "B"), Some(PlanAction::Unchanged));

@@ -39,6 +39,7 @@ mod client;
 mod config;
 mod destination;
 mod error;
+mod factory;
 #[cfg(feature = "fake")]
 pub mod fake;
 mod model;
@@ -47,4 +48,5 @@ mod writer;
 
 pub use config::{OctopusConfig, OctopusConnection, ScopeValues};
 pub use destination::{assumed_budget, OctopusDestination, OctopusDestinationBuilder};
+pub use factory::OctopusFactory;
 pub use model::User;

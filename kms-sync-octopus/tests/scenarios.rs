@@ -393,8 +393,8 @@ async fn a_non_sensitive_clash_is_named_in_the_plan() -> Result<()> {
     assert_eq!(item.action, PlanAction::Skip);
     assert!(
         item.reason
-            .as_deref()
-            .is_some_and(|r| r.contains("non-sensitive")),
+            .as_ref()
+            .is_some_and(|r| r.text().contains("non-sensitive")),
         "{item:?}"
     );
     let report = s.apply(&plan).await?;

@@ -88,7 +88,7 @@ impl Syncer {
                     KeyStatus::Unchanged
                 },
                 change: None,
-                note: i.reason.clone(),
+                note: i.reason.as_ref().map(ToString::to_string),
                 error: None,
             })
             .collect();

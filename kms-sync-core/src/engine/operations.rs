@@ -318,7 +318,7 @@ fn log_plan(plan: &Plan) {
     );
     for item in plan.items() {
         if item.action != PlanAction::Unchanged {
-            debug!(key = %item.key, action = %item.action, reason = item.reason.as_deref().unwrap_or(""), "plan item");
+            debug!(key = %item.key, action = %item.action, reason = item.reason.as_ref().map_or("", |r| r.text()), "plan item");
         }
     }
 }

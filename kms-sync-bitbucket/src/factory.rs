@@ -1,0 +1,51 @@
+//! The crate's [`DestinationFactory`]: builds [`BitbucketDestination`]s from the KMS's JSON, so a
+//! [`DestinationRegistry`](kms_sync_core::DestinationRegistry) can offer the kind `bitbucket`.
+
+use std::sync::Arc;
+
+use kms_sync_core::http::ClientSettings;
+use kms_sync_core::{AppConnectionDefinition, Destination, DestinationFactory, Result};
+
+use crate::config::{BitbucketConfig, BitbucketConnection};
+use crate::destination::BitbucketDestination;
+
+/// Builds Bitbucket Cloud repository or deployment-environment variables destinations (kind `bitbucket`) from the KMS's app-connection body and
+/// `destinationConfig`.
+///
+/// ```
+/// use kms_sync_core::{DestinationFactory, DestinationRegistry};
+/// use kms_sync_bitbucket::BitbucketFactory;
+/// let registry = DestinationRegistry::new().with(BitbucketFactory);
+/// assert_eq!(registry.kinds(), ["bitbucket"]);
+/// assert!(BitbucketFactory.check_config("{}").is_err(), "required fields are missing");
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BitbucketFactory;
+
+impl DestinationFactory for BitbucketFactory {
+    fn kind(&self) -> &'static str {
+        "bitbucket"
+    }
+
+    fn aliases(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    fn check_config(&self, destination_config: &str) -> Result<()> {
+        BitbucketConfig::from_kms_json(destination_config).map(|_| ())
+    }
+
+    fn build(
+        &self,
+        connection: &AppConnectionDefinition,
+        destination_config: &str,
+        settings: ClientSettings,
+    ) -> Result<Arc<dyn Destination>> {
+        let connection = BitbucketConnection::from_kms_json(connection.expose_json())?;
+        let config = BitbucketConfig::from_kms_json(destination_config)?;
+        let destination = BitbucketDestination::builder(connection, config)
+            .settings(settings)
+            .build()?;
+        Ok(Arc::new(destination))
+    }
+}

@@ -1,0 +1,51 @@
+//! The crate's [`DestinationFactory`]: builds [`ChecklyDestination`]s from the KMS's JSON, so a
+//! [`DestinationRegistry`](kms_sync_core::DestinationRegistry) can offer the kind `checkly`.
+
+use std::sync::Arc;
+
+use kms_sync_core::http::ClientSettings;
+use kms_sync_core::{AppConnectionDefinition, Destination, DestinationFactory, Result};
+
+use crate::config::{ChecklyConfig, ChecklyConnection};
+use crate::destination::ChecklyDestination;
+
+/// Builds Checkly account or check-group variables destinations (kind `checkly`) from the KMS's app-connection body and
+/// `destinationConfig`.
+///
+/// ```
+/// use kms_sync_core::{DestinationFactory, DestinationRegistry};
+/// use kms_sync_checkly::ChecklyFactory;
+/// let registry = DestinationRegistry::new().with(ChecklyFactory);
+/// assert_eq!(registry.kinds(), ["checkly"]);
+/// assert!(ChecklyFactory.check_config("{}").is_err(), "required fields are missing");
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ChecklyFactory;
+
+impl DestinationFactory for ChecklyFactory {
+    fn kind(&self) -> &'static str {
+        "checkly"
+    }
+
+    fn aliases(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    fn check_config(&self, destination_config: &str) -> Result<()> {
+        ChecklyConfig::from_kms_json(destination_config).map(|_| ())
+    }
+
+    fn build(
+        &self,
+        connection: &AppConnectionDefinition,
+        destination_config: &str,
+        settings: ClientSettings,
+    ) -> Result<Arc<dyn Destination>> {
+        let connection = ChecklyConnection::from_kms_json(connection.expose_json())?;
+        let config = ChecklyConfig::from_kms_json(destination_config)?;
+        let destination = ChecklyDestination::builder(connection, config)
+            .settings(settings)
+            .build()?;
+        Ok(Arc::new(destination))
+    }
+}

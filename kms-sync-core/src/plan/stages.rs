@@ -1,0 +1,403 @@
+//! The stages of [`plan()`](super::plan), in order: render and check every key and value,
+//! find collisions, index the snapshot, refuse what cannot be written, decide each key, find
+//! the owned entries to delete, apply the deletion guard, resend hidden values of a set
+//! written whole, and assemble the plan.
+
+use std::borrow::Cow;
+
+use super::decide::{
+    count, decide_all, fast_map, resend_hidden, Decision, Desired, FastMap, Lookup, PARALLEL_FROM,
+};
+use super::types::{Plan, PlanAction, PlanCounts, PlanItem, PlanWarning};
+use super::PlanInput;
+use crate::destination::{CaseRule, Change, KeyRules, RemoteEntry, Snapshot, Verdict};
+use crate::error::{Error, ErrorKind, Result};
+use crate::ownership::{Claim, Ownership};
+use crate::schema::KeySchema;
+
+/// The snapshot by exact key, and the managed keys listed more than once.
+type SnapshotIndex<'a> = (FastMap<&'a str, &'a RemoteEntry>, Vec<String>);
+
+pub(super) fn run(input: PlanInput<'_>) -> Result<Plan> {
+    let (snapshot, schema) = (input.snapshot, input.schema);
+    let env = input.source.environment();
+    if snapshot.len() < PARALLEL_FROM {
+        return plan_with(input, || index_snapshot(snapshot, schema, env));
+    }
+    // Large inputs: index the snapshot on a second thread while this one renders and
+    // checks the source keys.
+    std::thread::scope(|scope| {
+        let indexing = scope.spawn(|| index_snapshot(snapshot, schema, env));
+        plan_with(input, move || match indexing.join() {
+            Ok(index) => index,
+            Err(panic) => std::panic::resume_unwind(panic),
+        })
+    })
+}
+
+fn index_snapshot<'a>(
+    snapshot: &'a Snapshot,
+    schema: &dyn KeySchema,
+    env: &str,
+) -> SnapshotIndex<'a> {
+    let mut exact: FastMap<&str, &RemoteEntry> = fast_map(snapshot.len());
+    let mut duplicates: Vec<String> = Vec::new();
+    for entry in snapshot.entries() {
+        if exact.insert(entry.key(), entry).is_some() && schema.owns(entry.key(), env) {
+            duplicates.push(entry.key().to_owned());
+        }
+    }
+    (exact, duplicates)
+}
+
+/// What every stage reads about the destination.
+struct Context<'a> {
+    destination: String,
+    rules: &'a dyn KeyRules,
+    case_insensitive: bool,
+}
+
+impl Context<'_> {
+    fn refuse(&self, kind: ErrorKind, message: String, keys: Vec<String>) -> Error {
+        Error::new(kind, message)
+            .with_keys(keys)
+            .with_destination(self.destination.clone())
+            .with_operation("plan")
+    }
+}
+
+fn fold_case(key: &str, case_insensitive: bool) -> Cow<'_, str> {
+    if case_insensitive {
+        Cow::Owned(key.to_lowercase())
+    } else {
+        Cow::Borrowed(key)
+    }
+}
+
+fn plan_with<'a>(input: PlanInput<'a>, index: impl FnOnce() -> SnapshotIndex<'a>) -> Result<Plan> {
+    let rules = input.destination.rules();
+    let cx = Context {
+        destination: input.destination.info().to_string(),
+        rules,
+        case_insensitive: rules.case_rule() == CaseRule::Insensitive,
+    };
+    let (desired, warnings, mut problems) = render(&input, &cx);
+    let folded = problems.collisions(&desired, cx.case_insensitive);
+    let (exact, duplicates) = index();
+    problems.remote_collisions(&desired, &exact, cx.case_insensitive);
+    problems.refuse(&cx, duplicates)?;
+
+    let lookup = Lookup {
+        exact: &exact,
+        ledger: input.ledger,
+        fingerprinter: input.fingerprinter,
+    };
+    let (mut decisions, mut changes) = decide_all(&desired, &lookup);
+    let mut counts = PlanCounts::default();
+    for (action, _) in &decisions {
+        count(&mut counts, *action);
+    }
+    let wanted = Wanted::new(&desired, folded, cx.case_insensitive);
+    let (deletes, managed) = owned_deletes(&input, &wanted, &mut counts);
+    check_guard(&input, &cx, &deletes, managed)?;
+    let mut items = delete_items(&deletes, &mut changes, &mut counts);
+    // After deletes are known: a plan that only deletes still rewrites the whole set.
+    let whole_set = input.destination.info().capabilities.replaces_whole_set();
+    if whole_set && !changes.is_empty() {
+        resend_hidden(&desired, &exact, &mut decisions, &mut changes, &mut counts);
+    }
+    drop(wanted);
+    items.extend(desired_items(desired, decisions));
+    Ok(assemble(&input, cx, items, changes, warnings, counts))
+}
+
+/// Why the plan must be refused, collected across stages so one error names every key.
+#[derive(Default)]
+struct Problems {
+    key_lines: Vec<String>,
+    key_names: Vec<String>,
+    value_lines: Vec<String>,
+    value_names: Vec<String>,
+}
+
+/// Renders every source key and checks it and its value against the destination's rules.
+fn render<'a>(
+    input: &PlanInput<'a>,
+    cx: &Context<'_>,
+) -> (Vec<Desired<'a>>, Vec<PlanWarning>, Problems) {
+    let env = input.source.environment();
+    let mut problems = Problems::default();
+    let mut warnings = Vec::new();
+    let mut desired = Vec::with_capacity(input.source.len());
+    for (source_key, value) in input.source.iter() {
+        let key = input.schema.render(source_key, env);
+        let verdict = if source_key.is_empty() || !input.schema.owns(&key, env) {
+            Verdict::Invalid("an empty source key cannot be synced".to_owned())
+        } else {
+            cx.rules.validate_key(&key)
+        };
+        match verdict {
+            Verdict::Valid => {}
+            Verdict::Warn(message) => warnings.push(PlanWarning {
+                key: key.clone(),
+                message,
+            }),
+            Verdict::Invalid(why) => {
+                problems
+                    .key_lines
+                    .push(format!("`{key}` (from `{source_key}`): {why}"));
+                problems.key_names.push(key.clone());
+            }
+        }
+        if let Verdict::Invalid(why) = cx.rules.validate_value(value) {
+            problems.value_lines.push(format!("`{key}`: {why}"));
+            problems.value_names.push(key.clone());
+        }
+        desired.push(Desired {
+            key,
+            source_key,
+            value,
+        });
+    }
+    (desired, warnings, problems)
+}
+
+impl Problems {
+    /// Two desired keys equal under the destination's case rule. Returns the desired keys
+    /// by folded key, which is also the set of wanted keys when keys are case-sensitive.
+    fn collisions<'d>(
+        &mut self,
+        desired: &'d [Desired<'_>],
+        case_insensitive: bool,
+    ) -> FastMap<Cow<'d, str>, usize> {
+        let mut by_folded: FastMap<Cow<'_, str>, usize> = fast_map(desired.len());
+        for (i, d) in desired.iter().enumerate() {
+            if let Some(&j) = by_folded.get(&fold_case(&d.key, case_insensitive)) {
+                let other = &desired[j];
+                self.key_lines.push(format!(
+                    "`{}` and `{}` both map to `{}`/`{}`",
+                    other.source_key, d.source_key, other.key, d.key
+                ));
+                self.key_names.extend([other.key.clone(), d.key.clone()]);
+            } else {
+                by_folded.insert(fold_case(&d.key, case_insensitive), i);
+            }
+        }
+        by_folded
+    }
+
+    /// A desired key equal to an existing destination key of another spelling.
+    fn remote_collisions(
+        &mut self,
+        desired: &[Desired<'_>],
+        exact: &FastMap<&str, &RemoteEntry>,
+        case_insensitive: bool,
+    ) {
+        if !case_insensitive {
+            return;
+        }
+        let mut remote_folded: FastMap<String, &str> = fast_map(exact.len());
+        for key in exact.keys() {
+            remote_folded.insert(key.to_lowercase(), key);
+        }
+        for d in desired {
+            if exact.contains_key(d.key.as_str()) {
+                continue;
+            }
+            if let Some(remote) = remote_folded.get(&d.key.to_lowercase()) {
+                self.key_lines.push(format!(
+                    "`{}` (from `{}`) and the existing destination key `{remote}` differ only in case",
+                    d.key, d.source_key
+                ));
+                self.key_names.extend([d.key.clone(), (*remote).to_owned()]);
+            }
+        }
+    }
+
+    /// Refuses, in this order: bad or colliding keys, managed keys listed twice, bad values.
+    fn refuse(self, cx: &Context<'_>, mut duplicates: Vec<String>) -> Result<()> {
+        if !self.key_lines.is_empty() {
+            let mut names = self.key_names;
+            names.sort();
+            names.dedup();
+            let message = format!(
+                "{} key problem(s), nothing was written: {}",
+                self.key_lines.len(),
+                self.key_lines.join("; ")
+            );
+            return Err(cx.refuse(ErrorKind::InvalidKey, message, names));
+        }
+        if !duplicates.is_empty() {
+            duplicates.sort();
+            duplicates.dedup();
+            let message = format!(
+                "the destination lists these managed keys more than once, nothing was written: {}",
+                duplicates.join(", ")
+            );
+            return Err(cx.refuse(ErrorKind::Conflict, message, duplicates));
+        }
+        if !self.value_lines.is_empty() {
+            let message = format!(
+                "{} value(s) refused by the destination's rule ({}), nothing was written: {}",
+                self.value_lines.len(),
+                cx.rules.value_rule(),
+                self.value_lines.join("; ")
+            );
+            return Err(cx.refuse(ErrorKind::InvalidValue, message, self.value_names));
+        }
+        Ok(())
+    }
+}
+
+/// Which destination keys the source wants, exactly.
+struct Wanted<'d> {
+    folded: FastMap<Cow<'d, str>, usize>,
+    exact: Option<FastMap<&'d str, ()>>,
+}
+
+impl<'d> Wanted<'d> {
+    /// With case-sensitive keys the collision index already is the wanted set; with
+    /// case-insensitive keys it holds folded keys, so an exact set is built.
+    fn new(
+        desired: &'d [Desired<'_>],
+        folded: FastMap<Cow<'d, str>, usize>,
+        case_insensitive: bool,
+    ) -> Self {
+        let exact =
+            case_insensitive.then(|| desired.iter().map(|d| (d.key.as_str(), ())).collect());
+        Wanted { folded, exact }
+    }
+
+    fn contains(&self, key: &str) -> bool {
+        match &self.exact {
+            Some(set) => set.contains_key(key),
+            None => self.folded.contains_key(key),
+        }
+    }
+}
+
+/// The owned entries the source no longer has, and how many entries are owned.
+fn owned_deletes<'s>(
+    input: &PlanInput<'s>,
+    wanted: &Wanted<'_>,
+    counts: &mut PlanCounts,
+) -> (Vec<&'s RemoteEntry>, usize) {
+    let mut ownership = Ownership::new(input.schema, input.source.environment());
+    if let Some(ledger) = input.ledger {
+        ownership = ownership.with_ledger(ledger, input.claim_unrecorded);
+    }
+    let mut managed = 0usize;
+    let mut deletes = Vec::new();
+    for entry in input.snapshot.entries() {
+        if ownership.claim(entry) != Claim::Owned {
+            continue;
+        }
+        managed += 1;
+        if wanted.contains(entry.key()) {
+            continue;
+        }
+        if input.options.disable_secret_deletion {
+            counts.retained += 1;
+        } else {
+            deletes.push(entry);
+        }
+    }
+    (deletes, managed)
+}
+
+/// The deletion guard: an empty source deleting everything, or too large a share.
+fn check_guard(
+    input: &PlanInput<'_>,
+    cx: &Context<'_>,
+    deletes: &[&RemoteEntry],
+    managed: usize,
+) -> Result<()> {
+    if deletes.is_empty() {
+        return Ok(());
+    }
+    let guard = input.options.deletion_guard;
+    let mut names: Vec<String> = deletes.iter().map(|e| e.key().to_owned()).collect();
+    names.sort();
+    if input.source.is_empty() && !guard.allows_empty_source() {
+        let message = format!(
+            "the source `{}` is empty and the plan would delete every managed key ({}): {}; \
+             allow it with DeletionGuard::with_allow_empty_source if intended",
+            input.source_name,
+            names.len(),
+            names.join(", ")
+        );
+        return Err(cx.refuse(ErrorKind::Guard, message, names));
+    }
+    if let Some(share) = guard.max_delete_share() {
+        let fraction = deletes.len() as f64 / managed.max(1) as f64;
+        if managed >= guard.min_managed() && fraction > share {
+            let message = format!(
+                "the plan would delete {} of {managed} managed keys ({:.0}%, limit {:.0}%): {}; \
+                 raise DeletionGuard::with_max_delete_share if intended",
+                deletes.len(),
+                fraction * 100.0,
+                share * 100.0,
+                names.join(", ")
+            );
+            return Err(cx.refuse(ErrorKind::Guard, message, names));
+        }
+    }
+    Ok(())
+}
+
+fn delete_items(
+    deletes: &[&RemoteEntry],
+    changes: &mut Vec<Change>,
+    counts: &mut PlanCounts,
+) -> Vec<PlanItem> {
+    deletes
+        .iter()
+        .map(|entry| {
+            counts.delete += 1;
+            changes.push(Change::delete((*entry).clone()));
+            PlanItem {
+                key: entry.key().to_owned(),
+                source_key: None,
+                action: PlanAction::Delete,
+                reason: None,
+            }
+        })
+        .collect()
+}
+
+/// The items of desired keys; the keys are moved, not cloned.
+fn desired_items(desired: Vec<Desired<'_>>, decisions: Vec<Decision>) -> Vec<PlanItem> {
+    desired
+        .into_iter()
+        .zip(decisions)
+        .map(|(d, (action, reason))| PlanItem {
+            key: d.key,
+            source_key: Some(d.source_key.to_owned()),
+            action,
+            reason,
+        })
+        .collect()
+}
+
+fn assemble(
+    input: &PlanInput<'_>,
+    cx: Context<'_>,
+    mut items: Vec<PlanItem>,
+    mut changes: Vec<Change>,
+    warnings: Vec<PlanWarning>,
+    counts: PlanCounts,
+) -> Plan {
+    changes.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+    items.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+    Plan {
+        source: input.source_name.to_owned(),
+        destination: cx.destination,
+        environment: input.source.environment().to_owned(),
+        key_schema: input.schema.describe(),
+        snapshot_version: input.snapshot.version().cloned(),
+        items,
+        warnings,
+        counts,
+        changes,
+    }
+}
