@@ -4,6 +4,7 @@
 
 mod apply;
 mod execute;
+mod import;
 mod operations;
 mod outcome;
 mod run;

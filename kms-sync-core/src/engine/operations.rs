@@ -1,4 +1,4 @@
-//! The syncer's operations: plan, apply, sync, remove and import.
+//! The syncer's operations: plan, apply, sync and remove (import has its own file).
 
 use std::collections::HashSet;
 
@@ -6,13 +6,12 @@ use tracing::{debug, info, Instrument};
 
 use super::outcome::{Outcome, OutcomeStatus};
 use super::run::Run;
-use super::syncer::{unsupported_import, Syncer};
-use crate::destination::{Change, RemoteValue, Writer};
+use super::syncer::Syncer;
+use crate::destination::{Change, Writer};
 use crate::error::{Error, ErrorKind, Result};
-use crate::options::InitialSyncBehavior;
 use crate::ownership::{Claim, Ownership};
 use crate::plan::{Plan, PlanAction};
-use crate::report::{KeyReport, KeyStatus, Operation, SyncReport};
+use crate::report::{Operation, SyncReport};
 use crate::state::Ledger;
 
 impl Syncer {
@@ -216,93 +215,6 @@ impl Syncer {
                 .await,
         );
         Ok(self.report(Operation::Remove, run, None, outcomes, warnings))
-    }
-
-    /// Reads the entries the schema owns into the source given to
-    /// [`import_into`](crate::SyncerBuilder::import_into), keys stripped of the schema.
-    /// With `import-prioritize-source`, keys the source already has are left as they are;
-    /// otherwise the destination's value wins. Protected entries are not read.
-    ///
-    /// # Errors
-    ///
-    /// [`Unsupported`](ErrorKind::Unsupported) if the destination cannot read values back
-    /// (Bitbucket, Checkly and Octopus cannot); [`Config`](ErrorKind::Config) without an import
-    /// target; a source or list error.
-    pub async fn import(&self) -> Result<SyncReport> {
-        let run = Run::start();
-        let span = tracing::info_span!("import", sync_id = %self.id, job_id = %run.job_id);
-        run.requests
-            .scope(self.import_run(&run))
-            .instrument(span)
-            .await
-    }
-
-    async fn import_run(&self, run: &Run) -> Result<SyncReport> {
-        let info = self.destination.info();
-        if !info.capabilities.import() || !info.capabilities.values_readable() {
-            let err = unsupported_import(&info.kind, info.to_string());
-            return self.fail(Operation::Import, run, err);
-        }
-        let Some(sink) = &self.sink else {
-            let err = Error::config("import needs a target: call SyncerBuilder::import_into(...)");
-            return self.fail(Operation::Import, run, err);
-        };
-        let read = match self.read(run).await {
-            Ok(read) => read,
-            Err(err) => return self.fail(Operation::Import, run, err),
-        };
-        let (imported, keys) = self.imports_from(&read.source, &read.snapshot);
-        if let Err(err) = sink.write(imported).await {
-            return self.fail(Operation::Import, run, err);
-        }
-        Ok(self.finish(
-            Operation::Import,
-            run,
-            self.source.describe(),
-            keys,
-            Vec::new(),
-        ))
-    }
-
-    fn imports_from(
-        &self,
-        source: &crate::SecretSet,
-        snapshot: &crate::Snapshot,
-    ) -> (Vec<(String, crate::SecretValue)>, Vec<KeyReport>) {
-        let env = source.environment();
-        let ownership = Ownership::new(&*self.schema, env);
-        let prefer_source =
-            self.options.initial_sync_behavior != InitialSyncBehavior::ImportPrioritizeDestination;
-        let mut imported = Vec::new();
-        let mut keys = Vec::new();
-        for entry in snapshot.entries() {
-            if ownership.claim(entry) != Claim::Owned {
-                continue;
-            }
-            let Some(source_key) = self.schema.strip(entry.key(), env) else {
-                continue;
-            };
-            let (status, note) = match entry.value() {
-                RemoteValue::Hidden => (KeyStatus::Skipped, Some("value is hidden".to_owned())),
-                RemoteValue::Known(_) if prefer_source && source.contains_key(&source_key) => (
-                    KeyStatus::Unchanged,
-                    Some("kept the source's value".to_owned()),
-                ),
-                RemoteValue::Known(value) => {
-                    imported.push((source_key, value.clone()));
-                    (KeyStatus::Imported, None)
-                }
-            };
-            keys.push(KeyReport {
-                key: entry.key().to_owned(),
-                status,
-                change: None,
-                note,
-                error: None,
-            });
-        }
-        keys.sort_by(|a, b| a.key.cmp(&b.key));
-        (imported, keys)
     }
 }
 
