@@ -42,7 +42,6 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-mod autosync;
 mod definition;
 mod destination;
 mod engine;
@@ -50,44 +49,43 @@ mod error;
 pub mod http;
 mod json;
 mod memory;
-mod options;
-mod ownership;
 mod plan;
-mod progress;
 mod registry;
-mod report;
 mod schema;
-mod scope_lock;
 mod secret;
 mod source;
 mod state;
 mod stats;
 
 pub use async_trait::async_trait;
-pub use autosync::{AutoSync, AutoSyncConfig, AutoSyncHandle, RunRecord, RunTrigger, Trigger};
 pub use definition::{AppConnectionDefinition, SecretSyncDefinition, SyncOptionsDefinition};
 pub use destination::{
     Applied, BatchWriter, Capabilities, CaseRule, Change, ChangeKind, Destination, DestinationInfo,
     EntryState, KeyRule, KeyRules, PerKeyWriter, RateBudget, Reason, RemoteEntry, RemoteValue,
     Snapshot, StandardRules, Verdict, Version, WriteMode, Writer,
 };
+pub use engine::autosync::{
+    AutoSync, AutoSyncConfig, AutoSyncHandle, RunRecord, RunTrigger, Trigger,
+};
+pub use engine::options::{
+    InitialSyncBehavior, SyncOptions, DEFAULT_APPLY_DEADLINE, DEFAULT_READ_DEADLINE,
+};
+pub use engine::progress::Progress;
+pub use engine::report::{
+    Counts, KeyReport, KeyStatus, Operation, RunStatus, StatusRecord, SyncReport,
+};
+pub use engine::scope_lock::{LocalScopeLocks, ScopeGuard, ScopeLocks};
 pub use engine::{Syncer, SyncerBuilder};
 pub use error::{Error, ErrorKind, Result};
 pub use json::{parse_app_connection, parse_json, AppConnectionBody};
 pub use memory::{MemoryDestination, MemoryDestinationBuilder, MemoryFactory};
-pub use options::{
-    InitialSyncBehavior, SyncOptions, DEFAULT_APPLY_DEADLINE, DEFAULT_READ_DEADLINE,
-};
-pub use ownership::{Claim, Ownership};
+pub use plan::ownership::{Claim, Ownership};
 pub use plan::{
     plan, DeletionGuard, Plan, PlanAction, PlanCounts, PlanInput, PlanItem, PlanOptions,
     PlanReason, PlanWarning,
 };
-pub use progress::Progress;
 pub use registry::{DestinationFactory, DestinationRegistry};
-pub use report::{Counts, KeyReport, KeyStatus, Operation, RunStatus, StatusRecord, SyncReport};
 pub use schema::{KeySchema, NoKeySchema, TemplateKeySchema};
-pub use scope_lock::{LocalScopeLocks, ScopeGuard, ScopeLocks};
 pub use secret::{SecretSet, SecretValue, REDACTED};
 pub use source::{DotenvSource, EnvSource, Revision, SecretSink, SecretSource, StaticSource};
 pub use state::{

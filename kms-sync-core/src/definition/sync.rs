@@ -4,9 +4,9 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::engine::options::{InitialSyncBehavior, SyncOptions};
 use crate::error::{Error, Result};
 use crate::json::parse_json;
-use crate::options::{InitialSyncBehavior, SyncOptions};
 use crate::registry::DestinationRegistry;
 use crate::schema::TemplateKeySchema;
 

@@ -8,8 +8,8 @@ use tokio::time::Instant;
 
 use super::outcome::Outcome;
 use crate::destination::{BatchWriter, Change, PerKeyWriter, Version, Writer};
+use crate::engine::progress::Progress;
 use crate::error::{Error, ErrorKind};
-use crate::progress::Progress;
 
 /// How an apply runs.
 #[derive(Debug, Clone)]

@@ -10,8 +10,8 @@ use super::outcome::{Outcome, OutcomeStatus};
 use super::run::Run;
 use super::syncer::Syncer;
 use crate::destination::{Change, ChangeKind, Version};
+use crate::engine::report::{Counts, KeyReport, KeyStatus, Operation, RunStatus, SyncReport};
 use crate::plan::{Plan, PlanAction};
-use crate::report::{Counts, KeyReport, KeyStatus, Operation, RunStatus, SyncReport};
 use crate::state::{Ledger, LedgerEntry, LedgerUpdate};
 
 impl Syncer {

@@ -5,10 +5,10 @@ use tracing::Instrument;
 use super::run::Run;
 use super::syncer::{unsupported_import, Syncer};
 use crate::destination::{RemoteValue, Snapshot};
+use crate::engine::options::InitialSyncBehavior;
+use crate::engine::report::{KeyReport, KeyStatus, Operation, SyncReport};
 use crate::error::{Error, Result};
-use crate::options::InitialSyncBehavior;
-use crate::ownership::{Claim, Ownership};
-use crate::report::{KeyReport, KeyStatus, Operation, SyncReport};
+use crate::plan::ownership::{Claim, Ownership};
 use crate::schema::KeySchema;
 use crate::secret::{SecretSet, SecretValue};
 

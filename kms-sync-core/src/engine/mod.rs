@@ -3,11 +3,16 @@
 //! destination alike.
 
 mod apply;
+pub(crate) mod autosync;
 mod execute;
 mod import;
 mod operations;
+pub(crate) mod options;
 mod outcome;
+pub(crate) mod progress;
+pub(crate) mod report;
 mod run;
+pub(crate) mod scope_lock;
 mod syncer;
 
 pub use syncer::{Syncer, SyncerBuilder};

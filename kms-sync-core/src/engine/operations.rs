@@ -8,10 +8,10 @@ use super::outcome::{Outcome, OutcomeStatus};
 use super::run::Run;
 use super::syncer::Syncer;
 use crate::destination::{Change, Writer};
+use crate::engine::report::{Operation, SyncReport};
 use crate::error::{Error, ErrorKind, Result};
-use crate::ownership::{Claim, Ownership};
+use crate::plan::ownership::{Claim, Ownership};
 use crate::plan::{Plan, PlanAction};
-use crate::report::{Operation, SyncReport};
 use crate::state::Ledger;
 
 impl Syncer {

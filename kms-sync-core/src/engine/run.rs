@@ -6,10 +6,10 @@ use tokio::time::Instant;
 
 use super::syncer::Syncer;
 use crate::destination::{Snapshot, Writer};
+use crate::engine::options::{DEFAULT_APPLY_DEADLINE, DEFAULT_READ_DEADLINE};
+use crate::engine::scope_lock::ScopeGuard;
 use crate::error::{Error, ErrorKind, Result};
-use crate::options::{DEFAULT_APPLY_DEADLINE, DEFAULT_READ_DEADLINE};
 use crate::plan::{plan, Plan, PlanInput, PlanOptions};
-use crate::scope_lock::ScopeGuard;
 use crate::secret::SecretSet;
 use crate::state::Ledger;
 use crate::stats::RunRequests;

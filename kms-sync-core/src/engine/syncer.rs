@@ -8,12 +8,12 @@ use tracing::{info, warn};
 
 use super::run::Run;
 use crate::destination::Destination;
+use crate::engine::options::SyncOptions;
+use crate::engine::progress::Progress;
+use crate::engine::report::{Operation, RunStatus, StatusRecord};
+use crate::engine::scope_lock::{LocalScopeLocks, ScopeLocks};
 use crate::error::{Error, ErrorKind, Result};
-use crate::options::SyncOptions;
-use crate::progress::Progress;
-use crate::report::{Operation, RunStatus, StatusRecord};
 use crate::schema::{KeySchema, NoKeySchema, TemplateKeySchema};
-use crate::scope_lock::{LocalScopeLocks, ScopeLocks};
 use crate::source::{SecretSink, SecretSource};
 use crate::state::{Fingerprinter, StateStore};
 

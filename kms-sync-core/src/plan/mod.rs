@@ -3,6 +3,7 @@
 //! and the [`Plan`] it returns.
 
 mod decide;
+pub(crate) mod ownership;
 mod reason;
 mod stages;
 mod types;

@@ -12,7 +12,7 @@ use super::types::{Plan, PlanAction, PlanCounts, PlanItem, PlanWarning};
 use super::PlanInput;
 use crate::destination::{CaseRule, Change, KeyRules, RemoteEntry, Snapshot, Verdict};
 use crate::error::{Error, ErrorKind, Result};
-use crate::ownership::{Claim, Ownership};
+use crate::plan::ownership::{Claim, Ownership};
 use crate::schema::KeySchema;
 
 /// The snapshot by exact key, and the managed keys listed more than once.

@@ -8,8 +8,8 @@ use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
+use crate::engine::report::{Counts, RunStatus};
 use crate::engine::Syncer;
-use crate::report::{Counts, RunStatus};
 use crate::source::Revision;
 
 /// How an [`AutoSync`] runner behaves.
