@@ -13,19 +13,20 @@ use secrecy::SecretString;
 /// assert!(!format!("{auth:?}").contains("api-token-value"));
 /// ```
 #[derive(Clone)]
+#[non_exhaustive]
 pub enum Auth {
     /// No credentials.
     None,
-    /// HTTP Basic (Bitbucket: Atlassian email + API token).
+    /// HTTP Basic (e.g. an account email and an API token).
     Basic {
         /// The user name.
         username: String,
         /// The password or token.
         password: SecretString,
     },
-    /// `Authorization: Bearer …` (Checkly, the KMS).
+    /// `Authorization: Bearer …`.
     Bearer(SecretString),
-    /// A custom header carrying a key (Octopus: `X-Octopus-ApiKey`).
+    /// A custom header carrying a key (e.g. `X-Svc-ApiKey`).
     Header {
         /// The header name.
         name: String,

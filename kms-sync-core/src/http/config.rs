@@ -16,6 +16,7 @@ use crate::destination::RateBudget;
 /// assert_eq!(retry.max_attempts(), 3);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RetryConfig {
     max_attempts: u32,
     base_delay: Duration,
@@ -89,6 +90,7 @@ impl RetryConfig {
 /// assert_eq!(t.deadline(), Duration::from_secs(30));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TimeoutConfig {
     connect: Duration,
     attempt: Duration,
@@ -142,12 +144,13 @@ impl TimeoutConfig {
 /// ```
 /// use kms_sync_core::{RateBudget, http::Pacing};
 /// use std::time::Duration;
-/// // Bitbucket: 1,000 requests per rolling hour.
+/// // A service that allows 1,000 requests per rolling hour.
 /// let pacing = Pacing::from_budget(RateBudget::new(1_000, Duration::from_secs(3_600)));
 /// // Any window of an hour sees at most 90% of the budget.
 /// assert!(pacing.burst() + pacing.rate_per_second() * 3_600.0 <= 900.0 + 1e-6);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct Pacing {
     burst: f64,
     rate_per_second: f64,

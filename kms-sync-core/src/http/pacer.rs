@@ -1,5 +1,5 @@
 //! Client-side pacing: a token bucket and a concurrency cap shared by every request of one
-//! client, plus pauses the service asks for (429 `Retry-After`, advisory headers).
+//! client, plus pauses the service asks for (429 `Retry-After`, its rate-limit headers).
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -8,6 +8,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use super::config::Pacing;
+use super::rate_limit::Advisory;
 
 #[derive(Debug)]
 struct Bucket {
@@ -103,8 +104,8 @@ impl Pacer {
         }
     }
 
-    /// Holds every request of the client until `until` (a 429's `Retry-After`, or an advisory
-    /// header saying the budget is spent).
+    /// Holds every request of the client until `until` (a 429's `Retry-After`, or the
+    /// service's rate-limit headers saying the budget is spent).
     pub(crate) fn pause_until(&self, until: Instant) {
         if let Ok(mut b) = self.bucket.lock() {
             if b.paused_until.is_none_or(|p| p < until) {
@@ -127,56 +128,22 @@ impl Pacer {
     pub(crate) fn pacing(&self) -> Option<Pacing> {
         self.bucket.lock().ok().and_then(|b| b.pacing)
     }
-}
 
-/// Reads Octopus-style advisory headers: `Octopus-RateLimit-Policy: l=<burst>;rpm=<rate>` and
-/// `Octopus-RateLimit: r=<remaining>;t=<seconds until full>`. Returns a pacing to adopt and,
-/// when nothing remains, how long to pause.
-pub(crate) fn read_advisory(
-    policy: Option<&str>,
-    state: Option<&str>,
-) -> (Option<Pacing>, Option<Duration>) {
-    let field = |text: &str, name: &str| -> Option<f64> {
-        text.split(';').find_map(|part| {
-            let (k, v) = part.split_once('=')?;
-            (k.trim().eq_ignore_ascii_case(name))
-                .then(|| v.trim().parse::<f64>().ok())
-                .flatten()
-        })
-    };
-    let pacing = policy.and_then(|p| {
-        let burst = field(p, "l")?;
-        let rpm = field(p, "rpm")?;
-        (burst > 0.0 && rpm > 0.0).then(|| {
-            Pacing::new(
-                (burst * super::config::BUDGET_SHARE).floor(),
-                rpm / 60.0 * super::config::BUDGET_SHARE,
-            )
-        })
-    });
-    let pause = state.and_then(|s| {
-        let remaining = field(s, "r")?;
-        let until_full = field(s, "t")?;
-        // With nothing left, wait for one request's worth of refill at least.
-        (remaining < 1.0 && until_full > 0.0).then(|| Duration::from_secs_f64(until_full.min(60.0)))
-    });
-    (pacing, pause)
+    /// Follows what the service's rate-limit headers advise: adopts the pacing it announces
+    /// and pauses every request for at most `max_pause`.
+    pub(crate) fn advise(&self, advisory: Advisory, max_pause: Duration) {
+        if let Some(pacing) = advisory.pacing {
+            self.set_pacing(pacing);
+        }
+        if let Some(pause) = advisory.pause {
+            self.pause_until(Instant::now() + pause.min(max_pause));
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn advisory_headers() {
-        let (pacing, pause) = read_advisory(Some("l=200;rpm=600"), Some("r=0;t=3"));
-        let pacing = pacing.expect("policy read");
-        assert_eq!(pacing.burst(), 180.0);
-        assert!((pacing.rate_per_second() - 9.0).abs() < 1e-9);
-        assert_eq!(pause, Some(Duration::from_secs(3)));
-        assert_eq!(read_advisory(None, Some("r=12;t=3")), (None, None));
-        assert_eq!(read_advisory(Some("garbage"), Some("r=x")), (None, None));
-    }
 
     #[tokio::test(start_paused = true)]
     async fn bucket_paces_after_the_burst() {
@@ -192,6 +159,32 @@ mod tests {
         assert!(
             elapsed >= Duration::from_millis(1_999) && elapsed <= Duration::from_millis(2_100),
             "{elapsed:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn advice_is_adopted_and_its_pause_capped() {
+        let pacer = Pacer::new(Some(Pacing::new(100.0, 50.0)), 10);
+        let start = Instant::now();
+        pacer.advise(Advisory::default(), Duration::from_secs(10));
+        assert_eq!(pacer.pacing(), Some(Pacing::new(100.0, 50.0)), "no advice");
+        let announced = Pacing::new(2.0, 1.0);
+        pacer.advise(
+            Advisory::new(Some(announced), Some(Duration::from_secs(3_600))),
+            Duration::from_secs(10),
+        );
+        assert_eq!(
+            pacer.pacing(),
+            Some(announced),
+            "the announced limit is adopted"
+        );
+        let (_permit, waited) = pacer
+            .acquire(start + Duration::from_secs(60))
+            .await
+            .expect("after the capped pause");
+        assert!(
+            waited >= Duration::from_secs(10) && waited <= Duration::from_millis(10_100),
+            "{waited:?}"
         );
     }
 

@@ -47,6 +47,7 @@ fn cap_error(client: &HttpClient, max_pages: usize) -> Error {
 /// assert_eq!(page.total, Some(3));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LinkedPage<T> {
     /// The page's items.
     pub items: Vec<T>,
@@ -73,8 +74,8 @@ impl<T> LinkedPage<T> {
     }
 }
 
-/// Follows `next` links from `first` (Bitbucket style). `parse` reads each page: its items,
-/// its `next` link (absolute URL) and the total the service reports, if it does.
+/// Follows `next` links from `first` (each page names the next one's URL). `parse` reads each
+/// page: its items, its `next` link (absolute URL) and the total the service reports, if any.
 ///
 /// # Errors
 ///
@@ -130,7 +131,7 @@ where
     Err(cap_error(client, max_pages))
 }
 
-/// Requests pages `1, 2, …` of `page_size` items until a short page (Checkly style).
+/// Requests pages `1, 2, …` of `page_size` items until a short page (bare arrays, no total).
 /// `make` builds the request for a page number; `parse` returns a page's items.
 ///
 /// # Errors
@@ -182,7 +183,8 @@ where
     Err(cap_error(client, max_pages))
 }
 
-/// Requests `skip`/`take` windows until the reported total is reached (Octopus style).
+/// Requests `skip`/`take` windows until the reported total is reached (each page reports the
+/// list's total).
 /// `make` builds the request for a `(skip, take)`; `parse` returns a page's items and the total.
 ///
 /// # Errors

@@ -6,10 +6,12 @@ use secrecy::{ExposeSecret, SecretBox, SecretString};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::rate_limit::ResponseHeaders;
 use crate::error::{Error, ErrorKind, Result};
 
 /// An HTTP method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Method {
     /// GET.
     Get,
@@ -242,7 +244,7 @@ impl fmt::Debug for Request {
 #[derive(Clone)]
 pub struct Response {
     pub(crate) status: u16,
-    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) headers: ResponseHeaders,
     pub(crate) body: Vec<u8>,
     pub(crate) label: String,
     pub(crate) service: String,
@@ -257,10 +259,12 @@ impl Response {
 
     /// A header's value (case-insensitive name), if present and text.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.get(name)
+    }
+
+    /// Every header (those whose value is text).
+    pub fn headers(&self) -> &ResponseHeaders {
+        &self.headers
     }
 
     /// The raw body. It may hold secret values (e.g. a variable list): do not log it.
@@ -357,7 +361,7 @@ mod tests {
     fn answer(body: &str) -> Response {
         Response {
             status: 200,
-            headers: Vec::new(),
+            headers: ResponseHeaders::new(),
             body: body.as_bytes().to_vec(),
             label: "GET /list".to_owned(),
             service: "svc".to_owned(),

@@ -1,6 +1,6 @@
 //! The transport settings every destination builder accepts, in one place.
 
-use super::client::HttpClientBuilder;
+use super::builder::HttpClientBuilder;
 use super::config::{RetryConfig, TimeoutConfig};
 use super::HttpClient;
 use crate::destination::RateBudget;
@@ -12,12 +12,13 @@ use crate::destination::RateBudget;
 /// ```
 /// use kms_sync_core::http::{ClientSettings, RetryConfig};
 /// let settings = ClientSettings::new()
-///     .with_base_url("https://bitbucket-proxy.internal")
+///     .with_base_url("https://svc-proxy.internal")
 ///     .with_concurrency(4)
 ///     .with_retry(RetryConfig::default().with_max_attempts(3));
 /// assert_eq!(settings.concurrency_or(8), 4);
 /// ```
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct ClientSettings {
     base_url: Option<String>,
     budget: Option<RateBudget>,

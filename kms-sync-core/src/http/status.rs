@@ -5,7 +5,14 @@ use serde_json::Value;
 use crate::error::ErrorKind;
 
 /// What a service's error answer means: the kind, and the service's own message.
+///
+/// ```
+/// use kms_sync_core::{ErrorKind, http::ServiceError};
+/// let e = ServiceError::new(ErrorKind::Conflict, "the set changed since it was read");
+/// assert_eq!(e.kind, ErrorKind::Conflict);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ServiceError {
     /// The kind of failure.
     pub kind: ErrorKind,
@@ -13,9 +20,20 @@ pub struct ServiceError {
     pub message: String,
 }
 
-/// A destination's error table: from an error status and body to a [`ServiceError`]. It must
-/// take only the service's message fields, never echo the request. Retrying is decided by
-/// status alone, whatever the table says.
+impl ServiceError {
+    /// A failure of `kind` with the service's `message`.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        ServiceError {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+/// A service's error table: from an error status and body to a [`ServiceError`]. Each
+/// service's crate supplies its own (its envelope's fields, its statuses' meanings); the
+/// default is [`common_error`]. It must take only the service's message fields, never echo
+/// the request. Retrying is decided by status alone, whatever the table says.
 pub type ErrorTable = fn(status: u16, body: &[u8]) -> ServiceError;
 
 /// The default table: [`kind_for_status`] and [`common_message`] (or `HTTP <status>`).
@@ -26,10 +44,10 @@ pub type ErrorTable = fn(status: u16, body: &[u8]) -> ServiceError;
 /// assert_eq!((e.kind, e.message.as_str()), (ErrorKind::NotFound, "Not found"));
 /// ```
 pub fn common_error(status: u16, body: &[u8]) -> ServiceError {
-    ServiceError {
-        kind: kind_for_status(status),
-        message: common_message(status, body).unwrap_or_else(|| format!("HTTP {status}")),
-    }
+    ServiceError::new(
+        kind_for_status(status),
+        common_message(status, body).unwrap_or_else(|| format!("HTTP {status}")),
+    )
 }
 
 /// The longest service message kept in an error.
@@ -56,8 +74,9 @@ pub fn kind_for_status(status: u16) -> ErrorKind {
     }
 }
 
-/// The default parser: the common envelopes' message fields — `message`, `error.message`
-/// (plus `error.detail` when it is text), `ErrorMessage` (Octopus), `error` as text.
+/// The default parser: the generic envelopes' message fields — `message`, `error.message`
+/// (plus `error.detail` when it is text), `error` as text. Any other envelope is the
+/// service's own to read, in its [`ErrorTable`].
 ///
 /// ```
 /// use kms_sync_core::http::common_message;
@@ -76,9 +95,7 @@ pub fn common_message(_status: u16, body: &[u8]) -> Option<String> {
             (m, d) => m.or(d),
         };
     }
-    text(json.get("message"))
-        .or_else(|| text(json.get("ErrorMessage")))
-        .or_else(|| text(json.get("error")))
+    text(json.get("message")).or_else(|| text(json.get("error")))
 }
 
 /// Shortens a message to [`MAX_MESSAGE`] characters.
@@ -101,13 +118,14 @@ mod tests {
             common_message(404, br#"{"message":"Not found"}"#).as_deref(),
             Some("Not found")
         );
+        // A service's own field names are its error table's to read, not the default's.
         assert_eq!(
-            common_message(
-                400,
-                br#"{"ErrorMessage":"There was a problem","Errors":["x"]}"#
-            )
-            .as_deref(),
-            Some("There was a problem")
+            common_message(400, br#"{"Problem":"There was a problem","Errors":["x"]}"#),
+            None
+        );
+        assert_eq!(
+            common_error(400, br#"{"Problem":"There was a problem"}"#).message,
+            "HTTP 400"
         );
         assert_eq!(
             common_message(
