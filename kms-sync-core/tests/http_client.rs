@@ -48,7 +48,11 @@ fn app() -> Router {
         )
         .route(
             "/advisory",
-            get(|| async { ([("octopus-ratelimit", "r=0;t=1"), ("octopus-ratelimit-policy", "l=50;rpm=600")], "{}") }),
+            get(|| async { ([("x-svc-remaining", "0"), ("x-svc-wait", "1"), ("x-svc-limit-per-minute", "600")], "{}") }),
+        )
+        .route(
+            "/advisory-long",
+            get(|| async { ([("x-svc-remaining", "0"), ("x-svc-wait", "60")], "{}") }),
         )
         .route(
             "/links",
@@ -598,10 +602,23 @@ async fn numbered_and_skip_take_pagination() -> Result<()> {
     Ok(())
 }
 
+/// The test service's rate-limit headers: `x-svc-limit-per-minute`, and `x-svc-wait`
+/// seconds once `x-svc-remaining` is 0.
+fn svc_dialect(headers: &ResponseHeaders) -> Advisory {
+    let number = |name: &str| headers.get(name).and_then(|v| v.trim().parse::<f64>().ok());
+    let pacing = number("x-svc-limit-per-minute")
+        .filter(|n| *n > 0.0)
+        .map(|n| Pacing::new(n / 10.0, n / 60.0 * BUDGET_SHARE));
+    let pause = number("x-svc-wait")
+        .filter(|_| number("x-svc-remaining").is_some_and(|r| r < 1.0))
+        .map(Duration::from_secs_f64);
+    Advisory::new(pacing, pause)
+}
+
 #[tokio::test]
 async fn advisory_headers_pause_the_next_request() -> Result<()> {
     let server = FaultServer::start(app()).await;
-    let c = client(&server).build()?;
+    let c = client(&server).rate_limit_headers(svc_dialect).build()?;
     c.send(Request::get("/advisory")).await?;
     assert!(c.pacing().is_some(), "the announced policy is adopted");
     c.send(Request::get("/echo")).await?;
@@ -609,6 +626,51 @@ async fn advisory_headers_pause_the_next_request() -> Result<()> {
     assert!(
         log[1].at.duration_since(log[0].at) >= Duration::from_millis(950),
         "paused for t=1"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn without_a_dialect_rate_limit_headers_are_ignored() -> Result<()> {
+    let server = FaultServer::start(app()).await;
+    let deadline = TimeoutConfig::default().with_deadline(Duration::from_secs(10));
+    let plain = client(&server).timeouts(deadline).build()?;
+    for _ in 0..2 {
+        let response = plain.send(Request::get("/advisory-long")).await?;
+        assert_eq!(response.headers().get("X-Svc-Wait"), Some("60"));
+    }
+    assert_eq!(plain.pacing(), None, "nothing adopted");
+    // The same answers with the dialect: a 60 s pause, past the 10 s deadline.
+    let advised = client(&server)
+        .timeouts(deadline)
+        .rate_limit_headers(svc_dialect)
+        .build()?;
+    advised.send(Request::get("/advisory-long")).await?;
+    let err = advised
+        .send(Request::get("/echo"))
+        .await
+        .expect_err("paused past the deadline");
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_advised_pause_is_capped_at_the_longest_retry_after() -> Result<()> {
+    fn long_wait(_: &ResponseHeaders) -> Advisory {
+        Advisory::new(None, Some(Duration::from_secs(3_600)))
+    }
+    let server = FaultServer::start(app()).await;
+    let c = client(&server)
+        .retry(fast_retry().with_max_retry_after(Duration::from_millis(300)))
+        .rate_limit_headers(long_wait)
+        .build()?;
+    c.send(Request::get("/echo")).await?;
+    c.send(Request::get("/echo")).await?;
+    let log = server.faults().log();
+    let gap = log[1].at.duration_since(log[0].at);
+    assert!(
+        gap >= Duration::from_millis(250) && gap < Duration::from_secs(30),
+        "{gap:?}"
     );
     Ok(())
 }

@@ -195,3 +195,51 @@ fn two_processes_saving_to_one_state_file_lose_nothing() -> Result<()> {
     }
     Ok(())
 }
+
+/// Two stores on one path in one process (two syncers sharing a state file), updating at
+/// once: the lock serialises them, each write has its own temporary file, nothing is lost
+/// and no temporary file is left behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_stores_on_one_path_in_one_process_lose_nothing() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| Error::unexpected(e.to_string()))?;
+    let path = dir.path().join("state.json");
+    let fp = fp()?;
+    let work = ["left", "right"].map(|id| {
+        let store = JsonFileStateStore::new(&path);
+        let updates: Vec<LedgerUpdate> = (0..ROUNDS)
+            .map(|i| {
+                let key = format!("{id}_{i}");
+                let fingerprint = Some(fp.fingerprint(&key, &SecretValue::new("v")));
+                LedgerUpdate::Record {
+                    key,
+                    entry: LedgerEntry {
+                        id: None,
+                        fingerprint,
+                    },
+                }
+            })
+            .collect();
+        tokio::spawn(async move {
+            for update in updates {
+                store.update(id, &[update]).await?;
+            }
+            Ok::<(), Error>(())
+        })
+    });
+    for task in work {
+        task.await.map_err(|e| Error::unexpected(e.to_string()))??;
+    }
+    let store = JsonFileStateStore::new(&path);
+    for id in ["left", "right"] {
+        let ledger = store.load(id).await?.unwrap_or_default();
+        assert_eq!(ledger.len(), ROUNDS, "{id} lost entries");
+    }
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .map_err(|e| Error::unexpected(e.to_string()))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["state.json", "state.json.lock"]);
+    Ok(())
+}

@@ -75,7 +75,7 @@ pub(crate) fn error_table(status: u16, body: &[u8]) -> ServiceError {
         ),
         _ => (kind_for_status(status), with_details),
     };
-    ServiceError { kind, message }
+    ServiceError::new(kind, message)
 }
 
 #[cfg(test)]

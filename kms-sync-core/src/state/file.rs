@@ -24,8 +24,9 @@ struct StateFile {
 
 /// Keeps the ledgers of any number of syncs in one JSON file.
 ///
-/// Saving writes a temporary file beside the target, fsyncs it and renames it over the
-/// target, so a crash leaves either the old or the new file, never half of one. Every read
+/// Saving writes a temporary file beside the target (a fresh random name each time, from
+/// `tempfile`), fsyncs it and renames it over the target, so a crash leaves either the old or
+/// the new file, never half of one. Every read
 /// and read-modify-write holds an exclusive advisory lock on `<path>.lock`, so processes
 /// sharing one file (parallel CI jobs) never lose each other's entries; the state file and
 /// its lock file are created readable by their owner only. A missing
@@ -171,31 +172,29 @@ impl JsonFileStateStore {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "state.json".to_owned());
-        let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
         let json = serde_json::to_vec_pretty(file)
             .map_err(|e| Error::unexpected(format!("cannot encode state: {e}")))?;
-        let result = (|| {
-            let mut f = owner_only(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .truncate(true)
-                    .write(true),
-            )
-            .open(&tmp)
-            .map_err(|e| io_err("create", e))?;
-            f.write_all(&json).map_err(|e| io_err("write", e))?;
-            f.sync_all().map_err(|e| io_err("sync", e))?;
-            std::fs::rename(&tmp, &self.path).map_err(|e| io_err("replace", e))?;
-            if let Ok(d) = std::fs::File::open(&dir) {
-                // Persist the rename itself; not every platform can fsync a directory.
-                let _ = d.sync_all();
-            }
-            Ok(())
-        })();
-        if result.is_err() {
-            let _ = std::fs::remove_file(&tmp);
+        // A fresh random name beside the target for every write, so two stores on one path
+        // (in one process or several) never share a temporary file. It is created
+        // owner-only, and removed if anything fails before it replaces the target.
+        let prefix = format!(".{name}.");
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(&prefix).suffix(".tmp");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            builder.permissions(std::fs::Permissions::from_mode(0o600));
         }
-        result
+        let mut tmp = builder.tempfile_in(&dir).map_err(|e| io_err("create", e))?;
+        tmp.write_all(&json).map_err(|e| io_err("write", e))?;
+        tmp.as_file().sync_all().map_err(|e| io_err("sync", e))?;
+        tmp.persist(&self.path)
+            .map_err(|e| io_err("replace", e.error))?;
+        if let Ok(d) = std::fs::File::open(&dir) {
+            // Persist the rename itself; not every platform can fsync a directory.
+            let _ = d.sync_all();
+        }
+        Ok(())
     }
 }
 
@@ -248,5 +247,66 @@ impl StateStore for JsonFileStateStore {
             })
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir() -> tempfile::TempDir {
+        tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"))
+    }
+
+    /// Two stores on one path in one process, writing at once without the lock: each write
+    /// has its own temporary file, so none fails or replaces the target with another's half
+    /// written file (one shared name per process did), and none is left behind.
+    #[test]
+    fn two_stores_on_one_path_never_share_a_temporary_file() {
+        let dir = temp_dir();
+        let path = dir.path().join("state.json");
+        let threads: Vec<_> = ["a", "b"]
+            .into_iter()
+            .map(|id| {
+                let store = JsonFileStateStore::new(&path);
+                std::thread::spawn(move || {
+                    let mut file = StateFile {
+                        format: FORMAT.to_owned(),
+                        version: VERSION,
+                        syncs: BTreeMap::new(),
+                    };
+                    for i in 0..200 {
+                        file.syncs.insert(format!("{id}{i}"), Ledger::default());
+                        store.write(&file)?;
+                    }
+                    Ok::<(), Error>(())
+                })
+            })
+            .collect();
+        for thread in threads {
+            let joined = thread
+                .join()
+                .unwrap_or_else(|_| panic!("a writer panicked"));
+            assert!(joined.is_ok(), "{joined:?}");
+        }
+        let last = JsonFileStateStore::new(&path).read();
+        assert!(
+            last.as_ref().is_ok_and(|f| f.syncs.len() == 200),
+            "{last:?}"
+        );
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap_or_else(|e| panic!("read dir: {e}"))
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["state.json"], "no temporary file left behind");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path)
+                .map(|m| m.permissions().mode())
+                .unwrap_or_default();
+            assert_eq!(mode & 0o777, 0o600, "owner-only: {mode:o}");
+        }
     }
 }
