@@ -39,6 +39,7 @@ struct Scripted {
     write_delay: Duration,
     unconfirmed: Mutex<Vec<String>>,
     protected: Vec<String>,
+    scope: Option<String>,
 }
 
 impl Scripted {
@@ -50,6 +51,7 @@ impl Scripted {
             write_delay: Duration::ZERO,
             unconfirmed: Mutex::new(Vec::new()),
             protected: Vec::new(),
+            scope: None,
         }
     }
 }
@@ -81,6 +83,9 @@ impl Destination for Scripted {
     }
     fn writer(&self) -> Writer<'_> {
         Writer::PerKey(self)
+    }
+    async fn exclusive_scope(&self) -> Result<Option<String>> {
+        Ok(self.scope.clone())
     }
 }
 
@@ -353,5 +358,27 @@ async fn protected_entries_survive_sync_and_remove() -> Result<()> {
             "ledger: {with_ledger}"
         );
     }
+    Ok(())
+}
+
+/// A destination whose list is locked by another sync: the sync waits within its read
+/// deadline, then fails with the provider's error naming the scope, writing nothing.
+#[tokio::test(start_paused = true)]
+async fn a_held_scope_lock_ends_the_sync_with_the_providers_error() -> Result<()> {
+    let locks = Arc::new(LocalScopeLocks::new());
+    let _held = locks.lock("svc:group:7", Duration::from_secs(1)).await?;
+    let memory = MemoryDestination::builder().build();
+    let mut scripted = Scripted::new(memory.clone());
+    scripted.scope = Some("svc:group:7".to_owned());
+    let syncer = Syncer::builder()
+        .source(source_of(&keys(2)))
+        .destination(Arc::new(scripted))
+        .scope_locks(locks.clone())
+        .options(SyncOptions::default().with_deadline(Duration::from_secs(10)))
+        .build()?;
+    let err = syncer.sync().await.expect_err("the scope is held");
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert!(err.to_string().contains("svc:group:7"), "{err}");
+    assert_eq!(memory.requests().total(), 0, "not even listed");
     Ok(())
 }

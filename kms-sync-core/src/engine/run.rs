@@ -121,8 +121,15 @@ impl Syncer {
         let Some(scope) = self.destination.exclusive_scope().await? else {
             return Ok(None);
         };
-        let wait = deadline.saturating_duration_since(Instant::now());
-        self.scope_locks.lock(&scope, wait).await.map(Some)
+        // The provider's own timeout names the holder; end its wait a little before the read
+        // deadline so that error, not the generic deadline one, reaches the caller.
+        let left = deadline.saturating_duration_since(Instant::now());
+        let wait = left.saturating_sub((left / 10).min(Duration::from_secs(1)));
+        self.scope_locks
+            .lock(&scope, wait)
+            .await
+            .map(Some)
+            .map_err(|e| e.with_destination(self.destination.info().to_string()))
     }
 
     /// Loads the source; any failure becomes a [`Source`](ErrorKind::Source) error saying
