@@ -80,6 +80,33 @@ async fn unmanaged_variables_survive_sync_and_remove() -> Result<()> {
     Ok(())
 }
 
+/// A scope of kinds whose names sort otherwise than the KMS lists them (Environment before
+/// Channel, Role before Machine) recognises the variables it wrote: the second sync writes
+/// nothing and no variable is doubled.
+#[tokio::test]
+async fn a_scope_of_several_kinds_settles() -> Result<()> {
+    let fake = FakeOctopus::start().await;
+    let (_, set) = fake.add_project("Web", false);
+    let scope = ScopeValues {
+        environments: vec!["Environments-2".into()],
+        roles: vec!["web-server".into()],
+        machines: vec!["Machines-1".into()],
+        channels: vec!["Channels-1".into()],
+        ..ScopeValues::default()
+    };
+    let dest =
+        Arc::new(fake.destination(OctopusConfig::project(SPACE, "web").with_scope_values(scope))?);
+    let s = syncer(SecretSet::new("prod").with("A", "1").with("B", "2"), dest)?;
+    assert_eq!(s.sync().await?.counts.created, 2);
+    let again = s.sync().await?;
+    assert_eq!(again.requests.writes(), 0, "{again}");
+    assert_eq!(again.counts.unchanged, 2, "{again}");
+    assert_eq!(fake.variables(&set).len(), 2);
+    s.remove().await?;
+    assert!(fake.variables(&set).is_empty(), "remove finds them too");
+    Ok(())
+}
+
 /// Two syncs with different environment scopes on one project keep each other's values.
 #[tokio::test]
 async fn two_scopes_on_one_project_keep_their_values() -> Result<()> {
@@ -382,7 +409,7 @@ async fn a_change_costs_one_get_and_one_put() -> Result<()> {
 /// A managed name that exists as a non-sensitive variable with our scope is a conflict named in
 /// the plan, not a silent duplicate.
 #[tokio::test]
-async fn a_non_sensitive_clash_is_named_in_the_plan() -> Result<()> {
+async fn a_non_sensitive_clash_is_named_in_the_plan_and_never_removed() -> Result<()> {
     let fake = FakeOctopus::start().await;
     let (_, set) = fake.add_project("Web", false);
     fake.seed(&set, json!({"Name": "KMS_A", "Value": "plain", "Type": "String", "IsSensitive": false, "Scope": {}}));
@@ -405,6 +432,20 @@ async fn a_non_sensitive_clash_is_named_in_the_plan() -> Result<()> {
     let vars = fake.variables(&set);
     assert_eq!(vars.len(), 1, "no duplicate");
     assert_eq!(vars[0]["Value"], "plain");
+    // `remove` follows the same ownership rule as `sync`: the protected variable is not this
+    // sync's to delete — with a ledger, and without one (where the source renders its name).
+    let removed = s.remove().await?;
+    assert_eq!(removed.counts.deleted, 0, "{removed}");
+    let no_ledger = Syncer::builder()
+        .source(Arc::new(StaticSource::new(SecretSet::new("prod").with("A", "1"))))
+        .destination(Arc::new(fake.destination(OctopusConfig::project(SPACE, "web"))?))
+        .key_schema_template("KMS_{{secretKey}}")
+        .build()?;
+    let removed = no_ledger.remove().await?;
+    assert_eq!(removed.counts.deleted, 0, "{removed}");
+    assert_eq!(removed.requests.writes(), 0, "{removed}");
+    let vars = fake.variables(&set);
+    assert_eq!((vars.len(), vars[0]["Value"].clone()), (1, json!("plain")));
     Ok(())
 }
 
