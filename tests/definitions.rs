@@ -57,7 +57,7 @@ fn refusals_point_at_the_problem() {
         // The destination's own config is checked when the definition is parsed.
         (
             BITBUCKET.replace("repositorySlug", "repoSlug"),
-            "destinationConfig: invalid Bitbucket destinationConfig: unknown field `repoSlug`",
+            "destinationConfig: invalid Bitbucket destinationConfig at `repoSlug`: unknown field `repoSlug`",
         ),
     ];
     for (json, expected) in cases {

@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use kms_sync_core::http::ClientSettings;
 use kms_sync_core::{
-    async_trait, Applied, Capabilities, CaseRule, Change, ChangeKind, Destination, DestinationInfo,
-    EntryState, Error, ErrorKind, KeyRule, KeyRules, PerKeyWriter, RateBudget, RemoteEntry,
-    RemoteValue, Result, SecretValue, Snapshot, StandardRules, Writer,
+    async_trait, create_or_update, Applied, Capabilities, CaseRule, Change, ChangeKind,
+    Destination, DestinationInfo, EntryState, Error, ErrorKind, KeyRule, KeyRules, NameLookup,
+    PerKeyWriter, RateBudget, RemoteEntry, RemoteValue, Result, SecretValue, Snapshot,
+    StandardRules, Writer,
 };
 use tokio::sync::OnceCell;
 
@@ -76,6 +77,7 @@ impl BitbucketDestinationBuilder {
             .client_builder("bitbucket", DEFAULT_BASE_URL, documented_budget(), 8)
             .auth(self.connection.auth())
             .error_table(error_table)
+            .rate_limit_headers(crate::rate_limit::rate_limit_headers)
             .build()?;
         let capabilities = Capabilities::new()
             .with_values_readable(false)
@@ -101,7 +103,8 @@ impl BitbucketDestinationBuilder {
 ///
 /// Writes go one request per key ([`Writer::PerKey`]). A create answered 409 (created
 /// elsewhere meanwhile) re-lists and updates; an update answered 404 (deleted meanwhile)
-/// creates; a delete answered 404 is done. A variable stored unsecured is listed as
+/// creates (both through [`create_or_update`](kms_sync_core::create_or_update)); a delete
+/// answered 404 is done. A variable stored unsecured is listed as
 /// [`EntryState::MustReplace`], so a managed key on it is deleted and re-created secured,
 /// and the report says so.
 ///
@@ -157,46 +160,10 @@ impl BitbucketDestination {
         let environment = match self.config.environment_ref() {
             None => return Ok(Scope::Repository { workspace, repo }),
             Some(EnvironmentRef::Uuid(uuid)) => uuid,
-            Some(EnvironmentRef::Name(name)) => {
-                let environments = self.client.environments(&workspace, &repo).await?;
-                let exact: Vec<_> = environments
-                    .iter()
-                    .filter(|e| e.name == name || e.slug.as_deref() == Some(name.as_str()))
-                    .collect();
-                let matches = if exact.is_empty() {
-                    environments
-                        .iter()
-                        .filter(|e| {
-                            e.name.eq_ignore_ascii_case(&name)
-                                || e.slug
-                                    .as_deref()
-                                    .is_some_and(|s| s.eq_ignore_ascii_case(&name))
-                        })
-                        .collect()
-                } else {
-                    exact
-                };
-                match matches.as_slice() {
-                    [one] => normalize_uuid(&one.uuid).unwrap_or_else(|| one.uuid.clone()),
-                    [] => {
-                        let known: Vec<&str> = environments.iter().map(|e| e.name.as_str()).collect();
-                        return Err(Error::new(
-                            ErrorKind::NotFound,
-                            format!(
-                                "no deployment environment named `{name}` in {workspace}/{repo} (it has: {})",
-                                if known.is_empty() { "none".to_owned() } else { known.join(", ") }
-                            ),
-                        )
-                        .with_destination(self.info.to_string()));
-                    }
-                    _ => {
-                        return Err(Error::config(format!(
-                            "deployment environment `{name}` matches several in {workspace}/{repo}; use environmentId"
-                        ))
-                        .with_destination(self.info.to_string()))
-                    }
-                }
-            }
+            Some(EnvironmentRef::Name(name)) => self
+                .environment_named(&workspace, &repo, &name)
+                .await
+                .map_err(|e| e.with_destination(self.info.to_string()))?,
         };
         Ok(Scope::Deployment {
             workspace,
@@ -205,84 +172,107 @@ impl BitbucketDestination {
         })
     }
 
+    /// The UUID of the repository's deployment environment named `name` (or with that slug).
+    async fn environment_named(&self, workspace: &str, repo: &str, name: &str) -> Result<String> {
+        let environments = self.client.environments(workspace, repo).await?;
+        let place = format!("{workspace}/{repo}");
+        let found = NameLookup::new("deployment environment", "environmentId")
+            .within(&place)
+            .find(&environments, name, |e| (&e.name, e.slug.as_deref()))?;
+        Ok(normalize_uuid(&found.uuid).unwrap_or_else(|| found.uuid.clone()))
+    }
+
     async fn write_one(&self, change: &Change) -> Result<Applied> {
         let scope = self.scope().await?;
-        match change.kind {
-            ChangeKind::Create => {
-                self.create(scope, &change.key, change.value_or_error()?)
-                    .await
-            }
-            ChangeKind::Update => self.update(scope, change).await,
-            ChangeKind::Delete => {
-                let uuid = change.current_id()?;
-                match self.client.delete(scope, uuid).await {
-                    Ok(()) => Ok(Applied::default()),
-                    Err(e) if e.kind() == ErrorKind::NotFound => {
-                        Ok(Applied::default().noted("already gone"))
-                    }
-                    Err(e) => Err(e),
-                }
-            }
+        let key = change.key.as_str();
+        if change.kind == ChangeKind::Delete {
+            return self.delete(scope, change.current_id()?).await;
         }
+        let value = change.value_or_error()?;
+        let create = || self.create(scope, key, value);
+        if change.kind == ChangeKind::Create {
+            let overwrite = || self.overwrite_listed(scope, key, value);
+            return create_or_update(ChangeKind::Create, create, overwrite).await;
+        }
+        let uuid = change.current_id()?;
+        if must_replace(change) {
+            return self.replace(scope, uuid, key, value).await;
+        }
+        let update = || self.update(scope, uuid, key, value);
+        create_or_update(ChangeKind::Update, create, update).await
     }
 
     async fn create(&self, scope: &Scope, key: &str, value: &SecretValue) -> Result<Applied> {
-        match self.client.create(scope, key, value).await {
-            Ok(created) => Ok(Applied::with_id(created.uuid)),
-            Err(e) if e.kind() == ErrorKind::Conflict => {
-                // Created elsewhere since we listed: find it and overwrite it.
-                let listed = self.client.variables(scope).await?;
-                let existing = listed.iter().find(|v| v.key == key).ok_or_else(|| {
-                    Error::new(
-                        ErrorKind::Conflict,
-                        "the key exists at Bitbucket under another spelling (keys are unique regardless of case)",
-                    )
-                })?;
-                if !existing.secured {
-                    self.client.delete(scope, &existing.uuid).await?;
-                    let created = self.client.create(scope, key, value).await?;
-                    return Ok(Applied::with_id(created.uuid)
-                        .noted("created elsewhere meanwhile, unsecured; re-created as secured"));
-                }
-                let updated = self
-                    .client
-                    .update(scope, &existing.uuid, key, value)
-                    .await?;
-                Ok(Applied::with_id(updated.uuid)
-                    .noted("created elsewhere meanwhile; updated instead"))
+        let created = self.client.create(scope, key, value).await?;
+        Ok(Applied::with_id(created.uuid))
+    }
+
+    async fn update(
+        &self,
+        scope: &Scope,
+        uuid: &str,
+        key: &str,
+        value: &SecretValue,
+    ) -> Result<Applied> {
+        let updated = self.client.update(scope, uuid, key, value).await?;
+        Ok(Applied::with_id(updated.uuid))
+    }
+
+    /// A delete; answered 404, already done.
+    async fn delete(&self, scope: &Scope, uuid: &str) -> Result<Applied> {
+        match self.client.delete(scope, uuid).await {
+            Ok(()) => Ok(Applied::default()),
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                Ok(Applied::default().noted("already gone"))
             }
             Err(e) => Err(e),
         }
     }
 
-    async fn update(&self, scope: &Scope, change: &Change) -> Result<Applied> {
-        let key = change.key.as_str();
-        let value = change.value_or_error()?;
-        let uuid = change.current_id()?;
-        let unsecured = change
-            .current
-            .as_ref()
-            .is_some_and(|c| c.state().must_be_replaced());
-        if unsecured {
-            // `secured` cannot be changed in place: delete, then create secured.
-            match self.client.delete(scope, uuid).await {
-                Ok(()) => {}
-                Err(e) if e.kind() == ErrorKind::NotFound => {}
-                Err(e) => return Err(e),
-            }
-            let created = self.client.create(scope, key, value).await?;
-            return Ok(Applied::with_id(created.uuid).noted("was unsecured; re-created as secured"));
-        }
-        match self.client.update(scope, uuid, key, value).await {
-            Ok(updated) => Ok(Applied::with_id(updated.uuid)),
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                let created = self.client.create(scope, key, value).await?;
-                Ok(Applied::with_id(created.uuid)
-                    .noted("deleted elsewhere meanwhile; created again"))
-            }
-            Err(e) => Err(e),
-        }
+    /// `secured` cannot be changed in place: delete (gone already is fine), then create
+    /// secured.
+    async fn replace(
+        &self,
+        scope: &Scope,
+        uuid: &str,
+        key: &str,
+        value: &SecretValue,
+    ) -> Result<Applied> {
+        self.delete(scope, uuid).await?;
+        let created = self.create(scope, key, value).await?;
+        Ok(created.noted("was unsecured; re-created as secured"))
     }
+
+    /// A key created elsewhere since the list (a create answered 409): find it and
+    /// overwrite it — re-created secured if it was stored unsecured.
+    async fn overwrite_listed(
+        &self,
+        scope: &Scope,
+        key: &str,
+        value: &SecretValue,
+    ) -> Result<Applied> {
+        let listed = self.client.variables(scope).await?;
+        let existing = listed.iter().find(|v| v.key == key).ok_or_else(|| {
+            Error::new(
+                ErrorKind::Conflict,
+                "the key exists at Bitbucket under another spelling (keys are unique regardless of case)",
+            )
+        })?;
+        if !existing.secured {
+            self.client.delete(scope, &existing.uuid).await?;
+            let created = self.create(scope, key, value).await?;
+            return Ok(created.noted("stored unsecured, so re-created as secured"));
+        }
+        self.update(scope, &existing.uuid, key, value).await
+    }
+}
+
+/// Whether an update is of a variable stored unsecured (to be deleted and re-created).
+fn must_replace(change: &Change) -> bool {
+    change
+        .current
+        .as_ref()
+        .is_some_and(|c| c.state().must_be_replaced())
 }
 
 #[async_trait]

@@ -141,7 +141,7 @@ pub(crate) fn error_table(status: u16, body: &[u8]) -> ServiceError {
         400 => (ErrorKind::InvalidValue, message),
         _ => (kind_for_status(status), message),
     };
-    ServiceError { kind, message }
+    ServiceError::new(kind, message)
 }
 
 #[cfg(test)]

@@ -4,19 +4,27 @@
 //! `variable-service.variable.duplicate` on a duplicate key (regardless of case), 404 for
 //! unknown uuids, HTTP Basic and scope checks, Bitbucket's error envelope for every error,
 //! and the testkit's fault injection and request log.
+//!
+//! Built on the testkit's [fake scaffolding](kms_sync_testkit::fake): a [`FakeService`] over
+//! the state, one handler per route, [`FakeScope`] for the suites.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use kms_sync_core::http::{encode_base64, encode_segment};
-use kms_sync_core::{async_trait, Destination, RequestStats, Result};
-use kms_sync_testkit::matrix::{FaultTarget, Paging};
-use kms_sync_testkit::{ConformanceTarget, FaultServer, Faults};
+use kms_sync_core::{Destination, Result};
+use kms_sync_testkit::fake::{
+    bool_field, must, page_slice, require_header, str_field, Answer, FailingKeys, FakeScope,
+    FakeService, QueryParams, Refusal, SharedState, INJECTED_REFUSAL,
+};
+use kms_sync_testkit::matrix::Paging;
+use kms_sync_testkit::Faults;
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::config::{BitbucketConfig, BitbucketConnection, REQUIRED_SCOPES};
@@ -30,6 +38,9 @@ pub const FAKE_TOKEN: &str = "fake-bitbucket-api-token";
 pub const WORKSPACE: &str = "acme";
 /// The repository the fake starts with.
 pub const REPOSITORY: &str = "api";
+
+const READ: &str = "read:pipeline:bitbucket";
+const ADMIN: &str = "admin:pipeline:bitbucket";
 
 #[derive(Debug, Clone)]
 struct Var {
@@ -73,15 +84,78 @@ struct FakeState {
     expected_auth: String,
     scopes: BTreeSet<String>,
     repos: HashMap<(String, String), Repo>,
-    fail_writes: BTreeSet<String>,
+    fail_writes: FailingKeys,
 }
 
-type Shared = Arc<Mutex<FakeState>>;
+impl FakeState {
+    /// Checks Basic auth and a scope.
+    fn allow(&self, headers: &HeaderMap, scope: &str) -> std::result::Result<(), Refusal> {
+        require_header(headers, "authorization", &self.expected_auth, || {
+            envelope(StatusCode::UNAUTHORIZED, "Unauthorized", json!({}))
+        })?;
+        if !self.scopes.contains(scope) {
+            return Err(envelope(
+                StatusCode::FORBIDDEN,
+                "Your credentials lack one or more required privilege scopes.",
+                json!({"detail": {"required": [scope], "granted": self.scopes.iter().collect::<Vec<_>>()}}),
+            ));
+        }
+        Ok(())
+    }
 
-fn lock(state: &Shared) -> MutexGuard<'_, FakeState> {
-    match state.lock() {
-        Ok(s) => s,
-        Err(poisoned) => poisoned.into_inner(),
+    /// The variable list `at` addresses.
+    fn variables(&mut self, at: &ListAt) -> std::result::Result<&mut Vec<Var>, Refusal> {
+        variables_mut(self, &at.ws, &at.repo, at.env.as_deref())
+            .ok_or_else(|| not_found("Repository or environment"))
+    }
+
+    /// Checks auth and finds the variable a PUT or DELETE addresses (refusing injected
+    /// failures).
+    fn writable(
+        &mut self,
+        headers: &HeaderMap,
+        at: &ItemAt,
+    ) -> std::result::Result<&mut Var, Refusal> {
+        self.allow(headers, ADMIN)?;
+        let failing = self.fail_writes.clone();
+        let var = self
+            .variables(&at.list())?
+            .iter_mut()
+            .find(|v| v.uuid == at.uuid)
+            .ok_or_else(variable_not_found)?;
+        if failing.contains(&var.key) {
+            return Err(injected());
+        }
+        Ok(var)
+    }
+}
+
+type Shared = SharedState<FakeState>;
+
+/// A variable list's path: `{ws}/{repo}`, and `{env}` for deployment variables.
+#[derive(Debug, Deserialize)]
+struct ListAt {
+    ws: String,
+    repo: String,
+    env: Option<String>,
+}
+
+/// One variable's path.
+#[derive(Debug, Deserialize)]
+struct ItemAt {
+    ws: String,
+    repo: String,
+    env: Option<String>,
+    uuid: String,
+}
+
+impl ItemAt {
+    fn list(&self) -> ListAt {
+        ListAt {
+            ws: self.ws.clone(),
+            repo: self.repo.clone(),
+            env: self.env.clone(),
+        }
     }
 }
 
@@ -89,25 +163,30 @@ fn new_uuid() -> String {
     format!("{{{}}}", uuid::Uuid::new_v4())
 }
 
-fn envelope(status: StatusCode, message: &str, extra: Value) -> Response {
+/// Bitbucket's error envelope: `{"type": "error", "error": {"message", …extra}}`.
+fn envelope(status: StatusCode, message: &str, extra: Value) -> Refusal {
     let mut error = json!({ "message": message });
     if let (Some(e), Some(x)) = (error.as_object_mut(), extra.as_object()) {
         for (k, v) in x {
             e.insert(k.clone(), v.clone());
         }
     }
-    (status, Json(json!({"type": "error", "error": error}))).into_response()
+    Refusal::json(status, json!({"type": "error", "error": error}))
 }
 
-fn injected() -> Response {
+fn bad_field(field: &str, message: &str) -> Refusal {
     envelope(
-        StatusCode::FORBIDDEN,
-        "injected: writes to this key are refused",
-        json!({}),
+        StatusCode::BAD_REQUEST,
+        "Bad request",
+        json!({"fields": {field: [message]}}),
     )
 }
 
-fn variable_not_found() -> Response {
+fn injected() -> Refusal {
+    envelope(StatusCode::FORBIDDEN, INJECTED_REFUSAL, json!({}))
+}
+
+fn variable_not_found() -> Refusal {
     envelope(
         StatusCode::NOT_FOUND,
         "Variable not found",
@@ -115,7 +194,7 @@ fn variable_not_found() -> Response {
     )
 }
 
-fn not_found(what: &str) -> Response {
+fn not_found(what: &str) -> Refusal {
     envelope(
         StatusCode::NOT_FOUND,
         &format!("{what} not found"),
@@ -123,56 +202,30 @@ fn not_found(what: &str) -> Response {
     )
 }
 
-/// Checks Basic auth and a scope; `Some` is the refusal to send.
-fn refuse(state: &FakeState, headers: &HeaderMap, scope: &str) -> Option<Response> {
-    let given = headers.get("authorization").and_then(|v| v.to_str().ok());
-    if given != Some(state.expected_auth.as_str()) {
-        return Some(envelope(
-            StatusCode::UNAUTHORIZED,
-            "Unauthorized",
-            json!({}),
-        ));
-    }
-    if !state.scopes.contains(scope) {
-        return Some(envelope(
-            StatusCode::FORBIDDEN,
-            "Your credentials lack one or more required privilege scopes.",
-            json!({"detail": {"required": [scope], "granted": state.scopes.iter().collect::<Vec<_>>()}}),
-        ));
-    }
-    None
-}
-
+/// One page of `items` by `pagelen` (default 10, 1–100) and `page` (from 1), with an
+/// absolute `next` link while more remain.
 fn page_of(
-    items: Vec<Value>,
+    items: &[Value],
     query: &HashMap<String, String>,
     headers: &HeaderMap,
     path: &str,
-) -> Response {
-    let pagelen = query
-        .get("pagelen")
-        .and_then(|p| p.parse::<usize>().ok())
-        .unwrap_or(10)
-        .clamp(1, 100);
-    let page = query
-        .get("page")
-        .and_then(|p| p.parse::<usize>().ok())
-        .unwrap_or(1)
-        .max(1);
-    let start = (page - 1) * pagelen;
-    let values: Vec<Value> = items.iter().skip(start).take(pagelen).cloned().collect();
+) -> Answer {
+    let number = |name: &str| query.get(name).and_then(|p| p.parse::<usize>().ok());
+    let pagelen = number("pagelen").unwrap_or(10).clamp(1, 100);
+    let page = number("page").unwrap_or(1).max(1);
     let host = headers
         .get("host")
         .and_then(|h| h.to_str().ok())
         .unwrap_or("127.0.0.1");
+    let values = page_slice(items, page, pagelen);
     let mut body = json!({"page": page, "pagelen": pagelen, "size": items.len(), "values": values});
-    if start + pagelen < items.len() {
+    if page * pagelen < items.len() {
         body["next"] = json!(format!(
             "http://{host}{path}?pagelen={pagelen}&page={}",
             page + 1
         ));
     }
-    Json(body).into_response()
+    Ok(Json(body).into_response())
 }
 
 fn valid_key(key: &str) -> bool {
@@ -201,78 +254,56 @@ fn variables_mut<'a>(
     }
 }
 
-async fn list(
-    state: &Shared,
-    headers: &HeaderMap,
-    query: &HashMap<String, String>,
-    path: &str,
-    ws: &str,
-    repo: &str,
-    env: Option<&str>,
-) -> Response {
-    let mut s = lock(state);
-    if let Some(r) = refuse(&s, headers, "read:pipeline:bitbucket") {
-        return r;
-    }
-    let Some(vars) = variables_mut(&mut s, ws, repo, env) else {
-        return not_found("Repository or environment");
-    };
-    let items = vars.iter().map(|v| v.to_json(env.is_some())).collect();
-    page_of(items, query, headers, path)
+/// `GET …/variables`: one page of a list.
+async fn list_variables(
+    State(state): State<Shared>,
+    Path(at): Path<ListAt>,
+    Query(query): QueryParams,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Answer {
+    let mut s = state.lock();
+    s.allow(&headers, READ)?;
+    let deployment = at.env.is_some();
+    let items: Vec<Value> = s
+        .variables(&at)?
+        .iter()
+        .map(|v| v.to_json(deployment))
+        .collect();
+    page_of(&items, &query, &headers, uri.path())
 }
 
-async fn create(
-    state: &Shared,
-    headers: &HeaderMap,
-    body: &Value,
-    ws: &str,
-    repo: &str,
-    env: Option<&str>,
-) -> Response {
-    let mut s = lock(state);
-    if let Some(r) = refuse(&s, headers, "admin:pipeline:bitbucket") {
-        return r;
-    }
-    let key = body
-        .get("key")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
-    let value = body
-        .get("value")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
-    let secured = body
-        .get("secured")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
+/// `POST …/variables`: creates a variable (409 on a key taken regardless of case).
+async fn create_variable(
+    State(state): State<Shared>,
+    Path(at): Path<ListAt>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Answer {
+    let mut s = state.lock();
+    s.allow(&headers, ADMIN)?;
+    let key = str_field(&body, "key").unwrap_or_default().to_owned();
+    let value = str_field(&body, "value").unwrap_or_default().to_owned();
+    let secured = bool_field(&body, "secured").unwrap_or(false);
     if s.fail_writes.contains(&key) {
-        return injected();
+        return Err(injected());
     }
     if !valid_key(&key) {
-        return envelope(
-            StatusCode::BAD_REQUEST,
-            "Bad request",
-            json!({"fields": {"key": ["Use letters, '_' or numbers, and don't start with a number"]}}),
-        );
+        return Err(bad_field(
+            "key",
+            "Use letters, '_' or numbers, and don't start with a number",
+        ));
     }
     if value.is_empty() {
-        return envelope(
-            StatusCode::BAD_REQUEST,
-            "Bad request",
-            json!({"fields": {"value": ["This field is required."]}}),
-        );
+        return Err(bad_field("value", "This field is required."));
     }
-    let Some(vars) = variables_mut(&mut s, ws, repo, env) else {
-        return not_found("Repository or environment");
-    };
+    let vars = s.variables(&at)?;
     if vars.iter().any(|v| v.key.eq_ignore_ascii_case(&key)) {
-        return envelope(
+        return Err(envelope(
             StatusCode::CONFLICT,
             "A variable with the key provided already exists.",
             json!({"data": {"key": "variable-service.variable.duplicate", "arguments": {"key": key}}}),
-        );
+        ));
     }
     let var = Var {
         uuid: new_uuid(),
@@ -280,202 +311,107 @@ async fn create(
         value,
         secured,
     };
-    let out = var.to_json(env.is_some());
+    let out = var.to_json(at.env.is_some());
     vars.push(var);
-    (StatusCode::CREATED, Json(out)).into_response()
+    Ok((StatusCode::CREATED, Json(out)).into_response())
 }
 
-/// Checks auth and finds the variable a PUT or DELETE addresses (refusing injected failures);
-/// `Err` is the answer to send.
-fn writable<'a>(
-    s: &'a mut FakeState,
-    headers: &HeaderMap,
-    ws: &str,
-    repo: &str,
-    env: Option<&str>,
-    uuid: &str,
-) -> std::result::Result<(&'a mut Vec<Var>, usize), Box<Response>> {
-    if let Some(r) = refuse(s, headers, "admin:pipeline:bitbucket") {
-        return Err(Box::new(r));
+/// `PUT …/variables/{uuid}`: changes a value (or key); `secured` cannot change.
+async fn update_variable(
+    State(state): State<Shared>,
+    Path(at): Path<ItemAt>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Answer {
+    let mut s = state.lock();
+    let var = s.writable(&headers, &at)?;
+    if bool_field(&body, "secured").unwrap_or(var.secured) != var.secured {
+        return Err(bad_field(
+            "secured",
+            "cannot be changed; delete and create the variable",
+        ));
     }
-    let failing = s.fail_writes.clone();
-    let vars = variables_mut(s, ws, repo, env)
-        .ok_or_else(|| Box::new(not_found("Repository or environment")))?;
-    let at = vars
-        .iter()
-        .position(|v| v.uuid == uuid)
-        .ok_or_else(|| Box::new(variable_not_found()))?;
-    if failing.contains(&vars[at].key) {
-        return Err(Box::new(injected()));
-    }
-    Ok((vars, at))
-}
-
-async fn update(
-    state: &Shared,
-    headers: &HeaderMap,
-    body: &Value,
-    ws: &str,
-    repo: &str,
-    env: Option<&str>,
-    uuid: &str,
-) -> Response {
-    let mut s = lock(state);
-    let (vars, at) = match writable(&mut s, headers, ws, repo, env, uuid) {
-        Ok(found) => found,
-        Err(r) => return *r,
-    };
-    let var = &mut vars[at];
-    let secured = body
-        .get("secured")
-        .and_then(Value::as_bool)
-        .unwrap_or(var.secured);
-    if secured != var.secured {
-        return envelope(
-            StatusCode::BAD_REQUEST,
-            "Bad request",
-            json!({"fields": {"secured": ["cannot be changed; delete and create the variable"]}}),
-        );
-    }
-    match body.get("value").and_then(Value::as_str) {
-        Some("") => {
-            return envelope(
-                StatusCode::BAD_REQUEST,
-                "Bad request",
-                json!({"fields": {"value": ["This field is required."]}}),
-            )
-        }
+    match str_field(&body, "value") {
+        Some("") => return Err(bad_field("value", "This field is required.")),
         Some(value) => var.value = value.to_owned(),
         None => {}
     }
-    if let Some(key) = body.get("key").and_then(Value::as_str) {
+    if let Some(key) = str_field(&body, "key") {
         var.key = key.to_owned();
     }
-    Json(var.to_json(env.is_some())).into_response()
+    Ok(Json(var.to_json(at.env.is_some())).into_response())
 }
 
-async fn delete(
-    state: &Shared,
-    headers: &HeaderMap,
-    ws: &str,
-    repo: &str,
-    env: Option<&str>,
-    uuid: &str,
-) -> Response {
-    let mut s = lock(state);
-    let (vars, at) = match writable(&mut s, headers, ws, repo, env, uuid) {
-        Ok(found) => found,
-        Err(r) => return *r,
-    };
-    vars.remove(at);
-    StatusCode::NO_CONTENT.into_response()
+/// `DELETE …/variables/{uuid}`.
+async fn delete_variable(
+    State(state): State<Shared>,
+    Path(at): Path<ItemAt>,
+    headers: HeaderMap,
+) -> Answer {
+    let mut s = state.lock();
+    let uuid = s.writable(&headers, &at)?.uuid.clone();
+    s.variables(&at.list())?.retain(|v| v.uuid != uuid);
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-type Q = Query<HashMap<String, String>>;
+/// `GET /2.0/repositories/{ws}/{repo}/environments`: one page of deployment environments.
+async fn list_environments(
+    State(state): State<Shared>,
+    Path(at): Path<ListAt>,
+    Query(query): QueryParams,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Answer {
+    let s = state.lock();
+    s.allow(&headers, READ)?;
+    let repo = s
+        .repos
+        .get(&(at.ws, at.repo))
+        .ok_or_else(|| not_found("Repository"))?;
+    let items: Vec<Value> = repo
+        .environments
+        .iter()
+        .map(|e| json!({"type": "deployment_environment", "uuid": e.uuid, "name": e.name, "slug": e.slug}))
+        .collect();
+    page_of(&items, &query, &headers, uri.path())
+}
 
-fn router(state: Shared) -> Router {
-    let repo_vars = "/2.0/repositories/{ws}/{repo}/pipelines_config/variables";
-    let repo_var = "/2.0/repositories/{ws}/{repo}/pipelines_config/variables/{uuid}";
-    let env_vars = "/2.0/repositories/{ws}/{repo}/deployments_config/environments/{env}/variables";
-    let env_var =
-        "/2.0/repositories/{ws}/{repo}/deployments_config/environments/{env}/variables/{uuid}";
-    let environments = "/2.0/repositories/{ws}/{repo}/environments";
-    let collection = get(
-        |State(s): State<Shared>,
-         Path((ws, repo)): Path<(String, String)>,
-         Query(q): Q,
-         h: HeaderMap,
-         uri: axum::http::Uri| async move {
-            list(&s, &h, &q, uri.path(), &ws, &repo, None).await
-        },
+/// `GET /2.0/user`.
+async fn current_user(State(state): State<Shared>, headers: HeaderMap) -> Answer {
+    state.lock().allow(&headers, "read:user:bitbucket")?;
+    Ok(Json(json!({"type": "user", "display_name": "Fake User", "uuid": "{00000000-0000-4000-8000-000000000001}", "account_id": "fake"})).into_response())
+}
+
+/// Any other path: Bitbucket's 404.
+async fn no_api() -> Refusal {
+    Refusal::json(
+        StatusCode::NOT_FOUND,
+        json!({"type": "error", "error": {"message": "Resource not found", "detail": "There is no API hosted at this URL"}}),
     )
-    .post(
-        |State(s): State<Shared>,
-         Path((ws, repo)): Path<(String, String)>,
-         h: HeaderMap,
-         Json(b): Json<Value>| async move { create(&s, &h, &b, &ws, &repo, None).await },
-    );
-    let item = axum::routing::put(
-        |State(s): State<Shared>,
-         Path((ws, repo, uuid)): Path<(String, String, String)>,
-         h: HeaderMap,
-         Json(b): Json<Value>| async move { update(&s, &h, &b, &ws, &repo, None, &uuid).await },
-    )
-    .delete(
-        |State(s): State<Shared>,
-         Path((ws, repo, uuid)): Path<(String, String, String)>,
-         h: HeaderMap| async move { delete(&s, &h, &ws, &repo, None, &uuid).await },
-    );
-    let env_collection = get(
-        |State(s): State<Shared>,
-         Path((ws, repo, env)): Path<(String, String, String)>,
-         Query(q): Q,
-         h: HeaderMap,
-         uri: axum::http::Uri| async move {
-            list(&s, &h, &q, uri.path(), &ws, &repo, Some(&env)).await
-        },
-    )
-    .post(
-        |State(s): State<Shared>,
-         Path((ws, repo, env)): Path<(String, String, String)>,
-         h: HeaderMap,
-         Json(b): Json<Value>| async move { create(&s, &h, &b, &ws, &repo, Some(&env)).await },
-    );
-    let env_item = axum::routing::put(
-        |State(s): State<Shared>,
-         Path((ws, repo, env, uuid)): Path<(String, String, String, String)>,
-         h: HeaderMap,
-         Json(b): Json<Value>| async move {
-            update(&s, &h, &b, &ws, &repo, Some(&env), &uuid).await
-        },
-    )
-    .delete(
-        |State(s): State<Shared>,
-         Path((ws, repo, env, uuid)): Path<(String, String, String, String)>,
-         h: HeaderMap| async move { delete(&s, &h, &ws, &repo, Some(&env), &uuid).await },
-    );
-    let env_list = get(
-        |State(s): State<Shared>,
-         Path((ws, repo)): Path<(String, String)>,
-         Query(q): Q,
-         h: HeaderMap,
-         uri: axum::http::Uri| async move {
-            let st = lock(&s);
-            if let Some(r) = refuse(&st, &h, "read:pipeline:bitbucket") {
-                return r;
-            }
-            let Some(r) = st.repos.get(&(ws, repo)) else {
-                return not_found("Repository");
-            };
-            let items = r
-                .environments
-                .iter()
-                .map(|e| json!({"type": "deployment_environment", "uuid": e.uuid, "name": e.name, "slug": e.slug}))
-                .collect();
-            page_of(items, &q, &h, uri.path())
-        },
-    );
-    let user = get(|State(s): State<Shared>, h: HeaderMap| async move {
-        let st = lock(&s);
-        match refuse(&st, &h, "read:user:bitbucket") {
-            Some(r) => r,
-            None => Json(json!({"type": "user", "display_name": "Fake User", "uuid": "{00000000-0000-4000-8000-000000000001}", "account_id": "fake"})).into_response(),
-        }
-    });
-    Router::new()
-        .route(repo_vars, collection.clone())
-        .route(&format!("{repo_vars}/"), collection)
-        .route(repo_var, item)
-        .route(env_vars, env_collection.clone())
-        .route(&format!("{env_vars}/"), env_collection)
-        .route(env_var, env_item)
-        .route(environments, env_list.clone())
-        .route(&format!("{environments}/"), env_list)
-        .route("/2.0/user", user)
-        .fallback(|| async {
-            (StatusCode::NOT_FOUND, Json(json!({"type": "error", "error": {"message": "Resource not found", "detail": "There is no API hosted at this URL"}})))
-        })
-        .with_state(state)
+}
+
+fn router() -> Router<Shared> {
+    let repo = "/2.0/repositories/{ws}/{repo}";
+    let repo_vars = format!("{repo}/pipelines_config/variables");
+    let env_vars = format!("{repo}/deployments_config/environments/{{env}}/variables");
+    let environments = format!("{repo}/environments");
+    let mut router = Router::new();
+    // Lists answer with and without a trailing slash.
+    for list in [&repo_vars, &env_vars] {
+        let collection = get(list_variables).post(create_variable);
+        router = router
+            .route(list, collection.clone())
+            .route(&format!("{list}/"), collection)
+            .route(
+                &format!("{list}/{{uuid}}"),
+                axum::routing::put(update_variable).delete(delete_variable),
+            );
+    }
+    router
+        .route(&environments, get(list_environments))
+        .route(&format!("{environments}/"), get(list_environments))
+        .route("/2.0/user", get(current_user))
+        .fallback(no_api)
 }
 
 /// A running fake Bitbucket. Dropping it stops the server.
@@ -491,8 +427,7 @@ fn router(state: Shared) -> Router {
 /// ```
 #[derive(Debug)]
 pub struct FakeBitbucket {
-    server: FaultServer,
-    state: Shared,
+    service: FakeService<FakeState>,
 }
 
 impl FakeBitbucket {
@@ -504,35 +439,33 @@ impl FakeBitbucket {
             (WORKSPACE.to_owned(), REPOSITORY.to_owned()),
             Repo::default(),
         );
-        let state = Arc::new(Mutex::new(FakeState {
-            expected_auth: format!(
-                "Basic {}",
-                encode_base64(format!("{FAKE_EMAIL}:{FAKE_TOKEN}").as_bytes())
-            ),
+        let state = FakeState {
+            expected_auth: format!("Basic {}", basic_credentials()),
             scopes: REQUIRED_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
             repos,
-            fail_writes: BTreeSet::new(),
-        }));
-        let server = FaultServer::start(router(state.clone())).await;
-        FakeBitbucket { server, state }
+            fail_writes: FailingKeys::default(),
+        };
+        FakeBitbucket {
+            service: FakeService::start(state, router()).await,
+        }
     }
 
     /// The base URL to give [`BitbucketDestinationBuilder::with_base_url`](crate::BitbucketDestinationBuilder::with_base_url).
     pub fn base_url(&self) -> String {
-        self.server.base_url()
+        self.service.base_url()
     }
 
     /// The fault schedule and request log.
     pub fn faults(&self) -> &Faults {
-        self.server.faults()
+        self.service.faults()
     }
 
     /// A connection with the fake's credentials.
     pub fn connection(&self) -> BitbucketConnection {
-        match BitbucketConnection::new(FAKE_EMAIL, FAKE_TOKEN) {
-            Ok(c) => c,
-            Err(e) => panic!("the fake's own credentials are invalid: {e}"),
-        }
+        must(
+            BitbucketConnection::new(FAKE_EMAIL, FAKE_TOKEN),
+            "the fake's own credentials are invalid",
+        )
     }
 
     /// A destination for `config` pointed at this fake, with fast retries and a budget fit
@@ -544,13 +477,14 @@ impl FakeBitbucket {
     /// As [`BitbucketDestinationBuilder::build`](crate::BitbucketDestinationBuilder::build).
     pub fn destination(&self, config: BitbucketConfig) -> Result<BitbucketDestination> {
         BitbucketDestination::builder(self.connection(), config)
-            .settings(kms_sync_testkit::fake_client_settings(self.base_url()))
+            .settings(self.service.client_settings())
             .build()
     }
 
     /// Adds a repository.
     pub fn add_repository(&self, workspace: &str, repository: &str) {
-        lock(&self.state)
+        self.service
+            .state()
             .repos
             .entry((workspace.to_owned(), repository.to_owned()))
             .or_default();
@@ -559,7 +493,7 @@ impl FakeBitbucket {
     /// Adds a deployment environment (slug: the name in lowercase); returns its `{uuid}`.
     pub fn add_environment(&self, workspace: &str, repository: &str, name: &str) -> String {
         let uuid = new_uuid();
-        let mut s = lock(&self.state);
+        let mut s = self.service.state();
         let repo = s
             .repos
             .entry((workspace.to_owned(), repository.to_owned()))
@@ -583,7 +517,7 @@ impl FakeBitbucket {
         value: &str,
         secured: bool,
     ) {
-        let mut s = lock(&self.state);
+        let mut s = self.service.state();
         if let Some(vars) = variables_mut(&mut s, workspace, repository, environment) {
             vars.push(Var {
                 uuid: new_uuid(),
@@ -601,7 +535,7 @@ impl FakeBitbucket {
         repository: &str,
         environment: Option<&str>,
     ) -> BTreeMap<String, (String, bool)> {
-        let mut s = lock(&self.state);
+        let mut s = self.service.state();
         variables_mut(&mut s, workspace, repository, environment)
             .map(|vars| {
                 vars.iter()
@@ -613,13 +547,18 @@ impl FakeBitbucket {
 
     /// Grants exactly these scopes.
     pub fn set_scopes(&self, scopes: &[&str]) {
-        lock(&self.state).scopes = scopes.iter().map(|s| (*s).to_owned()).collect();
+        self.service.state().scopes = scopes.iter().map(|s| (*s).to_owned()).collect();
     }
 
     /// Refuses (403) every later write of `key`.
     pub fn fail_writes_to(&self, key: &str) {
-        lock(&self.state).fail_writes.insert(key.to_owned());
+        self.service.state().fail_writes.insert(key);
     }
+}
+
+/// The Base64 of `email:token`, as Basic auth sends it.
+fn basic_credentials() -> String {
+    encode_base64(format!("{FAKE_EMAIL}:{FAKE_TOKEN}").as_bytes())
 }
 
 /// The conformance suite's view of one variable list of a [`FakeBitbucket`].
@@ -656,10 +595,7 @@ impl FakeTarget {
         environment: Option<String>,
         config: BitbucketConfig,
     ) -> FakeTarget {
-        let destination = match fake.destination(config) {
-            Ok(d) => Arc::new(d),
-            Err(e) => panic!("building the destination: {e}"),
-        };
+        let destination = Arc::new(must(fake.destination(config), "building the destination"));
         FakeTarget {
             fake,
             environment,
@@ -673,62 +609,38 @@ impl FakeTarget {
     }
 }
 
-#[async_trait]
-impl ConformanceTarget for FakeTarget {
+impl FakeScope for FakeTarget {
     fn destination(&self) -> Arc<dyn Destination> {
         self.destination.clone()
     }
 
-    async fn seed(&self, key: &str, value: &str) -> Result<()> {
-        self.fake.seed(
-            WORKSPACE,
-            REPOSITORY,
-            self.environment.as_deref(),
-            key,
-            value,
-            true,
-        );
-        Ok(())
+    fn faults(&self) -> &Faults {
+        self.fake.faults()
     }
 
-    async fn contents(&self) -> Result<BTreeMap<String, String>> {
-        Ok(self
-            .fake
+    fn seed(&self, key: &str, value: &str) {
+        let env = self.environment.as_deref();
+        self.fake.seed(WORKSPACE, REPOSITORY, env, key, value, true);
+    }
+
+    fn contents(&self) -> BTreeMap<String, String> {
+        self.fake
             .variables(WORKSPACE, REPOSITORY, self.environment.as_deref())
             .into_iter()
             .map(|(k, (v, _))| (k, v))
-            .collect())
+            .collect()
     }
 
-    async fn fail_writes_to(&self, key: &str) -> Result<()> {
+    fn fail_writes_to(&self, key: &str) {
         self.fake.fail_writes_to(key);
-        Ok(())
+    }
+
+    fn credentials(&self) -> Vec<String> {
+        vec![FAKE_TOKEN.to_owned(), basic_credentials()]
     }
 
     fn page_size(&self) -> usize {
         crate::client::PAGE_LEN
-    }
-
-    fn max_entries(&self) -> usize {
-        usize::MAX
-    }
-
-    fn requests_received(&self) -> RequestStats {
-        self.fake.faults().request_stats()
-    }
-
-    fn credentials(&self) -> Vec<String> {
-        vec![
-            FAKE_TOKEN.to_owned(),
-            encode_base64(format!("{FAKE_EMAIL}:{FAKE_TOKEN}").as_bytes()),
-        ]
-    }
-}
-
-#[async_trait]
-impl FaultTarget for FakeTarget {
-    fn faults(&self) -> &Faults {
-        self.fake.faults()
     }
 
     fn list_path(&self) -> String {
@@ -749,9 +661,5 @@ impl FaultTarget for FakeTarget {
     fn empty_page(&self, total: usize) -> String {
         json!({"page": 2, "pagelen": crate::client::PAGE_LEN, "size": total, "values": []})
             .to_string()
-    }
-
-    fn attempt_timeout(&self) -> std::time::Duration {
-        kms_sync_testkit::FAKE_ATTEMPT_TIMEOUT
     }
 }

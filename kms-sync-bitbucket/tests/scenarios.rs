@@ -343,7 +343,7 @@ async fn an_unknown_environment_name_lists_the_ones_there() -> Result<()> {
     let dest = fake.destination(repo().with_environment("Prod"))?;
     let err = dest.list().await.expect_err("no such environment");
     assert_eq!(err.kind(), ErrorKind::NotFound);
-    assert!(err.to_string().contains("it has: Staging"), "{err}");
+    assert!(err.to_string().contains("there are: Staging"), "{err}");
     // By slug, case-insensitively, and by uuid with or without braces.
     let uuid = fake.add_environment(WORKSPACE, REPOSITORY, "Production");
     fake.seed(WORKSPACE, REPOSITORY, Some(&uuid), "X", "1", true);

@@ -1,31 +1,57 @@
 //! The account's environment variables: listed in pages, written one request per key.
 
 use kms_sync_core::{
-    async_trait, Applied, Change, ChangeKind, EntryState, ErrorKind, PerKeyWriter, RemoteEntry,
-    RemoteValue, Result, SecretValue, Snapshot,
+    async_trait, create_or_update, Applied, Change, ChangeKind, Destination, DestinationInfo,
+    EntryState, ErrorKind, KeyRules, PerKeyWriter, RemoteEntry, RemoteValue, Result, SecretValue,
+    Snapshot, Writer,
 };
 
-use crate::client::ChecklyClient;
-use crate::model::Variable;
+use crate::destination::Common;
+use crate::model::{Account, Variable};
 
 /// Why a non-secret variable under a managed key is rewritten even when its value is right.
 pub(crate) const NOT_SECRET: &str = "stored as non-secret; rewritten as secret";
 
-/// The account's variables (`/v1/variables`).
+/// Syncs to the account's environment variables (`/v1/variables`): listed in pages, written
+/// one request per key. A create answered 409 (created elsewhere meanwhile) becomes an
+/// update and an update answered 404 (deleted meanwhile) a create
+/// ([`create_or_update`]); a delete answered 404 is done. Built by
+/// [`ChecklyDestinationBuilder::build`](crate::ChecklyDestinationBuilder::build) for a config
+/// without a group; clones share the client.
+///
+/// ```
+/// use kms_sync_checkly::{ChecklyConfig, ChecklyConnection, ChecklyDestination};
+/// use kms_sync_core::{Destination, WriteMode};
+/// let connection = ChecklyConnection::new("cu_example")?;
+/// let built = ChecklyDestination::builder(connection, ChecklyConfig::account("3c90c3cc-0d44-4b50-8888-8dd25736052a")).build()?;
+/// let ChecklyDestination::Account(account) = built else { unreachable!("no group configured") };
+/// assert_eq!(account.writer().mode(), WriteMode::PerKey);
+/// # Ok::<(), kms_sync_core::Error>(())
+/// ```
 #[derive(Debug, Clone)]
-pub(crate) struct AccountVariables {
-    client: ChecklyClient,
+pub struct AccountVariables {
+    common: Common,
 }
 
 impl AccountVariables {
-    pub fn new(client: ChecklyClient) -> Self {
-        AccountVariables { client }
+    pub(crate) fn new(common: Common) -> Self {
+        AccountVariables { common }
+    }
+
+    /// As [`ChecklyDestination::validate_connection`](crate::ChecklyDestination::validate_connection).
+    ///
+    /// # Errors
+    ///
+    /// As [`ChecklyDestination::validate_connection`](crate::ChecklyDestination::validate_connection).
+    pub async fn validate_connection(&self) -> Result<Account> {
+        self.common.validate_connection().await
     }
 
     /// Every account variable, all pages. Secret values are hidden; a non-secret variable
     /// must be replaced (written again as secret).
-    pub async fn list(&self) -> Result<Snapshot> {
+    async fn list_inner(&self) -> Result<Snapshot> {
         let entries = self
+            .common
             .client
             .variables()
             .await?
@@ -35,33 +61,19 @@ impl AccountVariables {
         Ok(Snapshot::new(entries))
     }
 
-    /// A create; answered 409 (created elsewhere meanwhile), an update instead.
     async fn create(&self, key: &str, value: &SecretValue) -> Result<Applied> {
-        match self.client.create(key, value).await {
-            Ok(()) => Ok(Applied::with_id(key)),
-            Err(e) if e.kind() == ErrorKind::Conflict => {
-                self.client.update(key, value).await?;
-                Ok(Applied::with_id(key).noted("created elsewhere meanwhile; updated instead"))
-            }
-            Err(e) => Err(e),
-        }
+        self.common.client.create(key, value).await?;
+        Ok(Applied::with_id(key))
     }
 
-    /// An update; answered 404 (deleted elsewhere meanwhile), a create instead.
     async fn update(&self, key: &str, value: &SecretValue) -> Result<Applied> {
-        match self.client.update(key, value).await {
-            Ok(()) => Ok(Applied::with_id(key)),
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                self.client.create(key, value).await?;
-                Ok(Applied::with_id(key).noted("deleted elsewhere meanwhile; created again"))
-            }
-            Err(e) => Err(e),
-        }
+        self.common.client.update(key, value).await?;
+        Ok(Applied::with_id(key))
     }
 
     /// A delete; answered 404, already done.
     async fn delete(&self, key: &str) -> Result<Applied> {
-        match self.client.delete(key).await {
+        match self.common.client.delete(key).await {
             Ok(()) => Ok(Applied::default()),
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 Ok(Applied::default().noted("already gone"))
@@ -85,13 +97,37 @@ fn entry(variable: Variable) -> RemoteEntry {
 }
 
 #[async_trait]
+impl Destination for AccountVariables {
+    fn info(&self) -> &DestinationInfo {
+        &self.common.info
+    }
+
+    fn rules(&self) -> &dyn KeyRules {
+        &self.common.rules
+    }
+
+    async fn list(&self) -> Result<Snapshot> {
+        self.list_inner()
+            .await
+            .map_err(|e| e.with_destination(self.common.info.to_string()))
+    }
+
+    fn writer(&self) -> Writer<'_> {
+        Writer::PerKey(self)
+    }
+}
+
+#[async_trait]
 impl PerKeyWriter for AccountVariables {
     async fn write(&self, change: &Change) -> Result<Applied> {
         let key = change.key.as_str();
         let result = match change.kind {
-            ChangeKind::Create => self.create(key, change.value_or_error()?).await,
-            ChangeKind::Update => self.update(key, change.value_or_error()?).await,
             ChangeKind::Delete => self.delete(key).await,
+            kind => {
+                let value = change.value_or_error()?;
+                let create = || self.create(key, value);
+                create_or_update(kind, create, || self.update(key, value)).await
+            }
         };
         result.map_err(|e| e.with_key(key))
     }

@@ -1,5 +1,7 @@
-//! The Checkly destination: account variables (per key, [`AccountVariables`]) or a check
-//! group's variables (one write replacing the group's list, [`GroupVariables`]).
+//! The Checkly destination: the builder, what the two destinations share, and
+//! [`ChecklyDestination`], which holds one: account variables (per key,
+//! [`AccountVariables`]) or a check group's variables (one write replacing the group's list,
+//! [`GroupVariables`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,7 +49,9 @@ impl ChecklyDestinationBuilder {
         self
     }
 
-    /// Builds the destination. No request is made until the first `list`.
+    /// Builds the destination: [`ChecklyDestination::Account`] without a group in the
+    /// config, [`ChecklyDestination::Group`] with one. No request is made until the first
+    /// `list`.
     ///
     /// # Errors
     ///
@@ -63,104 +67,40 @@ impl ChecklyDestinationBuilder {
             .header("X-Checkly-Account", self.config.account_id().to_owned())
             .error_table(error_table)
             .build()?;
-        let client = ChecklyClient { http };
-        let scope = match self.config.group() {
-            None => Scope::Account(AccountVariables::new(client.clone())),
-            Some(group) => Scope::Group(GroupVariables::new(
-                client.clone(),
-                group.clone(),
-                scope_prefix(&client, &self.config),
-            )),
-        };
-        let group = matches!(scope, Scope::Group(_));
+        let group = self.config.group().cloned();
         let capabilities = Capabilities::new()
             .with_values_readable(false)
             .with_rate_budget(budget)
-            .with_default_concurrency(if group { 1 } else { concurrency })
-            .with_replaces_whole_set(group);
-        Ok(ChecklyDestination {
+            .with_default_concurrency(if group.is_some() { 1 } else { concurrency })
+            .with_replaces_whole_set(group.is_some());
+        let common = Common {
             info: DestinationInfo::new("checkly", self.config.target(), capabilities),
             rules: StandardRules::new(KeyRule::Identifier).non_empty_values(),
-            client,
-            config: self.config,
-            scope: Arc::new(scope),
+            client: ChecklyClient { http },
+            account_id: self.config.account_id().to_owned(),
+        };
+        Ok(match group {
+            None => ChecklyDestination::Account(AccountVariables::new(common)),
+            Some(group) => ChecklyDestination::Group(GroupVariables::new(common, group)),
         })
     }
 }
 
-/// `checkly:{base_url}:account:{account_id}`: what names a group's scope lock, with the group
-/// id appended, identically for every destination writing that group.
-fn scope_prefix(client: &ChecklyClient, config: &ChecklyConfig) -> String {
-    format!(
-        "checkly:{}:account:{}",
-        client.http.base_url().as_str().trim_end_matches('/'),
-        config.account_id().trim().to_ascii_lowercase()
-    )
-}
-
-/// What a destination syncs: the account's variables or one group's.
-#[derive(Debug)]
-enum Scope {
-    Account(AccountVariables),
-    Group(GroupVariables),
-}
-
-/// Syncs to Checkly: the account's environment variables, or one check group's.
-///
-/// Values are written `secret: true` (read back as null: keep a ledger); keys are
-/// case-sensitive identifiers (read as `process.env.KEY` and `{{KEY}}`) and values must not
-/// be empty. Account variables are written one request per key. A check group's
-/// `environmentVariables` is replaced by one PUT carrying only that field, built from the
-/// list the same run read while the engine held the group's scope lock
-/// ([`exclusive_scope`](Destination::exclusive_scope)): one GET and one PUT per sync. Every
-/// entry kms-sync does not manage is sent back exactly as read. A group holding a secret
-/// entry kms-sync does not manage cannot be written without destroying it, so such a sync is
-/// refused before writing, naming those keys; so is a group that would hold more than
-/// [`GROUP_LIMIT`](crate::GROUP_LIMIT) variables.
-///
-/// ```no_run
-/// use kms_sync_checkly::{ChecklyConfig, ChecklyConnection, ChecklyDestination};
-/// # async fn run() -> kms_sync_core::Result<()> {
-/// let connection = ChecklyConnection::new(std::env::var("CHECKLY_API_KEY").unwrap_or_default())?;
-/// let config = ChecklyConfig::account("3c90c3cc-0d44-4b50-8888-8dd25736052a").with_group_name("API checks");
-/// let destination = ChecklyDestination::builder(connection, config).build()?;
-/// destination.validate_connection().await?;
-/// # Ok(()) }
-/// ```
+/// What both Checkly destinations share: how they describe themselves, the one client, and
+/// the account it is scoped to.
 #[derive(Debug, Clone)]
-pub struct ChecklyDestination {
-    info: DestinationInfo,
-    rules: StandardRules,
-    client: ChecklyClient,
-    config: ChecklyConfig,
-    /// Shared by clones: the group id once resolved, the last list.
-    scope: Arc<Scope>,
+pub(crate) struct Common {
+    pub info: DestinationInfo,
+    pub rules: StandardRules,
+    pub client: ChecklyClient,
+    pub account_id: String,
 }
 
-impl ChecklyDestination {
-    /// A builder with the defaults.
-    pub fn builder(
-        connection: ChecklyConnection,
-        config: ChecklyConfig,
-    ) -> ChecklyDestinationBuilder {
-        ChecklyDestinationBuilder {
-            connection,
-            config,
-            settings: ClientSettings::new(),
-        }
-    }
-
-    /// Lists the accounts the key can access (`GET /v1/accounts`) and confirms the configured
-    /// one is among them.
-    ///
-    /// # Errors
-    ///
-    /// [`Unauthenticated`](ErrorKind::Unauthenticated) for a wrong key;
-    /// [`PermissionDenied`](ErrorKind::PermissionDenied) naming the accounts the key can access
-    /// when the configured one is not among them.
+impl Common {
+    /// Lists the accounts the key can access and finds the configured one among them.
     pub async fn validate_connection(&self) -> Result<Account> {
         let accounts = self.client.accounts().await?;
-        let wanted = self.config.account_id();
+        let wanted = self.account_id.as_str();
         if let Some(account) = accounts.iter().find(|a| a.id.eq_ignore_ascii_case(wanted)) {
             return Ok(account.clone());
         }
@@ -183,41 +123,120 @@ impl ChecklyDestination {
     }
 }
 
+/// Syncs to Checkly: the account's environment variables ([`AccountVariables`]), or one
+/// check group's ([`GroupVariables`]) — two destinations over one client, chosen by the
+/// config (a `groupId` or `groupName` makes it a group).
+///
+/// Values are written `secret: true` (read back as null: keep a ledger); keys are
+/// case-sensitive identifiers (read as `process.env.KEY` and `{{KEY}}`) and values must not
+/// be empty. Account variables are written one request per key. A check group's
+/// `environmentVariables` is replaced by one PUT carrying only that field, built from the
+/// list the same run read while the engine held the group's scope lock
+/// ([`exclusive_scope`](Destination::exclusive_scope)): one GET and one PUT per sync. Every
+/// entry kms-sync does not manage is sent back exactly as read. A group holding a secret
+/// entry kms-sync does not manage cannot be written without destroying it, so such a sync is
+/// refused before writing, naming those keys; so is a group that would hold more than
+/// [`GROUP_LIMIT`](crate::GROUP_LIMIT) variables.
+///
+/// `ChecklyDestination` is itself a [`Destination`] (it hands every call to the one it
+/// holds); [`into_destination`](ChecklyDestination::into_destination) gives the one it holds.
+///
+/// ```no_run
+/// use kms_sync_checkly::{ChecklyConfig, ChecklyConnection, ChecklyDestination};
+/// # async fn run() -> kms_sync_core::Result<()> {
+/// let connection = ChecklyConnection::new(std::env::var("CHECKLY_API_KEY").unwrap_or_default())?;
+/// let config = ChecklyConfig::account("3c90c3cc-0d44-4b50-8888-8dd25736052a").with_group_name("API checks");
+/// let destination = ChecklyDestination::builder(connection, config).build()?;
+/// assert!(matches!(destination, ChecklyDestination::Group(_)));
+/// destination.validate_connection().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum ChecklyDestination {
+    /// The account's environment variables, one request per key.
+    Account(AccountVariables),
+    /// One check group's variables, one PUT of the group's list.
+    Group(GroupVariables),
+}
+
+impl ChecklyDestination {
+    /// A builder with the defaults.
+    pub fn builder(
+        connection: ChecklyConnection,
+        config: ChecklyConfig,
+    ) -> ChecklyDestinationBuilder {
+        ChecklyDestinationBuilder {
+            connection,
+            config,
+            settings: ClientSettings::new(),
+        }
+    }
+
+    /// The destination it holds, shared: what a [`DestinationFactory`](kms_sync_core::DestinationFactory)
+    /// or a [`Syncer`](kms_sync_core::Syncer) takes.
+    ///
+    /// ```
+    /// use kms_sync_checkly::{ChecklyConfig, ChecklyConnection, ChecklyDestination};
+    /// let connection = ChecklyConnection::new("cu_example")?;
+    /// let account = ChecklyDestination::builder(connection, ChecklyConfig::account("3c90c3cc-0d44-4b50-8888-8dd25736052a"))
+    ///     .build()?
+    ///     .into_destination();
+    /// assert_eq!(account.info().kind, "checkly");
+    /// assert_eq!(account.writer().mode(), kms_sync_core::WriteMode::PerKey);
+    /// # Ok::<(), kms_sync_core::Error>(())
+    /// ```
+    pub fn into_destination(self) -> Arc<dyn Destination> {
+        match self {
+            ChecklyDestination::Account(account) => Arc::new(account),
+            ChecklyDestination::Group(group) => Arc::new(group),
+        }
+    }
+
+    fn inner(&self) -> &dyn Destination {
+        match self {
+            ChecklyDestination::Account(account) => account,
+            ChecklyDestination::Group(group) => group,
+        }
+    }
+
+    /// Lists the accounts the key can access (`GET /v1/accounts`) and confirms the configured
+    /// one is among them.
+    ///
+    /// # Errors
+    ///
+    /// [`Unauthenticated`](ErrorKind::Unauthenticated) for a wrong key;
+    /// [`PermissionDenied`](ErrorKind::PermissionDenied) naming the accounts the key can access
+    /// when the configured one is not among them.
+    pub async fn validate_connection(&self) -> Result<Account> {
+        match self {
+            ChecklyDestination::Account(account) => account.validate_connection().await,
+            ChecklyDestination::Group(group) => group.validate_connection().await,
+        }
+    }
+}
+
 #[async_trait]
 impl Destination for ChecklyDestination {
     fn info(&self) -> &DestinationInfo {
-        &self.info
+        self.inner().info()
     }
 
     fn rules(&self) -> &dyn KeyRules {
-        &self.rules
+        self.inner().rules()
     }
 
     async fn list(&self) -> Result<Snapshot> {
-        let result = match &*self.scope {
-            Scope::Account(account) => account.list().await,
-            Scope::Group(group) => group.list().await,
-        };
-        result.map_err(|e| e.with_destination(self.info.to_string()))
+        self.inner().list().await
     }
 
     fn writer(&self) -> Writer<'_> {
-        match &*self.scope {
-            Scope::Account(account) => Writer::PerKey(account),
-            Scope::Group(group) => Writer::Batch(group),
-        }
+        self.inner().writer()
     }
 
     /// A group: `checkly:{base_url}:account:{account_id}:group:{group_id}` (the group id
     /// resolved first when configured by name). The account's variables: none.
     async fn exclusive_scope(&self) -> Result<Option<String>> {
-        match &*self.scope {
-            Scope::Account(_) => Ok(None),
-            Scope::Group(group) => group
-                .scope()
-                .await
-                .map(Some)
-                .map_err(|e| e.with_destination(self.info.to_string())),
-        }
+        self.inner().exclusive_scope().await
     }
 }

@@ -46,6 +46,6 @@ impl DestinationFactory for ChecklyFactory {
         let destination = ChecklyDestination::builder(connection, config)
             .settings(settings)
             .build()?;
-        Ok(Arc::new(destination))
+        Ok(destination.into_destination())
     }
 }

@@ -3,18 +3,25 @@
 //! secret one-way, 409 on a duplicate key, check groups whose `environmentVariables` a PUT
 //! replaces (at most 200, each with a non-empty value), Bearer and `X-Checkly-Account`
 //! checks, Boom-style error bodies, and the testkit's fault injection and request log.
+//!
+//! Built on the testkit's [fake scaffolding](kms_sync_testkit::fake): a [`FakeService`] over
+//! the state, one handler per route, [`FakeScope`] for the suites.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
-use kms_sync_core::{async_trait, Destination, RequestStats, Result};
-use kms_sync_testkit::matrix::{FaultTarget, Paging};
-use kms_sync_testkit::{ConformanceTarget, FaultServer, Faults};
+use kms_sync_core::{Destination, Result};
+use kms_sync_testkit::fake::{
+    bool_field, masked, must, page_slice, require_header, str_field, Answer, FailingKeys,
+    FakeScope, FakeService, QueryParams, Refusal, SharedState, INJECTED_REFUSAL,
+};
+use kms_sync_testkit::matrix::Paging;
+use kms_sync_testkit::Faults;
 use serde_json::{json, Value};
 
 use crate::config::{ChecklyConfig, ChecklyConnection};
@@ -37,8 +44,14 @@ struct Var {
 }
 
 impl Var {
+    /// As a read answers: a secret's value is null.
     fn read(&self) -> Value {
         json!({"key": self.key, "value": if self.secret { Value::Null } else { json!(self.value) }, "locked": self.locked, "secret": self.secret})
+    }
+
+    /// As a write answers: the value just written.
+    fn written(&self) -> Value {
+        json!({"key": self.key, "value": self.value, "locked": self.locked, "secret": self.secret})
     }
 }
 
@@ -51,18 +64,9 @@ struct Group {
 }
 
 impl Group {
+    /// As a read answers: secret values null.
     fn read(&self) -> Value {
-        let variables: Vec<Value> = self
-            .variables
-            .iter()
-            .map(|v| {
-                let mut v = v.clone();
-                if v.get("secret").and_then(Value::as_bool) == Some(true) {
-                    v["value"] = Value::Null;
-                }
-                v
-            })
-            .collect();
+        let variables = masked(&self.variables, "secret", "value");
         json!({"id": self.id, "name": self.name, "activated": true, "environmentVariables": variables})
     }
 }
@@ -71,20 +75,38 @@ impl Group {
 struct FakeState {
     variables: Vec<Var>,
     groups: Vec<Group>,
-    fail_writes: BTreeSet<String>,
+    fail_writes: FailingKeys,
     next_group: u64,
 }
 
-type Shared = Arc<Mutex<FakeState>>;
+impl FakeState {
+    /// Refuses a write of `key` the test asked to fail.
+    fn writable(&self, key: &str) -> std::result::Result<(), Refusal> {
+        if self.fail_writes.contains(key) {
+            return Err(boom(StatusCode::FORBIDDEN, INJECTED_REFUSAL, &[]));
+        }
+        Ok(())
+    }
 
-fn lock(state: &Shared) -> MutexGuard<'_, FakeState> {
-    match state.lock() {
-        Ok(s) => s,
-        Err(poisoned) => poisoned.into_inner(),
+    fn variable(&mut self, key: &str) -> std::result::Result<&mut Var, Refusal> {
+        self.variables
+            .iter_mut()
+            .find(|v| v.key == key)
+            .ok_or_else(not_found)
+    }
+
+    fn group(&mut self, id: u64) -> std::result::Result<&mut Group, Refusal> {
+        self.groups
+            .iter_mut()
+            .find(|g| g.id == id)
+            .ok_or_else(not_found)
     }
 }
 
-fn boom(status: StatusCode, message: &str, fields: &[&str]) -> Response {
+type Shared = SharedState<FakeState>;
+
+/// Checkly's (Boom's) error body, with the payload fields a validation error names.
+fn boom(status: StatusCode, message: &str, fields: &[&str]) -> Refusal {
     let mut body = json!({
         "statusCode": status.as_u16(),
         "error": status.canonical_reason().unwrap_or("Error"),
@@ -93,241 +115,247 @@ fn boom(status: StatusCode, message: &str, fields: &[&str]) -> Response {
     if !fields.is_empty() {
         body["validation"] = json!({"source": "payload", "keys": fields});
     }
-    (status, Json(body)).into_response()
+    Refusal::json(status, body)
 }
 
-/// Checks the Bearer key and the account header; `Some` is the refusal.
-fn refuse(headers: &HeaderMap) -> Option<Response> {
-    let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
-    if auth != Some(&format!("Bearer {FAKE_API_KEY}")) {
-        return Some(boom(StatusCode::UNAUTHORIZED, "Unauthorized", &[]));
+fn not_found() -> Refusal {
+    boom(StatusCode::NOT_FOUND, "Not Found", &[])
+}
+
+fn empty_value() -> Refusal {
+    boom(
+        StatusCode::BAD_REQUEST,
+        "\"value\" is not allowed to be empty",
+        &["value"],
+    )
+}
+
+/// Checks the Bearer key.
+fn authenticated(headers: &HeaderMap) -> std::result::Result<(), Refusal> {
+    require_header(
+        headers,
+        "authorization",
+        &format!("Bearer {FAKE_API_KEY}"),
+        || boom(StatusCode::UNAUTHORIZED, "Unauthorized", &[]),
+    )
+}
+
+/// Checks the Bearer key and the account header.
+fn allowed(headers: &HeaderMap) -> std::result::Result<(), Refusal> {
+    authenticated(headers)?;
+    require_header(headers, "x-checkly-account", ACCOUNT_ID, || {
+        boom(StatusCode::FORBIDDEN, "Forbidden", &[])
+    })
+}
+
+/// One query parameter between `min` and `max`, `default` when absent.
+fn bounded(
+    query: &HashMap<String, String>,
+    name: &str,
+    default: usize,
+    (min, max): (usize, usize),
+    rule: &str,
+) -> std::result::Result<usize, Refusal> {
+    match query.get(name).map(|l| l.parse::<usize>()) {
+        None => Ok(default),
+        Some(Ok(n)) if (min..=max).contains(&n) => Ok(n),
+        Some(_) => Err(boom(
+            StatusCode::BAD_REQUEST,
+            &format!("\"{name}\" must be {rule}"),
+            &[name],
+        )),
     }
-    let account = headers
-        .get("x-checkly-account")
-        .and_then(|v| v.to_str().ok());
-    if account != Some(ACCOUNT_ID) {
-        return Some(boom(StatusCode::FORBIDDEN, "Forbidden", &[]));
-    }
-    None
 }
 
-fn paging(query: &HashMap<String, String>) -> std::result::Result<(usize, usize), Box<Response>> {
-    let limit = match query.get("limit").map(|l| l.parse::<usize>()) {
-        None => 10,
-        Some(Ok(l)) if (1..=100).contains(&l) => l,
-        Some(_) => {
-            return Err(Box::new(boom(
-                StatusCode::BAD_REQUEST,
-                "\"limit\" must be between 1 and 100",
-                &["limit"],
-            )))
-        }
-    };
-    let page = match query.get("page").map(|p| p.parse::<usize>()) {
-        None => 1,
-        Some(Ok(p)) if p >= 1 => p,
-        Some(_) => {
-            return Err(Box::new(boom(
-                StatusCode::BAD_REQUEST,
-                "\"page\" must be at least 1",
-                &["page"],
-            )))
-        }
-    };
-    Ok((limit, page))
-}
-
-/// Answers a paged list request: auth, the spec's `limit`/`page` rules, one page of `items`.
+/// Answers a paged list request: auth, the spec's `limit`/`page` rules, one page of `items`
+/// as a bare array.
 fn listed(
     headers: &HeaderMap,
     query: &HashMap<String, String>,
     items: impl FnOnce() -> Vec<Value>,
-) -> Response {
-    if let Some(r) = refuse(headers) {
-        return r;
-    }
-    match paging(query) {
-        Ok((limit, page)) => page_of(items(), limit, page),
-        Err(r) => *r,
-    }
+) -> Answer {
+    allowed(headers)?;
+    let limit = bounded(query, "limit", 10, (1, 100), "between 1 and 100")?;
+    let page = bounded(query, "page", 1, (1, usize::MAX), "at least 1")?;
+    Ok(Json(page_slice(&items(), page, limit)).into_response())
 }
 
-fn page_of(items: Vec<Value>, limit: usize, page: usize) -> Response {
-    Json(
-        items
-            .into_iter()
-            .skip((page - 1) * limit)
-            .take(limit)
-            .collect::<Vec<_>>(),
-    )
-    .into_response()
+/// `GET /v1/variables`.
+async fn list_variables(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Query(query): QueryParams,
+) -> Answer {
+    listed(&headers, &query, || {
+        state.lock().variables.iter().map(Var::read).collect()
+    })
 }
 
-type Q = Query<HashMap<String, String>>;
+/// `POST /v1/variables`: creates a variable (409 on a key taken).
+async fn create_variable(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Answer {
+    allowed(&headers)?;
+    let key = str_field(&body, "key").unwrap_or_default().to_owned();
+    let value = str_field(&body, "value").unwrap_or_default().to_owned();
+    let mut s = state.lock();
+    s.writable(&key)?;
+    if key.is_empty() {
+        return Err(boom(
+            StatusCode::BAD_REQUEST,
+            "\"key\" is not allowed to be empty",
+            &["key"],
+        ));
+    }
+    if value.is_empty() {
+        return Err(empty_value());
+    }
+    if s.variables.iter().any(|v| v.key == key) {
+        return Err(boom(StatusCode::CONFLICT, "Conflict", &[]));
+    }
+    let var = Var {
+        key,
+        value,
+        locked: bool_field(&body, "locked").unwrap_or(false),
+        secret: bool_field(&body, "secret").unwrap_or(false),
+    };
+    let out = var.written();
+    s.variables.push(var);
+    Ok((StatusCode::CREATED, Json(out)).into_response())
+}
 
-fn router(state: Shared) -> Router {
-    let variables = get(
-        |State(s): State<Shared>, h: HeaderMap, Query(q): Q| async move {
-            listed(&h, &q, || {
-                lock(&s).variables.iter().map(Var::read).collect()
-            })
-        },
-    )
-    .post(
-        |State(s): State<Shared>, h: HeaderMap, Json(b): Json<Value>| async move {
-            if let Some(r) = refuse(&h) {
-                return r;
-            }
-            let key = b
-                .get("key")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned();
-            let value = b
-                .get("value")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned();
-            let mut st = lock(&s);
-            if st.fail_writes.contains(&key) {
-                return boom(
-                    StatusCode::FORBIDDEN,
-                    "injected: writes to this key are refused",
-                    &[],
-                );
-            }
-            if key.is_empty() {
-                return boom(
-                    StatusCode::BAD_REQUEST,
-                    "\"key\" is not allowed to be empty",
-                    &["key"],
-                );
-            }
-            if value.is_empty() {
-                return boom(
-                    StatusCode::BAD_REQUEST,
-                    "\"value\" is not allowed to be empty",
-                    &["value"],
-                );
-            }
-            if st.variables.iter().any(|v| v.key == key) {
-                return boom(StatusCode::CONFLICT, "Conflict", &[]);
-            }
-            let var = Var {
-                key,
-                value: value.clone(),
-                locked: b.get("locked").and_then(Value::as_bool).unwrap_or(false),
-                secret: b.get("secret").and_then(Value::as_bool).unwrap_or(false),
-            };
-            let out =
-                json!({"key": var.key, "value": value, "locked": var.locked, "secret": var.secret});
-            st.variables.push(var);
-            (StatusCode::CREATED, Json(out)).into_response()
-        },
-    );
-    let variable = axum::routing::put(|State(s): State<Shared>, h: HeaderMap, Path(key): Path<String>, Json(b): Json<Value>| async move {
-        if let Some(r) = refuse(&h) {
-            return r;
-        }
-        let mut st = lock(&s);
-        if st.fail_writes.contains(&key) {
-            return boom(StatusCode::FORBIDDEN, "injected: writes to this key are refused", &[]);
-        }
-        let Some(var) = st.variables.iter_mut().find(|v| v.key == key) else {
-            return boom(StatusCode::NOT_FOUND, "Not Found", &[]);
-        };
-        let Some(value) = b.get("value").and_then(Value::as_str).filter(|v| !v.is_empty()) else {
-            return boom(StatusCode::BAD_REQUEST, "\"value\" is not allowed to be empty", &["value"]);
-        };
-        if var.secret && b.get("secret").and_then(Value::as_bool) == Some(false) {
-            return boom(StatusCode::BAD_REQUEST, "a secret variable cannot be made non-secret", &["secret"]);
-        }
-        var.value = value.to_owned();
-        if let Some(secret) = b.get("secret").and_then(Value::as_bool) {
-            var.secret = var.secret || secret;
-        }
-        if let Some(locked) = b.get("locked").and_then(Value::as_bool) {
-            var.locked = locked;
-        }
-        let out = json!({"key": var.key, "value": value, "locked": var.locked, "secret": var.secret});
-        Json(out).into_response()
+/// `PUT /v1/variables/{key}`: a new value; `secret` can be turned on, never off.
+async fn update_variable(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Path(key): Path<String>,
+    Json(body): Json<Value>,
+) -> Answer {
+    allowed(&headers)?;
+    let mut s = state.lock();
+    s.writable(&key)?;
+    let var = s.variable(&key)?;
+    let value = str_field(&body, "value")
+        .filter(|v| !v.is_empty())
+        .ok_or_else(empty_value)?;
+    let secret = bool_field(&body, "secret");
+    if var.secret && secret == Some(false) {
+        return Err(boom(
+            StatusCode::BAD_REQUEST,
+            "a secret variable cannot be made non-secret",
+            &["secret"],
+        ));
+    }
+    var.value = value.to_owned();
+    var.secret = var.secret || secret.unwrap_or(false);
+    if let Some(locked) = bool_field(&body, "locked") {
+        var.locked = locked;
+    }
+    Ok(Json(var.written()).into_response())
+}
+
+/// `DELETE /v1/variables/{key}`.
+async fn delete_variable(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Path(key): Path<String>,
+) -> Answer {
+    allowed(&headers)?;
+    let mut s = state.lock();
+    s.writable(&key)?;
+    s.variable(&key)?;
+    s.variables.retain(|v| v.key != key);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `GET /v1/check-groups`.
+async fn list_groups(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Query(query): QueryParams,
+) -> Answer {
+    listed(&headers, &query, || {
+        state.lock().groups.iter().map(Group::read).collect()
     })
-    .delete(|State(s): State<Shared>, h: HeaderMap, Path(key): Path<String>| async move {
-        if let Some(r) = refuse(&h) {
-            return r;
-        }
-        let mut st = lock(&s);
-        if st.fail_writes.contains(&key) {
-            return boom(StatusCode::FORBIDDEN, "injected: writes to this key are refused", &[]);
-        }
-        let Some(at) = st.variables.iter().position(|v| v.key == key) else {
-            return boom(StatusCode::NOT_FOUND, "Not Found", &[]);
-        };
-        st.variables.remove(at);
-        StatusCode::NO_CONTENT.into_response()
-    });
-    let groups = get(
-        |State(s): State<Shared>, h: HeaderMap, Query(q): Q| async move {
-            listed(&h, &q, || lock(&s).groups.iter().map(Group::read).collect())
-        },
-    );
-    let group = get(|State(s): State<Shared>, h: HeaderMap, Path(id): Path<u64>| async move {
-        if let Some(r) = refuse(&h) {
-            return r;
-        }
-        match lock(&s).groups.iter().find(|g| g.id == id) {
-            Some(g) => Json(g.read()).into_response(),
-            None => boom(StatusCode::NOT_FOUND, "Not Found", &[]),
-        }
-    })
-    .put(|State(s): State<Shared>, h: HeaderMap, Path(id): Path<u64>, Json(b): Json<Value>| async move {
-        if let Some(r) = refuse(&h) {
-            return r;
-        }
-        let mut st = lock(&s);
-        let failing = st.fail_writes.clone();
-        let Some(group) = st.groups.iter_mut().find(|g| g.id == id) else {
-            return boom(StatusCode::NOT_FOUND, "Not Found", &[]);
-        };
-        let Some(next) = b.get("environmentVariables").and_then(Value::as_array).cloned() else {
-            return Json(group.read()).into_response();
-        };
-        if next.len() > GROUP_LIMIT {
-            return boom(StatusCode::BAD_REQUEST, "\"environmentVariables\" must contain less than or equal to 200 items", &["environmentVariables"]);
-        }
-        for v in &next {
-            let key_ok = v.get("key").and_then(Value::as_str).is_some_and(|k| !k.is_empty());
-            let value_ok = v.get("value").and_then(Value::as_str).is_some_and(|k| !k.is_empty());
-            if !key_ok || !value_ok {
-                return boom(StatusCode::BAD_REQUEST, "\"value\" must be a non-empty string", &["environmentVariables"]);
-            }
-        }
-        let by_key = |list: &[Value]| -> BTreeMap<String, Value> {
-            list.iter()
-                .filter_map(|v| v.get("key").and_then(Value::as_str).map(|k| (k.to_owned(), v.clone())))
-                .collect()
-        };
-        let (before, after) = (by_key(&group.variables), by_key(&next));
-        if failing.iter().any(|k| before.get(k) != after.get(k)) {
-            return boom(StatusCode::FORBIDDEN, "injected: writes to this key are refused", &[]);
-        }
-        group.variables = next;
-        Json(group.read()).into_response()
-    });
-    let accounts = get(|h: HeaderMap| async move {
-        let auth = h.get("authorization").and_then(|v| v.to_str().ok());
-        if auth != Some(&format!("Bearer {FAKE_API_KEY}")) {
-            return boom(StatusCode::UNAUTHORIZED, "Unauthorized", &[]);
-        }
-        Json(json!([{"id": ACCOUNT_ID, "name": ACCOUNT_NAME, "plan": "team"}])).into_response()
-    });
+}
+
+/// `GET /v1/check-groups/{id}`.
+async fn get_group(State(state): State<Shared>, headers: HeaderMap, Path(id): Path<u64>) -> Answer {
+    allowed(&headers)?;
+    Ok(Json(state.lock().group(id)?.read()).into_response())
+}
+
+/// Checks a group's new `environmentVariables`: at most [`GROUP_LIMIT`], each with a
+/// non-empty key and value.
+fn valid_group_variables(next: &[Value]) -> std::result::Result<(), Refusal> {
+    if next.len() > GROUP_LIMIT {
+        return Err(boom(
+            StatusCode::BAD_REQUEST,
+            "\"environmentVariables\" must contain less than or equal to 200 items",
+            &["environmentVariables"],
+        ));
+    }
+    let filled = |v: &Value, field: &str| str_field(v, field).is_some_and(|s| !s.is_empty());
+    if next
+        .iter()
+        .any(|v| !filled(v, "key") || !filled(v, "value"))
+    {
+        return Err(boom(
+            StatusCode::BAD_REQUEST,
+            "\"value\" must be a non-empty string",
+            &["environmentVariables"],
+        ));
+    }
+    Ok(())
+}
+
+fn by_key(list: &[Value]) -> BTreeMap<String, Value> {
+    list.iter()
+        .filter_map(|v| str_field(v, "key").map(|k| (k.to_owned(), v.clone())))
+        .collect()
+}
+
+/// `PUT /v1/check-groups/{id}`: `environmentVariables`, when given, replaces the group's
+/// list.
+async fn update_group(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<u64>,
+    Json(body): Json<Value>,
+) -> Answer {
+    allowed(&headers)?;
+    let mut s = state.lock();
+    let failing = s.fail_writes.clone();
+    let group = s.group(id)?;
+    let Some(next) = body.get("environmentVariables").and_then(Value::as_array) else {
+        return Ok(Json(group.read()).into_response());
+    };
+    valid_group_variables(next)?;
+    if failing.any_changed(&by_key(&group.variables), &by_key(next)) {
+        return Err(boom(StatusCode::FORBIDDEN, INJECTED_REFUSAL, &[]));
+    }
+    group.variables = next.clone();
+    Ok(Json(group.read()).into_response())
+}
+
+/// `GET /v1/accounts`: the key's one account (no account header needed).
+async fn list_accounts(headers: HeaderMap) -> Answer {
+    authenticated(&headers)?;
+    Ok(Json(json!([{"id": ACCOUNT_ID, "name": ACCOUNT_NAME, "plan": "team"}])).into_response())
+}
+
+fn router() -> Router<Shared> {
     Router::new()
-        .route("/v1/variables", variables)
-        .route("/v1/variables/{key}", variable)
-        .route("/v1/check-groups", groups)
-        .route("/v1/check-groups/{id}", group)
-        .route("/v1/accounts", accounts)
-        .with_state(state)
+        .route("/v1/variables", get(list_variables).post(create_variable))
+        .route(
+            "/v1/variables/{key}",
+            axum::routing::put(update_variable).delete(delete_variable),
+        )
+        .route("/v1/check-groups", get(list_groups))
+        .route("/v1/check-groups/{id}", get(get_group).put(update_group))
+        .route("/v1/accounts", get(list_accounts))
 }
 
 /// A running fake Checkly. Dropping it stops the server.
@@ -342,34 +370,33 @@ fn router(state: Shared) -> Router {
 /// ```
 #[derive(Debug)]
 pub struct FakeChecklyServer {
-    server: FaultServer,
-    state: Shared,
+    service: FakeService<FakeState>,
 }
 
 impl FakeChecklyServer {
     /// Starts the fake: account [`ACCOUNT_ID`], key [`FAKE_API_KEY`], no variables, no groups.
     pub async fn start() -> FakeChecklyServer {
-        let state = Arc::new(Mutex::new(FakeState::default()));
-        let server = FaultServer::start(router(state.clone())).await;
-        FakeChecklyServer { server, state }
+        FakeChecklyServer {
+            service: FakeService::start(FakeState::default(), router()).await,
+        }
     }
 
     /// The base URL.
     pub fn base_url(&self) -> String {
-        self.server.base_url()
+        self.service.base_url()
     }
 
     /// The fault schedule and request log.
     pub fn faults(&self) -> &Faults {
-        self.server.faults()
+        self.service.faults()
     }
 
     /// A connection with the fake's key.
     pub fn connection(&self) -> ChecklyConnection {
-        match ChecklyConnection::new(FAKE_API_KEY) {
-            Ok(c) => c,
-            Err(e) => panic!("the fake's own key is invalid: {e}"),
-        }
+        must(
+            ChecklyConnection::new(FAKE_API_KEY),
+            "the fake's own key is invalid",
+        )
     }
 
     /// A destination for `config` pointed at this fake, with fast retries and a budget fit
@@ -380,13 +407,13 @@ impl FakeChecklyServer {
     /// As [`ChecklyDestinationBuilder::build`](crate::ChecklyDestinationBuilder::build).
     pub fn destination(&self, config: ChecklyConfig) -> Result<ChecklyDestination> {
         ChecklyDestination::builder(self.connection(), config)
-            .settings(kms_sync_testkit::fake_client_settings(self.base_url()))
+            .settings(self.service.client_settings())
             .build()
     }
 
     /// Adds a check group; returns its id.
     pub fn add_group(&self, name: &str) -> u64 {
-        let mut s = lock(&self.state);
+        let mut s = self.service.state();
         s.next_group += 1;
         let id = s.next_group;
         s.groups.push(Group {
@@ -399,7 +426,7 @@ impl FakeChecklyServer {
 
     /// Puts an account variable directly, as someone else would.
     pub fn seed_variable(&self, key: &str, value: &str, secret: bool) {
-        lock(&self.state).variables.push(Var {
+        self.service.state().variables.push(Var {
             key: key.to_owned(),
             value: value.to_owned(),
             locked: false,
@@ -409,14 +436,15 @@ impl FakeChecklyServer {
 
     /// Puts a group variable directly, as someone else would.
     pub fn seed_group_variable(&self, group: u64, entry: Value) {
-        if let Some(g) = lock(&self.state).groups.iter_mut().find(|g| g.id == group) {
+        if let Ok(g) = self.service.state().group(group) {
             g.variables.push(entry);
         }
     }
 
     /// Account variables: key → (true value, secret).
     pub fn variables(&self) -> BTreeMap<String, (String, bool)> {
-        lock(&self.state)
+        self.service
+            .state()
             .variables
             .iter()
             .map(|v| (v.key.clone(), (v.value.clone(), v.secret)))
@@ -425,17 +453,16 @@ impl FakeChecklyServer {
 
     /// A group's variables exactly as stored (true values).
     pub fn group_variables(&self, group: u64) -> Vec<Value> {
-        lock(&self.state)
-            .groups
-            .iter()
-            .find(|g| g.id == group)
+        self.service
+            .state()
+            .group(group)
             .map(|g| g.variables.clone())
             .unwrap_or_default()
     }
 
     /// Refuses (403) every later write touching `key`.
     pub fn fail_writes_to(&self, key: &str) {
-        lock(&self.state).fail_writes.insert(key.to_owned());
+        self.service.state().fail_writes.insert(key);
     }
 }
 
@@ -471,10 +498,7 @@ impl FakeTarget {
     }
 
     fn over(fake: FakeChecklyServer, group: Option<u64>, config: ChecklyConfig) -> FakeTarget {
-        let destination = match fake.destination(config) {
-            Ok(d) => Arc::new(d),
-            Err(e) => panic!("building the destination: {e}"),
-        };
+        let destination = Arc::new(must(fake.destination(config), "building the destination"));
         FakeTarget {
             fake,
             group,
@@ -488,13 +512,16 @@ impl FakeTarget {
     }
 }
 
-#[async_trait]
-impl ConformanceTarget for FakeTarget {
+impl FakeScope for FakeTarget {
     fn destination(&self) -> Arc<dyn Destination> {
         self.destination.clone()
     }
 
-    async fn seed(&self, key: &str, value: &str) -> Result<()> {
+    fn faults(&self) -> &Faults {
+        self.fake.faults()
+    }
+
+    fn seed(&self, key: &str, value: &str) {
         match self.group {
             // Foreign group entries are non-secret: a secret one would (rightly) stop every
             // sync that writes the group; the scenarios test that refusal.
@@ -504,20 +531,17 @@ impl ConformanceTarget for FakeTarget {
             ),
             None => self.fake.seed_variable(key, value, true),
         }
-        Ok(())
     }
 
-    async fn contents(&self) -> Result<BTreeMap<String, String>> {
-        Ok(match self.group {
+    fn contents(&self) -> BTreeMap<String, String> {
+        match self.group {
             Some(id) => self
                 .fake
                 .group_variables(id)
                 .iter()
                 .filter_map(|v| {
-                    Some((
-                        v.get("key")?.as_str()?.to_owned(),
-                        v.get("value")?.as_str()?.to_owned(),
-                    ))
+                    let (key, value) = (str_field(v, "key")?, str_field(v, "value")?);
+                    Some((key.to_owned(), value.to_owned()))
                 })
                 .collect(),
             None => self
@@ -526,12 +550,15 @@ impl ConformanceTarget for FakeTarget {
                 .into_iter()
                 .map(|(k, (v, _))| (k, v))
                 .collect(),
-        })
+        }
     }
 
-    async fn fail_writes_to(&self, key: &str) -> Result<()> {
+    fn fail_writes_to(&self, key: &str) {
         self.fake.fail_writes_to(key);
-        Ok(())
+    }
+
+    fn credentials(&self) -> Vec<String> {
+        vec![FAKE_API_KEY.to_owned()]
     }
 
     fn page_size(&self) -> usize {
@@ -544,21 +571,6 @@ impl ConformanceTarget for FakeTarget {
         } else {
             usize::MAX
         }
-    }
-
-    fn requests_received(&self) -> RequestStats {
-        self.fake.faults().request_stats()
-    }
-
-    fn credentials(&self) -> Vec<String> {
-        vec![FAKE_API_KEY.to_owned()]
-    }
-}
-
-#[async_trait]
-impl FaultTarget for FakeTarget {
-    fn faults(&self) -> &Faults {
-        self.fake.faults()
     }
 
     fn list_path(&self) -> String {
@@ -577,9 +589,5 @@ impl FaultTarget for FakeTarget {
 
     fn empty_page(&self, _total: usize) -> String {
         "[]".to_owned()
-    }
-
-    fn attempt_timeout(&self) -> std::time::Duration {
-        kms_sync_testkit::FAKE_ATTEMPT_TIMEOUT
     }
 }

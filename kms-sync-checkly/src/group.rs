@@ -12,29 +12,53 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::sync::Arc;
 
 use kms_sync_core::{
-    async_trait, Applied, BatchWriter, Change, ChangeKind, EntryState, Error, ErrorKind,
-    RemoteEntry, RemoteValue, Result, SecretValue, Snapshot, Version,
+    async_trait, Applied, BatchWriter, Change, ChangeKind, Destination, DestinationInfo,
+    EntryState, Error, ErrorKind, KeyRules, NameLookup, RemoteEntry, RemoteValue, Result,
+    SecretValue, Snapshot, Version, Writer,
 };
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 
 use crate::account::NOT_SECRET;
-use crate::client::ChecklyClient;
 use crate::config::GroupRef;
+use crate::destination::Common;
+use crate::model::Account;
 
 /// The most variables a check group holds.
 pub const GROUP_LIMIT: usize = 200;
 
-/// A check group's variables (`/v1/check-groups/{id}`).
-pub(crate) struct GroupVariables {
-    client: ChecklyClient,
+/// Syncs to one check group's variables (`/v1/check-groups/{id}`): listed with one GET,
+/// written whole with one PUT under the group's scope lock, every entry kms-sync does not
+/// manage sent back exactly as read. Checkly has no version check on groups, so the write
+/// reads the group once more first and refuses, as a [`Conflict`](ErrorKind::Conflict), a
+/// group changed since it was listed.
+/// Built by [`ChecklyDestinationBuilder::build`](crate::ChecklyDestinationBuilder::build)
+/// for a config with a `groupId` or `groupName`; clones share the client and the group id
+/// once resolved.
+///
+/// ```
+/// use kms_sync_checkly::{ChecklyConfig, ChecklyConnection, ChecklyDestination};
+/// use kms_sync_core::{Destination, WriteMode};
+/// let connection = ChecklyConnection::new("cu_example")?;
+/// let config = ChecklyConfig::account("3c90c3cc-0d44-4b50-8888-8dd25736052a").with_group_id(42);
+/// let ChecklyDestination::Group(group) = ChecklyDestination::builder(connection, config).build()? else {
+///     unreachable!("a group is configured")
+/// };
+/// assert_eq!(group.writer().mode(), WriteMode::Batch);
+/// assert!(group.info().capabilities.replaces_whole_set());
+/// # Ok::<(), kms_sync_core::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct GroupVariables {
+    common: Common,
     reference: GroupRef,
     /// `checkly:{base_url}:account:{account_id}`: the scope name without the group.
     scope_prefix: String,
-    id: OnceCell<u64>,
+    id: Arc<OnceCell<u64>>,
 }
 
 impl fmt::Debug for GroupVariables {
@@ -48,22 +72,36 @@ impl fmt::Debug for GroupVariables {
 }
 
 impl GroupVariables {
-    pub fn new(client: ChecklyClient, reference: GroupRef, scope_prefix: String) -> Self {
+    pub(crate) fn new(common: Common, reference: GroupRef) -> Self {
         GroupVariables {
-            client,
+            scope_prefix: scope_prefix(&common),
+            common,
             reference,
-            scope_prefix,
-            id: OnceCell::new(),
+            id: Arc::new(OnceCell::new()),
         }
     }
 
+    /// As [`ChecklyDestination::validate_connection`](crate::ChecklyDestination::validate_connection).
+    ///
+    /// # Errors
+    ///
+    /// As [`ChecklyDestination::validate_connection`](crate::ChecklyDestination::validate_connection).
+    pub async fn validate_connection(&self) -> Result<Account> {
+        self.common.validate_connection().await
+    }
+
     /// The group's id: configured, or resolved once from its name.
-    pub async fn id(&self) -> Result<u64> {
+    async fn id(&self) -> Result<u64> {
         self.id
             .get_or_try_init(|| async {
                 match &self.reference {
                     GroupRef::Id(id) => Ok(*id),
                     GroupRef::Name(name) => self.resolve(name).await,
+                    GroupRef::IdNamed(id, name) => {
+                        let group = self.common.client.group(*id).await?;
+                        GroupRef::check_name(*id, name, &group.name)?;
+                        Ok(*id)
+                    }
                 }
             })
             .await
@@ -71,42 +109,20 @@ impl GroupVariables {
     }
 
     async fn resolve(&self, name: &str) -> Result<u64> {
-        let groups = self.client.groups().await?;
-        let exact: Vec<_> = groups.iter().filter(|g| g.name == name).collect();
-        let matches = if exact.is_empty() {
-            groups
-                .iter()
-                .filter(|g| g.name.eq_ignore_ascii_case(name))
-                .collect()
-        } else {
-            exact
-        };
-        match matches.as_slice() {
-            [one] => Ok(one.id),
-            [] => {
-                let names: Vec<&str> = groups.iter().map(|g| g.name.as_str()).collect();
-                Err(Error::new(
-                    ErrorKind::NotFound,
-                    format!(
-                        "no check group named `{name}` (the account has: {})",
-                        names.join(", ")
-                    ),
-                ))
-            }
-            _ => Err(Error::config(format!(
-                "several check groups are named `{name}`; use groupId"
-            ))),
-        }
+        let groups = self.common.client.groups().await?;
+        let found =
+            NameLookup::new("check group", "groupId").find(&groups, name, |g| (&g.name, None))?;
+        Ok(found.id)
     }
 
     /// The name of the group's scope lock, the same for every destination writing it.
-    pub async fn scope(&self) -> Result<String> {
+    async fn scope(&self) -> Result<String> {
         Ok(format!("{}:group:{}", self.scope_prefix, self.id().await?))
     }
 
     /// Reads the group (one GET) and lists its variables, with a digest of the list as the
     /// snapshot's version.
-    pub async fn list(&self) -> Result<Snapshot> {
+    async fn list_inner(&self) -> Result<Snapshot> {
         let group = self.id().await?;
         let variables = self.read(group).await?;
         let entries = variables
@@ -118,6 +134,7 @@ impl GroupVariables {
 
     async fn read(&self, group: u64) -> Result<Vec<Value>> {
         Ok(self
+            .common
             .client
             .group(group)
             .await?
@@ -139,6 +156,46 @@ impl GroupVariables {
     }
 }
 
+/// `checkly:{base_url}:account:{account_id}`: what names a group's scope lock, with the group
+/// id appended, identically for every destination writing that group.
+fn scope_prefix(common: &Common) -> String {
+    format!(
+        "checkly:{}:account:{}",
+        common.client.http.base_url().as_str().trim_end_matches('/'),
+        common.account_id.trim().to_ascii_lowercase()
+    )
+}
+
+#[async_trait]
+impl Destination for GroupVariables {
+    fn info(&self) -> &DestinationInfo {
+        &self.common.info
+    }
+
+    fn rules(&self) -> &dyn KeyRules {
+        &self.common.rules
+    }
+
+    async fn list(&self) -> Result<Snapshot> {
+        self.list_inner()
+            .await
+            .map_err(|e| e.with_destination(self.common.info.to_string()))
+    }
+
+    fn writer(&self) -> Writer<'_> {
+        Writer::Batch(self)
+    }
+
+    /// `checkly:{base_url}:account:{account_id}:group:{group_id}` (the group id resolved
+    /// first when configured by name).
+    async fn exclusive_scope(&self) -> Result<Option<String>> {
+        self.scope()
+            .await
+            .map(Some)
+            .map_err(|e| e.with_destination(self.common.info.to_string()))
+    }
+}
+
 #[async_trait]
 impl BatchWriter for GroupVariables {
     async fn write_all(
@@ -149,7 +206,7 @@ impl BatchWriter for GroupVariables {
         let group = self.id().await?;
         let current = self.base(group, expect).await?;
         let next = next_variables(group, current, changes)?;
-        self.client.put_group_variables(group, next).await?;
+        self.common.client.put_group_variables(group, next).await?;
         Ok(changes
             .iter()
             .map(|c| match c.kind {

@@ -7,8 +7,34 @@
 //!
 //! - [`ChecklyConnection`]: method `api-key` — an API key (Bearer).
 //! - [`ChecklyConfig`]: the KMS's `destinationConfig` — `accountId` (sent as
-//!   `X-Checkly-Account`), `accountName`, optional `groupId` or `groupName`.
-//! - [`ChecklyDestination`]: the [`Destination`](kms_sync_core::Destination).
+//!   `X-Checkly-Account`), `accountName`, optional `groupId` and/or `groupName`.
+//!
+//! ## The KMS's JSON this crate accepts
+//!
+//! Checked against the KMS's own schemas (`checkly-sync-schemas.ts`,
+//! `checkly-connection-schemas.ts`). Unknown fields are refused (the KMS drops them
+//! silently; here a typo is an error instead).
+//!
+//! App connection ([`ChecklyConnection::from_kms_json`]):
+//!
+//! | field | type | |
+//! |---|---|---|
+//! | `name` | string | optional |
+//! | `description` | string | optional |
+//! | `projectId` | string | optional |
+//! | `method` | string | `"api-key"`, the only method |
+//! | `credentials.apiKey` | string | required, not blank (the KMS: 1–255 characters after trimming) |
+//!
+//! `destinationConfig` ([`ChecklyConfig::from_kms_json`]):
+//!
+//! | field | type | |
+//! |---|---|---|
+//! | `accountId` | string, 1–255 characters | required; a UUID |
+//! | `accountName` | string, 1–255 characters | optional; display only |
+//! | `groupId` | string of digits, 1–255 characters (a JSON number is accepted too) | optional |
+//! | `groupName` | string, 1–255 characters | optional; with `groupId` the id decides and the name must be that group's |
+//! - [`ChecklyDestination`]: the [`Destination`](kms_sync_core::Destination), holding one of
+//!   two over one client: [`AccountVariables`] or [`GroupVariables`].
 //! - `fake` feature: [`fake::FakeChecklyServer`], a stateful Checkly on loopback.
 //!
 //! ```no_run
@@ -41,11 +67,12 @@ pub mod fake;
 mod group;
 mod model;
 
+pub use account::AccountVariables;
 pub use client::PAGE_LIMIT;
 pub use config::{ChecklyConfig, ChecklyConnection};
 pub use destination::{
     documented_budget, ChecklyDestination, ChecklyDestinationBuilder, DEFAULT_BASE_URL,
 };
 pub use factory::ChecklyFactory;
-pub use group::GROUP_LIMIT;
+pub use group::{GroupVariables, GROUP_LIMIT};
 pub use model::Account;

@@ -60,9 +60,10 @@ mod stats;
 pub use async_trait::async_trait;
 pub use definition::{AppConnectionDefinition, SecretSyncDefinition, SyncOptionsDefinition};
 pub use destination::{
-    Applied, BatchWriter, Capabilities, CaseRule, Change, ChangeKind, Destination, DestinationInfo,
-    EntryState, KeyRule, KeyRules, PerKeyWriter, RateBudget, Reason, RemoteEntry, RemoteValue,
-    Snapshot, StandardRules, Verdict, Version, WriteMode, Writer,
+    create_or_update, Applied, BatchWriter, Capabilities, CaseRule, Change, ChangeKind,
+    Destination, DestinationInfo, EntryState, KeyRule, KeyRules, NameLookup, PerKeyWriter,
+    RateBudget, Reason, RemoteEntry, RemoteValue, Snapshot, StandardRules, Verdict, Version,
+    WriteMode, Writer,
 };
 pub use engine::autosync::{
     AutoSync, AutoSyncConfig, AutoSyncHandle, RunRecord, RunTrigger, Trigger,

@@ -3,17 +3,22 @@
 //! secrets, ordered imports, `${KEY}` and `${env.path.KEY}` references expanded as the real
 //! server does (a reference it cannot resolve is left as literal text), the error envelope,
 //! and the testkit's fault injection and request log.
+//!
+//! Built on the testkit's [fake scaffolding](kms_sync_testkit::fake): a [`FakeService`] over
+//! the state, one handler per route.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use kms_sync_testkit::{FaultServer, Faults};
+use kms_sync_testkit::fake::{
+    bearer_token, header, must, str_field, Answer, FakeService, QueryParams, Refusal, SharedState,
+};
+use kms_sync_testkit::Faults;
 use serde_json::{json, Value};
 
 use crate::config::{KmsAuth, KmsLocation, ProjectRef};
@@ -50,17 +55,22 @@ struct FakeState {
     renewals: usize,
 }
 
-type Shared = Arc<Mutex<FakeState>>;
+type Shared = SharedState<FakeState>;
 
-fn lock(state: &Shared) -> MutexGuard<'_, FakeState> {
-    match state.lock() {
-        Ok(s) => s,
-        Err(poisoned) => poisoned.into_inner(),
-    }
+/// The KMS's error envelope.
+fn kms_error(status: StatusCode, name: &str, message: Value) -> Refusal {
+    Refusal::json(
+        status,
+        json!({"reqId": "req-fake0000000000", "statusCode": status.as_u16(), "message": message, "error": name}),
+    )
 }
 
-fn kms_error(status: StatusCode, name: &str, message: Value) -> Response {
-    (status, Json(json!({"reqId": "req-fake0000000000", "statusCode": status.as_u16(), "message": message, "error": name}))).into_response()
+fn token_expired() -> Refusal {
+    kms_error(
+        StatusCode::FORBIDDEN,
+        "TokenError",
+        json!("Your token has expired. Please re-authenticate."),
+    )
 }
 
 fn issue(state: &mut FakeState) -> Value {
@@ -158,53 +168,57 @@ fn items(
         .collect()
 }
 
-fn bool_param(q: &HashMap<String, String>, name: &str) -> Result<bool, Box<Response>> {
+fn bool_param(q: &HashMap<String, String>, name: &str) -> Result<bool, Refusal> {
     match q.get(name).map(String::as_str) {
         None | Some("false") => Ok(false),
         Some("true") => Ok(true),
-        Some(_) => Err(Box::new(kms_error(
+        Some(_) => Err(kms_error(
             StatusCode::UNPROCESSABLE_ENTITY,
             "ValidationFailure",
             json!([{"message": "Invalid enum value. Expected 'true' | 'false'", "path": [name]}]),
-        ))),
+        )),
     }
 }
 
-fn list(
-    state: &FakeState,
-    headers: &HeaderMap,
-    q: &HashMap<String, String>,
-) -> Result<Value, Box<Response>> {
-    let Some(auth) = headers.get("authorization").and_then(|v| v.to_str().ok()) else {
-        return Err(Box::new(kms_error(
+/// Checks the Bearer access token: present, issued and not expired.
+fn authenticated(state: &FakeState, headers: &HeaderMap) -> Result<(), Refusal> {
+    if header(headers, "authorization").is_none() {
+        return Err(kms_error(
             StatusCode::UNAUTHORIZED,
             "UnauthorizedError",
             json!("Token missing"),
-        )));
-    };
-    let token = auth.strip_prefix("Bearer ").unwrap_or_default();
+        ));
+    }
+    // Any other scheme is a token that was never issued.
+    let token = bearer_token(headers).unwrap_or_default();
     if state
         .tokens
         .get(token)
         .is_none_or(|exp| *exp <= Instant::now())
     {
-        return Err(Box::new(kms_error(
-            StatusCode::FORBIDDEN,
-            "TokenError",
-            json!("Your token has expired. Please re-authenticate."),
-        )));
+        return Err(token_expired());
     }
+    Ok(())
+}
+
+/// The body of `GET /api/v3/secrets/raw`: the folder's secrets and, when asked, its imports.
+fn list(
+    state: &FakeState,
+    headers: &HeaderMap,
+    q: &HashMap<String, String>,
+) -> Result<Value, Refusal> {
+    authenticated(state, headers)?;
     let expand_refs = bool_param(q, "expandSecretReferences")?;
     let imports = bool_param(q, "include_imports")?;
     bool_param(q, "recursive")?;
     let project_ok = q.get("workspaceId").map(String::as_str) == Some(PROJECT_ID)
         || q.get("workspaceSlug").map(String::as_str) == Some(PROJECT_SLUG);
     if !project_ok {
-        return Err(Box::new(kms_error(
+        return Err(kms_error(
             StatusCode::NOT_FOUND,
             "NotFound",
             json!("Project not found"),
-        )));
+        ));
     }
     let env = q.get("environment").cloned().unwrap_or_default();
     let path = q
@@ -212,11 +226,11 @@ fn list(
         .cloned()
         .unwrap_or_else(|| "/".to_owned());
     let Some(folder) = state.folders.get(&(env.clone(), path.clone())) else {
-        return Err(Box::new(kms_error(
+        return Err(kms_error(
             StatusCode::NOT_FOUND,
             "SecretPathNotFound",
             json!(format!("Folder with path '{path}' in environment '{env}' was not found. Please ensure the environment slug and secret path is correct.")),
-        )));
+        ));
     };
     let import_list: Vec<Value> = if imports {
         folder
@@ -230,65 +244,63 @@ fn list(
     Ok(json!({"secrets": items(state, &env, &path, expand_refs, false), "imports": import_list}))
 }
 
-fn router(state: Shared) -> Router {
-    let login = post(|State(s): State<Shared>, Json(b): Json<Value>| async move {
-        let id = b.get("clientId").and_then(Value::as_str);
-        let secret = b.get("clientSecret").and_then(Value::as_str);
-        let (Some(id), Some(secret)) = (id, secret) else {
-            return kms_error(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "ValidationFailure",
-                json!([{"message": "Required", "path": ["clientId"]}]),
-            );
-        };
-        let mut st = lock(&s);
-        if id != CLIENT_ID || secret != CLIENT_SECRET {
-            return kms_error(
-                StatusCode::UNAUTHORIZED,
-                "UnauthorizedError",
-                json!("Invalid credentials"),
-            );
+/// `POST /api/v1/auth/universal-auth/login`: a token for the fake's identity.
+async fn login(State(state): State<Shared>, Json(body): Json<Value>) -> Answer {
+    let (Some(id), Some(secret)) = (
+        str_field(&body, "clientId"),
+        str_field(&body, "clientSecret"),
+    ) else {
+        return Err(kms_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "ValidationFailure",
+            json!([{"message": "Required", "path": ["clientId"]}]),
+        ));
+    };
+    let mut s = state.lock();
+    if id != CLIENT_ID || secret != CLIENT_SECRET {
+        return Err(kms_error(
+            StatusCode::UNAUTHORIZED,
+            "UnauthorizedError",
+            json!("Invalid credentials"),
+        ));
+    }
+    s.logins += 1;
+    Ok(Json(issue(&mut s)).into_response())
+}
+
+/// `POST /api/v1/auth/token/renew`: a live token for a new one (the old one is spent).
+async fn renew(State(state): State<Shared>, Json(body): Json<Value>) -> Answer {
+    let token = str_field(&body, "accessToken").unwrap_or_default();
+    let mut s = state.lock();
+    match s.tokens.remove(token) {
+        None => Err(kms_error(
+            StatusCode::UNAUTHORIZED,
+            "UnauthorizedError",
+            json!("No identity access token found"),
+        )),
+        Some(exp) if exp <= Instant::now() => Err(token_expired()),
+        Some(_) => {
+            s.renewals += 1;
+            Ok(Json(issue(&mut s)).into_response())
         }
-        st.logins += 1;
-        Json(issue(&mut st)).into_response()
-    });
-    let renew = post(|State(s): State<Shared>, Json(b): Json<Value>| async move {
-        let token = b
-            .get("accessToken")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
-        let mut st = lock(&s);
-        match st.tokens.remove(&token) {
-            None => kms_error(
-                StatusCode::UNAUTHORIZED,
-                "UnauthorizedError",
-                json!("No identity access token found"),
-            ),
-            Some(exp) if exp <= Instant::now() => kms_error(
-                StatusCode::FORBIDDEN,
-                "TokenError",
-                json!("Your token has expired. Please re-authenticate."),
-            ),
-            Some(_) => {
-                st.renewals += 1;
-                Json(issue(&mut st)).into_response()
-            }
-        }
-    });
-    let secrets = get(
-        |State(s): State<Shared>, h: HeaderMap, Query(q): Query<HashMap<String, String>>| async move {
-            match list(&lock(&s), &h, &q) {
-                Ok(body) => Json(body).into_response(),
-                Err(r) => *r,
-            }
-        },
-    );
+    }
+}
+
+/// `GET /api/v3/secrets/raw`.
+async fn secrets(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Query(query): QueryParams,
+) -> Answer {
+    let body = list(&state.lock(), &headers, &query)?;
+    Ok(Json(body).into_response())
+}
+
+fn router() -> Router<Shared> {
     Router::new()
-        .route("/api/v1/auth/universal-auth/login", login)
-        .route("/api/v1/auth/token/renew", renew)
-        .route("/api/v3/secrets/raw", secrets)
-        .with_state(state)
+        .route("/api/v1/auth/universal-auth/login", post(login))
+        .route("/api/v1/auth/token/renew", post(renew))
+        .route("/api/v3/secrets/raw", get(secrets))
 }
 
 /// A running fake KMS. Dropping it stops the server.
@@ -303,34 +315,34 @@ fn router(state: Shared) -> Router {
 /// ```
 #[derive(Debug)]
 pub struct FakeKms {
-    server: FaultServer,
-    state: Shared,
+    service: FakeService<FakeState>,
 }
 
 impl FakeKms {
     /// Starts the fake: project [`PROJECT_ID`] / [`PROJECT_SLUG`], identity [`CLIENT_ID`] /
     /// [`CLIENT_SECRET`], tokens valid for an hour (max 30 days), no folders yet.
     pub async fn start() -> FakeKms {
-        let state = Arc::new(Mutex::new(FakeState {
+        let state = FakeState {
             folders: HashMap::new(),
             tokens: HashMap::new(),
             ttl: Duration::from_secs(3_600),
             max_ttl: Duration::from_secs(2_592_000),
             logins: 0,
             renewals: 0,
-        }));
-        let server = FaultServer::start(router(state.clone())).await;
-        FakeKms { server, state }
+        };
+        FakeKms {
+            service: FakeService::start(state, router()).await,
+        }
     }
 
     /// The base URL.
     pub fn base_url(&self) -> String {
-        self.server.base_url()
+        self.service.base_url()
     }
 
     /// The fault schedule and request log.
     pub fn faults(&self) -> &Faults {
-        self.server.faults()
+        self.service.faults()
     }
 
     /// A source builder for `environment` and `path` of the fake project (by slug), with the
@@ -340,13 +352,12 @@ impl FakeKms {
     ///
     /// If the location is invalid (empty environment).
     pub fn source_builder(&self, environment: &str, path: &str) -> HanzoSourceBuilder {
-        let location =
-            match KmsLocation::new(ProjectRef::Slug(PROJECT_SLUG.into()), environment, path) {
-                Ok(l) => l,
-                Err(e) => panic!("{e}"),
-            };
+        let location = must(
+            KmsLocation::new(ProjectRef::Slug(PROJECT_SLUG.into()), environment, path),
+            "the location",
+        );
         HanzoSource::builder(KmsAuth::universal(CLIENT_ID, CLIENT_SECRET), location)
-            .settings(kms_sync_testkit::fake_client_settings(self.base_url()))
+            .settings(self.service.client_settings())
     }
 
     /// A source for `environment` and `path`.
@@ -355,15 +366,12 @@ impl FakeKms {
     ///
     /// If the source cannot be built.
     pub fn source(&self, environment: &str, path: &str) -> HanzoSource {
-        match self.source_builder(environment, path).build() {
-            Ok(s) => s,
-            Err(e) => panic!("{e}"),
-        }
+        must(self.source_builder(environment, path).build(), "the source")
     }
 
     /// Creates or changes a secret (its version goes up); creates the folder if needed.
     pub fn set(&self, environment: &str, path: &str, key: &str, value: &str) {
-        let mut s = lock(&self.state);
+        let mut s = self.service.state();
         let folder = s
             .folders
             .entry((environment.to_owned(), path.to_owned()))
@@ -380,7 +388,9 @@ impl FakeKms {
 
     /// Deletes a secret.
     pub fn remove(&self, environment: &str, path: &str, key: &str) {
-        if let Some(folder) = lock(&self.state)
+        if let Some(folder) = self
+            .service
+            .state()
             .folders
             .get_mut(&(environment.to_owned(), path.to_owned()))
         {
@@ -396,7 +406,8 @@ impl FakeKms {
         from_environment: &str,
         from_path: &str,
     ) {
-        lock(&self.state)
+        self.service
+            .state()
             .folders
             .entry((environment.to_owned(), path.to_owned()))
             .or_default()
@@ -406,19 +417,19 @@ impl FakeKms {
 
     /// Sets the lifetime of tokens issued from now on.
     pub fn set_token_lifetime(&self, ttl: Duration, max_ttl: Duration) {
-        let mut s = lock(&self.state);
+        let mut s = self.service.state();
         s.ttl = ttl;
         s.max_ttl = max_ttl;
     }
 
     /// Revokes every token (the next data call is refused).
     pub fn revoke_tokens(&self) {
-        lock(&self.state).tokens.clear();
+        self.service.state().tokens.clear();
     }
 
     /// Logins and renewals so far.
     pub fn auth_counts(&self) -> (usize, usize) {
-        let s = lock(&self.state);
+        let s = self.service.state();
         (s.logins, s.renewals)
     }
 }

@@ -6,7 +6,8 @@ use std::fmt;
 use kms_sync_core::{parse_app_connection, parse_json, Error, Result};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use serde_json::{json, Value};
+
+use crate::model::{NormalScope, VariableScope};
 
 /// An Octopus Deploy connection: method `api-key` — the instance URL (Octopus Cloud or
 /// self-hosted, with an optional virtual directory) and an API key sent as
@@ -105,8 +106,118 @@ impl fmt::Debug for OctopusConnection {
     }
 }
 
+/// A kind of scope a sync's variables can carry: the six the KMS's `scopeValues` configures
+/// (its Advanced tab: environments, target tags, targets, processes, deployment steps,
+/// channels).
+///
+/// Octopus's variables know more kinds (`TenantTag`, `Tenant`, `Project`, `TargetRole`,
+/// `User`, `Trigger`, `ParentDeployment`, `Private`, and on newer servers `*Parameter` kinds);
+/// the KMS configures none of them, so a `scopeValues` field naming one is refused, naming
+/// it. A variable whose scope holds such a kind is never one of a sync's, and is sent back
+/// as read.
+///
+/// ```
+/// use kms_sync_octopus::{OctopusConfig, ScopeKind};
+/// assert_eq!(ScopeKind::ProcessOwner.scope_key(), "ProcessOwner");
+/// assert_eq!(ScopeKind::ProcessOwner.config_field(), "processes");
+/// assert_eq!(ScopeKind::ProcessOwner.reference_key(), "Processes");
+/// let err = OctopusConfig::from_kms_json(r#"{"spaceId": "Spaces-1", "projectId": "Projects-1",
+///     "scopeValues": {"tenantTags": ["Region/EU"]}}"#).unwrap_err();
+/// assert!(err.to_string().contains("unknown field `tenantTags`"), "{err}");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum ScopeKind {
+    /// Environments (`Environments-1`).
+    Environment,
+    /// Target roles, also called target tags; the id is the role's name.
+    Role,
+    /// Deployment targets (`Machines-3`).
+    Machine,
+    /// Processes: the project's deployment process or a runbook (`Projects-1`, `Runbooks-2`).
+    ProcessOwner,
+    /// Deployment steps (actions), by id.
+    Action,
+    /// Channels (`Channels-1`).
+    Channel,
+}
+
+impl ScopeKind {
+    /// Every kind, in the order the KMS lists them.
+    ///
+    /// ```
+    /// use kms_sync_octopus::ScopeKind;
+    /// let fields: Vec<&str> = ScopeKind::ALL.iter().map(|k| k.config_field()).collect();
+    /// assert_eq!(fields, ["environments", "roles", "machines", "processes", "actions", "channels"]);
+    /// ```
+    pub const ALL: [ScopeKind; 6] = [
+        ScopeKind::Environment,
+        ScopeKind::Role,
+        ScopeKind::Machine,
+        ScopeKind::ProcessOwner,
+        ScopeKind::Action,
+        ScopeKind::Channel,
+    ];
+
+    /// The key in a variable's `Scope` object (singular): `Environment`, `ProcessOwner`, ….
+    ///
+    /// ```
+    /// assert_eq!(kms_sync_octopus::ScopeKind::Role.scope_key(), "Role");
+    /// ```
+    pub fn scope_key(self) -> &'static str {
+        match self {
+            ScopeKind::Environment => "Environment",
+            ScopeKind::Role => "Role",
+            ScopeKind::Machine => "Machine",
+            ScopeKind::ProcessOwner => "ProcessOwner",
+            ScopeKind::Action => "Action",
+            ScopeKind::Channel => "Channel",
+        }
+    }
+
+    /// The field of the KMS's `scopeValues` (plural, camelCase): `environments`, `processes`, ….
+    ///
+    /// ```
+    /// assert_eq!(kms_sync_octopus::ScopeKind::Machine.config_field(), "machines");
+    /// ```
+    pub fn config_field(self) -> &'static str {
+        match self {
+            ScopeKind::Environment => "environments",
+            ScopeKind::Role => "roles",
+            ScopeKind::Machine => "machines",
+            ScopeKind::ProcessOwner => "processes",
+            ScopeKind::Action => "actions",
+            ScopeKind::Channel => "channels",
+        }
+    }
+
+    /// The list in a variable set's `ScopeValues` that holds the ids the project knows
+    /// (plural): `Environments`, `Processes`, ….
+    ///
+    /// ```
+    /// assert_eq!(kms_sync_octopus::ScopeKind::Channel.reference_key(), "Channels");
+    /// ```
+    pub fn reference_key(self) -> &'static str {
+        match self {
+            ScopeKind::Environment => "Environments",
+            ScopeKind::Role => "Roles",
+            ScopeKind::Machine => "Machines",
+            ScopeKind::ProcessOwner => "Processes",
+            ScopeKind::Action => "Actions",
+            ScopeKind::Channel => "Channels",
+        }
+    }
+}
+
+impl fmt::Display for ScopeKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.scope_key())
+    }
+}
+
 /// The scope values a sync's variables carry: ids of environments, target roles (tags),
-/// machines (targets), processes, actions (steps) and channels. Empty means unscoped.
+/// machines (targets), processes, actions (steps) and channels — one list per
+/// [`ScopeKind`]. Empty means unscoped. Any other field is refused, naming it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ScopeValues {
@@ -130,87 +241,87 @@ pub struct ScopeValues {
     pub channels: Vec<String>,
 }
 
-/// The scope keys as a variable's `Scope` object names them, with our field for each and the
-/// plural name under `ScopeValues`.
-pub(crate) const SCOPE_KEYS: [(&str, &str); 6] = [
-    ("Environment", "Environments"),
-    ("Role", "Roles"),
-    ("Machine", "Machines"),
-    ("ProcessOwner", "Processes"),
-    ("Action", "Actions"),
-    ("Channel", "Channels"),
-];
-
 impl ScopeValues {
-    fn list(&self, singular: &str) -> &[String] {
-        match singular {
-            "Environment" => &self.environments,
-            "Role" => &self.roles,
-            "Machine" => &self.machines,
-            "ProcessOwner" => &self.processes,
-            "Action" => &self.actions,
-            _ => &self.channels,
+    /// The ids configured for one kind.
+    ///
+    /// ```
+    /// use kms_sync_octopus::{ScopeKind, ScopeValues};
+    /// let scope = ScopeValues { channels: vec!["Channels-1".into()], ..ScopeValues::default() };
+    /// assert_eq!(scope.get(ScopeKind::Channel), ["Channels-1"]);
+    /// assert!(scope.get(ScopeKind::Environment).is_empty());
+    /// ```
+    pub fn get(&self, kind: ScopeKind) -> &[String] {
+        match kind {
+            ScopeKind::Environment => &self.environments,
+            ScopeKind::Role => &self.roles,
+            ScopeKind::Machine => &self.machines,
+            ScopeKind::ProcessOwner => &self.processes,
+            ScopeKind::Action => &self.actions,
+            ScopeKind::Channel => &self.channels,
         }
     }
 
-    /// The normalised form: each scope key's ids, sorted and deduplicated, empty keys left out.
-    pub(crate) fn normalized(&self) -> Vec<(&'static str, Vec<String>)> {
-        SCOPE_KEYS
-            .iter()
-            .filter_map(|(singular, _)| {
-                let mut ids: Vec<String> = self.list(singular).to_vec();
+    /// Each kind with ids, in [`ScopeKind::ALL`]'s order, its ids sorted and deduplicated.
+    fn by_kind(&self) -> Vec<(ScopeKind, Vec<String>)> {
+        ScopeKind::ALL
+            .into_iter()
+            .filter_map(|kind| {
+                let mut ids = self.get(kind).to_vec();
                 ids.sort();
                 ids.dedup();
-                (!ids.is_empty()).then_some((*singular, ids))
+                (!ids.is_empty()).then_some((kind, ids))
             })
             .collect()
     }
 
-    /// The `Scope` object Octopus expects on a variable.
-    pub(crate) fn to_scope_json(&self) -> Value {
-        let mut scope = serde_json::Map::new();
-        for (key, ids) in self.normalized() {
-            scope.insert(key.to_owned(), json!(ids));
-        }
-        Value::Object(scope)
+    /// The normal form (see [`NormalScope`]), as a variable's scope is compared.
+    pub(crate) fn normalized(&self) -> Vec<(&'static str, Vec<String>)> {
+        let mut scope: Vec<_> = self
+            .by_kind()
+            .into_iter()
+            .map(|(kind, ids)| (kind.scope_key(), ids))
+            .collect();
+        scope.sort();
+        scope
     }
 
-    /// Every configured id with its singular and plural scope names, for checking against a
-    /// variable set's `ScopeValues`.
-    pub(crate) fn ids(&self) -> Vec<(&'static str, &'static str, &str)> {
-        SCOPE_KEYS
-            .iter()
-            .flat_map(|(singular, plural)| {
-                self.list(singular)
-                    .iter()
-                    .map(move |id| (*singular, *plural, id.as_str()))
-            })
+    /// [`normalized`](Self::normalized), owned.
+    pub(crate) fn normal_scope(&self) -> NormalScope {
+        self.normalized()
+            .into_iter()
+            .map(|(kind, ids)| (kind.to_owned(), ids))
+            .collect()
+    }
+
+    /// The `Scope` object a variable of this sync carries.
+    pub(crate) fn to_scope(&self) -> VariableScope {
+        VariableScope::of(self.by_kind())
+    }
+
+    /// The `Scope` object Octopus expects on a variable, as JSON.
+    #[cfg(feature = "fake")]
+    pub(crate) fn to_scope_json(&self) -> serde_json::Value {
+        serde_json::Value::Object(self.to_scope().0)
+    }
+
+    /// Every configured id with its kind, for checking against a variable set's
+    /// `ScopeValues`.
+    pub(crate) fn ids(&self) -> Vec<(ScopeKind, &str)> {
+        ScopeKind::ALL
+            .into_iter()
+            .flat_map(|kind| self.get(kind).iter().map(move |id| (kind, id.as_str())))
             .collect()
     }
 }
 
-/// A variable's `Scope` object, normalised like [`ScopeValues::normalized`]; any other
+/// A variable's `Scope` object as JSON, in normal form (see [`NormalScope`]); any other
 /// non-empty scope key (tenant tags, …) is kept too, so such variables never match ours.
-pub(crate) fn normalize_scope(scope: Option<&Value>) -> Vec<(String, Vec<String>)> {
-    let mut out: Vec<(String, Vec<String>)> = scope
-        .and_then(Value::as_object)
-        .map(|map| {
-            map.iter()
-                .filter_map(|(k, v)| {
-                    let mut ids: Vec<String> = v
-                        .as_array()?
-                        .iter()
-                        .filter_map(|x| x.as_str().map(str::to_owned))
-                        .collect();
-                    ids.sort();
-                    ids.dedup();
-                    (!ids.is_empty()).then(|| (k.clone(), ids))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    out.sort();
-    out
+#[cfg(any(test, feature = "fake"))]
+pub(crate) fn normalize_scope(scope: Option<&serde_json::Value>) -> NormalScope {
+    scope
+        .and_then(serde_json::Value::as_object)
+        .map(|map| VariableScope(map.clone()).normalized())
+        .unwrap_or_default()
 }
 
 /// Where in Octopus to sync: one project's variables with one scope.
@@ -290,15 +401,15 @@ impl OctopusConfig {
                 )));
             }
         }
-        if let Some((_, plural, _)) = self
+        if let Some((kind, _)) = self
             .scope_values
             .ids()
             .into_iter()
-            .find(|(_, _, id)| id.trim().is_empty())
+            .find(|(_, id)| id.trim().is_empty())
         {
             return Err(Error::config(format!(
                 "Octopus Deploy destinationConfig.scopeValues.{} holds an empty id",
-                plural.to_ascii_lowercase()
+                kind.config_field()
             )));
         }
         Ok(())
@@ -321,13 +432,13 @@ impl OctopusConfig {
 
     /// `space/project [scope]`.
     pub fn target(&self) -> String {
-        let scope = self.scope_values.normalized();
+        let scope = self.scope_values.by_kind();
         if scope.is_empty() {
             return format!("{}/{} [unscoped]", self.space_id, self.project_id);
         }
         let parts: Vec<String> = scope
             .iter()
-            .map(|(k, ids)| format!("{k}={}", ids.join(",")))
+            .map(|(kind, ids)| format!("{kind}={}", ids.join(",")))
             .collect();
         format!(
             "{}/{} [{}]",
@@ -340,6 +451,8 @@ impl OctopusConfig {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]
@@ -384,6 +497,53 @@ mod tests {
         assert_ne!(normalize_scope(Some(&tenant)), as_ours);
         assert!(normalize_scope(None).is_empty());
         assert!(normalize_scope(Some(&json!({}))).is_empty());
+    }
+
+    /// Kinds that sort differently by name than in the KMS's order (Role before Machine,
+    /// Environment before Channel) still compare equal to the scope written for them.
+    #[test]
+    fn a_scope_of_several_kinds_matches_the_scope_it_writes() {
+        let ours = ScopeValues {
+            environments: vec!["Environments-1".into()],
+            roles: vec!["web".into()],
+            machines: vec!["Machines-1".into()],
+            processes: vec!["Projects-1".into()],
+            actions: vec!["a-1".into()],
+            channels: vec!["Channels-1".into()],
+        };
+        let written = serde_json::to_value(ours.to_scope()).expect("json");
+        assert_eq!(normalize_scope(Some(&written)), ours.normal_scope());
+        assert_eq!(
+            OctopusConfig::project("Spaces-1", "p").with_scope_values(ours).target(),
+            "Spaces-1/p [Environment=Environments-1; Role=web; Machine=Machines-1; ProcessOwner=Projects-1; Action=a-1; Channel=Channels-1]",
+            "shown in the KMS's order"
+        );
+    }
+
+    /// Every kind's config field is one the KMS's `scopeValues` accepts, and reads back as
+    /// that kind; a field that is not a kind is refused naming it.
+    #[test]
+    fn every_scope_kind_reads_from_its_config_field() -> Result<()> {
+        for kind in ScopeKind::ALL {
+            let json = format!(
+                r#"{{"spaceId": "Spaces-1", "projectId": "Projects-1", "scopeValues": {{"{}": ["x-1"]}}}}"#,
+                kind.config_field()
+            );
+            let config = OctopusConfig::from_kms_json(&json)?;
+            assert_eq!(config.scope_values().ids(), [(kind, "x-1")], "{kind}");
+        }
+        for unknown in ["tenantTags", "tenants", "Environments", "environment"] {
+            let json = format!(
+                r#"{{"spaceId": "Spaces-1", "projectId": "Projects-1", "scopeValues": {{"{unknown}": ["x"]}}}}"#
+            );
+            let err = OctopusConfig::from_kms_json(&json).expect_err(unknown);
+            assert!(
+                err.to_string()
+                    .contains(&format!("unknown field `{unknown}`")),
+                "{err}"
+            );
+        }
+        Ok(())
     }
 
     #[test]

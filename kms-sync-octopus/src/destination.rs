@@ -7,15 +7,15 @@ use std::time::Duration;
 use kms_sync_core::http::ClientSettings;
 use kms_sync_core::{
     async_trait, Capabilities, Destination, DestinationInfo, EntryState, Error, ErrorKind,
-    KeyRules, RateBudget, RemoteEntry, RemoteValue, Result, SecretValue, Snapshot, Version, Writer,
+    KeyRules, NameLookup, RateBudget, RemoteEntry, RemoteValue, Result, SecretValue, Snapshot,
+    Version, Writer,
 };
-use serde_json::Value;
 use tokio::sync::OnceCell;
 
 use crate::client::OctopusClient;
-use crate::config::{normalize_scope, OctopusConfig, OctopusConnection};
+use crate::config::{OctopusConfig, OctopusConnection};
 use crate::error::error_table;
-use crate::model::{Project, Space, User};
+use crate::model::{NormalScope, Project, User, Variable, VariableSet};
 use crate::rules::OctopusRules;
 
 /// The budget assumed when the server announces none (the reported default of 200 requests
@@ -66,6 +66,7 @@ impl OctopusDestinationBuilder {
             )
             .auth(self.connection.auth())
             .error_table(error_table)
+            .rate_limit_headers(crate::rate_limit::rate_limit_headers)
             .build()?;
         let capabilities = Capabilities::new()
             .with_values_readable(false)
@@ -75,13 +76,7 @@ impl OctopusDestinationBuilder {
             info: DestinationInfo::new("octopus-deploy", self.config.target(), capabilities),
             rules: OctopusRules::new(),
             client: OctopusClient { http },
-            scope: self
-                .config
-                .scope_values()
-                .normalized()
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v))
-                .collect(),
+            scope: self.config.scope_values().normal_scope(),
             config: self.config,
             resolved: Arc::new(OnceCell::new()),
             last_read: LastRead::default(),
@@ -103,7 +98,7 @@ pub(crate) struct Resolved {
 struct LastRead(Arc<Mutex<Option<ReadSet>>>);
 
 /// A set as read, with its version.
-type ReadSet = (Version, Arc<Value>);
+type ReadSet = (Version, Arc<VariableSet>);
 
 impl std::fmt::Debug for LastRead {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -143,40 +138,9 @@ pub struct OctopusDestination {
     rules: OctopusRules,
     pub(crate) client: OctopusClient,
     pub(crate) config: OctopusConfig,
-    scope: Vec<(String, Vec<String>)>,
+    scope: NormalScope,
     resolved: Arc<OnceCell<Resolved>>,
     last_read: LastRead,
-}
-
-pub(crate) fn text<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
-    v.get(key).and_then(Value::as_str)
-}
-
-fn is_sensitive(v: &Value) -> bool {
-    v.get("IsSensitive")
-        .and_then(Value::as_bool)
-        .unwrap_or(false)
-        || text(v, "Type") == Some("Sensitive")
-}
-
-/// The set's `Version` (the client checked that it is a number).
-pub(crate) fn version_of(set: &Value) -> Version {
-    Version::new(
-        set.get("Version")
-            .map(|v| v.to_string())
-            .unwrap_or_default(),
-    )
-}
-
-/// The set's variables.
-pub(crate) fn variables(set: &Value) -> &[Value] {
-    set.get("Variables")
-        .and_then(Value::as_array)
-        .map_or(&[], Vec::as_slice)
-}
-
-fn names(items: impl Iterator<Item = String>) -> String {
-    items.collect::<Vec<_>>().join(", ")
 }
 
 impl OctopusDestination {
@@ -202,8 +166,8 @@ impl OctopusDestination {
     }
 
     /// Whether a variable has this destination's scope (normalised).
-    pub(crate) fn ours(&self, variable: &Value) -> bool {
-        normalize_scope(variable.get("Scope")) == self.scope
+    pub(crate) fn ours(&self, variable: &Variable) -> bool {
+        variable.normal_scope() == self.scope
     }
 
     pub(crate) async fn resolved(&self) -> Result<&Resolved> {
@@ -244,32 +208,12 @@ impl OctopusDestination {
             return Ok(wanted.to_owned());
         }
         let spaces = self.client.spaces().await?;
-        let same = |s: &&Space, exact: bool| {
-            let eq = |a: &str| {
-                if exact {
-                    a == wanted
-                } else {
-                    a.eq_ignore_ascii_case(wanted)
-                }
-            };
-            eq(&s.name) || s.slug.as_deref().is_some_and(eq)
-        };
-        let found = spaces
-            .iter()
-            .find(|s| same(s, true))
-            .or_else(|| spaces.iter().find(|s| same(s, false)));
-        match found {
-            Some(s) => Ok(s.id.clone()),
-            None => Err(Error::new(
-                ErrorKind::NotFound,
-                format!(
-                    "no Octopus space `{wanted}` (there are: {})",
-                    names(spaces.iter().map(|s| s.name.clone()))
-                ),
-            )),
-        }
+        let space = NameLookup::new("Octopus space", "spaceId")
+            .find(&spaces, wanted, |s| (&s.name, s.slug.as_deref()))?;
+        Ok(space.id.clone())
     }
 
+    /// The project: by id or slug (one GET), otherwise found by name or slug among all.
     async fn find_project(&self, space: &str) -> Result<Project> {
         let wanted = self.config.project_ref();
         match self.client.project(space, wanted).await {
@@ -278,42 +222,23 @@ impl OctopusDestination {
             Err(e) => return Err(e),
         }
         let projects = self.client.projects(space).await?;
-        projects
-            .iter()
-            .find(|p| p.id == wanted || p.name == wanted)
-            .or_else(|| {
-                projects.iter().find(|p| {
-                    p.name.eq_ignore_ascii_case(wanted)
-                        || p.slug
-                            .as_deref()
-                            .is_some_and(|s| s.eq_ignore_ascii_case(wanted))
-                })
-            })
-            .cloned()
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorKind::NotFound,
-                    format!(
-                        "no project `{wanted}` in {space} (there are: {})",
-                        names(projects.iter().map(|p| p.name.clone()))
-                    ),
-                )
-            })
+        let project =
+            NameLookup::new("project", "projectId")
+                .within(space)
+                .find(&projects, wanted, |p| (&p.name, p.slug.as_deref()))?;
+        Ok(project.clone())
     }
 
     /// Every configured scope id must be one of the set's `ScopeValues`.
-    fn check_scope_ids(&self, set: &Value) -> Result<()> {
-        let mut unknown = Vec::new();
-        for (_, plural, id) in self.config.scope_values().ids() {
-            let known = set
-                .get("ScopeValues")
-                .and_then(|sv| sv.get(plural))
-                .and_then(Value::as_array)
-                .is_some_and(|list| list.iter().any(|v| text(v, "Id") == Some(id)));
-            if !known {
-                unknown.push(format!("{} `{id}`", plural.to_ascii_lowercase()));
-            }
-        }
+    fn check_scope_ids(&self, set: &VariableSet) -> Result<()> {
+        let unknown: Vec<String> = self
+            .config
+            .scope_values()
+            .ids()
+            .into_iter()
+            .filter(|(kind, id)| !set.knows(*kind, id))
+            .map(|(kind, id)| format!("{} `{id}`", kind.config_field()))
+            .collect();
         if unknown.is_empty() {
             Ok(())
         } else {
@@ -325,33 +250,39 @@ impl OctopusDestination {
     }
 
     /// The entry of one of our variables: hidden when sensitive, protected when not.
-    fn entry_of(&self, v: &Value) -> Result<RemoteEntry> {
-        let name = text(v, "Name").ok_or_else(|| Error::unexpected("a variable without a Name"))?;
-        let mut entry = if is_sensitive(v) {
+    fn entry_of(&self, v: &Variable) -> Result<RemoteEntry> {
+        let name = v
+            .name()
+            .ok_or_else(|| Error::unexpected("a variable without a Name"))?;
+        let mut entry = if v.is_sensitive() {
             RemoteEntry::new(name, RemoteValue::Hidden)
         } else {
-            RemoteEntry::new(
-                name,
-                RemoteValue::Known(SecretValue::new(text(v, "Value").unwrap_or_default())),
-            )
-            .with_state(EntryState::protected(NOT_SENSITIVE))
+            let value = v.value.get().map(String::as_str).unwrap_or_default();
+            RemoteEntry::new(name, RemoteValue::Known(SecretValue::new(value)))
+                .with_state(EntryState::protected(NOT_SENSITIVE))
         };
-        if let Some(id) = text(v, "Id") {
+        if let Some(id) = v.id() {
             entry = entry.with_id(id);
         }
         Ok(entry)
     }
 
+    /// The variable set, read with one GET.
+    pub(crate) async fn read_set(&self, r: &Resolved) -> Result<VariableSet> {
+        VariableSet::from_json(self.client.variable_set(&r.space, &r.set).await?)
+    }
+
     async fn list_inner(&self) -> Result<Snapshot> {
         let r = self.resolved().await?;
-        let set = self.client.variable_set(&r.space, &r.set).await?;
+        let set = self.read_set(r).await?;
         self.check_scope_ids(&set)?;
-        let entries = variables(&set)
+        let entries = set
+            .variables
             .iter()
             .filter(|v| self.ours(v))
             .map(|v| self.entry_of(v))
             .collect::<Result<Vec<_>>>()?;
-        let version = version_of(&set);
+        let version = set.version();
         self.remember(version.clone(), set);
         Ok(Snapshot::new(entries).with_version(version))
     }
@@ -366,12 +297,12 @@ impl OctopusDestination {
     }
 
     /// Keeps the set a `list` read, for the write that follows it.
-    fn remember(&self, version: Version, set: Value) {
+    fn remember(&self, version: Version, set: VariableSet) {
         *self.last_read() = Some((version, Arc::new(set)));
     }
 
     /// The set the last `list` read, if it has this version.
-    pub(crate) fn recalled(&self, version: &Version) -> Option<Arc<Value>> {
+    pub(crate) fn recalled(&self, version: &Version) -> Option<Arc<VariableSet>> {
         self.last_read()
             .as_ref()
             .filter(|(v, _)| v == version)
@@ -420,8 +351,10 @@ mod tests {
         let dest =
             OctopusDestination::builder(connection, OctopusConfig::project("Spaces-1", "web"))
                 .build()?;
-        let set = json!({"Version": 7, "Variables": [{"Id": "x", "Name": "Theirs", "Value": "plain-value"}]});
-        dest.remember(version_of(&set), set);
+        let set = VariableSet::from_json(
+            json!({"Version": 7, "Variables": [{"Id": "x", "Name": "Theirs", "Value": "plain-value"}]}),
+        )?;
+        dest.remember(set.version(), set);
         assert!(dest.recalled(&Version::new("6")).is_none());
         assert!(dest.recalled(&Version::new("7")).is_some());
         assert!(

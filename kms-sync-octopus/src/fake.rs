@@ -5,18 +5,25 @@
 //! does), `ScopeValues`, frozen release snapshots refused, the API-key check, Octopus's error
 //! envelope, and the testkit's fault injection and request log. A successful PUT is answered
 //! with the saved set, or with `{}` when [`FakeOctopus::answer_puts_with_empty_object`] asks.
+//!
+//! Built on the testkit's [fake scaffolding](kms_sync_testkit::fake): a [`FakeService`] over
+//! the state, one handler per route, [`FakeScope`] for the suites.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
-use kms_sync_core::{async_trait, Destination, RequestStats, Result};
-use kms_sync_testkit::matrix::{FaultTarget, Paging};
-use kms_sync_testkit::{ConformanceTarget, FaultServer, Faults};
+use kms_sync_core::{Destination, Result};
+use kms_sync_testkit::fake::{
+    bool_field, masked, must, require_header, str_field, Answer, FailingKeys, FakeScope,
+    FakeService, Refusal, SharedState,
+};
+use kms_sync_testkit::matrix::Paging;
+use kms_sync_testkit::Faults;
 use serde_json::{json, Value};
 
 use crate::config::{normalize_scope, OctopusConfig, OctopusConnection, ScopeValues};
@@ -36,6 +43,12 @@ struct Project {
     version_controlled: bool,
 }
 
+impl Project {
+    fn to_json(&self) -> Value {
+        json!({"Id": self.id, "Name": self.name, "Slug": self.slug, "SpaceId": SPACE, "VariableSetId": self.set, "IsVersionControlled": self.version_controlled})
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Set {
     owner: String,
@@ -44,37 +57,56 @@ struct Set {
     variables: Vec<Value>,
 }
 
+impl Set {
+    /// As a read answers: sensitive values null, the scope values every set carries.
+    fn read(&self, id: &str) -> Value {
+        let variables = masked(&self.variables, "IsSensitive", "Value");
+        json!({
+            "Id": id, "OwnerId": self.owner, "SpaceId": SPACE, "Version": self.version,
+            "Variables": variables, "ScopeValues": scope_values(),
+            "Links": {"Self": format!("/api/{SPACE}/variables/{id}")}
+        })
+    }
+
+    /// The stored variable with this `Id`.
+    fn stored(&self, id: &str) -> Option<&Value> {
+        self.variables
+            .iter()
+            .find(|s| str_field(s, "Id") == Some(id))
+    }
+}
+
 #[derive(Debug, Default)]
 struct FakeState {
     projects: Vec<Project>,
     sets: HashMap<String, Set>,
-    fail_writes: BTreeSet<String>,
+    fail_writes: FailingKeys,
     /// Answer a successful PUT with `{}` (as the 2026 docs give for the newer route).
     empty_put_answers: bool,
 }
 
-type Shared = Arc<Mutex<FakeState>>;
+type Shared = SharedState<FakeState>;
 
-fn lock(state: &Shared) -> MutexGuard<'_, FakeState> {
-    match state.lock() {
-        Ok(s) => s,
-        Err(poisoned) => poisoned.into_inner(),
-    }
+/// Octopus's error envelope.
+fn octopus_error(status: StatusCode, message: &str, errors: &[&str]) -> Refusal {
+    Refusal::json(status, json!({"ErrorMessage": message, "Errors": errors}))
 }
 
-fn octopus_error(status: StatusCode, message: &str, errors: &[&str]) -> Response {
-    (
-        status,
-        Json(json!({"ErrorMessage": message, "Errors": errors})),
+fn not_found() -> Refusal {
+    octopus_error(StatusCode::NOT_FOUND, "The resource was not found..", &[])
+}
+
+fn bad_request(errors: &[&str]) -> Refusal {
+    octopus_error(
+        StatusCode::BAD_REQUEST,
+        "There was a problem with your request.",
+        errors,
     )
-        .into_response()
 }
 
-fn refuse(headers: &HeaderMap) -> Option<Response> {
-    let key = headers
-        .get("x-octopus-apikey")
-        .and_then(|v| v.to_str().ok());
-    (key != Some(FAKE_API_KEY)).then(|| {
+/// Checks the API key.
+fn allowed(headers: &HeaderMap) -> std::result::Result<(), Refusal> {
+    require_header(headers, "x-octopus-apikey", FAKE_API_KEY, || {
         octopus_error(
             StatusCode::UNAUTHORIZED,
             "You must be logged in to perform this action.",
@@ -95,86 +127,28 @@ fn scope_values() -> Value {
     })
 }
 
-fn read_set(id: &str, set: &Set) -> Value {
-    let variables: Vec<Value> = set
-        .variables
-        .iter()
-        .map(|v| {
-            let mut v = v.clone();
-            if v.get("IsSensitive").and_then(Value::as_bool) == Some(true) {
-                v["Value"] = Value::Null;
-            }
-            v
-        })
-        .collect();
-    json!({
-        "Id": id, "OwnerId": set.owner, "SpaceId": SPACE, "Version": set.version,
-        "Variables": variables, "ScopeValues": scope_values(),
-        "Links": {"Self": format!("/api/{SPACE}/variables/{id}")}
-    })
-}
-
-fn project_json(p: &Project) -> Value {
-    json!({"Id": p.id, "Name": p.name, "Slug": p.slug, "SpaceId": SPACE, "VariableSetId": p.set, "IsVersionControlled": p.version_controlled})
-}
-
-/// Applies a PUT body to a stored set the way Octopus does.
-fn put_set(
-    state: &mut FakeState,
-    id: &str,
-    body: &Value,
-) -> std::result::Result<Value, Box<Response>> {
-    let bad = |errors: &[&str]| {
-        Box::new(octopus_error(
-            StatusCode::BAD_REQUEST,
-            "There was a problem with your request.",
-            errors,
-        ))
-    };
-    if id.contains("-s-") {
-        return Err(bad(&[
-            "You cannot modify this variable set because the set is frozen",
-        ]));
-    }
-    let failing = state.fail_writes.clone();
-    let Some(set) = state.sets.get_mut(id) else {
-        return Err(Box::new(octopus_error(
-            StatusCode::NOT_FOUND,
-            "The resource was not found..",
-            &[],
-        )));
-    };
-    if body.get("Version").and_then(Value::as_i64) != Some(set.version) {
-        return Err(bad(&["Changes to these variables could not be saved, because another user has made changes to the variables between when you started editing and when you saved your changes. Please reload or open a new tab to make your changes."]));
-    }
-    let incoming = body
-        .get("Variables")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+/// The variables a PUT saves, from those it carries, as Octopus does: a variable with a
+/// known `Id` and a null or empty value keeps a stored sensitive value; one without an `Id`
+/// is new (a sensitive one without a value is stored empty).
+fn merged(set: &Set, incoming: Vec<Value>) -> std::result::Result<Vec<Value>, Refusal> {
     let mut ids = BTreeSet::new();
     let mut next = Vec::with_capacity(incoming.len());
     for mut v in incoming {
-        match v.get("Id").and_then(Value::as_str).map(str::to_owned) {
+        match str_field(&v, "Id").map(str::to_owned) {
             Some(id) => {
                 if !ids.insert(id.clone()) {
-                    return Err(bad(&["Variable ids must be unique."]));
+                    return Err(bad_request(&["Variable ids must be unique."]));
                 }
-                let stored = set
-                    .variables
-                    .iter()
-                    .find(|s| s.get("Id").and_then(Value::as_str) == Some(id.as_str()));
                 let empty = v
                     .get("Value")
                     .is_none_or(|x| x.is_null() || x.as_str() == Some(""));
-                if let Some(stored) = stored {
-                    if empty && stored.get("IsSensitive").and_then(Value::as_bool) == Some(true) {
+                if let Some(stored) = set.stored(&id) {
+                    if empty && bool_field(stored, "IsSensitive") == Some(true) {
                         v["Value"] = stored["Value"].clone();
                     }
                 }
             }
             None => {
-                // A variable without an Id is new: a sensitive one without a value is stored empty.
                 v["Id"] = json!(uuid::Uuid::new_v4().to_string());
                 if v.get("Value").is_none_or(Value::is_null) {
                     v["Value"] = json!("");
@@ -183,104 +157,136 @@ fn put_set(
         }
         next.push(v);
     }
-    let keyed = |list: &[Value]| -> BTreeMap<String, Vec<Value>> {
-        let mut map: BTreeMap<String, Vec<Value>> = BTreeMap::new();
-        for v in list {
-            if let Some(name) = v.get("Name").and_then(Value::as_str) {
-                map.entry(name.to_owned())
-                    .or_default()
-                    .push(json!([v.get("Value"), v.get("Scope")]));
-            }
+    Ok(next)
+}
+
+/// Each name's values and scopes, to see which names a PUT changes.
+fn by_name(list: &[Value]) -> BTreeMap<String, Vec<Value>> {
+    let mut map: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for v in list {
+        if let Some(name) = str_field(v, "Name") {
+            map.entry(name.to_owned())
+                .or_default()
+                .push(json!([v.get("Value"), v.get("Scope")]));
         }
-        map
-    };
-    let (before, after) = (keyed(&set.variables), keyed(&next));
-    if failing.iter().any(|k| before.get(k) != after.get(k)) {
-        return Err(Box::new(octopus_error(
+    }
+    map
+}
+
+/// Applies a PUT body to a stored set the way Octopus does; returns the saved set.
+fn put_set(state: &mut FakeState, id: &str, body: &Value) -> std::result::Result<Value, Refusal> {
+    if id.contains("-s-") {
+        return Err(bad_request(&[
+            "You cannot modify this variable set because the set is frozen",
+        ]));
+    }
+    let failing = state.fail_writes.clone();
+    let set = state.sets.get_mut(id).ok_or_else(not_found)?;
+    if body.get("Version").and_then(Value::as_i64) != Some(set.version) {
+        return Err(bad_request(&["Changes to these variables could not be saved, because another user has made changes to the variables between when you started editing and when you saved your changes. Please reload or open a new tab to make your changes."]));
+    }
+    let incoming = body
+        .get("Variables")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let next = merged(set, incoming)?;
+    if failing.any_changed(&by_name(&set.variables), &by_name(&next)) {
+        return Err(octopus_error(
             StatusCode::FORBIDDEN,
             "injected: writes to this variable are refused",
             &[],
-        )));
+        ));
     }
     set.variables = next;
     set.version += 1;
-    Ok(read_set(id, set))
+    Ok(set.read(id))
 }
 
-fn router(state: Shared) -> Router {
-    let me = get(|h: HeaderMap| async move {
-        refuse(&h).unwrap_or_else(|| {
-            Json(json!({"Id": "Users-1", "Username": "fake", "DisplayName": "Fake User"}))
-                .into_response()
-        })
-    });
-    let spaces = get(|h: HeaderMap| async move {
-        refuse(&h).unwrap_or_else(|| {
-            Json(json!([{"Id": SPACE, "Name": "Default", "Slug": "default", "IsDefault": true}]))
-                .into_response()
-        })
-    });
-    let projects = get(
-        |State(s): State<Shared>, h: HeaderMap, Path(space): Path<String>| async move {
-            if let Some(r) = refuse(&h) {
-                return r;
-            }
-            if space != SPACE {
-                return octopus_error(StatusCode::NOT_FOUND, "The resource was not found..", &[]);
-            }
-            Json(
-                lock(&s)
-                    .projects
-                    .iter()
-                    .map(project_json)
-                    .collect::<Vec<_>>(),
-            )
-            .into_response()
-        },
-    );
-    let project = get(
-        |State(s): State<Shared>, h: HeaderMap, Path((space, wanted)): Path<(String, String)>| async move {
-            if let Some(r) = refuse(&h) {
-                return r;
-            }
-            let st = lock(&s);
-            match st
-                .projects
-                .iter()
-                .find(|p| space == SPACE && (p.id == wanted || p.slug == wanted))
-            {
-                Some(p) => Json(project_json(p)).into_response(),
-                None => octopus_error(StatusCode::NOT_FOUND, "The resource was not found..", &[]),
-            }
-        },
-    );
-    let set = get(|State(s): State<Shared>, h: HeaderMap, Path((_space, id)): Path<(String, String)>| async move {
-        if let Some(r) = refuse(&h) {
-            return r;
-        }
-        match lock(&s).sets.get(&id) {
-            Some(set) => Json(read_set(&id, set)).into_response(),
-            None => octopus_error(StatusCode::NOT_FOUND, "The resource was not found..", &[]),
-        }
+/// `GET /api/users/me`.
+async fn current_user(headers: HeaderMap) -> Answer {
+    allowed(&headers)?;
+    Ok(
+        Json(json!({"Id": "Users-1", "Username": "fake", "DisplayName": "Fake User"}))
+            .into_response(),
+    )
+}
+
+/// `GET /api/spaces/all`.
+async fn list_spaces(headers: HeaderMap) -> Answer {
+    allowed(&headers)?;
+    Ok(
+        Json(json!([{"Id": SPACE, "Name": "Default", "Slug": "default", "IsDefault": true}]))
+            .into_response(),
+    )
+}
+
+/// `GET /api/{space}/projects/all`.
+async fn list_projects(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Path(space): Path<String>,
+) -> Answer {
+    allowed(&headers)?;
+    if space != SPACE {
+        return Err(not_found());
+    }
+    let projects: Vec<Value> = state.lock().projects.iter().map(Project::to_json).collect();
+    Ok(Json(projects).into_response())
+}
+
+/// `GET /api/{space}/projects/{id}`: by id or slug.
+async fn get_project(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Path((space, wanted)): Path<(String, String)>,
+) -> Answer {
+    allowed(&headers)?;
+    let s = state.lock();
+    let project = s
+        .projects
+        .iter()
+        .find(|p| space == SPACE && (p.id == wanted || p.slug == wanted))
+        .ok_or_else(not_found)?;
+    Ok(Json(project.to_json()).into_response())
+}
+
+/// `GET /api/{space}/variables/{id}`.
+async fn get_set(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Path((_space, id)): Path<(String, String)>,
+) -> Answer {
+    allowed(&headers)?;
+    let s = state.lock();
+    let set = s.sets.get(&id).ok_or_else(not_found)?;
+    Ok(Json(set.read(&id)).into_response())
+}
+
+/// `PUT /api/{space}/variables/{id}`.
+async fn update_set(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Path((_space, id)): Path<(String, String)>,
+    Json(body): Json<Value>,
+) -> Answer {
+    allowed(&headers)?;
+    let mut s = state.lock();
+    let saved = put_set(&mut s, &id, &body)?;
+    Ok(if s.empty_put_answers {
+        Json(json!({})).into_response()
+    } else {
+        Json(saved).into_response()
     })
-    .put(|State(s): State<Shared>, h: HeaderMap, Path((_space, id)): Path<(String, String)>, Json(body): Json<Value>| async move {
-        if let Some(r) = refuse(&h) {
-            return r;
-        }
-        let mut state = lock(&s);
-        match put_set(&mut state, &id, &body) {
-            Ok(_) if state.empty_put_answers => Json(json!({})).into_response(),
-            Ok(saved) => Json(saved).into_response(),
-            Err(r) => *r,
-        }
-    });
+}
+
+fn router() -> Router<Shared> {
     Router::new()
-        .route("/api/users/me", me)
-        .route("/api/spaces/all", spaces)
-        .route("/api/{space}/projects/all", projects)
-        .route("/api/{space}/projects/{id}", project)
-        .route("/api/{space}/variables/{id}", set)
-        .with_state(state)
+        .route("/api/users/me", get(current_user))
+        .route("/api/spaces/all", get(list_spaces))
+        .route("/api/{space}/projects/all", get(list_projects))
+        .route("/api/{space}/projects/{id}", get(get_project))
+        .route("/api/{space}/variables/{id}", get(get_set).put(update_set))
 }
 
 /// A running fake Octopus Deploy. Dropping it stops the server.
@@ -295,34 +301,33 @@ fn router(state: Shared) -> Router {
 /// ```
 #[derive(Debug)]
 pub struct FakeOctopus {
-    server: FaultServer,
-    state: Shared,
+    service: FakeService<FakeState>,
 }
 
 impl FakeOctopus {
     /// Starts the fake with space [`SPACE`] and key [`FAKE_API_KEY`]; no projects yet.
     pub async fn start() -> FakeOctopus {
-        let state = Arc::new(Mutex::new(FakeState::default()));
-        let server = FaultServer::start(router(state.clone())).await;
-        FakeOctopus { server, state }
+        FakeOctopus {
+            service: FakeService::start(FakeState::default(), router()).await,
+        }
     }
 
     /// The base URL (the instance URL).
     pub fn base_url(&self) -> String {
-        self.server.base_url()
+        self.service.base_url()
     }
 
     /// The fault schedule and request log.
     pub fn faults(&self) -> &Faults {
-        self.server.faults()
+        self.service.faults()
     }
 
     /// A connection to this fake.
     pub fn connection(&self) -> OctopusConnection {
-        match OctopusConnection::new(self.base_url(), FAKE_API_KEY) {
-            Ok(c) => c,
-            Err(e) => panic!("the fake's own connection is invalid: {e}"),
-        }
+        must(
+            OctopusConnection::new(self.base_url(), FAKE_API_KEY),
+            "the fake's own connection is invalid",
+        )
     }
 
     /// A destination for `config` pointed at this fake, with fast retries.
@@ -332,13 +337,13 @@ impl FakeOctopus {
     /// As [`OctopusDestinationBuilder::build`](crate::OctopusDestinationBuilder::build).
     pub fn destination(&self, config: OctopusConfig) -> Result<OctopusDestination> {
         OctopusDestination::builder(self.connection(), config)
-            .settings(kms_sync_testkit::fake_client_settings(self.base_url()))
+            .settings(self.service.client_settings())
             .build()
     }
 
     /// Adds a project (slug: the name in lowercase); returns its id and variable set id.
     pub fn add_project(&self, name: &str, version_controlled: bool) -> (String, String) {
-        let mut s = lock(&self.state);
+        let mut s = self.service.state();
         let id = format!("Projects-{}", s.projects.len() + 1);
         let set = format!("variableset-{id}");
         s.projects.push(Project {
@@ -364,7 +369,7 @@ impl FakeOctopus {
         if variable.get("Id").is_none() {
             variable["Id"] = json!(uuid::Uuid::new_v4().to_string());
         }
-        if let Some(s) = lock(&self.state).sets.get_mut(set) {
+        if let Some(s) = self.service.state().sets.get_mut(set) {
             s.variables.push(variable);
             s.version += 1;
         }
@@ -372,7 +377,8 @@ impl FakeOctopus {
 
     /// A set's variables as stored (true values).
     pub fn variables(&self, set: &str) -> Vec<Value> {
-        lock(&self.state)
+        self.service
+            .state()
             .sets
             .get(set)
             .map(|s| s.variables.clone())
@@ -381,25 +387,25 @@ impl FakeOctopus {
 
     /// A set's version.
     pub fn version(&self, set: &str) -> i64 {
-        lock(&self.state).sets.get(set).map_or(0, |s| s.version)
+        self.service.state().sets.get(set).map_or(0, |s| s.version)
     }
 
     /// Bumps a set's version, as an edit by someone else would.
     pub fn bump_version(&self, set: &str) {
-        if let Some(s) = lock(&self.state).sets.get_mut(set) {
+        if let Some(s) = self.service.state().sets.get_mut(set) {
             s.version += 1;
         }
     }
 
     /// Refuses (403) every later PUT that changes a variable named `name`.
     pub fn fail_writes_to(&self, name: &str) {
-        lock(&self.state).fail_writes.insert(name.to_owned());
+        self.service.state().fail_writes.insert(name);
     }
 
     /// Answers every later successful PUT with `{}` instead of the saved set (`false`: the
     /// saved set again), as the 2026 docs give for the newer project-variables route.
     pub fn answer_puts_with_empty_object(&self, empty: bool) {
-        lock(&self.state).empty_put_answers = empty;
+        self.service.state().empty_put_answers = empty;
     }
 }
 
@@ -432,10 +438,7 @@ impl FakeTarget {
         let fake = FakeOctopus::start().await;
         let (_, set) = fake.add_project("Web", false);
         let config = OctopusConfig::project(SPACE, "web").with_scope_values(scope.clone());
-        let destination = match fake.destination(config) {
-            Ok(d) => Arc::new(d),
-            Err(e) => panic!("building the destination: {e}"),
-        };
+        let destination = Arc::new(must(fake.destination(config), "building the destination"));
         FakeTarget {
             fake,
             set,
@@ -460,62 +463,45 @@ impl FakeTarget {
     }
 }
 
-#[async_trait]
-impl ConformanceTarget for FakeTarget {
+impl FakeScope for FakeTarget {
     fn destination(&self) -> Arc<dyn Destination> {
         self.destination.clone()
     }
 
-    async fn seed(&self, key: &str, value: &str) -> Result<()> {
+    fn faults(&self) -> &Faults {
+        self.fake.faults()
+    }
+
+    fn seed(&self, key: &str, value: &str) {
         self.fake.seed(
             &self.set,
             json!({"Name": key, "Value": value, "Type": "Sensitive", "IsSensitive": true, "Scope": self.scope.to_scope_json(), "IsEditable": true, "Prompt": null}),
         );
-        Ok(())
     }
 
-    async fn contents(&self) -> Result<BTreeMap<String, String>> {
-        Ok(self
-            .fake
+    fn contents(&self) -> BTreeMap<String, String> {
+        self.fake
             .variables(&self.set)
             .iter()
             .filter(|v| self.ours(v))
             .filter_map(|v| {
-                Some((
-                    v.get("Name")?.as_str()?.to_owned(),
-                    v.get("Value")?.as_str()?.to_owned(),
-                ))
+                let (name, value) = (str_field(v, "Name")?, str_field(v, "Value")?);
+                Some((name.to_owned(), value.to_owned()))
             })
-            .collect())
+            .collect()
     }
 
-    async fn fail_writes_to(&self, key: &str) -> Result<()> {
+    fn fail_writes_to(&self, key: &str) {
         self.fake.fail_writes_to(key);
-        Ok(())
-    }
-
-    fn page_size(&self) -> usize {
-        // The variable set is one document; "pages" only size the pagination case.
-        100
-    }
-
-    fn max_entries(&self) -> usize {
-        usize::MAX
-    }
-
-    fn requests_received(&self) -> RequestStats {
-        self.fake.faults().request_stats()
     }
 
     fn credentials(&self) -> Vec<String> {
         vec![FAKE_API_KEY.to_owned()]
     }
-}
 
-#[async_trait]
-impl FaultTarget for FakeTarget {
-    fn faults(&self) -> &Faults {
-        self.fake.faults()
+    fn page_size(&self) -> usize {
+        // The variable set is one document; "pages" only size the pagination case.
+        100
     }
 
     fn list_path(&self) -> String {
@@ -528,9 +514,5 @@ impl FaultTarget for FakeTarget {
 
     fn empty_page(&self, _total: usize) -> String {
         "{}".to_owned()
-    }
-
-    fn attempt_timeout(&self) -> std::time::Duration {
-        kms_sync_testkit::FAKE_ATTEMPT_TIMEOUT
     }
 }

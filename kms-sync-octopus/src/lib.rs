@@ -11,7 +11,7 @@
 //!
 //! - [`OctopusConnection`]: method `api-key` — instance URL + API key (`X-Octopus-ApiKey`).
 //! - [`OctopusConfig`]: the KMS's `destinationConfig` — `spaceId`, `scope: "project"`,
-//!   `projectId`, optional `scopeValues`.
+//!   `projectId`, optional `scopeValues` ([`ScopeValues`], one id list per [`ScopeKind`]).
 //! - [`OctopusDestination`]: the [`Destination`](kms_sync_core::Destination), writing through
 //!   a [`BatchWriter`](kms_sync_core::BatchWriter).
 //! - `fake` feature: [`fake::FakeOctopus`], a stateful Octopus on loopback.
@@ -43,10 +43,12 @@ mod factory;
 #[cfg(feature = "fake")]
 pub mod fake;
 mod model;
+mod rate_limit;
 mod rules;
 mod writer;
 
-pub use config::{OctopusConfig, OctopusConnection, ScopeValues};
+pub use config::{OctopusConfig, OctopusConnection, ScopeKind, ScopeValues};
 pub use destination::{assumed_budget, OctopusDestination, OctopusDestinationBuilder};
 pub use factory::OctopusFactory;
 pub use model::User;
+pub use rate_limit::rate_limit_headers;

@@ -8,9 +8,10 @@ use kms_sync_core::{
     async_trait, Applied, BatchWriter, Change, ChangeKind, Error, ErrorKind, Result, SecretValue,
     Version,
 };
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 
-use crate::destination::{text, variables, version_of, OctopusDestination, Resolved};
+use crate::destination::{OctopusDestination, Resolved};
+use crate::model::{Variable, VariableSet};
 
 /// The note on a create whose new `Id` Octopus's answer did not show.
 const NO_ID: &str = "created; Octopus's answer did not show the new variable's Id";
@@ -59,34 +60,26 @@ fn unique_id<'a>(change: &'a Change, seen: &mut HashSet<&'a str>) -> Result<&'a 
     }
 }
 
-/// A managed variable as written: the object as read with the new value, made sensitive.
-fn written(variable: &Value, value: &SecretValue) -> Value {
-    let mut written = variable.clone();
-    written["Value"] = json!(value.expose_secret());
-    written["Type"] = json!("Sensitive");
-    written["IsSensitive"] = json!(true);
-    written
-}
-
 /// The `Id`s in a set.
-fn ids(set: &Value) -> HashSet<&str> {
-    variables(set)
-        .iter()
-        .filter_map(|v| text(v, "Id"))
-        .collect()
+fn ids(set: &VariableSet) -> HashSet<&str> {
+    set.variables.iter().filter_map(Variable::id).collect()
 }
 
 impl OctopusDestination {
     /// The set to build the PUT from: the one `list` read when it has the expected version,
     /// otherwise a fresh GET, which must still have it.
-    async fn base(&self, r: &Resolved, expect: Option<&Version>) -> Result<(Version, Arc<Value>)> {
+    async fn base(
+        &self,
+        r: &Resolved,
+        expect: Option<&Version>,
+    ) -> Result<(Version, Arc<VariableSet>)> {
         if let Some(expected) = expect {
             if let Some(set) = self.recalled(expected) {
                 return Ok((expected.clone(), set));
             }
         }
-        let set = self.client.variable_set(&r.space, &r.set).await?;
-        let version = version_of(&set);
+        let set = self.read_set(r).await?;
+        let version = set.version();
         match expect {
             Some(expected) if *expected != version => Err(Error::new(
                 ErrorKind::Conflict,
@@ -97,33 +90,22 @@ impl OctopusDestination {
     }
 
     /// A new managed variable.
-    fn created(&self, name: &str, value: &SecretValue) -> Value {
-        json!({
-            "Name": name,
-            "Value": value.expose_secret(),
-            "Type": "Sensitive",
-            "IsSensitive": true,
-            "Scope": self.config.scope_values().to_scope_json(),
-            "IsEditable": true,
-            "Prompt": null,
-            "Description": null,
-        })
+    fn created(&self, name: &str, value: &SecretValue) -> Variable {
+        Variable::new_sensitive(name, value, self.config.scope_values().to_scope())
     }
 
     /// The PUT body: the set as read, every variable that is not ours (and every one of ours
     /// the edits leave alone) exactly as read, ours updated or dropped by `Id`, new ones
     /// appended. A variable to change that is not in the set is a conflict.
-    fn rewritten(&self, set: &Value, edits: &Edits<'_>) -> Result<Value> {
-        let current = variables(set);
-        let mut next = Vec::with_capacity(current.len() + edits.creates.len());
+    fn rewritten(&self, set: &VariableSet, edits: &Edits<'_>) -> Result<VariableSet> {
+        let mut next = Vec::with_capacity(set.variables.len() + edits.creates.len());
         let mut touched = 0usize;
-        for v in current {
-            let ours = text(v, "Id").filter(|_| self.ours(v));
-            match ours {
+        for v in &set.variables {
+            match v.id().filter(|_| self.ours(v)) {
                 Some(id) if edits.deletes.contains(id) => touched += 1,
                 Some(id) if edits.updates.contains_key(id) => {
                     touched += 1;
-                    next.push(written(v, edits.updates[id]));
+                    next.push(v.clone().with_sensitive_value(edits.updates[id]));
                 }
                 _ => next.push(v.clone()),
             }
@@ -135,15 +117,11 @@ impl OctopusDestination {
             ));
         }
         next.extend(edits.creates.iter().map(|(n, v)| self.created(n, v)));
-        let mut body: Map<String, Value> = set
-            .as_object()
-            .into_iter()
-            .flatten()
-            .filter(|(k, _)| *k != "Variables")
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        body.insert("Variables".to_owned(), Value::Array(next));
-        Ok(Value::Object(body))
+        Ok(VariableSet {
+            version: set.version.clone(),
+            variables: next,
+            extra: set.extra.clone(),
+        })
     }
 
     /// The `Id`s of the variables just created, by name: ours, named as a create, and not in
@@ -154,18 +132,18 @@ impl OctopusDestination {
         r: &Resolved,
         saved: Option<Value>,
         edits: &Edits<'_>,
-        sent: &Value,
+        sent: &VariableSet,
     ) -> Result<BTreeMap<String, String>> {
         let saved = match saved {
-            Some(saved) => saved,
-            None => self.client.variable_set(&r.space, &r.set).await?,
+            Some(saved) => VariableSet::variables_of(saved)?,
+            None => self.read_set(r).await?.variables,
         };
         let before = ids(sent);
         let wanted: HashSet<&str> = edits.creates.iter().map(|(name, _)| *name).collect();
-        Ok(variables(&saved)
+        Ok(saved
             .iter()
             .filter(|v| self.ours(v))
-            .filter_map(|v| Some((text(v, "Name")?, text(v, "Id")?)))
+            .filter_map(|v| Some((v.name()?, v.id()?)))
             .filter(|(name, id)| wanted.contains(name) && !before.contains(id))
             .map(|(name, id)| (name.to_owned(), id.to_owned()))
             .collect())
@@ -184,12 +162,14 @@ impl OctopusDestination {
         let (version, set) = self.base(r, expect).await?;
         let body = self.rewritten(&set, &edits)?;
         drop(set);
+        let json = body.to_json()?;
         // Whatever the PUT's fate, the set read before it is no base for another write.
         self.forget(&version);
         let saved = self
             .client
-            .put_variable_set(&r.space, &r.set, &body)
+            .put_variable_set(&r.space, &r.set, &json)
             .await?;
+        drop(json);
         // The PUT was confirmed: a failure to read the new Ids back is a note, not an error.
         let created = if edits.creates.is_empty() {
             Ok(BTreeMap::new())
@@ -236,6 +216,7 @@ impl BatchWriter for OctopusDestination {
 #[cfg(test)]
 mod tests {
     use kms_sync_core::{RemoteEntry, RemoteValue};
+    use serde_json::json;
 
     use super::*;
     use crate::{OctopusConfig, OctopusConnection, ScopeValues};
@@ -257,7 +238,7 @@ mod tests {
         RemoteEntry::new(name, RemoteValue::Hidden).with_id(id)
     }
 
-    fn set() -> Value {
+    fn raw_set() -> Value {
         json!({
             "Id": "variableset-Projects-1", "Version": 7, "ScopeValues": {"Environments": []},
             "Variables": [
@@ -278,11 +259,14 @@ mod tests {
             Change::create("KMS_C", SecretValue::new("new-c")),
         ];
         let edits = Edits::of(&changes)?;
-        let set = set();
-        let body = dest.rewritten(&set, &edits)?;
+        let set = raw_set();
+        let body = dest
+            .rewritten(&VariableSet::from_json(set.clone())?, &edits)?
+            .to_json()?;
         assert_eq!(body["Version"], 7);
         assert_eq!(body["ScopeValues"], set["ScopeValues"]);
-        let vars = variables(&body);
+        assert_eq!(body["Id"], set["Id"]);
+        let vars = body["Variables"].as_array().map_or(&[][..], Vec::as_slice);
         assert_eq!(vars.len(), 4);
         assert_eq!(vars[0]["Id"], "a", "updated in place, Id kept");
         assert_eq!(vars[0]["Value"], "new-a");
@@ -292,6 +276,7 @@ mod tests {
         assert!(vars[3].get("Id").is_none(), "a create has no Id yet");
         assert_eq!(vars[3]["Scope"], json!({"Environment": ["Environments-2"]}));
         assert_eq!(vars[3]["IsSensitive"], true);
+        assert_eq!(vars[0]["Type"], "Sensitive");
         Ok(())
     }
 
@@ -300,9 +285,11 @@ mod tests {
         let dest = destination();
         // `c` has our name but another scope: not ours to change.
         let changes = vec![Change::delete(listed("KMS_A", "c"))];
+        let set = VariableSet::from_json(raw_set())?;
         let err = dest
-            .rewritten(&set(), &Edits::of(&changes)?)
-            .expect_err("not ours");
+            .rewritten(&set, &Edits::of(&changes)?)
+            .err()
+            .expect("not ours");
         assert_eq!(err.kind(), ErrorKind::Conflict);
         Ok(())
     }

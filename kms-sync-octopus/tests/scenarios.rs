@@ -437,8 +437,12 @@ async fn a_non_sensitive_clash_is_named_in_the_plan_and_never_removed() -> Resul
     let removed = s.remove().await?;
     assert_eq!(removed.counts.deleted, 0, "{removed}");
     let no_ledger = Syncer::builder()
-        .source(Arc::new(StaticSource::new(SecretSet::new("prod").with("A", "1"))))
-        .destination(Arc::new(fake.destination(OctopusConfig::project(SPACE, "web"))?))
+        .source(Arc::new(StaticSource::new(
+            SecretSet::new("prod").with("A", "1"),
+        )))
+        .destination(Arc::new(
+            fake.destination(OctopusConfig::project(SPACE, "web"))?,
+        ))
         .key_schema_template("KMS_{{secretKey}}")
         .build()?;
     let removed = no_ledger.remove().await?;

@@ -19,25 +19,47 @@ use crate::target::ConformanceTarget;
 /// The key schema the cases sync with.
 pub const SCHEMA: &str = "KMS_{{secretKey}}";
 
-/// Every case, by name (the macro generates one test per name).
-pub const ALL: &[&str] = &[
-    "round_trip",
-    "resync_makes_no_writes",
-    "unmanaged_keys_untouched",
-    "pagination_past_three_pages",
-    "hidden_values_and_ledger",
-    "disable_secret_deletion_keeps_removed_keys",
-    "invalid_keys_stop_with_zero_writes",
-    "value_rule_enforced_before_writing",
-    "case_rule_collisions_refused",
-    "deletion_guard_trips",
-    "failed_write_holds_deletes_back",
-    "remove_deletes_only_managed",
-    "concurrent_syncers_keep_apart",
-    "overlapping_schemas_with_ledgers_keep_apart",
-    "reported_requests_match_the_service",
-    "secret_canary",
-];
+/// Every case, by name: the list [`for_each_case!`](crate::for_each_case) declares, from
+/// which [`conformance_suite!`](crate::conformance_suite) generates one test per name.
+pub const ALL: &[&str] = crate::for_each_case!(names_of!());
+
+/// Calls a macro with the name of every conformance case, the one place the list is
+/// declared: `for_each_case!(path::to::callback!(args…))` expands to
+/// `path::to::callback! { args… round_trip, resync_makes_no_writes, … }` (each name is a
+/// function in [`cases`](crate::cases), with a trailing comma). [`cases::ALL`](crate::cases::ALL)
+/// and [`conformance_suite!`](crate::conformance_suite) are built from it; adding a case is
+/// one line here and its function.
+///
+/// ```
+/// macro_rules! count {
+///     ($($case:ident),* $(,)?) => { [$(stringify!($case)),*].len() };
+/// }
+/// let cases = kms_sync_testkit::for_each_case!(count!());
+/// assert_eq!(cases, kms_sync_testkit::cases::ALL.len());
+/// ```
+#[macro_export]
+macro_rules! for_each_case {
+    ($($callback:ident)::+ ! ( $($args:tt)* )) => {
+        $($callback)::+ ! { $($args)*
+            round_trip,
+            resync_makes_no_writes,
+            unmanaged_keys_untouched,
+            pagination_past_three_pages,
+            hidden_values_and_ledger,
+            disable_secret_deletion_keeps_removed_keys,
+            invalid_keys_stop_with_zero_writes,
+            value_rule_enforced_before_writing,
+            case_rule_collisions_refused,
+            deletion_guard_trips,
+            failed_write_holds_deletes_back,
+            remove_deletes_only_managed,
+            concurrent_syncers_keep_apart,
+            overlapping_schemas_with_ledgers_keep_apart,
+            reported_requests_match_the_service,
+            secret_canary,
+        }
+    };
+}
 
 fn fingerprinter() -> Fingerprinter {
     match Fingerprinter::new(b"conformance-suite-hmac-key-0123456789".to_vec()) {

@@ -19,19 +19,35 @@
 //! # fn main() {}
 //! ```
 //!
-//! The macro generates one `#[test]` per case in [`cases::ALL`], each running the factory
+//! The macro generates one `#[test]` per case in [`cases::ALL`] (the list
+//! [`for_each_case!`] declares once), each running the factory
 //! and the case on a fresh current-thread tokio runtime (so a fake server the factory starts
 //! lives in the same runtime, and the canary's log capture sees every task). Implement
 //! [`ConformanceTarget`] for your destination: it hands out the destination and a back door
 //! into the service behind it (your fake's state). The cases need the testkit's own
 //! dependencies only; your crate needs no extra dev-dependency for the macro.
+//!
+//! A fake of an HTTP service is built on [`fake`]: a [`fake::FakeService`] serves its router
+//! and state through a [`FaultServer`], and a [`fake::FakeScope`] (one scope of the fake with
+//! a destination pointed at it) is a [`ConformanceTarget`] and a [`matrix::FaultTarget`] at
+//! once, ready for [`conformance_suite!`], [`fault_matrix!`], [`convergence_suite!`] and
+//! [`hostile_input_suite!`].
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+/// `names_of!(a, b, c,)` is `&["a", "b", "c"]`: the callback that turns a declared list
+/// ([`for_each_case!`], [`for_each_cell!`]) into its `const` of names.
+macro_rules! names_of {
+    ($($name:ident),* $(,)?) => {
+        &[$(stringify!($name)),*]
+    };
+}
+
 mod capture;
 pub mod cases;
 pub mod convergence;
+pub mod fake;
 mod fault;
 mod hooked;
 pub mod hostile;
@@ -101,24 +117,7 @@ pub fn runtime() -> tokio::runtime::Runtime {
 #[macro_export]
 macro_rules! conformance_suite {
     ($factory:path) => {
-        $crate::conformance_suite!(@cases $factory;
-            round_trip,
-            resync_makes_no_writes,
-            unmanaged_keys_untouched,
-            pagination_past_three_pages,
-            hidden_values_and_ledger,
-            disable_secret_deletion_keeps_removed_keys,
-            invalid_keys_stop_with_zero_writes,
-            value_rule_enforced_before_writing,
-            case_rule_collisions_refused,
-            deletion_guard_trips,
-            failed_write_holds_deletes_back,
-            remove_deletes_only_managed,
-            concurrent_syncers_keep_apart,
-            overlapping_schemas_with_ledgers_keep_apart,
-            reported_requests_match_the_service,
-            secret_canary,
-        );
+        $crate::for_each_case!($crate::conformance_suite!(@cases $factory;));
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {
         $(

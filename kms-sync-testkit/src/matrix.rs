@@ -74,31 +74,52 @@ pub trait FaultTarget: ConformanceTarget + 'static {
     fn attempt_timeout(&self) -> Duration;
 }
 
-/// Every cell, by name (the [`fault_matrix!`](crate::fault_matrix) macro generates one test
-/// per name).
-pub const CELLS: &[&str] = &[
-    "list_rate_limited_seconds",
-    "list_rate_limited_date",
-    "list_rate_limited_bare",
-    "list_server_errors",
-    "list_dropped",
-    "list_stalled",
-    "list_malformed",
-    "list_truncated",
-    "write_rate_limited_seconds",
-    "write_rate_limited_date",
-    "write_rate_limited_bare",
-    "write_server_errors",
-    "write_dropped",
-    "write_stalled",
-    "write_malformed",
-    "write_truncated",
-    "write_answered_but_not_applied",
-    "writes_unavailable_throughout",
-    "short_page_sequence",
-    "looping_page_sequence",
-    "race_between_list_and_write",
-];
+/// Every cell, by name: the list [`for_each_cell!`](crate::for_each_cell) declares, from
+/// which [`fault_matrix!`](crate::fault_matrix) generates one test per name.
+pub const CELLS: &[&str] = crate::for_each_cell!(names_of!());
+
+/// Calls a macro with the name of every fault-matrix cell, the one place the list is
+/// declared: `for_each_cell!(path::to::callback!(args…))` expands to
+/// `path::to::callback! { args… list_rate_limited_seconds, …, race_between_list_and_write, }`
+/// (each name is a function in [`matrix`](crate::matrix)). [`CELLS`] and
+/// [`fault_matrix!`](crate::fault_matrix) are built from it; adding a cell is one line here
+/// and its function.
+///
+/// ```
+/// macro_rules! count {
+///     ($($cell:ident),* $(,)?) => { [$(stringify!($cell)),*].len() };
+/// }
+/// let cells = kms_sync_testkit::for_each_cell!(count!());
+/// assert_eq!(cells, kms_sync_testkit::matrix::CELLS.len());
+/// ```
+#[macro_export]
+macro_rules! for_each_cell {
+    ($($callback:ident)::+ ! ( $($args:tt)* )) => {
+        $($callback)::+ ! { $($args)*
+            list_rate_limited_seconds,
+            list_rate_limited_date,
+            list_rate_limited_bare,
+            list_server_errors,
+            list_dropped,
+            list_stalled,
+            list_malformed,
+            list_truncated,
+            write_rate_limited_seconds,
+            write_rate_limited_date,
+            write_rate_limited_bare,
+            write_server_errors,
+            write_dropped,
+            write_stalled,
+            write_malformed,
+            write_truncated,
+            write_answered_but_not_applied,
+            writes_unavailable_throughout,
+            short_page_sequence,
+            looping_page_sequence,
+            race_between_list_and_write,
+        }
+    };
+}
 
 /// The key schema the cells sync with.
 pub const SCHEMA: &str = "KMS_{{secretKey}}";
@@ -695,29 +716,7 @@ pub async fn race_between_list_and_write<T: FaultTarget>(target: Arc<T>) {
 #[macro_export]
 macro_rules! fault_matrix {
     ($factory:path) => {
-        $crate::fault_matrix!(@cells $factory;
-            list_rate_limited_seconds,
-            list_rate_limited_date,
-            list_rate_limited_bare,
-            list_server_errors,
-            list_dropped,
-            list_stalled,
-            list_malformed,
-            list_truncated,
-            write_rate_limited_seconds,
-            write_rate_limited_date,
-            write_rate_limited_bare,
-            write_server_errors,
-            write_dropped,
-            write_stalled,
-            write_malformed,
-            write_truncated,
-            write_answered_but_not_applied,
-            writes_unavailable_throughout,
-            short_page_sequence,
-            looping_page_sequence,
-            race_between_list_and_write,
-        );
+        $crate::for_each_cell!($crate::fault_matrix!(@cells $factory;));
     };
     (@cells $factory:path; $($cell:ident),* $(,)?) => {
         $(

@@ -6,6 +6,8 @@
 mod change;
 mod entry;
 mod info;
+mod race;
+mod resolve;
 mod rules;
 
 use async_trait::async_trait;
@@ -16,6 +18,8 @@ use crate::error::Result;
 pub use change::{Applied, Change, ChangeKind};
 pub use entry::{EntryState, Reason, RemoteEntry, RemoteValue, Snapshot, Version};
 pub use info::{Capabilities, DestinationInfo, RateBudget};
+pub use race::create_or_update;
+pub use resolve::NameLookup;
 pub use rules::{CaseRule, KeyRule, KeyRules, StandardRules, Verdict};
 
 /// How a destination writes.
@@ -35,7 +39,8 @@ pub enum WriteMode {
 ///
 /// Return [`Applied`] only when the service confirmed the change. A service that answers
 /// 409 to a create (created elsewhere meanwhile) or 404 to an update (deleted meanwhile) is
-/// best answered with the other operation; a delete answered 404 is done.
+/// best answered with the other operation ([`create_or_update`] does that); a delete
+/// answered 404 is done.
 #[async_trait]
 pub trait PerKeyWriter: Send + Sync {
     /// Applies one change.

@@ -81,7 +81,7 @@ impl Syncer {
 
     /// Plans and applies. Re-running with nothing changed makes no writes.
     ///
-    /// With an importing [`InitialSyncBehavior`], the initial sync imports first. A batch
+    /// With an importing [`InitialSyncBehavior`](crate::InitialSyncBehavior), the initial sync imports first. A batch
     /// write that lost a race (its version precondition failed) is read, planned and
     /// written again, up to [`SyncOptions::conflict_retries`](crate::SyncOptions::conflict_retries)
     /// times. The whole run ends by its deadline; see

@@ -53,19 +53,19 @@ pub struct PlanInput<'a> {
 /// | present | hidden, ledger fingerprint equal and id unchanged | unchanged |
 /// | present | hidden, otherwise | update |
 /// | present | protected | skipped, with the destination's reason |
-/// | absent | owned ([`Ownership`]) | delete (unless deletion is disabled) |
+/// | absent | owned ([`Ownership`](crate::Ownership)) | delete (unless deletion is disabled) |
 /// | — | not owned | untouched, not in the plan |
 ///
 /// # Errors
 ///
 /// The whole plan is refused — so nothing is written — with one error naming every key
 /// involved when: a rendered key breaks the destination's key rule
-/// ([`InvalidKey`](ErrorKind::InvalidKey)); two source keys render to one destination key, or
+/// ([`InvalidKey`](crate::ErrorKind::InvalidKey)); two source keys render to one destination key, or
 /// to keys equal under the destination's case rule, or a desired key equals an existing
-/// destination key of another spelling under that rule ([`InvalidKey`](ErrorKind::InvalidKey));
-/// the destination lists one managed key twice ([`Conflict`](ErrorKind::Conflict)); a value
-/// breaks the value rule ([`InvalidValue`](ErrorKind::InvalidValue), naming keys only); or the
-/// [`DeletionGuard`] trips ([`Guard`](ErrorKind::Guard)).
+/// destination key of another spelling under that rule ([`InvalidKey`](crate::ErrorKind::InvalidKey));
+/// the destination lists one managed key twice ([`Conflict`](crate::ErrorKind::Conflict)); a value
+/// breaks the value rule ([`InvalidValue`](crate::ErrorKind::InvalidValue), naming keys only); or the
+/// [`DeletionGuard`] trips ([`Guard`](crate::ErrorKind::Guard)).
 ///
 /// ```
 /// use kms_sync_core::*;

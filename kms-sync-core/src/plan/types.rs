@@ -84,7 +84,7 @@ impl DeletionGuard {
     }
 }
 
-/// The options [`plan`] follows.
+/// The options [`plan()`](crate::plan()) follows.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PlanOptions {
@@ -137,10 +137,11 @@ pub struct PlanItem {
     pub reason: Option<PlanReason>,
 }
 
-/// A warning about a key the plan will still write.
+/// A warning about a key the plan will still write, or (with an empty `key`) about the whole
+/// plan — such as deletes of keys the sync never wrote when it has no key schema.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PlanWarning {
-    /// The destination key.
+    /// The destination key; empty for a warning about the whole plan.
     pub key: String,
     /// What to know.
     pub message: String,
@@ -259,7 +260,11 @@ impl fmt::Display for Plan {
             writeln!(f)?;
         }
         for w in &self.warnings {
-            writeln!(f, "  warning: {}: {}", w.key, w.message)?;
+            if w.key.is_empty() {
+                writeln!(f, "  warning: {}", w.message)?;
+            } else {
+                writeln!(f, "  warning: {}: {}", w.key, w.message)?;
+            }
         }
         let c = self.counts;
         write!(
