@@ -7,16 +7,43 @@
 //! never leak a value.
 //!
 //! This facade re-exports [`kms_sync_core`] (the engine: sources, key schemas, the
-//! destination contract, `plan`, `Syncer`, the state ledger) and, behind features, one module
-//! per destination and the KMS source as their crates land:
+//! destination contract, `plan`, `Syncer`, the state ledger) and, behind features, each
+//! destination crate and the KMS source as a module of its own:
 //!
 //! | feature | what it adds |
 //! |---|---|
-//! | `bitbucket` | Bitbucket Cloud repository and deployment variables |
-//! | `checkly` | Checkly account and check-group variables |
-//! | `octopus` | Octopus Deploy project variables |
-//! | `hanzo` | the Hanzo KMS / Infisical source |
-//! | `full` | all of them |
+//! | `bitbucket` | [`bitbucket`]: Bitbucket Cloud repository and deployment variables |
+//! | `checkly` | [`checkly`]: Checkly account and check-group variables |
+//! | `octopus` | [`octopus`]: Octopus Deploy project variables |
+//! | `hanzo` | [`hanzo`]: the Hanzo KMS / Infisical source |
+//! | `postgres` | [`postgres`]: the fleet's ledger and scope locks on PostgreSQL |
+//! | `full` | all of the above |
+//! | `fake` | the four services' loopback fakes (`bitbucket::fake`, …), for trying and testing |
+//!
+//! ## Start here
+//!
+//! 1. **A syncer from parts**: [`Syncer::builder`] takes a [`SecretSource`] and a
+//!    [`Destination`], a key schema (`key_schema_template("KMS_{{secretKey}}")`) and
+//!    [`SyncOptions`]; then `plan()`, `apply(&plan)`, `sync()`, `remove()`.
+//! 2. **A source**: [`DotenvSource`] (a file; values taken literally), the KMS's
+//!    `hanzo::HanzoSource` (feature `hanzo`), [`StaticSource`] (in memory), [`EnvSource`].
+//! 3. **A ledger**, so hidden values are not rewritten on every run: [`JsonFileStateStore`]
+//!    with a [`Fingerprinter`] keyed by 16+ random bytes you keep ([`MemoryStateStore`] in
+//!    tests, `postgres::PostgresStateStore` in a fleet).
+//! 4. **The KMS's own JSON**: [`parse_definition`] (a create-sync body, checked whole) and
+//!    [`AppConnectionDefinition`] (a connection body), then [`build_syncer`] — or
+//!    [`syncer_builder`] to add a ledger first. [`registry`] lists the destination kinds.
+//! 5. **A destination**, each with a fake on 127.0.0.1 behind the `fake` feature:
+//!    `bitbucket::BitbucketDestination` (`bitbucket::fake::FakeBitbucket`),
+//!    `checkly::ChecklyDestination` (`checkly::fake::FakeChecklyServer`),
+//!    `octopus::OctopusDestination` (`octopus::fake::FakeOctopus`); the KMS's fake is
+//!    `hanzo::fake::FakeKms`. [`MemoryDestination`] needs no feature.
+//! 6. **Keeping it in step**: [`AutoSync`] (poll, webhook trigger, backoff).
+//! 7. **Your own destination**: implement [`Destination`], then prove it with the
+//!    `kms-sync-testkit` crate's `conformance_suite!` (one test per case; `MemoryTarget` for
+//!    the memory destination, each `fake::FakeTarget` for the services).
+//!
+//! The command-line tool (`examples/kms_sync_cli/`) is built on exactly these pieces.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -36,29 +63,45 @@
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod registry;
+
+/// The README's Rust blocks, compiled (and run unless marked `no_run`) as doctests.
+#[cfg(all(doctest, feature = "fake", feature = "postgres"))]
+#[doc = include_str!("../README.md")]
+mod readme {}
 
 pub use kms_sync_core::*;
 pub use registry::{build_syncer, parse_definition, registry, syncer_builder};
 
 /// Bitbucket Cloud: repository and deployment-environment variables (feature `bitbucket`).
 #[cfg(feature = "bitbucket")]
+#[cfg_attr(docsrs, doc(cfg(feature = "bitbucket")))]
+#[doc(inline)]
 pub use kms_sync_bitbucket as bitbucket;
 
 /// Checkly: account and check-group variables (feature `checkly`).
 #[cfg(feature = "checkly")]
+#[cfg_attr(docsrs, doc(cfg(feature = "checkly")))]
+#[doc(inline)]
 pub use kms_sync_checkly as checkly;
 
 /// Octopus Deploy: project variables with scope values (feature `octopus`).
 #[cfg(feature = "octopus")]
+#[cfg_attr(docsrs, doc(cfg(feature = "octopus")))]
+#[doc(inline)]
 pub use kms_sync_octopus as octopus;
 
 /// The Hanzo KMS (Infisical-compatible) source (feature `hanzo`).
 #[cfg(feature = "hanzo")]
+#[cfg_attr(docsrs, doc(cfg(feature = "hanzo")))]
+#[doc(inline)]
 pub use kms_sync_hanzo as hanzo;
 
 /// The fleet on PostgreSQL: the ledger and scope locks shared by many workers (feature
 /// `postgres`).
 #[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+#[doc(inline)]
 pub use kms_sync_postgres as postgres;

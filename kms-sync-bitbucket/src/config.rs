@@ -13,6 +13,22 @@ pub const REQUIRED_SCOPES: [&str; 3] = [
     "read:user:bitbucket",
 ];
 
+/// The scopes the KMS's Bitbucket connection guide tells users to grant a token for secret
+/// syncs (a superset of [`REQUIRED_SCOPES`]): what a tool names when a token is refused, so a
+/// token made by the KMS's guide and one made for kms-sync alone both work.
+pub const KMS_DOCUMENTED_SCOPES: [&str; 7] = [
+    "read:workspace:bitbucket",
+    "admin:workspace:bitbucket",
+    "read:user:bitbucket",
+    "read:repository:bitbucket",
+    "read:pipeline:bitbucket",
+    "write:pipeline:bitbucket",
+    "admin:pipeline:bitbucket",
+];
+
+/// The KMS's limit on the email and the API token.
+const MAX_CREDENTIAL_LEN: usize = 255;
+
 /// A Bitbucket connection: method `api-token` — an Atlassian account email and an API token,
 /// sent as HTTP Basic.
 ///
@@ -47,23 +63,35 @@ impl BitbucketConnection {
     /// # Errors
     ///
     /// [`Config`](kms_sync_core::ErrorKind::Config) if the email is not an email or the token is empty.
+    ///
+    /// Both are trimmed, as the KMS trims them before storing.
     pub fn new(email: impl Into<String>, api_token: impl Into<String>) -> Result<Self> {
         let email = email.into().trim().to_owned();
-        let api_token = api_token.into();
+        let api_token = SecretString::from(api_token.into().trim().to_owned());
         if !email.contains('@') || email.starts_with('@') || email.ends_with('@') {
             return Err(Error::config(format!(
                 "Bitbucket connection: `{email}` is not an Atlassian account email (API tokens authenticate with the account's email)"
             )));
         }
-        if api_token.trim().is_empty() {
+        if email.chars().count() > MAX_CREDENTIAL_LEN {
+            return Err(Error::config(format!(
+                "Bitbucket connection: the email is longer than {MAX_CREDENTIAL_LEN} characters"
+            )));
+        }
+        if api_token.expose_secret().is_empty() {
             return Err(Error::config(
                 "Bitbucket connection: the API token is empty",
             ));
         }
+        if api_token.expose_secret().chars().count() > MAX_CREDENTIAL_LEN {
+            return Err(Error::config(format!(
+                "Bitbucket connection: the API token is longer than {MAX_CREDENTIAL_LEN} characters"
+            )));
+        }
         Ok(BitbucketConnection {
             name: None,
             email,
-            api_token: SecretString::from(api_token),
+            api_token,
         })
     }
 
@@ -109,9 +137,16 @@ impl fmt::Debug for BitbucketConnection {
 
 /// Where in Bitbucket to sync: a repository's variables, or one deployment environment's.
 ///
-/// The KMS's `destinationConfig`: `workspaceSlug`, `repositorySlug`, and optionally
-/// `environmentId` (a UUID, with or without braces) or `environment` (a name or slug,
-/// resolved through the repository's environments list).
+/// The KMS's `destinationConfig`:
+///
+/// | field | type | |
+/// |---|---|---|
+/// | `workspaceSlug` | string | required: a slug or `{uuid}`, no `/` or spaces |
+/// | `repositorySlug` | string | required: a slug or `{uuid}`, no `/` or spaces |
+/// | `environmentId` | string | optional: a deployment environment's UUID, braces optional |
+/// | `environment` | string | optional, **not in the KMS's schema**: a deployment environment's name or slug, resolved through the repository's environments list; not with `environmentId` |
+///
+/// Unknown fields are refused (the KMS drops them silently; here a typo is an error).
 ///
 /// ```
 /// use kms_sync_bitbucket::BitbucketConfig;
@@ -251,21 +286,13 @@ impl BitbucketConfig {
     }
 }
 
-/// `{xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx}` in lowercase, from a UUID with or without braces.
+/// `{xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx}` in lowercase (Bitbucket's braced form), from a
+/// UUID in any form the `uuid` crate reads: with or without braces or hyphens, or a
+/// `urn:uuid:` URN.
 pub(crate) fn normalize_uuid(text: &str) -> Option<String> {
-    let bare = text.trim();
-    let bare = bare
-        .strip_prefix('{')
-        .and_then(|b| b.strip_suffix('}'))
-        .unwrap_or(bare);
-    let groups: Vec<&str> = bare.split('-').collect();
-    let lengths = [8, 4, 4, 4, 12];
-    let ok = groups.len() == 5
-        && groups
-            .iter()
-            .zip(lengths)
-            .all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()));
-    ok.then(|| format!("{{{}}}", bare.to_ascii_lowercase()))
+    uuid::Uuid::try_parse(text.trim())
+        .ok()
+        .map(|id| id.braced().to_string())
 }
 
 #[cfg(test)]
@@ -280,8 +307,19 @@ mod tests {
             normalize_uuid("{0a1b2c3d-0000-4000-8000-00000000abcd}"),
             want
         );
+        assert_eq!(normalize_uuid(" 0a1b2c3d00004000800000000000abcd "), want);
+        assert_eq!(
+            normalize_uuid("urn:uuid:0a1b2c3d-0000-4000-8000-00000000abcd"),
+            want
+        );
         assert_eq!(normalize_uuid("production"), None);
         assert_eq!(normalize_uuid("{0a1b2c3d-0000-4000-8000}"), None);
+        assert_eq!(
+            normalize_uuid("{0a1b2c3d-0000-4000-8000-00000000abcd"),
+            None
+        );
+        assert_eq!(normalize_uuid("0a1b2c3d-0000-4000-8000-00000000abcg"), None);
+        assert_eq!(normalize_uuid(""), None);
     }
 
     #[test]
@@ -316,6 +354,19 @@ mod tests {
             let err = BitbucketConfig::from_kms_json(json).expect_err(json);
             assert!(err.to_string().contains(expected), "{json}: {err}");
         }
+    }
+
+    #[test]
+    fn credentials_are_trimmed_as_the_kms_trims_them() -> Result<()> {
+        let conn = BitbucketConnection::from_kms_json(
+            r#"{"method": "api-token", "credentials": {"email": " user@example.com ", "apiToken": " ATATT-x\n"}}"#,
+        )?;
+        assert_eq!(conn.email(), "user@example.com");
+        assert_eq!(conn.api_token.expose_secret(), "ATATT-x");
+        let long = "t".repeat(256);
+        let err = BitbucketConnection::new("user@example.com", long).expect_err("too long");
+        assert!(err.to_string().contains("longer than 255"), "{err}");
+        Ok(())
     }
 
     #[test]

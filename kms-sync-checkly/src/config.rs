@@ -36,15 +36,21 @@ impl ChecklyConnection {
     ///
     /// # Errors
     ///
-    /// [`Config`](kms_sync_core::ErrorKind::Config) for an empty key.
+    /// [`Config`](kms_sync_core::ErrorKind::Config) for an empty key, or one longer than the
+    /// KMS's 255 characters. The key is trimmed, as the KMS trims it before storing.
     pub fn new(api_key: impl Into<String>) -> Result<Self> {
-        let api_key = api_key.into();
-        if api_key.trim().is_empty() {
+        let api_key = SecretString::from(api_key.into().trim().to_owned());
+        if api_key.expose_secret().is_empty() {
             return Err(Error::config("Checkly connection: the API key is empty"));
+        }
+        if api_key.expose_secret().chars().count() > MAX_FIELD_LEN {
+            return Err(Error::config(format!(
+                "Checkly connection: the API key is longer than {MAX_FIELD_LEN} characters"
+            )));
         }
         Ok(ChecklyConnection {
             name: None,
-            api_key: SecretString::from(api_key),
+            api_key,
         })
     }
 
@@ -81,11 +87,50 @@ impl fmt::Debug for ChecklyConnection {
     }
 }
 
-/// A check group, by id or by name.
+/// A check group: by id, by name, or by id with the name the KMS stored beside it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum GroupRef {
     Id(u64),
     Name(String),
+    /// `groupId` and `groupName` together, as the KMS stores them: the id decides, and the
+    /// name must be the group's (checked when the group is first read).
+    IdNamed(u64, String),
+}
+
+impl GroupRef {
+    /// The configured id, if any.
+    fn id(&self) -> Option<u64> {
+        match self {
+            GroupRef::Id(id) | GroupRef::IdNamed(id, _) => Some(*id),
+            GroupRef::Name(_) => None,
+        }
+    }
+
+    /// The configured name, if any.
+    fn name(&self) -> Option<&str> {
+        match self {
+            GroupRef::Name(name) | GroupRef::IdNamed(_, name) => Some(name),
+            GroupRef::Id(_) => None,
+        }
+    }
+
+    /// For `groupId` + `groupName`: checks the name Checkly gives group `id` against the
+    /// configured one (exactly, or regardless of case).
+    ///
+    /// # Errors
+    ///
+    /// [`Config`](kms_sync_core::ErrorKind::Config) naming both names: the id decides which
+    /// group is written, so a name that does not match means the definition is not what its
+    /// author thinks.
+    pub(crate) fn check_name(id: u64, configured: &str, actual: &str) -> Result<()> {
+        if configured == actual || configured.trim().eq_ignore_ascii_case(actual.trim()) {
+            return Ok(());
+        }
+        Err(Error::config(format!(
+            "Checkly destinationConfig: groupId `{id}` is the check group `{actual}`, but groupName says `{configured}`; \
+             the id decides which group is written, so correct groupName (or drop it) if group {id} is the right one"
+        )))
+    }
 }
 
 #[derive(Deserialize)]
@@ -95,10 +140,24 @@ enum IdOrText {
     Text(String),
 }
 
+/// The KMS's limit on each text field of Checkly's `destinationConfig`.
+const MAX_FIELD_LEN: usize = 255;
+
 /// Where in Checkly to sync: the account's environment variables, or one check group's.
 ///
-/// The KMS's `destinationConfig`: `accountId` (required), `accountName` (kept for display),
-/// optional `groupId` (a number, or digits in a string) or `groupName`.
+/// The KMS's `destinationConfig` (its schema: every field a string of 1–255 characters):
+///
+/// | field | type | |
+/// |---|---|---|
+/// | `accountId` | string | required; the account's UUID, sent as `X-Checkly-Account` |
+/// | `accountName` | string | optional; for display |
+/// | `groupId` | string of digits (a JSON number is accepted too) | optional: a check group's variables instead of the account's |
+/// | `groupName` | string | optional: the group by name; with `groupId`, the id decides and the name must match it |
+///
+/// The KMS stores `groupId` and `groupName` together (as it does `accountId` and
+/// `accountName`). When both are given the id decides which group is written, and a name
+/// that is not that group's is a [`Config`](kms_sync_core::ErrorKind::Config) error when the
+/// group is first read — before anything is written. Unknown fields are refused.
 ///
 /// ```
 /// use kms_sync_checkly::ChecklyConfig;
@@ -106,8 +165,14 @@ enum IdOrText {
 ///     "accountId": "3c90c3cc-0d44-4b50-8888-8dd25736052a", "accountName": "Example Company"
 /// }"#)?;
 /// assert_eq!(account.target(), "Example Company");
-/// let group = ChecklyConfig::account("3c90c3cc-0d44-4b50-8888-8dd25736052a").with_group_id(42);
-/// assert_eq!(group.target(), "3c90c3cc-0d44-4b50-8888-8dd25736052a/group 42");
+/// let group = ChecklyConfig::from_kms_json(r#"{
+///     "accountId": "3c90c3cc-0d44-4b50-8888-8dd25736052a", "accountName": "Example Company",
+///     "groupId": "42", "groupName": "API checks"
+/// }"#)?;
+/// assert_eq!(group.group_id(), Some(42));
+/// assert_eq!(group.group_name(), Some("API checks"));
+/// let by_id = ChecklyConfig::account("3c90c3cc-0d44-4b50-8888-8dd25736052a").with_group_id(42);
+/// assert_eq!(by_id.target(), "3c90c3cc-0d44-4b50-8888-8dd25736052a/group 42");
 /// # Ok::<(), kms_sync_core::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,6 +194,25 @@ struct ConfigBody {
     group_name: Option<String>,
 }
 
+fn group_id(value: IdOrText) -> Result<u64> {
+    match value {
+        IdOrText::Id(id) => Ok(id),
+        IdOrText::Text(text) => {
+            let digits = text.trim();
+            if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
+                return Err(Error::config(format!(
+                    "Checkly destinationConfig.groupId `{text}` is not a check group id (digits); use groupName for a name"
+                )));
+            }
+            digits.parse().map_err(|_| {
+                Error::config(format!(
+                    "Checkly destinationConfig.groupId `{text}` is too large for a check group id"
+                ))
+            })
+        }
+    }
+}
+
 impl ChecklyConfig {
     /// The account's environment variables.
     pub fn account(account_id: impl Into<String>) -> Self {
@@ -145,15 +229,24 @@ impl ChecklyConfig {
         self
     }
 
-    /// A check group's variables, by id.
+    /// A check group's variables, by id. A name given before is kept, to be checked against
+    /// the group (as `groupId` + `groupName` are).
     pub fn with_group_id(mut self, id: u64) -> Self {
-        self.group = Some(GroupRef::Id(id));
+        self.group = Some(match self.group.as_ref().and_then(GroupRef::name) {
+            Some(name) => GroupRef::IdNamed(id, name.to_owned()),
+            None => GroupRef::Id(id),
+        });
         self
     }
 
-    /// A check group's variables, by name.
+    /// A check group's variables, by name. With an id given before, the id decides and the
+    /// name is checked against the group (as `groupId` + `groupName` are).
     pub fn with_group_name(mut self, name: impl Into<String>) -> Self {
-        self.group = Some(GroupRef::Name(name.into()));
+        let name = name.into();
+        self.group = Some(match self.group.as_ref().and_then(GroupRef::id) {
+            Some(id) => GroupRef::IdNamed(id, name),
+            None => GroupRef::Name(name),
+        });
         self
     }
 
@@ -164,18 +257,9 @@ impl ChecklyConfig {
     /// [`Config`](kms_sync_core::ErrorKind::Config) for invalid JSON, unknown fields or bad values.
     pub fn from_kms_json(json: &str) -> Result<Self> {
         let body: ConfigBody = parse_json(json, "Checkly destinationConfig")?;
-        let group = match (body.group_id, body.group_name) {
-            (Some(_), Some(_)) => {
-                return Err(Error::config(
-                    "Checkly destinationConfig: give groupId or groupName, not both",
-                ))
-            }
-            (Some(IdOrText::Id(id)), None) => Some(GroupRef::Id(id)),
-            (Some(IdOrText::Text(text)), None) => Some(GroupRef::Id(text.trim().parse().map_err(|_| {
-                Error::config(format!(
-                    "Checkly destinationConfig.groupId `{text}` is not a number; use groupName for a name"
-                ))
-            })?)),
+        let group = match (body.group_id.map(group_id).transpose()?, body.group_name) {
+            (Some(id), Some(name)) => Some(GroupRef::IdNamed(id, name)),
+            (Some(id), None) => Some(GroupRef::Id(id)),
             (None, Some(name)) => Some(GroupRef::Name(name)),
             (None, None) => None,
         };
@@ -188,7 +272,8 @@ impl ChecklyConfig {
         Ok(config)
     }
 
-    /// Checks the account id and the group reference.
+    /// Checks the fields against the KMS's limits (1–255 characters each), the account id's
+    /// form and the group id.
     ///
     /// # Errors
     ///
@@ -201,20 +286,52 @@ impl ChecklyConfig {
                 self.account_id
             )));
         }
-        match &self.group {
-            Some(GroupRef::Id(0)) => Err(Error::config(
-                "Checkly destinationConfig.groupId must be positive",
-            )),
-            Some(GroupRef::Name(n)) if n.trim().is_empty() => Err(Error::config(
-                "Checkly destinationConfig.groupName is empty",
-            )),
-            _ => Ok(()),
+        let mut texts = vec![("accountId", self.account_id.as_str())];
+        texts.extend(self.account_name.as_deref().map(|n| ("accountName", n)));
+        texts.extend(
+            self.group
+                .as_ref()
+                .and_then(GroupRef::name)
+                .map(|n| ("groupName", n)),
+        );
+        for (field, text) in texts {
+            if text.trim().is_empty() {
+                return Err(Error::config(format!(
+                    "Checkly destinationConfig.{field} is empty"
+                )));
+            }
+            if text.chars().count() > MAX_FIELD_LEN {
+                return Err(Error::config(format!(
+                    "Checkly destinationConfig.{field} is longer than {MAX_FIELD_LEN} characters"
+                )));
+            }
         }
+        if self.group.as_ref().and_then(GroupRef::id) == Some(0) {
+            return Err(Error::config(
+                "Checkly destinationConfig.groupId must be positive",
+            ));
+        }
+        Ok(())
     }
 
     /// The account id.
     pub fn account_id(&self) -> &str {
         &self.account_id
+    }
+
+    /// The account's name, if given.
+    pub fn account_name(&self) -> Option<&str> {
+        self.account_name.as_deref()
+    }
+
+    /// The check group's id, if given.
+    pub fn group_id(&self) -> Option<u64> {
+        self.group.as_ref().and_then(GroupRef::id)
+    }
+
+    /// The check group's name, if given.
+    pub fn group_name(&self) -> Option<&str> {
+        self.group.as_ref().and_then(GroupRef::name)
     }
 
     /// `account[/group]`, with the account's name when known.
@@ -225,7 +342,7 @@ impl ChecklyConfig {
             .unwrap_or_else(|| self.account_id.clone());
         match &self.group {
             None => account,
-            Some(GroupRef::Id(id)) => format!("{account}/group {id}"),
+            Some(GroupRef::Id(id) | GroupRef::IdNamed(id, _)) => format!("{account}/group {id}"),
             Some(GroupRef::Name(name)) => format!("{account}/{name}"),
         }
     }
@@ -258,8 +375,37 @@ mod tests {
         Ok(())
     }
 
+    /// What the KMS stores: every field, the group id as a string, beside its name.
+    #[test]
+    fn the_kms_body_with_both_group_fields() -> Result<()> {
+        let config = ChecklyConfig::from_kms_json(&format!(
+            r#"{{"accountId": "{ACCOUNT}", "accountName": "Example Company", "groupId": "1234", "groupName": "API checks"}}"#
+        ))?;
+        assert_eq!(
+            config.group(),
+            Some(&GroupRef::IdNamed(1234, "API checks".into()))
+        );
+        assert_eq!(config.account_name(), Some("Example Company"));
+        assert_eq!(
+            ChecklyConfig::account(ACCOUNT)
+                .with_group_id(1234)
+                .with_group_name("API checks"),
+            ChecklyConfig::account(ACCOUNT)
+                .with_group_name("API checks")
+                .with_group_id(1234),
+        );
+        assert!(GroupRef::check_name(1234, "API checks", "API checks").is_ok());
+        assert!(GroupRef::check_name(1234, "api checks", "API checks").is_ok());
+        let err = GroupRef::check_name(1234, "Web checks", "API checks").expect_err("mismatch");
+        for part in ["1234", "`API checks`", "`Web checks`", "id decides"] {
+            assert!(err.to_string().contains(part), "{err}");
+        }
+        Ok(())
+    }
+
     #[test]
     fn refusals_name_the_field() {
+        let long = "x".repeat(256);
         let cases = [
             (
                 r#"{"accountName": "x"}"#.to_owned(),
@@ -268,11 +414,23 @@ mod tests {
             (r#"{"accountId": "not an id!"}"#.to_owned(), "accountId"),
             (
                 format!(r#"{{"accountId": "{ACCOUNT}", "groupId": "abc"}}"#),
-                "not a number",
+                "not a check group id",
             ),
             (
-                format!(r#"{{"accountId": "{ACCOUNT}", "groupId": 1, "groupName": "x"}}"#),
-                "not both",
+                format!(r#"{{"accountId": "{ACCOUNT}", "groupId": ""}}"#),
+                "not a check group id",
+            ),
+            (
+                format!(r#"{{"accountId": "{ACCOUNT}", "groupId": "0"}}"#),
+                "must be positive",
+            ),
+            (
+                format!(r#"{{"accountId": "{ACCOUNT}", "accountName": ""}}"#),
+                "accountName is empty",
+            ),
+            (
+                format!(r#"{{"accountId": "{ACCOUNT}", "groupName": "{long}"}}"#),
+                "groupName is longer than 255",
             ),
             (
                 format!(r#"{{"accountId": "{ACCOUNT}", "group": 1}}"#),
@@ -292,5 +450,16 @@ mod tests {
         )
         .expect_err("type");
         assert!(!err.to_string().contains("12345"), "{err}");
+    }
+
+    #[test]
+    fn the_api_key_is_trimmed_as_the_kms_trims_it() -> Result<()> {
+        let conn = ChecklyConnection::from_kms_json(
+            r#"{"method": "api-key", "credentials": {"apiKey": " cu_key\n"}}"#,
+        )?;
+        assert_eq!(conn.api_key.expose_secret(), "cu_key");
+        assert!(ChecklyConnection::new("  ").is_err());
+        assert!(ChecklyConnection::new("k".repeat(256)).is_err());
+        Ok(())
     }
 }

@@ -36,6 +36,12 @@ pub trait KeySchema: Send + Sync + fmt::Debug {
     fn strip(&self, destination_key: &str, environment: &str) -> Option<String>;
     /// A short description for plans and logs, e.g. the template text.
     fn describe(&self) -> String;
+
+    /// Whether every destination key is managed ([`NoKeySchema`]): the plan then warns
+    /// about deletes of keys the sync never wrote. Default `false`.
+    fn manages_everything(&self) -> bool {
+        false
+    }
 }
 
 /// No key schema: destination keys equal source keys and every destination key is managed.
@@ -67,6 +73,10 @@ impl KeySchema for NoKeySchema {
 
     fn describe(&self) -> String {
         "(no key schema: every destination key is managed)".to_owned()
+    }
+
+    fn manages_everything(&self) -> bool {
+        true
     }
 }
 
@@ -138,13 +148,65 @@ fn describe_element(element: &TemplateElement) -> &'static str {
     }
 }
 
+/// Line and column (from 1, in characters) of a byte offset.
+fn line_column(text: &str, at: usize) -> (usize, usize) {
+    let before = &text[..at];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// What is wrong with a template the handlebars parser refused, in plain words rather than
+/// the parser's grammar: an unclosed `{{`, an empty `{{}}`, a block or partial, something that
+/// is not a variable name. `None` if none of these explains it.
+fn plain_syntax_error(template: &str) -> Option<String> {
+    let mut from = 0;
+    while let Some(found) = template[from..].find("{{") {
+        let start = from + found;
+        let (line, column) = line_column(template, start);
+        let triple = template[start..].starts_with("{{{");
+        let (open, close) = if triple { ("{{{", "}}}") } else { ("{{", "}}") };
+        let body_start = start + open.len();
+        let Some(length) = template[body_start..].find(close) else {
+            return Some(format!(
+                "the `{open}` at line {line}, column {column} is never closed with `{close}`"
+            ));
+        };
+        let raw = &template[body_start..body_start + length];
+        let inner = raw.trim_matches('~').trim();
+        let shown = format!("{open}{raw}{close}");
+        if inner.is_empty() {
+            return Some(format!(
+                "`{shown}` at line {line}, column {column} is empty: write {{{{secretKey}}}} or {{{{environment}}}}"
+            ));
+        }
+        if inner.starts_with(['#', '/', '^', '>', '*']) || inner == "else" {
+            return Some(format!(
+                "`{shown}` at line {line}, column {column} is a block, partial or decorator: a key schema holds only text, {{{{secretKey}}}} and {{{{environment}}}}"
+            ));
+        }
+        if !inner.starts_with('!')
+            && !inner
+                .chars()
+                .all(|c| c.is_alphanumeric() || " _.@/-".contains(c))
+        {
+            return Some(format!(
+                "`{shown}` at line {line}, column {column} is not a variable: use only {{{{secretKey}}}} and {{{{environment}}}}"
+            ));
+        }
+        from = body_start + length + close.len();
+    }
+    None
+}
+
 impl TemplateKeySchema {
     /// Parses and validates a key schema template.
     ///
     /// # Errors
     ///
-    /// A [`Config`](crate::ErrorKind::Config) error naming the problem: a handlebars syntax
-    /// error (with line and column), no or several `{{secretKey}}`, an unknown variable, a
+    /// A [`Config`](crate::ErrorKind::Config) error naming the problem in plain words (not
+    /// the template engine's grammar), with the line and column where it applies: a `{{`
+    /// never closed, an empty `{{}}`, no or several `{{secretKey}}`, an unknown variable, a
     /// helper, block, partial or decorator, or an empty template.
     pub fn parse(template: &str) -> Result<Self> {
         let bad = |why: String| Error::config(format!("invalid key schema `{template}`: {why}"));
@@ -152,11 +214,15 @@ impl TemplateKeySchema {
             return Err(bad("the template is empty".to_owned()));
         }
         let compiled = Template::compile(template).map_err(|e| {
-            let at = e
-                .pos()
-                .map(|(line, col)| format!(" at line {line}, column {col}"))
-                .unwrap_or_default();
-            bad(format!("{}{at}", e.reason()))
+            bad(plain_syntax_error(template).unwrap_or_else(|| {
+                let at = e
+                    .pos()
+                    .map(|(line, col)| format!(" near line {line}, column {col}"))
+                    .unwrap_or_default();
+                format!(
+                    "the template is not valid{at}: write text with {{{{secretKey}}}} and {{{{environment}}}}, each `{{{{` closed by `}}}}`"
+                )
+            }))
         })?;
         let mut segments = Vec::new();
         for element in &compiled.elements {
@@ -361,6 +427,25 @@ mod tests {
             ("{{> partial}}{{secretKey}}", "partial"),
             ("{{upper secretKey}}", "helpers"),
             ("{{secretKey", "line 1"),
+            (
+                "KMS_{{secretKey",
+                "the `{{` at line 1, column 5 is never closed with `}}`",
+            ),
+            (
+                "{{secretKey}",
+                "the `{{` at line 1, column 1 is never closed with `}}`",
+            ),
+            (
+                "{{{secretKey}}",
+                "the `{{{` at line 1, column 1 is never closed with `}}}`",
+            ),
+            (
+                "A_{{secretKey}}\n{{}}",
+                "`{{}}` at line 2, column 1 is empty",
+            ),
+            ("{{#if}}{{secretKey}}", "is a block"),
+            ("{{/if}}{{secretKey}}", "is a block"),
+            ("{{\"x\"}}{{secretKey}}", "is not a variable"),
         ];
         for (template, expected) in cases {
             let err = TemplateKeySchema::parse(template).expect_err(template);
@@ -369,6 +454,13 @@ mod tests {
                 err.to_string().contains(expected),
                 "{template}: `{err}` should mention `{expected}`"
             );
+            // Plain words: never the parser's grammar.
+            for grammar in ["expected", "identifier", "tilde", "path_inline"] {
+                assert!(
+                    !err.to_string().contains(grammar),
+                    "{template}: `{err}` speaks the parser's grammar"
+                );
+            }
         }
     }
 

@@ -223,6 +223,30 @@ proptest! {
         prop_assert_eq!(read, pairs);
     }
 
+    /// Values holding `$`, `${…}` and the names of variables the process has read back
+    /// exactly, unquoted and double-quoted: nothing is ever substituted.
+    #[test]
+    fn dotenv_dollar_values_are_never_expanded(
+        pairs in proptest::collection::btree_map(
+            "[A-Z][A-Z0-9_]{0,10}",
+            prop_oneof![
+                "[a-z0-9$]{0,8}\\$[A-Z_]{1,8}[a-z0-9]{0,4}",
+                "[a-z0-9]{0,8}\\$\\{(HOME|PATH|KMS_SYNC_STATE_KEY)\\}[a-z0-9$]{0,4}",
+            ],
+            0..10,
+        ),
+        quoted in any::<bool>(),
+    ) {
+        let text: String = pairs
+            .iter()
+            .map(|(k, v)| if quoted { format!("{k}=\"{v}\"\n") } else { format!("{k}={v}\n") })
+            .collect();
+        let set = DotenvSource::parse_str(&text, "dev").expect("valid dotenv");
+        let read: BTreeMap<String, String> =
+            set.iter().map(|(k, v)| (k.to_owned(), v.expose_secret().to_owned())).collect();
+        prop_assert_eq!(read, pairs);
+    }
+
     /// Arbitrary bytes in a dotenv file (invalid UTF-8 included): a clear error or a set,
     /// never a panic.
     #[test]

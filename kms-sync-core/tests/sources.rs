@@ -49,6 +49,69 @@ fn dotenv_errors_say_where_without_echoing_the_line() {
     assert!(!format!("{err} {err:?}").contains("topsecret"), "{err:?}");
 }
 
+/// Item 11: no value ever comes from the process environment or from another line.
+#[test]
+fn dotenv_values_are_literal_never_from_the_environment() -> Result<()> {
+    // A name only this test sets; edition 2021: `set_var` is a safe call.
+    std::env::set_var(
+        "KMS_SYNC_DOTENV_LITERAL_TEST_SECRET",
+        "from-the-environment",
+    );
+    let text = "PASSWORD=pa$word\n\
+                COPY=${KMS_SYNC_DOTENV_LITERAL_TEST_SECRET}\n\
+                BARE=$KMS_SYNC_DOTENV_LITERAL_TEST_SECRET\n\
+                QUOTED=\"x ${PASSWORD} $PASSWORD\"\n\
+                SINGLE='${PASSWORD}'\n\
+                ESCAPED=\"a\\$b\"\n";
+    let set = DotenvSource::parse_str(text, "dev")?;
+    assert_eq!(value(&set, "PASSWORD").as_deref(), Some("pa$word"));
+    assert_eq!(
+        value(&set, "COPY").as_deref(),
+        Some("${KMS_SYNC_DOTENV_LITERAL_TEST_SECRET}")
+    );
+    assert_eq!(
+        value(&set, "BARE").as_deref(),
+        Some("$KMS_SYNC_DOTENV_LITERAL_TEST_SECRET")
+    );
+    assert_eq!(
+        value(&set, "QUOTED").as_deref(),
+        Some("x ${PASSWORD} $PASSWORD")
+    );
+    assert_eq!(value(&set, "SINGLE").as_deref(), Some("${PASSWORD}"));
+    assert_eq!(value(&set, "ESCAPED").as_deref(), Some("a$b"));
+    for (_, v) in set.iter() {
+        assert!(!v.expose_secret().contains("from-the-environment"));
+    }
+    Ok(())
+}
+
+#[test]
+fn dotenv_duplicate_keys_name_both_lines() {
+    let err = DotenvSource::parse_str(
+        "A=1\n# comment\nexport B=first-value\nC=3\nB=\"second\nvalue\"\nB=third\n",
+        "dev",
+    )
+    .expect_err("B is set twice");
+    assert_eq!(err.kind(), ErrorKind::Source);
+    let shown = format!("{err} {err:?}");
+    assert!(shown.contains("`B`"), "{shown}");
+    assert!(shown.contains("lines 3 and 5"), "{shown}");
+    assert!(!shown.contains("value"), "no value echoed: {shown}");
+}
+
+#[tokio::test]
+async fn dotenv_accepts_a_byte_order_mark_and_crlf() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| Error::unexpected(e.to_string()))?;
+    let path = dir.path().join(".env");
+    std::fs::write(&path, b"\xEF\xBB\xBFFIRST=1\r\nSECOND=\"two\"\r\n")
+        .map_err(|e| Error::unexpected(e.to_string()))?;
+    let set = DotenvSource::new(&path, "dev").load().await?;
+    assert_eq!(value(&set, "FIRST").as_deref(), Some("1"));
+    assert_eq!(value(&set, "SECOND").as_deref(), Some("two"));
+    assert_eq!(set.len(), 2);
+    Ok(())
+}
+
 #[tokio::test]
 async fn dotenv_file_is_read_on_every_load() -> Result<()> {
     let dir = tempfile::tempdir().map_err(|e| Error::unexpected(e.to_string()))?;

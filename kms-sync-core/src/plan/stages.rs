@@ -81,7 +81,7 @@ fn plan_with<'a>(input: PlanInput<'a>, index: impl FnOnce() -> SnapshotIndex<'a>
         rules,
         case_insensitive: rules.case_rule() == CaseRule::Insensitive,
     };
-    let (desired, warnings, mut problems) = render(&input, &cx);
+    let (desired, mut warnings, mut problems) = render(&input, &cx);
     let folded = problems.collisions(&desired, cx.case_insensitive);
     let (exact, duplicates) = index();
     problems.remote_collisions(&desired, &exact, cx.case_insensitive);
@@ -100,6 +100,7 @@ fn plan_with<'a>(input: PlanInput<'a>, index: impl FnOnce() -> SnapshotIndex<'a>
     let wanted = Wanted::new(&desired, folded, cx.case_insensitive);
     let (deletes, managed) = owned_deletes(&input, &wanted, &mut counts);
     check_guard(&input, &cx, &deletes, managed)?;
+    warnings.extend(unwritten_deletes_warning(&input, &deletes));
     let mut items = delete_items(&deletes, &mut changes, &mut counts);
     // After deletes are known: a plan that only deletes still rewrites the whole set.
     let whole_set = input.destination.info().capabilities.replaces_whole_set();
@@ -320,11 +321,11 @@ fn check_guard(
     names.sort();
     if input.source.is_empty() && !guard.allows_empty_source() {
         let message = format!(
-            "the source `{}` is empty and the plan would delete every managed key ({}): {}; \
-             allow it with DeletionGuard::with_allow_empty_source if intended",
+            "the source `{}` is empty and the plan would delete all {} managed keys: {}; \
+             nothing was written (an empty source deleting everything is refused unless allowed)",
             input.source_name,
             names.len(),
-            names.join(", ")
+            key_list(&names)
         );
         return Err(cx.refuse(ErrorKind::Guard, message, names));
     }
@@ -332,17 +333,64 @@ fn check_guard(
         let fraction = deletes.len() as f64 / managed.max(1) as f64;
         if managed >= guard.min_managed() && fraction > share {
             let message = format!(
-                "the plan would delete {} of {managed} managed keys ({:.0}%, limit {:.0}%): {}; \
-                 raise DeletionGuard::with_max_delete_share if intended",
+                "the plan would delete {} of {managed} managed keys ({:.0}%, above the {:.0}% limit): {}; \
+                 nothing was written",
                 deletes.len(),
                 fraction * 100.0,
                 share * 100.0,
-                names.join(", ")
+                key_list(&names)
             );
             return Err(cx.refuse(ErrorKind::Guard, message, names));
         }
     }
     Ok(())
+}
+
+/// How many keys a refusal names in its message; [`Error::keys`] has all of them.
+const LISTED_KEYS: usize = 10;
+
+/// At most [`LISTED_KEYS`] keys, then "and N more".
+fn key_list(names: &[String]) -> String {
+    let shown = names[..names.len().min(LISTED_KEYS)].join(", ");
+    match names.len().saturating_sub(LISTED_KEYS) {
+        0 => shown,
+        more => format!("{shown} and {more} more"),
+    }
+}
+
+/// Without a key schema every destination key is managed, as the KMS documents: legal, but
+/// worth a warning when the plan deletes keys this sync never wrote (not in its ledger, or
+/// every delete when it keeps none).
+fn unwritten_deletes_warning(
+    input: &PlanInput<'_>,
+    deletes: &[&RemoteEntry],
+) -> Option<PlanWarning> {
+    if !input.schema.manages_everything() {
+        return None;
+    }
+    let mut never: Vec<String> = deletes
+        .iter()
+        .filter(|e| input.ledger.is_none_or(|l| l.get(e.key()).is_none()))
+        .map(|e| e.key().to_owned())
+        .collect();
+    if never.is_empty() {
+        return None;
+    }
+    never.sort();
+    let record = if input.ledger.is_some() {
+        "never wrote (they are not in its ledger)"
+    } else {
+        "has no record of writing (it keeps no ledger)"
+    };
+    Some(PlanWarning {
+        key: String::new(),
+        message: format!(
+            "no key schema: every key at the destination is managed by this sync, so this plan deletes {} key(s) it {record}: {}; \
+             set a key schema such as `KMS_{{{{secretKey}}}}` to manage only the keys this sync writes",
+            never.len(),
+            key_list(&never)
+        ),
+    })
 }
 
 fn delete_items(
@@ -399,5 +447,169 @@ fn assemble(
         warnings,
         counts,
         changes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::destination::RemoteValue;
+    use crate::plan::{DeletionGuard, PlanOptions};
+    use crate::schema::{NoKeySchema, TemplateKeySchema};
+    use crate::secret::{SecretSet, SecretValue};
+    use crate::state::{Fingerprinter, Ledger};
+    use crate::MemoryDestination;
+
+    fn entries(keys: &[String]) -> Snapshot {
+        Snapshot::new(
+            keys.iter()
+                .map(|k| {
+                    RemoteEntry::new(k.as_str(), RemoteValue::Known(SecretValue::new("v")))
+                        .with_id(format!("id-{k}"))
+                })
+                .collect(),
+        )
+    }
+
+    fn plan_of(
+        source: &SecretSet,
+        snapshot: &Snapshot,
+        schema: &dyn KeySchema,
+        ledger: Option<&Ledger>,
+        guard: DeletionGuard,
+    ) -> Result<Plan> {
+        let destination = MemoryDestination::builder().build();
+        run(PlanInput {
+            source,
+            source_name: "test",
+            snapshot,
+            schema,
+            destination: &destination,
+            ledger,
+            claim_unrecorded: false,
+            fingerprinter: None,
+            options: PlanOptions {
+                disable_secret_deletion: false,
+                deletion_guard: guard,
+            },
+        })
+    }
+
+    fn keys(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("KEY_{i:02}")).collect()
+    }
+
+    /// Item 14: a refusal names at most ten keys, then how many more; `keys()` has all.
+    #[test]
+    fn guard_refusals_list_ten_keys_then_how_many_more() -> Result<()> {
+        let names = keys(25);
+        let snapshot = entries(&names);
+        let empty = SecretSet::new("dev");
+        let err = plan_of(
+            &empty,
+            &snapshot,
+            &NoKeySchema,
+            None,
+            DeletionGuard::default(),
+        )
+        .expect_err("an empty source deleting everything");
+        let text = err.to_string();
+        assert_eq!(err.kind(), ErrorKind::Guard);
+        assert!(text.contains("KEY_09 and 15 more"), "{text}");
+        assert!(!text.contains("KEY_10"), "{text}");
+        assert!(!text.contains("DeletionGuard"), "no Rust names: {text}");
+        assert!(text.contains("nothing was written"), "{text}");
+        assert_eq!(err.keys().len(), 25);
+
+        let few = SecretSet::new("dev").with("KEY_00", "v");
+        let err = plan_of(
+            &few,
+            &snapshot,
+            &NoKeySchema,
+            None,
+            DeletionGuard::default(),
+        )
+        .expect_err("24 of 25 deleted");
+        let text = err.to_string();
+        assert!(text.contains("24 of 25 managed keys"), "{text}");
+        assert!(text.contains("KEY_10 and 14 more"), "{text}");
+        assert!(!text.contains("DeletionGuard"), "{text}");
+
+        let small = entries(&keys(3));
+        let err = plan_of(&empty, &small, &NoKeySchema, None, DeletionGuard::default())
+            .expect_err("refused");
+        assert!(err.to_string().contains("KEY_00, KEY_01, KEY_02;"), "{err}");
+        assert!(!err.to_string().contains("more"), "{err}");
+        Ok(())
+    }
+
+    /// Item 10: without a key schema the plan warns, naming how many keys it deletes that
+    /// the sync never wrote.
+    #[test]
+    fn no_key_schema_warns_about_deleting_keys_never_written() -> Result<()> {
+        let snapshot = entries(&["MINE".to_owned(), "THEIRS_A".into(), "THEIRS_B".into()]);
+        let source = SecretSet::new("dev").with("NEW", "n");
+        let off = DeletionGuard::disabled();
+
+        let plan = plan_of(&source, &snapshot, &NoKeySchema, None, off)?;
+        let warning = plan
+            .warnings()
+            .iter()
+            .find(|w| w.key.is_empty())
+            .expect("a plan-wide warning");
+        assert!(
+            warning
+                .message
+                .contains("deletes 3 key(s) it has no record of writing"),
+            "{}",
+            warning.message
+        );
+        assert!(
+            plan.to_string().contains("  warning: no key schema"),
+            "{plan}"
+        );
+
+        let fp = Fingerprinter::new(vec![7; 32])?;
+        let mut ledger = Ledger::default();
+        ledger.record(
+            "MINE",
+            Some("id-MINE".into()),
+            fp.fingerprint("MINE", &SecretValue::new("v")),
+        );
+        // The initial overwrite sync claims what the ledger does not record.
+        let destination = MemoryDestination::builder().build();
+        let plan = run(PlanInput {
+            source: &source,
+            source_name: "test",
+            snapshot: &snapshot,
+            schema: &NoKeySchema,
+            destination: &destination,
+            ledger: Some(&ledger),
+            claim_unrecorded: true,
+            fingerprinter: Some(&fp),
+            options: PlanOptions {
+                disable_secret_deletion: false,
+                deletion_guard: off,
+            },
+        })?;
+        assert_eq!(plan.counts().delete, 3);
+        let message = &plan.warnings()[0].message;
+        assert!(
+            message.contains("deletes 2 key(s) it never wrote")
+                && message.contains("THEIRS_A, THEIRS_B"),
+            "{message}"
+        );
+
+        // A key schema, or nothing to delete: no such warning.
+        let schema = TemplateKeySchema::parse("{{secretKey}}_X")?;
+        let plan = plan_of(&source, &snapshot, &schema, None, off)?;
+        assert!(plan.warnings().is_empty());
+        let all = SecretSet::new("dev")
+            .with("MINE", "v")
+            .with("THEIRS_A", "v")
+            .with("THEIRS_B", "v");
+        let plan = plan_of(&all, &snapshot, &NoKeySchema, None, off)?;
+        assert!(plan.warnings().is_empty());
+        Ok(())
     }
 }

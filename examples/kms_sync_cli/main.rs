@@ -1,0 +1,64 @@
+//! `kms-sync`: plan, sync, remove, watch or check a Secret Sync described in the KMS's own
+//! JSON, from Hanzo KMS (or a dotenv file) to Bitbucket, Checkly or Octopus Deploy.
+//!
+//! ```text
+//! cargo run --features full --example kms-sync -- --help
+//! cargo run --features full --example kms-sync -- sync \
+//!     --definition sync.json --connection connection.json --kms-project backend
+//! ```
+//!
+//! Try it with no account: `cargo run --features fake --example fakes` starts fake
+//! Bitbucket, Checkly, Octopus and KMS servers on 127.0.0.1 and prints the commands to run.
+//!
+//! Exit codes: 0 applied (plan: changes to make), 1 failed, 2 usage or configuration error,
+//! 3 nothing to do, 4 refused (a deletion guard, a Checkly group holding secrets this sync
+//! does not manage, a disabled sync).
+//!
+//! The modules: `args` (the command line), `setup` (files → source, options, ledger →
+//! syncer), `commands` (the subcommands), `validate` (validate-connection), `progress` (bar,
+//! lines, the rate-limit state), `logging` (tracing-subscriber), `outcome` (exit codes).
+
+mod args;
+mod commands;
+mod logging;
+mod outcome;
+mod progress;
+mod setup;
+mod validate;
+
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+
+use clap::Parser;
+
+use crate::args::Cli;
+use crate::commands::Shell;
+use crate::progress::PaceSignal;
+
+fn main() -> ExitCode {
+    // Bad arguments, `--help` and `--version` end here, before any file is read: clap exits
+    // with 2 for an error and 0 for help.
+    let cli = Cli::parse();
+    let shell = Shell {
+        quiet: cli.quiet > 0,
+        slot: Arc::new(Mutex::new(None)),
+        pace: Arc::new(PaceSignal::default()),
+    };
+    logging::init(
+        cli.verbose,
+        cli.quiet,
+        shell.slot.clone(),
+        shell.pace.clone(),
+    );
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("kms-sync: cannot start the async runtime: {e}");
+            return ExitCode::from(outcome::FAILED);
+        }
+    };
+    ExitCode::from(runtime.block_on(commands::run(&shell, cli.command)))
+}
