@@ -24,7 +24,22 @@ fn the_kms_shapes_parse() -> kms_sync::Result<()> {
         def.sync_options_definition().initial_sync_behavior,
         InitialSyncBehavior::OverwriteDestination
     );
-    assert!(def.is_enabled() && !def.auto_sync_enabled());
+    // The sample says nothing about auto-sync: the KMS creates syncs with it on.
+    assert!(def.is_enabled() && def.auto_sync_enabled());
+    assert!(def.sync_options().enabled);
+    let disabled = parse_definition(
+        &BITBUCKET.replace("\"isEnabled\": true", "\"isEnabled\": false"),
+        Some("bitbucket"),
+    )?;
+    assert!(!disabled.sync_options().enabled);
+    let manual = parse_definition(
+        &BITBUCKET.replace(
+            "\"isEnabled\": true",
+            "\"isEnabled\": true, \"isAutoSyncEnabled\": false",
+        ),
+        Some("bitbucket"),
+    )?;
+    assert!(!manual.auto_sync_enabled());
 
     let checkly = r#"{"name": "my-checkly-sync", "environment": "dev", "secretPath": "/my-secrets", "isEnabled": true,
         "syncOptions": {"initialSyncBehavior": "overwrite-destination", "autoSyncEnabled": true, "disableSecretDeletion": false},
@@ -91,6 +106,10 @@ fn connection_definitions_check_the_envelope_and_hide_credentials() {
             "must be an object",
         ),
     ];
+    // Fields the KMS's own envelope has are accepted as it accepts them.
+    let kms = r#"{"name": "c", "method": "api-key", "credentials": {"apiKey": "k"},
+        "isPlatformManagedCredentials": false, "gatewayId": "3c90c3cc-0d44-4b50-8888-8dd25736052a"}"#;
+    assert!(AppConnectionDefinition::from_json(kms).is_ok());
     for (json, expected) in cases {
         let err = AppConnectionDefinition::from_json(json).expect_err(expected);
         assert!(err.to_string().contains(expected), "{err}");

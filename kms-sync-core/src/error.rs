@@ -59,6 +59,9 @@ pub enum ErrorKind {
     /// A safety guard refused the plan (deletion guard).
     #[error("refused by guard")]
     Guard,
+    /// The sync is disabled (the KMS's `isEnabled: false`): it plans, but never writes.
+    #[error("disabled")]
+    Disabled,
     /// A write whose outcome the service did not confirm: a 2xx whose body could not be
     /// read, or a request that may have been applied before its connection was lost or the
     /// deadline passed. Counted as failed; the ledger forgets the value, so the next run

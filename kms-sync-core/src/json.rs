@@ -86,6 +86,14 @@ pub struct AppConnectionBody<C> {
     pub method: String,
     /// The service's credentials.
     pub credentials: C,
+    /// Whether the KMS manages (rotates) the credentials itself; accepted as the KMS does,
+    /// with no effect here.
+    #[serde(default)]
+    pub is_platform_managed_credentials: Option<bool>,
+    /// A KMS gateway to reach the service through; accepted as the KMS does. kms-sync talks
+    /// to the service directly.
+    #[serde(default)]
+    pub gateway_id: Option<String>,
 }
 
 /// Parses an app-connection body for `service` and checks that its method is `method`.

@@ -382,3 +382,31 @@ async fn a_held_scope_lock_ends_the_sync_with_the_providers_error() -> Result<()
     assert_eq!(memory.requests().total(), 0, "not even listed");
     Ok(())
 }
+
+/// A disabled sync (the KMS's `isEnabled: false`) plans, but sync, apply and remove refuse
+/// before reading or writing anything.
+#[tokio::test]
+async fn a_disabled_sync_plans_but_never_writes() -> Result<()> {
+    let memory = MemoryDestination::builder().build();
+    let syncer = Syncer::builder()
+        .source(source_of(&keys(2)))
+        .destination(Arc::new(memory.clone()))
+        .options(SyncOptions::default().with_enabled(false))
+        .build()?;
+    let plan = syncer.plan().await?;
+    assert_eq!(plan.counts().create, 2);
+    let before = memory.requests();
+    for result in [
+        syncer.sync().await,
+        syncer.apply(&plan).await,
+        syncer.remove().await,
+    ] {
+        let err = result.expect_err("disabled");
+        assert_eq!(err.kind(), ErrorKind::Disabled, "{err}");
+        assert!(err.to_string().contains("isEnabled: false"), "{err}");
+    }
+    assert_eq!(memory.requests().since(&before).total(), 0);
+    assert!(memory.contents()?.is_empty());
+    assert_eq!(syncer.status().sync_status, Some(RunStatus::Failed));
+    Ok(())
+}

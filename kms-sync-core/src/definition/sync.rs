@@ -132,7 +132,8 @@ impl SecretSyncDefinition {
             auto_sync: body
                 .is_auto_sync_enabled
                 .or(body.sync_options.auto_sync_enabled)
-                .unwrap_or(false),
+                // The KMS's own default: a sync is created with auto-sync on.
+                .unwrap_or(true),
             name: body.name,
             project_id: body.project_id,
             description: body.description,
@@ -174,7 +175,8 @@ impl SecretSyncDefinition {
     pub fn is_enabled(&self) -> bool {
         self.is_enabled
     }
-    /// Whether auto-sync is on (`isAutoSyncEnabled` or `syncOptions.autoSyncEnabled`).
+    /// Whether auto-sync is on (`isAutoSyncEnabled` or `syncOptions.autoSyncEnabled`; on when
+    /// neither is given, as the KMS creates syncs).
     pub fn auto_sync_enabled(&self) -> bool {
         self.auto_sync
     }
@@ -198,6 +200,7 @@ impl SecretSyncDefinition {
     /// The [`SyncOptions`] this definition asks for.
     pub fn sync_options(&self) -> SyncOptions {
         SyncOptions::default()
+            .with_enabled(self.is_enabled)
             .with_initial_sync_behavior(self.sync_options.initial_sync_behavior)
             .with_disable_secret_deletion(self.sync_options.disable_secret_deletion)
     }

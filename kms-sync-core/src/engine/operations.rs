@@ -54,6 +54,9 @@ impl Syncer {
     }
 
     async fn apply_planned(&self, run: &Run, plan: &Plan) -> Result<SyncReport> {
+        if let Err(err) = self.refuse_if_disabled(Operation::Sync) {
+            return self.fail(Operation::Sync, run, err);
+        }
         let info = self.destination.info();
         if plan.destination() != info.to_string() {
             let err = Error::config(format!(
@@ -89,8 +92,12 @@ impl Syncer {
     ///
     /// # Errors
     ///
-    /// As [`plan`](Self::plan); failed keys are in the report, not an `Err`.
+    /// As [`plan`](Self::plan); [`Disabled`](ErrorKind::Disabled) for a disabled sync;
+    /// failed keys are in the report, not an `Err`.
     pub async fn sync(&self) -> Result<SyncReport> {
+        if let Err(err) = self.refuse_if_disabled(Operation::Sync) {
+            return self.fail(Operation::Sync, &Run::start(), err);
+        }
         if self.options.initial_sync_behavior.imports() && self.is_initial().await? {
             let report = self.import().await?;
             if !report.is_success() {
@@ -185,6 +192,9 @@ impl Syncer {
     }
 
     async fn remove_run(&self, run: &Run) -> Result<SyncReport> {
+        if let Err(err) = self.refuse_if_disabled(Operation::Remove) {
+            return self.fail(Operation::Remove, run, err);
+        }
         let read = match self.read(run).await {
             Ok(read) => read,
             Err(err) => return self.fail(Operation::Remove, run, err),

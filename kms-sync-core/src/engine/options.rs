@@ -84,6 +84,10 @@ impl FromStr for InitialSyncBehavior {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SyncOptions {
+    /// Whether the sync may write (the KMS's `isEnabled`, default true). A disabled sync
+    /// still plans; `sync`, `apply`, `remove` and auto-sync refuse with
+    /// [`Disabled`](crate::ErrorKind::Disabled) before reading anything.
+    pub enabled: bool,
     /// The KMS's `initialSyncBehavior`.
     pub initial_sync_behavior: InitialSyncBehavior,
     /// The KMS's `disableSecretDeletion`: never delete at the destination.
@@ -117,6 +121,7 @@ pub const DEFAULT_APPLY_DEADLINE: std::time::Duration = std::time::Duration::fro
 impl Default for SyncOptions {
     fn default() -> Self {
         SyncOptions {
+            enabled: true,
             initial_sync_behavior: InitialSyncBehavior::default(),
             disable_secret_deletion: false,
             deletion_guard: DeletionGuard::default(),
@@ -147,6 +152,11 @@ impl SyncOptions {
     /// Sets the concurrency (at least 1).
     pub fn with_concurrency(mut self, concurrency: usize) -> Self {
         self.concurrency = Some(concurrency.max(1));
+        self
+    }
+    /// Whether the sync may write (see [`SyncOptions::enabled`]).
+    pub fn with_enabled(mut self, enabled: bool) -> Self {
+        self.enabled = enabled;
         self
     }
     /// Sets how often a batch version conflict is retried.

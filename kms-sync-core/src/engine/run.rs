@@ -136,7 +136,7 @@ impl Syncer {
     /// nothing was written (fail closed).
     async fn load_source(&self) -> Result<SecretSet> {
         self.source.load().await.map_err(|err| {
-            if err.kind() == ErrorKind::Source {
+            if err.kind() == ErrorKind::Source && err.message().contains("nothing was written") {
                 return err;
             }
             Error::new(

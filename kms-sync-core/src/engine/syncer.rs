@@ -295,6 +295,22 @@ impl Syncer {
     }
 }
 
+impl Syncer {
+    /// Refuses a write operation of a disabled sync (the KMS's `isEnabled: false`).
+    pub(super) fn refuse_if_disabled(&self, operation: Operation) -> Result<()> {
+        if self.options.enabled {
+            return Ok(());
+        }
+        Err(Error::new(
+            ErrorKind::Disabled,
+            format!(
+                "sync `{}` is disabled (isEnabled: false): {operation} is refused and nothing was written; plan is allowed",
+                self.id
+            ),
+        ))
+    }
+}
+
 pub(super) fn unsupported_import(kind: &str, target: String) -> Error {
     Error::new(
         ErrorKind::Unsupported,
