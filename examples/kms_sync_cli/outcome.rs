@@ -17,7 +17,7 @@ pub const REFUSED: u8 = 4;
 pub fn code_for(kind: ErrorKind) -> u8 {
     match kind {
         ErrorKind::Config => USAGE,
-        ErrorKind::Guard | ErrorKind::Unsupported => REFUSED,
+        ErrorKind::Guard | ErrorKind::Unsupported | ErrorKind::Disabled => REFUSED,
         _ => FAILED,
     }
 }
