@@ -237,6 +237,27 @@ mod built {
     }
 
     #[test]
+    fn each_factory_checks_its_connection_before_anything_is_built() -> Result<()> {
+        let registry = kms_sync::registry();
+        let checkly = AppConnectionDefinition::from_json(
+            r#"{"method": "api-key", "credentials": {"apiKey": "hunter2-secret"}}"#,
+        )?;
+        assert!(registry
+            .factory("checkly")?
+            .check_connection(&checkly)
+            .is_ok());
+        for kind in ["bitbucket", "octopus-deploy"] {
+            let err = registry
+                .factory(kind)?
+                .check_connection(&checkly)
+                .expect_err("another service's connection");
+            assert_eq!(err.kind(), ErrorKind::Config, "{kind}: {err}");
+            assert!(!err.to_string().contains("hunter2"), "{err}");
+        }
+        Ok(())
+    }
+
+    #[test]
     fn a_third_party_kind_registers_beside_the_built_in_ones() -> Result<()> {
         let registry = kms_sync::registry().with(kms_sync::MemoryFactory);
         let def = kms_sync::SecretSyncDefinition::parse(

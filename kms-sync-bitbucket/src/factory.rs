@@ -31,6 +31,10 @@ impl DestinationFactory for BitbucketFactory {
         &[]
     }
 
+    fn check_connection(&self, connection: &AppConnectionDefinition) -> Result<()> {
+        BitbucketConnection::from_kms_json(connection.expose_json()).map(|_| ())
+    }
+
     fn check_config(&self, destination_config: &str) -> Result<()> {
         BitbucketConfig::from_kms_json(destination_config).map(|_| ())
     }

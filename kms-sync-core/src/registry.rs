@@ -48,6 +48,17 @@ pub trait DestinationFactory: Send + Sync {
         &[]
     }
 
+    /// Checks an app connection (its method and credentials' shape) without contacting the
+    /// service, so a connection is refused when it is stored. Default: accepted.
+    ///
+    /// # Errors
+    ///
+    /// [`Config`](crate::ErrorKind::Config) naming the field, never echoing a credential.
+    fn check_connection(&self, connection: &AppConnectionDefinition) -> Result<()> {
+        let _ = connection;
+        Ok(())
+    }
+
     /// Checks a `destinationConfig` without building anything, so a definition is refused
     /// when it is parsed.
     ///

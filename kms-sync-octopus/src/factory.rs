@@ -31,6 +31,10 @@ impl DestinationFactory for OctopusFactory {
         &["octopus"]
     }
 
+    fn check_connection(&self, connection: &AppConnectionDefinition) -> Result<()> {
+        OctopusConnection::from_kms_json(connection.expose_json()).map(|_| ())
+    }
+
     fn check_config(&self, destination_config: &str) -> Result<()> {
         OctopusConfig::from_kms_json(destination_config).map(|_| ())
     }
