@@ -68,7 +68,7 @@
 mod registry;
 
 /// The README's Rust blocks, compiled (and run unless marked `no_run`) as doctests.
-#[cfg(all(doctest, feature = "fake", feature = "postgres"))]
+#[cfg(all(doctest, feature = "fake", feature = "postgres", feature = "api"))]
 #[doc = include_str!("../README.md")]
 mod readme {}
 
@@ -105,3 +105,10 @@ pub use kms_sync_hanzo as hanzo;
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 #[doc(inline)]
 pub use kms_sync_postgres as postgres;
+
+/// The KMS's Secret Syncs and App Connections HTTP API: an axum router over the fleet's
+/// registry (feature `api`).
+#[cfg(feature = "api")]
+#[cfg_attr(docsrs, doc(cfg(feature = "api")))]
+#[doc(inline)]
+pub use kms_sync_api as api;

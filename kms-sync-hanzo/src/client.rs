@@ -136,8 +136,12 @@ impl KmsClient {
     }
 
     /// `GET /api/v3/secrets/raw` with imports and references; a refused token is replaced
-    /// once (Universal Auth only).
-    pub async fn list(&self, at: &KmsLocation) -> Result<SecretList> {
+    /// once (Universal Auth only). With `if_none_match` (an ETag this client was given
+    /// earlier), a `304 Not Modified` is [`Listed::NotModified`]: the KMS hashes the
+    /// response body into a strong ETag and answers 304 with an empty body when the
+    /// request's `If-None-Match` equals it (kms-api.md §4.1). A 304 still counts as a
+    /// request, against the rate limits too.
+    pub async fn list(&self, at: &KmsLocation, if_none_match: Option<&str>) -> Result<Listed> {
         let mut retried = false;
         loop {
             let token = self.token().await?;
@@ -152,8 +156,25 @@ impl KmsClient {
                 ProjectRef::Id(id) => request.query("workspaceId", id.as_str()),
                 ProjectRef::Slug(slug) => request.query("workspaceSlug", slug.as_str()),
             };
+            if let Some(etag) = if_none_match {
+                request = request.header("if-none-match", etag);
+            }
             match self.http.send(request).await {
-                Ok(response) => return response.json_object(),
+                Ok(response) => {
+                    let etag = response
+                        .header("etag")
+                        .filter(|e| usable_etag(e))
+                        .map(str::to_owned);
+                    return Ok(Listed::Fresh {
+                        list: response.json_object()?,
+                        etag,
+                    });
+                }
+                // The shared client returns only 2xx answers; a 304 comes back as a
+                // non-retried error carrying its status.
+                Err(e) if if_none_match.is_some() && e.status() == Some(304) => {
+                    return Ok(Listed::NotModified)
+                }
                 Err(e)
                     if e.kind() == ErrorKind::Unauthenticated
                         && !retried
@@ -166,4 +187,20 @@ impl KmsClient {
             }
         }
     }
+}
+
+/// What a list request brought back.
+pub(crate) enum Listed {
+    /// The folder's secrets, and the ETag the KMS sent with them (if any).
+    Fresh {
+        list: SecretList,
+        etag: Option<String>,
+    },
+    /// `304 Not Modified`: the body would be the one whose ETag was sent.
+    NotModified,
+}
+
+/// An ETag worth sending back: short, visible ASCII (a header value we can send as is).
+fn usable_etag(etag: &str) -> bool {
+    !etag.is_empty() && etag.len() <= 256 && etag.bytes().all(|b| (0x20..0x7f).contains(&b))
 }

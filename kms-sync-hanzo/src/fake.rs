@@ -2,7 +2,8 @@
 //! token lifetimes, renewal, projects (by id or slug), environments, folders with versioned
 //! secrets, ordered imports, `${KEY}` and `${env.path.KEY}` references expanded as the real
 //! server does (a reference it cannot resolve is left as literal text), the error envelope,
-//! and the testkit's fault injection and request log.
+//! a strong ETag on every list answer with `304 Not Modified` for a matching
+//! `If-None-Match`, and the testkit's fault injection and request log.
 //!
 //! Built on the testkit's [fake scaffolding](kms_sync_testkit::fake): a [`FakeService`] over
 //! the state, one handler per route.
@@ -53,6 +54,9 @@ struct FakeState {
     max_ttl: Duration,
     logins: usize,
     renewals: usize,
+    /// `GET /api/v3/secrets/raw` answered 200, and answered 304.
+    list_reads: usize,
+    not_modified: usize,
 }
 
 type Shared = SharedState<FakeState>;
@@ -286,14 +290,39 @@ async fn renew(State(state): State<Shared>, Json(body): Json<Value>) -> Answer {
     }
 }
 
-/// `GET /api/v3/secrets/raw`.
+/// The KMS's strong ETag (`@fastify/etag`): a hash of the response body, quoted.
+fn etag_of(body: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    format!("\"{}\"", hex::encode(&Sha256::digest(body)[..20]))
+}
+
+/// `GET /api/v3/secrets/raw`, with a strong ETag on every answer and `304 Not Modified`
+/// (empty body) when `If-None-Match` names the current one.
 async fn secrets(
     State(state): State<Shared>,
     headers: HeaderMap,
     Query(query): QueryParams,
 ) -> Answer {
-    let body = list(&state.lock(), &headers, &query)?;
-    Ok(Json(body).into_response())
+    let mut s = state.lock();
+    let body = list(&s, &headers, &query)?;
+    let bytes = serde_json::to_vec(&body).unwrap_or_default();
+    let etag = etag_of(&bytes);
+    let matches = header(&headers, "if-none-match")
+        .is_some_and(|sent| sent.split(',').any(|t| t.trim() == etag));
+    if matches {
+        s.not_modified += 1;
+        return Ok((StatusCode::NOT_MODIFIED, [("etag", etag)]).into_response());
+    }
+    s.list_reads += 1;
+    Ok((
+        StatusCode::OK,
+        [
+            ("etag", etag),
+            ("content-type", "application/json".to_owned()),
+        ],
+        bytes,
+    )
+        .into_response())
 }
 
 fn router() -> Router<Shared> {
@@ -329,6 +358,8 @@ impl FakeKms {
             max_ttl: Duration::from_secs(2_592_000),
             logins: 0,
             renewals: 0,
+            list_reads: 0,
+            not_modified: 0,
         };
         FakeKms {
             service: FakeService::start(state, router()).await,
@@ -431,5 +462,12 @@ impl FakeKms {
     pub fn auth_counts(&self) -> (usize, usize) {
         let s = self.service.state();
         (s.logins, s.renewals)
+    }
+
+    /// Secret list reads so far: `(answered with the body, answered 304 Not Modified)`.
+    /// Both count against the KMS's rate limits; only the first carries secrets.
+    pub fn list_reads(&self) -> (usize, usize) {
+        let s = self.service.state();
+        (s.list_reads, s.not_modified)
     }
 }

@@ -9,8 +9,12 @@
 //!   renewal is no longer possible) or a ready access token.
 //! - [`KmsLocation`]: project (id or slug), environment slug, secret path.
 //! - Change detection: [`SecretSource::revision`](kms_sync_core::SecretSource::revision) is an
-//!   HMAC over keys, versions and values (keyed per instance, so it reveals nothing), and
-//!   [`verify_webhook`] checks a KMS webhook's signature so a service can sync on change.
+//!   HMAC over keys, versions and values (keyed per instance unless
+//!   [`revision_key`](HanzoSourceBuilder::revision_key) shares one across a fleet, so it
+//!   reveals nothing), asked with `If-None-Match` once the KMS sent an ETag: `304 Not
+//!   Modified` while nothing changed, no body. [`HanzoSource::at`] reads another folder over
+//!   the same client, token and rate budget. [`verify_webhook`] checks a KMS webhook's
+//!   signature so a service can sync on change.
 //! - `fake` feature: [`fake::FakeKms`], a stateful KMS on loopback.
 
 #![forbid(unsafe_code)]

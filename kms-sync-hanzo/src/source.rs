@@ -1,6 +1,7 @@
 //! The Hanzo KMS secret source.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use hmac::{Hmac, Mac};
 use kms_sync_core::http::ClientSettings;
@@ -9,18 +10,33 @@ use kms_sync_core::{
 };
 use sha2::Sha256;
 
-use crate::client::KmsClient;
+use crate::client::{KmsClient, Listed};
 use crate::config::{KmsAuth, KmsLocation, DEFAULT_BASE_URL};
 use crate::error::error_table;
 use crate::model::{RawSecret, SecretList};
 
 /// Builds a [`HanzoSource`].
-#[derive(Debug)]
 pub struct HanzoSourceBuilder {
     auth: KmsAuth,
     location: KmsLocation,
     settings: ClientSettings,
     allow_unresolved_references: bool,
+    revision_key: Option<[u8; 32]>,
+}
+
+impl std::fmt::Debug for HanzoSourceBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HanzoSourceBuilder")
+            .field("auth", &self.auth)
+            .field("location", &self.location)
+            .field("settings", &self.settings)
+            .field(
+                "allow_unresolved_references",
+                &self.allow_unresolved_references,
+            )
+            .field("revision_key", &self.revision_key.map(|_| "[REDACTED]"))
+            .finish()
+    }
 }
 
 impl HanzoSourceBuilder {
@@ -43,6 +59,27 @@ impl HanzoSourceBuilder {
         self
     }
 
+    /// The key [`revision`](SecretSource::revision)s are computed under (HMAC-SHA256).
+    /// Default: a random key per source, so revisions compare only within one instance.
+    /// Give every process of a fleet the same secret key so that a revision one worker
+    /// recorded means the same to another (kms-sync-postgres stores it, HMAC'd again
+    /// under the ledger key, to detect source changes across workers).
+    ///
+    /// ```
+    /// use kms_sync_hanzo::{HanzoSource, KmsAuth, KmsLocation, ProjectRef};
+    /// let source = HanzoSource::builder(
+    ///     KmsAuth::access_token("t"),
+    ///     KmsLocation::new(ProjectRef::Slug("backend".into()), "prod", "/")?,
+    /// )
+    /// .revision_key([7u8; 32])
+    /// .build()?;
+    /// # Ok::<(), kms_sync_core::Error>(())
+    /// ```
+    pub fn revision_key(mut self, key: [u8; 32]) -> Self {
+        self.revision_key = Some(key);
+        self
+    }
+
     /// Builds the source. No request is made until the first `load`.
     ///
     /// # Errors
@@ -59,14 +96,18 @@ impl HanzoSourceBuilder {
             )
             .error_table(error_table)
             .build()?;
-        let mut revision_key = [0u8; 32];
-        revision_key[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
-        revision_key[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+        let revision_key = self.revision_key.unwrap_or_else(|| {
+            let mut key = [0u8; 32];
+            key[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+            key[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+            key
+        });
         Ok(HanzoSource {
-            client: KmsClient::new(http, self.auth),
+            client: Arc::new(KmsClient::new(http, self.auth)),
             location: self.location,
             allow_unresolved_references: self.allow_unresolved_references,
             revision_key,
+            seen: Mutex::new(None),
         })
     }
 }
@@ -93,11 +134,14 @@ impl HanzoSourceBuilder {
 /// # Ok(()) }
 /// ```
 pub struct HanzoSource {
-    client: KmsClient,
+    /// Shared by the sources made with [`at`](HanzoSource::at): one token, one budget.
+    client: Arc<KmsClient>,
     location: KmsLocation,
     allow_unresolved_references: bool,
-    /// A per-instance key: revisions compare within one process and reveal nothing.
+    /// A per-instance key unless configured: revisions reveal nothing.
     revision_key: [u8; 32],
+    /// The ETag of the last answer and the revision of that body, for `If-None-Match`.
+    seen: Mutex<Option<(String, Revision)>>,
 }
 
 impl std::fmt::Debug for HanzoSource {
@@ -137,7 +181,47 @@ impl HanzoSource {
             location,
             settings: ClientSettings::new(),
             allow_unresolved_references: false,
+            revision_key: None,
         }
+    }
+
+    /// A source for another folder (or environment, or project) over this one's client:
+    /// the same credentials, access token, request budget and revision key. A fleet
+    /// reading many folders of one KMS shares one login and one rate budget this way, as
+    /// the KMS asks (one token and one limiter per host).
+    ///
+    /// ```
+    /// use kms_sync_hanzo::{HanzoSource, KmsAuth, KmsLocation, ProjectRef};
+    /// let root = HanzoSource::builder(
+    ///     KmsAuth::access_token("t"),
+    ///     KmsLocation::new(ProjectRef::Slug("backend".into()), "prod", "/")?,
+    /// )
+    /// .build()?;
+    /// let payments = root.at(KmsLocation::new(ProjectRef::Slug("backend".into()), "prod", "/payments")?);
+    /// assert_eq!(kms_sync_core::SecretSource::describe(&payments), "hanzo:backend:prod:/payments");
+    /// # Ok::<(), kms_sync_core::Error>(())
+    /// ```
+    pub fn at(&self, location: KmsLocation) -> HanzoSource {
+        HanzoSource {
+            client: self.client.clone(),
+            location,
+            allow_unresolved_references: self.allow_unresolved_references,
+            revision_key: self.revision_key,
+            seen: Mutex::new(None),
+        }
+    }
+
+    /// Where this source reads.
+    ///
+    /// ```
+    /// use kms_sync_hanzo::{HanzoSource, KmsAuth, KmsLocation, ProjectRef};
+    /// let at = KmsLocation::new(ProjectRef::Id("p".into()), "dev", "/")?;
+    /// let source = HanzoSource::builder(KmsAuth::access_token("t"), at.clone()).build()?;
+    /// assert_eq!(source.location(), &at);
+    /// # Ok::<(), kms_sync_core::Error>(())
+    /// ```
+    pub fn location(&self) -> &KmsLocation {
+        &self.location
     }
 
     /// Requests made so far (logins and renewals included).
@@ -145,14 +229,44 @@ impl HanzoSource {
         self.client.http.request_stats()
     }
 
-    /// Fetches and merges: key → (value, version).
-    async fn fetch(&self) -> Result<BTreeMap<String, (SecretValue, u64)>> {
-        let list = self
+    /// Fetches and merges: key → (value, version). With `if_none_match`, `None` when the
+    /// KMS answered 304. Remembers the answer's ETag with the body's revision.
+    async fn fetch(
+        &self,
+        if_none_match: Option<&str>,
+    ) -> Result<Option<BTreeMap<String, (SecretValue, u64)>>> {
+        let listed = self
             .client
-            .list(&self.location)
+            .list(&self.location, if_none_match)
             .await
             .map_err(|e| self.fail(e))?;
-        self.merge(list)
+        let (list, etag) = match listed {
+            Listed::NotModified => return Ok(None),
+            Listed::Fresh { list, etag } => (list, etag),
+        };
+        let merged = self.merge(list)?;
+        let seen = match etag {
+            Some(etag) => Some((etag, self.revision_of(&merged)?)),
+            None => None,
+        };
+        if let Ok(mut slot) = self.seen.lock() {
+            *slot = seen;
+        }
+        Ok(Some(merged))
+    }
+
+    /// The HMAC of keys, versions and values under the revision key.
+    fn revision_of(&self, merged: &BTreeMap<String, (SecretValue, u64)>) -> Result<Revision> {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.revision_key)
+            .map_err(|_| Error::unexpected("revision key refused"))?;
+        for (key, (value, version)) in merged {
+            for part in [key.as_bytes(), value.expose_secret().as_bytes()] {
+                mac.update(&(part.len() as u64).to_be_bytes());
+                mac.update(part);
+            }
+            mac.update(&version.to_be_bytes());
+        }
+        Ok(Revision(hex::encode(&mac.finalize().into_bytes()[..16])))
     }
 
     fn fail(&self, e: Error) -> Error {
@@ -237,28 +351,30 @@ impl SecretSource for HanzoSource {
         self.location.to_string()
     }
 
+    /// Always a full read (never answered from a cache), which also refreshes the ETag
+    /// [`revision`](SecretSource::revision) sends.
     async fn load(&self) -> Result<SecretSet> {
         let mut set = SecretSet::new(self.location.environment());
-        for (key, (value, _)) in self.fetch().await? {
+        let merged = self.fetch(None).await?.ok_or_else(|| {
+            Error::unexpected("the KMS answered 304 to a request without an ETag")
+        })?;
+        for (key, (value, _)) in merged {
             set.insert(key, value);
         }
         Ok(set)
     }
 
+    /// One list request, conditional when an earlier answer carried an ETag: a `304 Not
+    /// Modified` (no body) gives the revision of that earlier answer.
     async fn revision(&self) -> Result<Option<Revision>> {
-        let merged = self.fetch().await?;
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.revision_key)
-            .map_err(|_| Error::unexpected("revision key refused"))?;
-        for (key, (value, version)) in &merged {
-            for part in [key.as_bytes(), value.expose_secret().as_bytes()] {
-                mac.update(&(part.len() as u64).to_be_bytes());
-                mac.update(part);
-            }
-            mac.update(&version.to_be_bytes());
+        let known = self.seen.lock().ok().and_then(|slot| slot.clone());
+        match self
+            .fetch(known.as_ref().map(|(etag, _)| etag.as_str()))
+            .await?
+        {
+            None => Ok(known.map(|(_, revision)| revision)),
+            Some(merged) => Ok(Some(self.revision_of(&merged)?)),
         }
-        Ok(Some(Revision(hex::encode(
-            &mac.finalize().into_bytes()[..16],
-        ))))
     }
 }
 

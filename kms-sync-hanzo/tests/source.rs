@@ -160,6 +160,76 @@ async fn revision_follows_the_source() -> Result<()> {
 }
 
 #[tokio::test]
+async fn revision_asks_with_the_etag_and_a_304_keeps_the_revision() -> Result<()> {
+    let kms = FakeKms::start().await;
+    kms.set("prod", "/", "A", "1");
+    let source = kms.source("prod", "/");
+    let r1 = source.revision().await?;
+    assert_eq!(
+        kms.list_reads(),
+        (1, 0),
+        "the first read has no ETag to send"
+    );
+    assert_eq!(source.revision().await?, r1);
+    assert_eq!(source.revision().await?, r1);
+    assert_eq!(kms.list_reads(), (1, 2), "unchanged: 304s, no body");
+    let sent = kms
+        .faults()
+        .log()
+        .iter()
+        .filter(|r| r.has_header("if-none-match"))
+        .count();
+    assert_eq!(sent, 2, "If-None-Match on the conditional reads only");
+    kms.set("prod", "/", "A", "2");
+    let r2 = source.revision().await?;
+    assert_ne!(r2, r1, "a change answers 200 with a new ETag");
+    assert_eq!(kms.list_reads(), (2, 2));
+    // A load always reads the body (never a cached set), and refreshes the ETag.
+    kms.set("prod", "/", "A", "3");
+    let set = source.load().await?;
+    assert_eq!(value(&set, "A").as_deref(), Some("3"));
+    assert_eq!(kms.list_reads(), (3, 2));
+    let r3 = source.revision().await?;
+    assert_ne!(r3, r2);
+    assert_eq!(kms.list_reads(), (3, 3), "the load's ETag made this a 304");
+    Ok(())
+}
+
+#[tokio::test]
+async fn sources_at_other_folders_share_the_login_and_a_revision_key_is_fleet_wide() -> Result<()> {
+    let kms = FakeKms::start().await;
+    kms.set("prod", "/", "A", "1");
+    kms.set("prod", "/api", "B", "2");
+    let root = kms
+        .source_builder("prod", "/")
+        .revision_key([9; 32])
+        .build()?;
+    let api = root.at(KmsLocation::new(
+        ProjectRef::Id(PROJECT_ID.into()),
+        "prod",
+        "/api",
+    )?);
+    assert_eq!(api.location().secret_path(), "/api");
+    assert_eq!(value(&api.load().await?, "B").as_deref(), Some("2"));
+    assert_eq!(value(&root.load().await?, "A").as_deref(), Some("1"));
+    assert_eq!(kms.auth_counts(), (1, 0), "one login for both folders");
+    // Another process with the same key computes the same revision; without it, not.
+    let same_key = kms
+        .source_builder("prod", "/")
+        .revision_key([9; 32])
+        .build()?;
+    let own_key = kms.source("prod", "/");
+    assert_eq!(same_key.revision().await?, root.revision().await?);
+    assert_ne!(own_key.revision().await?, root.revision().await?);
+    assert!(!format!(
+        "{:?}",
+        kms.source_builder("prod", "/").revision_key([9; 32])
+    )
+    .contains("9, 9"));
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_missing_folder_and_wrong_credentials_are_clear() -> Result<()> {
     let kms = FakeKms::start().await;
     kms.set("prod", "/", "A", "1");

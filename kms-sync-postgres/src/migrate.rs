@@ -20,18 +20,30 @@ pub(crate) struct Migration {
 
 /// Every migration, oldest first. A new one is a new file and a new line here; a shipped
 /// one is never edited.
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "ledger",
-    sql: include_str!("../migrations/0001_ledger.sql"),
-}];
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "ledger",
+        sql: include_str!("../migrations/0001_ledger.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "registry",
+        sql: include_str!("../migrations/0002_registry.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "fleet",
+        sql: include_str!("../migrations/0003_fleet.sql"),
+    },
+];
 
 /// The newest schema version this crate knows.
 ///
 /// ```
 /// assert!(kms_sync_postgres::SCHEMA_VERSION >= 1);
 /// ```
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 3;
 
 /// Brings `schema` up to [`SCHEMA_VERSION`]; returns the versions applied now (none when
 /// another worker already did).

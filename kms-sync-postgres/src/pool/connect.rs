@@ -56,6 +56,42 @@ impl Connector {
         Ok(client)
     }
 
+    /// A connection of its own whose notifications (`LISTEN`) arrive on the returned
+    /// channel. The channel closes when the connection ends (the server restarted, the
+    /// network failed, or the client was dropped).
+    pub async fn listening(
+        &self,
+        purpose: &str,
+    ) -> Result<(
+        Client,
+        tokio::sync::mpsc::UnboundedReceiver<tokio_postgres::Notification>,
+    )> {
+        let (client, mut connection) = self
+            .pg
+            .connect(self.tls.clone())
+            .await
+            .map_err(|e| self.unreachable(purpose, e))?;
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+            while let Some(message) = futures::StreamExt::next(&mut messages).await {
+                match message {
+                    Ok(tokio_postgres::AsyncMessage::Notification(n)) => {
+                        if tx.send(n).is_err() {
+                            break;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::debug!(error = %e, "a listening PostgreSQL connection ended with an error");
+                        break;
+                    }
+                }
+            }
+        });
+        Ok((client, rx))
+    }
+
     /// A connection failure naming the server (never the password).
     pub fn unreachable(&self, purpose: &str, err: tokio_postgres::Error) -> Error {
         error::connect(&self.server, purpose, err)

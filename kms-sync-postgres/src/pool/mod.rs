@@ -156,6 +156,18 @@ impl PgPool {
         self.inner.connector.dedicated(purpose).await
     }
 
+    /// A connection outside the pool that delivers `LISTEN` notifications on a channel,
+    /// closed when the connection ends.
+    pub(crate) async fn listening(
+        &self,
+        purpose: &str,
+    ) -> Result<(
+        Client,
+        tokio::sync::mpsc::UnboundedReceiver<tokio_postgres::Notification>,
+    )> {
+        self.inner.connector.listening(purpose).await
+    }
+
     pub(crate) fn schema_name(&self) -> &SchemaName {
         &self.inner.schema
     }

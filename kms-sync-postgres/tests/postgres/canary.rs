@@ -1,16 +1,132 @@
-//! The credentials canary: no secret value, HMAC key or database password lands in any
-//! table, nor in the application name or a `Debug` of the crate's types.
+//! The credentials canary: no secret value, HMAC key, encryption key, connection credential
+//! or database password lands in any table (every table of the schema, every column, each
+//! checked to hold rows), nor in a status message, the application name or a `Debug` of the
+//! crate's types.
 
 use std::sync::Arc;
 
 use kms_sync_core::*;
-use kms_sync_postgres::{PgPool, PostgresScopeLocks, PostgresStateStore};
+use kms_sync_postgres::{
+    KeyRing, PgPool, PostgresScopeLocks, PostgresStateStore, RunOutcome, SyncRegistry, TriggerCause,
+};
 
 use crate::support::fail;
 
 const VALUE: &str = "value-CANARY-5f0c1e";
 const HMAC_KEY: &[u8] = b"hmac-key-CANARY-0123456789abcdef";
 const PASSWORD: &str = "password-CANARY-9d2a";
+const AES_KEY: &[u8; 32] = b"aes-key-CANARY-0123456789abcdef!";
+const TOKENS: [&str; 4] = [
+    "token-CANARY-bitbucket",
+    "token-CANARY-checkly",
+    "token-CANARY-octopus",
+    "token-CANARY-memory",
+];
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Connections with canary credentials, syncs, a run that succeeded with canary values and
+/// one that failed, a pending trigger: a row in every registry table.
+async fn registry_rows(pool: &PgPool, store: Arc<PostgresStateStore>) -> Result<Vec<String>> {
+    let registry = SyncRegistry::builder(pool.clone(), crate::registry::destinations())
+        .key_ring(KeyRing::new("fleet-key-1", *AES_KEY)?)
+        .build()?;
+    let connections = [
+        (
+            "bitbucket",
+            format!(
+                r#"{{"name": "bb", "method": "api-token", "credentials": {{"email": "user@example.com", "apiToken": "{}"}}}}"#,
+                TOKENS[0]
+            ),
+        ),
+        (
+            "checkly",
+            format!(
+                r#"{{"name": "ck", "method": "api-key", "credentials": {{"apiKey": "{}"}}}}"#,
+                TOKENS[1]
+            ),
+        ),
+        (
+            "octopus-deploy",
+            format!(
+                r#"{{"name": "oc", "method": "api-key", "credentials": {{"instanceUrl": "https://acme.octopus.app", "apiKey": "{}"}}}}"#,
+                TOKENS[2]
+            ),
+        ),
+        (
+            "memory",
+            format!(
+                r#"{{"name": "mem", "method": "none", "credentials": {{"token": "{}"}}}}"#,
+                TOKENS[3]
+            ),
+        ),
+    ];
+    let mut memory = None;
+    for (app, body) in connections {
+        let conn = registry
+            .connections()
+            .create(app, &AppConnectionDefinition::from_json(&body)?)
+            .await?;
+        memory = Some(conn.id);
+    }
+    let memory = memory.ok_or_else(|| Error::unexpected("no connection"))?;
+    let mut shown = Vec::new();
+    for name in ["good", "bad"] {
+        let body = format!(
+            r#"{{"name": "{name}", "connectionId": "{memory}", "environment": "prod", "secretPath": "/",
+                "isAutoSyncEnabled": true, "destinationConfig": {{"readableValues": false}}}}"#
+        );
+        let sync = registry.syncs().create("memory", &body).await?;
+        let claim = registry
+            .jobs()
+            .claim("worker-1", std::time::Duration::from_secs(30), 1)
+            .await?
+            .pop()
+            .ok_or_else(|| Error::unexpected("nothing claimed"))?;
+        let resolved = registry.syncs().resolve(claim.sync_id()).await?;
+        let source = Arc::new(StaticSource::new(
+            SecretSet::new("prod")
+                .with("API_KEY", VALUE)
+                .with("OTHER", VALUE),
+        ));
+        let destination: Arc<dyn Destination> = if name == "good" {
+            registry.destinations().build_destination(
+                &resolved.definition,
+                &resolved.connection,
+                http::ClientSettings::new(),
+            )?
+        } else {
+            let failing = MemoryDestination::builder().readable_values(false).build();
+            failing.fail_writes_to("OTHER", ErrorKind::Unavailable)?;
+            Arc::new(failing)
+        };
+        let syncer = Syncer::builder()
+            .id(claim.sync_id().to_string())
+            .source(source)
+            .destination(destination)
+            .state(store.clone(), Fingerprinter::new(HMAC_KEY.to_vec())?)
+            .build()?;
+        let report = syncer.sync().await?;
+        assert_eq!(report.is_success(), name == "good", "{report}");
+        let finished = registry
+            .jobs()
+            .finish(&claim, RunOutcome::from_report(&report))
+            .await?;
+        shown.push(format!(
+            "{finished:?} {:?}",
+            registry.syncs().get(sync.id).await?
+        ));
+        shown.push(format!("{:?}", registry.jobs().runs(sync.id, 10).await?));
+        shown.push(format!("{resolved:?} {claim:?} {registry:?}"));
+        registry
+            .jobs()
+            .trigger(sync.id, Operation::Remove, TriggerCause::Manual)
+            .await?;
+    }
+    Ok(shown)
+}
 
 /// Every row of every table in the schema, as text.
 async fn every_row(db: &crate::support::TestDb) -> Result<Vec<String>> {
@@ -67,18 +183,47 @@ async fn no_value_hmac_key_or_password_lands_in_any_table() -> Result<()> {
     let _held = locks
         .lock("canary-scope", std::time::Duration::from_secs(5))
         .await?;
+    let shown_by_registry = registry_rows(&pool, store.clone()).await?;
 
     let rows = every_row(&db).await?;
+    for table in [
+        "ledgers",
+        "ledger_entries",
+        "schema_migrations",
+        "connections",
+        "syncs",
+        "sync_state",
+        "sync_triggers",
+        "sync_runs",
+    ] {
+        assert!(
+            rows.iter().any(|r| r.starts_with(&format!("{table}: "))),
+            "table {table} has no row, so the canary did not look at it"
+        );
+    }
+    assert!(
+        rows.iter()
+            .any(|r| r.starts_with("sync_runs: ") && r.contains("OTHER")),
+        "the failed run's message names the key: {rows:?}"
+    );
     assert!(
         rows.iter().any(|r| r.contains("API_KEY")),
         "the ledger was written: {rows:?}"
     );
-    let hex_key: String = HMAC_KEY.iter().map(|b| format!("{b:02x}")).collect();
-    let hex_value: String = VALUE.bytes().map(|b| format!("{b:02x}")).collect();
+    let mut canaries = vec![
+        "canary".to_owned(),
+        hex(HMAC_KEY),
+        hex(VALUE.as_bytes()),
+        hex(AES_KEY),
+    ];
+    canaries.extend(TOKENS.iter().map(|t| hex(t.as_bytes())));
     for row in &rows {
         let lower = row.to_lowercase();
-        for canary in ["canary", hex_key.as_str(), hex_value.as_str()] {
-            assert!(!lower.contains(canary), "`{canary}` found in {row}");
+        for canary in &canaries {
+            assert!(
+                !lower.contains(canary.as_str()),
+                "`{canary}` found in {row}"
+            );
         }
     }
     let names = db
@@ -101,6 +246,15 @@ async fn no_value_hmac_key_or_password_lands_in_any_table() -> Result<()> {
         format!("{locks:?}"),
     ] {
         assert!(!shown.contains(PASSWORD), "{shown}");
+    }
+    let key_bytes = format!("{:?}", AES_KEY.as_slice());
+    for shown in shown_by_registry {
+        for secret in TOKENS
+            .iter()
+            .chain(&[VALUE, PASSWORD, "aes-key", key_bytes.as_str()])
+        {
+            assert!(!shown.contains(secret), "`{secret}` in {shown}");
+        }
     }
     db.finish().await
 }

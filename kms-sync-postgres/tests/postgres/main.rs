@@ -9,9 +9,11 @@ mod support;
 
 mod canary;
 mod concurrency;
+mod fleet;
 mod locks;
 mod migrations;
 mod processes;
+mod registry;
 mod state;
 mod syncer;
 mod tls;

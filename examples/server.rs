@@ -1,0 +1,209 @@
+//! The KMS's Secret Syncs API on your machine: starts the API (kms-sync-api) on 127.0.0.1
+//! over the local PostgreSQL, a fleet worker (kms-sync-postgres) that runs the syncs, and the
+//! embedded fakes as the KMS and the destinations, then prints a token and the `curl`
+//! commands to try. Ctrl-C stops everything.
+//!
+//! ```text
+//! cargo run --features api,fake --example server
+//! ```
+//!
+//! - PostgreSQL: `DATABASE_URL`, default `postgres://postgres@127.0.0.1:5432/test`; each run
+//!   uses a fresh schema (`kms_sync_example_<time>`), left for inspection on Ctrl-C.
+//! - The API listens on `KMS_SYNC_API_ADDR`, default `127.0.0.1:8080`; its token is
+//!   `KMS_SYNC_API_TOKEN` or a random one, printed.
+//! - The fake KMS holds `dev:/my-secrets` and `dev:/` (`DB_URL`, `API_KEY`) of the seed's
+//!   project; the fake Bitbucket has the seed's workspace and repository, the fake Octopus
+//!   Deploy the seed's `Spaces-1`/`Projects-123`. The fakes accept only their own
+//!   credentials (printed): the seed's placeholders (`<YOUR-API-TOKEN>`) are refused when a
+//!   sync runs, as Bitbucket would refuse them.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use kms_sync::api::{ApiBuilder, Auth};
+use kms_sync::bitbucket::fake::{FakeBitbucket, FAKE_EMAIL, FAKE_TOKEN};
+use kms_sync::checkly::fake::{FakeChecklyServer, ACCOUNT_ID, FAKE_API_KEY};
+use kms_sync::hanzo::fake::FakeKms;
+use kms_sync::http::ClientSettings;
+use kms_sync::octopus::fake::{FakeOctopus, FAKE_API_KEY as OCTOPUS_API_KEY};
+use kms_sync::postgres::{KeyRing, PgPool, PostgresConfig, SourceProvider, SyncRegistry, Worker};
+use kms_sync::{
+    async_trait, AppConnectionDefinition, Destination, DestinationFactory, DestinationRegistry,
+    Result, SecretSource,
+};
+
+/// A destination factory whose destinations talk to a fake at `base_url`.
+struct AtFake<F> {
+    factory: F,
+    base_url: String,
+}
+
+impl<F: DestinationFactory> DestinationFactory for AtFake<F> {
+    fn kind(&self) -> &'static str {
+        self.factory.kind()
+    }
+    fn aliases(&self) -> &'static [&'static str] {
+        self.factory.aliases()
+    }
+    fn check_config(&self, destination_config: &str) -> Result<()> {
+        self.factory.check_config(destination_config)
+    }
+    fn build(
+        &self,
+        connection: &AppConnectionDefinition,
+        destination_config: &str,
+        settings: ClientSettings,
+    ) -> Result<Arc<dyn Destination>> {
+        let settings = settings.with_base_url(self.base_url.clone());
+        self.factory.build(connection, destination_config, settings)
+    }
+}
+
+/// Every sync reads the fake KMS (it has one project: the seed's).
+struct FakeSources(Arc<FakeKms>);
+
+#[async_trait]
+impl SourceProvider for FakeSources {
+    async fn source(
+        &self,
+        _project: Option<&str>,
+        environment: &str,
+        path: &str,
+    ) -> Result<Arc<dyn SecretSource>> {
+        Ok(Arc::new(
+            self.0
+                .source_builder(environment, path)
+                .revision_key([9u8; 32])
+                .build()?,
+        ))
+    }
+}
+
+/// 32 random bytes (for the demo's keys; keep real ones in your secret store).
+fn random_key() -> [u8; 32] {
+    let mut key = [0u8; 32];
+    key[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    key[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    key
+}
+
+#[tokio::main]
+async fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+
+    // The fakes.
+    let kms = Arc::new(FakeKms::start().await);
+    for path in ["/my-secrets", "/"] {
+        kms.set("dev", path, "DB_URL", "postgres://app@db.internal/app");
+        kms.set("dev", path, "API_KEY", "fake-api-key-value");
+    }
+    let bitbucket = FakeBitbucket::start().await;
+    bitbucket.add_repository("my-bitbucket-workspace", "my-bitbucket-repository");
+    let checkly = FakeChecklyServer::start().await;
+    let octopus = FakeOctopus::start().await;
+    // The seed's sync writes to `Projects-123`: the fake numbers its projects in order.
+    for n in 1..=123 {
+        octopus.add_project(&format!("Project {n}"), false);
+    }
+
+    // The registry, on a schema of this run's own.
+    let url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let secs = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+    let schema = format!("kms_sync_example_{secs}");
+    let pool = PgPool::connect(
+        PostgresConfig::builder()
+            .url(&url)
+            .schema(&schema)
+            .build()?,
+    )
+    .await?;
+    let destinations = DestinationRegistry::new()
+        .with(AtFake {
+            factory: kms_sync::bitbucket::BitbucketFactory,
+            base_url: bitbucket.base_url(),
+        })
+        .with(AtFake {
+            factory: kms_sync::checkly::ChecklyFactory,
+            base_url: checkly.base_url(),
+        })
+        .with(kms_sync::octopus::OctopusFactory);
+    let registry = SyncRegistry::builder(pool.clone(), destinations)
+        .key_ring(KeyRing::new("example", random_key())?)
+        .backoff(Duration::from_secs(2), Duration::from_secs(30))
+        .build()?;
+
+    // The fleet's worker: runs what the API queues, and polls the KMS for changes.
+    let worker = Worker::builder(registry.clone(), Arc::new(FakeSources(kms.clone())))
+        .worker_id("example-worker")
+        .ledger_key(random_key().to_vec())
+        .fallback_poll(Duration::from_secs(2))
+        .source_poll(Some(Duration::from_secs(3)))
+        .build()?;
+
+    // The API.
+    let token = std::env::var("KMS_SYNC_API_TOKEN")
+        .unwrap_or_else(|_| format!("kms-sync-{}", uuid::Uuid::new_v4().simple()));
+    let api = ApiBuilder::new(registry, Auth::bearer_tokens([token.as_str()])?)
+        .openapi_path("/openapi.json")
+        .build()?;
+    let addr = std::env::var("KMS_SYNC_API_ADDR").unwrap_or_else(|_| "127.0.0.1:8080".to_owned());
+    let listener = tokio::net::TcpListener::bind(&addr).await?;
+    let base = format!("http://{}", listener.local_addr()?);
+
+    println!(
+        "kms-sync Secret Syncs API on {base} (PostgreSQL {}, schema {schema})",
+        pool.server()
+    );
+    println!("\n  export KMS_SYNC_API={base}");
+    println!("  export TOKEN={token}");
+    println!("\nThe fakes accept only their own credentials:");
+    println!("  Bitbucket       email {FAKE_EMAIL}, apiToken {FAKE_TOKEN}");
+    println!("  Checkly         apiKey {FAKE_API_KEY}, accountId {ACCOUNT_ID}");
+    println!(
+        "  Octopus Deploy  instanceUrl {}, apiKey {OCTOPUS_API_KEY}",
+        octopus.base_url()
+    );
+    println!(
+        "The fake KMS: {} (dev:/my-secrets and dev:/ hold DB_URL, API_KEY)",
+        kms.base_url()
+    );
+    println!("OpenAPI: curl -H \"Authorization: Bearer $TOKEN\" $KMS_SYNC_API/openapi.json");
+    println!("\nCtrl-C stops.");
+
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut api_stop = stopped.clone();
+    let server = tokio::spawn(async move {
+        kms_sync::api::axum::serve(listener, api)
+            .with_graceful_shutdown(async move {
+                let _ = api_stop.wait_for(|s| *s).await;
+            })
+            .await
+    });
+    let mut worker_stop = stopped.clone();
+    let fleet = tokio::spawn(async move {
+        worker
+            .run_until(async move {
+                let _ = worker_stop.wait_for(|s| *s).await;
+            })
+            .await
+    });
+    tokio::signal::ctrl_c().await?;
+    let _ = stop.send(true);
+    let _ = server.await?;
+    let summary = fleet.await??;
+    println!(
+        "stopped: {} runs ({} succeeded, {} failed)",
+        summary.runs(),
+        summary.succeeded,
+        summary.failed
+    );
+    println!(
+        "the schema {schema} is left for inspection: psql {url} -c 'DROP SCHEMA \"{schema}\" CASCADE'"
+    );
+    Ok(())
+}

@@ -1,0 +1,134 @@
+//! # kms-sync-api
+//!
+//! The Hanzo KMS's (Infisical-compatible) **Secret Syncs and App Connections HTTP API**, as an
+//! [`axum`] router a Rust service mounts, backed by the fleet's PostgreSQL registry
+//! ([`kms_sync_postgres::SyncRegistry`]): the same paths, request bodies and answers as the
+//! KMS, so a client written for the KMS's API talks to your service unchanged.
+//!
+//! ## Why a crate of its own
+//!
+//! The API brings an HTTP server stack (axum, hyper, tower) and an OpenAPI generator
+//! (utoipa with its proc macros) into the build. A fleet-only user — workers on
+//! `kms-sync-postgres`, no HTTP surface — should not compile or audit any of it, so the API
+//! lives here, behind the facade's `api` feature, and `kms-sync-postgres` stays free of it.
+//!
+//! ## Routes
+//!
+//! `{destination}` and `{app}` are `bitbucket`, `checkly` or `octopus-deploy` (any kind the
+//! registry's [`DestinationRegistry`](kms_sync_core::DestinationRegistry) knows); every
+//! answer wraps its resource as the KMS does.
+//!
+//! | method and path | answer |
+//! |---|---|
+//! | `POST /api/v1/app-connections/{app}` | `{"appConnection"}`: public credential fields only (Bitbucket's `email`), `credentialsHash`, `version`, timestamps |
+//! | `GET /api/v1/app-connections/{app}?projectId=` | `{"appConnections": [...]}` |
+//! | `GET`, `PATCH`, `DELETE /api/v1/app-connections/{app}/{connectionId}` | `{"appConnection"}`; `PATCH` replaces credentials whole; `DELETE` is 409 while a sync uses it |
+//! | `POST /api/v1/secret-syncs/{destination}` | `{"secretSync"}` with every field of the KMS's sample responses; enabled with auto-sync, it is queued (`syncStatus: pending`) |
+//! | `GET /api/v1/secret-syncs/{destination}?projectId=` | `{"secretSyncs": [...]}` |
+//! | `GET …/{syncId}`, `GET …/sync-name/{syncName}?projectId=` | `{"secretSync"}` |
+//! | `PATCH …/{syncId}` | `{"secretSync"}`, `version` one more |
+//! | `DELETE …/{syncId}?removeSecrets=true\|false` | `{"secretSync"}`; with `true` a remove is queued first (`removeStatus: pending`, `lastRemoveJobId`) and the sync is deleted when it succeeds |
+//! | `POST …/{syncId}/sync-secrets`, `…/remove-secrets` | `{"secretSync"}` with the job queued: `syncStatus: pending` and `lastSyncJobId` (or the remove's) |
+//! | `POST …/{syncId}/import-secrets?importBehavior=` | 400 "Bitbucket does not support importing secrets." (so Checkly, Octopus Deploy), as the KMS documents |
+//! | `POST …/check-destination` | the KMS's `hasDuplicate`, `duplicateProjectId`; beyond the KMS, `keySchemaOverlap` and each duplicate with an `exampleKey` both syncs would manage |
+//!
+//! ## Auth is never off
+//!
+//! [`ApiBuilder::new`] takes an [`Auth`]: static bearer tokens ([`Auth::bearer_tokens`],
+//! kept as SHA-256 digests and compared in constant time) or your [`TokenVerifier`]. There
+//! is no unauthenticated router. A request without a valid `Authorization: Bearer` token
+//! is answered 401 before its body is read, and changes nothing.
+//!
+//! ## Errors, and nothing secret
+//!
+//! Every error is the KMS's envelope ([`ErrorResponse`]: `reqId`, `statusCode`, `message`,
+//! `error`): 400 `BadRequest` naming the field for anything kms-sync refuses as
+//! configuration ([`ErrorKind::Config`](kms_sync_core::ErrorKind::Config) and the other
+//! refusals), 404 for unknown ids, 409 for a duplicate name in a project or a connection in
+//! use, 401, 413 over the body limit (1 MiB by default), 415 without
+//! `Content-Type: application/json`, 500 "Something went wrong" for the rest. Nothing
+//! changes on any error. Credentials go into the registry and never come out: answers show
+//! only the fields the KMS shows, messages and logs never carry a credential or a secret
+//! value (kms-sync's parsers name fields, never their values), and the request log has the
+//! method, path and status only.
+//!
+//! ## Where this API departs from the KMS, and why
+//!
+//! - **Unknown fields are refused** (400 naming the field). The KMS's bodies are zod
+//!   objects that silently *strip* unknown fields. kms-sync's parsers refuse them: a
+//!   misspelt `keySchema` or `disableSecretDeletion` dropped in silence would widen what a
+//!   sync deletes.
+//! - **Validation errors are 400** with one message naming the field, as the KMS answers its
+//!   own service-level checks; the KMS answers schema failures 422 `ValidationFailure` with
+//!   a list of zod issues. A duplicate name is **409** (the KMS says 400).
+//! - **`isEnabled` and `isAutoSyncEnabled`** are both in every sync: the KMS's Bitbucket and
+//!   Checkly samples carry the first, its Octopus Deploy sample the second, and kms-sync
+//!   honours both (a disabled sync never runs).
+//! - **`environment.name`, `environment.id`, `folder.id`/`folderId`, `orgId`**: the registry
+//!   keeps the environment's slug and the secret path, not the KMS's ids. The name is the
+//!   KMS's default for `dev`/`staging`/`prod` (or [`ApiBuilder::environment_name`]); the ids
+//!   are UUIDs derived from the project, slug and path — stable, but not the KMS's own;
+//!   `orgId` is [`ApiBuilder::org_id`].
+//! - **`DELETE ?removeSecrets=true`** queues the remove and deletes the sync when that job
+//!   succeeds, like the KMS; the wait is kept by the process that answered (a task polling
+//!   the sync's status), not by the registry, so a restart before the remove finishes
+//!   leaves the sync in place (with `removeStatus` telling what happened).
+//! - `initialSyncBehavior` other than `overwrite-destination` is refused for these three
+//!   destinations, which cannot import, as the KMS's schemas do.
+//!
+//! ## OpenAPI
+//!
+//! [`openapi()`] is the document generated (utoipa) from the handlers' annotations and the
+//! types above — the same declarations the router is built from — and
+//! [`ApiBuilder::openapi_path`] serves it.
+//!
+//! ## Example
+//!
+//! ```no_run
+//! use kms_sync_api::{ApiBuilder, Auth};
+//! use kms_sync_postgres::{KeyRing, PgPool, PostgresConfig, SyncRegistry};
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let pool = PgPool::connect(PostgresConfig::builder().url(std::env::var("DATABASE_URL")?).build()?).await?;
+//! let registry = SyncRegistry::builder(pool, kms_sync_core::DestinationRegistry::new())
+//!     .key_ring(KeyRing::new("2025-06", [7u8; 32])?)
+//!     .build()?;
+//! let api = ApiBuilder::new(registry, Auth::bearer_tokens([std::env::var("API_TOKEN")?])?)
+//!     .openapi_path("/openapi.json")
+//!     .build()?;
+//! let app = axum::Router::new().merge(api); // your own routes beside it
+//! axum::serve(tokio::net::TcpListener::bind("127.0.0.1:8080").await?, app).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! `examples/server.rs` of the `kms-sync` package runs it over the local PostgreSQL with
+//! every destination's fake.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod auth;
+mod body;
+mod builder;
+mod error;
+mod model;
+mod overlap;
+mod present;
+mod routes;
+
+pub use auth::{Auth, TokenVerifier, MIN_TOKEN_LEN};
+pub use body::DEFAULT_BODY_LIMIT;
+pub use builder::{openapi, ApiBuilder, DEFAULT_REMOVAL_POLL, DEFAULT_REMOVAL_WAIT};
+pub use error::{ErrorResponse, REQUEST_ID_HEADER};
+pub use model::{
+    AppConnection, AppConnectionEnvelope, AppConnectionList, CheckDestinationRequest,
+    CheckDestinationResponse, CreateAppConnectionRequest, CreateSecretSyncRequest,
+    DestinationOverlap, SecretSync, SecretSyncEnvelope, SecretSyncList, SyncConnection,
+    SyncEnvironment, SyncFolder, UpdateAppConnectionRequest, UpdateSecretSyncRequest,
+};
+
+/// The router's framework, re-exported so a service mounts the router with the same
+/// version.
+pub use axum;
+
+/// The destinations that cannot import secrets (the KMS's `canImportSecrets: false`).
+pub(crate) const IMPORTLESS: &[&str] = &["bitbucket", "checkly", "octopus-deploy"];

@@ -1,0 +1,260 @@
+//! `/api/v1/app-connections/{app}…`: the KMS's App Connections routes. Credentials go into
+//! the registry and never come out: answers carry only their public fields.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::Json;
+use kms_sync_core::AppConnectionDefinition;
+use kms_sync_postgres::{ConnectionId, ConnectionPatch, ConnectionRecord};
+use serde_json::{Map, Value};
+
+use super::ApiState;
+use crate::body::{json_object, path, query};
+use crate::error::{ApiError, ErrorResponse};
+use crate::model::{
+    AppConnectionEnvelope, AppConnectionList, CreateAppConnectionRequest,
+    UpdateAppConnectionRequest,
+};
+
+type ApiResult<T> = Result<Json<T>, ApiError>;
+
+fn connection_id(text: &str) -> Result<ConnectionId, ApiError> {
+    ConnectionId::parse(text)
+        .map_err(|e| ApiError::bad_request(format!("connectionId: {}", e.message())))
+}
+
+/// The connection `id`, which must be of `app` (else 400, as the KMS answers).
+async fn connection_of(
+    state: &ApiState,
+    app: &str,
+    id: ConnectionId,
+) -> Result<ConnectionRecord, ApiError> {
+    let record = state.registry.connections().get(id).await?;
+    if record.app != app {
+        return Err(ApiError::bad_request(format!(
+            "App Connection with ID {id} is not for App \"{app}\""
+        )));
+    }
+    Ok(record)
+}
+
+fn envelope(state: &ApiState, record: &ConnectionRecord) -> ApiResult<AppConnectionEnvelope> {
+    Ok(Json(AppConnectionEnvelope {
+        app_connection: state.present.connection(record)?,
+    }))
+}
+
+/// The KMS's fields this API accepts only at their neutral value, removed from the body:
+/// `isPlatformManagedCredentials` (false) and `gatewayId` (null).
+fn strip_unsupported(object: &mut Map<String, Value>) -> Result<(), ApiError> {
+    match object.remove("isPlatformManagedCredentials") {
+        None | Some(Value::Bool(false)) | Some(Value::Null) => {}
+        Some(Value::Bool(true)) => {
+            return Err(ApiError::bad_request(
+                "isPlatformManagedCredentials: platform-managed credentials are not supported",
+            ))
+        }
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "isPlatformManagedCredentials: must be a boolean",
+            ))
+        }
+    }
+    match object.remove("gatewayId") {
+        None | Some(Value::Null) => Ok(()),
+        Some(_) => Err(ApiError::bad_request(
+            "gatewayId: gateways are not supported (kms-sync reaches services directly)",
+        )),
+    }
+}
+
+/// List the connections of an app, in a project if given.
+#[utoipa::path(
+    get,
+    path = "/api/v1/app-connections/{app}",
+    tag = "App Connections",
+    operation_id = "listAppConnections",
+    params(
+        ("app" = String, Path, description = "`bitbucket`, `checkly` or `octopus-deploy`"),
+        ("projectId" = Option<String>, Query, description = "The KMS project"),
+    ),
+    responses(
+        (status = 200, description = "The connections, oldest first", body = AppConnectionList),
+        (status = 401, description = "No valid token", body = ErrorResponse),
+    ),
+    security(("bearerAuth" = []))
+)]
+pub(crate) async fn list_connections(
+    State(state): State<ApiState>,
+    params: Result<Path<String>, PathRejection>,
+    q: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> ApiResult<AppConnectionList> {
+    let app = state.kind(&path(params)?)?;
+    let q = query(q)?;
+    let project = q
+        .get("projectId")
+        .map(|p| p.trim())
+        .filter(|p| !p.is_empty());
+    let records = state.registry.connections().list(app, project).await?;
+    let app_connections = records
+        .iter()
+        .map(|r| state.present.connection(r))
+        .collect::<Result<_, _>>()?;
+    Ok(Json(AppConnectionList { app_connections }))
+}
+
+/// Create a connection from the KMS's create-connection body. The credentials are checked
+/// as the destination reads them and stored encrypted (or resolved by the embedder); the
+/// answer shows only their public fields.
+#[utoipa::path(
+    post,
+    path = "/api/v1/app-connections/{app}",
+    tag = "App Connections",
+    operation_id = "createAppConnection",
+    params(("app" = String, Path, description = "`bitbucket`, `checkly` or `octopus-deploy`")),
+    request_body(content = CreateAppConnectionRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The connection, without its secret credentials", body = AppConnectionEnvelope),
+        (status = 400, description = "The body is refused, naming the field", body = ErrorResponse),
+        (status = 401, description = "No valid token", body = ErrorResponse),
+        (status = 409, description = "The project has a connection of that name", body = ErrorResponse),
+        (status = 413, description = "The body is too large", body = ErrorResponse),
+        (status = 415, description = "The body is not JSON", body = ErrorResponse),
+    ),
+    security(("bearerAuth" = []))
+)]
+pub(crate) async fn create_connection(
+    State(state): State<ApiState>,
+    params: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<AppConnectionEnvelope> {
+    let app = state.kind(&path(params)?)?;
+    let mut body = json_object(&headers, body, "app connection")?;
+    strip_unsupported(&mut body.object)?;
+    let text = Value::Object(body.object).to_string();
+    let definition = AppConnectionDefinition::from_json(&text)?;
+    state.check_credentials(app, &definition)?;
+    let record = state
+        .registry
+        .connections()
+        .create(app, &definition)
+        .await?;
+    envelope(&state, &record)
+}
+
+/// Get a connection by id.
+#[utoipa::path(
+    get,
+    path = "/api/v1/app-connections/{app}/{connectionId}",
+    tag = "App Connections",
+    operation_id = "getAppConnection",
+    params(
+        ("app" = String, Path, description = "`bitbucket`, `checkly` or `octopus-deploy`"),
+        ("connectionId" = String, Path, description = "The connection's id"),
+    ),
+    responses(
+        (status = 200, description = "The connection", body = AppConnectionEnvelope),
+        (status = 400, description = "Not a connection id, or one of another app", body = ErrorResponse),
+        (status = 401, description = "No valid token", body = ErrorResponse),
+        (status = 404, description = "No such connection", body = ErrorResponse),
+    ),
+    security(("bearerAuth" = []))
+)]
+pub(crate) async fn get_connection(
+    State(state): State<ApiState>,
+    params: Result<Path<(String, String)>, PathRejection>,
+) -> ApiResult<AppConnectionEnvelope> {
+    let (app, id) = path(params)?;
+    let app = state.kind(&app)?;
+    let record = connection_of(&state, app, connection_id(&id)?).await?;
+    envelope(&state, &record)
+}
+
+/// Update a connection: name, description, or credentials replaced whole (checked against
+/// every sync that uses the connection; if one refuses them, nothing changes).
+#[utoipa::path(
+    patch,
+    path = "/api/v1/app-connections/{app}/{connectionId}",
+    tag = "App Connections",
+    operation_id = "updateAppConnection",
+    params(
+        ("app" = String, Path, description = "`bitbucket`, `checkly` or `octopus-deploy`"),
+        ("connectionId" = String, Path, description = "The connection's id"),
+    ),
+    request_body(content = UpdateAppConnectionRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The connection as updated", body = AppConnectionEnvelope),
+        (status = 400, description = "The body is refused, naming the field", body = ErrorResponse),
+        (status = 401, description = "No valid token", body = ErrorResponse),
+        (status = 404, description = "No such connection", body = ErrorResponse),
+        (status = 409, description = "The project has a connection of the new name", body = ErrorResponse),
+        (status = 413, description = "The body is too large", body = ErrorResponse),
+        (status = 415, description = "The body is not JSON", body = ErrorResponse),
+    ),
+    security(("bearerAuth" = []))
+)]
+pub(crate) async fn update_connection(
+    State(state): State<ApiState>,
+    params: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<AppConnectionEnvelope> {
+    let (app, id) = path(params)?;
+    let app = state.kind(&app)?;
+    let id = connection_id(&id)?;
+    let mut body = json_object(&headers, body, "app connection update")?;
+    strip_unsupported(&mut body.object)?;
+    let text = Value::Object(body.object.clone()).to_string();
+    let patch = ConnectionPatch::from_json(&text)?;
+    let current = connection_of(&state, app, id).await?;
+    if let Some(credentials) = body.object.get("credentials") {
+        let method = match body.object.get("method") {
+            Some(Value::String(m)) => m.clone(),
+            _ => current.method.clone(),
+        };
+        let mut check = Map::new();
+        check.insert("name".to_owned(), Value::String(current.name.clone()));
+        check.insert("method".to_owned(), Value::String(method));
+        check.insert("credentials".to_owned(), credentials.clone());
+        let definition = AppConnectionDefinition::from_json(&Value::Object(check).to_string())?;
+        state.check_credentials(app, &definition)?;
+    }
+    let record = state.registry.connections().update(id, patch).await?;
+    envelope(&state, &record)
+}
+
+/// Delete a connection; refused (409) while a sync uses it.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/app-connections/{app}/{connectionId}",
+    tag = "App Connections",
+    operation_id = "deleteAppConnection",
+    params(
+        ("app" = String, Path, description = "`bitbucket`, `checkly` or `octopus-deploy`"),
+        ("connectionId" = String, Path, description = "The connection's id"),
+    ),
+    responses(
+        (status = 200, description = "The deleted connection", body = AppConnectionEnvelope),
+        (status = 400, description = "Not a connection id, or one of another app", body = ErrorResponse),
+        (status = 401, description = "No valid token", body = ErrorResponse),
+        (status = 404, description = "No such connection", body = ErrorResponse),
+        (status = 409, description = "A sync uses it", body = ErrorResponse),
+    ),
+    security(("bearerAuth" = []))
+)]
+pub(crate) async fn delete_connection(
+    State(state): State<ApiState>,
+    params: Result<Path<(String, String)>, PathRejection>,
+) -> ApiResult<AppConnectionEnvelope> {
+    let (app, id) = path(params)?;
+    let app = state.kind(&app)?;
+    let id = connection_id(&id)?;
+    connection_of(&state, app, id).await?;
+    let record = state.registry.connections().delete(id).await?;
+    envelope(&state, &record)
+}

@@ -1,0 +1,73 @@
+//! The handlers: app connections and Secret Syncs, per destination kind in the URL.
+
+pub(crate) mod connections;
+pub(crate) mod syncs;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kms_sync_core::http::ClientSettings;
+use kms_sync_core::AppConnectionDefinition;
+use kms_sync_postgres::SyncRegistry;
+
+use crate::error::ApiError;
+use crate::present::Presenter;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub(crate) struct ApiState {
+    pub registry: SyncRegistry,
+    pub present: Arc<Presenter>,
+    /// How often a `DELETE ?removeSecrets=true` looks at its remove job.
+    pub removal_poll: Duration,
+    /// How long it waits for the remove before leaving the sync in place.
+    pub removal_wait: Duration,
+}
+
+impl ApiState {
+    /// The destination kind the URL names, exactly as the registry names it; 404 (as for a
+    /// route that does not exist) for any other word.
+    pub fn kind(&self, raw: &str) -> Result<&'static str, ApiError> {
+        match self.registry.destinations().factory(raw) {
+            Ok(factory) if factory.kind() == raw => Ok(factory.kind()),
+            _ => Err(ApiError::not_found(format!(
+                "`{}` is not a destination this API serves ({})",
+                crate::body::shown(raw),
+                self.registry.destinations().kinds().join(", ")
+            ))),
+        }
+    }
+
+    /// Checks `connection`'s credentials as the destination reads them (offline, with a
+    /// placeholder `destinationConfig`), for the kinds this crate knows: a missing or
+    /// misspelt credential field is refused when the connection is created, naming it.
+    pub fn check_credentials(
+        &self,
+        kind: &str,
+        connection: &AppConnectionDefinition,
+    ) -> Result<(), ApiError> {
+        let sample = match kind {
+            "bitbucket" => r#"{"workspaceSlug": "sample", "repositorySlug": "sample"}"#,
+            "checkly" => r#"{"accountId": "00000000-0000-0000-0000-000000000000"}"#,
+            "octopus-deploy" => {
+                r#"{"spaceId": "Spaces-1", "scope": "project", "projectId": "Projects-1"}"#
+            }
+            _ => return Ok(()),
+        };
+        let factory = self.registry.destinations().factory(kind)?;
+        factory
+            .build(connection, sample, ClientSettings::new())
+            .map(|_| ())
+            .map_err(|e| ApiError::bad_request(format!("app connection: {}", e.message())))
+    }
+}
+
+/// The KMS's display name of a destination kind.
+pub(crate) fn display_name(kind: &str) -> String {
+    match kind {
+        "bitbucket" => "Bitbucket".to_owned(),
+        "checkly" => "Checkly".to_owned(),
+        "octopus-deploy" => "Octopus Deploy".to_owned(),
+        other => other.to_owned(),
+    }
+}

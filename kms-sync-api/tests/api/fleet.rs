@@ -1,0 +1,448 @@
+//! The whole loop through a fleet worker (kms-sync-postgres's `Worker`): the seed's bodies
+//! in, the sync runs against the fake Bitbucket, a change at the fake KMS is carried by
+//! auto-sync, then remove-secrets and `DELETE ?removeSecrets=true`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use std::collections::BTreeMap;
+
+use kms_sync_bitbucket::fake::{FakeBitbucket, FAKE_EMAIL, FAKE_TOKEN};
+use kms_sync_checkly::fake::{FakeChecklyServer, ACCOUNT_ID, FAKE_API_KEY as CHECKLY_KEY};
+use kms_sync_core::http::ClientSettings;
+use kms_sync_core::{
+    async_trait, AppConnectionDefinition, Destination, DestinationFactory, DestinationRegistry,
+    Error, Result, SecretSource,
+};
+use kms_sync_hanzo::fake::FakeKms;
+use kms_sync_octopus::fake::{FakeOctopus, FAKE_API_KEY as OCTOPUS_KEY};
+use kms_sync_postgres::{KeyRing, SourceProvider, SyncRegistry, Worker, WorkerSummary};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::support::{expect, fixture, text, with_connection, Answer, Api};
+
+const WORKSPACE: &str = "my-bitbucket-workspace";
+const REPOSITORY: &str = "my-bitbucket-repository";
+
+/// A destination factory whose destinations talk to a fake at a base URL.
+struct AtFake<F>(F, String);
+
+impl<F: DestinationFactory> DestinationFactory for AtFake<F> {
+    fn kind(&self) -> &'static str {
+        self.0.kind()
+    }
+    fn check_config(&self, config: &str) -> Result<()> {
+        self.0.check_config(config)
+    }
+    fn build(
+        &self,
+        connection: &AppConnectionDefinition,
+        config: &str,
+        settings: ClientSettings,
+    ) -> Result<Arc<dyn Destination>> {
+        self.0
+            .build(connection, config, settings.with_base_url(self.1.clone()))
+    }
+}
+
+/// Every sync reads the fake KMS.
+struct FakeSources(Arc<FakeKms>);
+
+#[async_trait]
+impl SourceProvider for FakeSources {
+    async fn source(
+        &self,
+        _: Option<&str>,
+        environment: &str,
+        path: &str,
+    ) -> Result<Arc<dyn SecretSource>> {
+        Ok(Arc::new(
+            self.0
+                .source_builder(environment, path)
+                .revision_key([3u8; 32])
+                .build()?,
+        ))
+    }
+}
+
+/// A fleet worker over `registry` reading the fake KMS, and its stop switch.
+fn worker(
+    registry: SyncRegistry,
+    kms: Arc<FakeKms>,
+) -> Result<(
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<WorkerSummary>>,
+)> {
+    let worker = Worker::builder(registry, Arc::new(FakeSources(kms)))
+        .worker_id("api-test-worker")
+        .ledger_key(vec![7u8; 32])
+        .fallback_poll(Duration::from_millis(200))
+        .source_poll(Some(Duration::from_millis(300)))
+        .build()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let fleet = tokio::spawn(async move {
+        worker
+            .run_until(async move {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    Ok((stop, fleet))
+}
+
+/// What a fake destination holds: key → value.
+type Holds = Box<dyn Fn() -> BTreeMap<String, String> + Send + Sync>;
+
+/// Waits until the fake holds what `want` accepts (10 s at most).
+async fn until_held(
+    holds: &Holds,
+    what: &str,
+    want: impl Fn(&BTreeMap<String, String>) -> bool,
+) -> Result<()> {
+    for _ in 0..100 {
+        if want(&holds()) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(Error::unexpected(format!(
+        "{what}: the destination holds {:?}",
+        holds()
+    )))
+}
+
+/// A sync created from `sync_body` (on a connection made from `connection_body`) runs at
+/// once (auto-sync), carries a change at the KMS, removes what it wrote, and is deleted
+/// with `removeSecrets=true` — all through the API and a worker.
+async fn whole_loop(
+    api: &Api,
+    kms: &FakeKms,
+    kind: &str,
+    connection_body: &str,
+    sync_body: &str,
+    holds: Holds,
+) -> Result<()> {
+    let request: Value = serde_json::from_str(sync_body).map_err(crate::support::fail)?;
+    kms.set(
+        "dev",
+        text(&request, "/secretPath"),
+        "DB_URL",
+        "postgres://v1",
+    );
+    let conn = api
+        .post(&format!("/api/v1/app-connections/{kind}"), connection_body)
+        .await?;
+    expect(&conn, 200, "connection")?;
+    let conn_id = text(&conn.body, "/appConnection/id").to_owned();
+    let created = api
+        .post(
+            &format!("/api/v1/secret-syncs/{kind}"),
+            &with_connection(sync_body, &conn_id),
+        )
+        .await?;
+    expect(&created, 200, "sync")?;
+    let id = text(&created.body, "/secretSync/id").to_owned();
+    let url = format!("/api/v1/secret-syncs/{kind}/{id}");
+    // Queued at creation (auto-sync on); a source poll may queue another run after it.
+    let done = until(api, &url, "the first sync succeeds", |s| {
+        s["syncStatus"] == "succeeded" && s["lastSyncedAt"].is_string()
+    })
+    .await?;
+    until_held(&holds, "the first sync", |h| {
+        h.get("DB_URL").map(String::as_str) == Some("postgres://v1")
+    })
+    .await?;
+    let before = text(&done.body, "/secretSync/lastSyncedAt").to_owned();
+    kms.set(
+        "dev",
+        text(&done.body, "/secretSync/folder/path"),
+        "DB_URL",
+        "postgres://v2",
+    );
+    until(api, &url, "auto-sync runs", |s| {
+        s["syncStatus"] == "succeeded"
+            && s["lastSyncedAt"]
+                .as_str()
+                .is_some_and(|t| t > before.as_str())
+    })
+    .await?;
+    until_held(&holds, "after the change", |h| {
+        h.get("DB_URL").map(String::as_str) == Some("postgres://v2")
+    })
+    .await?;
+    let removing = api.post(&format!("{url}/remove-secrets"), "").await?;
+    expect(&removing, 200, "remove-secrets")?;
+    let remove_job = text(&removing.body, "/secretSync/lastRemoveJobId").to_owned();
+    until(api, &url, "the remove succeeds", |s| {
+        s["removeStatus"] == "succeeded" && s["lastRemoveJobId"] == json!(remove_job)
+    })
+    .await?;
+    until_held(&holds, "after remove-secrets", |h| {
+        !h.contains_key("DB_URL")
+    })
+    .await?;
+    let deleting = api
+        .call(Method::DELETE, &format!("{url}?removeSecrets=true"), None)
+        .await?;
+    expect(&deleting, 200, "delete with removeSecrets=true")?;
+    for _ in 0..200 {
+        if api.get(&url).await?.status == 404 {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(Error::unexpected(format!(
+        "{kind}: the sync was not deleted after its remove"
+    )))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn checkly_and_octopus_seeds_run_through_a_worker() -> Result<()> {
+    let db = db!("checkly_and_octopus_seeds_run_through_a_worker");
+    let kms = Arc::new(FakeKms::start().await);
+    for path in ["/my-secrets", "/"] {
+        kms.set("dev", path, "DB_URL", "postgres://v1");
+    }
+    let checkly = Arc::new(FakeChecklyServer::start().await);
+    let group = checkly.add_group("API checks");
+    let octopus = Arc::new(FakeOctopus::start().await);
+    // The seed's sync writes to `Projects-123`: the fake numbers its projects in order.
+    let mut set = String::new();
+    for n in 1..=123 {
+        set = octopus.add_project(&format!("Project {n}"), false).1;
+    }
+    let destinations = DestinationRegistry::new()
+        .with(AtFake(kms_sync_checkly::ChecklyFactory, checkly.base_url()))
+        .with(kms_sync_octopus::OctopusFactory);
+    let registry = SyncRegistry::builder(db.pool().await?, destinations)
+        .key_ring(KeyRing::new("k1", [0x5a; 32])?)
+        .build()?;
+    let api = Api::with_registry(registry.clone()).await?;
+    let (stop, fleet) = worker(registry, kms.clone())?;
+
+    // Checkly, account: the seed's body on the fake's account.
+    let checkly_conn = json!({"name": "my-checkly-connection", "method": "api-key",
+        "projectId": "3c90c3cc-0d44-4b50-8888-8dd25736052a", "credentials": {"apiKey": CHECKLY_KEY}}).to_string();
+    let account_body = fixture("checkly-sync.json")?.replace(
+        "\"accountId\": \"3c90c3cc-0d44-4b50-8888-8dd25736052a\"",
+        &format!("\"accountId\": \"{ACCOUNT_ID}\""),
+    );
+    let c = checkly.clone();
+    let account: Holds = Box::new(move || {
+        c.variables()
+            .into_iter()
+            .map(|(k, (v, _))| (k, v))
+            .collect()
+    });
+    whole_loop(&api, &kms, "checkly", &checkly_conn, &account_body, account).await?;
+
+    // Checkly, group.
+    let group_body = account_body
+        .replace("\"my-checkly-sync\"", "\"my-checkly-group-sync\"")
+        .replace(
+            "\"accountName\": \"Example Company\"",
+            &format!("\"accountName\": \"Example Company\", \"groupId\": \"{group}\", \"groupName\": \"API checks\""),
+        );
+    let c = checkly.clone();
+    let in_group: Holds = Box::new(move || {
+        c.group_variables(group)
+            .iter()
+            .filter_map(|v| {
+                Some((
+                    v["key"].as_str()?.to_owned(),
+                    v["value"].as_str().unwrap_or("").to_owned(),
+                ))
+            })
+            .collect()
+    });
+    let group_conn = checkly_conn.replace("my-checkly-connection", "my-checkly-group-connection");
+    whole_loop(&api, &kms, "checkly", &group_conn, &group_body, in_group).await?;
+
+    // Octopus Deploy: the seed's body as written, on a connection to the fake.
+    let octopus_conn = json!({"name": "my-octopus-deploy-connection", "method": "api-key",
+        "projectId": "3c90c3cc-0d44-4b50-8888-8dd25736052a",
+        "credentials": {"instanceUrl": octopus.base_url(), "apiKey": OCTOPUS_KEY}})
+    .to_string();
+    let o = octopus.clone();
+    let variables: Holds = Box::new(move || {
+        o.variables(&set)
+            .iter()
+            .filter_map(|v| {
+                Some((
+                    v["Name"].as_str()?.to_owned(),
+                    v["Value"].as_str().unwrap_or("").to_owned(),
+                ))
+            })
+            .collect()
+    });
+    whole_loop(
+        &api,
+        &kms,
+        "octopus-deploy",
+        &octopus_conn,
+        &fixture("octopus-deploy-sync.json")?,
+        variables,
+    )
+    .await?;
+
+    let _ = stop.send(());
+    fleet.await.map_err(crate::support::fail)??;
+    db.finish().await
+}
+
+/// Polls the sync until `done` holds (20 s at most).
+async fn until(api: &Api, url: &str, what: &str, done: impl Fn(&Value) -> bool) -> Result<Answer> {
+    for _ in 0..200 {
+        let got = api.get(url).await?;
+        if done(&got.body["secretSync"]) {
+            return Ok(got);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let got = api.get(url).await?;
+    Err(Error::unexpected(format!("{what}: still {}", got.body)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bitbucket_seed_runs_and_auto_syncs_through_a_worker() -> Result<()> {
+    let db = db!("bitbucket_seed_runs_and_auto_syncs_through_a_worker");
+    let kms = Arc::new(FakeKms::start().await);
+    kms.set("dev", "/my-secrets", "DB_URL", "postgres://v1");
+    let bitbucket = FakeBitbucket::start().await;
+    bitbucket.add_repository(WORKSPACE, REPOSITORY);
+    let destinations = DestinationRegistry::new().with(AtFake(
+        kms_sync_bitbucket::BitbucketFactory,
+        bitbucket.base_url(),
+    ));
+    let registry = SyncRegistry::builder(db.pool().await?, destinations)
+        .key_ring(KeyRing::new("k1", [0x5a; 32])?)
+        .backoff(Duration::from_millis(200), Duration::from_secs(1))
+        .build()?;
+    let api = Api::with_registry(registry.clone()).await?;
+    let (stop, fleet) = worker(registry, kms.clone())?;
+
+    // The seed's bodies, as written: the run is refused by the fake, as Bitbucket would
+    // refuse the placeholder token.
+    let conn = api
+        .post(
+            "/api/v1/app-connections/bitbucket",
+            &fixture("bitbucket-connection.json")?,
+        )
+        .await?;
+    expect(&conn, 200, "connection")?;
+    let conn_id = text(&conn.body, "/appConnection/id").to_owned();
+    let created = api
+        .post(
+            "/api/v1/secret-syncs/bitbucket",
+            &with_connection(&fixture("bitbucket-sync.json")?, &conn_id),
+        )
+        .await?;
+    expect(&created, 200, "sync")?;
+    let id = text(&created.body, "/secretSync/id").to_owned();
+    let url = format!("/api/v1/secret-syncs/bitbucket/{id}");
+    let failed = until(&api, &url, "the placeholder token fails", |s| {
+        s["syncStatus"] == "failed"
+    })
+    .await?;
+    if !text(&failed.body, "/secretSync/lastSyncMessage").contains("401") {
+        return Err(Error::unexpected(format!("no 401 in {}", failed.body)));
+    }
+
+    // The fake's credentials, then a manual sync: it succeeds.
+    let creds = json!({"credentials": {"email": FAKE_EMAIL, "apiToken": FAKE_TOKEN}}).to_string();
+    let patched = api
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/app-connections/bitbucket/{conn_id}"),
+            Some(&creds),
+        )
+        .await?;
+    expect(&patched, 200, "new credentials")?;
+    let queued = api.post(&format!("{url}/sync-secrets"), "").await?;
+    expect(&queued, 200, "sync-secrets")?;
+    let job = text(&queued.body, "/secretSync/lastSyncJobId").to_owned();
+    let done = until(&api, &url, "the sync succeeds", |s| {
+        s["syncStatus"] == "succeeded"
+            && s["lastSyncJobId"] == json!(job)
+            && s["lastSyncedAt"].is_string()
+    })
+    .await?;
+    let held = bitbucket.variables(WORKSPACE, REPOSITORY, None);
+    if held.get("DB_URL").map(|v| v.0.as_str()) != Some("postgres://v1") {
+        return Err(Error::unexpected(format!(
+            "Bitbucket holds {:?}",
+            held.keys()
+        )));
+    }
+
+    // A change at the KMS: auto-sync carries it.
+    let before = text(&done.body, "/secretSync/lastSyncedAt").to_owned();
+    kms.set("dev", "/my-secrets", "DB_URL", "postgres://v2");
+    kms.set("dev", "/my-secrets", "API_KEY", "k2");
+    until(&api, &url, "auto-sync runs", |s| {
+        s["syncStatus"] == "succeeded"
+            && s["lastSyncedAt"]
+                .as_str()
+                .is_some_and(|t| t > before.as_str())
+    })
+    .await?;
+    for _ in 0..50 {
+        let held = bitbucket.variables(WORKSPACE, REPOSITORY, None);
+        if held.get("DB_URL").map(|v| v.0.as_str()) == Some("postgres://v2")
+            && held.contains_key("API_KEY")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let held = bitbucket.variables(WORKSPACE, REPOSITORY, None);
+    if held.get("DB_URL").map(|v| v.0.as_str()) != Some("postgres://v2")
+        || !held.contains_key("API_KEY")
+    {
+        return Err(Error::unexpected(format!(
+            "after the change Bitbucket holds {:?}",
+            held.keys()
+        )));
+    }
+
+    // remove-secrets: what it wrote is gone.
+    let removing = api.post(&format!("{url}/remove-secrets"), "").await?;
+    expect(&removing, 200, "remove-secrets")?;
+    let remove_job = text(&removing.body, "/secretSync/lastRemoveJobId").to_owned();
+    until(&api, &url, "the remove succeeds", |s| {
+        s["removeStatus"] == "succeeded" && s["lastRemoveJobId"] == json!(remove_job)
+    })
+    .await?;
+    if !bitbucket.variables(WORKSPACE, REPOSITORY, None).is_empty() {
+        return Err(Error::unexpected("remove-secrets left variables"));
+    }
+
+    // DELETE ?removeSecrets=true: removed, then deleted.
+    let deleting = api
+        .call(Method::DELETE, &format!("{url}?removeSecrets=true"), None)
+        .await?;
+    expect(&deleting, 200, "delete with removeSecrets=true")?;
+    let mut gone = false;
+    for _ in 0..200 {
+        if api.get(&url).await?.status == 404 {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if !gone {
+        return Err(Error::unexpected(
+            "the sync was not deleted after its remove",
+        ));
+    }
+    let _ = stop.send(());
+    let summary = fleet.await.map_err(crate::support::fail)??;
+    if summary.succeeded < 3 {
+        return Err(Error::unexpected(format!(
+            "only {} runs succeeded",
+            summary.succeeded
+        )));
+    }
+    db.finish().await
+}

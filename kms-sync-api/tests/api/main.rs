@@ -1,0 +1,12 @@
+//! kms-sync-api end to end: the router served on 127.0.0.1, a real HTTP client (reqwest),
+//! a real PostgreSQL (127.0.0.1:5432 unless `KMS_SYNC_TEST_DATABASE_URL` says otherwise),
+//! each test in a schema of its own. Without a server every test is skipped, saying so,
+//! unless `CI=true`: then each fails.
+
+#[macro_use]
+mod support;
+mod fleet;
+mod hostile;
+mod openapi;
+mod seeds;
+mod shape;

@@ -1,0 +1,172 @@
+//! The OpenAPI document against the routes that exist: every documented operation is
+//! served, and every route served is documented.
+
+use std::collections::BTreeSet;
+
+use kms_sync_core::{Error, Result};
+use reqwest::Method;
+use serde_json::Value;
+
+use crate::support::{answer, Api, OPENAPI_PATH, TOKEN};
+
+/// A documented path with concrete values for its parameters.
+fn concrete(path: &str) -> String {
+    path.replace("{destination}", "bitbucket")
+        .replace("{app}", "bitbucket")
+        .replace("{syncId}", "0b8e1f8e-3c1a-4c4e-9a7e-8d2f0c1b2a3d")
+        .replace("{connectionId}", "0b8e1f8e-3c1a-4c4e-9a7e-8d2f0c1b2a3d")
+        .replace("{syncName}", "no-such-sync")
+}
+
+/// Whether an answer came from the router's fallback or its method check, not a handler.
+fn unrouted(got: &crate::support::Answer) -> bool {
+    got.status == 405 || (got.status == 404 && got.body["error"] == "Not Found")
+}
+
+const METHODS: [&str; 5] = ["GET", "POST", "PATCH", "DELETE", "PUT"];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_matches_the_routes() -> Result<()> {
+    let db = db!("the_openapi_document_matches_the_routes");
+    let api = Api::start(&db).await?;
+    let served = api.get(OPENAPI_PATH).await?;
+    let generated = serde_json::to_value(kms_sync_api::openapi()).map_err(crate::support::fail)?;
+    if served.body != generated {
+        return Err(Error::unexpected(
+            "the served document is not the generated one",
+        ));
+    }
+    let unauthenticated = answer(api.client.get(format!("{}{OPENAPI_PATH}", api.base))).await?;
+    if unauthenticated.status != 401 {
+        return Err(Error::unexpected("the document is served without a token"));
+    }
+    let paths = served.body["paths"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let mut documented = BTreeSet::new();
+    for (path, item) in &paths {
+        for method in METHODS {
+            if item.get(method.to_lowercase()).is_some() {
+                documented.insert((method, path.clone()));
+            }
+        }
+    }
+    // Every route of the table is documented (and nothing else).
+    let expected: BTreeSet<(&str, String)> = [
+        ("GET", "/api/v1/app-connections/{app}"),
+        ("POST", "/api/v1/app-connections/{app}"),
+        ("GET", "/api/v1/app-connections/{app}/{connectionId}"),
+        ("PATCH", "/api/v1/app-connections/{app}/{connectionId}"),
+        ("DELETE", "/api/v1/app-connections/{app}/{connectionId}"),
+        ("GET", "/api/v1/secret-syncs/{destination}"),
+        ("POST", "/api/v1/secret-syncs/{destination}"),
+        ("GET", "/api/v1/secret-syncs/{destination}/{syncId}"),
+        ("PATCH", "/api/v1/secret-syncs/{destination}/{syncId}"),
+        ("DELETE", "/api/v1/secret-syncs/{destination}/{syncId}"),
+        (
+            "GET",
+            "/api/v1/secret-syncs/{destination}/sync-name/{syncName}",
+        ),
+        (
+            "POST",
+            "/api/v1/secret-syncs/{destination}/{syncId}/sync-secrets",
+        ),
+        (
+            "POST",
+            "/api/v1/secret-syncs/{destination}/{syncId}/remove-secrets",
+        ),
+        (
+            "POST",
+            "/api/v1/secret-syncs/{destination}/{syncId}/import-secrets",
+        ),
+        (
+            "POST",
+            "/api/v1/secret-syncs/{destination}/check-destination",
+        ),
+    ]
+    .into_iter()
+    .map(|(m, p)| (m, p.to_owned()))
+    .collect();
+    if documented != expected {
+        return Err(Error::unexpected(format!(
+            "documented {documented:?}\nexpected {expected:?}"
+        )));
+    }
+    for (path, item) in &paths {
+        let url = format!("{}{}", api.base, concrete(path));
+        for method in METHODS {
+            let m = Method::from_bytes(method.as_bytes()).map_err(crate::support::fail)?;
+            let got = answer(
+                api.client
+                    .request(m, &url)
+                    .bearer_auth(TOKEN)
+                    .header("content-type", "application/json")
+                    .body("{}"),
+            )
+            .await?;
+            let in_doc = item.get(method.to_lowercase()).is_some();
+            // Documented: a handler answers (whatever its verdict). Not documented: the
+            // router has no such route.
+            if in_doc == unrouted(&got) {
+                return Err(Error::unexpected(format!(
+                    "{method} {path}: documented {in_doc}, answered {} {}",
+                    got.status, got.body
+                )));
+            }
+            if in_doc {
+                let op = &item[method.to_lowercase()];
+                if op["security"].as_array().map(Vec::len) != Some(1)
+                    || op["responses"]["200"].is_null() && op["responses"]["400"].is_null()
+                {
+                    return Err(Error::unexpected(format!("{method} {path}: {op}")));
+                }
+            }
+        }
+    }
+    // Paths the document lacks are not served.
+    for stray in [
+        "/api/v1/secret-syncs",
+        "/api/v1/app-connections/bitbucket/a/b",
+        "/api/v1/secret-syncs/bitbucket/0b8e1f8e-3c1a-4c4e-9a7e-8d2f0c1b2a3d/extra",
+        "/api/v2/secret-syncs/bitbucket",
+        "/",
+    ] {
+        let got = api.get(stray).await?;
+        if !unrouted(&got) {
+            return Err(Error::unexpected(format!(
+                "{stray} is served: {} {}",
+                got.status, got.body
+            )));
+        }
+    }
+    let schemas = served.body["components"]["schemas"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    for name in [
+        "SecretSync",
+        "SecretSyncEnvelope",
+        "AppConnection",
+        "ErrorResponse",
+        "CreateSecretSyncRequest",
+    ] {
+        if !schemas.contains_key(name) {
+            return Err(Error::unexpected(format!("no schema {name}")));
+        }
+    }
+    let sync: &Value = &schemas["SecretSync"]["properties"];
+    for field in [
+        "syncStatus",
+        "lastSyncJobId",
+        "connection",
+        "environment",
+        "folder",
+        "destinationConfig",
+    ] {
+        if sync.get(field).is_none() {
+            return Err(Error::unexpected(format!("SecretSync lacks {field}")));
+        }
+    }
+    db.finish().await
+}

@@ -1,0 +1,538 @@
+//! The KMS's own sample bodies, answered in the KMS's sample shapes.
+
+use kms_sync_core::{Error, Operation, Result};
+use kms_sync_postgres::RunOutcome;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::shape::{compare, sample};
+use crate::support::{expect, fixture, text, with_connection, Answer, Api};
+
+/// Fails naming every difference from the sample.
+fn same_shape(what: &str, sample_text: &str, answer: &Answer) -> Result<()> {
+    let diff = compare(&sample(sample_text), &answer.body);
+    if diff.is_empty() {
+        return Ok(());
+    }
+    Err(Error::unexpected(format!(
+        "{what} differs from the KMS's sample:\n  {}\n{}",
+        diff.join("\n  "),
+        answer.body
+    )))
+}
+
+fn check(ok: bool, what: &str, body: &Value) -> Result<()> {
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::unexpected(format!("{what}: {body}")))
+    }
+}
+
+/// Creates the connection of `app` from its fixture and checks the answer.
+async fn connection(api: &Api, app: &str) -> Result<String> {
+    let body = fixture(&format!("{app}-connection.json"))?;
+    let created = api
+        .post(&format!("/api/v1/app-connections/{app}"), &body)
+        .await?;
+    expect(&created, 200, "create connection")?;
+    // The KMS documents Bitbucket's answer only; the others differ in their public
+    // credential fields alone (Checkly none, Octopus Deploy `instanceUrl`).
+    let mut expected = sample(&fixture("bitbucket-connection-response.json")?);
+    expected["appConnection"]["credentials"] = match app {
+        "bitbucket" => json!({"email": "user@example.com"}),
+        "checkly" => json!({}),
+        _ => json!({"instanceUrl": "https://acme.octopus.app"}),
+    };
+    let diff = compare(&expected, &created.body);
+    check(
+        diff.is_empty(),
+        &format!("the connection differs from the KMS's sample: {diff:?}"),
+        &created.body,
+    )?;
+    let raw = created.body.to_string();
+    for secret in [
+        "<YOUR-API-TOKEN>",
+        "cu_0123456789abcdef",
+        "API-0123456789ABCDEF",
+    ] {
+        check(
+            !raw.contains(secret),
+            "a credential in the answer",
+            &created.body,
+        )?;
+    }
+    check(
+        text(&created.body, "/appConnection/app") == app
+            && created.body.pointer("/appConnection/version") == Some(&json!(1)),
+        "app and version",
+        &created.body,
+    )?;
+    Ok(text(&created.body, "/appConnection/id").to_owned())
+}
+
+/// Creates a sync of `destination` from `body` and checks it against the sample.
+async fn sync(api: &Api, destination: &str, body: &str, sample_name: &str) -> Result<Answer> {
+    let created = api
+        .post(&format!("/api/v1/secret-syncs/{destination}"), body)
+        .await?;
+    expect(&created, 200, "create sync")?;
+    same_shape("the created sync", &fixture(sample_name)?, &created)?;
+    let s = &created.body["secretSync"];
+    let request: Value = serde_json::from_str(body).map_err(crate::support::fail)?;
+    check(
+        s["destinationConfig"] == request["destinationConfig"]
+            && s["destination"] == json!(destination)
+            && s["connection"]["app"] == json!(destination)
+            && s["folder"]["path"] == request["secretPath"]
+            && s["environment"]["slug"] == request["environment"]
+            && s["environment"]["name"] == json!("Development")
+            && s["version"] == json!(1)
+            && s["folderId"] == s["folder"]["id"],
+        "the sync as written",
+        &created.body,
+    )?;
+    // Enabled with auto-sync on (the KMS's default): queued at once.
+    check(
+        s["syncStatus"] == json!("pending") && s["lastSyncJobId"].is_string(),
+        "a new auto-sync sync is pending with a job",
+        &created.body,
+    )?;
+    Ok(created)
+}
+
+/// Everything a sync route answers for one sync, each compared with the sample.
+async fn walk_sync(
+    api: &Api,
+    destination: &str,
+    created: &Answer,
+    sample_name: &str,
+) -> Result<()> {
+    let sample_text = fixture(sample_name)?;
+    let s = &created.body["secretSync"];
+    let id = text(s, "/id");
+    let project = text(s, "/projectId");
+    let name = text(s, "/name");
+    let base = format!("/api/v1/secret-syncs/{destination}");
+
+    let got = api.get(&format!("{base}/{id}")).await?;
+    expect(&got, 200, "get by id")?;
+    same_shape("get by id", &sample_text, &got)?;
+    check(got.body == created.body, "get equals create", &got.body)?;
+
+    let by_name = api
+        .get(&format!("{base}/sync-name/{name}?projectId={project}"))
+        .await?;
+    expect(&by_name, 200, "get by name")?;
+    same_shape("get by name", &sample_text, &by_name)?;
+
+    let list = api.get(&format!("{base}?projectId={project}")).await?;
+    expect(&list, 200, "list")?;
+    let items = list.body["secretSyncs"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    check(items.len() == 1, "one sync listed", &list.body)?;
+    let first = Answer {
+        status: list.status,
+        body: json!({"secretSync": items.first().cloned().unwrap_or(Value::Null)}),
+    };
+    same_shape("list item", &sample_text, &first)?;
+    let other = api
+        .get(&format!("{base}?projectId=another-project"))
+        .await?;
+    check(
+        other.body["secretSyncs"] == json!([]),
+        "another project lists nothing",
+        &other.body,
+    )?;
+
+    let patched = api
+        .call(
+            Method::PATCH,
+            &format!("{base}/{id}"),
+            Some(r#"{"description": "patched by the API test"}"#),
+        )
+        .await?;
+    expect(&patched, 200, "patch")?;
+    same_shape("patch", &sample_text, &patched)?;
+    check(
+        patched.body["secretSync"]["version"] == json!(2)
+            && patched.body["secretSync"]["description"] == json!("patched by the API test"),
+        "version increases",
+        &patched.body,
+    )?;
+
+    let synced = api.post(&format!("{base}/{id}/sync-secrets"), "").await?;
+    expect(&synced, 200, "sync-secrets")?;
+    same_shape("sync-secrets", &sample_text, &synced)?;
+    check(
+        synced.body["secretSync"]["syncStatus"] == json!("pending")
+            && synced.body["secretSync"]["lastSyncJobId"].is_string(),
+        "sync-secrets is pending with a job",
+        &synced.body,
+    )?;
+
+    let removed = api.post(&format!("{base}/{id}/remove-secrets"), "").await?;
+    expect(&removed, 200, "remove-secrets")?;
+    same_shape("remove-secrets", &sample_text, &removed)?;
+    check(
+        removed.body["secretSync"]["removeStatus"] == json!("pending")
+            && removed.body["secretSync"]["lastRemoveJobId"].is_string(),
+        "remove-secrets is pending with a job",
+        &removed.body,
+    )?;
+
+    let import = api
+        .post(
+            &format!("{base}/{id}/import-secrets?importBehavior=prioritize-source"),
+            "",
+        )
+        .await?;
+    expect(&import, 400, "import-secrets")?;
+    let display = match destination {
+        "bitbucket" => "Bitbucket",
+        "checkly" => "Checkly",
+        _ => "Octopus Deploy",
+    };
+    check(
+        import.body["message"] == json!(format!("{display} does not support importing secrets."))
+            && import.body["error"] == json!("BadRequest")
+            && import.body["statusCode"] == json!(400)
+            && import.body["reqId"].is_string(),
+        "import is refused as the KMS documents",
+        &import.body,
+    )?;
+    Ok(())
+}
+
+/// Deletes the sync (without removing) and then its connection.
+async fn delete_both(api: &Api, destination: &str, sync_id: &str, connection: &str) -> Result<()> {
+    let in_use = api
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/app-connections/{destination}/{connection}"),
+            None,
+        )
+        .await?;
+    expect(&in_use, 409, "deleting a connection in use")?;
+    let deleted = api
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/secret-syncs/{destination}/{sync_id}?removeSecrets=false"),
+            None,
+        )
+        .await?;
+    expect(&deleted, 200, "delete sync")?;
+    check(
+        text(&deleted.body, "/secretSync/id") == sync_id,
+        "the deleted sync is answered",
+        &deleted.body,
+    )?;
+    let gone = api
+        .get(&format!("/api/v1/secret-syncs/{destination}/{sync_id}"))
+        .await?;
+    expect(&gone, 404, "the deleted sync")?;
+    let conn = api
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/app-connections/{destination}/{connection}"),
+            None,
+        )
+        .await?;
+    expect(&conn, 200, "delete connection")?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bitbucket_from_the_seed_bodies() -> Result<()> {
+    let db = db!("bitbucket_from_the_seed_bodies");
+    let api = Api::start(&db).await?;
+    let conn = connection(&api, "bitbucket").await?;
+    let created = api
+        .get(&format!("/api/v1/app-connections/bitbucket/{conn}"))
+        .await?;
+    check(
+        created.body["appConnection"]["credentials"] == json!({"email": "user@example.com"}),
+        "Bitbucket keeps email only",
+        &created.body,
+    )?;
+    let list = api.get("/api/v1/app-connections/bitbucket").await?;
+    check(
+        list.body["appConnections"].as_array().map(Vec::len) == Some(1),
+        "one connection listed",
+        &list.body,
+    )?;
+    let body = with_connection(&fixture("bitbucket-sync.json")?, &conn);
+    let created = sync(&api, "bitbucket", &body, "bitbucket-sync-response.json").await?;
+    walk_sync(&api, "bitbucket", &created, "bitbucket-sync-response.json").await?;
+    let id = text(&created.body, "/secretSync/id").to_owned();
+    delete_both(&api, "bitbucket", &id, &conn).await?;
+    db.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkly_account_and_group_from_the_seed_bodies() -> Result<()> {
+    let db = db!("checkly_account_and_group_from_the_seed_bodies");
+    let api = Api::start(&db).await?;
+    let conn = connection(&api, "checkly").await?;
+    let got = api
+        .get(&format!("/api/v1/app-connections/checkly/{conn}"))
+        .await?;
+    check(
+        got.body["appConnection"]["credentials"] == json!({}),
+        "Checkly shows no credential",
+        &got.body,
+    )?;
+    let body = with_connection(&fixture("checkly-sync.json")?, &conn);
+    let account = sync(&api, "checkly", &body, "checkly-sync-response.json").await?;
+    walk_sync(&api, "checkly", &account, "checkly-sync-response.json").await?;
+    // The group variant: the same body with a check group.
+    let group_body = body
+        .replace("\"my-checkly-sync\"", "\"my-checkly-group-sync\"")
+        .replace(
+            "\"accountName\": \"Example Company\"",
+            "\"accountName\": \"Example Company\",\n\"groupId\": \"42\",\n\"groupName\": \"API checks\"",
+        );
+    let group = api
+        .post("/api/v1/secret-syncs/checkly", &group_body)
+        .await?;
+    expect(&group, 200, "create group sync")?;
+    same_shape(
+        "the group sync",
+        &fixture("checkly-sync-response.json")?,
+        &group,
+    )?;
+    check(
+        group.body["secretSync"]["destinationConfig"]["groupId"] == json!("42"),
+        "the group is kept",
+        &group.body,
+    )?;
+    let id = text(&account.body, "/secretSync/id").to_owned();
+    let group_id = text(&group.body, "/secretSync/id").to_owned();
+    let gone = api
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/secret-syncs/checkly/{group_id}"),
+            None,
+        )
+        .await?;
+    expect(&gone, 200, "delete group sync")?;
+    delete_both(&api, "checkly", &id, &conn).await?;
+    db.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn octopus_deploy_from_the_seed_bodies() -> Result<()> {
+    let db = db!("octopus_deploy_from_the_seed_bodies");
+    let api = Api::start(&db).await?;
+    let conn = connection(&api, "octopus-deploy").await?;
+    let got = api
+        .get(&format!("/api/v1/app-connections/octopus-deploy/{conn}"))
+        .await?;
+    check(
+        got.body["appConnection"]["credentials"]
+            == json!({"instanceUrl": "https://acme.octopus.app"}),
+        "Octopus Deploy shows its instance URL only",
+        &got.body,
+    )?;
+    let body = with_connection(&fixture("octopus-deploy-sync.json")?, &conn);
+    let created = sync(
+        &api,
+        "octopus-deploy",
+        &body,
+        "octopus-deploy-sync-response.json",
+    )
+    .await?;
+    check(
+        created.body["secretSync"]["isAutoSyncEnabled"] == json!(true),
+        "isAutoSyncEnabled as the Octopus sample",
+        &created.body,
+    )?;
+    walk_sync(
+        &api,
+        "octopus-deploy",
+        &created,
+        "octopus-deploy-sync-response.json",
+    )
+    .await?;
+    let id = text(&created.body, "/secretSync/id").to_owned();
+    delete_both(&api, "octopus-deploy", &id, &conn).await?;
+    db.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicates_conflict_and_check_destination_sees_them() -> Result<()> {
+    let db = db!("duplicates_conflict_and_check_destination_sees_them");
+    let api = Api::start(&db).await?;
+    let conn = connection(&api, "bitbucket").await?;
+    let again = api
+        .post(
+            "/api/v1/app-connections/bitbucket",
+            &fixture("bitbucket-connection.json")?,
+        )
+        .await?;
+    expect(&again, 409, "a second connection of that name")?;
+    let body = with_connection(&fixture("bitbucket-sync.json")?, &conn);
+    let first = api.post("/api/v1/secret-syncs/bitbucket", &body).await?;
+    expect(&first, 200, "create")?;
+    let dup = api.post("/api/v1/secret-syncs/bitbucket", &body).await?;
+    expect(&dup, 409, "the same name in the project")?;
+    check(
+        dup.body["error"] == json!("Conflict")
+            && text(&dup.body, "/message").contains("my-bitbucket-sync"),
+        "the conflict names the sync",
+        &dup.body,
+    )?;
+    let first_id = text(&first.body, "/secretSync/id").to_owned();
+    let project = "3c90c3cc-0d44-4b50-8888-8dd25736052a";
+    let config = json!({"workspaceSlug": "my-bitbucket-workspace", "repositorySlug": "my-bitbucket-repository"});
+
+    // The KMS's question: does another sync write this destination?
+    let check_body = json!({"projectId": project, "destinationConfig": config}).to_string();
+    let answer = api
+        .post(
+            "/api/v1/secret-syncs/bitbucket/check-destination",
+            &check_body,
+        )
+        .await?;
+    expect(&answer, 200, "check-destination")?;
+    check(
+        answer.body["hasDuplicate"] == json!(true)
+            && answer.body["duplicateProjectId"] == json!(project)
+            && answer.body["keySchemaOverlap"] == json!(true),
+        "the first sync (no key schema) writes it and manages every key",
+        &answer.body,
+    )?;
+    let excluded =
+        json!({"projectId": project, "destinationConfig": config, "excludeSyncId": first_id})
+            .to_string();
+    let answer = api
+        .post(
+            "/api/v1/secret-syncs/bitbucket/check-destination",
+            &excluded,
+        )
+        .await?;
+    check(
+        answer.body["hasDuplicate"] == json!(false)
+            && answer.body.get("duplicateProjectId").is_none(),
+        "excluding it leaves none",
+        &answer.body,
+    )?;
+    let other = json!({"projectId": project, "destinationConfig": {"workspaceSlug": "w", "repositorySlug": "r"}}).to_string();
+    let answer = api
+        .post("/api/v1/secret-syncs/bitbucket/check-destination", &other)
+        .await?;
+    check(
+        answer.body["hasDuplicate"] == json!(false),
+        "another repository",
+        &answer.body,
+    )?;
+
+    // Beyond the KMS: key schemas. Give the first sync a schema, then ask about another.
+    let patched = api
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/secret-syncs/bitbucket/{first_id}"),
+            Some(r#"{"syncOptions": {"initialSyncBehavior": "overwrite-destination", "keySchema": "APP_{{secretKey}}"}}"#),
+        )
+        .await?;
+    expect(&patched, 200, "set a key schema")?;
+    let disjoint = json!({"projectId": project, "destinationConfig": config, "keySchema": "WEB_{{secretKey}}", "environment": "dev"}).to_string();
+    let answer = api
+        .post(
+            "/api/v1/secret-syncs/bitbucket/check-destination",
+            &disjoint,
+        )
+        .await?;
+    check(
+        answer.body["hasDuplicate"] == json!(true)
+            && answer.body["keySchemaOverlap"] == json!(false)
+            && answer.body["duplicates"][0]["keySchema"] == json!("APP_{{secretKey}}"),
+        "same destination, disjoint keys",
+        &answer.body,
+    )?;
+    let overlapping = json!({"projectId": project, "destinationConfig": config, "keySchema": "{{secretKey}}_PROD", "environment": "dev"}).to_string();
+    let answer = api
+        .post(
+            "/api/v1/secret-syncs/bitbucket/check-destination",
+            &overlapping,
+        )
+        .await?;
+    check(
+        answer.body["keySchemaOverlap"] == json!(true)
+            && answer.body["duplicates"][0]["exampleKey"] == json!("APP_KEY_PROD"),
+        "APP_{{secretKey}} and {{secretKey}}_PROD both manage APP_KEY_PROD",
+        &answer.body,
+    )?;
+    db.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_with_remove_secrets_removes_first_then_deletes() -> Result<()> {
+    let db = db!("delete_with_remove_secrets_removes_first_then_deletes");
+    let api = Api::start(&db).await?;
+    let conn = connection(&api, "bitbucket").await?;
+    let body = with_connection(&fixture("bitbucket-sync.json")?, &conn);
+    let created = api.post("/api/v1/secret-syncs/bitbucket", &body).await?;
+    expect(&created, 200, "create")?;
+    let id = text(&created.body, "/secretSync/id").to_owned();
+    let bad = api
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/secret-syncs/bitbucket/{id}?removeSecrets=yes"),
+            None,
+        )
+        .await?;
+    expect(&bad, 400, "removeSecrets=yes")?;
+    let answer = api
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/secret-syncs/bitbucket/{id}?removeSecrets=true"),
+            None,
+        )
+        .await?;
+    expect(&answer, 200, "delete with removeSecrets=true")?;
+    let job = text(&answer.body, "/secretSync/lastRemoveJobId").to_owned();
+    check(
+        answer.body["secretSync"]["removeStatus"] == json!("pending") && !job.is_empty(),
+        "the remove is queued and reported",
+        &answer.body,
+    )?;
+    // Still there until the remove has run.
+    let still = api
+        .get(&format!("/api/v1/secret-syncs/bitbucket/{id}"))
+        .await?;
+    expect(&still, 200, "kept until removed")?;
+    // A worker's turn, by hand: claim the sync's jobs and finish them.
+    let jobs = api.registry.jobs();
+    let mut removed = false;
+    for _ in 0..20 {
+        for claim in jobs
+            .claim("api-test", std::time::Duration::from_secs(30), 10)
+            .await?
+        {
+            removed |= claim.operation() == Operation::Remove && claim.job_id().to_string() == job;
+            jobs.finish(&claim, RunOutcome::succeeded()).await?;
+        }
+        if removed {
+            break;
+        }
+    }
+    check(removed, "the remove job was claimed", &answer.body)?;
+    let mut gone = false;
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        if api
+            .get(&format!("/api/v1/secret-syncs/bitbucket/{id}"))
+            .await?
+            .status
+            == 404
+        {
+            gone = true;
+            break;
+        }
+    }
+    check(gone, "deleted once the remove succeeded", &answer.body)?;
+    db.finish().await
+}

@@ -1,0 +1,215 @@
+//! One claimed run: resolve the sync, build its `Syncer`, run it while the lease is
+//! renewed, record the outcome.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kms_sync_core::{
+    Error, ErrorKind, KeyStatus, Operation, Result, SecretSource, SyncReport, Syncer,
+};
+use tracing::Instrument;
+
+use super::heartbeat::{self, Lost};
+use super::Ctx;
+use crate::registry::{Claim, RunOutcome};
+use crate::sources::SourceKey;
+
+/// How a run task ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ended {
+    /// Recorded as succeeded.
+    Succeeded,
+    /// Recorded as failed.
+    Failed,
+    /// The lease was lost: nothing recorded.
+    Lost,
+    /// The end could not be recorded (the sync was deleted, or the database stayed away).
+    Unrecorded,
+}
+
+impl Ended {
+    fn label(self) -> &'static str {
+        match self {
+            Ended::Succeeded => "succeeded",
+            Ended::Failed => "failed",
+            Ended::Lost => "lost",
+            Ended::Unrecorded => "unrecorded",
+        }
+    }
+}
+
+/// Runs `claim` (claimed at `claimed_at`) to its recorded end.
+pub(crate) async fn run(ctx: Arc<Ctx>, claim: Claim, claimed_at: Instant) -> Ended {
+    let span = tracing::info_span!(
+        "kms_sync_run",
+        sync_id = %claim.sync_id(),
+        job_id = %claim.job_id(),
+        worker = %ctx.id,
+        operation = %claim.operation(),
+        attempt = claim.attempt(),
+        cause = %claim.cause(),
+    );
+    run_inner(ctx, claim, claimed_at).instrument(span).await
+}
+
+async fn run_inner(ctx: Arc<Ctx>, claim: Claim, claimed_at: Instant) -> Ended {
+    let worker = ctx.id.clone();
+    ::metrics::counter!(crate::metrics::CLAIMS, "worker" => worker.clone()).increment(1);
+    if claim.taken_over() {
+        ::metrics::counter!(crate::metrics::TAKEOVERS, "worker" => worker.clone()).increment(1);
+        tracing::info!("took over a sync whose lease expired");
+    }
+    let lease = heartbeat::Lease::new(claimed_at, claim.lease());
+    let finishing = AtomicBool::new(false);
+    let work = async {
+        let result = execute(&ctx, &claim).await;
+        finishing.store(true, Ordering::SeqCst);
+        record(&ctx, &claim, &lease, result).await
+    };
+    let ended = tokio::select! {
+        biased;
+        ended = work => ended,
+        lost = heartbeat::keep(&ctx, &claim, &lease, &finishing) => {
+            match lost {
+                Lost::TakenOver => tracing::warn!(
+                    "the lease was taken over by another worker: the run stops and is not recorded"),
+                Lost::Expired => tracing::warn!(
+                    "the lease could not be renewed before it expired: the run stops and is not recorded"),
+            }
+            Ended::Lost
+        }
+    };
+    let operation = claim.operation().to_string();
+    ::metrics::counter!(crate::metrics::RUNS, "worker" => worker.clone(),
+        "operation" => operation.clone(), "outcome" => ended.label())
+    .increment(1);
+    ::metrics::histogram!(crate::metrics::RUN_DURATION, "worker" => worker, "operation" => operation)
+        .record(claimed_at.elapsed().as_secs_f64());
+    ended
+}
+
+/// Resolves the sync and runs its operation. The `Syncer` (and the destination it holds) is
+/// dropped before this returns.
+async fn execute(ctx: &Ctx, claim: &Claim) -> Result<SyncReport> {
+    let resolved = ctx.registry.syncs().resolve(claim.sync_id()).await?;
+    let def = &resolved.definition;
+    let key = SourceKey::new(def.project_id(), def.environment(), def.secret_path());
+    let source: Arc<dyn SecretSource> = ctx.sources.get(&key).await?;
+    let syncer: Syncer = ctx
+        .registry
+        .destinations()
+        .syncer_builder(def, &resolved.connection, source, ctx.settings.clone())?
+        .id(claim.sync_id().to_string())
+        .state(ctx.store.clone(), ctx.fingerprinter()?)
+        .scope_locks(ctx.locks.clone())
+        .build()?;
+    match claim.operation() {
+        Operation::Sync => syncer.sync().await,
+        Operation::Remove => syncer.remove().await,
+        other => Err(Error::new(
+            ErrorKind::Unsupported,
+            format!("the fleet does not run {other}"),
+        )),
+    }
+}
+
+/// Counts the run's requests and rate-limited keys, and records its end (retrying while the
+/// database is away, within the lease).
+async fn record(
+    ctx: &Ctx,
+    claim: &Claim,
+    lease: &heartbeat::Lease,
+    result: Result<SyncReport>,
+) -> Ended {
+    let worker = ctx.id.clone();
+    let outcome = match &result {
+        Ok(report) => {
+            let r = report.requests;
+            for (method, n) in [
+                ("GET", r.get),
+                ("POST", r.post),
+                ("PUT", r.put),
+                ("PATCH", r.patch),
+                ("DELETE", r.delete),
+                ("OTHER", r.other),
+            ] {
+                if n > 0 {
+                    ::metrics::counter!(crate::metrics::REQUESTS, "worker" => worker.clone(), "method" => method)
+                        .increment(n);
+                }
+            }
+            let limited = report
+                .keys
+                .iter()
+                .filter(|k| {
+                    matches!(k.status, KeyStatus::Failed)
+                        && k.error.as_ref().map(Error::kind) == Some(ErrorKind::RateLimited)
+                })
+                .count();
+            if limited > 0 {
+                ::metrics::counter!(crate::metrics::RATE_LIMITED, "worker" => worker.clone())
+                    .increment(u64::try_from(limited).unwrap_or(u64::MAX));
+            }
+            tracing::info!(
+                created = report.counts.created,
+                updated = report.counts.updated,
+                deleted = report.counts.deleted,
+                unchanged = report.counts.unchanged,
+                failed = report.counts.failed,
+                requests = report.requests.total(),
+                success = report.is_success(),
+                "run finished"
+            );
+            RunOutcome::from_report(report)
+        }
+        Err(e) => {
+            if e.kind() == ErrorKind::RateLimited {
+                ::metrics::counter!(crate::metrics::RATE_LIMITED, "worker" => worker.clone())
+                    .increment(1);
+            }
+            tracing::warn!(error = %e, kind = %e.kind(), "run failed");
+            RunOutcome::from_error(e)
+        }
+    };
+    let succeeded = outcome.is_success();
+    let mut failures = 0u32;
+    loop {
+        match ctx.registry.jobs().finish(claim, outcome.clone()).await {
+            Ok(done) => {
+                tracing::debug!(status = ?done.status.sync_status, retry_queued = done.retry_queued,
+                    pending = done.pending, "run recorded");
+                return if succeeded {
+                    Ended::Succeeded
+                } else {
+                    Ended::Failed
+                };
+            }
+            Err(e) if e.kind() == ErrorKind::Conflict => {
+                if failures > 0 {
+                    // An earlier attempt may have committed before its answer was lost.
+                    tracing::info!(error = %e, "the run's end was probably recorded by an earlier attempt");
+                    return Ended::Unrecorded;
+                }
+                tracing::warn!(error = %e, "the lease was lost before the run's end was recorded");
+                return Ended::Lost;
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                tracing::info!(error = %e, "the sync was deleted during its run");
+                return Ended::Unrecorded;
+            }
+            Err(e) => {
+                failures += 1;
+                crate::metrics::db_error(&ctx.id, "finish");
+                let wait = super::retry_wait(failures, Duration::from_secs(2));
+                if !lease.still_ours_after(wait) {
+                    tracing::warn!(error = %e, "the run's end could not be recorded within its lease; \
+                        the job runs again after the lease");
+                    return Ended::Unrecorded;
+                }
+                tracing::debug!(error = %e, failures, "recording the run's end failed; retrying");
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
+}
