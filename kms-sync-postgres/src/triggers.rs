@@ -14,7 +14,7 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::error;
-use crate::registry::{SyncId, SyncRegistry, TriggerCause, Triggered};
+use crate::registry::{Source, SyncId, SyncRegistry, TriggerCause, Triggered};
 use crate::sources::{SourceCache, SourceKey, SourceProvider};
 
 /// How many sources a round reads at once unless configured.
@@ -231,49 +231,65 @@ impl SharedReads {
         interval: Duration,
         started: Instant,
     ) -> Result<PollRound> {
+        let sources = self.registry.syncs().sources().await?;
+        let stored = Stored {
+            revisions: self.stored_revisions().await?,
+            fingerprinter: Fingerprinter::new(self.key.expose_secret().to_vec())?,
+        };
+        let keyed = keyed_sources(sources);
+        let reads = self.read_revisions(&keyed).await;
+        let found = stored.compare(&keyed, reads, worker, round);
+        let triggered = self.trigger_changed(&found.syncs).await?;
+        self.finish_round(worker, interval, &keyed, &found.store, found.changed)
+            .await?;
+        let reads = keyed.len();
+        count_round(worker, reads, found.changed);
+        let done = PollRound {
+            round,
+            sources: keyed.len(),
+            reads,
+            changed: found.changed,
+            triggered,
+            errors: found.errors,
+            elapsed: started.elapsed(),
+        };
+        log_round(worker, &done);
+        Ok(done)
+    }
+
+    /// The revisions the fleet stored, by source.
+    async fn stored_revisions(&self) -> Result<HashMap<SourceKey, String>> {
         let pool = self.registry.pool();
         let s = pool.schema_name().quoted();
-        let sources = self.registry.syncs().sources().await?;
         let doing = "reading the stored source revisions";
-        let stored: HashMap<SourceKey, String> = {
-            let client = pool.get(doing).await?;
-            let rows = client
-                .query(
-                    &format!(
-                        "SELECT project_id, environment, secret_path, revision \
-                         FROM {s}.source_revisions"
-                    ),
-                    &[],
-                )
-                .await
-                .map_err(|e| error::db(doing, e))?;
-            let mut stored = HashMap::new();
-            for row in rows {
-                let get = |c: &str| row.try_get::<_, String>(c).map_err(|e| error::db(doing, e));
-                let project = get("project_id")?;
-                let key = SourceKey::new(
-                    (!project.is_empty()).then_some(project.as_str()),
-                    get("environment")?,
-                    get("secret_path")?,
-                );
-                stored.insert(key, get("revision")?);
-            }
-            stored
-        };
-        let fingerprinter = Fingerprinter::new(self.key.expose_secret().to_vec())?;
-        let keyed: Vec<(SourceKey, Vec<SyncId>)> = sources
-            .into_iter()
-            .map(|src| {
-                (
-                    SourceKey {
-                        project_id: src.project_id,
-                        environment: src.environment,
-                        secret_path: src.secret_path,
-                    },
-                    src.syncs,
-                )
-            })
-            .collect();
+        let client = pool.get(doing).await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT project_id, environment, secret_path, revision \
+                     FROM {s}.source_revisions"
+                ),
+                &[],
+            )
+            .await
+            .map_err(|e| error::db(doing, e))?;
+        let mut stored = HashMap::new();
+        for row in rows {
+            let get = |c: &str| row.try_get::<_, String>(c).map_err(|e| error::db(doing, e));
+            let project = get("project_id")?;
+            let key = SourceKey::new(
+                (!project.is_empty()).then_some(project.as_str()),
+                get("environment")?,
+                get("secret_path")?,
+            );
+            stored.insert(key, get("revision")?);
+        }
+        Ok(stored)
+    }
+
+    /// Reads each source's revision, `concurrency` at a time: each read with the index of
+    /// its source in `keyed`, in the order they end.
+    async fn read_revisions(&self, keyed: &[(SourceKey, Vec<SyncId>)]) -> Vec<Read> {
         let reading: Vec<_> = keyed
             .iter()
             .enumerate()
@@ -288,83 +304,25 @@ impl SharedReads {
                 }
             })
             .collect();
-        let reads: Vec<(usize, Result<Option<Revision>>)> = futures::stream::iter(reading)
+        futures::stream::iter(reading)
             .buffer_unordered(self.concurrency)
             .collect()
-            .await;
-        let mut changed_syncs: Vec<SyncId> = Vec::new();
-        let mut store: Vec<(&SourceKey, String)> = Vec::new();
-        let (mut changed, mut errors) = (0usize, 0usize);
-        for (i, read) in reads {
-            let Some((key, syncs)) = keyed.get(i) else {
-                continue;
-            };
-            match read {
-                Ok(Some(revision)) => {
-                    let digest = digest(&fingerprinter, key, &revision);
-                    if stored.get(key) != Some(&digest) {
-                        changed += 1;
-                        changed_syncs.extend(syncs.iter().copied());
-                        store.push((key, digest));
-                    }
-                }
-                Ok(None) => {
-                    changed += 1;
-                    changed_syncs.extend(syncs.iter().copied());
-                }
-                Err(e) => {
-                    errors += 1;
-                    ::metrics::counter!(crate::metrics::SOURCE_ERRORS, "worker" => worker.to_owned())
-                        .increment(1);
-                    tracing::warn!(round, worker, source = %key, error = %e,
-                        "a source could not be read; its syncs are not triggered this round");
-                }
-            }
+            .await
+    }
+
+    /// Triggers the syncs of the changed sources: how many were queued or joined a job.
+    async fn trigger_changed(&self, syncs: &[SyncId]) -> Result<usize> {
+        if syncs.is_empty() {
+            return Ok(0);
         }
-        let triggered = if changed_syncs.is_empty() {
-            0
-        } else {
-            self.registry
-                .jobs()
-                .trigger_many(&changed_syncs, Operation::Sync, TriggerCause::SourceChange)
-                .await?
-                .iter()
-                .filter(|(_, t)| t.job_id().is_some())
-                .count()
-        };
-        self.finish_round(worker, interval, &keyed, &store, changed)
-            .await?;
-        let reads = keyed.len();
-        let worker_label = worker.to_owned();
-        ::metrics::counter!(crate::metrics::POLL_ROUNDS, "worker" => worker_label.clone())
-            .increment(1);
-        ::metrics::counter!(crate::metrics::SOURCE_READS, "worker" => worker_label.clone())
-            .increment(u64::try_from(reads).unwrap_or(u64::MAX));
-        ::metrics::histogram!(crate::metrics::ROUND_READS, "worker" => worker_label.clone())
-            .record(reads as f64);
-        ::metrics::counter!(crate::metrics::SOURCE_CHANGES, "worker" => worker_label)
-            .increment(u64::try_from(changed).unwrap_or(u64::MAX));
-        let done = PollRound {
-            round,
-            sources: keyed.len(),
-            reads,
-            changed,
-            triggered,
-            errors,
-            elapsed: started.elapsed(),
-        };
-        tracing::debug!(
-            round,
-            worker,
-            sources = done.sources,
-            reads,
-            changed,
-            triggered,
-            errors,
-            elapsed_ms = done.elapsed.as_millis() as u64,
-            "source poll round"
-        );
-        Ok(done)
+        Ok(self
+            .registry
+            .jobs()
+            .trigger_many(syncs, Operation::Sync, TriggerCause::SourceChange)
+            .await?
+            .iter()
+            .filter(|(_, t)| t.job_id().is_some())
+            .count())
     }
 
     /// Stores the changed revisions, forgets those of sources no auto-sync sync reads any
@@ -470,6 +428,123 @@ fn round_lease(interval: Duration) -> Duration {
 
 fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// One source read: the index of the source in the round's list, and its revision.
+type Read = (usize, Result<Option<Revision>>);
+
+/// The round's sources, each keyed with the syncs on it.
+fn keyed_sources(sources: Vec<Source>) -> Vec<(SourceKey, Vec<SyncId>)> {
+    sources
+        .into_iter()
+        .map(|src| {
+            (
+                SourceKey {
+                    project_id: src.project_id,
+                    environment: src.environment,
+                    secret_path: src.secret_path,
+                },
+                src.syncs,
+            )
+        })
+        .collect()
+}
+
+/// What a round compares its reads with: the revisions the fleet stored, and the key they
+/// are HMAC'd under.
+struct Stored {
+    revisions: HashMap<SourceKey, String>,
+    fingerprinter: Fingerprinter,
+}
+
+/// What a round's reads found.
+#[derive(Default)]
+struct Changes<'a> {
+    /// The syncs of the changed sources, to trigger.
+    syncs: Vec<SyncId>,
+    /// The changed revisions to store.
+    store: Vec<(&'a SourceKey, String)>,
+    /// Sources whose revision changed (or that cannot tell: they have none).
+    changed: usize,
+    /// Sources that could not be read.
+    errors: usize,
+}
+
+impl Changes<'_> {
+    fn source_changed(&mut self, syncs: &[SyncId]) {
+        self.changed += 1;
+        self.syncs.extend(syncs.iter().copied());
+    }
+}
+
+impl Stored {
+    /// Compares each read with the stored revision of its source.
+    fn compare<'a>(
+        &self,
+        keyed: &'a [(SourceKey, Vec<SyncId>)],
+        reads: Vec<Read>,
+        worker: &str,
+        round: u64,
+    ) -> Changes<'a> {
+        let mut found = Changes::default();
+        for (i, read) in reads {
+            let Some((key, syncs)) = keyed.get(i) else {
+                continue;
+            };
+            match read {
+                Ok(Some(revision)) => {
+                    if let Some(digest) = self.changed_digest(key, &revision) {
+                        found.source_changed(syncs);
+                        found.store.push((key, digest));
+                    }
+                }
+                Ok(None) => found.source_changed(syncs),
+                Err(e) => {
+                    found.errors += 1;
+                    source_unreadable(worker, round, key, &e);
+                }
+            }
+        }
+        found
+    }
+
+    /// The digest of `key` at `revision`, if it is not the one stored.
+    fn changed_digest(&self, key: &SourceKey, revision: &Revision) -> Option<String> {
+        let digest = digest(&self.fingerprinter, key, revision);
+        (self.revisions.get(key) != Some(&digest)).then_some(digest)
+    }
+}
+
+fn source_unreadable(worker: &str, round: u64, key: &SourceKey, e: &Error) {
+    ::metrics::counter!(crate::metrics::SOURCE_ERRORS, "worker" => worker.to_owned()).increment(1);
+    tracing::warn!(round, worker, source = %key, error = %e,
+        "a source could not be read; its syncs are not triggered this round");
+}
+
+/// The metrics of a round that ran.
+fn count_round(worker: &str, reads: usize, changed: usize) {
+    let worker_label = worker.to_owned();
+    ::metrics::counter!(crate::metrics::POLL_ROUNDS, "worker" => worker_label.clone()).increment(1);
+    ::metrics::counter!(crate::metrics::SOURCE_READS, "worker" => worker_label.clone())
+        .increment(u64::try_from(reads).unwrap_or(u64::MAX));
+    ::metrics::histogram!(crate::metrics::ROUND_READS, "worker" => worker_label.clone())
+        .record(reads as f64);
+    ::metrics::counter!(crate::metrics::SOURCE_CHANGES, "worker" => worker_label)
+        .increment(u64::try_from(changed).unwrap_or(u64::MAX));
+}
+
+fn log_round(worker: &str, done: &PollRound) {
+    tracing::debug!(
+        round = done.round,
+        worker,
+        sources = done.sources,
+        reads = done.reads,
+        changed = done.changed,
+        triggered = done.triggered,
+        errors = done.errors,
+        elapsed_ms = done.elapsed.as_millis() as u64,
+        "source poll round"
+    );
 }
 
 /// What the fleet stores of a source's revision: HMAC-SHA256 under the ledger key, bound to

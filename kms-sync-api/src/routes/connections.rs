@@ -12,7 +12,7 @@ use kms_sync_core::AppConnectionDefinition;
 use kms_sync_postgres::{ConnectionId, ConnectionPatch, ConnectionRecord};
 use serde_json::{Map, Value};
 
-use super::ApiState;
+use super::{kind_and_id, ApiState};
 use crate::body::{json_object, path, query};
 use crate::error::{ApiError, ErrorResponse};
 use crate::model::{
@@ -169,9 +169,8 @@ pub(crate) async fn get_connection(
     State(state): State<ApiState>,
     params: Result<Path<(String, String)>, PathRejection>,
 ) -> ApiResult<AppConnectionEnvelope> {
-    let (app, id) = path(params)?;
-    let app = state.kind(&app)?;
-    let record = connection_of(&state, app, connection_id(&id)?).await?;
+    let (app, id) = kind_and_id(&state, params, connection_id)?;
+    let record = connection_of(&state, app, id).await?;
     envelope(&state, &record)
 }
 
@@ -204,9 +203,7 @@ pub(crate) async fn update_connection(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<AppConnectionEnvelope> {
-    let (app, id) = path(params)?;
-    let app = state.kind(&app)?;
-    let id = connection_id(&id)?;
+    let (app, id) = kind_and_id(&state, params, connection_id)?;
     let mut body = json_object(&headers, body, "app connection update")?;
     strip_unsupported(&mut body.object)?;
     let text = Value::Object(body.object.clone()).to_string();
@@ -251,9 +248,7 @@ pub(crate) async fn delete_connection(
     State(state): State<ApiState>,
     params: Result<Path<(String, String)>, PathRejection>,
 ) -> ApiResult<AppConnectionEnvelope> {
-    let (app, id) = path(params)?;
-    let app = state.kind(&app)?;
-    let id = connection_id(&id)?;
+    let (app, id) = kind_and_id(&state, params, connection_id)?;
     connection_of(&state, app, id).await?;
     let record = state.registry.connections().delete(id).await?;
     envelope(&state, &record)

@@ -6,10 +6,13 @@ pub(crate) mod syncs;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::rejection::PathRejection;
+use axum::extract::Path;
 use kms_sync_core::http::ClientSettings;
 use kms_sync_core::AppConnectionDefinition;
 use kms_sync_postgres::SyncRegistry;
 
+use crate::body::path;
 use crate::error::ApiError;
 use crate::present::Presenter;
 
@@ -70,4 +73,16 @@ pub(crate) fn display_name(kind: &str) -> String {
         "octopus-deploy" => "Octopus Deploy".to_owned(),
         other => other.to_owned(),
     }
+}
+
+/// The destination kind (or app) and the id of a `/{kind}/{id}` URL, the id read by
+/// `parse`: 404 for a kind this API does not serve, then the id's own error.
+pub(crate) fn kind_and_id<T>(
+    state: &ApiState,
+    params: Result<Path<(String, String)>, PathRejection>,
+    parse: fn(&str) -> Result<T, ApiError>,
+) -> Result<(&'static str, T), ApiError> {
+    let (kind, id) = path(params)?;
+    let kind = state.kind(&kind)?;
+    Ok((kind, parse(&id)?))
 }

@@ -12,7 +12,7 @@ use kms_sync_core::{Operation, RunStatus};
 use kms_sync_postgres::{JobId, SyncId, SyncPatch, SyncRecord, TriggerCause, Triggered};
 use serde_json::{Map, Value};
 
-use super::{display_name, ApiState};
+use super::{display_name, kind_and_id, ApiState};
 use crate::body::{
     check_environment, check_secret_path, check_sync_name, json_object, path, query,
     required_query, shown, string_field,
@@ -176,9 +176,8 @@ pub(crate) async fn get_sync(
     State(state): State<ApiState>,
     params: Result<Path<(String, String)>, PathRejection>,
 ) -> ApiResult<SecretSyncEnvelope> {
-    let (destination, id) = path(params)?;
-    let kind = state.kind(&destination)?;
-    let record = sync_of(&state, kind, sync_id(&id)?).await?;
+    let (kind, id) = kind_and_id(&state, params, sync_id)?;
+    let record = sync_of(&state, kind, id).await?;
     envelope(&state, &record)
 }
 
@@ -253,9 +252,7 @@ pub(crate) async fn update_sync(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<SecretSyncEnvelope> {
-    let (destination, id) = path(params)?;
-    let kind = state.kind(&destination)?;
-    let id = sync_id(&id)?;
+    let (kind, id) = kind_and_id(&state, params, sync_id)?;
     let body = json_object(&headers, body, "sync update")?;
     check_fields(kind, &body.object)?;
     let patch = SyncPatch::from_json(&body.text)?;
@@ -290,9 +287,7 @@ pub(crate) async fn delete_sync(
     params: Result<Path<(String, String)>, PathRejection>,
     q: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> ApiResult<SecretSyncEnvelope> {
-    let (destination, id) = path(params)?;
-    let kind = state.kind(&destination)?;
-    let id = sync_id(&id)?;
+    let (kind, id) = kind_and_id(&state, params, sync_id)?;
     let remove = match query(q)?.get("removeSecrets").map(String::as_str) {
         None | Some("false") => false,
         Some("true") => true,
@@ -439,9 +434,7 @@ async fn run(
     params: Result<Path<(String, String)>, PathRejection>,
     operation: Operation,
 ) -> ApiResult<SecretSyncEnvelope> {
-    let (destination, id) = path(params)?;
-    let kind = state.kind(&destination)?;
-    let id = sync_id(&id)?;
+    let (kind, id) = kind_and_id(&state, params, sync_id)?;
     sync_of(&state, kind, id).await?;
     let job = trigger(&state, id, operation).await?;
     let record = queued(state.registry.syncs().get(id).await?, operation, job);
@@ -471,9 +464,7 @@ pub(crate) async fn import_secrets(
     params: Result<Path<(String, String)>, PathRejection>,
     q: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Result<Json<SecretSyncEnvelope>, ApiError> {
-    let (destination, id) = path(params)?;
-    let kind = state.kind(&destination)?;
-    sync_id(&id)?;
+    let (kind, _) = kind_and_id(&state, params, sync_id)?;
     match query(q)?.get("importBehavior").map(String::as_str) {
         Some("prioritize-source" | "prioritize-destination") => {}
         _ => {

@@ -11,6 +11,8 @@ mod run;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
+use std::ops::ControlFlow;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -18,7 +20,7 @@ use kms_sync_core::http::ClientSettings;
 use kms_sync_core::{Error, Fingerprinter, Result};
 use secrecy::SecretBox;
 use tokio::sync::{watch, Notify};
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
 use tracing::Instrument;
 
 use crate::locks::PostgresScopeLocks;
@@ -318,115 +320,214 @@ async fn run_loop<F>(ctx: Arc<Ctx>, shutdown: F) -> Result<WorkerSummary>
 where
     F: Future<Output = ()> + Send,
 {
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let wake = Arc::new(Notify::new());
-    let poll_wake = Arc::new(Notify::new());
-    let listener = tokio::spawn(
-        listen::run(
-            ctx.clone(),
-            wake.clone(),
-            poll_wake.clone(),
-            stop_rx.clone(),
-        )
-        .in_current_span(),
-    );
-    let poller = ctx.source_poll.map(|interval| {
-        let reads = SharedReads::with_cache(
-            ctx.registry.clone(),
-            ctx.sources.clone(),
-            ctx.ledger_key.clone(),
-        );
-        tokio::spawn(
-            poll::run(
+    let background = Background::start(&ctx);
+    let mut claiming = ClaimLoop::default();
+    claiming.run(&ctx, &background.wake, shutdown).await;
+    let _ = background.stop.send(true);
+    let ClaimLoop {
+        mut running,
+        mut claims,
+        mut summary,
+        ..
+    } = claiming;
+    shut_down(&ctx, &mut running, &mut claims, &mut summary).await;
+    background.join(&mut summary).await;
+    log_stopped(&summary);
+    Ok(summary)
+}
+
+/// The tasks beside the claim loop: the `LISTEN` connection and, when on, the poller.
+struct Background {
+    stop: watch::Sender<bool>,
+    wake: Arc<Notify>,
+    listener: JoinHandle<()>,
+    poller: Option<JoinHandle<u64>>,
+}
+
+impl Background {
+    /// Spawns the listener, then the poller if the worker takes its turn at poll rounds.
+    fn start(ctx: &Arc<Ctx>) -> Background {
+        let (stop, stop_rx) = watch::channel(false);
+        let wake = Arc::new(Notify::new());
+        let poll_wake = Arc::new(Notify::new());
+        let listener = tokio::spawn(
+            listen::run(
                 ctx.clone(),
-                reads,
-                interval,
+                wake.clone(),
                 poll_wake.clone(),
                 stop_rx.clone(),
             )
             .in_current_span(),
-        )
-    });
-    let mut summary = WorkerSummary::default();
-    let mut running: JoinSet<Ended> = JoinSet::new();
-    let mut claims: HashMap<tokio::task::Id, Claim> = HashMap::new();
-    let mut wait = Duration::ZERO;
-    let mut failures = 0u32;
-    let mut busy = false;
-    let mut free_since: Option<Instant> = None;
-    tokio::pin!(shutdown);
-    loop {
-        if !wait.is_zero() {
-            tokio::select! {
-                () = &mut shutdown => break,
-                () = wake.notified() => {}
-                Some(done) = running.join_next_with_id(), if !running.is_empty() => {
-                    settle(&ctx, done, &mut claims, &mut summary).await;
-                }
-                () = tokio::time::sleep(wait) => {}
+        );
+        let poller = ctx.source_poll.map(|interval| {
+            let reads = SharedReads::with_cache(
+                ctx.registry.clone(),
+                ctx.sources.clone(),
+                ctx.ledger_key.clone(),
+            );
+            tokio::spawn(
+                poll::run(
+                    ctx.clone(),
+                    reads,
+                    interval,
+                    poll_wake.clone(),
+                    stop_rx.clone(),
+                )
+                .in_current_span(),
+            )
+        });
+        Background {
+            stop,
+            wake,
+            listener,
+            poller,
+        }
+    }
+
+    /// After shutdown: aborts the listener and counts the poll rounds the poller ran.
+    async fn join(self, summary: &mut WorkerSummary) {
+        self.listener.abort();
+        if let Some(poller) = self.poller {
+            if let Ok(rounds) = poller.await {
+                summary.poll_rounds = rounds;
             }
         }
-        while let Some(done) = running.try_join_next_with_id() {
-            settle(&ctx, done, &mut claims, &mut summary).await;
+    }
+}
+
+/// The claim loop's state: the runs in flight, what it did, and when to look again.
+#[derive(Default)]
+struct ClaimLoop {
+    running: JoinSet<Ended>,
+    claims: HashMap<tokio::task::Id, Claim>,
+    summary: WorkerSummary,
+    /// How long to wait before the next look (zero: look at once).
+    wait: Duration,
+    /// Consecutive failed claims.
+    failures: u32,
+    /// Whether the last claim took all it asked for (a backlog).
+    busy: bool,
+    /// With a backlog, since when slots have been free without a claim.
+    free_since: Option<Instant>,
+}
+
+impl ClaimLoop {
+    /// Claims and starts due syncs until `shutdown` resolves.
+    async fn run<F>(&mut self, ctx: &Arc<Ctx>, wake: &Notify, shutdown: F)
+    where
+        F: Future<Output = ()> + Send,
+    {
+        tokio::pin!(shutdown);
+        loop {
+            if !self.wait.is_zero() && self.sleep(ctx, wake, shutdown.as_mut()).await.is_break() {
+                break;
+            }
+            self.settle_finished(ctx).await;
+            let Some(free) = self.slots_to_claim(ctx) else {
+                continue;
+            };
+            self.claim(ctx, free).await;
         }
-        let free = ctx.concurrency.saturating_sub(running.len());
+    }
+
+    /// Waits out `self.wait`, or less if woken or a run ends; `Break` on shutdown.
+    async fn sleep<F>(&mut self, ctx: &Ctx, wake: &Notify, shutdown: Pin<&mut F>) -> ControlFlow<()>
+    where
+        F: Future<Output = ()> + Send,
+    {
+        tokio::select! {
+            () = shutdown => return ControlFlow::Break(()),
+            () = wake.notified() => {}
+            Some(done) = self.running.join_next_with_id(), if !self.running.is_empty() => {
+                settle(ctx, done, &mut self.claims, &mut self.summary).await;
+            }
+            () = tokio::time::sleep(self.wait) => {}
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// Accounts for the runs that have ended.
+    async fn settle_finished(&mut self, ctx: &Ctx) {
+        while let Some(done) = self.running.try_join_next_with_id() {
+            settle(ctx, done, &mut self.claims, &mut self.summary).await;
+        }
+    }
+
+    /// How many syncs to claim now, or `None` (with `self.wait` set) to wait first.
+    fn slots_to_claim(&mut self, ctx: &Ctx) -> Option<usize> {
+        let free = ctx.concurrency.saturating_sub(self.running.len());
         if free == 0 {
-            free_since = None;
-            wait = ctx.fallback_poll;
-            continue;
+            self.free_since = None;
+            self.wait = ctx.fallback_poll;
+            return None;
         }
         // With a backlog, claim in batches: a claim is one transaction of several round
         // trips whatever it takes, so wait briefly for half the slots to free up.
-        if busy && free < (ctx.concurrency / 2).max(1) && !running.is_empty() {
-            let since = *free_since.get_or_insert_with(Instant::now);
+        if self.busy && free < (ctx.concurrency / 2).max(1) && !self.running.is_empty() {
+            let since = *self.free_since.get_or_insert_with(Instant::now);
             let left = CLAIM_LINGER.saturating_sub(since.elapsed());
             if !left.is_zero() {
-                wait = left;
-                continue;
+                self.wait = left;
+                return None;
             }
         }
-        free_since = None;
+        self.free_since = None;
+        Some(free)
+    }
+
+    /// Claims up to `free` due syncs and starts them.
+    async fn claim(&mut self, ctx: &Arc<Ctx>, free: usize) {
         let claimed_at = Instant::now();
         // Not raced with the shutdown: a claim dropped after its commit would leave
         // syncs leased to nobody until their leases expired.
         match ctx.registry.jobs().claim(&ctx.id, ctx.lease, free).await {
-            Ok(taken) => {
-                failures = 0;
-                let n = taken.len();
-                for claim in taken {
-                    summary.claimed += 1;
-                    summary.taken_over += u64::from(claim.taken_over());
-                    let task = running.spawn(run::run(ctx.clone(), claim.clone(), claimed_at));
-                    claims.insert(task.id(), claim);
-                }
-                busy = n == free;
-                wait = if busy {
-                    // Busy: a finished run or a notification wakes us.
-                    ctx.fallback_poll
-                } else {
-                    next_wait(&ctx).await
-                };
-            }
-            Err(e) => {
-                failures += 1;
-                crate::metrics::db_error(&ctx.id, "claim");
-                if failures == 1 {
-                    tracing::warn!(error = %e, "claiming due syncs failed; retrying");
-                } else {
-                    tracing::debug!(error = %e, failures, "claiming due syncs failed again");
-                }
-                wait = retry_wait(failures, Duration::from_secs(5));
-            }
+            Ok(taken) => self.start_runs(ctx, taken, free, claimed_at).await,
+            Err(e) => self.claim_failed(ctx, &e),
         }
     }
-    let _ = stop_tx.send(true);
-    shut_down(&ctx, &mut running, &mut claims, &mut summary).await;
-    listener.abort();
-    if let Some(poller) = poller {
-        if let Ok(rounds) = poller.await {
-            summary.poll_rounds = rounds;
+
+    /// Spawns a run per claim, and decides how long to wait before the next look.
+    async fn start_runs(
+        &mut self,
+        ctx: &Arc<Ctx>,
+        taken: Vec<Claim>,
+        free: usize,
+        claimed_at: Instant,
+    ) {
+        self.failures = 0;
+        let n = taken.len();
+        for claim in taken {
+            self.summary.claimed += 1;
+            self.summary.taken_over += u64::from(claim.taken_over());
+            let task = self
+                .running
+                .spawn(run::run(ctx.clone(), claim.clone(), claimed_at));
+            self.claims.insert(task.id(), claim);
         }
+        self.busy = n == free;
+        self.wait = if self.busy {
+            // Busy: a finished run or a notification wakes us.
+            ctx.fallback_poll
+        } else {
+            next_wait(ctx).await
+        };
     }
+
+    /// Logs and counts a failed claim, and backs off.
+    fn claim_failed(&mut self, ctx: &Ctx, e: &Error) {
+        self.failures += 1;
+        let failures = self.failures;
+        crate::metrics::db_error(&ctx.id, "claim");
+        if failures == 1 {
+            tracing::warn!(error = %e, "claiming due syncs failed; retrying");
+        } else {
+            tracing::debug!(error = %e, failures, "claiming due syncs failed again");
+        }
+        self.wait = retry_wait(failures, Duration::from_secs(5));
+    }
+}
+
+fn log_stopped(summary: &WorkerSummary) {
     tracing::info!(
         claimed = summary.claimed,
         succeeded = summary.succeeded,
@@ -435,7 +536,6 @@ where
         released = summary.released,
         "worker stopped"
     );
-    Ok(summary)
 }
 
 /// How long to sleep when the last claim found less than it asked for: until the registry's
