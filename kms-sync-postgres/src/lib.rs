@@ -128,6 +128,9 @@ mod pool;
 mod registry;
 mod sources;
 mod state;
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod testing;
 mod triggers;
 mod worker;
 

@@ -1,27 +1,15 @@
 //! The gate every test passes — a reachable PostgreSQL and a schema of the test's own, or a
-//! clear skip (a failure when `CI=true`), the rule of kms-sync-postgres's tests (its
-//! `tests/postgres/support.rs`, copied: that crate does not export it) — and a running API.
-
-use std::io::Write;
-use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+//! clear skip (a failure when `CI=true`), from `kms_sync_postgres::testing` — and a running
+//! API.
 
 use kms_sync_api::{ApiBuilder, Auth};
-use kms_sync_core::{DestinationRegistry, Error, ErrorKind, Result};
-use kms_sync_postgres::{KeyRing, PgPool, PostgresConfig, SyncRegistry};
+use std::time::Duration;
+
+use kms_sync_core::{DestinationRegistry, Error, Result};
+use kms_sync_postgres::{KeyRing, SyncRegistry};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
-use tokio_postgres::{Client, NoTls};
 
-/// Where the tests' server is, unless the default.
-pub const URL_VAR: &str = "KMS_SYNC_TEST_DATABASE_URL";
-/// The server of this project's machines and CI.
-pub const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
-/// Every test schema starts so; the number after it is its creation time.
-const PREFIX: &str = "kms_sync_t";
-/// Test schemas older than this are dropped by the next run (left by failed tests).
-const STALE: Duration = Duration::from_secs(3600);
 /// The API's token in these tests.
 pub const TOKEN: &str = "kms-sync-api-test-token-0123456789";
 /// The body limit of the tests' API.
@@ -39,147 +27,12 @@ macro_rules! db {
     };
 }
 
-/// A server and a schema of this test's own.
-#[derive(Debug)]
-pub struct TestDb {
-    url: String,
-    schema: String,
-}
+pub use kms_sync_postgres::testing::TestDb;
 
-/// The test's database; `None` (after saying so on the terminal) when no server answers,
-/// or a panic when `CI=true`.
+/// This crate's test database: `kms_sync_postgres::testing`, the same gate as the fleet's
+/// tests (a failure, not a skip, when `CI=true`).
 pub async fn database(test: &str) -> Option<TestDb> {
-    let url = std::env::var(URL_VAR).unwrap_or_else(|_| DEFAULT_URL.to_owned());
-    let schema = format!("{PREFIX}{}_{:08x}", unix_secs(), fastrand::u32(..));
-    let db = TestDb { url, schema };
-    match db.admin().await {
-        Ok(admin) => {
-            sweep(&admin).await;
-            Some(db)
-        }
-        Err(err) => skip(test, &db.shown_url(), &err),
-    }
-}
-
-static EXPLAINED: AtomicBool = AtomicBool::new(false);
-
-fn skip(test: &str, url: &str, err: &Error) -> Option<TestDb> {
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!(
-            "CI=true and PostgreSQL at {url} is unreachable ({err}): the API tests must run \
-             in CI, not be skipped. Start it with \
-             `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`."
-        );
-    }
-    let mut out = std::io::stderr().lock();
-    if !EXPLAINED.swap(true, Ordering::SeqCst) {
-        let _ = writeln!(
-            out,
-            "\nkms-sync-api: PostgreSQL at {url} is unreachable ({err}).\n  Its tests are \
-             SKIPPED and pass. To run them, start PostgreSQL \
-             (`pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`) or \
-             set {URL_VAR}, then `cargo test -p kms-sync-api`. With CI=true they fail instead."
-        );
-    }
-    let _ = writeln!(out, "\nSKIPPED (no PostgreSQL): kms-sync-api {test}");
-    None
-}
-
-impl TestDb {
-    /// A pool on this server and schema, migrated.
-    pub async fn pool(&self) -> Result<PgPool> {
-        PgPool::connect(
-            PostgresConfig::builder()
-                .url(&self.url)
-                .schema(&self.schema)
-                .pool_size(4)
-                .connect_timeout(Duration::from_secs(5))
-                .acquire_timeout(Duration::from_secs(10))
-                .build()?,
-        )
-        .await
-    }
-
-    /// A plain connection for the test's own SQL.
-    pub async fn admin(&self) -> Result<Client> {
-        let mut config = tokio_postgres::Config::from_str(&self.url)
-            .map_err(|e| Error::config(format!("{URL_VAR}: {e}")))?;
-        config
-            .connect_timeout(Duration::from_secs(3))
-            .application_name("kms-sync-api tests");
-        let (client, connection) = config
-            .connect(NoTls)
-            .await
-            .map_err(|e| Error::new(ErrorKind::Unavailable, e.to_string()))?;
-        tokio::spawn(connection);
-        Ok(client)
-    }
-
-    /// A count from the test's own SQL (`{s}` is the schema).
-    pub async fn count(&self, sql: &str) -> Result<i64> {
-        let sql = sql.replace("{s}", &format!("\"{}\"", self.schema));
-        let row = self
-            .admin()
-            .await?
-            .query_one(&sql, &[])
-            .await
-            .map_err(|e| Error::unexpected(format!("{sql}: {e}")))?;
-        row.try_get(0).map_err(|e| Error::unexpected(e.to_string()))
-    }
-
-    /// Drops the schema (a failed test leaves it; a later run sweeps it).
-    pub async fn finish(self) -> Result<()> {
-        self.admin()
-            .await?
-            .batch_execute(&format!(
-                "DROP SCHEMA IF EXISTS \"{}\" CASCADE",
-                self.schema
-            ))
-            .await
-            .map_err(|e| Error::unexpected(e.to_string()))
-    }
-
-    fn shown_url(&self) -> String {
-        PostgresConfig::builder()
-            .url(&self.url)
-            .build()
-            .map(|c| c.server())
-            .unwrap_or_else(|_| format!("<the URL in {URL_VAR}>"))
-    }
-}
-
-async fn sweep(admin: &Client) {
-    let Ok(rows) = admin
-        .query(
-            "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'kms\\_sync\\_t%'",
-            &[],
-        )
-        .await
-    else {
-        return;
-    };
-    let now = unix_secs();
-    for row in rows {
-        let Ok(name) = row.try_get::<_, String>(0) else {
-            continue;
-        };
-        let created = name
-            .strip_prefix(PREFIX)
-            .and_then(|rest| rest.split('_').next())
-            .and_then(|secs| secs.parse::<u64>().ok());
-        if created.is_some_and(|at| now.saturating_sub(at) > STALE.as_secs()) {
-            let _ = admin
-                .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE"))
-                .await;
-        }
-    }
-}
-
-fn unix_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    kms_sync_postgres::testing::database("kms-sync-api", test).await
 }
 
 /// Any foreign error as a test failure.
