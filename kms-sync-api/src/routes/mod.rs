@@ -8,8 +8,6 @@ use std::time::Duration;
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::Path;
-use kms_sync_core::http::ClientSettings;
-use kms_sync_core::AppConnectionDefinition;
 use kms_sync_postgres::SyncRegistry;
 
 use crate::body::path;
@@ -39,29 +37,6 @@ impl ApiState {
                 self.registry.destinations().kinds().join(", ")
             ))),
         }
-    }
-
-    /// Checks `connection`'s credentials as the destination reads them (offline, with a
-    /// placeholder `destinationConfig`), for the kinds this crate knows: a missing or
-    /// misspelt credential field is refused when the connection is created, naming it.
-    pub fn check_credentials(
-        &self,
-        kind: &str,
-        connection: &AppConnectionDefinition,
-    ) -> Result<(), ApiError> {
-        let sample = match kind {
-            "bitbucket" => r#"{"workspaceSlug": "sample", "repositorySlug": "sample"}"#,
-            "checkly" => r#"{"accountId": "00000000-0000-0000-0000-000000000000"}"#,
-            "octopus-deploy" => {
-                r#"{"spaceId": "Spaces-1", "scope": "project", "projectId": "Projects-1"}"#
-            }
-            _ => return Ok(()),
-        };
-        let factory = self.registry.destinations().factory(kind)?;
-        factory
-            .build(connection, sample, ClientSettings::new())
-            .map(|_| ())
-            .map_err(|e| ApiError::bad_request(format!("app connection: {}", e.message())))
     }
 }
 

@@ -460,7 +460,8 @@ impl Connections {
             .method
             .clone()
             .unwrap_or_else(|| current.method.clone());
-        // New credentials: checked with every sync using the connection, then sealed.
+        // New credentials: checked by the destination's factory and with every sync using
+        // the connection, then sealed.
         let stored = match &patch.credentials {
             None => None,
             Some(text) => {
@@ -474,7 +475,13 @@ impl Connections {
                     &credentials,
                 );
                 let definition = AppConnectionDefinition::from_json(body.expose_secret())?;
+                // The syncs first, so a refusal names the sync it would break; the factory's
+                // own check covers a connection no sync uses yet.
                 self.check_users(&tx, id, &definition).await?;
+                self.shared
+                    .destinations
+                    .factory(&current.app)?
+                    .check_connection(&definition)?;
                 Some(self.store(id, &current.app, &method, &credentials, text)?)
             }
         };

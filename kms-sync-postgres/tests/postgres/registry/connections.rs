@@ -430,3 +430,30 @@ async fn the_database_holds_ciphertext_only() -> Result<()> {
     }
     db.finish().await
 }
+
+#[tokio::test]
+async fn new_credentials_are_checked_even_when_no_sync_uses_the_connection() -> Result<()> {
+    let db = db!(
+        "registry::connections::new_credentials_are_checked_even_when_no_sync_uses_the_connection"
+    );
+    let registry = registry(&db).await?;
+    let conn = registry
+        .connections()
+        .create("bitbucket", &sample()?)
+        .await?;
+    // Checkly's credential shape, given to a Bitbucket connection.
+    let patch = ConnectionPatch::from_json(r#"{"credentials": {"apiKey": "hunter2-key"}}"#)?;
+    let err = registry
+        .connections()
+        .update(conn.id, patch)
+        .await
+        .expect_err("refused by the Bitbucket factory");
+    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+    assert_eq!(
+        registry.connections().get(conn.id).await?,
+        conn,
+        "nothing changed"
+    );
+    db.finish().await
+}
