@@ -23,7 +23,7 @@ use kms_sync_testkit::fake::{
     FakeService, QueryParams, Refusal, SharedState, INJECTED_REFUSAL,
 };
 use kms_sync_testkit::matrix::Paging;
-use kms_sync_testkit::Faults;
+use kms_sync_testkit::{Faults, ListAnswer};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -476,8 +476,22 @@ impl FakeBitbucket {
     ///
     /// As [`BitbucketDestinationBuilder::build`](crate::BitbucketDestinationBuilder::build).
     pub fn destination(&self, config: BitbucketConfig) -> Result<BitbucketDestination> {
+        self.destination_at(config, &self.base_url())
+    }
+
+    /// As [`destination`](Self::destination), pointed at `base_url` instead (a proxy in
+    /// front of this fake).
+    ///
+    /// # Errors
+    ///
+    /// As [`BitbucketDestinationBuilder::build`](crate::BitbucketDestinationBuilder::build).
+    pub fn destination_at(
+        &self,
+        config: BitbucketConfig,
+        base_url: &str,
+    ) -> Result<BitbucketDestination> {
         BitbucketDestination::builder(self.connection(), config)
-            .settings(self.service.client_settings())
+            .settings(kms_sync_testkit::fake_client_settings(base_url))
             .build()
     }
 
@@ -566,6 +580,7 @@ fn basic_credentials() -> String {
 pub struct FakeTarget {
     fake: FakeBitbucket,
     environment: Option<String>,
+    config: BitbucketConfig,
     destination: Arc<BitbucketDestination>,
 }
 
@@ -595,10 +610,14 @@ impl FakeTarget {
         environment: Option<String>,
         config: BitbucketConfig,
     ) -> FakeTarget {
-        let destination = Arc::new(must(fake.destination(config), "building the destination"));
+        let destination = Arc::new(must(
+            fake.destination(config.clone()),
+            "building the destination",
+        ));
         FakeTarget {
             fake,
             environment,
+            config,
             destination,
         }
     }
@@ -661,5 +680,14 @@ impl FakeScope for FakeTarget {
     fn empty_page(&self, total: usize) -> String {
         json!({"page": 2, "pagelen": crate::client::PAGE_LEN, "size": total, "values": []})
             .to_string()
+    }
+
+    fn destination_via(&self, base_url: &str) -> Option<Arc<dyn Destination>> {
+        let destination = self.fake.destination_at(self.config.clone(), base_url);
+        Some(Arc::new(must(destination, "building the destination")))
+    }
+
+    fn list_answer(&self) -> Option<ListAnswer> {
+        Some(ListAnswer::new(self.list_path(), "values", "value").with_id("uuid"))
     }
 }

@@ -21,7 +21,7 @@ use kms_sync_testkit::fake::{
     FakeScope, FakeService, QueryParams, Refusal, SharedState, INJECTED_REFUSAL,
 };
 use kms_sync_testkit::matrix::Paging;
-use kms_sync_testkit::Faults;
+use kms_sync_testkit::{Faults, ListAnswer};
 use serde_json::{json, Value};
 
 use crate::config::{ChecklyConfig, ChecklyConnection};
@@ -406,8 +406,18 @@ impl FakeChecklyServer {
     ///
     /// As [`ChecklyDestinationBuilder::build`](crate::ChecklyDestinationBuilder::build).
     pub fn destination(&self, config: ChecklyConfig) -> Result<ChecklyDestination> {
+        self.destination_at(config, &self.service.base_url())
+    }
+
+    /// As [`destination`](Self::destination), pointed at `base_url` instead (a proxy in
+    /// front of this fake).
+    ///
+    /// # Errors
+    ///
+    /// As [`destination`](Self::destination).
+    pub fn destination_at(&self, config: ChecklyConfig, base_url: &str) -> Result<ChecklyDestination> {
         ChecklyDestination::builder(self.connection(), config)
-            .settings(self.service.client_settings())
+            .settings(kms_sync_testkit::fake_client_settings(base_url))
             .build()
     }
 
@@ -471,6 +481,7 @@ impl FakeChecklyServer {
 pub struct FakeTarget {
     fake: FakeChecklyServer,
     group: Option<u64>,
+    config: ChecklyConfig,
     destination: Arc<ChecklyDestination>,
 }
 
@@ -498,10 +509,14 @@ impl FakeTarget {
     }
 
     fn over(fake: FakeChecklyServer, group: Option<u64>, config: ChecklyConfig) -> FakeTarget {
-        let destination = Arc::new(must(fake.destination(config), "building the destination"));
+        let destination = Arc::new(must(
+            fake.destination(config.clone()),
+            "building the destination",
+        ));
         FakeTarget {
             fake,
             group,
+            config,
             destination,
         }
     }
@@ -589,5 +604,18 @@ impl FakeScope for FakeTarget {
 
     fn empty_page(&self, _total: usize) -> String {
         "[]".to_owned()
+    }
+
+    fn destination_via(&self, base_url: &str) -> Option<Arc<dyn Destination>> {
+        let destination = self.fake.destination_at(self.config.clone(), base_url);
+        Some(Arc::new(must(destination, "building the destination")))
+    }
+
+    fn list_answer(&self) -> Option<ListAnswer> {
+        // Variables are addressed by key: entries carry no id.
+        Some(match self.group {
+            None => ListAnswer::new(self.list_path(), "", "value"),
+            Some(_) => ListAnswer::new(self.list_path(), "environmentVariables", "value").whole_set(),
+        })
     }
 }

@@ -23,7 +23,7 @@ use kms_sync_testkit::fake::{
     FakeService, Refusal, SharedState,
 };
 use kms_sync_testkit::matrix::Paging;
-use kms_sync_testkit::Faults;
+use kms_sync_testkit::{Faults, ListAnswer};
 use serde_json::{json, Value};
 
 use crate::config::{normalize_scope, OctopusConfig, OctopusConnection, ScopeValues};
@@ -336,8 +336,18 @@ impl FakeOctopus {
     ///
     /// As [`OctopusDestinationBuilder::build`](crate::OctopusDestinationBuilder::build).
     pub fn destination(&self, config: OctopusConfig) -> Result<OctopusDestination> {
+        self.destination_at(config, &self.service.base_url())
+    }
+
+    /// As [`destination`](Self::destination), pointed at `base_url` instead (a proxy in
+    /// front of this fake).
+    ///
+    /// # Errors
+    ///
+    /// As [`destination`](Self::destination).
+    pub fn destination_at(&self, config: OctopusConfig, base_url: &str) -> Result<OctopusDestination> {
         OctopusDestination::builder(self.connection(), config)
-            .settings(self.service.client_settings())
+            .settings(kms_sync_testkit::fake_client_settings(base_url))
             .build()
     }
 
@@ -415,6 +425,7 @@ pub struct FakeTarget {
     fake: FakeOctopus,
     set: String,
     scope: ScopeValues,
+    config: OctopusConfig,
     destination: Arc<OctopusDestination>,
 }
 
@@ -438,11 +449,15 @@ impl FakeTarget {
         let fake = FakeOctopus::start().await;
         let (_, set) = fake.add_project("Web", false);
         let config = OctopusConfig::project(SPACE, "web").with_scope_values(scope.clone());
-        let destination = Arc::new(must(fake.destination(config), "building the destination"));
+        let destination = Arc::new(must(
+            fake.destination(config.clone()),
+            "building the destination",
+        ));
         FakeTarget {
             fake,
             set,
             scope,
+            config,
             destination,
         }
     }
@@ -514,5 +529,15 @@ impl FakeScope for FakeTarget {
 
     fn empty_page(&self, _total: usize) -> String {
         "{}".to_owned()
+    }
+
+    fn destination_via(&self, base_url: &str) -> Option<Arc<dyn Destination>> {
+        let destination = self.fake.destination_at(self.config.clone(), base_url);
+        Some(Arc::new(must(destination, "building the destination")))
+    }
+
+    fn list_answer(&self) -> Option<ListAnswer> {
+        let answer = ListAnswer::new(self.list_path(), "Variables", "Value").with_id("Id");
+        Some(answer.whole_set())
     }
 }

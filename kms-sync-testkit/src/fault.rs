@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use axum::body::{Body, Bytes};
@@ -143,6 +143,7 @@ struct Plan {
 #[derive(Debug, Clone, Default)]
 pub struct Faults {
     plan: Arc<Mutex<Plan>>,
+    origin: Arc<OnceLock<String>>,
 }
 
 impl Faults {
@@ -152,6 +153,12 @@ impl Faults {
             Ok(p) => p,
             Err(poisoned) => poisoned.into_inner(),
         }
+    }
+
+    /// The base URL of the [`FaultServer`] these faults belong to (`None` for a schedule
+    /// not yet served), so that a proxy can be put in front of it.
+    pub fn base_url(&self) -> Option<String> {
+        self.origin.get().cloned()
     }
 
     /// Adds latency to every request.
@@ -442,6 +449,7 @@ impl FaultServer {
             Ok(a) => a,
             Err(e) => panic!("no local address: {e}"),
         };
+        let _ = faults.origin.set(format!("http://{addr}"));
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });

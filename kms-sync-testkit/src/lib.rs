@@ -32,6 +32,24 @@
 //! a destination pointed at it) is a [`ConformanceTarget`] and a [`matrix::FaultTarget`] at
 //! once, ready for [`conformance_suite!`], [`fault_matrix!`], [`convergence_suite!`] and
 //! [`hostile_input_suite!`].
+//!
+//! ## Services that answer oddly: the edge suite
+//!
+//! [`edge_suite!`] runs the [`edge`] cases — writes answered by a redirect or an HTML page,
+//! list answers missing their list or their entries' ids, errors that echo the request —
+//! through a [`proxy::BendingProxy`] put in front of the destination's own fake. A
+//! [`fake::FakeScope`] joins with two declarations
+//! ([`destination_via`](fake::FakeScope::destination_via): the same destination at another
+//! base URL; [`list_answer`](fake::FakeScope::list_answer): where its list, ids and values
+//! are) and one line in its tests:
+//!
+//! ```ignore
+//! mod repository {
+//!     kms_sync_testkit::edge_suite!(my_destination::fake::FakeTarget::repository);
+//! }
+//! ```
+//!
+//! Any other target implements [`EdgeTarget`] directly.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -47,14 +65,17 @@ macro_rules! names_of {
 mod capture;
 pub mod cases;
 pub mod convergence;
+pub mod edge;
 pub mod fake;
 mod fault;
 mod hooked;
 pub mod hostile;
 pub mod matrix;
+pub mod proxy;
 mod target;
 
 pub use capture::{CaptureGuard, CaptureWriter, LogCapture};
+pub use edge::{EdgeTarget, ListAnswer};
 pub use fault::{Aim, Fault, FaultServer, Faults, LoggedRequest};
 pub use hooked::{before_apply, BeforeApply};
 pub use target::{ConformanceTarget, MemoryTarget};

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use kms_sync_core::{async_trait, Destination, RequestStats, Result};
 
+use crate::edge::{EdgeTarget, ListAnswer};
 use crate::matrix::{FaultTarget, Paging};
 use crate::{ConformanceTarget, Faults};
 
@@ -19,7 +20,10 @@ use crate::{ConformanceTarget, Faults};
 /// The back door is synchronous (a fake's state is behind a lock); the testkit supplies the
 /// rest: the request accounting from [`faults`](Self::faults), the per-attempt timeout of
 /// [`fake_client_settings`](crate::fake_client_settings), no limit on entries unless said.
-/// The methods share their names with those of the two traits: where all are in scope,
+/// Declaring [`destination_via`](Self::destination_via) and
+/// [`list_answer`](Self::list_answer) makes it an [`EdgeTarget`] too, for
+/// [`edge_suite!`](crate::edge_suite).
+/// The methods share their names with those of the traits: where all are in scope,
 /// call them as `ConformanceTarget::seed(&target, …)`.
 ///
 /// ```
@@ -125,6 +129,48 @@ pub trait FakeScope: Send + Sync + 'static {
     /// [`fake_client_settings`](crate::fake_client_settings).
     fn attempt_timeout(&self) -> Duration {
         crate::FAKE_ATTEMPT_TIMEOUT
+    }
+
+    /// The same destination (scope, credentials, the fake's client settings) pointed at
+    /// `base_url` instead of the fake: a [`BendingProxy`](crate::proxy::BendingProxy) in
+    /// front of it, for [`edge_suite!`](crate::edge_suite). `None` (the default): the scope
+    /// cannot be put behind a proxy, and the edge suite says so.
+    fn destination_via(&self, base_url: &str) -> Option<Arc<dyn Destination>> {
+        let _ = base_url;
+        None
+    }
+
+    /// What the destination's list answer looks like, for
+    /// [`edge_suite!`](crate::edge_suite); `None` by default (see
+    /// [`destination_via`](Self::destination_via)).
+    fn list_answer(&self) -> Option<ListAnswer> {
+        None
+    }
+}
+
+const NOT_AN_EDGE_TARGET: &str = "to run the edge suite, implement FakeScope::destination_via \
+     and FakeScope::list_answer for this scope";
+
+impl<T: FakeScope> EdgeTarget for T {
+    fn upstream_base_url(&self) -> String {
+        match FakeScope::faults(self).base_url() {
+            Some(url) => url,
+            None => panic!("the fake's faults belong to no running FaultServer"),
+        }
+    }
+
+    fn destination_via(&self, base_url: &str) -> Arc<dyn Destination> {
+        match FakeScope::destination_via(self, base_url) {
+            Some(destination) => destination,
+            None => panic!("{NOT_AN_EDGE_TARGET}"),
+        }
+    }
+
+    fn list_answer(&self) -> ListAnswer {
+        match FakeScope::list_answer(self) {
+            Some(answer) => answer,
+            None => panic!("{NOT_AN_EDGE_TARGET}"),
+        }
     }
 }
 
