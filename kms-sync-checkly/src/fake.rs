@@ -415,7 +415,11 @@ impl FakeChecklyServer {
     /// # Errors
     ///
     /// As [`destination`](Self::destination).
-    pub fn destination_at(&self, config: ChecklyConfig, base_url: &str) -> Result<ChecklyDestination> {
+    pub fn destination_at(
+        &self,
+        config: ChecklyConfig,
+        base_url: &str,
+    ) -> Result<ChecklyDestination> {
         ChecklyDestination::builder(self.connection(), config)
             .settings(kms_sync_testkit::fake_client_settings(base_url))
             .build()
@@ -615,7 +619,9 @@ impl FakeScope for FakeTarget {
         // Variables are addressed by key: entries carry no id.
         Some(match self.group {
             None => ListAnswer::new(self.list_path(), "", "value"),
-            Some(_) => ListAnswer::new(self.list_path(), "environmentVariables", "value").whole_set(),
+            Some(_) => {
+                ListAnswer::new(self.list_path(), "environmentVariables", "value").whole_set()
+            }
         })
     }
 }

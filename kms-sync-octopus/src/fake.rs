@@ -345,7 +345,11 @@ impl FakeOctopus {
     /// # Errors
     ///
     /// As [`destination`](Self::destination).
-    pub fn destination_at(&self, config: OctopusConfig, base_url: &str) -> Result<OctopusDestination> {
+    pub fn destination_at(
+        &self,
+        config: OctopusConfig,
+        base_url: &str,
+    ) -> Result<OctopusDestination> {
         OctopusDestination::builder(self.connection(), config)
             .settings(kms_sync_testkit::fake_client_settings(base_url))
             .build()

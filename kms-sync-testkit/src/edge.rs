@@ -33,7 +33,9 @@ use crate::target::ConformanceTarget;
 
 pub use confirm::{write_answered_by_html_is_unconfirmed, write_redirect_is_unconfirmed};
 pub use echo::error_echo_leaks_nothing;
-pub use reads::{entry_without_id_refuses, entry_without_value_refuses, list_missing_field_refuses};
+pub use reads::{
+    entry_without_id_refuses, entry_without_value_refuses, list_missing_field_refuses,
+};
 
 /// What a destination's list answer looks like, so the edge cases can bend it: where it is
 /// served, where its entries are, which field of an entry is its id and which its value.

@@ -6,8 +6,8 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use kms_sync_core::{
-    DeletionGuard, Fingerprinter, MemoryStateStore, RequestStats, SecretSet, StaticSource,
-    SyncOptions, Syncer,
+    DeletionGuard, Fingerprinter, MemoryStateStore, RequestStats, SecretSet, SecretSource,
+    StaticSource, SyncOptions, Syncer,
 };
 
 use super::{EdgeTarget, ListAnswer};

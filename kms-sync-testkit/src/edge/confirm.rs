@@ -67,7 +67,10 @@ async fn unconfirmed_then_converges<T: EdgeTarget + ?Sized>(
             status,
             Some(KeyStatus::Created | KeyStatus::Updated | KeyStatus::Deleted)
         );
-        assert!(written, "{context}: the clean run must write {key} again: {clean}");
+        assert!(
+            written,
+            "{context}: the clean run must write {key} again: {clean}"
+        );
     }
     assert_eq!(
         bench.contents().await,
@@ -109,7 +112,10 @@ pub async fn write_redirect_is_unconfirmed<T: EdgeTarget + ?Sized>(target: &T) {
         .into_iter()
         .filter(|r| r.query.as_deref() == Some(REDIRECTED))
         .collect();
-    assert!(followed.is_empty(), "a write's redirect was followed: {followed:?}");
+    assert!(
+        followed.is_empty(),
+        "a write's redirect was followed: {followed:?}"
+    );
 }
 
 /// Creates, updates and deletes each answered `200` with an HTML login page — without the

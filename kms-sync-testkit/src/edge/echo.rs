@@ -13,7 +13,10 @@ use crate::proxy::{Action, Echo, Rule};
 /// A marker no key, path or message holds; alphanumeric, so it reads the same raw,
 /// JSON-escaped, URL-encoded and in `Debug`.
 fn marker() -> String {
-    format!("edgecanary{:012x}", u64::from(std::process::id()) ^ 0x00ec_40ec_40ec)
+    format!(
+        "edgecanary{:012x}",
+        u64::from(std::process::id()) ^ 0x00ec_40ec_40ec
+    )
 }
 
 /// Values whose JSON-escaped, URL-encoded and base64 forms all differ from the raw text.
@@ -51,7 +54,9 @@ fn decoded_base64(text: &str) -> String {
         .filter(|run| run.len() >= 16)
         .filter_map(|run| {
             let trimmed = &run[..run.len() - run.len() % 4];
-            base64::engine::general_purpose::STANDARD.decode(trimmed).ok()
+            base64::engine::general_purpose::STANDARD
+                .decode(trimmed)
+                .ok()
         })
         .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
         .collect::<Vec<_>>()
@@ -78,11 +83,16 @@ fn shown_of_outcome(outcome: &Result<SyncReport, Error>) -> Vec<String> {
 /// Syncs once with every write answered `400` quoting the request in `form`; returns every
 /// text the run showed (report or error, each key's error, the status record).
 async fn echoed_run<T: EdgeTarget + ?Sized>(bench: &Bench<'_, T>, form: Echo) -> Vec<String> {
-    bench.proxy.add_rule(Rule::writes("/", Action::EchoRequest(form)));
+    bench
+        .proxy
+        .add_rule(Rule::writes("/", Action::EchoRequest(form)));
     let outcome = bench.syncer.sync().await;
     bench.proxy.clear_rules();
     if let Ok(report) = &outcome {
-        assert!(!report.is_success(), "{form:?}: every write was refused: {report}");
+        assert!(
+            !report.is_success(),
+            "{form:?}: every write was refused: {report}"
+        );
     }
     let mut shown = shown_of_outcome(&outcome);
     let status = bench.syncer.status();
@@ -137,7 +147,10 @@ pub async fn error_echo_leaks_nothing<T: EdgeTarget + ?Sized>(target: &T) {
         shown.extend(echoed_run(&bench, form).await);
     }
     let logs = capture.text();
-    assert!(logs.contains("KMS_A"), "the capture works and logs keys:\n{logs}");
+    assert!(
+        logs.contains("KMS_A"),
+        "the capture works and logs keys:\n{logs}"
+    );
     shown.push(logs);
     let credentials: Vec<String> = target
         .credentials()

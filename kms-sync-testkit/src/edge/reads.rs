@@ -38,7 +38,11 @@ async fn refused_before_any_write<T: EdgeTarget + ?Sized>(target: &T, bend: Bend
         0,
         "{context}: writes reached the service after an incomplete read ({refused})"
     );
-    assert_eq!(bench.contents().await, before, "{context}: the service changed");
+    assert_eq!(
+        bench.contents().await,
+        before,
+        "{context}: the service changed"
+    );
 
     let clean = ok(bench.syncer.sync().await, "the clean run after");
     assert!(clean.is_success(), "{context}, the clean run: {clean}");

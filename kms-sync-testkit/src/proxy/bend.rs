@@ -106,10 +106,7 @@ mod tests {
     fn drops_a_field_and_a_field_of_every_element() {
         let page = br#"{"values":[{"uuid":"1","key":"A"},{"uuid":"2","key":"B"}],"size":2}"#;
         let no_ids: Value = serde_json::from_slice(&drop_json(page, "values[*].uuid")).unwrap();
-        assert_eq!(
-            no_ids,
-            json!({"values":[{"key":"A"},{"key":"B"}],"size":2})
-        );
+        assert_eq!(no_ids, json!({"values":[{"key":"A"},{"key":"B"}],"size":2}));
         let no_list: Value = serde_json::from_slice(&drop_json(page, "values")).unwrap();
         assert_eq!(no_list, json!({"size": 2}));
         let bare: Value =
