@@ -124,8 +124,9 @@ fn assert_nothing_leaked(texts: &[String], values: &[String], credentials: &[Str
     }
 }
 
-/// Every write answered `400` with an error quoting the request — as JSON, as one JSON
-/// string, raw, URL-encoded, base64 — for creates and then for updates: no value of the
+/// Every write answered `400` with an error quoting the request — its JSON, its fields raw,
+/// its bytes as plain text, URL-encoded, base64 (see [`Echo`]) — in the fields every
+/// service's error envelope keeps its message, for creates and then for updates: no value of the
 /// source (raw, JSON-escaped, URL-encoded or base64) and no credential appears in the error
 /// or report (`Display`, `Debug`, JSON), the status record, or any log line.
 pub async fn error_echo_leaks_nothing<T: EdgeTarget + ?Sized>(target: &T) {

@@ -64,27 +64,53 @@ pub(super) fn drop_json(body: &[u8], path: &str) -> Vec<u8> {
     }
 }
 
-/// The content type and body of a 400 that quotes `request` in the form asked.
-pub(super) fn echo_body(form: Echo, request: &[u8]) -> (&'static str, Vec<u8>) {
+/// Every string in a JSON body, as `field=text` (`text` raw), in document order.
+fn string_fields(value: &Value, name: &str, out: &mut Vec<String>) {
+    match value {
+        Value::String(text) => out.push(format!("{name}={text}")),
+        Value::Array(items) => items.iter().for_each(|item| string_fields(item, name, out)),
+        Value::Object(map) => map.iter().for_each(|(k, v)| string_fields(v, k, out)),
+        _ => {}
+    }
+}
+
+/// The quote of `request` an error answer carries, in the form asked.
+fn quote(form: Echo, request: &[u8]) -> String {
     let text = String::from_utf8_lossy(request);
-    let error = "invalid request";
-    let body = match form {
-        Echo::Json => {
-            let quoted = serde_json::from_slice::<Value>(request)
-                .unwrap_or_else(|_| Value::String(text.to_string()));
-            json!({"error": error, "request": quoted})
+    match form {
+        Echo::Json | Echo::Raw => text.into_owned(),
+        Echo::Fields => {
+            let mut fields = Vec::new();
+            if let Ok(json) = serde_json::from_slice::<Value>(request) {
+                string_fields(&json, "body", &mut fields);
+            }
+            fields.join(", ")
         }
-        Echo::JsonString => json!({"error": error, "request": text}),
-        Echo::Raw => return ("text/plain", format!("{error}: {text}").into_bytes()),
-        Echo::UrlEncoded => {
-            let encoded = utf8_percent_encode(&text, NON_ALPHANUMERIC);
-            json!({"error": format!("{error}: {encoded}")})
-        }
-        Echo::Base64 => json!({
-            "error": error,
-            "request": base64::engine::general_purpose::STANDARD.encode(request),
-        }),
-    };
+        Echo::UrlEncoded => utf8_percent_encode(&text, NON_ALPHANUMERIC).to_string(),
+        Echo::Base64 => base64::engine::general_purpose::STANDARD.encode(request),
+    }
+}
+
+/// The content type and body of a 400 that quotes `request` in the form asked. A JSON answer
+/// puts the quote everywhere the services' error envelopes keep their message (`message`,
+/// `detail`, `fields`, `ErrorMessage`, `Errors`), so every destination's error reader meets it.
+pub(super) fn echo_body(form: Echo, request: &[u8]) -> (&'static str, Vec<u8>) {
+    let message = format!("invalid request: {}", quote(form, request));
+    if form == Echo::Raw {
+        return ("text/plain", message.into_bytes());
+    }
+    let mut body = json!({
+        "statusCode": 400,
+        "error": "Bad Request",
+        "message": message,
+        "detail": message,
+        "fields": {"value": message},
+        "ErrorMessage": message,
+        "Errors": [message],
+    });
+    if let (Echo::Json, Ok(quoted)) = (form, serde_json::from_slice::<Value>(request)) {
+        body["request"] = quoted;
+    }
     ("application/json", body.to_string().into_bytes())
 }
 
@@ -115,13 +141,19 @@ mod tests {
         assert_eq!(drop_json(b"<html>", "values"), b"<html>");
     }
 
+    fn message_of(body: &[u8]) -> String {
+        let json: Value = serde_json::from_slice(body).unwrap();
+        json["message"].as_str().unwrap().to_owned()
+    }
+
     #[test]
     fn echoes_in_every_form() {
         let request = br#"{"key":"K","value":"a b&c"}"#;
         let (_, json_form) = echo_body(Echo::Json, request);
         assert!(String::from_utf8_lossy(&json_form).contains(r#""value":"a b&c""#));
-        let (_, string_form) = echo_body(Echo::JsonString, request);
-        assert!(String::from_utf8_lossy(&string_form).contains(r#"\"value\":\"a b&c\""#));
+        assert!(message_of(&json_form).ends_with(r#"{"key":"K","value":"a b&c"}"#));
+        let (_, fields) = echo_body(Echo::Fields, request);
+        assert_eq!(message_of(&fields), "invalid request: key=K, value=a b&c");
         let (kind, raw) = echo_body(Echo::Raw, request);
         assert_eq!(kind, "text/plain");
         assert!(String::from_utf8_lossy(&raw).ends_with(r#""a b&c"}"#));

@@ -46,19 +46,21 @@ pub enum Timing {
     AfterForwarding,
 }
 
-/// How an error answer quotes the request body, as services that echo their input do.
+/// How an error answer quotes the request body, as services that echo their input do. A JSON
+/// answer carries the quote in every field the services' error envelopes keep their message
+/// in (`message`, `detail`, `fields`, `ErrorMessage`, `Errors`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Echo {
-    /// `{"error": "…", "request": <the body as JSON>}` (as a string when it is not JSON).
+    /// The body's text (its values JSON-escaped, as the body has them), and the body itself
+    /// as JSON under `request`.
     Json,
-    /// `{"error": "…", "request": "<the body as one JSON string>"}`: every quote and
-    /// backslash of the body escaped again.
-    JsonString,
+    /// Every string of the body, raw: `key=MY_KEY, value=<the value>`.
+    Fields,
     /// `text/plain`: `invalid request: <the body byte for byte>`.
     Raw,
-    /// `{"error": "invalid request: <the body percent-encoded>"}`.
+    /// The body percent-encoded.
     UrlEncoded,
-    /// `{"error": "…", "request": "<the body in standard base64>"}`.
+    /// The body in standard base64.
     Base64,
 }
 
@@ -66,7 +68,7 @@ impl Echo {
     /// Every form, for cases that try them all.
     pub const ALL: [Echo; 5] = [
         Echo::Json,
-        Echo::JsonString,
+        Echo::Fields,
         Echo::Raw,
         Echo::UrlEncoded,
         Echo::Base64,
