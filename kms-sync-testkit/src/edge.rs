@@ -111,7 +111,22 @@ impl ListAnswer {
 
 /// A [`ConformanceTarget`] that can be put behind a proxy: the fake's base URL, the same
 /// destination pointed at another base URL, and the shape of its list answer. Every
-/// [`FakeScope`](crate::fake::FakeScope) that declares the last two is one.
+/// [`FakeScope`](crate::fake::FakeScope) that declares the last two is one; any other
+/// target implements it directly.
+///
+/// ```ignore
+/// impl EdgeTarget for MyTarget {
+///     fn upstream_base_url(&self) -> String {
+///         self.fake.base_url()
+///     }
+///     fn destination_via(&self, base_url: &str) -> Arc<dyn Destination> {
+///         Arc::new(MyDestination::new(self.config.clone(), base_url))
+///     }
+///     fn list_answer(&self) -> ListAnswer {
+///         ListAnswer::new("/v1/secrets", "items", "value").with_id("id")
+///     }
+/// }
+/// ```
 pub trait EdgeTarget: ConformanceTarget + 'static {
     /// The base URL of the service behind the destination (the fake), which the proxy
     /// forwards to.

@@ -46,6 +46,19 @@ pub use rule::{Action, Echo, Methods, Rule, Timing};
 
 /// What the proxy saw of one request and what it did with it. No header value and no body
 /// is kept.
+///
+/// ```
+/// use kms_sync_testkit::proxy::ProxiedRequest;
+/// let seen = ProxiedRequest {
+///     method: "DELETE".into(),
+///     path: "/v1/variables/A".into(),
+///     query: None,
+///     forwarded: false,
+///     bent: true,
+///     status: 303,
+/// };
+/// assert!(seen.is_write() && !seen.forwarded);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProxiedRequest {
     /// The method, e.g. `PUT`.

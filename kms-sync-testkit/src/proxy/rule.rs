@@ -38,6 +38,15 @@ impl Methods {
 /// Whether an answer replaces the upstream's (the request is never forwarded) or comes
 /// after it (the request reached the upstream, which did what it does, but the client sees
 /// something else).
+///
+/// ```
+/// use kms_sync_testkit::proxy::{Action, Timing};
+/// // The write never happened, and the client is shown a login page…
+/// let not_written = Action::html_login_page(Timing::Instead);
+/// // …or the write happened, and the client is shown a login page all the same.
+/// let written = Action::html_login_page(Timing::AfterForwarding);
+/// assert_ne!(not_written, written);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Timing {
     /// The request is not forwarded.
@@ -49,6 +58,15 @@ pub enum Timing {
 /// How an error answer quotes the request body, as services that echo their input do. A JSON
 /// answer carries the quote in every field the services' error envelopes keep their message
 /// in (`message`, `detail`, `fields`, `ErrorMessage`, `Errors`).
+///
+/// ```
+/// use kms_sync_testkit::proxy::{Action, Echo, Rule};
+/// let rules: Vec<Rule> = Echo::ALL
+///     .into_iter()
+///     .map(|form| Rule::writes("/", Action::EchoRequest(form)).once())
+///     .collect();
+/// assert_eq!(rules.len(), 5);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Echo {
     /// The body's text (its values JSON-escaped, as the body has them), and the body itself
@@ -75,7 +93,16 @@ impl Echo {
     ];
 }
 
-/// What a [`Rule`] does to a request it matches.
+/// What a [`Rule`] does to a request it matches. Its `Debug` shows a replaced body only by
+/// its length, and a header it sets only by name.
+///
+/// ```
+/// use kms_sync_testkit::proxy::{Action, Rule};
+/// let redirect = Action::Redirect { status: 303, location: "/v1/variables".into() };
+/// let no_ids = Action::DropJson("Variables[*].Id".into());
+/// let rules = [Rule::writes("/", redirect), Rule::get("/api/Spaces-1/variables", no_ids)];
+/// assert!(format!("{rules:?}").contains("Variables[*].Id"));
+/// ```
 #[derive(Clone, PartialEq, Eq)]
 pub enum Action {
     /// Forward, then answer with this status (the upstream's headers and body kept).
