@@ -49,6 +49,7 @@ mod error;
 pub mod http;
 mod json;
 mod memory;
+pub mod net;
 mod plan;
 mod registry;
 mod schema;

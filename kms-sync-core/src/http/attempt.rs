@@ -150,7 +150,9 @@ impl HttpClient {
         let inner = &*self.inner;
         let response = self.prepare(request, url)?.send().await.map_err(|e| {
             let why = e.without_url();
-            if why.is_redirect() {
+            if let Some(refusal) = policy_refusal(&why) {
+                AttemptError::Invalid(refusal)
+            } else if why.is_redirect() {
                 AttemptError::Redirect(why.to_string())
             } else if why.is_connect() {
                 AttemptError::Connect(describe(&why))
@@ -280,6 +282,19 @@ pub(super) fn describe(error: &reqwest::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+/// The URL policy's refusal inside a connect error (the resolver refused the name's
+/// addresses): a configuration error, never retried.
+fn policy_refusal(error: &reqwest::Error) -> Option<String> {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if let Some(refusal) = cause.downcast_ref::<Error>() {
+            return (refusal.kind() == ErrorKind::Config).then(|| refusal.message().to_owned());
+        }
+        source = cause.source();
+    }
+    None
 }
 
 /// `error` with `why` added to its message, keeping its context.

@@ -15,6 +15,7 @@ use super::rate_limit::RateLimitHeaders;
 use super::status::{common_error, ErrorTable};
 use crate::destination::RateBudget;
 use crate::error::{Error, Result};
+use crate::net::UrlGuard;
 use crate::stats::RequestCounter;
 
 const MAX_REDIRECTS: usize = 5;
@@ -34,6 +35,7 @@ pub struct HttpClientBuilder {
     headers: Vec<(String, String)>,
     error_table: ErrorTable,
     rate_limit_headers: Option<RateLimitHeaders>,
+    url_guard: Option<UrlGuard>,
 }
 
 impl HttpClientBuilder {
@@ -51,6 +53,7 @@ impl HttpClientBuilder {
             headers: Vec::new(),
             error_table: common_error,
             rate_limit_headers: None,
+            url_guard: None,
         }
     }
 
@@ -133,6 +136,27 @@ impl HttpClientBuilder {
         self
     }
 
+    /// Checks the base URL, every request's URL and every address connected to against a
+    /// [`UrlPolicy`](crate::net::UrlPolicy) (HTTPS, no userinfo, public addresses unless
+    /// allowed): for URLs a tenant names. The addresses the policy checked are the ones
+    /// connected to, so a name cannot be re-pointed between check and use. With a guard,
+    /// the policy alone decides whether `http://` is allowed.
+    ///
+    /// ```
+    /// use kms_sync_core::http::HttpClient;
+    /// use kms_sync_core::net::{UrlGuard, UrlPolicy};
+    /// let guard = UrlGuard::new(UrlPolicy::public_only());
+    /// let refused = HttpClient::builder("octopus", "https://169.254.169.254")
+    ///     .url_guard(guard.clone())
+    ///     .build();
+    /// assert!(refused.is_err());
+    /// assert!(HttpClient::builder("octopus", "https://octopus.example.com").url_guard(guard).build().is_ok());
+    /// ```
+    pub fn url_guard(mut self, guard: UrlGuard) -> Self {
+        self.url_guard = Some(guard);
+        self
+    }
+
     /// Builds the client.
     ///
     /// # Errors
@@ -156,6 +180,7 @@ impl HttpClientBuilder {
                 max_body_bytes: self.max_body_bytes,
                 error_table: self.error_table,
                 rate_limit_headers: self.rate_limit_headers,
+                url_guard: self.url_guard,
                 counter: RequestCounter::default(),
             }),
         })
@@ -176,6 +201,12 @@ impl HttpClientBuilder {
                 "{} base URL carries credentials; pass them as Auth instead",
                 self.service
             )));
+        }
+        if let Some(guard) = &self.url_guard {
+            guard.policy().check_url(&base).map_err(|e| {
+                Error::config(format!("{} base URL: {}", self.service, e.message()))
+            })?;
+            return Ok(base);
         }
         match base.scheme() {
             "https" => {}
@@ -249,7 +280,11 @@ impl HttpClientBuilder {
                 attempt.stop()
             }
         });
-        reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if let Some(guard) = &self.url_guard {
+            builder = builder.dns_resolver(guard.resolver());
+        }
+        builder
             .user_agent(concat!("kms-sync/", env!("CARGO_PKG_VERSION")))
             .default_headers(headers)
             .connect_timeout(self.timeouts.connect())

@@ -33,6 +33,7 @@ pub(super) struct Inner {
     pub(super) max_body_bytes: usize,
     pub(super) error_table: ErrorTable,
     pub(super) rate_limit_headers: Option<RateLimitHeaders>,
+    pub(super) url_guard: Option<crate::net::UrlGuard>,
     pub(super) counter: RequestCounter,
 }
 
@@ -126,6 +127,9 @@ impl HttpClient {
         };
         if !request.query.is_empty() {
             url.query_pairs_mut().extend_pairs(request.query.iter());
+        }
+        if let Some(guard) = &self.inner.url_guard {
+            guard.policy().check_url(&url)?;
         }
         Ok(url)
     }

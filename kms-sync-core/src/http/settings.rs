@@ -4,6 +4,7 @@ use super::builder::HttpClientBuilder;
 use super::config::{RetryConfig, TimeoutConfig};
 use super::HttpClient;
 use crate::destination::RateBudget;
+use crate::net::UrlGuard;
 
 /// Base URL, pacing budget, concurrency, retries, timeouts and the `http://` switch — what a
 /// destination's builder passes to its [`HttpClient`]. Unset fields take the destination's
@@ -26,6 +27,7 @@ pub struct ClientSettings {
     retry: Option<RetryConfig>,
     timeouts: Option<TimeoutConfig>,
     allow_insecure_http: bool,
+    url_guard: Option<UrlGuard>,
 }
 
 impl ClientSettings {
@@ -63,6 +65,24 @@ impl ClientSettings {
         self.allow_insecure_http = allow;
         self
     }
+    /// Checks every URL and address the client reaches against a
+    /// [`UrlPolicy`](crate::net::UrlPolicy) (see
+    /// [`HttpClientBuilder::url_guard`]): for connections whose URLs a tenant names.
+    ///
+    /// ```
+    /// use kms_sync_core::http::ClientSettings;
+    /// use kms_sync_core::net::{UrlGuard, UrlPolicy};
+    /// let settings = ClientSettings::new().with_url_guard(UrlGuard::new(UrlPolicy::public_only()));
+    /// assert!(settings.url_guard().is_some());
+    /// ```
+    pub fn with_url_guard(mut self, guard: UrlGuard) -> Self {
+        self.url_guard = Some(guard);
+        self
+    }
+    /// The URL guard, if one is set.
+    pub fn url_guard(&self) -> Option<&UrlGuard> {
+        self.url_guard.as_ref()
+    }
     /// The concurrency, or `default`.
     pub fn concurrency_or(&self, default: usize) -> usize {
         self.concurrency.unwrap_or(default)
@@ -81,7 +101,7 @@ impl ClientSettings {
         default_budget: RateBudget,
         default_concurrency: usize,
     ) -> HttpClientBuilder {
-        HttpClient::builder(
+        let builder = HttpClient::builder(
             service,
             self.base_url
                 .clone()
@@ -91,6 +111,10 @@ impl ClientSettings {
         .concurrency(self.concurrency_or(default_concurrency))
         .retry(self.retry.unwrap_or_default())
         .timeouts(self.timeouts.unwrap_or_default())
-        .allow_insecure_http(self.allow_insecure_http)
+        .allow_insecure_http(self.allow_insecure_http);
+        match &self.url_guard {
+            Some(guard) => builder.url_guard(guard.clone()),
+            None => builder,
+        }
     }
 }

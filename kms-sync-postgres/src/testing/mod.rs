@@ -13,6 +13,10 @@
 //! # }
 //! ```
 
+mod own_server;
+
+pub use own_server::OwnServer;
+
 use std::io::Write;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -43,6 +47,11 @@ pub struct TestDb {
 /// or a panic when `CI=true`.
 pub async fn database(suite: &str, test: &str) -> Option<TestDb> {
     let url = std::env::var(URL_VAR).unwrap_or_else(|_| DEFAULT_URL.to_owned());
+    database_at(suite, test, url).await
+}
+
+/// As [`database`], on the server at `url` (an [`OwnServer`]'s, say).
+pub async fn database_at(suite: &str, test: &str, url: String) -> Option<TestDb> {
     let schema = format!("{PREFIX}{}_{:08x}", unix_secs(), fastrand::u32(..));
     let db = TestDb { url, schema };
     match db.admin().await {
