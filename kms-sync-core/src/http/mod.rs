@@ -28,6 +28,7 @@ mod encode;
 mod pacer;
 mod paginate;
 mod rate_limit;
+mod redirect;
 mod request;
 mod retry;
 mod settings;
