@@ -143,7 +143,11 @@ impl Scrubber {
         let whole_token = secret.chars().count() < MIN_FREE_MATCH_CHARS;
         let mut forms = encoded_forms(secret);
         if !whole_token {
+            // Inside a base64 text, the value may be raw or JSON-escaped (a body echoed).
             forms.extend(base64_fragments(secret.as_bytes()));
+            forms.extend(base64_fragments(json_escaped(secret).as_bytes()));
+            forms.sort();
+            forms.dedup();
         }
         for form in forms {
             self.push(Needle {
