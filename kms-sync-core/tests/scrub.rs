@@ -12,15 +12,17 @@ use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 
 const VALUE: &str = "p@ss/wörd+\"quoted\"\\ 🔑-42";
 
+/// A JSON string's text without its quotes.
+fn inner(json: &str) -> String {
+    json[1..json.len() - 1].to_owned()
+}
+
 fn forms(value: &str) -> Vec<(&'static str, String)> {
     let json = serde_json::to_string(value).unwrap_or_default();
     vec![
         ("raw", value.to_owned()),
-        ("json", json.trim_matches('"').to_owned()),
-        ("json twice", {
-            let twice = serde_json::to_string(&json).unwrap_or_default();
-            twice[1..twice.len() - 1].to_owned()
-        }),
+        ("json", inner(&json)),
+        ("json twice", inner(&serde_json::to_string(&inner(&json)).unwrap_or_default())),
         ("percent", utf8_percent_encode(value, NON_ALPHANUMERIC).to_string()),
         (
             "percent lower",
