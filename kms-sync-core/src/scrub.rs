@@ -60,7 +60,7 @@ struct Needle {
 /// ```
 /// use kms_sync_core::Scrubber;
 /// let scrubber = Scrubber::new().with_secret("s3cret-value").with_secret("x");
-/// let echoed = r#"invalid: {"value":"s3cret-value","flag":"x"} in c3MzY3JldC12YWx1ZQ=="#;
+/// let echoed = r#"invalid: {"value":"s3cret-value","flag":"x"} in czNjcmV0LXZhbHVl"#;
 /// assert_eq!(
 ///     scrubber.scrub(echoed),
 ///     r#"invalid: {"value":"[REDACTED]","flag":"[REDACTED]"} in [REDACTED]"#
