@@ -24,7 +24,14 @@ pub(crate) struct Run {
     pub requests: RunRequests,
     /// Every value this run has seen (the source's, the destination's readable ones): no
     /// error leaves the run with one of them in it.
-    scrubber: Mutex<Scrubber>,
+    seen: Mutex<Seen>,
+}
+
+/// The values a run has seen, turned into a scrubber only when an error needs one.
+#[derive(Debug, Default)]
+struct Seen {
+    pending: Vec<SecretValue>,
+    scrubber: Scrubber,
 }
 
 impl Run {
@@ -33,22 +40,24 @@ impl Run {
             job_id: uuid::Uuid::new_v4().to_string(),
             started: Instant::now(),
             requests: RunRequests::new(),
-            scrubber: Mutex::new(Scrubber::new()),
+            seen: Mutex::new(Seen::default()),
         }
     }
 
     /// Remembers values to scrub from every error of this run.
     pub fn learn<'a>(&self, values: impl IntoIterator<Item = &'a SecretValue>) {
-        let mut scrubber = self.scrubber.lock().unwrap_or_else(PoisonError::into_inner);
-        for value in values {
-            scrubber.add(value.expose_secret());
-        }
+        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        seen.pending.extend(values.into_iter().cloned());
     }
 
     /// `error` without any value the run has seen.
     pub fn scrub(&self, error: &Error) -> Error {
-        let scrubber = self.scrubber.lock().unwrap_or_else(PoisonError::into_inner);
-        error.scrubbed(&scrubber)
+        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        let Seen { pending, scrubber } = &mut *seen;
+        for value in pending.drain(..) {
+            scrubber.add(value.expose_secret());
+        }
+        error.scrubbed(scrubber)
     }
 }
 

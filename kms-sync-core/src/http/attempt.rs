@@ -14,6 +14,7 @@ use super::request::{Method, Request, Response};
 use super::retry::{is_retryable_status, parse_retry_after};
 use super::status::clip;
 use crate::error::{Error, ErrorKind};
+use crate::scrub::Scrubber;
 
 /// Why one attempt produced no response.
 pub(super) enum AttemptError {
@@ -58,15 +59,7 @@ impl HttpClient {
         Judged::Failed(match outcome {
             Ok(Ok(response)) if (200..300).contains(&response.status) => {
                 if request.is_write() && !response.confirms_write() {
-                    let message = format!(
-                        "{service} answered {} with HTTP {} and a body that is not JSON declared as JSON (content type `{}`); the write is not confirmed",
-                        response.label,
-                        response.status,
-                        response.media_type().unwrap_or_else(|| "none".to_owned())
-                    );
-                    let error =
-                        Error::new(ErrorKind::Unconfirmed, message).with_status(response.status);
-                    failure(error, false)
+                    failure(self.unconfirmed_answer(request, &response), false)
                 } else {
                     return Judged::Done(response);
                 }
@@ -92,6 +85,28 @@ impl HttpClient {
         })
     }
 
+    /// The error of a 2xx answer that does not confirm a write: it names the request, the
+    /// status and the content type (scrubbed: it came from the service), never the body.
+    fn unconfirmed_answer(&self, request: &Request, response: &Response) -> Error {
+        let media_type = response.media_type().unwrap_or_else(|| "none".to_owned());
+        let message = format!(
+            "{} answered {} with HTTP {} and a body that is not JSON declared as JSON (content type `{}`); the write is not confirmed",
+            self.inner.service,
+            response.label,
+            response.status,
+            self.answer_secrets(request).scrub(&media_type)
+        );
+        Error::new(ErrorKind::Unconfirmed, message).with_status(response.status)
+    }
+
+    /// What a message built from the answer to `request` must not show: the request body's
+    /// values and every credential.
+    fn answer_secrets(&self, request: &Request) -> Scrubber {
+        let mut secrets = self.inner.credentials.clone();
+        secrets.extend(&request.secrets());
+        secrets
+    }
+
     /// A non-2xx answer: a 3xx that was not followed, or the service's error by its
     /// table, its message scrubbed of the request's values and the client's credentials.
     fn status_failure(&self, request: &Request, response: &Response) -> Failure {
@@ -115,9 +130,7 @@ impl HttpClient {
             }
         }
         let service_error = (inner.error_table)(status, &response.body);
-        let mut secrets = inner.credentials.clone();
-        secrets.extend(&request.secrets());
-        let message = clip(secrets.scrub(&service_error.message));
+        let message = clip(self.answer_secrets(request).scrub(&service_error.message));
         let mut error = Error::new(service_error.kind, message).with_status(status);
         if let Some(wait) = retry_after {
             error = error.with_retry_at(SystemTime::now() + wait);
