@@ -128,5 +128,8 @@ fn confirm_key(written: &WrittenVariable, key: &str) -> Result<()> {
 }
 
 fn unconfirmed(message: String) -> Error {
-    Error::new(ErrorKind::Unconfirmed, format!("{message}; the write is not confirmed"))
+    Error::new(
+        ErrorKind::Unconfirmed,
+        format!("{message}; the write is not confirmed"),
+    )
 }

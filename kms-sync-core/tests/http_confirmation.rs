@@ -45,13 +45,34 @@ fn app() -> Router {
             "/loop",
             get(|| async { (StatusCode::FOUND, [("location", "/loop")]).into_response() }),
         )
-        .route("/html", any(|| async { with_type(200, Some("text/html; charset=utf-8"), "<html><body>Sign in</body></html>") }))
-        .route("/text", any(|| async { with_type(200, Some("text/plain"), "OK") }))
-        .route("/broken", any(|| async { with_type(200, Some("application/json"), "{") }))
+        .route(
+            "/html",
+            any(|| async {
+                with_type(
+                    200,
+                    Some("text/html; charset=utf-8"),
+                    "<html><body>Sign in</body></html>",
+                )
+            }),
+        )
+        .route(
+            "/text",
+            any(|| async { with_type(200, Some("text/plain"), "OK") }),
+        )
+        .route(
+            "/broken",
+            any(|| async { with_type(200, Some("application/json"), "{") }),
+        )
         .route("/untyped", any(|| async { with_type(200, None, "done") }))
         .route("/no-content", any(|| async { with_type(204, None, "") }))
-        .route("/json", any(|| async { with_type(200, Some("application/json"), r#"{"key":"A"}"#) }))
-        .route("/problem", any(|| async { with_type(200, Some("application/problem+json"), r#"{"key":"A"}"#) }))
+        .route(
+            "/json",
+            any(|| async { with_type(200, Some("application/json"), r#"{"key":"A"}"#) }),
+        )
+        .route(
+            "/problem",
+            any(|| async { with_type(200, Some("application/problem+json"), r#"{"key":"A"}"#) }),
+        )
         .route("/reject/{form}", any(reject))
 }
 
@@ -100,8 +121,16 @@ async fn a_write_answered_by_a_redirect_is_unconfirmed_and_never_followed() -> R
                 assert!(shown.contains(&format!("{method} {path}")), "{shown}");
                 assert!(shown.contains(&status.to_string()), "{shown}");
                 assert!(!shown.contains("location-query-secret"), "{shown}");
-                assert_eq!(requests_to(&server, "/landing"), 0, "{method} {status} followed");
-                assert_eq!(server.faults().count(), 1, "{method} {status}: never retried");
+                assert_eq!(
+                    requests_to(&server, "/landing"),
+                    0,
+                    "{method} {status} followed"
+                );
+                assert_eq!(
+                    server.faults().count(),
+                    1,
+                    "{method} {status}: never retried"
+                );
             }
         }
     }
@@ -117,7 +146,10 @@ async fn a_read_follows_a_same_origin_redirect_only_when_allowed() -> Result<()>
         .await
         .expect_err("this client does not follow");
     assert_eq!(err.kind(), ErrorKind::Unexpected, "{err}");
-    assert!(err.to_string().contains("does not follow redirects"), "{err}");
+    assert!(
+        err.to_string().contains("does not follow redirects"),
+        "{err}"
+    );
     assert_eq!(requests_to(&server, "/landing"), 0);
 
     let following = client(&server).follow_read_redirects(true).build()?;
@@ -130,7 +162,10 @@ async fn a_read_follows_a_same_origin_redirect_only_when_allowed() -> Result<()>
         assert_eq!(body["ok"], true);
         let log = server.faults().log();
         let landed = log.iter().find(|r| r.path == "/landing").expect("followed");
-        assert!(landed.has_header("authorization"), "credentials kept at home");
+        assert!(
+            landed.has_header("authorization"),
+            "credentials kept at home"
+        );
     }
     // A read marked reads_only (a search by POST) follows too.
     server.faults().reset();
@@ -145,7 +180,11 @@ async fn a_read_follows_a_same_origin_redirect_only_when_allowed() -> Result<()>
         .await
         .expect_err("a loop of redirects");
     assert!(err.to_string().contains("more than 5"), "{err}");
-    assert_eq!(server.faults().count(), 6, "the first request and five hops");
+    assert_eq!(
+        server.faults().count(),
+        6,
+        "the first request and five hops"
+    );
     Ok(())
 }
 
@@ -167,7 +206,11 @@ async fn a_read_never_follows_a_redirect_to_another_origin() -> Result<()> {
         .await
         .expect_err("cross-origin");
     assert!(err.to_string().contains("another origin"), "{err}");
-    assert_eq!(elsewhere.faults().count(), 0, "nothing reached the other origin");
+    assert_eq!(
+        elsewhere.faults().count(),
+        0,
+        "nothing reached the other origin"
+    );
     Ok(())
 }
 
@@ -261,7 +304,14 @@ async fn an_error_that_echoes_the_request_shows_no_value_and_no_credential() -> 
         STANDARD.encode(&basic),
     ];
     let forms = [
-        "raw", "json", "json-ascii", "percent", "form", "base64", "base64url", "base64-body",
+        "raw",
+        "json",
+        "json-ascii",
+        "percent",
+        "form",
+        "base64",
+        "base64url",
+        "base64-body",
         "auth",
     ];
     for auth in [Auth::bearer(TOKEN), Auth::basic("me@example.com", TOKEN)] {
@@ -275,9 +325,15 @@ async fn an_error_that_echoes_the_request_shows_no_value_and_no_credential() -> 
             let err = c.send(request).await.expect_err("400");
             assert_eq!(err.kind(), ErrorKind::InvalidValue, "{form}");
             let shown = everything_shown(&err);
-            assert!(shown.contains("invalid request"), "the service's message stays: {shown}");
+            assert!(
+                shown.contains("invalid request"),
+                "the service's message stays: {shown}"
+            );
             for needle in &forbidden {
-                assert!(!shown.contains(needle.as_str()), "{form} leaked {needle:?}: {shown}");
+                assert!(
+                    !shown.contains(needle.as_str()),
+                    "{form} leaked {needle:?}: {shown}"
+                );
             }
             assert!(shown.contains("[REDACTED]"), "{form}: {shown}");
         }

@@ -22,15 +22,24 @@ fn forms(value: &str) -> Vec<(&'static str, String)> {
     vec![
         ("raw", value.to_owned()),
         ("json", inner(&json)),
-        ("json twice", inner(&serde_json::to_string(&inner(&json)).unwrap_or_default())),
-        ("percent", utf8_percent_encode(value, NON_ALPHANUMERIC).to_string()),
+        (
+            "json twice",
+            inner(&serde_json::to_string(&inner(&json)).unwrap_or_default()),
+        ),
+        (
+            "percent",
+            utf8_percent_encode(value, NON_ALPHANUMERIC).to_string(),
+        ),
         (
             "percent lower",
             utf8_percent_encode(value, NON_ALPHANUMERIC)
                 .to_string()
                 .to_lowercase(),
         ),
-        ("form", url::form_urlencoded::byte_serialize(value.as_bytes()).collect()),
+        (
+            "form",
+            url::form_urlencoded::byte_serialize(value.as_bytes()).collect(),
+        ),
         ("base64", STANDARD.encode(value)),
         ("base64 unpadded", STANDARD_NO_PAD.encode(value)),
         ("base64url", URL_SAFE.encode(value)),
@@ -58,7 +67,9 @@ fn a_value_inside_a_longer_base64_text_is_removed() {
             assert!(clean.contains("[REDACTED]"), "{prefix:?}: {clean}");
             // What is left cannot decode back to the value.
             for piece in clean.split("[REDACTED]") {
-                let decoded = engine.decode(piece.trim_end_matches('=')).unwrap_or_default();
+                let decoded = engine
+                    .decode(piece.trim_end_matches('='))
+                    .unwrap_or_default();
                 let text = String::from_utf8_lossy(&decoded);
                 assert!(!text.contains("s/wörd"), "{prefix:?}: {text}");
             }
@@ -98,7 +109,8 @@ fn unicode_values_and_texts() {
         scrubber.scrub("«пароль-секрет» ключи 🔑🔑🔑🔑"),
         "«[REDACTED]» ключи [REDACTED]"
     );
-    let escaped = r#"{"v":"\u043f\u0430\u0440\u043e\u043b\u044c-\u0441\u0435\u043a\u0440\u0435\u0442"}"#;
+    let escaped =
+        r#"{"v":"\u043f\u0430\u0440\u043e\u043b\u044c-\u0441\u0435\u043a\u0440\u0435\u0442"}"#;
     assert_eq!(scrubber.scrub(escaped), r#"{"v":"[REDACTED]"}"#);
     let upper: String = "пароль-секрет"
         .chars()
@@ -190,7 +202,10 @@ impl PerKeyWriter for Quoting {
 
 fn assert_clean(what: &str, text: &str) {
     for (name, form) in forms(VALUE) {
-        assert!(!text.contains(&form), "{what} holds the {name} form: {text}");
+        assert!(
+            !text.contains(&form),
+            "{what} holds the {name} form: {text}"
+        );
     }
 }
 
@@ -215,9 +230,20 @@ async fn the_engine_scrubs_every_error_of_a_run() -> Result<()> {
     let error = report.keys[0].error.as_ref().expect("the key's error");
     assert!(error.message().contains("[REDACTED]"), "{error}");
     assert_clean("the report", &format!("{report:?} {report}"));
-    assert_clean("the report's JSON", &serde_json::to_string(&report).unwrap_or_default());
-    assert_clean("the error's cause", &std::error::Error::source(error).map(ToString::to_string).unwrap_or_default());
-    assert_clean("the status", &serde_json::to_string(&syncer.status()).unwrap_or_default());
+    assert_clean(
+        "the report's JSON",
+        &serde_json::to_string(&report).unwrap_or_default(),
+    );
+    assert_clean(
+        "the error's cause",
+        &std::error::Error::source(error)
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+    );
+    assert_clean(
+        "the status",
+        &serde_json::to_string(&syncer.status()).unwrap_or_default(),
+    );
 
     // An error that ends the operation itself is scrubbed too.
     let failing = Syncer::builder()
@@ -227,14 +253,24 @@ async fn the_engine_scrubs_every_error_of_a_run() -> Result<()> {
             fail_list_with: Some(VALUE.to_owned()),
         }))
         .build()?;
-    for result in [failing.sync().await.map(|_| ()), failing.plan().await.map(|_| ()), failing.remove().await.map(|_| ())] {
+    for result in [
+        failing.sync().await.map(|_| ()),
+        failing.plan().await.map(|_| ()),
+        failing.remove().await.map(|_| ()),
+    ] {
         let err = result.expect_err("the list fails");
         assert!(err.message().contains("[REDACTED]"), "{err}");
         assert_clean("the operation's error", &format!("{err} {err:?}"));
     }
-    assert_clean("the status", &serde_json::to_string(&failing.status()).unwrap_or_default());
+    assert_clean(
+        "the status",
+        &serde_json::to_string(&failing.status()).unwrap_or_default(),
+    );
     let logs = capture.text();
-    assert!(logs.contains("[REDACTED]"), "the capture saw the errors: {logs}");
+    assert!(
+        logs.contains("[REDACTED]"),
+        "the capture saw the errors: {logs}"
+    );
     assert_clean("the logs", &logs);
     Ok(())
 }

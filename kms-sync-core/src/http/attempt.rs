@@ -153,14 +153,18 @@ impl HttpClient {
         as_get: bool,
     ) -> std::result::Result<Response, AttemptError> {
         let inner = &*self.inner;
-        let response = self.prepare(request, url, as_get)?.send().await.map_err(|e| {
-            let why = e.without_url();
-            if why.is_connect() {
-                AttemptError::Connect(describe(&why))
-            } else {
-                AttemptError::Transport(describe(&why))
-            }
-        })?;
+        let response = self
+            .prepare(request, url, as_get)?
+            .send()
+            .await
+            .map_err(|e| {
+                let why = e.without_url();
+                if why.is_connect() {
+                    AttemptError::Connect(describe(&why))
+                } else {
+                    AttemptError::Transport(describe(&why))
+                }
+            })?;
         let headers = ResponseHeaders::from_pairs(
             response
                 .headers()

@@ -70,7 +70,10 @@ impl HttpClient {
                 "{service} answered {label} with a redirect (HTTP {status}); a write is never followed, so it is not confirmed"
             );
             return Error::new(ErrorKind::Unconfirmed, message).with_status(status);
-        } else if let Some(other) = target.as_ref().filter(|t| t.origin() != inner.base.origin()) {
+        } else if let Some(other) = target
+            .as_ref()
+            .filter(|t| t.origin() != inner.base.origin())
+        {
             format!(
                 "{service} redirected {label} to another origin ({}); not followed, so credentials stay with {}",
                 other.host_str().unwrap_or("?"),

@@ -233,7 +233,9 @@ fn add_string_leaves(secrets: &mut Scrubber, json: &serde_json::Value) {
     match json {
         serde_json::Value::String(text) => secrets.add(text),
         serde_json::Value::Array(items) => {
-            items.iter().for_each(|item| add_string_leaves(secrets, item));
+            items
+                .iter()
+                .for_each(|item| add_string_leaves(secrets, item));
         }
         serde_json::Value::Object(fields) => {
             fields.values().for_each(|v| add_string_leaves(secrets, v));
@@ -352,7 +354,13 @@ impl Response {
     pub(crate) fn media_type(&self) -> Option<String> {
         let value = self.header("content-type")?;
         let media = value.split(';').next().unwrap_or(value).trim();
-        Some(media.chars().take(80).collect::<String>().to_ascii_lowercase())
+        Some(
+            media
+                .chars()
+                .take(80)
+                .collect::<String>()
+                .to_ascii_lowercase(),
+        )
     }
 
     /// Whether a 2xx answer confirms a write: an empty body (a 204), or a body declared
