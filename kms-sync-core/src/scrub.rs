@@ -12,6 +12,13 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::secret::REDACTED;
 
 /// Values shorter than this many characters are removed only as whole tokens.
+///
+/// ```
+/// use kms_sync_core::{Scrubber, MIN_FREE_MATCH_CHARS};
+/// assert_eq!(MIN_FREE_MATCH_CHARS, 6);
+/// let short = Scrubber::of(["12345"]);
+/// assert_eq!(short.scrub("pin 12345, id 9123456"), "pin [REDACTED], id 9123456");
+/// ```
 pub const MIN_FREE_MATCH_CHARS: usize = 6;
 
 /// The shortest base64 fragment looked for inside a longer base64 text (shorter ones would
@@ -98,6 +105,11 @@ impl fmt::Debug for Scrubber {
 
 impl Scrubber {
     /// A scrubber that removes nothing yet.
+    ///
+    /// ```
+    /// use kms_sync_core::Scrubber;
+    /// assert_eq!(Scrubber::new().scrub("left alone"), "left alone");
+    /// ```
     pub fn new() -> Self {
         Scrubber::default()
     }
@@ -122,6 +134,12 @@ impl Scrubber {
     }
 
     /// Adds a secret, builder style (see [`add`](Self::add)).
+    ///
+    /// ```
+    /// use kms_sync_core::Scrubber;
+    /// let s = Scrubber::new().with_secret("api-key-0042");
+    /// assert_eq!(s.scrub("key=api-key-0042"), "key=[REDACTED]");
+    /// ```
     pub fn with_secret(mut self, secret: &str) -> Self {
         self.add(secret);
         self
@@ -182,6 +200,12 @@ impl Scrubber {
     }
 
     /// How many secrets it removes.
+    ///
+    /// ```
+    /// use kms_sync_core::Scrubber;
+    /// let s = Scrubber::of(["one-secret", ""]);
+    /// assert_eq!((s.len(), s.is_empty()), (1, false));
+    /// ```
     pub fn len(&self) -> usize {
         self.secrets
     }
@@ -192,6 +216,12 @@ impl Scrubber {
     }
 
     /// `text` with every form of every secret replaced by [`REDACTED`].
+    ///
+    /// ```
+    /// use kms_sync_core::Scrubber;
+    /// let s = Scrubber::of(["s3cr3t value"]);
+    /// assert_eq!(s.scrub("got s3cr3t%20value"), "got [REDACTED]");
+    /// ```
     pub fn scrub(&self, text: &str) -> String {
         let bytes = text.as_bytes();
         let mut spans: Vec<(usize, usize)> = Vec::new();
