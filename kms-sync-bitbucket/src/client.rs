@@ -4,7 +4,7 @@ use kms_sync_core::http::{
     collect_next_links, encode_segment, HttpClient, LinkedPage, Request, Response,
     DEFAULT_MAX_PAGES,
 };
-use kms_sync_core::{Result, SecretValue};
+use kms_sync_core::{Error, ErrorKind, Result, SecretValue};
 
 use crate::model::{Environment, Page, User, Variable, VariableBody};
 
@@ -57,6 +57,18 @@ fn read_page<T: serde::de::DeserializeOwned>(response: &Response) -> Result<Link
     Ok(LinkedPage::new(page.values, page.next).with_total(page.size))
 }
 
+/// A variable write is confirmed only by the documented answer (the variable, with its
+/// `uuid` and `key`) about the key written.
+fn confirm_key(written: Variable, key: &str) -> Result<Variable> {
+    if written.key == key && !written.uuid.trim().is_empty() {
+        return Ok(written);
+    }
+    Err(Error::new(
+        ErrorKind::Unconfirmed,
+        format!("Bitbucket answered the write of `{key}` with another variable or no uuid; the write is not confirmed"),
+    ))
+}
+
 /// Bitbucket's endpoints over the shared HTTP client.
 #[derive(Debug, Clone)]
 pub(crate) struct BitbucketClient {
@@ -99,10 +111,12 @@ impl BitbucketClient {
             value: value.expose_secret(),
             secured: true,
         };
-        self.http
+        let written: Variable = self
+            .http
             .send(Request::post(scope.collection()).json(&body)?)
             .await?
-            .json_object()
+            .json_object()?;
+        confirm_key(written, key)
     }
 
     pub async fn update(
@@ -117,10 +131,12 @@ impl BitbucketClient {
             value: value.expose_secret(),
             secured: true,
         };
-        self.http
+        let written: Variable = self
+            .http
             .send(Request::put(scope.item(uuid)).json(&body)?)
             .await?
-            .json_object()
+            .json_object()?;
+        confirm_key(written, key)
     }
 
     pub async fn delete(&self, scope: &Scope, uuid: &str) -> Result<()> {

@@ -378,3 +378,41 @@ async fn an_empty_value_is_refused_before_any_write() -> Result<()> {
     assert_eq!(fake.faults().request_stats().writes(), 0);
     Ok(())
 }
+
+/// A create or update answered 200 with JSON that is not the variable written (issue 22):
+/// `{}`, `{"ok":true}`, another key's variable. Unconfirmed, and the next sync converges.
+#[tokio::test]
+async fn a_write_answered_with_another_shape_is_unconfirmed() -> Result<()> {
+    let bodies: [&[u8]; 3] = [
+        b"{}",
+        br#"{"ok":true}"#,
+        br#"{"type":"pipeline_variable","uuid":"{1}","key":"SOMEONE_ELSE","secured":true}"#,
+    ];
+    for body in bodies {
+        let fake = FakeBitbucket::start().await;
+        let dest = Arc::new(fake.destination(repo())?);
+        let source = Arc::new(StaticSource::new(SecretSet::new("prod")));
+        let s = syncer(source.clone(), dest, Arc::new(MemoryStateStore::default()))?;
+        let shown = String::from_utf8_lossy(body);
+        for value in ["first", "second"] {
+            source.replace(SecretSet::new("prod").with("TOKEN", value))?;
+            fake.faults()
+                .push_aimed(Aim::Writes, Fault::Body(body.to_vec()));
+            let report = s.sync().await?;
+            assert_eq!(
+                report.keys_with(KeyStatus::Unconfirmed),
+                ["KMS_TOKEN"],
+                "{shown}: {report}"
+            );
+            let report = s.sync().await?;
+            assert!(report.is_success(), "{shown}: {report}");
+            let vars = fake.variables(WORKSPACE, REPOSITORY, None);
+            assert_eq!(
+                vars.get("KMS_TOKEN").map(|(v, _)| v.as_str()),
+                Some(value),
+                "{shown}"
+            );
+        }
+    }
+    Ok(())
+}

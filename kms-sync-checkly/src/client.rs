@@ -3,10 +3,10 @@
 use kms_sync_core::http::{
     collect_numbered_pages, encode_segment, HttpClient, Request, DEFAULT_MAX_PAGES,
 };
-use kms_sync_core::{Result, SecretValue};
+use kms_sync_core::{Error, ErrorKind, Result, SecretValue};
 use serde_json::{json, Value};
 
-use crate::model::{Account, Group, Variable, VariableBody};
+use crate::model::{Account, Group, Variable, VariableBody, WrittenGroup, WrittenVariable};
 
 /// The page size kms-sync asks for (the documented maximum; the default is 10).
 pub const PAGE_LIMIT: usize = 100;
@@ -44,10 +44,12 @@ impl ChecklyClient {
             secret: true,
             locked: false,
         };
-        self.http
+        let written: WrittenVariable = self
+            .http
             .send(Request::post("/v1/variables").json(&body)?)
-            .await?;
-        Ok(())
+            .await?
+            .json_object()?;
+        confirm_key(&written, key)
     }
 
     pub async fn update(&self, key: &str, value: &SecretValue) -> Result<()> {
@@ -57,10 +59,12 @@ impl ChecklyClient {
             secret: true,
             locked: false,
         };
-        self.http
+        let written: WrittenVariable = self
+            .http
             .send(Request::put(format!("/v1/variables/{}", encode_segment(key))).json(&body)?)
-            .await?;
-        Ok(())
+            .await?
+            .json_object()?;
+        confirm_key(&written, key)
     }
 
     pub async fn delete(&self, key: &str) -> Result<()> {
@@ -98,9 +102,34 @@ impl ChecklyClient {
     /// Replaces the group's variables; nothing else of the group is sent.
     pub async fn put_group_variables(&self, id: u64, variables: Vec<Value>) -> Result<()> {
         let body = json!({ "environmentVariables": variables });
-        self.http
+        let written: WrittenGroup = self
+            .http
             .send(Request::put(format!("/v1/check-groups/{id}")).json(&body)?)
-            .await?;
+            .await?
+            .json_object()?;
+        if written.id != id {
+            return Err(unconfirmed(format!(
+                "Checkly answered the PUT of check group {id} with group {}",
+                written.id
+            )));
+        }
         Ok(())
     }
+}
+
+/// A variable write is confirmed only by an answer about the key written.
+fn confirm_key(written: &WrittenVariable, key: &str) -> Result<()> {
+    if written.key == key {
+        return Ok(());
+    }
+    Err(unconfirmed(format!(
+        "Checkly answered the write of `{key}` about another key"
+    )))
+}
+
+fn unconfirmed(message: String) -> Error {
+    Error::new(
+        ErrorKind::Unconfirmed,
+        format!("{message}; the write is not confirmed"),
+    )
 }

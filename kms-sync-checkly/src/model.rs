@@ -24,6 +24,27 @@ pub(crate) struct VariableBody<'a> {
     pub locked: bool,
 }
 
+/// A variable as a write answers it (`EnvironmentVariablesV1MutationResponse`: `key`,
+/// `value`, `locked`, `secret`, all required). kms-sync checks the key is the one written;
+/// the value is required but not kept.
+#[derive(Deserialize)]
+pub(crate) struct WrittenVariable {
+    pub key: String,
+    #[allow(dead_code)]
+    pub value: serde::de::IgnoredAny,
+    #[allow(dead_code)]
+    pub secret: bool,
+}
+
+/// A check group as its PUT answers it (`CheckGroup`): kms-sync checks the id and that it is
+/// a group (a `name`).
+#[derive(Deserialize)]
+pub(crate) struct WrittenGroup {
+    pub id: u64,
+    #[allow(dead_code)]
+    pub name: String,
+}
+
 /// A check group: kms-sync reads only its id, name and variables, and keeps each variable as
 /// the raw JSON it came in (so unmanaged entries go back byte for byte).
 #[derive(Deserialize)]

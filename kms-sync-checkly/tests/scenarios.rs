@@ -406,3 +406,67 @@ async fn an_unconfirmed_account_create_is_not_retried_as_an_update() -> Result<(
     );
     Ok(())
 }
+
+/// Bodies a write may be answered with that are not Checkly's documented answer (issue 22):
+/// they confirm nothing.
+const NOT_THE_ANSWER: &[&[u8]] = &[
+    b"{}",
+    br#"{"ok":true}"#,
+    br#"{"key":"SOMEONE_ELSE","value":"x","locked":false,"secret":true}"#,
+];
+
+/// An account create or update answered 200 with JSON that is not the variable written is
+/// unconfirmed; nothing is recorded, and the next sync writes it again and converges.
+#[tokio::test]
+async fn an_account_write_answered_with_another_shape_is_unconfirmed() -> Result<()> {
+    for body in NOT_THE_ANSWER {
+        let fake = FakeChecklyServer::start().await;
+        let dest = Arc::new(fake.destination(ChecklyConfig::account(ACCOUNT_ID))?);
+        let source = Arc::new(StaticSource::new(
+            SecretSet::new("prod").with("TOKEN", "first"),
+        ));
+        let s = syncer(source.clone(), dest)?;
+        for value in ["first", "second"] {
+            source.replace(SecretSet::new("prod").with("TOKEN", value))?;
+            fake.faults()
+                .push_aimed(Aim::Writes, Fault::Body(body.to_vec()));
+            let report = s.sync().await?;
+            let shown = String::from_utf8_lossy(body);
+            assert_eq!(
+                report.keys_with(KeyStatus::Unconfirmed),
+                ["KMS_TOKEN"],
+                "{shown}: {report}"
+            );
+            let report = s.sync().await?;
+            assert!(report.is_success(), "{shown}: {report}");
+            assert_eq!(
+                fake.variables().get("KMS_TOKEN"),
+                Some(&(value.to_owned(), true)),
+                "{shown}"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A group PUT answered 200 with JSON that is not that group is unconfirmed.
+#[tokio::test]
+async fn a_group_write_answered_with_another_shape_is_unconfirmed() -> Result<()> {
+    let other_group = br#"{"id":999999,"name":"Other","activated":true}"#;
+    for body in NOT_THE_ANSWER.iter().copied().chain([&other_group[..]]) {
+        let fake = FakeChecklyServer::start().await;
+        let id = fake.add_group("API checks");
+        let dest =
+            Arc::new(fake.destination(ChecklyConfig::account(ACCOUNT_ID).with_group_id(id))?);
+        let s = syncer(Arc::new(StaticSource::new(secrets(2, None))), dest)?;
+        fake.faults()
+            .push_aimed(Aim::Writes, Fault::Body(body.to_vec()));
+        let report = s.sync().await?;
+        let shown = String::from_utf8_lossy(body);
+        assert_eq!(report.counts.unconfirmed, 2, "{shown}: {report}");
+        let report = s.sync().await?;
+        assert!(report.is_success(), "{shown}: {report}");
+        assert_eq!(fake.group_variables(id).len(), 2, "{shown}");
+    }
+    Ok(())
+}

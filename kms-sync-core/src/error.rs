@@ -248,6 +248,57 @@ impl Error {
     }
 }
 
+impl Error {
+    /// This error with every secret `scrubber` knows removed from its message and from its
+    /// source chain (kept as the chain's scrubbed text). Kind, key(s), destination,
+    /// operation, status and retry time are kept as they are: kms-sync writes those itself.
+    ///
+    /// ```
+    /// use kms_sync_core::{Error, ErrorKind, Scrubber};
+    /// let echoed = Error::new(ErrorKind::InvalidValue, r#"bad body {"value":"hunter22"}"#)
+    ///     .with_status(400)
+    ///     .with_key("DB_PASSWORD");
+    /// let clean = echoed.scrubbed(&Scrubber::of(["hunter22"]));
+    /// assert_eq!(clean.message(), r#"bad body {"value":"[REDACTED]"}"#);
+    /// assert_eq!((clean.kind(), clean.status(), clean.key()), (ErrorKind::InvalidValue, Some(400), Some("DB_PASSWORD")));
+    /// ```
+    pub fn scrubbed(&self, scrubber: &crate::scrub::Scrubber) -> Error {
+        let mut inner = (*self.inner).clone();
+        inner.message = scrubber.scrub(&inner.message);
+        inner.source = inner.source.map(|source| {
+            let text = scrubber.scrub(&chain_text(&*source));
+            Arc::new(ScrubbedCause(text)) as Arc<dyn std::error::Error + Send + Sync>
+        });
+        Error {
+            inner: Box::new(inner),
+        }
+    }
+}
+
+/// A source chain as one text: each cause, joined by `: `.
+fn chain_text(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    text
+}
+
+/// A cause after scrubbing: its chain's text, secrets removed.
+#[derive(Debug)]
+struct ScrubbedCause(String);
+
+impl fmt::Display for ScrubbedCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ScrubbedCause {}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.inner.kind, self.inner.message)?;

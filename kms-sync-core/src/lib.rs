@@ -53,6 +53,7 @@ pub mod net;
 mod plan;
 mod registry;
 mod schema;
+mod scrub;
 mod secret;
 mod source;
 mod state;
@@ -88,6 +89,7 @@ pub use plan::{
 };
 pub use registry::{DestinationFactory, DestinationRegistry};
 pub use schema::{KeySchema, NoKeySchema, TemplateKeySchema};
+pub use scrub::{Scrubber, MIN_FREE_MATCH_CHARS};
 pub use secret::{SecretSet, SecretValue, REDACTED};
 pub use source::{DotenvSource, EnvSource, Revision, SecretSink, SecretSource, StaticSource};
 pub use state::{

@@ -423,9 +423,11 @@ async fn redirects_stay_home_and_never_carry_credentials_away() -> Result<()> {
         }),
     ))
     .await;
+    // Following a read's redirect is opt-in (issue 22): this client allows it.
     let c = HttpClient::builder("testsvc", home.base_url())
         .auth(Auth::header("X-Api-Key", TOKEN))
         .retry(fast_retry())
+        .follow_read_redirects(true)
         .build()?;
     let err = c
         .send(Request::get("/redirect-away"))

@@ -1,7 +1,7 @@
 //! Requests to Octopus's API.
 
 use kms_sync_core::http::{encode_segment, HttpClient, Request};
-use kms_sync_core::{Error, Result};
+use kms_sync_core::{Error, ErrorKind, Result};
 use serde_json::Value;
 
 use crate::model::{Project, Space, User};
@@ -77,16 +77,12 @@ impl OctopusClient {
         Ok(body)
     }
 
-    /// PUTs the whole set (with its `Version`); returns the set as saved when the server
-    /// sends it back (newer servers may answer `{}`). An answer that is not JSON does not
-    /// confirm the write: [`Unconfirmed`](kms_sync_core::ErrorKind::Unconfirmed).
-    pub async fn put_variable_set(
-        &self,
-        space: &str,
-        set: &str,
-        body: &Value,
-    ) -> Result<Option<Value>> {
-        let response = self
+    /// PUTs the whole set (with its `Version`); returns the set as saved. This route's
+    /// documented answer is the `VariableSetResource`: anything else (an empty body, `{}`,
+    /// a set without a `Variables` array or with another `Id`, a body that is not JSON
+    /// declared as JSON) does not confirm the write: [`Unconfirmed`](ErrorKind::Unconfirmed).
+    pub async fn put_variable_set(&self, space: &str, set: &str, body: &Value) -> Result<Value> {
+        let saved: Value = self
             .http
             .send(
                 Request::put(format!(
@@ -96,15 +92,18 @@ impl OctopusClient {
                 ))
                 .json(body)?,
             )
-            .await?;
-        let saved: Value = if response.body().iter().all(u8::is_ascii_whitespace) {
-            Value::Null
-        } else {
-            response.json()?
-        };
-        Ok(saved
-            .get("Variables")
-            .is_some_and(Value::is_array)
-            .then_some(saved))
+            .await?
+            .json_object()?;
+        let has_variables = saved.get("Variables").is_some_and(Value::is_array);
+        let same_set = saved.get("Id").and_then(Value::as_str) == Some(set);
+        if !has_variables || !same_set {
+            return Err(Error::new(
+                ErrorKind::Unconfirmed,
+                format!(
+                    "Octopus answered the PUT of variable set {set} with something other than that set (no `Variables` array, or another `Id`); the write is not confirmed"
+                ),
+            ));
+        }
+        Ok(saved)
     }
 }

@@ -4,7 +4,8 @@
 //! `Id` with a null or empty value and wiped when the `Id` is missing (as the real server
 //! does), `ScopeValues`, frozen release snapshots refused, the API-key check, Octopus's error
 //! envelope, and the testkit's fault injection and request log. A successful PUT is answered
-//! with the saved set, or with `{}` when [`FakeOctopus::answer_puts_with_empty_object`] asks.
+//! with the saved set (the documented answer), or with `{}` when
+//! [`FakeOctopus::answer_puts_with_empty_object`] asks (which kms-sync takes as unconfirmed).
 //!
 //! Built on the testkit's [fake scaffolding](kms_sync_testkit::fake): a [`FakeService`] over
 //! the state, one handler per route, [`FakeScope`] for the suites.
@@ -417,7 +418,8 @@ impl FakeOctopus {
     }
 
     /// Answers every later successful PUT with `{}` instead of the saved set (`false`: the
-    /// saved set again), as the 2026 docs give for the newer project-variables route.
+    /// saved set again), as the 2026 docs give for the newer project-variables route. On
+    /// the route kms-sync uses that is not the documented answer: the write is unconfirmed.
     pub fn answer_puts_with_empty_object(&self, empty: bool) {
         self.service.state().empty_put_answers = empty;
     }

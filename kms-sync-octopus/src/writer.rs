@@ -125,19 +125,14 @@ impl OctopusDestination {
     }
 
     /// The `Id`s of the variables just created, by name: ours, named as a create, and not in
-    /// the set we sent. Read from the PUT's answer, or (when the answer has no `Variables`)
-    /// from one GET of the set.
-    async fn created_ids(
+    /// the set we sent. Read from the PUT's answer (the set as saved).
+    fn created_ids(
         &self,
-        r: &Resolved,
-        saved: Option<Value>,
+        saved: Value,
         edits: &Edits<'_>,
         sent: &VariableSet,
     ) -> Result<BTreeMap<String, String>> {
-        let saved = match saved {
-            Some(saved) => VariableSet::variables_of(saved)?,
-            None => self.read_set(r).await?.variables,
-        };
+        let saved = VariableSet::variables_of(saved)?;
         let before = ids(sent);
         let wanted: HashSet<&str> = edits.creates.iter().map(|(name, _)| *name).collect();
         Ok(saved
@@ -174,7 +169,7 @@ impl OctopusDestination {
         let created = if edits.creates.is_empty() {
             Ok(BTreeMap::new())
         } else {
-            self.created_ids(r, saved, &edits, &body).await
+            self.created_ids(saved, &edits, &body)
         };
         Ok(changes.iter().map(|c| applied(c, &created)).collect())
     }

@@ -325,11 +325,11 @@ async fn counted(fake: &FakeOctopus, s: &Syncer) -> Result<RequestStats> {
 
 /// A create, an update and a delete each cost one GET of the set and one PUT (the set
 /// listed is the base of the PUT; no second GET), and the ledger holds each variable's Id.
-/// When the PUT's answer has no `Variables` (`{}`), a create costs one more GET, for the new
-/// Ids; an update or a delete does not.
+/// (A PUT answered `{}` no longer counts as saved, issue 22: see
+/// `a_put_answered_with_anything_but_the_set_is_unconfirmed`.)
 #[tokio::test]
 async fn a_change_costs_one_get_and_one_put() -> Result<()> {
-    for empty_answers in [false, true] {
+    for empty_answers in [false] {
         let fake = FakeOctopus::start().await;
         let (_, set) = fake.add_project("Web", false);
         fake.seed(&set, json!({"Name": "Theirs", "Value": "secret", "IsSensitive": true, "Type": "Sensitive", "Scope": {}}));
@@ -526,5 +526,48 @@ async fn sensitive_values_are_kept_by_id() -> Result<()> {
         theirs["Value"], "secret",
         "round-tripped with its Id, so the value survives"
     );
+    Ok(())
+}
+
+/// This route's documented answer to a PUT is the saved `VariableSetResource` (issue 22):
+/// `{}`, `{"ok":true}` or another set confirms nothing. Every change is unconfirmed, the
+/// ledger records none, and once the answers are right again the next sync converges.
+#[tokio::test]
+async fn a_put_answered_with_anything_but_the_set_is_unconfirmed() -> Result<()> {
+    for body in [
+        None,
+        Some(&br#"{"ok":true}"#[..]),
+        Some(&br#"{"Id":"variableset-Projects-999","Variables":[],"Version":1}"#[..]),
+    ] {
+        let fake = FakeOctopus::start().await;
+        let (_, set) = fake.add_project("Web", false);
+        let dest = Arc::new(fake.destination(OctopusConfig::project(SPACE, "web"))?);
+        let store = Arc::new(MemoryStateStore::default());
+        let s = Syncer::builder()
+            .id("octopus")
+            .source(Arc::new(StaticSource::new(
+                SecretSet::new("prod").with("A", "1").with("B", "2"),
+            )))
+            .destination(dest)
+            .key_schema_template("KMS_{{secretKey}}")
+            .state(store.clone(), Fingerprinter::new(vec![4; 32])?)
+            .build()?;
+        let case = body.map_or("{}".into(), String::from_utf8_lossy);
+        match body {
+            None => fake.answer_puts_with_empty_object(true),
+            Some(body) => fake.faults().push_aimed(
+                kms_sync_testkit::Aim::Writes,
+                kms_sync_testkit::Fault::Body(body.to_vec()),
+            ),
+        }
+        let report = s.sync().await?;
+        assert_eq!(report.counts.unconfirmed, 2, "{case}: {report}");
+        assert_eq!(ledger_id(&store, "KMS_A").await?, None, "{case}");
+        fake.answer_puts_with_empty_object(false);
+        let report = s.sync().await?;
+        assert!(report.is_success(), "{case}: {report}");
+        assert!(ledger_id(&store, "KMS_A").await?.is_some(), "{case}");
+        assert_eq!(fake.variables(&set).len(), 2, "{case}");
+    }
     Ok(())
 }

@@ -32,11 +32,12 @@ impl Syncer {
         if let Some(p) = &self.progress {
             p.start(changes.len());
         }
+        run.learn(changes.iter().filter_map(|c| c.value.as_ref()));
         let outcomes = apply(self.destination.writer(), changes, expect, &settings).await;
         if let Some(p) = &self.progress {
             p.finish();
         }
-        outcomes
+        outcomes.into_iter().map(|o| scrubbed(run, o)).collect()
     }
 
     /// Records what the outcomes mean for the ledger; a warning when it cannot be saved.
@@ -134,6 +135,17 @@ impl Syncer {
         self.log_done(operation, &report);
         report
     }
+}
+
+/// The outcome with its error scrubbed of every value the run has seen: whatever a
+/// destination put in its error, the report, the status and the logs never show a value.
+fn scrubbed(run: &Run, outcome: Outcome) -> Outcome {
+    let status = match outcome.status {
+        OutcomeStatus::Failed(err) => OutcomeStatus::Failed(run.scrub(&err)),
+        OutcomeStatus::Unconfirmed(err) => OutcomeStatus::Unconfirmed(run.scrub(&err)),
+        other => other,
+    };
+    Outcome { status, ..outcome }
 }
 
 /// What one outcome means for the ledger. A confirmed write is recorded with its

@@ -105,6 +105,7 @@ impl Syncer {
                 != InitialSyncBehavior::ImportPrioritizeDestination,
         };
         let selection = import.select(&read.source, &read.snapshot);
+        run.learn(selection.values.iter().map(|(_, value)| value));
         if let Err(err) = sink.write(selection.values).await {
             return self.fail(Operation::Import, run, err);
         }

@@ -30,7 +30,8 @@ impl Syncer {
             log_plan(&plan);
             Ok(plan)
         };
-        run.requests.scope(work).instrument(span).await
+        let planned: Result<Plan> = run.requests.scope(work).instrument(span).await;
+        planned.map_err(|err| run.scrub(&err))
     }
 
     /// Applies a plan made by this syncer; records the ledger and the status.

@@ -1,16 +1,18 @@
 //! One run of a syncer: its job id, its request counter, its deadline, and what it read.
 
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use super::syncer::Syncer;
-use crate::destination::{Snapshot, Writer};
+use crate::destination::{RemoteValue, Snapshot, Writer};
 use crate::engine::options::{DEFAULT_APPLY_DEADLINE, DEFAULT_READ_DEADLINE};
 use crate::engine::scope_lock::ScopeGuard;
 use crate::error::{Error, ErrorKind, Result};
 use crate::plan::{plan, Plan, PlanInput, PlanOptions};
-use crate::secret::SecretSet;
+use crate::scrub::Scrubber;
+use crate::secret::{SecretSet, SecretValue};
 use crate::state::Ledger;
 use crate::stats::RunRequests;
 
@@ -20,6 +22,16 @@ pub(crate) struct Run {
     pub job_id: String,
     pub started: Instant,
     pub requests: RunRequests,
+    /// Every value this run has seen (the source's, the destination's readable ones): no
+    /// error leaves the run with one of them in it.
+    seen: Mutex<Seen>,
+}
+
+/// The values a run has seen, turned into a scrubber only when an error needs one.
+#[derive(Debug, Default)]
+struct Seen {
+    pending: Vec<SecretValue>,
+    scrubber: Scrubber,
 }
 
 impl Run {
@@ -28,7 +40,24 @@ impl Run {
             job_id: uuid::Uuid::new_v4().to_string(),
             started: Instant::now(),
             requests: RunRequests::new(),
+            seen: Mutex::new(Seen::default()),
         }
+    }
+
+    /// Remembers values to scrub from every error of this run.
+    pub fn learn<'a>(&self, values: impl IntoIterator<Item = &'a SecretValue>) {
+        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        seen.pending.extend(values.into_iter().cloned());
+    }
+
+    /// `error` without any value the run has seen.
+    pub fn scrub(&self, error: &Error) -> Error {
+        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        let Seen { pending, scrubber } = &mut *seen;
+        for value in pending.drain(..) {
+            scrubber.add(value.expose_secret());
+        }
+        error.scrubbed(scrubber)
     }
 }
 
@@ -78,7 +107,12 @@ impl Syncer {
         let work = async {
             let lock = self.lock_scope(deadline).await?;
             let source = self.load_source().await?;
+            run.learn(source.iter().map(|(_, value)| value));
             let snapshot = self.destination.list().await?;
+            run.learn(snapshot.entries().iter().filter_map(|e| match e.value() {
+                RemoteValue::Known(value) => Some(value),
+                RemoteValue::Hidden => None,
+            }));
             let (ledger, initial) = self.load_ledger().await?;
             Ok(Read {
                 source,

@@ -254,7 +254,10 @@ impl Syncer {
         }
     }
 
+    /// Ends an operation that failed before writing: the error, scrubbed of every value the
+    /// run has seen, is logged, recorded in the status and returned.
     pub(super) fn fail<T>(&self, operation: Operation, run: &Run, err: Error) -> Result<T> {
+        let err = run.scrub(&err);
         warn!(sync_id = %self.id, %operation, error = %err, "operation failed before writing");
         self.record(operation, run, RunStatus::Failed, Some(err.to_string()));
         Err(err)

@@ -14,6 +14,7 @@ use super::request::{Method, Request, Response};
 use super::retry::{is_retryable_status, parse_retry_after};
 use super::status::clip;
 use crate::error::{Error, ErrorKind};
+use crate::scrub::Scrubber;
 
 /// Why one attempt produced no response.
 pub(super) enum AttemptError {
@@ -21,8 +22,6 @@ pub(super) enum AttemptError {
     Connect(String),
     /// The exchange broke after sending began.
     Transport(String),
-    /// The redirect policy refused (too many redirects).
-    Redirect(String),
     /// The body exceeded the cap.
     TooLarge(usize),
     /// The request could not be built (e.g. a token that is not a valid header value).
@@ -47,8 +46,9 @@ pub(super) enum Judged {
 type Outcome = Result<Result<Response, AttemptError>, tokio::time::error::Elapsed>;
 
 impl HttpClient {
-    /// Judges an attempt's outcome. A 2xx answer to a write whose body is not the JSON it
-    /// declares is not a confirmation: unconfirmed, and never retried.
+    /// Judges an attempt's outcome. A 2xx answer to a write confirms it only when its body
+    /// is empty or JSON declared as JSON (see [`Response::confirms_write`]); anything else is
+    /// unconfirmed, and never retried. So is a 3xx answer to a write.
     pub(super) fn judge(&self, request: &Request, outcome: Outcome, budget: Duration) -> Judged {
         let service = &self.inner.service;
         let failure = |error: Error, retryable: bool| Failure {
@@ -59,18 +59,12 @@ impl HttpClient {
         Judged::Failed(match outcome {
             Ok(Ok(response)) if (200..300).contains(&response.status) => {
                 if request.is_write() && !response.confirms_write() {
-                    let message = format!(
-                        "{service} answered {} with a body that is not the JSON it declares; the write is not confirmed",
-                        response.status
-                    );
-                    let error =
-                        Error::new(ErrorKind::Unconfirmed, message).with_status(response.status);
-                    failure(error, false)
+                    failure(self.unconfirmed_answer(request, &response), false)
                 } else {
                     return Judged::Done(response);
                 }
             }
-            Ok(Ok(response)) => self.status_failure(&response),
+            Ok(Ok(response)) => self.status_failure(request, &response),
             Ok(Err(AttemptError::Connect(why))) => {
                 let message = format!("cannot connect to {service}: {why}");
                 failure(Error::new(ErrorKind::Unavailable, message), true)
@@ -80,10 +74,6 @@ impl HttpClient {
                 let message = format!("the connection to {service} failed: {why}");
                 failure(Error::new(kind, message), request.is_idempotent())
             }
-            Ok(Err(AttemptError::Redirect(why))) => failure(
-                Error::unexpected(format!("{service} redirected badly: {why}")),
-                false,
-            ),
             Ok(Err(AttemptError::Invalid(why))) => failure(Error::config(why), false),
             Ok(Err(AttemptError::TooLarge(cap))) => failure(
                 Error::unexpected(format!(
@@ -95,23 +85,36 @@ impl HttpClient {
         })
     }
 
-    /// A non-2xx answer: 3xx to another origin, or the service's error by its table.
-    fn status_failure(&self, response: &Response) -> Failure {
+    /// The error of a 2xx answer that does not confirm a write: it names the request, the
+    /// status and the content type (scrubbed: it came from the service), never the body.
+    fn unconfirmed_answer(&self, request: &Request, response: &Response) -> Error {
+        let media_type = response.media_type().unwrap_or_else(|| "none".to_owned());
+        let message = format!(
+            "{} answered {} with HTTP {} and a body that is not JSON declared as JSON (content type `{}`); the write is not confirmed",
+            self.inner.service,
+            response.label,
+            response.status,
+            self.answer_secrets(request).scrub(&media_type)
+        );
+        Error::new(ErrorKind::Unconfirmed, message).with_status(response.status)
+    }
+
+    /// What a message built from the answer to `request` must not show: the request body's
+    /// values and every credential.
+    fn answer_secrets(&self, request: &Request) -> Scrubber {
+        let mut secrets = self.inner.credentials.clone();
+        secrets.extend(&request.secrets());
+        secrets
+    }
+
+    /// A non-2xx answer: a 3xx that was not followed, or the service's error by its
+    /// table, its message scrubbed of the request's values and the client's credentials.
+    fn status_failure(&self, request: &Request, response: &Response) -> Failure {
         let inner = &*self.inner;
         let status = response.status;
         if (300..400).contains(&status) {
             return Failure {
-                error: Error::unexpected(format!(
-                    "{} redirected to another origin ({}); not followed, so credentials stay with {}",
-                    inner.service,
-                    response
-                        .header("location")
-                        .and_then(|l| Url::parse(l).ok())
-                        .and_then(|u| u.host_str().map(str::to_owned))
-                        .unwrap_or_else(|| "?".to_owned()),
-                    inner.base.host_str().unwrap_or("?")
-                ))
-                .with_status(status),
+                error: self.redirect_error(request, response),
                 retryable: false,
                 retry_after: None,
             };
@@ -127,8 +130,8 @@ impl HttpClient {
             }
         }
         let service_error = (inner.error_table)(status, &response.body);
-        let mut error =
-            Error::new(service_error.kind, clip(service_error.message)).with_status(status);
+        let message = clip(self.answer_secrets(request).scrub(&service_error.message));
+        let mut error = Error::new(service_error.kind, message).with_status(status);
         if let Some(wait) = retry_after {
             error = error.with_retry_at(SystemTime::now() + wait);
         }
@@ -139,27 +142,31 @@ impl HttpClient {
         }
     }
 
-    /// Sends the request once and reads the whole answer (within the body cap), feeding the
-    /// service's rate-limit headers to the pacer.
+    /// Sends the request once (as a bodiless GET when `as_get`, for a redirect that asks
+    /// so) and reads the whole answer (within the body cap), feeding the service's
+    /// rate-limit headers to the pacer.
     pub(super) async fn attempt_once(
         &self,
         request: &Request,
         url: &Url,
         label: &str,
+        as_get: bool,
     ) -> std::result::Result<Response, AttemptError> {
         let inner = &*self.inner;
-        let response = self.prepare(request, url)?.send().await.map_err(|e| {
-            let why = e.without_url();
-            if let Some(refusal) = policy_refusal(&why) {
-                AttemptError::Invalid(refusal)
-            } else if why.is_redirect() {
-                AttemptError::Redirect(why.to_string())
-            } else if why.is_connect() {
-                AttemptError::Connect(describe(&why))
-            } else {
-                AttemptError::Transport(describe(&why))
-            }
-        })?;
+        let response = self
+            .prepare(request, url, as_get)?
+            .send()
+            .await
+            .map_err(|e| {
+                let why = e.without_url();
+                if let Some(refusal) = policy_refusal(&why) {
+                    AttemptError::Invalid(refusal)
+                } else if why.is_connect() {
+                    AttemptError::Connect(describe(&why))
+                } else {
+                    AttemptError::Transport(describe(&why))
+                }
+            })?;
         let headers = ResponseHeaders::from_pairs(
             response
                 .headers()
@@ -189,13 +196,15 @@ impl HttpClient {
     }
 
     /// The reqwest request: method, URL, the request's own headers, a per-request bearer
-    /// token (sensitive), and the JSON body.
+    /// token (sensitive), and the JSON body (none when `as_get`).
     fn prepare(
         &self,
         request: &Request,
         url: &Url,
+        as_get: bool,
     ) -> std::result::Result<reqwest::RequestBuilder, AttemptError> {
         let method = match request.method {
+            _ if as_get => reqwest::Method::GET,
             Method::Get => reqwest::Method::GET,
             Method::Post => reqwest::Method::POST,
             Method::Put => reqwest::Method::PUT,
@@ -214,7 +223,7 @@ impl HttpClient {
             value.set_sensitive(true);
             builder = builder.header(AUTHORIZATION, value);
         }
-        if let Some(body) = request.body_bytes() {
+        if let Some(body) = request.body_bytes().filter(|_| !as_get) {
             builder = builder.header(CONTENT_TYPE, "application/json").body(body);
         }
         Ok(builder)

@@ -1,4 +1,5 @@
-//! The [`HttpClientBuilder`]: base URL checks, auth and default headers, the redirect policy.
+//! The [`HttpClientBuilder`]: base URL checks, auth and default headers, whether reads
+//! follow redirects.
 
 use std::sync::Arc;
 
@@ -16,9 +17,8 @@ use super::status::{common_error, ErrorTable};
 use crate::destination::RateBudget;
 use crate::error::{Error, Result};
 use crate::net::UrlGuard;
+use crate::scrub::Scrubber;
 use crate::stats::RequestCounter;
-
-const MAX_REDIRECTS: usize = 5;
 
 /// Builds an [`HttpClient`] (see [`HttpClient::builder`]).
 #[derive(Debug)]
@@ -36,6 +36,7 @@ pub struct HttpClientBuilder {
     error_table: ErrorTable,
     rate_limit_headers: Option<RateLimitHeaders>,
     url_guard: Option<UrlGuard>,
+    follow_read_redirects: bool,
 }
 
 impl HttpClientBuilder {
@@ -54,6 +55,7 @@ impl HttpClientBuilder {
             error_table: common_error,
             rate_limit_headers: None,
             url_guard: None,
+            follow_read_redirects: false,
         }
     }
 
@@ -157,6 +159,24 @@ impl HttpClientBuilder {
         self
     }
 
+    /// Lets reads (GET, or a request marked [`reads_only`](super::Request::reads_only))
+    /// follow a redirect (default: no; a 3xx answer is then an error). Only to the base
+    /// URL's origin (scheme, host and port), at most 5 hops; a redirect to another origin
+    /// is never followed, so credentials stay home. A write is never followed, whatever
+    /// this says: its 3xx is [`Unconfirmed`](crate::ErrorKind::Unconfirmed).
+    ///
+    /// ```
+    /// use kms_sync_core::http::HttpClient;
+    /// let client = HttpClient::builder("svc", "https://api.example.com")
+    ///     .follow_read_redirects(true)
+    ///     .build()?;
+    /// # Ok::<(), kms_sync_core::Error>(())
+    /// ```
+    pub fn follow_read_redirects(mut self, follow: bool) -> Self {
+        self.follow_read_redirects = follow;
+        self
+    }
+
     /// Builds the client.
     ///
     /// # Errors
@@ -168,7 +188,8 @@ impl HttpClientBuilder {
     pub fn build(self) -> Result<HttpClient> {
         let base = self.base()?;
         let headers = self.default_headers()?;
-        let client = self.reqwest_client(&base, headers)?;
+        let client = self.reqwest_client(headers)?;
+        let credentials = self.credentials();
         Ok(HttpClient {
             inner: Arc::new(Inner {
                 service: self.service,
@@ -182,6 +203,8 @@ impl HttpClientBuilder {
                 rate_limit_headers: self.rate_limit_headers,
                 url_guard: self.url_guard,
                 counter: RequestCounter::default(),
+                follow_read_redirects: self.follow_read_redirects,
+                credentials,
             }),
         })
     }
@@ -266,20 +289,25 @@ impl HttpClientBuilder {
         }))
     }
 
-    /// The reqwest client: user agent, default headers, connect timeout, and a redirect
-    /// policy that never carries credentials to another origin.
-    fn reqwest_client(&self, base: &Url, headers: HeaderMap) -> Result<reqwest::Client> {
-        let origin = base.origin();
-        let policy = reqwest::redirect::Policy::custom(move |attempt| {
-            if attempt.previous().len() >= MAX_REDIRECTS {
-                attempt.error("too many redirects")
-            } else if attempt.url().origin() == origin {
-                attempt.follow()
-            } else {
-                // Never carry credentials to another origin: stop and report the 3xx.
-                attempt.stop()
+    /// What the client's errors must never show: the token, the password and the
+    /// `user:password` pair (whose base64 is the Basic header), the API key.
+    fn credentials(&self) -> Scrubber {
+        match &self.auth {
+            Auth::None => Scrubber::new(),
+            Auth::Basic { username, password } => {
+                let password = password.expose_secret();
+                Scrubber::new()
+                    .with_secret(password)
+                    .with_secret(&format!("{username}:{password}"))
             }
-        });
+            Auth::Bearer(token) => Scrubber::new().with_secret(token.expose_secret()),
+            Auth::Header { value, .. } => Scrubber::new().with_secret(value.expose_secret()),
+        }
+    }
+
+    /// The reqwest client: user agent, default headers, connect timeout, and no redirects
+    /// of its own (the client follows a read's redirect itself, see `client.rs`).
+    fn reqwest_client(&self, headers: HeaderMap) -> Result<reqwest::Client> {
         let mut builder = reqwest::Client::builder();
         if let Some(guard) = &self.url_guard {
             builder = builder.dns_resolver(guard.resolver());
@@ -288,7 +316,7 @@ impl HttpClientBuilder {
             .user_agent(concat!("kms-sync/", env!("CARGO_PKG_VERSION")))
             .default_headers(headers)
             .connect_timeout(self.timeouts.connect())
-            .redirect(policy)
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| {
                 Error::config(format!("cannot build the HTTP client: {}", e.without_url()))

@@ -17,6 +17,7 @@ use super::request::{Request, Response, Target};
 use super::retry::{backoff_ceiling, full_jitter};
 use super::status::ErrorTable;
 use crate::error::{Error, ErrorKind, Result};
+use crate::scrub::Scrubber;
 use crate::stats::{RequestCounter, RequestStats};
 
 /// The default cap on a response body: 16 MiB.
@@ -35,6 +36,10 @@ pub(super) struct Inner {
     pub(super) rate_limit_headers: Option<RateLimitHeaders>,
     pub(super) url_guard: Option<crate::net::UrlGuard>,
     pub(super) counter: RequestCounter,
+    /// Whether reads may follow a same-origin redirect.
+    pub(super) follow_read_redirects: bool,
+    /// The client's own credentials, to scrub from every message built from an answer.
+    pub(super) credentials: Scrubber,
 }
 
 /// The HTTP client every destination and the KMS source use. Cheap to clone: clones share
@@ -144,7 +149,12 @@ impl HttpClient {
     /// 429s outlast the retries or the deadline; [`Timeout`](ErrorKind::Timeout) when the
     /// deadline passes or a non-idempotent request timed out; [`Unavailable`](ErrorKind::Unavailable)
     /// for connection failures; [`Unexpected`](ErrorKind::Unexpected) for an oversized body
-    /// or a redirect to another origin.
+    /// or a read's redirect that is not followed (to another origin, more than 5 hops, or on
+    /// a client without [`follow_read_redirects`](HttpClientBuilder::follow_read_redirects));
+    /// [`Unconfirmed`](ErrorKind::Unconfirmed) for a write answered by a redirect, or by a
+    /// 2xx whose body is neither empty nor JSON declared as JSON. Every message built from
+    /// the service's answer is scrubbed of the request body's values and the client's
+    /// credentials ([`Scrubber`](crate::Scrubber)).
     pub async fn send(&self, request: Request) -> Result<Response> {
         let label = request.label();
         let span = tracing::debug_span!("http", service = %self.inner.service, request = %label);
@@ -173,7 +183,7 @@ impl HttpClient {
                 .attempt()
                 .min(deadline.saturating_duration_since(Instant::now()));
             let outcome =
-                tokio::time::timeout(budget, self.attempt_once(&request, &url, &label)).await;
+                tokio::time::timeout(budget, self.attempt_following(&request, &url, &label)).await;
             drop(permit);
             let waited_ms = u64::try_from(waited.as_millis()).unwrap_or(u64::MAX);
             let failure = match self.judge(&request, outcome, budget) {

@@ -13,9 +13,26 @@
 //!   announces and pauses when it says the budget is spent) and its error envelope
 //!   ([`ErrorTable`], default [`common_error`]). Nothing here knows a particular service.
 //! - Pagination: [`collect_next_links`], [`collect_numbered_pages`], [`collect_skip_take`].
-//! - Safety: bodies capped, redirects followed only within the base URL's origin, `http://`
-//!   refused except on loopback, errors carrying method, path (no query), status and the
-//!   service's own message — never a request body or a credential.
+//! - Confirmation: a write (any method but GET, unless marked
+//!   [`reads_only`](Request::reads_only)) is confirmed only by a 2xx whose body is empty (a
+//!   204) or JSON declared as JSON (`application/json`, `*/*+json`); an HTML page, text, a
+//!   body without a content type or broken JSON is [`Unconfirmed`](crate::ErrorKind::Unconfirmed),
+//!   and never retried. A write answered by a redirect is never followed and is
+//!   `Unconfirmed` too (its error names the method, path and status, never the `Location`).
+//!   Destinations whose service documents a write's answer parse it into that shape, so a
+//!   `200 {}` does not confirm either.
+//! - Redirects: reqwest follows none. The client follows a read's 3xx itself, only where
+//!   the destination allowed it ([`HttpClientBuilder::follow_read_redirects`], default off),
+//!   only to the base URL's origin (scheme, host, port) and at most 5 hops; a redirect to
+//!   another origin is never followed, so credentials never leave.
+//! - Scrubbing: every message built from a service's answer (its error table's message) is
+//!   passed through a [`Scrubber`](crate::Scrubber) holding every JSON string leaf of the
+//!   request's body (the raw body when it is not JSON) and the client's credentials (bearer
+//!   token, Basic `user:password` and its base64, API key, a per-request token), in every
+//!   form they travel in. A 400 that echoes `{"value":"…"}` never carries the value.
+//! - Safety: bodies capped, `http://` refused except on loopback, errors carrying method,
+//!   path (no query), status and the service's own message — never a request body or a
+//!   credential.
 //! - Accounting: [`HttpClient::request_stats`] counts every attempt by method; a `tracing`
 //!   span per request records method, path, status, attempt and wait.
 
@@ -28,6 +45,7 @@ mod encode;
 mod pacer;
 mod paginate;
 mod rate_limit;
+mod redirect;
 mod request;
 mod retry;
 mod settings;

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::rate_limit::ResponseHeaders;
 use crate::error::{Error, ErrorKind, Result};
+use crate::scrub::Scrubber;
 
 /// An HTTP method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -197,6 +198,24 @@ impl Request {
         self.body.as_ref().map(|b| b.expose_secret().clone())
     }
 
+    /// What an error built from this request's answer must not show: every JSON string
+    /// leaf of the body (the whole body when it is not JSON), and a per-request token.
+    pub(crate) fn secrets(&self) -> Scrubber {
+        let mut secrets = Scrubber::new();
+        if let Some(token) = &self.bearer {
+            secrets.add(token.expose_secret());
+        }
+        let Some(body) = &self.body else {
+            return secrets;
+        };
+        let body = body.expose_secret();
+        match serde_json::from_slice::<serde_json::Value>(body) {
+            Ok(json) => add_string_leaves(&mut secrets, &json),
+            Err(_) => secrets.add(&String::from_utf8_lossy(body)),
+        }
+        secrets
+    }
+
     /// What errors and logs call this request: method and path, never the query (it may
     /// carry tokens) or the body.
     pub(crate) fn label(&self) -> String {
@@ -207,6 +226,21 @@ impl Request {
                 .unwrap_or_else(|_| "(invalid URL)".to_owned()),
         };
         format!("{} {}", self.method, path)
+    }
+}
+
+fn add_string_leaves(secrets: &mut Scrubber, json: &serde_json::Value) {
+    match json {
+        serde_json::Value::String(text) => secrets.add(text),
+        serde_json::Value::Array(items) => {
+            items
+                .iter()
+                .for_each(|item| add_string_leaves(secrets, item));
+        }
+        serde_json::Value::Object(fields) => {
+            fields.values().for_each(|v| add_string_leaves(secrets, v));
+        }
+        _ => {}
     }
 }
 
@@ -316,14 +350,30 @@ impl Response {
         }
     }
 
-    /// Whether a write's body is empty or JSON; anything else does not confirm the write.
+    /// The media type of the `Content-Type` header (lower case, without parameters).
+    pub(crate) fn media_type(&self) -> Option<String> {
+        let value = self.header("content-type")?;
+        let media = value.split(';').next().unwrap_or(value).trim();
+        Some(
+            media
+                .chars()
+                .take(80)
+                .collect::<String>()
+                .to_ascii_lowercase(),
+        )
+    }
+
+    /// Whether a 2xx answer confirms a write: an empty body (a 204), or a body declared
+    /// JSON (`application/json`, `*/*+json`) that parses as JSON. HTML, text, a missing
+    /// content type with a body, or broken JSON do not (a proxy's page, a login page).
     pub(crate) fn confirms_write(&self) -> bool {
-        let json = self
-            .header("content-type")
-            .is_none_or(|t| t.to_ascii_lowercase().contains("json"));
-        self.body.iter().all(u8::is_ascii_whitespace)
-            || !json
-            || serde_json::from_slice::<serde::de::IgnoredAny>(&self.body).is_ok()
+        if self.body.iter().all(u8::is_ascii_whitespace) {
+            return true;
+        }
+        let declared_json = self
+            .media_type()
+            .is_some_and(|t| t == "application/json" || t.ends_with("+json"));
+        declared_json && serde_json::from_slice::<serde::de::IgnoredAny>(&self.body).is_ok()
     }
 
     fn parse<T: DeserializeOwned>(&self) -> Result<T> {
