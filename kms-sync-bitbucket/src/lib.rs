@@ -64,6 +64,7 @@ mod config;
 mod destination;
 mod error;
 mod factory;
+mod listed;
 #[cfg(feature = "fake")]
 pub mod fake;
 mod model;

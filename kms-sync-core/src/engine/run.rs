@@ -5,6 +5,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::syncer::Syncer;
+use super::trust::{check_bound, check_complete};
 use crate::destination::{Snapshot, Writer};
 use crate::engine::options::{DEFAULT_APPLY_DEADLINE, DEFAULT_READ_DEADLINE};
 use crate::engine::scope_lock::ScopeGuard;
@@ -79,6 +80,7 @@ impl Syncer {
             let lock = self.lock_scope(deadline).await?;
             let source = self.load_source().await?;
             let snapshot = self.destination.list().await?;
+            check_complete(self.destination.info(), &snapshot)?;
             let (ledger, initial) = self.load_ledger().await?;
             Ok(Read {
                 source,
@@ -108,6 +110,9 @@ impl Syncer {
             return Ok((None, self.is_initial().await?));
         };
         let stored = store.load(&self.id).await?;
+        if let Some(ledger) = &stored {
+            check_bound(&self.id, self.destination.info(), ledger)?;
+        }
         let initial = !self.initial_done() && stored.as_ref().is_none_or(|l| !l.is_settled());
         Ok((Some(stored.unwrap_or_default()), initial))
     }
