@@ -7,9 +7,8 @@ use async_trait::async_trait;
 
 use crate::destination::{
     Applied, BatchWriter, Capabilities, CaseRule, Change, ChangeKind, Destination,
-    DestinationIdentity, DestinationInfo,
-    KeyRule, KeyRules, PerKeyWriter, RemoteEntry, RemoteValue, Snapshot, StandardRules, Version,
-    WriteMode, Writer,
+    DestinationIdentity, DestinationInfo, KeyRule, KeyRules, PerKeyWriter, RemoteEntry,
+    RemoteValue, Snapshot, StandardRules, Version, WriteMode, Writer,
 };
 use crate::error::{Error, ErrorKind, Result};
 use crate::secret::SecretValue;

@@ -72,7 +72,10 @@ fn assert_incomplete(err: &Error, what: &str) {
     assert!(!err.kind().is_retryable());
     let shown = err.to_string();
     for part in ["THEIRS", "`id`", "memory:default", "nothing was written"] {
-        assert!(shown.contains(part), "{what}: `{part}` missing from {shown}");
+        assert!(
+            shown.contains(part),
+            "{what}: `{part}` missing from {shown}"
+        );
     }
     assert_eq!(err.key(), Some("THEIRS"), "{what}");
 }
@@ -93,8 +96,14 @@ async fn an_entry_without_the_id_its_writes_need_stops_sync_remove_and_import() 
         .build()?;
     assert_incomplete(&syncer.plan().await.expect_err("plan refused"), "plan");
     assert_incomplete(&syncer.sync().await.expect_err("sync refused"), "sync");
-    assert_incomplete(&syncer.remove().await.expect_err("remove refused"), "remove");
-    assert_incomplete(&syncer.import().await.expect_err("import refused"), "import");
+    assert_incomplete(
+        &syncer.remove().await.expect_err("remove refused"),
+        "remove",
+    );
+    assert_incomplete(
+        &syncer.import().await.expect_err("import refused"),
+        "import",
+    );
     assert_eq!(memory.requests().writes(), 0, "nothing was written");
     assert_eq!(memory.contents()?, before, "every entry intact");
     assert_eq!(syncer.status().sync_status, Some(RunStatus::Failed));
@@ -159,8 +168,14 @@ async fn a_ledger_bound_to_another_destination_is_refused_naming_both() -> Resul
     let (staging, production) = (memory_named("staging"), memory_named("production"));
     let first = syncer_on(&staging, &store, source(&[("A", "1")]))?;
     assert_eq!(first.sync().await?.counts.created, 1);
-    let bound = store.load("shared-name").await?.and_then(|l| l.destination().cloned());
-    assert_eq!(bound.map(|d| d.to_string()).as_deref(), Some("memory:name=staging"));
+    let bound = store
+        .load("shared-name")
+        .await?
+        .and_then(|l| l.destination().cloned());
+    assert_eq!(
+        bound.map(|d| d.to_string()).as_deref(),
+        Some("memory:name=staging")
+    );
 
     // Production already holds an older KMS_A: with staging's ledger, its hidden value would
     // pass as "unchanged".
@@ -173,13 +188,27 @@ async fn a_ledger_bound_to_another_destination_is_refused_naming_both() -> Resul
     ] {
         assert_eq!(err.kind(), ErrorKind::Config, "{what}: {err}");
         let shown = err.to_string();
-        for part in ["memory:name=staging", "memory:name=production", "`shared-name`"] {
-            assert!(shown.contains(part), "{what}: `{part}` missing from {shown}");
+        for part in [
+            "memory:name=staging",
+            "memory:name=production",
+            "`shared-name`",
+        ] {
+            assert!(
+                shown.contains(part),
+                "{what}: `{part}` missing from {shown}"
+            );
         }
     }
     assert_eq!(production.requests().writes(), 0, "nothing was written");
-    let value = production.contents()?.get("KMS_A").map(|v| v.expose_secret().to_owned());
-    assert_eq!(value.as_deref(), Some("stale"), "left for a sync with its own ledger");
+    let value = production
+        .contents()?
+        .get("KMS_A")
+        .map(|v| v.expose_secret().to_owned());
+    assert_eq!(
+        value.as_deref(),
+        Some("stale"),
+        "left for a sync with its own ledger"
+    );
 
     // The destination the ledger describes keeps using it: nothing to do.
     assert_eq!(first.sync().await?.requests.writes(), 0);
@@ -202,8 +231,18 @@ async fn a_ledger_from_before_binding_is_used_and_bound_by_the_next_run() -> Res
     store.save("shared-name", &old).await?;
 
     let again = syncer_on(&destination, &store, source(&[("A", "1")]))?;
-    assert_eq!(again.sync().await?.requests.writes(), 0, "its entries still count");
-    let bound = store.load("shared-name").await?.and_then(|l| l.destination().cloned());
-    assert_eq!(bound.map(|d| d.to_string()).as_deref(), Some("memory:name=staging"));
+    assert_eq!(
+        again.sync().await?.requests.writes(),
+        0,
+        "its entries still count"
+    );
+    let bound = store
+        .load("shared-name")
+        .await?
+        .and_then(|l| l.destination().cloned());
+    assert_eq!(
+        bound.map(|d| d.to_string()).as_deref(),
+        Some("memory:name=staging")
+    );
     Ok(())
 }

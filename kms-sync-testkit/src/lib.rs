@@ -47,6 +47,7 @@ macro_rules! names_of {
 mod capture;
 pub mod cases;
 pub mod convergence;
+mod elsewhere;
 pub mod fake;
 mod fault;
 mod hooked;

@@ -129,9 +129,7 @@ impl FromStr for DestinationIdentity {
         }
         for field in rest.split(',') {
             let (name, value) = field.split_once('=').ok_or_else(|| malformed(s))?;
-            identity
-                .fields
-                .push((decode(name, s)?, decode(value, s)?));
+            identity.fields.push((decode(name, s)?, decode(value, s)?));
         }
         Ok(identity)
     }

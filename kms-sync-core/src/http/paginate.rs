@@ -105,11 +105,14 @@ where
         items.extend(parsed.items);
         let Some(next) = parsed.next else {
             return match parsed.total {
-                Some(total) if items.len() < total => Err(Error::new(ErrorKind::IncompleteRead, format!(
+                Some(total) if items.len() < total => Err(Error::new(
+                    ErrorKind::IncompleteRead,
+                    format!(
                     "{} reported {total} items but its pages held {}; the list would be incomplete",
                     client.service(),
                     items.len()
-                ))
+                ),
+                )
                 .with_destination(client.service().to_owned())),
                 _ => Ok(items),
             };
