@@ -290,7 +290,10 @@ impl BitbucketConfig {
     pub fn identity(&self) -> DestinationIdentity {
         let identity = DestinationIdentity::new("bitbucket")
             .with("workspace", self.workspace_slug.trim().to_ascii_lowercase())
-            .with("repository", self.repository_slug.trim().to_ascii_lowercase());
+            .with(
+                "repository",
+                self.repository_slug.trim().to_ascii_lowercase(),
+            );
         match self.environment_ref() {
             None => identity,
             Some(EnvironmentRef::Uuid(uuid)) => identity.with("environment", uuid),

@@ -6,9 +6,8 @@ use std::time::Duration;
 use kms_sync_core::http::ClientSettings;
 use kms_sync_core::{
     async_trait, create_or_update, Applied, Capabilities, CaseRule, Change, ChangeKind,
-    Destination, DestinationInfo, EntryState, Error, ErrorKind, KeyRule, KeyRules, NameLookup,
-    PerKeyWriter, RateBudget, RemoteEntry, RemoteValue, Result, SecretValue, Snapshot,
-    StandardRules, Writer,
+    Destination, DestinationInfo, Error, ErrorKind, KeyRule, KeyRules, NameLookup, PerKeyWriter,
+    RateBudget, Result, SecretValue, Snapshot, StandardRules, Writer,
 };
 use tokio::sync::OnceCell;
 
@@ -25,7 +24,6 @@ pub const DEFAULT_BASE_URL: &str = "https://api.bitbucket.org";
 pub fn documented_budget() -> RateBudget {
     RateBudget::new(1_000, Duration::from_secs(3_600))
 }
-
 
 /// Bitbucket's key and value rules: identifiers, unique regardless of case, non-empty values,
 /// and a warning for names Pipelines sets itself.

@@ -64,9 +64,9 @@ mod config;
 mod destination;
 mod error;
 mod factory;
-mod listed;
 #[cfg(feature = "fake")]
 pub mod fake;
+mod listed;
 mod model;
 mod rate_limit;
 

@@ -2,9 +2,7 @@
 //! and deletes address it by uuid), its `key`, its `secured` flag, or — stored unsecured —
 //! its `value` is an incomplete read, never a guess.
 
-use kms_sync_core::{
-    EntryState, Error, ErrorKind, RemoteEntry, RemoteValue, Result, SecretValue,
-};
+use kms_sync_core::{EntryState, Error, ErrorKind, RemoteEntry, RemoteValue, Result, SecretValue};
 use serde::Deserialize;
 
 /// Why an unsecured variable under a key is listed as [`EntryState::MustReplace`].
@@ -37,7 +35,10 @@ impl ListedVariable {
             return Err(incomplete("a variable without its `key`", None));
         };
         let Some(uuid) = self.uuid.filter(|u| !u.trim().is_empty()) else {
-            return Err(incomplete(&format!("variable `{key}` without its `uuid`"), Some(&key)));
+            return Err(incomplete(
+                &format!("variable `{key}` without its `uuid`"),
+                Some(&key),
+            ));
         };
         let Some(secured) = self.secured else {
             let what = format!("variable `{key}` without its `secured` flag");
@@ -115,7 +116,10 @@ mod tests {
             (json!({"uuid": "{1}", "secured": true}), "`key`"),
             (json!({"key": "A", "secured": true}), "`uuid`"),
             (json!({"uuid": "{1}", "key": "A"}), "`secured`"),
-            (json!({"uuid": "{1}", "key": "A", "secured": false}), "`value`"),
+            (
+                json!({"uuid": "{1}", "key": "A", "secured": false}),
+                "`value`",
+            ),
         ] {
             let err = listed(raw.clone()).expect_err("refused");
             assert_eq!(err.kind(), ErrorKind::IncompleteRead, "{raw}");

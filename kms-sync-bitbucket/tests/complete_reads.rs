@@ -56,17 +56,30 @@ async fn lists_lacking_a_field_are_refused_naming_it_with_zero_writes() -> Resul
     ];
     for (page, field) in cases {
         let stats = fake.faults().request_stats();
-        fake.faults()
-            .push_aimed(Aim::get(path.clone()), Fault::Body(page.to_string().into_bytes()));
+        fake.faults().push_aimed(
+            Aim::get(path.clone()),
+            Fault::Body(page.to_string().into_bytes()),
+        );
         let dest = fake.destination(BitbucketConfig::repository(WORKSPACE, REPOSITORY))?;
         let err = syncer(Arc::new(dest))?.sync().await.expect_err(field);
         assert_eq!(err.kind(), ErrorKind::IncompleteRead, "{field}: {err}");
         let shown = err.to_string();
         for part in [field, "nothing was written", "bitbucket:acme/api"] {
-            assert!(shown.contains(part), "{field}: `{part}` missing from {shown}");
+            assert!(
+                shown.contains(part),
+                "{field}: `{part}` missing from {shown}"
+            );
         }
-        assert_eq!(fake.faults().request_stats().since(&stats).writes(), 0, "{field}");
-        assert_eq!(fake.variables(WORKSPACE, REPOSITORY, None), before, "{field}");
+        assert_eq!(
+            fake.faults().request_stats().since(&stats).writes(),
+            0,
+            "{field}"
+        );
+        assert_eq!(
+            fake.variables(WORKSPACE, REPOSITORY, None),
+            before,
+            "{field}"
+        );
     }
     Ok(())
 }

@@ -365,7 +365,9 @@ impl ChecklyConfig {
             .with("account", self.account_id.trim().to_ascii_lowercase());
         match &self.group {
             None => identity,
-            Some(GroupRef::Id(id) | GroupRef::IdNamed(id, _)) => identity.with("group", id.to_string()),
+            Some(GroupRef::Id(id) | GroupRef::IdNamed(id, _)) => {
+                identity.with("group", id.to_string())
+            }
             Some(GroupRef::Name(name)) => identity.with("group-name", name.trim()),
         }
     }

@@ -137,13 +137,8 @@ impl GroupVariables {
     /// "no variables" (which would delete every entry of the group).
     async fn read(&self, group: u64) -> Result<Vec<Value>> {
         let read = self.common.client.group(group).await?;
-        read.environment_variables.ok_or_else(|| {
-            incomplete(
-                &scope_name(group),
-                "no `environmentVariables` list",
-                None,
-            )
-        })
+        read.environment_variables
+            .ok_or_else(|| incomplete(&scope_name(group), "no `environmentVariables` list", None))
     }
 
     /// The list to build the write on: a fresh read, which must still be the version the

@@ -2,9 +2,7 @@
 //! without its `key`, or a non-secret one without its `value`, is an incomplete read — never
 //! a key-less entry or an empty value, which a later write would send back or act on.
 
-use kms_sync_core::{
-    EntryState, Error, ErrorKind, RemoteEntry, RemoteValue, Result, SecretValue,
-};
+use kms_sync_core::{EntryState, Error, ErrorKind, RemoteEntry, RemoteValue, Result, SecretValue};
 use serde_json::Value;
 
 /// Why a non-secret variable under a managed key is rewritten even when its value is right.
@@ -55,10 +53,11 @@ impl Listed {
     /// (written again as secret).
     pub fn entry(self) -> RemoteEntry {
         let entry = match self.value {
-            Some(value) if !self.secret => {
-                RemoteEntry::new(self.key.clone(), RemoteValue::Known(SecretValue::new(value)))
-                    .with_state(EntryState::must_replace(NOT_SECRET))
-            }
+            Some(value) if !self.secret => RemoteEntry::new(
+                self.key.clone(),
+                RemoteValue::Known(SecretValue::new(value)),
+            )
+            .with_state(EntryState::must_replace(NOT_SECRET)),
             _ => RemoteEntry::new(self.key.clone(), RemoteValue::Hidden),
         };
         entry.with_id(self.key)
@@ -96,10 +95,7 @@ mod tests {
             let err = Listed::from_json(&raw, scope).err().expect("refused");
             assert_eq!(err.kind(), ErrorKind::IncompleteRead, "{raw}");
             let shown = err.to_string();
-            assert!(
-                shown.contains(field) && shown.contains(scope),
-                "{shown}"
-            );
+            assert!(shown.contains(field) && shown.contains(scope), "{shown}");
         }
     }
 

@@ -44,7 +44,8 @@ async fn a_group_read_without_environment_variables_wipes_nothing() -> Result<()
     fake.seed_group_variable(id, foreign.clone());
     let path = format!("/v1/check-groups/{id}");
     let bare = json!({"id": id, "name": "API checks", "activated": true});
-    fake.faults().push_aimed(Aim::get(path), Fault::Body(bare.to_string().into_bytes()));
+    fake.faults()
+        .push_aimed(Aim::get(path), Fault::Body(bare.to_string().into_bytes()));
     let before = fake.faults().request_stats();
     let dest = fake.destination(ChecklyConfig::account(ACCOUNT_ID).with_group_id(id))?;
     let err = syncer(Arc::new(dest))?.sync().await.expect_err("refused");
@@ -64,7 +65,10 @@ async fn a_non_secret_group_variable_without_its_value_is_not_sent_back_empty() 
         {"key": "THEIRS", "locked": false, "secret": false}
     ]});
     let path = format!("/v1/check-groups/{id}");
-    fake.faults().push_aimed(Aim::get(path), Fault::Body(lacking.to_string().into_bytes()));
+    fake.faults().push_aimed(
+        Aim::get(path),
+        Fault::Body(lacking.to_string().into_bytes()),
+    );
     let before = fake.faults().request_stats();
     let dest = fake.destination(ChecklyConfig::account(ACCOUNT_ID).with_group_id(id))?;
     let err = syncer(Arc::new(dest))?.sync().await.expect_err("refused");
@@ -80,11 +84,19 @@ async fn an_account_variable_without_its_value_or_key_is_an_incomplete_read() ->
     let fake = FakeChecklyServer::start().await;
     fake.seed_variable("THEIRS", "x", false);
     for (page, field) in [
-        (json!([{"key": "KMS_A", "locked": false, "secret": false}]), "`value`"),
-        (json!([{"value": "1", "locked": false, "secret": false}]), "`key`"),
+        (
+            json!([{"key": "KMS_A", "locked": false, "secret": false}]),
+            "`value`",
+        ),
+        (
+            json!([{"value": "1", "locked": false, "secret": false}]),
+            "`key`",
+        ),
     ] {
-        fake.faults()
-            .push_aimed(Aim::get("/v1/variables"), Fault::Body(page.to_string().into_bytes()));
+        fake.faults().push_aimed(
+            Aim::get("/v1/variables"),
+            Fault::Body(page.to_string().into_bytes()),
+        );
         let before = fake.faults().request_stats();
         let dest = fake.destination(ChecklyConfig::account(ACCOUNT_ID))?;
         let err = syncer(Arc::new(dest))?.sync().await.expect_err("refused");

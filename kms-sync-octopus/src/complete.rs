@@ -64,16 +64,25 @@ mod tests {
     #[test]
     fn each_missing_field_is_named() -> Result<()> {
         for (variables, field) in [
-            (json!([{"Name": "A", "Value": null, "IsSensitive": true}]), "`Id`"),
+            (
+                json!([{"Name": "A", "Value": null, "IsSensitive": true}]),
+                "`Id`",
+            ),
             (json!([{"Id": "", "Name": "A", "Value": "x"}]), "`Id`"),
             (json!([{"Id": "v1", "Value": "x"}]), "`Name`"),
-            (json!([{"Id": "v1", "Name": "A", "IsSensitive": false}]), "`Value`"),
+            (
+                json!([{"Id": "v1", "Name": "A", "IsSensitive": false}]),
+                "`Value`",
+            ),
         ] {
             let err = check_complete("variableset-Projects-1", &set(variables.clone())?)
                 .expect_err("refused");
             assert_eq!(err.kind(), ErrorKind::IncompleteRead, "{variables}");
             let shown = err.to_string();
-            assert!(shown.contains(field) && shown.contains("variableset-Projects-1"), "{shown}");
+            assert!(
+                shown.contains(field) && shown.contains("variableset-Projects-1"),
+                "{shown}"
+            );
         }
         Ok(())
     }

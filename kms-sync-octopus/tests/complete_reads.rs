@@ -57,8 +57,11 @@ fn assert_refused(err: &Error, field: &str, set: &str) {
 async fn refused_with(edit: impl FnOnce(&mut Value), field: &str) -> Result<()> {
     let fake = FakeOctopus::start().await;
     let (_, set) = fake.add_project("Web", false);
-    fake.seed(&set, json!({"Name": "Theirs.Secret", "Value": "kept", "Type": "Sensitive",
-        "IsSensitive": true, "Scope": {}}));
+    fake.seed(
+        &set,
+        json!({"Name": "Theirs.Secret", "Value": "kept", "Type": "Sensitive",
+        "IsSensitive": true, "Scope": {}}),
+    );
     let before = fake.variables(&set);
     let body = answered(&fake, &set, edit);
     let path = format!("/api/{SPACE}/variables/{set}");
@@ -68,7 +71,11 @@ async fn refused_with(edit: impl FnOnce(&mut Value), field: &str) -> Result<()> 
     let err = syncer(Arc::new(dest))?.sync().await.expect_err("refused");
     assert_refused(&err, field, &set);
     assert_eq!(fake.faults().request_stats().since(&stats).writes(), 0);
-    assert_eq!(fake.variables(&set), before, "the sensitive value is intact");
+    assert_eq!(
+        fake.variables(&set),
+        before,
+        "the sensitive value is intact"
+    );
     Ok(())
 }
 
