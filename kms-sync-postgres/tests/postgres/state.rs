@@ -230,10 +230,21 @@ async fn the_destination_a_ledger_describes_is_kept_bound_and_refused_elsewhere(
     assert_eq!(loaded.len(), 2);
 
     // A ledger from before the binding (NULL) loads, and an update binds it.
-    store.save("old", &ledger(&[record("A", None, Some("1"))?])).await?;
-    assert_eq!(store.load("old").await?.and_then(|l| l.destination().cloned()), None);
+    store
+        .save("old", &ledger(&[record("A", None, Some("1"))?]))
+        .await?;
+    assert_eq!(
+        store
+            .load("old")
+            .await?
+            .and_then(|l| l.destination().cloned()),
+        None
+    );
     store.update("old", &[bind(&staging)]).await?;
-    let bound = store.load("old").await?.and_then(|l| l.destination().cloned());
+    let bound = store
+        .load("old")
+        .await?
+        .and_then(|l| l.destination().cloned());
     assert_eq!(bound.as_ref(), Some(&staging));
 
     // The engine refuses it for another destination, before any write.
