@@ -677,7 +677,9 @@ async fn one_sync_name_on_two_checkly_groups_keeps_two_ledgers() {
     }
     std::fs::write(&dotenv, "A=2\n").unwrap_or_else(|e| panic!("{e}"));
     for definition in &definitions {
-        sync(definition, &[]).await.expect(APPLIED, "the changed value");
+        sync(definition, &[])
+            .await
+            .expect(APPLIED, "the changed value");
     }
     for group in groups {
         assert_eq!(value(group), Some(serde_json::json!("2")), "group {group}");
@@ -695,7 +697,9 @@ async fn one_sync_name_on_two_checkly_groups_keeps_two_ledgers() {
 
     // One file for both: the second group is refused before any write, naming both.
     let shared = scratch.path("shared.json");
-    sync(&definitions[0], &["--state", &shared]).await.expect(APPLIED, "binds the file");
+    sync(&definitions[0], &["--state", &shared])
+        .await
+        .expect(APPLIED, "binds the file");
     std::fs::write(&dotenv, "A=3\n").unwrap_or_else(|e| panic!("{e}"));
     let refused = sync(&definitions[1], &["--state", &shared])
         .await
@@ -707,5 +711,9 @@ async fn one_sync_name_on_two_checkly_groups_keeps_two_ledgers() {
     ] {
         assert!(refused.stderr.contains(&part), "{part}: {refused:#?}");
     }
-    assert_eq!(value(groups[1]), Some(serde_json::json!("2")), "nothing written");
+    assert_eq!(
+        value(groups[1]),
+        Some(serde_json::json!("2")),
+        "nothing written"
+    );
 }

@@ -7,9 +7,8 @@ use std::sync::Arc;
 use kms_sync::http::ClientSettings;
 use kms_sync::{
     parse_definition, syncer_builder, AppConnectionDefinition, DeletionGuard, DestinationIdentity,
-    DotenvSource, Error,
-    Fingerprinter, JsonFileStateStore, Progress, Result, SecretSource, SecretSyncDefinition,
-    SyncOptions, Syncer,
+    DotenvSource, Error, Fingerprinter, JsonFileStateStore, Progress, Result, SecretSource,
+    SecretSyncDefinition, SyncOptions, Syncer,
 };
 use kms_sync_hanzo::{HanzoSource, KmsAuth, KmsLocation, ProjectRef};
 
