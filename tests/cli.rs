@@ -7,6 +7,7 @@ mod cli_common;
 
 use cli_common::*;
 use kms_sync_bitbucket::fake::{FakeBitbucket, FAKE_EMAIL, FAKE_TOKEN, REPOSITORY, WORKSPACE};
+use kms_sync_checkly::fake::{FakeChecklyServer, ACCOUNT_ID, FAKE_API_KEY};
 
 const STATE_KEY: &str = "cli-test-state-key-0123456789abcdef";
 
@@ -338,7 +339,13 @@ async fn a_disabled_sync_plans_but_refuses_to_write() {
 async fn the_ledger_lives_in_the_state_directory_when_a_key_is_set() {
     let s = Setup::new("cli-ledger", Some("KMS_{{secretKey}}"), "A=1\nB=2\n").await;
     s.run("sync", &[]).await.expect(APPLIED, "first sync");
-    let file = std::path::Path::new(&s.state_dir()).join("kms-sync/bitbucket-cli-ledger.json");
+    // Named for the sync and its destination (the short digest of its identity).
+    let digest = kms_sync::DestinationIdentity::new("bitbucket")
+        .with("workspace", WORKSPACE)
+        .with("repository", REPOSITORY)
+        .short_digest();
+    let file = std::path::Path::new(&s.state_dir())
+        .join(format!("kms-sync/bitbucket-cli-ledger-{digest}.json"));
     assert!(file.exists(), "no ledger at {}", file.display());
     s.run("sync", &[])
         .await
@@ -602,5 +609,111 @@ async fn the_destination_comes_from_the_definition_or_the_flag() {
     assert!(
         run.stderr.contains("unknown destination `vault`"),
         "{run:#?}"
+    );
+}
+
+/// One sync name on two check groups of one account: two ledger files (named for each
+/// destination), so a value changed in the source reaches both groups; and one ledger file
+/// named for both (`--state`) is refused for the second group, naming both destinations.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_sync_name_on_two_checkly_groups_keeps_two_ledgers() {
+    let fake = FakeChecklyServer::start().await;
+    let groups = [fake.add_group("API checks"), fake.add_group("Web checks")];
+    let scratch = Scratch::new();
+    let dotenv = scratch.write(".env", "A=1\n");
+    let connection = scratch.write(
+        "checkly-connection.json",
+        &format!(
+            r#"{{"name": "ck", "method": "api-key", "credentials": {{"apiKey": "{FAKE_API_KEY}"}}}}"#
+        ),
+    );
+    let definitions = groups.map(|group| {
+        scratch.write(
+            &format!("group-{group}.json"),
+            &format!(
+                r#"{{"name": "shared", "environment": "prod", "secretPath": "/", "destination": "checkly",
+                    "syncOptions": {{"keySchema": "KMS_{{{{secretKey}}}}"}},
+                    "destinationConfig": {{"accountId": "{ACCOUNT_ID}", "groupId": "{group}"}}}}"#
+            ),
+        )
+    });
+    let state_home = scratch.path("state-home");
+    let base = fake.base_url();
+    let sync = |definition: &str, extra: &[&str]| {
+        let mut args = vec![
+            "sync",
+            "--definition",
+            definition,
+            "--connection",
+            &connection,
+            "--dotenv",
+            &dotenv,
+            "--base-url",
+            &base,
+        ];
+        args.extend_from_slice(extra);
+        let args: Vec<String> = args.into_iter().map(str::to_owned).collect();
+        let state_home = state_home.clone();
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            kms_sync(
+                &args,
+                &[
+                    ("KMS_SYNC_STATE_KEY", STATE_KEY),
+                    ("XDG_STATE_HOME", &state_home),
+                ],
+            )
+            .await
+        }
+    };
+    let value = |group: u64| {
+        fake.group_variables(group)
+            .iter()
+            .find(|v| v["key"] == "KMS_A")
+            .map(|v| v["value"].clone())
+    };
+    for definition in &definitions {
+        sync(definition, &[]).await.expect(APPLIED, "first sync");
+    }
+    std::fs::write(&dotenv, "A=2\n").unwrap_or_else(|e| panic!("{e}"));
+    for definition in &definitions {
+        sync(definition, &[])
+            .await
+            .expect(APPLIED, "the changed value");
+    }
+    for group in groups {
+        assert_eq!(value(group), Some(serde_json::json!("2")), "group {group}");
+    }
+    let dir = std::path::Path::new(&state_home).join("kms-sync");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("checkly-shared-") && name.ends_with(".json"))
+        .collect();
+    files.sort();
+    files.dedup();
+    assert_eq!(files.len(), 2, "one ledger per destination: {files:?}");
+
+    // One file for both: the second group is refused before any write, naming both.
+    let shared = scratch.path("shared.json");
+    sync(&definitions[0], &["--state", &shared])
+        .await
+        .expect(APPLIED, "binds the file");
+    std::fs::write(&dotenv, "A=3\n").unwrap_or_else(|e| panic!("{e}"));
+    let refused = sync(&definitions[1], &["--state", &shared])
+        .await
+        .expect(USAGE, "a ledger bound to another group");
+    for part in [
+        format!("group={}", groups[0]),
+        format!("group={}", groups[1]),
+        "`shared`".to_owned(),
+    ] {
+        assert!(refused.stderr.contains(&part), "{part}: {refused:#?}");
+    }
+    assert_eq!(
+        value(groups[1]),
+        Some(serde_json::json!("2")),
+        "nothing written"
     );
 }

@@ -17,7 +17,8 @@ Exit codes:
   2  usage or configuration error
   3  nothing to do
   4  refused: a deletion guard, a destination that cannot write safely (a Checkly group
-     holding secrets this sync does not manage), or a disabled sync (\"isEnabled\": false)
+     holding secrets this sync does not manage, or an incomplete read: an answer lacking a
+     list or an entry's id or value), or a disabled sync (\"isEnabled\": false)
 
 Environment:
   KMS_CLIENT_ID, KMS_CLIENT_SECRET  the KMS machine identity (Universal Auth)
@@ -140,7 +141,11 @@ pub struct SourceArgs {
 #[command(next_help_heading = "Ledger")]
 pub struct LedgerArgs {
     /// Keep the ledger in this file. Default with KMS_SYNC_STATE_KEY set: one file per sync
-    /// in the state directory ($XDG_STATE_HOME/kms-sync or ~/.local/state/kms-sync)
+    /// and destination in the state directory ($XDG_STATE_HOME/kms-sync or
+    /// ~/.local/state/kms-sync), named <kind>-<name>-<digest>.json, where <digest> stands
+    /// for the destination (its account, group, workspace, repository, space, project…), so
+    /// two syncs of one name on two destinations never share a ledger. A ledger used against
+    /// another destination than the one it describes is refused (exit 2)
     #[arg(long, value_name = "FILE")]
     pub state: Option<PathBuf>,
     /// Keep no ledger, even with KMS_SYNC_STATE_KEY set: hidden values are rewritten every run

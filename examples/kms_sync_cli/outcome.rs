@@ -10,14 +10,18 @@ pub const FAILED: u8 = 1;
 pub const USAGE: u8 = 2;
 /// Nothing to do.
 pub const NOTHING_TO_DO: u8 = 3;
-/// Refused: a guard, a destination that cannot write safely, or a disabled sync.
+/// Refused: a guard, a destination that cannot write safely (an incomplete read too), or a
+/// disabled sync.
 pub const REFUSED: u8 = 4;
 
 /// The exit code of an error that stopped an operation.
 pub fn code_for(kind: ErrorKind) -> u8 {
     match kind {
         ErrorKind::Config => USAGE,
-        ErrorKind::Guard | ErrorKind::Unsupported | ErrorKind::Disabled => REFUSED,
+        ErrorKind::Guard
+        | ErrorKind::Unsupported
+        | ErrorKind::Disabled
+        | ErrorKind::IncompleteRead => REFUSED,
         _ => FAILED,
     }
 }

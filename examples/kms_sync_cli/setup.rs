@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use kms_sync::http::ClientSettings;
 use kms_sync::{
-    parse_definition, syncer_builder, AppConnectionDefinition, DeletionGuard, DotenvSource, Error,
-    Fingerprinter, JsonFileStateStore, Progress, Result, SecretSource, SecretSyncDefinition,
-    SyncOptions, Syncer,
+    parse_definition, syncer_builder, AppConnectionDefinition, DeletionGuard, DestinationIdentity,
+    DotenvSource, Error, Fingerprinter, JsonFileStateStore, Progress, Result, SecretSource,
+    SecretSyncDefinition, SyncOptions, Syncer,
 };
 use kms_sync_hanzo::{HanzoSource, KmsAuth, KmsLocation, ProjectRef};
 
@@ -129,16 +129,50 @@ pub fn state_dir() -> Option<PathBuf> {
         .map(|d| d.join("kms-sync"))
 }
 
-/// The per-sync ledger file in the state directory: `<kind>-<name>.json`.
-pub fn default_state_file(def: &SecretSyncDefinition) -> Option<PathBuf> {
+/// The per-sync ledger file in the state directory: `<kind>-<name>-<digest>.json`, where
+/// `<digest>` is the short digest of the destination's identity (kind and every field that
+/// picks its scope), so two syncs of one name on two destinations keep two ledgers.
+pub fn default_state_file(
+    def: &SecretSyncDefinition,
+    destination: &DestinationIdentity,
+) -> Option<PathBuf> {
+    let name = format!(
+        "{}-{}-{}.json",
+        def.destination(),
+        def.name(),
+        destination.short_digest()
+    );
+    state_dir().map(|d| d.join(name))
+}
+
+/// The file ledgers were kept in before they were bound to their destination.
+fn legacy_state_file(def: &SecretSyncDefinition) -> Option<PathBuf> {
     state_dir().map(|d| d.join(format!("{}-{}.json", def.destination(), def.name())))
 }
 
-/// Decides where the ledger lives: `--state`, or by default a per-sync file in the state
-/// directory when KMS_SYNC_STATE_KEY is set; none without a key or with `--no-state`.
+/// Says so when a ledger file of the old, destination-blind name exists beside the new one:
+/// it is never read again (it may describe another destination of the same sync name).
+fn warn_about_legacy_file(def: &SecretSyncDefinition, path: &Path) {
+    let Some(legacy) = legacy_state_file(def).filter(|l| l.exists()) else {
+        return;
+    };
+    if !path.exists() {
+        tracing::warn!(
+            legacy = %legacy.display(),
+            ledger = %path.display(),
+            "a ledger of the old file name exists and is no longer read: ledgers are now kept per destination; \
+             this run starts a new one (hidden values are rewritten once)"
+        );
+    }
+}
+
+/// Decides where the ledger lives: `--state`, or by default a per-sync, per-destination file
+/// in the state directory when KMS_SYNC_STATE_KEY is set; none without a key or with
+/// `--no-state`.
 pub fn ledger(
     args: &LedgerArgs,
     def: &SecretSyncDefinition,
+    destination: &DestinationIdentity,
 ) -> Result<(LedgerPlace, Option<Fingerprinter>)> {
     if args.no_state {
         return Ok((LedgerPlace::None { asked_off: true }, None));
@@ -161,11 +195,15 @@ pub fn ledger(
         .map_err(|e| Error::config(format!("KMS_SYNC_STATE_KEY: {}", e.message())))?;
     let path = match &args.state {
         Some(path) => path.clone(),
-        None => default_state_file(def).ok_or_else(|| {
-            Error::config(
-                "no state directory is known on this system (no HOME): give --state <FILE>",
-            )
-        })?,
+        None => {
+            let path = default_state_file(def, destination).ok_or_else(|| {
+                Error::config(
+                    "no state directory is known on this system (no HOME): give --state <FILE>",
+                )
+            })?;
+            warn_about_legacy_file(def, &path);
+            path
+        }
     };
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         create_private_dir(parent)?;
@@ -198,11 +236,15 @@ pub struct Built {
 /// Builds the syncer for plan, sync, remove and watch.
 pub fn build(args: &RunArgs, loaded: &Loaded, progress: Arc<Progress>) -> Result<Built> {
     let def = &loaded.definition;
-    let (ledger, fingerprinter) = ledger(&args.ledger, def)?;
     let source = source(&args.source, def)?;
     let mut builder = syncer_builder(def, &loaded.connection, source, settings(&args.target))?
         .options(options(def, &args.guard, &args.target))
         .progress(progress);
+    let identity = builder
+        .destination_info()
+        .map(|info| info.identity.clone())
+        .ok_or_else(|| Error::unexpected("the sync's destination was not built"))?;
+    let (ledger, fingerprinter) = ledger(&args.ledger, def, &identity)?;
     if let (LedgerPlace::File(path), Some(fingerprinter)) = (&ledger, fingerprinter) {
         builder = builder.state(
             Arc::new(JsonFileStateStore::new(path.clone())),

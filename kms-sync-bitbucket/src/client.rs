@@ -6,6 +6,7 @@ use kms_sync_core::http::{
 };
 use kms_sync_core::{Error, ErrorKind, Result, SecretValue};
 
+use crate::listed::{page_values, Listed, ListedVariable};
 use crate::model::{Environment, Page, User, Variable, VariableBody};
 
 /// The documented maximum page size.
@@ -51,10 +52,14 @@ impl Scope {
     }
 }
 
-/// One page of a Bitbucket list: `values`, `next` and the list's `size`.
-fn read_page<T: serde::de::DeserializeOwned>(response: &Response) -> Result<LinkedPage<T>> {
+/// One page of a Bitbucket list of `what`: `values` (required), `next` and the list's `size`.
+fn read_page<T: serde::de::DeserializeOwned>(
+    response: &Response,
+    what: &str,
+) -> Result<LinkedPage<T>> {
     let page: Page<T> = response.json_object()?;
-    Ok(LinkedPage::new(page.values, page.next).with_total(page.size))
+    let values = page_values(page.values, what)?;
+    Ok(LinkedPage::new(values, page.next).with_total(page.size))
 }
 
 /// A variable write is confirmed only by the documented answer (the variable, with its
@@ -90,19 +95,21 @@ impl BitbucketClient {
             encode_segment(repo)
         ))
         .query("pagelen", PAGE_LEN.to_string());
-        collect_next_links(
-            &self.http,
-            first,
-            DEFAULT_MAX_PAGES,
-            read_page::<Environment>,
-        )
+        collect_next_links(&self.http, first, DEFAULT_MAX_PAGES, |r| {
+            read_page::<Environment>(r, "deployment environments")
+        })
         .await
     }
 
-    /// Every variable of a scope (refused when its pages hold fewer than the reported total).
-    pub async fn variables(&self, scope: &Scope) -> Result<Vec<Variable>> {
+    /// Every variable of a scope, each complete (refused when its pages hold fewer than the
+    /// reported total, or a page or a variable lacks a field: see [`ListedVariable`]).
+    pub async fn variables(&self, scope: &Scope) -> Result<Vec<Listed>> {
         let first = Request::get(scope.collection()).query("pagelen", PAGE_LEN.to_string());
-        collect_next_links(&self.http, first, DEFAULT_MAX_PAGES, read_page::<Variable>).await
+        let listed = collect_next_links(&self.http, first, DEFAULT_MAX_PAGES, |r| {
+            read_page::<ListedVariable>(r, "variables")
+        })
+        .await?;
+        listed.into_iter().map(ListedVariable::complete).collect()
     }
 
     pub async fn create(&self, scope: &Scope, key: &str, value: &SecretValue) -> Result<Variable> {

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use kms_sync_core::{parse_app_connection, parse_json, Error, Result};
+use kms_sync_core::{parse_app_connection, parse_json, DestinationIdentity, Error, Result};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
@@ -274,6 +274,30 @@ impl BitbucketConfig {
             ),
             (None, Some(name)) => format!("{base}/{name}"),
             (None, None) => base,
+        }
+    }
+
+    /// Which Bitbucket scope this config picks, value-free: what a ledger is bound to.
+    /// `bitbucket:workspace=<slug>,repository=<slug>` (slugs lowercased: Bitbucket reads them
+    /// regardless of case), with `,environment=<{uuid}>` for a deployment environment given
+    /// by id or `,environment-name=<name>` for one given by name only.
+    ///
+    /// ```
+    /// use kms_sync_bitbucket::BitbucketConfig;
+    /// let config = BitbucketConfig::repository("Acme", "api");
+    /// assert_eq!(config.identity().to_string(), "bitbucket:workspace=acme,repository=api");
+    /// ```
+    pub fn identity(&self) -> DestinationIdentity {
+        let identity = DestinationIdentity::new("bitbucket")
+            .with("workspace", self.workspace_slug.trim().to_ascii_lowercase())
+            .with(
+                "repository",
+                self.repository_slug.trim().to_ascii_lowercase(),
+            );
+        match self.environment_ref() {
+            None => identity,
+            Some(EnvironmentRef::Uuid(uuid)) => identity.with("environment", uuid),
+            Some(EnvironmentRef::Name(name)) => identity.with("environment-name", name.trim()),
         }
     }
 

@@ -6,15 +6,15 @@ use std::time::Duration;
 use kms_sync_core::http::ClientSettings;
 use kms_sync_core::{
     async_trait, create_or_update, Applied, Capabilities, CaseRule, Change, ChangeKind,
-    Destination, DestinationInfo, EntryState, Error, ErrorKind, KeyRule, KeyRules, NameLookup,
-    PerKeyWriter, RateBudget, RemoteEntry, RemoteValue, Result, SecretValue, Snapshot,
-    StandardRules, Writer,
+    Destination, DestinationInfo, Error, ErrorKind, KeyRule, KeyRules, NameLookup, PerKeyWriter,
+    RateBudget, Result, SecretValue, Snapshot, StandardRules, Writer,
 };
 use tokio::sync::OnceCell;
 
 use crate::client::{BitbucketClient, Scope};
 use crate::config::{normalize_uuid, BitbucketConfig, BitbucketConnection, EnvironmentRef};
 use crate::error::error_table;
+use crate::listed::Listed;
 use crate::model::User;
 
 /// Bitbucket Cloud's API.
@@ -24,9 +24,6 @@ pub const DEFAULT_BASE_URL: &str = "https://api.bitbucket.org";
 pub fn documented_budget() -> RateBudget {
     RateBudget::new(1_000, Duration::from_secs(3_600))
 }
-
-/// Why an unsecured variable under a key is listed as [`EntryState::MustReplace`].
-const UNSECURED: &str = "stored unsecured; re-created as secured";
 
 /// Bitbucket's key and value rules: identifiers, unique regardless of case, non-empty values,
 /// and a warning for names Pipelines sets itself.
@@ -82,9 +79,11 @@ impl BitbucketDestinationBuilder {
         let capabilities = Capabilities::new()
             .with_values_readable(false)
             .with_rate_budget(self.settings.budget_or(documented_budget()))
-            .with_default_concurrency(self.settings.concurrency_or(8));
+            .with_default_concurrency(self.settings.concurrency_or(8))
+            .with_entry_ids_required(true);
         Ok(BitbucketDestination {
-            info: DestinationInfo::new("bitbucket", self.config.target(), capabilities),
+            info: DestinationInfo::new("bitbucket", self.config.target(), capabilities)
+                .with_identity(self.config.identity()),
             rules: rules(),
             client: BitbucketClient { http },
             config: self.config,
@@ -295,19 +294,7 @@ impl Destination for BitbucketDestination {
             e.with_destination(destination)
                 .with_operation("list variables")
         })?;
-        let entries = variables
-            .into_iter()
-            .map(|v| {
-                if v.secured {
-                    RemoteEntry::new(v.key, RemoteValue::Hidden).with_id(v.uuid)
-                } else {
-                    let value = RemoteValue::Known(SecretValue::new(v.value.unwrap_or_default()));
-                    RemoteEntry::new(v.key, value)
-                        .with_id(v.uuid)
-                        .with_state(EntryState::must_replace(UNSECURED))
-                }
-            })
-            .collect();
+        let entries = variables.into_iter().map(Listed::entry).collect();
         Ok(Snapshot::new(entries))
     }
 

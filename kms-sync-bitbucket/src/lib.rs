@@ -66,6 +66,7 @@ mod error;
 mod factory;
 #[cfg(feature = "fake")]
 pub mod fake;
+mod listed;
 mod model;
 mod rate_limit;
 

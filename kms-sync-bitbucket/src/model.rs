@@ -2,15 +2,14 @@
 
 use serde::{Deserialize, Serialize};
 
-/// A repository or deployment variable as listed. Secured variables come without `value`.
+/// A variable as a write answered it: the `uuid` the ledger records and the `key` (both
+/// required: an answer without them does not confirm the write). A listed variable is read
+/// by [`ListedVariable`](crate::listed::ListedVariable) instead.
 #[derive(Deserialize)]
 pub(crate) struct Variable {
     pub uuid: String,
+    #[allow(dead_code)] // Required so that an answer without it does not confirm a write.
     pub key: String,
-    #[serde(default)]
-    pub value: Option<String>,
-    #[serde(default)]
-    pub secured: bool,
 }
 
 /// A variable as written. `value` is exposed from a `SecretValue` only here.
@@ -21,12 +20,12 @@ pub(crate) struct VariableBody<'a> {
     pub secured: bool,
 }
 
-/// A page of a paginated list: `{values, next?, pagelen?, page?, size?}`. `values` is
-/// required: an answer without it is not a page, and reading it as an empty one would
-/// hide the list.
+/// A page of a paginated list: `{values, next?, pagelen?, page?, size?}`. `values` is read
+/// as optional only so that its absence can be named: an answer without it is an incomplete
+/// read, never an empty page (which would hide the list).
 #[derive(Deserialize)]
 pub(crate) struct Page<T> {
-    pub values: Vec<T>,
+    pub values: Option<Vec<T>>,
     #[serde(default)]
     pub next: Option<String>,
     /// The total across all pages; optional in the spec, sent by the real service.

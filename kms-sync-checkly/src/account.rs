@@ -2,15 +2,15 @@
 
 use kms_sync_core::{
     async_trait, create_or_update, Applied, Change, ChangeKind, Destination, DestinationInfo,
-    EntryState, ErrorKind, KeyRules, PerKeyWriter, RemoteEntry, RemoteValue, Result, SecretValue,
-    Snapshot, Writer,
+    ErrorKind, KeyRules, PerKeyWriter, Result, SecretValue, Snapshot, Writer,
 };
 
 use crate::destination::Common;
-use crate::model::{Account, Variable};
+use crate::listed::Listed;
+use crate::model::Account;
 
-/// Why a non-secret variable under a managed key is rewritten even when its value is right.
-pub(crate) const NOT_SECRET: &str = "stored as non-secret; rewritten as secret";
+/// The scope named in the errors of an incomplete read.
+const SCOPE: &str = "the account's variables";
 
 /// Syncs to the account's environment variables (`/v1/variables`): listed in pages, written
 /// one request per key. A create answered 409 (created elsewhere meanwhile) becomes an
@@ -55,9 +55,9 @@ impl AccountVariables {
             .client
             .variables()
             .await?
-            .into_iter()
-            .map(entry)
-            .collect();
+            .iter()
+            .map(|raw| Listed::from_json(raw, SCOPE).map(Listed::entry))
+            .collect::<Result<Vec<_>>>()?;
         Ok(Snapshot::new(entries))
     }
 
@@ -80,19 +80,6 @@ impl AccountVariables {
             }
             Err(e) => Err(e),
         }
-    }
-}
-
-fn entry(variable: Variable) -> RemoteEntry {
-    let value = match (variable.secret, variable.value) {
-        (false, Some(value)) => RemoteValue::Known(SecretValue::new(value)),
-        _ => RemoteValue::Hidden,
-    };
-    let entry = RemoteEntry::new(variable.key.clone(), value).with_id(variable.key);
-    if variable.secret {
-        entry
-    } else {
-        entry.with_state(EntryState::must_replace(NOT_SECRET))
     }
 }
 

@@ -6,7 +6,7 @@ use kms_sync_core::http::{
 use kms_sync_core::{Error, ErrorKind, Result, SecretValue};
 use serde_json::{json, Value};
 
-use crate::model::{Account, Group, Variable, VariableBody, WrittenGroup, WrittenVariable};
+use crate::model::{Account, Group, VariableBody, WrittenGroup, WrittenVariable};
 
 /// The page size kms-sync asks for (the documented maximum; the default is 10).
 pub const PAGE_LIMIT: usize = 100;
@@ -22,7 +22,9 @@ impl ChecklyClient {
         self.http.send(Request::get("/v1/accounts")).await?.json()
     }
 
-    pub async fn variables(&self) -> Result<Vec<Variable>> {
+    /// Every account variable, all pages, as the raw JSON each came in (read strictly by
+    /// [`Listed`](crate::listed::Listed)).
+    pub async fn variables(&self) -> Result<Vec<Value>> {
         collect_numbered_pages(
             &self.http,
             PAGE_LIMIT,

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use kms_sync_core::{parse_app_connection, parse_json, Error, Result};
+use kms_sync_core::{parse_app_connection, parse_json, DestinationIdentity, Error, Result};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
@@ -344,6 +344,31 @@ impl ChecklyConfig {
             None => account,
             Some(GroupRef::Id(id) | GroupRef::IdNamed(id, _)) => format!("{account}/group {id}"),
             Some(GroupRef::Name(name)) => format!("{account}/{name}"),
+        }
+    }
+
+    /// Which Checkly scope this config picks, value-free: what a ledger is bound to.
+    /// `checkly:account=<id>` for the account's variables, with `,group=<id>` for a group
+    /// configured by id (its name is display only) or `,group-name=<name>` for one configured
+    /// by name only. The account id is lowercased (a UUID); a group name is trimmed.
+    ///
+    /// ```
+    /// use kms_sync_checkly::ChecklyConfig;
+    /// let config = ChecklyConfig::account("3C90C3CC-0D44-4B50-8888-8DD25736052A").with_group_id(12);
+    /// assert_eq!(
+    ///     config.identity().to_string(),
+    ///     "checkly:account=3c90c3cc-0d44-4b50-8888-8dd25736052a,group=12"
+    /// );
+    /// ```
+    pub fn identity(&self) -> DestinationIdentity {
+        let identity = DestinationIdentity::new("checkly")
+            .with("account", self.account_id.trim().to_ascii_lowercase());
+        match &self.group {
+            None => identity,
+            Some(GroupRef::Id(id) | GroupRef::IdNamed(id, _)) => {
+                identity.with("group", id.to_string())
+            }
+            Some(GroupRef::Name(name)) => identity.with("group-name", name.trim()),
         }
     }
 

@@ -74,7 +74,8 @@ impl ChecklyDestinationBuilder {
             .with_default_concurrency(if group.is_some() { 1 } else { concurrency })
             .with_replaces_whole_set(group.is_some());
         let common = Common {
-            info: DestinationInfo::new("checkly", self.config.target(), capabilities),
+            info: DestinationInfo::new("checkly", self.config.target(), capabilities)
+                .with_identity(self.config.identity()),
             rules: StandardRules::new(KeyRule::Identifier).non_empty_values(),
             client: ChecklyClient { http },
             account_id: self.config.account_id().to_owned(),

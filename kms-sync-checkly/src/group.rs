@@ -15,17 +15,16 @@ use std::fmt;
 use std::sync::Arc;
 
 use kms_sync_core::{
-    async_trait, Applied, BatchWriter, Change, ChangeKind, Destination, DestinationInfo,
-    EntryState, Error, ErrorKind, KeyRules, NameLookup, RemoteEntry, RemoteValue, Result,
-    SecretValue, Snapshot, Version, Writer,
+    async_trait, Applied, BatchWriter, Change, ChangeKind, Destination, DestinationInfo, Error,
+    ErrorKind, KeyRules, NameLookup, Result, SecretValue, Snapshot, Version, Writer,
 };
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 
-use crate::account::NOT_SECRET;
 use crate::config::GroupRef;
 use crate::destination::Common;
+use crate::listed::{incomplete, Listed};
 use crate::model::Account;
 
 /// The most variables a check group holds.
@@ -125,21 +124,21 @@ impl GroupVariables {
     async fn list_inner(&self) -> Result<Snapshot> {
         let group = self.id().await?;
         let variables = self.read(group).await?;
+        let scope = scope_name(group);
         let entries = variables
             .iter()
-            .map(|raw| entry(group, raw))
+            .map(|raw| Listed::from_json(raw, &scope).map(Listed::entry))
             .collect::<Result<Vec<_>>>()?;
         Ok(Snapshot::new(entries).with_version(digest(&variables)))
     }
 
+    /// The group's `environmentVariables`. Checkly's document marks the field optional, but
+    /// the PUT that follows replaces the whole list: a read without it is incomplete, never
+    /// "no variables" (which would delete every entry of the group).
     async fn read(&self, group: u64) -> Result<Vec<Value>> {
-        Ok(self
-            .common
-            .client
-            .group(group)
-            .await?
-            .environment_variables
-            .unwrap_or_default())
+        let read = self.common.client.group(group).await?;
+        read.environment_variables
+            .ok_or_else(|| incomplete(&scope_name(group), "no `environmentVariables` list", None))
     }
 
     /// The list to build the write on: a fresh read, which must still be the version the
@@ -217,32 +216,9 @@ impl BatchWriter for GroupVariables {
     }
 }
 
-/// A listed group variable as an entry: secret (or null) values hidden, non-secret ones
-/// to be replaced as secret.
-fn entry(group: u64, raw: &Value) -> Result<RemoteEntry> {
-    let (key, value, secret) = parts(group, raw)?;
-    let remote = match (secret, value) {
-        (false, Some(value)) => RemoteValue::Known(SecretValue::new(value)),
-        _ => RemoteValue::Hidden,
-    };
-    let entry = RemoteEntry::new(key.clone(), remote).with_id(key);
-    Ok(if secret {
-        entry
-    } else {
-        entry.with_state(EntryState::must_replace(NOT_SECRET))
-    })
-}
-
-/// A group variable's key, its value if readable, and whether it is secret.
-fn parts(group: u64, raw: &Value) -> Result<(String, Option<String>, bool)> {
-    let Some(key) = raw.get("key").and_then(Value::as_str) else {
-        return Err(Error::unexpected(format!(
-            "check group {group} has a variable without a key"
-        )));
-    };
-    let secret = raw.get("secret").and_then(Value::as_bool).unwrap_or(false);
-    let value = raw.get("value").and_then(Value::as_str).map(str::to_owned);
-    Ok((key.to_owned(), value, secret))
+/// How errors name a group.
+fn scope_name(group: u64) -> String {
+    format!("check group {group}")
 }
 
 /// The version of a listed variable list: the hex SHA-256 of its canonical JSON (object
@@ -284,8 +260,9 @@ fn next_variables(group: u64, current: Vec<Value>, changes: &[Change]) -> Result
     }
     let mut next: Vec<Value> = Vec::with_capacity(current.len() + writes.len());
     let mut unpreservable = Vec::new();
+    let scope = scope_name(group);
     for raw in current {
-        let (key, value, secret) = parts(group, &raw)?;
+        let Listed { key, secret, .. } = Listed::from_json(&raw, &scope)?;
         if deletes.contains(key.as_str()) {
             continue;
         }
@@ -293,7 +270,7 @@ fn next_variables(group: u64, current: Vec<Value>, changes: &[Change]) -> Result
             next.push(managed(&key, value));
             continue;
         }
-        if secret || value.is_none() {
+        if secret {
             unpreservable.push(key);
         }
         next.push(raw);
@@ -339,6 +316,8 @@ fn check_limit(group: u64, count: usize) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use kms_sync_core::{RemoteEntry, RemoteValue};
 
     fn hidden(key: &str) -> RemoteEntry {
         RemoteEntry::new(key, RemoteValue::Hidden).with_id(key)
@@ -408,10 +387,10 @@ mod tests {
     }
 
     #[test]
-    fn a_variable_without_a_key_is_an_error() {
-        let err = entry(7, &json!({"value": "x"})).expect_err("no key");
-        assert_eq!(err.kind(), ErrorKind::Unexpected);
-        let listed = entry(7, &json!({"key": "A", "value": "x", "secret": false}));
-        assert!(listed.is_ok_and(|e| e.state().must_be_replaced()));
+    fn a_variable_without_a_key_is_an_incomplete_read() {
+        let current = vec![json!({"value": "x", "secret": false})];
+        let err = next_variables(7, current, &[]).expect_err("no key");
+        assert_eq!(err.kind(), ErrorKind::IncompleteRead);
+        assert!(err.to_string().contains("check group 7"), "{err}");
     }
 }

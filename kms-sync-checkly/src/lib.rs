@@ -65,6 +65,7 @@ mod factory;
 #[cfg(feature = "fake")]
 pub mod fake;
 mod group;
+mod listed;
 mod model;
 
 pub use account::AccountVariables;

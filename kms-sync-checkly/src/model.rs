@@ -3,16 +3,6 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// An account variable as listed. Secret values read back as `null`.
-#[derive(Deserialize)]
-pub(crate) struct Variable {
-    pub key: String,
-    #[serde(default)]
-    pub value: Option<String>,
-    #[serde(default)]
-    pub secret: bool,
-}
-
 /// A variable as written (`key` only on create). The value is exposed from a `SecretValue`
 /// only here.
 #[derive(Serialize)]
@@ -46,14 +36,15 @@ pub(crate) struct WrittenGroup {
 }
 
 /// A check group: kms-sync reads only its id, name and variables, and keeps each variable as
-/// the raw JSON it came in (so unmanaged entries go back byte for byte).
+/// the raw JSON it came in (so unmanaged entries go back byte for byte). `environmentVariables`
+/// is optional in Checkly's document, but a read without it is incomplete, never "no
+/// variables" (see [`GroupVariables`](crate::GroupVariables)).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Group {
     pub id: u64,
     #[serde(default)]
     pub name: String,
-    #[serde(default)]
     pub environment_variables: Option<Vec<Value>>,
 }
 

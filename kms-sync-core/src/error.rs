@@ -68,6 +68,20 @@ pub enum ErrorKind {
     /// rewrites it.
     #[error("unconfirmed")]
     Unconfirmed,
+    /// A read from the destination was incomplete: a list field missing from an answer (even
+    /// one the service's document marks optional), an entry without the identity, key or
+    /// value a later write must send back, or a list shorter than its reported total. Writing
+    /// from such a read could wipe entries that were merely not shown, so the whole operation
+    /// is refused before any write; the message names the field and the scope. Not retryable:
+    /// the same service answers the same way until someone looks at it.
+    ///
+    /// ```
+    /// use kms_sync_core::ErrorKind;
+    /// assert_eq!(ErrorKind::IncompleteRead.to_string(), "incomplete read");
+    /// assert!(!ErrorKind::IncompleteRead.is_retryable());
+    /// ```
+    #[error("incomplete read")]
+    IncompleteRead,
     /// The apply stopped before trying this change (the deadline passed, or the service
     /// kept failing).
     #[error("not attempted")]

@@ -63,9 +63,9 @@ pub use async_trait::async_trait;
 pub use definition::{AppConnectionDefinition, SecretSyncDefinition, SyncOptionsDefinition};
 pub use destination::{
     create_or_update, Applied, BatchWriter, Capabilities, CaseRule, Change, ChangeKind,
-    Destination, DestinationInfo, EntryState, KeyRule, KeyRules, NameLookup, PerKeyWriter,
-    RateBudget, Reason, RemoteEntry, RemoteValue, Snapshot, StandardRules, Verdict, Version,
-    WriteMode, Writer,
+    Destination, DestinationIdentity, DestinationInfo, EntryState, KeyRule, KeyRules, NameLookup,
+    PerKeyWriter, RateBudget, Reason, RemoteEntry, RemoteValue, Snapshot, StandardRules, Verdict,
+    Version, WriteMode, Writer,
 };
 pub use engine::autosync::{
     AutoSync, AutoSyncConfig, AutoSyncHandle, RunRecord, RunTrigger, Trigger,

@@ -6,9 +6,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use crate::destination::{
-    Applied, BatchWriter, Capabilities, CaseRule, Change, ChangeKind, Destination, DestinationInfo,
-    KeyRule, KeyRules, PerKeyWriter, RemoteEntry, RemoteValue, Snapshot, StandardRules, Version,
-    WriteMode, Writer,
+    Applied, BatchWriter, Capabilities, CaseRule, Change, ChangeKind, Destination,
+    DestinationIdentity, DestinationInfo, KeyRule, KeyRules, PerKeyWriter, RemoteEntry,
+    RemoteValue, Snapshot, StandardRules, Version, WriteMode, Writer,
 };
 use crate::error::{Error, ErrorKind, Result};
 use crate::secret::SecretValue;
@@ -51,6 +51,7 @@ pub struct MemoryDestinationBuilder {
     import: bool,
     concurrency: usize,
     replaces_whole_set: bool,
+    identity: Option<DestinationIdentity>,
 }
 
 impl MemoryDestinationBuilder {
@@ -62,6 +63,22 @@ impl MemoryDestinationBuilder {
     /// The target shown in plans (default `default`).
     pub fn target(mut self, target: impl Into<String>) -> Self {
         self.target = target.into();
+        self
+    }
+    /// The identity a ledger is bound to (default `<kind>:name=<target>`, so
+    /// `memory:name=default`). Two memory destinations of different identities never share
+    /// a sync's ledger.
+    ///
+    /// ```
+    /// use kms_sync_core::{DestinationIdentity, MemoryDestination, Destination};
+    /// assert_eq!(MemoryDestination::builder().build().info().identity.to_string(), "memory:name=default");
+    /// let other = MemoryDestination::builder()
+    ///     .identity(DestinationIdentity::new("memory").with("name", "staging"))
+    ///     .build();
+    /// assert_eq!(other.info().identity.to_string(), "memory:name=staging");
+    /// ```
+    pub fn identity(mut self, identity: DestinationIdentity) -> Self {
+        self.identity = Some(identity);
         self
     }
     /// Whether values are returned on list (`false`: hidden, like secured variables).
@@ -125,8 +142,12 @@ impl MemoryDestinationBuilder {
         if self.reject_empty_values {
             rules = rules.non_empty_values();
         }
+        let identity = self.identity.unwrap_or_else(|| {
+            DestinationIdentity::new(self.kind.clone()).with("name", self.target.clone())
+        });
         MemoryDestination {
-            info: DestinationInfo::new(self.kind, self.target, capabilities),
+            info: DestinationInfo::new(self.kind, self.target, capabilities)
+                .with_identity(identity),
             rules,
             write_mode: self.write_mode,
             page_size: self.page_size,
@@ -184,6 +205,7 @@ impl MemoryDestination {
             import: false,
             concurrency: 4,
             replaces_whole_set: false,
+            identity: None,
         }
     }
 

@@ -489,7 +489,7 @@ async fn next_link_pagination_and_its_refusals() -> Result<()> {
     })
     .await
     .expect_err("a short sequence");
-    assert_eq!(err.kind(), ErrorKind::Unexpected);
+    assert_eq!(err.kind(), ErrorKind::IncompleteRead);
     assert!(err.to_string().contains("reported 7 items"), "{err}");
 
     let elsewhere = FaultServer::start(app()).await;

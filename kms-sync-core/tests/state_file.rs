@@ -243,3 +243,53 @@ async fn two_stores_on_one_path_in_one_process_lose_nothing() -> Result<()> {
     assert_eq!(names, ["state.json", "state.json.lock"]);
     Ok(())
 }
+
+#[tokio::test]
+async fn the_destination_a_ledger_describes_survives_the_file() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| Error::unexpected(e.to_string()))?;
+    let path = dir.path().join("bound.json");
+    let destination = DestinationIdentity::new("checkly")
+        .with("account", "3c90c3cc")
+        .with("group", "a,b=c");
+    let store = JsonFileStateStore::new(&path);
+    store
+        .update(
+            "one",
+            &[LedgerUpdate::Bind {
+                destination: destination.clone(),
+            }],
+        )
+        .await?;
+    let again = JsonFileStateStore::new(&path).load("one").await?;
+    assert_eq!(
+        again.as_ref().and_then(Ledger::destination),
+        Some(&destination)
+    );
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::unexpected(e.to_string()))?;
+    assert!(
+        text.contains(r#""destination": "checkly:account=3c90c3cc,group=a%2Cb%3Dc""#),
+        "{text}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_file_from_before_ledgers_were_bound_still_loads() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| Error::unexpected(e.to_string()))?;
+    let path = dir.path().join("old.json");
+    let old = r#"{"format": "kms-sync-state", "version": 1, "syncs": {"old-sync": {
+        "entries": {"KMS_A": {"id": "{1}", "fingerprint": "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"}},
+        "settled": true}}}"#;
+    std::fs::write(&path, old).map_err(|e| Error::unexpected(e.to_string()))?;
+    let ledger = JsonFileStateStore::new(&path)
+        .load("old-sync")
+        .await?
+        .unwrap_or_default();
+    assert!(ledger.destination().is_none());
+    assert!(ledger.is_settled());
+    assert_eq!(
+        ledger.get("KMS_A").and_then(|e| e.id.as_deref()),
+        Some("{1}")
+    );
+    Ok(())
+}

@@ -50,8 +50,8 @@ impl OctopusClient {
 
     /// The variable set, kept as JSON so that every field kms-sync does not manage goes back
     /// unchanged on a PUT. Its shape is checked first: an object with a `Variables` array and
-    /// a numeric `Version`. Anything else is refused, since reading it as "no variables" would
-    /// plan against a set that is not there.
+    /// a numeric `Version`. Anything else is an [`IncompleteRead`](ErrorKind::IncompleteRead),
+    /// since reading it as "no variables" would plan against a set that is not there.
     pub async fn variable_set(&self, space: &str, set: &str) -> Result<Value> {
         let body: Value = self
             .http
@@ -65,14 +65,18 @@ impl OctopusClient {
         let has_variables = body.get("Variables").is_some_and(Value::is_array);
         let has_version = body.get("Version").is_some_and(Value::is_number);
         if !has_variables || !has_version {
-            return Err(Error::unexpected(format!(
-                "variable set {set} came back without {}; refusing to plan against it",
-                match (has_variables, has_version) {
-                    (false, false) => "a `Variables` array or a numeric `Version`",
-                    (false, true) => "a `Variables` array",
-                    _ => "a numeric `Version`",
-                }
-            )));
+            return Err(Error::new(
+                ErrorKind::IncompleteRead,
+                format!(
+                    "variable set {set} came back without {}; the PUT that follows sends the whole set back, \
+                     so refusing to plan against an incomplete read: nothing was written",
+                    match (has_variables, has_version) {
+                        (false, false) => "a `Variables` array or a numeric `Version`",
+                        (false, true) => "a `Variables` array",
+                        _ => "a numeric `Version`",
+                    }
+                ),
+            ));
         }
         Ok(body)
     }

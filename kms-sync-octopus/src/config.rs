@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use kms_sync_core::{parse_app_connection, parse_json, Error, Result};
+use kms_sync_core::{parse_app_connection, parse_json, DestinationIdentity, Error, Result};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
@@ -44,6 +44,22 @@ pub(crate) fn normalize_instance_url(url: &str) -> String {
         url.truncate(url.len() - 4);
     }
     url.trim_end_matches('/').to_owned()
+}
+
+/// An instance URL without its scheme and user info, its host lowercased: `host[:port][/path]`.
+fn instance_of(url: &str) -> String {
+    let url = normalize_instance_url(url);
+    let rest = url.split_once("://").map_or(url.as_str(), |(_, rest)| rest);
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host)
+        .to_ascii_lowercase();
+    if path.is_empty() {
+        host
+    } else {
+        format!("{host}/{path}")
+    }
 }
 
 impl OctopusConnection {
@@ -428,6 +444,34 @@ impl OctopusConfig {
     /// The scope values.
     pub fn scope_values(&self) -> &ScopeValues {
         &self.scope_values
+    }
+
+    /// Which Octopus scope this config picks on the instance at `instance_url`, value-free:
+    /// what a ledger is bound to. `octopus-deploy:instance=<host[:port][/path]>,space=…,project=…`
+    /// (space and project as configured), then one `scope.<Kind>=<ids>` field per scope kind
+    /// with ids (sorted, deduplicated, joined by `|`); no scope field means unscoped. The
+    /// scheme and any user info are left out and the host is lowercased.
+    ///
+    /// ```
+    /// use kms_sync_octopus::{OctopusConfig, ScopeValues};
+    /// let config = OctopusConfig::project("Spaces-1", "web").with_scope_values(ScopeValues {
+    ///     environments: vec!["Environments-2".into(), "Environments-1".into()],
+    ///     ..ScopeValues::default()
+    /// });
+    /// assert_eq!(
+    ///     config.identity("https://Acme.Octopus.app/").to_string(),
+    ///     "octopus-deploy:instance=acme.octopus.app,space=Spaces-1,project=web,scope.Environment=Environments-1|Environments-2"
+    /// );
+    /// ```
+    pub fn identity(&self, instance_url: &str) -> DestinationIdentity {
+        let mut identity = DestinationIdentity::new("octopus-deploy")
+            .with("instance", instance_of(instance_url))
+            .with("space", self.space_id.trim())
+            .with("project", self.project_id.trim());
+        for (kind, ids) in self.scope_values.by_kind() {
+            identity = identity.with(format!("scope.{}", kind.scope_key()), ids.join("|"));
+        }
+        identity
     }
 
     /// `space/project [scope]`.

@@ -13,6 +13,7 @@ use kms_sync_core::{
 use tokio::sync::OnceCell;
 
 use crate::client::OctopusClient;
+use crate::complete::check_complete;
 use crate::config::{OctopusConfig, OctopusConnection};
 use crate::error::error_table;
 use crate::model::{NormalScope, Project, User, Variable, VariableSet};
@@ -71,9 +72,11 @@ impl OctopusDestinationBuilder {
         let capabilities = Capabilities::new()
             .with_values_readable(false)
             .with_rate_budget(self.settings.budget_or(assumed_budget()))
-            .with_default_concurrency(1);
+            .with_default_concurrency(1)
+            .with_entry_ids_required(true);
         Ok(OctopusDestination {
-            info: DestinationInfo::new("octopus-deploy", self.config.target(), capabilities),
+            info: DestinationInfo::new("octopus-deploy", self.config.target(), capabilities)
+                .with_identity(self.config.identity(self.connection.instance_url())),
             rules: OctopusRules::new(),
             client: OctopusClient { http },
             scope: self.config.scope_values().normal_scope(),
@@ -268,8 +271,11 @@ impl OctopusDestination {
     }
 
     /// The variable set, read with one GET.
+    /// A set lacking what its return trip needs is refused ([`check_complete`]).
     pub(crate) async fn read_set(&self, r: &Resolved) -> Result<VariableSet> {
-        VariableSet::from_json(self.client.variable_set(&r.space, &r.set).await?)
+        let set = VariableSet::from_json(self.client.variable_set(&r.space, &r.set).await?)?;
+        check_complete(&r.set, &set)?;
+        Ok(set)
     }
 
     async fn list_inner(&self) -> Result<Snapshot> {

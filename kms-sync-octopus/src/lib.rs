@@ -36,6 +36,7 @@
 #![warn(missing_docs)]
 
 mod client;
+mod complete;
 mod config;
 mod destination;
 mod error;

@@ -36,6 +36,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "fleet",
         sql: include_str!("../migrations/0003_fleet.sql"),
     },
+    Migration {
+        version: 4,
+        name: "ledger_destination",
+        sql: include_str!("../migrations/0004_ledger_destination.sql"),
+    },
 ];
 
 /// The newest schema version this crate knows.
@@ -43,7 +48,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
 /// ```
 /// assert!(kms_sync_postgres::SCHEMA_VERSION >= 1);
 /// ```
-pub const SCHEMA_VERSION: i32 = 3;
+pub const SCHEMA_VERSION: i32 = 4;
 
 /// Brings `schema` up to [`SCHEMA_VERSION`]; returns the versions applied now (none when
 /// another worker already did).

@@ -9,11 +9,13 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use kms_sync_core::{
-    CaseRule, DeletionGuard, Error, ErrorKind, Fingerprinter, KeyStatus, MemoryStateStore,
-    RunStatus, SecretSet, SecretSource, StaticSource, SyncOptions, SyncReport, Syncer, WriteMode,
+    CaseRule, DeletionGuard, Destination, Error, ErrorKind, Fingerprinter, KeyStatus,
+    MemoryStateStore, RunStatus, SecretSet, SecretSource, StateStore, StaticSource, SyncOptions,
+    SyncReport, Syncer, WriteMode,
 };
 
 use crate::capture::LogCapture;
+use crate::elsewhere::Elsewhere;
 use crate::target::ConformanceTarget;
 
 /// The key schema the cases sync with.
@@ -56,6 +58,7 @@ macro_rules! for_each_case {
             concurrent_syncers_keep_apart,
             overlapping_schemas_with_ledgers_keep_apart,
             reported_requests_match_the_service,
+            ledger_bound_to_its_destination,
             secret_canary,
         }
     };
@@ -795,6 +798,56 @@ pub async fn reported_requests_match_the_service<T: ConformanceTarget + ?Sized>(
         (report.requests, measured(before))
     };
     assert_eq!(removed.0, removed.1, "remove");
+}
+
+/// A ledger describes the destination it was written for: the same sync id and store used
+/// with another destination (here: the same scope under another identity) is refused before
+/// any write, naming both identities; the destination it describes keeps using it.
+pub async fn ledger_bound_to_its_destination<T: ConformanceTarget + ?Sized>(target: &T) {
+    let h = Harness::new(target, set(&[("A", "a-1")])).with_ledger();
+    let store = h.ledger.clone().unwrap_or_default();
+    let home = h.default_syncer();
+    ok(home.sync().await, "the first sync");
+    let identity = target.destination().info().identity.clone();
+    let bound = ok(store.load("conformance").await, "loading the ledger");
+    assert_eq!(
+        bound.as_ref().and_then(|l| l.destination()),
+        Some(&identity),
+        "the ledger is bound to the destination it describes"
+    );
+    ok(h.source.set("A", "a-2"), "changing the source");
+    let other = Arc::new(Elsewhere::new(target.destination()));
+    let elsewhere = Syncer::builder()
+        .id("conformance")
+        .source(h.source.clone())
+        .destination(other.clone())
+        .key_schema_template(SCHEMA)
+        .state(store.clone(), fingerprinter());
+    let elsewhere = ok(elsewhere.build(), "building the other syncer");
+    let before = target.requests_received();
+    let refused = err(
+        elsewhere.sync().await,
+        "a sync with another destination's ledger",
+    );
+    assert_eq!(refused.kind(), ErrorKind::Config, "{refused}");
+    let shown = refused.to_string();
+    for part in [identity.to_string(), other.info().identity.to_string()] {
+        assert!(shown.contains(&part), "`{part}` missing from {shown}");
+    }
+    let used = target.requests_received().since(&before);
+    assert_eq!(used.writes(), 0, "refused before writing: {used:?}");
+    assert_managed(
+        &h.contents().await,
+        &[("KMS_A", "a-1")],
+        "after the refusal",
+    );
+    let report = ok(home.sync().await, "the sync the ledger describes");
+    assert!(report.is_success(), "{report}");
+    assert_managed(
+        &h.contents().await,
+        &[("KMS_A", "a-2")],
+        "after its own sync",
+    );
 }
 
 async fn h_contents<T: ConformanceTarget + ?Sized>(target: &T) -> BTreeMap<String, String> {

@@ -147,13 +147,15 @@ async fn survives<T: FaultTarget + ?Sized>(
     if let Err(e) = result {
         let shown = e.to_string();
         assert!(
-            // Unexpected: the body is not what the service sends. Conflict and Unsupported:
+            // Unexpected: the body is not what the service sends. IncompleteRead: it lacks a
+            // list or a field a later write would send back. Conflict and Unsupported:
             // it is, and describes a state kms-sync refuses to write to. Config: it is, and
             // contradicts the configuration (a scope the project does not have). NotFound: it
             // is a lookup's answer without the named environment, group or project.
             matches!(
                 e.kind(),
                 ErrorKind::Unexpected
+                    | ErrorKind::IncompleteRead
                     | ErrorKind::NotFound
                     | ErrorKind::Conflict
                     | ErrorKind::Unsupported

@@ -66,6 +66,7 @@ mod capture;
 pub mod cases;
 pub mod convergence;
 pub mod edge;
+mod elsewhere;
 pub mod fake;
 mod fault;
 mod hooked;

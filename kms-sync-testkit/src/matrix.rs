@@ -484,6 +484,9 @@ fn server_errors() -> [Fault; 3] {
 
 const READ_FAILED: &[ErrorKind] = &[ErrorKind::Unexpected];
 
+/// A list shorter than its reported total is an incomplete read.
+const SHORT_READ: &[ErrorKind] = &[ErrorKind::IncompleteRead];
+
 /// A write whose answer cannot be read is unconfirmed, whatever the service did.
 const UNCONFIRMED: &[ErrorKind] = &[ErrorKind::Unconfirmed];
 
@@ -655,7 +658,7 @@ pub async fn short_page_sequence<T: FaultTarget>(target: Arc<T>) {
     let mut cell = match target.paging() {
         Paging::Counted => {
             let total = fillers + FOREIGN.len() + 3;
-            Cell::new("short_page_sequence", Expect::Fail(READ_FAILED)).arm(
+            Cell::new("short_page_sequence", Expect::Fail(SHORT_READ)).arm(
                 list(&*target),
                 [
                     Fault::Pass,

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::identity::DestinationIdentity;
+
 /// A request budget: `requests` per `per`, as a service documents it.
 ///
 /// ```
@@ -81,6 +83,7 @@ pub struct Capabilities {
     rate_budget: Option<RateBudget>,
     default_concurrency: usize,
     replaces_whole_set: bool,
+    entry_ids_required: bool,
 }
 
 impl Default for Capabilities {
@@ -99,6 +102,7 @@ impl Capabilities {
             rate_budget: None,
             default_concurrency: 4,
             replaces_whole_set: false,
+            entry_ids_required: false,
         }
     }
 
@@ -107,6 +111,24 @@ impl Capabilities {
     /// also rewrites the managed keys whose values are hidden: same single write, nothing lost.
     pub fn with_replaces_whole_set(mut self, replaces: bool) -> Self {
         self.replaces_whole_set = replaces;
+        self
+    }
+
+    /// Whether every listed entry must carry the destination's id for it
+    /// ([`RemoteEntry::id`](crate::RemoteEntry::id)): set by a destination whose writes
+    /// address an entry by its id (an Octopus variable's `Id`, a Bitbucket variable's
+    /// `uuid`). The engine checks every entry right after `list` and refuses the whole
+    /// operation, before any write, with an [`IncompleteRead`](crate::ErrorKind::IncompleteRead)
+    /// error naming the first key without one: a write built without the id would create a
+    /// second entry or lose the value of the one it meant.
+    ///
+    /// ```
+    /// use kms_sync_core::Capabilities;
+    /// assert!(Capabilities::new().with_entry_ids_required(true).entry_ids_required());
+    /// assert!(!Capabilities::new().entry_ids_required());
+    /// ```
+    pub fn with_entry_ids_required(mut self, required: bool) -> Self {
+        self.entry_ids_required = required;
         self
     }
 
@@ -138,6 +160,11 @@ impl Capabilities {
     pub fn replaces_whole_set(&self) -> bool {
         self.replaces_whole_set
     }
+    /// Whether every listed entry must carry an id (see
+    /// [`with_entry_ids_required`](Self::with_entry_ids_required)).
+    pub fn entry_ids_required(&self) -> bool {
+        self.entry_ids_required
+    }
     /// Whether values can be read back.
     pub fn values_readable(&self) -> bool {
         self.values_readable
@@ -159,9 +186,15 @@ impl Capabilities {
 /// Which destination this is and what it can do.
 ///
 /// ```
-/// use kms_sync_core::{Capabilities, DestinationInfo};
+/// use kms_sync_core::{Capabilities, DestinationIdentity, DestinationInfo};
 /// let info = DestinationInfo::new("bitbucket", "acme/api", Capabilities::new());
 /// assert_eq!(info.to_string(), "bitbucket:acme/api");
+/// // Without an identity of its own, a destination is identified by its kind and target.
+/// assert_eq!(info.identity.to_string(), "bitbucket:target=acme/api");
+/// let info = info.with_identity(
+///     DestinationIdentity::new("bitbucket").with("workspace", "acme").with("repository", "api"),
+/// );
+/// assert_eq!(info.identity.to_string(), "bitbucket:workspace=acme,repository=api");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
@@ -172,20 +205,33 @@ pub struct DestinationInfo {
     pub target: String,
     /// What it can do.
     pub capabilities: Capabilities,
+    /// Which scope of which service this is, value-free: what a ledger is bound to.
+    pub identity: DestinationIdentity,
 }
 
 impl DestinationInfo {
-    /// A new description.
+    /// A new description, identified by `kind` and `target` until
+    /// [`with_identity`](Self::with_identity) says more precisely.
     pub fn new(
         kind: impl Into<String>,
         target: impl Into<String>,
         capabilities: Capabilities,
     ) -> Self {
+        let kind = kind.into();
+        let target = target.into();
         DestinationInfo {
-            kind: kind.into(),
-            target: target.into(),
+            identity: DestinationIdentity::new(kind.clone()).with("target", target.clone()),
+            kind,
+            target,
             capabilities,
         }
+    }
+
+    /// The destination's identity: its kind and every field that picks its scope (see
+    /// [`DestinationIdentity`]).
+    pub fn with_identity(mut self, identity: DestinationIdentity) -> Self {
+        self.identity = identity;
+        self
     }
 }
 

@@ -5,6 +5,7 @@
 
 mod change;
 mod entry;
+mod identity;
 mod info;
 mod race;
 mod resolve;
@@ -17,6 +18,7 @@ use crate::error::Result;
 
 pub use change::{Applied, Change, ChangeKind};
 pub use entry::{EntryState, Reason, RemoteEntry, RemoteValue, Snapshot, Version};
+pub use identity::DestinationIdentity;
 pub use info::{Capabilities, DestinationInfo, RateBudget};
 pub use race::create_or_update;
 pub use resolve::NameLookup;

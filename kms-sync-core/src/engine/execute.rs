@@ -49,7 +49,9 @@ impl Syncer {
         settle: bool,
     ) -> Option<String> {
         let (store, fingerprinter) = self.state.as_ref()?;
-        let mut updates = Vec::new();
+        let mut updates = vec![LedgerUpdate::Bind {
+            destination: self.destination.info().identity.clone(),
+        }];
         for (change, outcome) in changes.iter().zip(outcomes) {
             updates.extend(ledger_update(change, outcome, before, fingerprinter));
         }

@@ -14,5 +14,6 @@ pub(crate) mod report;
 mod run;
 pub(crate) mod scope_lock;
 mod syncer;
+mod trust;
 
 pub use syncer::{Syncer, SyncerBuilder};

@@ -6,6 +6,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::syncer::Syncer;
+use super::trust::{check_bound, check_complete};
 use crate::destination::{RemoteValue, Snapshot, Writer};
 use crate::engine::options::{DEFAULT_APPLY_DEADLINE, DEFAULT_READ_DEADLINE};
 use crate::engine::scope_lock::ScopeGuard;
@@ -109,6 +110,7 @@ impl Syncer {
             let source = self.load_source().await?;
             run.learn(source.iter().map(|(_, value)| value));
             let snapshot = self.destination.list().await?;
+            check_complete(self.destination.info(), &snapshot)?;
             run.learn(snapshot.entries().iter().filter_map(|e| match e.value() {
                 RemoteValue::Known(value) => Some(value),
                 RemoteValue::Hidden => None,
@@ -142,6 +144,9 @@ impl Syncer {
             return Ok((None, self.is_initial().await?));
         };
         let stored = store.load(&self.id).await?;
+        if let Some(ledger) = &stored {
+            check_bound(&self.id, self.destination.info(), ledger)?;
+        }
         let initial = !self.initial_done() && stored.as_ref().is_none_or(|l| !l.is_settled());
         Ok((Some(stored.unwrap_or_default()), initial))
     }

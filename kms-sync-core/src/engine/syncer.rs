@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use tracing::{info, warn};
 
 use super::run::Run;
-use crate::destination::Destination;
+use crate::destination::{Destination, DestinationInfo};
 use crate::engine::options::SyncOptions;
 use crate::engine::progress::Progress;
 use crate::engine::report::{Operation, RunStatus, StatusRecord};
@@ -83,6 +83,19 @@ impl SyncerBuilder {
     pub fn scope_locks(mut self, locks: Arc<dyn ScopeLocks>) -> Self {
         self.scope_locks = Some(locks);
         self
+    }
+    /// The description of the destination set so far, if one is: e.g. to choose a ledger
+    /// file by its [`identity`](crate::DestinationInfo::identity) before building.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use kms_sync_core::{MemoryDestination, Syncer};
+    /// let builder = Syncer::builder().destination(Arc::new(MemoryDestination::builder().build()));
+    /// let identity = builder.destination_info().map(|info| info.identity.to_string());
+    /// assert_eq!(identity.as_deref(), Some("memory:name=default"));
+    /// ```
+    pub fn destination_info(&self) -> Option<&DestinationInfo> {
+        self.destination.as_ref().map(|d| d.info())
     }
     /// Where [`Syncer::import`] (and an importing initial sync) writes what it reads.
     pub fn import_into(mut self, sink: Arc<dyn SecretSink>) -> Self {

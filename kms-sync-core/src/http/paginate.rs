@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use super::client::HttpClient;
 use super::request::{Request, Response};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 
 /// The default most pages a helper reads before it stops with an error.
 pub const DEFAULT_MAX_PAGES: usize = 1_000;
@@ -105,11 +105,14 @@ where
         items.extend(parsed.items);
         let Some(next) = parsed.next else {
             return match parsed.total {
-                Some(total) if items.len() < total => Err(Error::unexpected(format!(
+                Some(total) if items.len() < total => Err(Error::new(
+                    ErrorKind::IncompleteRead,
+                    format!(
                     "{} reported {total} items but its pages held {}; the list would be incomplete",
                     client.service(),
                     items.len()
-                ))
+                ),
+                )
                 .with_destination(client.service().to_owned())),
                 _ => Ok(items),
             };
@@ -212,7 +215,7 @@ where
             .map_err(|e| page_error(client, page, e))?;
         let (batch, total) = parse(&response).map_err(|e| page_error(client, page, e))?;
         if batch.is_empty() && skip < total {
-            return Err(Error::unexpected(format!(
+            return Err(Error::new(ErrorKind::IncompleteRead, format!(
                 "{}: page {page} (skip {skip}) came back empty before the reported total of {total}; the list would be incomplete",
                 client.service()
             ))

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use crate::destination::DestinationIdentity;
 use crate::error::Result;
 
 pub use file::JsonFileStateStore;
@@ -48,6 +49,10 @@ pub struct Ledger {
     /// every sync is the initial one.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     settled: bool,
+    /// The destination this ledger describes; `None` in a ledger written before ledgers were
+    /// bound (it is bound by its next update).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    destination: Option<DestinationIdentity>,
 }
 
 fn sorted<S: serde::Serializer>(
@@ -85,7 +90,22 @@ impl Ledger {
                 self.entries.remove(key);
             }
             LedgerUpdate::Settle => self.settled = true,
+            LedgerUpdate::Bind { destination } => self.destination = Some(destination.clone()),
         }
+    }
+
+    /// The destination this ledger describes, once bound.
+    ///
+    /// ```
+    /// use kms_sync_core::{DestinationIdentity, Ledger, LedgerUpdate};
+    /// let mut ledger = Ledger::default();
+    /// assert!(ledger.destination().is_none());
+    /// let destination = DestinationIdentity::new("memory").with("name", "a");
+    /// ledger.apply(&LedgerUpdate::Bind { destination: destination.clone() });
+    /// assert_eq!(ledger.destination(), Some(&destination));
+    /// ```
+    pub fn destination(&self) -> Option<&DestinationIdentity> {
+        self.destination.as_ref()
     }
 
     /// Whether a sync completed without failures since the ledger began (after that, a
@@ -132,6 +152,12 @@ pub enum LedgerUpdate {
     },
     /// A sync completed without failures: later syncs are not the initial one.
     Settle,
+    /// The ledger describes this destination. The engine sends it with every update of a
+    /// run, and refuses a ledger bound to another destination before any write.
+    Bind {
+        /// The destination's identity.
+        destination: DestinationIdentity,
+    },
 }
 
 /// Where ledgers are kept, keyed by sync id.

@@ -17,7 +17,8 @@ use sql::Statements;
 
 /// Keeps ledgers in PostgreSQL, shared by every worker of a fleet.
 ///
-/// - **Rows**: `ledgers` holds one row per sync (it ran; whether it has settled), and
+/// - **Rows**: `ledgers` holds one row per sync (it ran; whether it has settled; the
+///   identity of the destination it describes), and
 ///   `ledger_entries` one row per destination key it wrote (the entry's id and the HMAC
 ///   fingerprint — never a value, never the HMAC key).
 /// - **Updates never lose entries.** [`update`](StateStore::update) upserts and deletes
@@ -78,7 +79,7 @@ impl PostgresStateStore {
             false => &batch.forget,
         };
         let r = &batch.record;
-        let ledger_params: [&(dyn ToSql + Sync); 2] = [&sync_id, &batch.settle];
+        let ledger_params: [&(dyn ToSql + Sync); 3] = [&sync_id, &batch.settle, &batch.destination];
         let delete_params: [&(dyn ToSql + Sync); 2] = [&sync_id, &deleted];
         let record_params: [&(dyn ToSql + Sync); 4] = [&sync_id, &r.keys, &r.ids, &r.fingerprints];
         // Sent together, run in order: the first statement locks the sync's row, and each

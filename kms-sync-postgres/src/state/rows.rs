@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use kms_sync_core::{Error, Fingerprint, Ledger, LedgerEntry, LedgerUpdate, Result};
+use kms_sync_core::{
+    DestinationIdentity, Error, Fingerprint, Ledger, LedgerEntry, LedgerUpdate, Result,
+};
 use tokio_postgres::Row;
 
 use crate::error;
@@ -34,12 +36,16 @@ pub(crate) struct Batch {
     pub forget: Vec<String>,
     /// Rows to insert or replace.
     pub record: Records,
+    /// The destination identity to bind the ledger to (`None`: an update keeps the one
+    /// recorded; a save records none).
+    pub destination: Option<String>,
 }
 
 impl Batch {
     /// The net effect of `updates` applied in order: the last update of a key wins.
     pub fn of_updates(updates: &[LedgerUpdate]) -> Batch {
         let mut settle = false;
+        let mut destination = None;
         let mut last: BTreeMap<&str, Option<&LedgerEntry>> = BTreeMap::new();
         for update in updates {
             match update {
@@ -50,10 +56,12 @@ impl Batch {
                     last.insert(key, None);
                 }
                 LedgerUpdate::Settle => settle = true,
+                LedgerUpdate::Bind { destination: to } => destination = Some(to.to_string()),
             }
         }
         let mut batch = Batch {
             settle,
+            destination,
             ..Batch::default()
         };
         for (key, entry) in last {
@@ -71,6 +79,7 @@ impl Batch {
         keys.sort_unstable();
         let mut batch = Batch {
             settle: ledger.is_settled(),
+            destination: ledger.destination().map(ToString::to_string),
             ..Batch::default()
         };
         for key in keys {
@@ -82,7 +91,7 @@ impl Batch {
     }
 }
 
-/// The ledger of `sync_id` from its rows (`settled, key, entry_id, fingerprint`, one row
+/// The ledger of `sync_id` from its rows (`settled, key, entry_id, fingerprint, destination`, one row
 /// with a NULL key for a ledger without entries); `None` when there are no rows.
 pub(crate) fn ledger(schema: &str, sync_id: &str, rows: &[Row]) -> Result<Option<Ledger>> {
     let Some(first) = rows.first() else {
@@ -92,6 +101,12 @@ pub(crate) fn ledger(schema: &str, sync_id: &str, rows: &[Row]) -> Result<Option
     let mut ledger = Ledger::default();
     if first.try_get::<_, bool>(0).map_err(unreadable)? {
         ledger.apply(&LedgerUpdate::Settle);
+    }
+    if let Some(text) = first.try_get::<_, Option<String>>(4).map_err(unreadable)? {
+        let destination = text
+            .parse::<DestinationIdentity>()
+            .map_err(|_| unbound(schema, sync_id))?;
+        ledger.apply(&LedgerUpdate::Bind { destination });
     }
     for row in rows {
         let Some(key) = row.try_get::<_, Option<String>>(1).map_err(unreadable)? else {
@@ -108,6 +123,15 @@ pub(crate) fn ledger(schema: &str, sync_id: &str, rows: &[Row]) -> Result<Option
         ledger.apply(&LedgerUpdate::Record { key, entry });
     }
     Ok(Some(ledger))
+}
+
+/// A ledger row whose destination identity cannot be read. Its content is not echoed.
+fn unbound(schema: &str, sync_id: &str) -> Error {
+    Error::unexpected(format!(
+        "the ledger of sync `{sync_id}` has a destination identity that cannot be read \
+         (PostgreSQL table {schema}.ledgers, column destination). Nothing was reset: repair \
+         that row, or set the column to NULL to bind it again on the next sync"
+    ))
 }
 
 /// A row whose fingerprint cannot be read. Its content is not echoed.

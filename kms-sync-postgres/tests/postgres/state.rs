@@ -211,3 +211,66 @@ async fn a_sync_with_an_unreadable_ledger_fails_before_writing() -> Result<()> {
     );
     db.finish().await
 }
+
+#[tokio::test]
+async fn the_destination_a_ledger_describes_is_kept_bound_and_refused_elsewhere() -> Result<()> {
+    let db = db!("state::the_destination_a_ledger_describes_is_kept_bound_and_refused_elsewhere");
+    let store = std::sync::Arc::new(PostgresStateStore::new(db.pool().await?));
+    let staging = DestinationIdentity::new("memory").with("name", "staging");
+    let bind = |destination: &DestinationIdentity| LedgerUpdate::Bind {
+        destination: destination.clone(),
+    };
+    // A save keeps it; an update without a Bind keeps the one recorded.
+    let saved = ledger(&[record("A", Some("a"), Some("1"))?, bind(&staging)]);
+    store.save("s", &saved).await?;
+    store.update("s", &[record("B", None, Some("2"))?]).await?;
+    let other = PostgresStateStore::new(db.pool().await?);
+    let loaded = other.load("s").await?.unwrap_or_default();
+    assert_eq!(loaded.destination(), Some(&staging));
+    assert_eq!(loaded.len(), 2);
+
+    // A ledger from before the binding (NULL) loads, and an update binds it.
+    store
+        .save("old", &ledger(&[record("A", None, Some("1"))?]))
+        .await?;
+    assert_eq!(
+        store
+            .load("old")
+            .await?
+            .and_then(|l| l.destination().cloned()),
+        None
+    );
+    store.update("old", &[bind(&staging)]).await?;
+    let bound = store
+        .load("old")
+        .await?
+        .and_then(|l| l.destination().cloned());
+    assert_eq!(bound.as_ref(), Some(&staging));
+
+    // The engine refuses it for another destination, before any write.
+    let production = MemoryDestination::builder()
+        .identity(DestinationIdentity::new("memory").with("name", "production"))
+        .build();
+    let syncer = Syncer::builder()
+        .id("s")
+        .source(std::sync::Arc::new(StaticSource::new(
+            SecretSet::new("dev").with("A", "1"),
+        )))
+        .destination(std::sync::Arc::new(production.clone()))
+        .state(store.clone(), crate::support::fingerprinter()?)
+        .build()?;
+    let err = syncer.sync().await.expect_err("bound elsewhere");
+    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+    assert!(err.to_string().contains("memory:name=staging"), "{err}");
+    assert_eq!(production.requests().writes(), 0);
+
+    // An identity that cannot be read is an error, never a reset.
+    db.execute(&format!(
+        "UPDATE \"{}\".ledgers SET destination = 'no colon here' WHERE sync_id = 's'",
+        db.schema()
+    ))
+    .await?;
+    let err = store.load("s").await.expect_err("unreadable identity");
+    assert!(err.to_string().contains("destination"), "{err}");
+    db.finish().await
+}
