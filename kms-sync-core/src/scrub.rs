@@ -289,15 +289,18 @@ fn encoded_forms(secret: &str) -> Vec<String> {
         forms.push(ascii);
     }
     forms.push(json.replace('/', "\\/"));
-    forms.push(json);
-    for set in [NON_ALPHANUMERIC, RFC3986, URI_COMPONENT] {
-        let encoded = utf8_percent_encode(secret, set).to_string();
-        forms.push(lower_hex(&encoded));
-        forms.push(encoded);
+    // URL-encoded, raw or JSON-escaped first (a JSON body echoed inside a URL-encoded text).
+    for text in [secret, json.as_str()] {
+        for set in [NON_ALPHANUMERIC, RFC3986, URI_COMPONENT] {
+            let encoded = utf8_percent_encode(text, set).to_string();
+            forms.push(lower_hex(&encoded));
+            forms.push(encoded);
+        }
+        let form: String = url::form_urlencoded::byte_serialize(text.as_bytes()).collect();
+        forms.push(lower_hex(&form));
+        forms.push(form);
     }
-    let form: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
-    forms.push(lower_hex(&form));
-    forms.push(form);
+    forms.push(json);
     for engine in [&STANDARD, &STANDARD_NO_PAD, &URL_SAFE, &URL_SAFE_NO_PAD] {
         forms.push(engine.encode(secret.as_bytes()));
     }

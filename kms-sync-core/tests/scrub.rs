@@ -274,3 +274,20 @@ async fn the_engine_scrubs_every_error_of_a_run() -> Result<()> {
     assert_clean("the logs", &logs);
     Ok(())
 }
+
+#[test]
+fn a_json_body_echoed_inside_a_url_encoded_text_is_removed() {
+    // A service that URL-encodes the JSON body it received: the value arrives JSON-escaped,
+    // then percent-encoded (found by the edge suite's echo case against Bitbucket).
+    let value = "canary q\"uote \\back & a+b ü€ end";
+    let scrubber = Scrubber::of([value]);
+    let body = serde_json::json!({"key": "KMS_A", "value": value}).to_string();
+    for encoded in [
+        utf8_percent_encode(&body, NON_ALPHANUMERIC).to_string(),
+        url::form_urlencoded::byte_serialize(body.as_bytes()).collect::<String>(),
+    ] {
+        let out = scrubber.scrub(&format!("invalid request: {encoded}"));
+        assert!(out.contains("[REDACTED]"), "{out}");
+        assert!(!out.contains("canary"), "{out}");
+    }
+}
