@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use kms_sync_core::http::ClientSettings;
-use kms_sync_core::{Error, Fingerprinter, Result};
+use kms_sync_core::{Error, Fingerprinter, Result, StopSignal};
 use secrecy::SecretBox;
 use tokio::sync::{watch, Notify};
 use tokio::task::{JoinHandle, JoinSet};
@@ -132,9 +132,28 @@ pub(crate) struct Ctx {
     pub source_poll: Option<Duration>,
     pub shutdown_grace: Duration,
     pub settings: ClientSettings,
+    /// Stops the syncs of the current `run_until` at shutdown (a fresh one per call).
+    pub stop: std::sync::Mutex<StopSignal>,
 }
 
 impl Ctx {
+    /// The stop signal the runs of the current `run_until` hold.
+    pub fn stop_signal(&self) -> StopSignal {
+        match self.stop.lock() {
+            Ok(signal) => signal.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// A fresh stop signal for a new `run_until`.
+    fn renew_stop_signal(&self) {
+        let fresh = StopSignal::new();
+        match self.stop.lock() {
+            Ok(mut signal) => *signal = fresh,
+            Err(poisoned) => *poisoned.into_inner() = fresh,
+        }
+    }
+
     pub fn fingerprinter(&self) -> Result<Fingerprinter> {
         use secrecy::ExposeSecret;
         Fingerprinter::new(self.ledger_key.expose_secret().to_vec())
@@ -157,9 +176,12 @@ impl Ctx {
 /// - **Shared reads**: when [`source_poll`](WorkerBuilder::source_poll) is on, the worker
 ///   takes its turn at the fleet's poll rounds ([`SharedReads`]): one read per distinct
 ///   source per round, whatever the number of syncs on it.
-/// - **Shutdown**: [`run_until`](Worker::run_until) stops claiming when its future resolves,
-///   lets running syncs finish within the [`shutdown_grace`](WorkerBuilder::shutdown_grace),
-///   then stops and releases the rest, so another worker takes them at once.
+/// - **Shutdown**: [`run_until`](Worker::run_until) stops claiming when its future resolves
+///   and gives running syncs their [`StopSignal`](kms_sync_core::StopSignal): no new write
+///   starts, writes in flight get half the [`shutdown_grace`](WorkerBuilder::shutdown_grace),
+///   each ledger is saved (every key a run may have written is already claimed in it) and
+///   the run is recorded as failed ("interrupted") with a retry queued; a run still going at
+///   the end of the grace is stopped and released, so another worker takes it at once.
 /// - **Observability**: a `kms_sync_run` span per run (sync id, job id, worker, operation,
 ///   attempt, cause) and the counters and histograms of [`crate::metrics`].
 ///
@@ -320,10 +342,14 @@ async fn run_loop<F>(ctx: Arc<Ctx>, shutdown: F) -> Result<WorkerSummary>
 where
     F: Future<Output = ()> + Send,
 {
+    ctx.renew_stop_signal();
     let background = Background::start(&ctx);
     let mut claiming = ClaimLoop::default();
     claiming.run(&ctx, &background.wake, shutdown).await;
     let _ = background.stop.send(true);
+    // Running syncs start no new write, finish those in flight within their grace, save
+    // their ledgers and are recorded as interrupted (failed, retried).
+    ctx.stop_signal().stop();
     let ClaimLoop {
         mut running,
         mut claims,
@@ -828,6 +854,7 @@ impl WorkerBuilder {
                 source_poll: self.source_poll,
                 shutdown_grace: self.shutdown_grace,
                 settings: self.settings,
+                stop: std::sync::Mutex::new(StopSignal::new()),
             }),
         })
     }

@@ -103,6 +103,8 @@ async fn execute(ctx: &Ctx, claim: &Claim) -> Result<SyncReport> {
         .id(claim.sync_id().to_string())
         .state(ctx.store.clone(), ctx.fingerprinter()?)
         .scope_locks(ctx.locks.clone())
+        .stop_signal(ctx.stop_signal())
+        .stop_grace(ctx.shutdown_grace / 2)
         .build()?;
     match claim.operation() {
         Operation::Sync => syncer.sync().await,
