@@ -123,9 +123,10 @@ async fn operate(shell: &Shell, name: &str, args: &RunArgs, watch: Option<Durati
     display.stop().await;
     let interrupted = stop.is_stopped() && watch.is_none();
     match done {
-        Ok(done) => done
-            .into_code(args.output.json)
-            .map(|code| if interrupted { INTERRUPTED } else { code }),
+        Ok(done) => {
+            done.into_code(args.output.json)
+                .map(|code| if interrupted { INTERRUPTED } else { code })
+        }
         Err(err) if interrupted => {
             report_error(&err);
             Ok(INTERRUPTED)

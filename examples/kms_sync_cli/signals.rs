@@ -19,7 +19,10 @@ impl Signals {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{signal, SignalKind};
-            let streams = match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+            let streams = match (
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::terminate()),
+            ) {
                 (Ok(int), Ok(term)) => Some((int, term)),
                 _ => None,
             };

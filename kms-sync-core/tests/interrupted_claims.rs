@@ -14,10 +14,11 @@ const SCHEMA: &str = "KMS_{{secretKey}}";
 const FOREIGN: [&str; 2] = ["OTHER", "ALSO_OTHER"];
 
 #[derive(Clone, Copy, Debug)]
-enum Mode {
-    MemoryLedger,
-    FileLedger,
-    NoLedger,
+/// Where the ledger is kept.
+enum Ledgers {
+    Memory,
+    File,
+    Without,
 }
 
 struct World {
@@ -40,7 +41,7 @@ fn names(n: usize) -> Vec<String> {
 }
 
 impl World {
-    fn new(mode: Mode, readable: bool) -> World {
+    fn new(mode: Ledgers, readable: bool) -> World {
         let memory = MemoryDestination::builder()
             .readable_values(readable)
             .concurrency(1)
@@ -50,11 +51,11 @@ impl World {
         }
         let dir = tempfile::tempdir().expect("tempdir");
         let store: Option<Arc<dyn StateStore>> = match mode {
-            Mode::MemoryLedger => Some(Arc::new(MemoryStateStore::default())),
-            Mode::FileLedger => Some(Arc::new(JsonFileStateStore::new(
+            Ledgers::Memory => Some(Arc::new(MemoryStateStore::default())),
+            Ledgers::File => Some(Arc::new(JsonFileStateStore::new(
                 dir.path().join("ledger.json"),
             ))),
-            Mode::NoLedger => None,
+            Ledgers::Without => None,
         };
         World {
             memory,
@@ -133,15 +134,21 @@ async fn killed_mid_sync(world: &World) -> Vec<String> {
     wanted.push("KEEP".to_owned());
     world.source.replace(set(&wanted)).expect("replace");
     let killed = tokio::time::timeout(Duration::from_secs(30), world.hanging_at(5).sync()).await;
-    assert!(killed.is_err(), "the sync must still be inside its hanging write");
+    assert!(
+        killed.is_err(),
+        "the sync must still be inside its hanging write"
+    );
     let written = rendered(&names(5));
     for key in &written {
-        assert!(world.keys().contains(key), "{key} was written before the kill");
+        assert!(
+            world.keys().contains(key),
+            "{key} was written before the kill"
+        );
     }
     written
 }
 
-async fn every_key_written_by_a_killed_sync_is_claimed_and_reconciled(mode: Mode) {
+async fn every_key_written_by_a_killed_sync_is_claimed_and_reconciled(mode: Ledgers) {
     let world = World::new(mode, false);
     let written = killed_mid_sync(&world).await;
     if world.store.is_some() {
@@ -161,7 +168,13 @@ async fn every_key_written_by_a_killed_sync_is_claimed_and_reconciled(mode: Mode
     let report = world.plain().sync().await.expect("reconciling sync");
     assert!(report.is_success(), "{mode:?}: {report}");
     assert_eq!(
-        sorted(report.keys_with(KeyStatus::Deleted).into_iter().map(str::to_owned).collect()),
+        sorted(
+            report
+                .keys_with(KeyStatus::Deleted)
+                .into_iter()
+                .map(str::to_owned)
+                .collect()
+        ),
         written,
         "{mode:?}: {report}"
     );
@@ -180,22 +193,22 @@ async fn every_key_written_by_a_killed_sync_is_claimed_and_reconciled(mode: Mode
 
 #[tokio::test(start_paused = true)]
 async fn a_killed_sync_is_reconciled_with_a_memory_ledger() {
-    every_key_written_by_a_killed_sync_is_claimed_and_reconciled(Mode::MemoryLedger).await;
+    every_key_written_by_a_killed_sync_is_claimed_and_reconciled(Ledgers::Memory).await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_killed_sync_is_reconciled_with_a_file_ledger() {
-    every_key_written_by_a_killed_sync_is_claimed_and_reconciled(Mode::FileLedger).await;
+    every_key_written_by_a_killed_sync_is_claimed_and_reconciled(Ledgers::File).await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_killed_sync_is_reconciled_without_a_ledger() {
-    every_key_written_by_a_killed_sync_is_claimed_and_reconciled(Mode::NoLedger).await;
+    every_key_written_by_a_killed_sync_is_claimed_and_reconciled(Ledgers::Without).await;
 }
 
 /// `remove` right after the kill (no reconciling sync) deletes every key the killed sync
 /// wrote, though its source no longer renders them.
-async fn remove_after_a_kill_deletes_what_it_wrote(mode: Mode) {
+async fn remove_after_a_kill_deletes_what_it_wrote(mode: Ledgers) {
     let world = World::new(mode, false);
     killed_mid_sync(&world).await;
     world
@@ -211,12 +224,12 @@ async fn remove_after_a_kill_deletes_what_it_wrote(mode: Mode) {
 
 #[tokio::test(start_paused = true)]
 async fn remove_after_a_kill_deletes_every_written_key_memory_ledger() {
-    remove_after_a_kill_deletes_what_it_wrote(Mode::MemoryLedger).await;
+    remove_after_a_kill_deletes_what_it_wrote(Ledgers::Memory).await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn remove_after_a_kill_deletes_every_written_key_file_ledger() {
-    remove_after_a_kill_deletes_what_it_wrote(Mode::FileLedger).await;
+    remove_after_a_kill_deletes_what_it_wrote(Ledgers::File).await;
 }
 
 /// With the source unchanged, the next sync rewrites the claimed keys (hidden values: the
@@ -224,12 +237,18 @@ async fn remove_after_a_kill_deletes_every_written_key_file_ledger() {
 /// its fingerprint, and a third sync writes nothing.
 #[tokio::test(start_paused = true)]
 async fn the_next_sync_rewrites_claimed_keys_and_settles() {
-    let world = World::new(Mode::MemoryLedger, false);
+    let world = World::new(Ledgers::Memory, false);
     let written = killed_mid_sync(&world).await;
     let report = world.plain().sync().await.expect("resync");
     assert!(report.is_success(), "{report}");
     assert_eq!(
-        sorted(report.keys_with(KeyStatus::Updated).into_iter().map(str::to_owned).collect()),
+        sorted(
+            report
+                .keys_with(KeyStatus::Updated)
+                .into_iter()
+                .map(str::to_owned)
+                .collect()
+        ),
         written,
         "{report}"
     );
@@ -243,7 +262,7 @@ async fn the_next_sync_rewrites_claimed_keys_and_settles() {
 /// service (unavailable) keeps its claim.
 #[tokio::test(start_paused = true)]
 async fn refused_writes_withdraw_their_claim_and_ambiguous_ones_keep_it() {
-    let world = World::new(Mode::MemoryLedger, true);
+    let world = World::new(Ledgers::Memory, true);
     world.plain().sync().await.expect("first sync");
     world
         .source
@@ -264,7 +283,10 @@ async fn refused_writes_withdraw_their_claim_and_ambiguous_ones_keep_it() {
     assert!(ledger.contains(&"KMS_DOWN".to_owned()), "{ledger:?}");
     // Someone else creates the refused key; the source drops both: only ours may go.
     world.memory.clear_failures().expect("clear");
-    world.memory.insert("KMS_REFUSED", "theirs").expect("insert");
+    world
+        .memory
+        .insert("KMS_REFUSED", "theirs")
+        .expect("insert");
     world
         .source
         .replace(set(&["KEEP".to_owned()]))
@@ -272,5 +294,9 @@ async fn refused_writes_withdraw_their_claim_and_ambiguous_ones_keep_it() {
     let report = world.plain().sync().await.expect("sync");
     assert!(report.is_success(), "{report}");
     assert!(world.keys().contains(&"KMS_REFUSED".to_owned()), "{report}");
-    assert_eq!(world.ledger_keys().await, ["KMS_KEEP"], "the DOWN claim was stale");
+    assert_eq!(
+        world.ledger_keys().await,
+        ["KMS_KEEP"],
+        "the DOWN claim was stale"
+    );
 }

@@ -73,7 +73,10 @@ impl Bench {
             .destination(Arc::new(destination))
             .key_schema_template("KMS_{{secretKey}}")
             .options(SyncOptions::default().with_deletion_guard(DeletionGuard::disabled()))
-            .state(self.store.clone(), Fingerprinter::new(vec![4; 32]).expect("fp"))
+            .state(
+                self.store.clone(),
+                Fingerprinter::new(vec![4; 32]).expect("fp"),
+            )
             .stop_signal(self.signal.clone())
             .stop_grace(Duration::from_secs(2))
             .build()
@@ -81,7 +84,11 @@ impl Bench {
     }
 
     fn held(&self) -> Vec<String> {
-        self.memory.contents().expect("contents").into_keys().collect()
+        self.memory
+            .contents()
+            .expect("contents")
+            .into_keys()
+            .collect()
     }
 
     async fn ledger(&self) -> Ledger {
@@ -108,12 +115,22 @@ async fn no_write_starts_after_a_stop_and_every_written_key_is_recorded() {
         .sync()
         .await
         .expect("sync");
-    assert_eq!(bench.calls.load(Ordering::SeqCst), 4, "no write after the stop");
+    assert_eq!(
+        bench.calls.load(Ordering::SeqCst),
+        4,
+        "no write after the stop"
+    );
     assert!(report.interrupted, "{report}");
-    assert_eq!(report.counts.created, 4, "the write in flight finished: {report}");
+    assert_eq!(
+        report.counts.created, 4,
+        "the write in flight finished: {report}"
+    );
     assert_eq!(report.counts.not_attempted, 6, "{report}");
     assert!(interrupted_note(&report, "KMS_K4"), "{report}");
-    assert!(report.to_string().starts_with("interrupted sync"), "{report}");
+    assert!(
+        report.to_string().starts_with("interrupted sync"),
+        "{report}"
+    );
     let message = report.status.last_sync_message.clone().unwrap_or_default();
     assert!(message.contains("interrupted"), "{message}");
     assert_eq!(bench.held().len(), 5, "FOREIGN and four created");
@@ -122,7 +139,10 @@ async fn no_write_starts_after_a_stop_and_every_written_key_is_recorded() {
         let entry = ledger.get(key).expect("recorded");
         assert!(entry.fingerprint.is_some(), "{key} confirmed");
     }
-    assert!(ledger.get("KMS_K4").is_none(), "a claim never written is withdrawn");
+    assert!(
+        ledger.get("KMS_K4").is_none(),
+        "a claim never written is withdrawn"
+    );
     assert!(!ledger.is_settled());
 }
 
@@ -136,8 +156,15 @@ async fn a_write_in_flight_past_the_grace_is_unconfirmed_and_keeps_its_claim() {
         .expect("sync");
     assert!(report.interrupted, "{report}");
     assert_eq!(bench.calls.load(Ordering::SeqCst), 3);
-    assert_eq!(report.keys_with(KeyStatus::Unconfirmed), ["KMS_K2"], "{report}");
-    let error = report.key("KMS_K2").and_then(|k| k.error.clone()).expect("error");
+    assert_eq!(
+        report.keys_with(KeyStatus::Unconfirmed),
+        ["KMS_K2"],
+        "{report}"
+    );
+    let error = report
+        .key("KMS_K2")
+        .and_then(|k| k.error.clone())
+        .expect("error");
     assert!(error.to_string().contains("interrupted"), "{error}");
     assert_eq!(report.counts.not_attempted, 7, "{report}");
     let ledger = bench.ledger().await;
@@ -156,7 +183,11 @@ async fn a_write_in_flight_past_the_grace_is_unconfirmed_and_keeps_its_claim() {
 #[tokio::test(start_paused = true)]
 async fn deletes_never_start_after_a_stop() {
     let bench = Bench::new(WriteMode::PerKey);
-    let first = bench.syncer(&["A", "B", "C"], None).sync().await.expect("first");
+    let first = bench
+        .syncer(&["A", "B", "C"], None)
+        .sync()
+        .await
+        .expect("first");
     assert!(first.is_success(), "{first}");
     let report = bench
         .syncer(&["D"], Some(AtCall::Stop(0)))

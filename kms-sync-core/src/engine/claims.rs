@@ -75,7 +75,9 @@ pub(crate) fn after(
             Some(LedgerUpdate::Record {
                 key,
                 entry: LedgerEntry {
-                    id: owned.and_then(|o| o.id.clone()).or_else(|| known_id(change, None)),
+                    id: owned
+                        .and_then(|o| o.id.clone())
+                        .or_else(|| known_id(change, None)),
                     fingerprint: None,
                 },
             })
@@ -88,7 +90,10 @@ pub(crate) fn after(
 fn is_refusal(kind: ErrorKind) -> bool {
     !matches!(
         kind,
-        ErrorKind::Timeout | ErrorKind::Unavailable | ErrorKind::Unexpected | ErrorKind::Unconfirmed
+        ErrorKind::Timeout
+            | ErrorKind::Unavailable
+            | ErrorKind::Unexpected
+            | ErrorKind::Unconfirmed
     )
 }
 

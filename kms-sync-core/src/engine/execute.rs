@@ -53,7 +53,11 @@ impl Syncer {
 
     /// One ledger update before any write: a claim on every key about to be written. `Err`
     /// says why nothing may be written.
-    async fn record_intent(&self, changes: &[Change], before: Option<&Ledger>) -> Result<(), String> {
+    async fn record_intent(
+        &self,
+        changes: &[Change],
+        before: Option<&Ledger>,
+    ) -> Result<(), String> {
         let Some((store, _)) = &self.state else {
             return Ok(());
         };

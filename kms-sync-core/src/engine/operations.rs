@@ -75,7 +75,12 @@ impl Syncer {
             Err(err) => return self.fail(Operation::Sync, run, err),
         };
         let outcomes = self
-            .execute(run, plan.changes(), plan.snapshot_version(), ledger.as_ref())
+            .execute(
+                run,
+                plan.changes(),
+                plan.snapshot_version(),
+                ledger.as_ref(),
+            )
             .await;
         drop(lock);
         Ok(self

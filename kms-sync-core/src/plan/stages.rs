@@ -11,8 +11,8 @@ use super::decide::{
 use super::types::{Plan, PlanAction, PlanCounts, PlanItem, PlanWarning};
 use super::PlanInput;
 use crate::destination::{CaseRule, Change, KeyRules, RemoteEntry, Snapshot, Verdict};
-use crate::error::{Error, ErrorKind, Result};
 use crate::engine::claims::stale as stale_claims;
+use crate::error::{Error, ErrorKind, Result};
 use crate::plan::ownership::{Claim, Ownership};
 use crate::schema::KeySchema;
 
