@@ -121,12 +121,16 @@ async fn operate(shell: &Shell, name: &str, args: &RunArgs, watch: Option<Durati
     };
     let done = stop_on_signals(&stop, announce, work).await;
     display.stop().await;
-    let interrupted = stop.is_stopped() && watch.is_none();
+    exit_code(done, stop.is_stopped() && watch.is_none(), args.output.json)
+}
+
+/// Prints what an operation produced and returns its exit code: [`INTERRUPTED`] when a
+/// signal stopped a sync or remove (the report, or the error, is still shown).
+fn exit_code(done: Result<Done>, interrupted: bool, json: bool) -> Result<u8> {
     match done {
-        Ok(done) => {
-            done.into_code(args.output.json)
-                .map(|code| if interrupted { INTERRUPTED } else { code })
-        }
+        Ok(done) => done
+            .into_code(json)
+            .map(|code| if interrupted { INTERRUPTED } else { code }),
         Err(err) if interrupted => {
             report_error(&err);
             Ok(INTERRUPTED)

@@ -629,10 +629,21 @@ async fn shut_down(
         );
     }
     let started = tokio::time::Instant::now();
-    if wait_for_runs(ctx, running, claims, summary, started + ctx.shutdown_grace / 2).await {
+    if wait_for_runs(
+        ctx,
+        running,
+        claims,
+        summary,
+        started + ctx.shutdown_grace / 2,
+    )
+    .await
+    {
         return;
     }
-    tracing::info!(running = running.len(), "shutting down: stopping the running syncs");
+    tracing::info!(
+        running = running.len(),
+        "shutting down: stopping the running syncs"
+    );
     ctx.stop_signal().stop();
     if wait_for_runs(ctx, running, claims, summary, started + ctx.shutdown_grace).await {
         return;

@@ -136,7 +136,9 @@ fn interrupted(result: &Result<SyncReport>) -> bool {
 /// A run stopped by shutdown: its ledger is saved (every key it may have written is
 /// claimed), so the job goes back to the queue for another worker to finish.
 async fn give_back(ctx: &Ctx, claim: &Claim) -> Ended {
-    tracing::info!("the run was interrupted by shutdown; its ledger is saved and its claim given back");
+    tracing::info!(
+        "the run was interrupted by shutdown; its ledger is saved and its claim given back"
+    );
     if super::release(ctx, claim).await {
         Ended::Released
     } else {

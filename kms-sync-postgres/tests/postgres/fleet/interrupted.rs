@@ -31,7 +31,9 @@ async fn wait_for_success(registry: &SyncRegistry, id: SyncId) -> Result<()> {
             return Ok(());
         }
         if Instant::now() > until {
-            return Err(Error::unexpected(format!("sync {id} never succeeded: {status:?}")));
+            return Err(Error::unexpected(format!(
+                "sync {id} never succeeded: {status:?}"
+            )));
         }
         tokio::time::sleep(Duration::from_millis(30)).await;
     }
@@ -53,17 +55,29 @@ fn with_new_keys() -> SecretSet {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_stopped_mid_run_leaves_claims_that_the_next_run_reconciles() -> Result<()> {
-    let db = db!("fleet::interrupted::a_worker_stopped_mid_run_leaves_claims_that_the_next_run_reconciles");
+    let db = db!(
+        "fleet::interrupted::a_worker_stopped_mid_run_leaves_claims_that_the_next_run_reconciles"
+    );
     let tracked = TrackedFactory::default();
     let registry = registry(&db, &tracked).await?;
     let conn = connection(&registry).await?;
-    let halted = sync(&registry, &conn, "halted", "halted", false, r#", "writeDelayMs": 300"#).await?;
+    let halted = sync(
+        &registry,
+        &conn,
+        "halted",
+        "halted",
+        false,
+        r#", "writeDelayMs": 300"#,
+    )
+    .await?;
     let sources = Arc::new(Sources::default());
     let source = sources.get(&SourceKey::new(Some("p1"), "dev", "/halted"));
     source.inner.replace(base_set())?;
 
     // A first run settles the ledger, so ownership comes from it from now on.
-    let running = Running::start(vec![worker(registry.clone(), sources.clone(), "halt-w0").build()?]);
+    let running = Running::start(vec![
+        worker(registry.clone(), sources.clone(), "halt-w0").build()?
+    ]);
     registry
         .jobs()
         .trigger(halted.id, Operation::Sync, TriggerCause::Manual)
@@ -87,9 +101,15 @@ async fn a_worker_stopped_mid_run_leaves_claims_that_the_next_run_reconciles() -
     })
     .await?;
     let summary = running.stop().await?;
-    assert_eq!(summary[0].released, 1, "the interrupted run is given back: {summary:?}");
+    assert_eq!(
+        summary[0].released, 1,
+        "the interrupted run is given back: {summary:?}"
+    );
     let held = destination.contents()?;
-    assert!(held.len() < NEW_KEYS + 2, "stopped before the end: {held:?}");
+    assert!(
+        held.len() < NEW_KEYS + 2,
+        "stopped before the end: {held:?}"
+    );
 
     let store = PostgresStateStore::new(db.pool().await?);
     let ledger = store
@@ -97,9 +117,15 @@ async fn a_worker_stopped_mid_run_leaves_claims_that_the_next_run_reconciles() -
         .await?
         .ok_or_else(|| Error::unexpected("no ledger"))?;
     for key in held.keys() {
-        assert!(ledger.get(key).is_some(), "{key} is at the destination and claimed");
+        assert!(
+            ledger.get(key).is_some(),
+            "{key} is at the destination and claimed"
+        );
     }
-    assert!(ledger.len() >= held.len(), "claims never written are withdrawn, no more");
+    assert!(
+        ledger.len() >= held.len(),
+        "claims never written are withdrawn, no more"
+    );
 
     // The source drops them; the given-back job runs on another worker and reconciles.
     source.inner.replace(base_set())?;
@@ -107,7 +133,11 @@ async fn a_worker_stopped_mid_run_leaves_claims_that_the_next_run_reconciles() -
     wait_for_success(&registry, halted.id).await?;
     running.stop().await?;
     let left: Vec<String> = destination.contents()?.into_keys().collect();
-    assert_eq!(left, ["OTHER", "VALUE"], "everything the stopped run wrote is gone");
+    assert_eq!(
+        left,
+        ["OTHER", "VALUE"],
+        "everything the stopped run wrote is gone"
+    );
     let ledger = store
         .load(&halted.id.to_string())
         .await?
