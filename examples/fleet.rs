@@ -228,6 +228,14 @@ async fn main() -> Result<(), Failure> {
         .build()?;
     let sources = Arc::new(HanzoSources::new(template));
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    // Ctrl-C or SIGTERM stops the workers early: their running syncs stop writing through
+    // their StopSignal, save their ledgers and give their jobs back.
+    let stop = std::sync::Arc::new(stop);
+    let on_signal = stop.clone();
+    tokio::spawn(async move {
+        terminated().await;
+        let _ = on_signal.send(true);
+    });
     let mut workers = Vec::new();
     for name in ["worker-a", "worker-b"] {
         let own =
@@ -309,4 +317,20 @@ async fn main() -> Result<(), Failure> {
         .batch_execute(&format!("DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
         .await?;
     Ok(())
+}
+
+/// Resolves on Ctrl-C or, on Unix, SIGTERM.
+async fn terminated() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }

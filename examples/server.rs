@@ -173,7 +173,7 @@ async fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
         kms.base_url()
     );
     println!("OpenAPI: curl -H \"Authorization: Bearer $TOKEN\" $KMS_SYNC_API/openapi.json");
-    println!("\nCtrl-C stops.");
+    println!("\nCtrl-C or SIGTERM stops (running syncs stop writing and save their ledgers).");
 
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut api_stop = stopped.clone();
@@ -192,7 +192,9 @@ async fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
             })
             .await
     });
-    tokio::signal::ctrl_c().await?;
+    terminated().await;
+    // The worker's shutdown stops its running syncs through their StopSignal: no new write,
+    // writes in flight within the grace, every ledger saved, interrupted jobs given back.
     let _ = stop.send(true);
     let _ = server.await?;
     let summary = fleet.await??;
@@ -206,4 +208,20 @@ async fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
         "the schema {schema} is left for inspection: psql {url} -c 'DROP SCHEMA \"{schema}\" CASCADE'"
     );
     Ok(())
+}
+
+/// Resolves on Ctrl-C or, on Unix, SIGTERM (as a service manager stops a server).
+async fn terminated() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }

@@ -19,6 +19,13 @@ Exit codes:
   4  refused: a deletion guard, a destination that cannot write safely (a Checkly group
      holding secrets this sync does not manage, or an incomplete read: an answer lacking a
      list or an entry's id or value), or a disabled sync (\"isEnabled\": false)
+  130  interrupted: SIGINT (Ctrl-C) or SIGTERM stopped sync or remove. No write starts after
+     the signal; writes in flight get a few seconds to finish (else they are reported
+     unconfirmed); the report lists what was and was not done. Every key the run may have
+     written is already claimed in the ledger, so the next sync rewrites it, or deletes it
+     if the source dropped it, and remove deletes it. A second signal exits at once (130).
+     watch stops on the first signal (0 when its last sync succeeded, 130 if a running
+     sync was interrupted).
 
 Environment:
   KMS_CLIENT_ID, KMS_CLIENT_SECRET  the KMS machine identity (Universal Auth)

@@ -4,15 +4,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kms_sync::{
-    AutoSync, AutoSyncConfig, Progress, Result, RunRecord, RunStatus, RunTrigger, Syncer,
+    AutoSync, AutoSyncConfig, Progress, Result, RunRecord, RunStatus, RunTrigger, StopSignal,
+    Syncer,
 };
 
 use crate::args::{Command, RunArgs, WatchArgs};
 use crate::outcome::{
-    print_json, report_code, report_error, APPLIED, FAILED, NOTHING_TO_DO, REFUSED,
+    print_json, report_code, report_error, APPLIED, FAILED, INTERRUPTED, NOTHING_TO_DO, REFUSED,
 };
 use crate::progress::{write_stderr, BarSlot, Display, Mode, PaceSignal};
 use crate::setup::{self, Built, LedgerPlace, Loaded};
+use crate::signals::stop_on_signals;
 use crate::validate;
 
 /// What every command shares: how quiet to be, the bar's slot, the pacing signal.
@@ -89,7 +91,8 @@ async fn operate(shell: &Shell, name: &str, args: &RunArgs, watch: Option<Durati
         return Ok(code);
     }
     let progress = Arc::new(Progress::new());
-    let built = setup::build(args, &loaded, progress.clone())?;
+    let stop = StopSignal::new();
+    let built = setup::build(args, &loaded, progress.clone(), stop.clone())?;
     announce_ledger(shell, &built);
     if name == "plan" {
         return plan(&built.syncer, args.output.json).await;
@@ -103,13 +106,37 @@ async fn operate(shell: &Shell, name: &str, args: &RunArgs, watch: Option<Durati
         budget,
         shell.slot.clone(),
     );
-    let done: Result<Done> = match (name, watch) {
-        (_, Some(poll)) => Ok(watch_until_interrupted(shell, built.syncer, poll).await),
-        ("remove", None) => built.syncer.remove().await.map(Done::from),
-        _ => built.syncer.sync().await.map(Done::from),
+    let work = async {
+        match (name, watch) {
+            (_, Some(poll)) => Ok(watch_until_interrupted(shell, built.syncer, poll).await),
+            ("remove", None) => built.syncer.remove().await.map(Done::from),
+            _ => built.syncer.sync().await.map(Done::from),
+        }
     };
+    let announce = || {
+        shell.note(
+            "stopping: no new write starts; writes in flight get a few seconds; \
+             a second signal exits at once (nothing is lost: the ledger holds every claim)",
+        )
+    };
+    let done = stop_on_signals(&stop, announce, work).await;
     display.stop().await;
-    done?.into_code(args.output.json)
+    exit_code(done, stop.is_stopped() && watch.is_none(), args.output.json)
+}
+
+/// Prints what an operation produced and returns its exit code: [`INTERRUPTED`] when a
+/// signal stopped a sync or remove (the report, or the error, is still shown).
+fn exit_code(done: Result<Done>, interrupted: bool, json: bool) -> Result<u8> {
+    match done {
+        Ok(done) => done
+            .into_code(json)
+            .map(|code| if interrupted { INTERRUPTED } else { code }),
+        Err(err) if interrupted => {
+            report_error(&err);
+            Ok(INTERRUPTED)
+        }
+        Err(err) => Err(err),
+    }
 }
 
 /// What an operation produced.
@@ -212,13 +239,21 @@ async fn watch_until_interrupted(shell: &Shell, syncer: Syncer, poll: Duration) 
         }
         shown = print_new_runs(&handle.runs(), shown);
     }
-    shell.note("stopping: letting the running sync finish");
+    shell.note("stopping: letting the running sync finish its writes in flight");
     let runs = handle.shutdown().await;
     print_new_runs(&runs, shown);
     Done::Watched(match runs.last() {
+        Some(run) if is_interrupted(run) => INTERRUPTED,
         Some(run) if run.status != RunStatus::Succeeded => FAILED,
         _ => APPLIED,
     })
+}
+
+/// Whether a watched run was cut short by the stop signal.
+fn is_interrupted(run: &RunRecord) -> bool {
+    run.message
+        .as_deref()
+        .is_some_and(|m| m.contains("interrupted"))
 }
 
 /// Prints the runs after the first `shown`; returns how many are shown now. (The runner

@@ -12,7 +12,8 @@
 //!
 //! Exit codes: 0 applied (plan: changes to make), 1 failed, 2 usage or configuration error,
 //! 3 nothing to do, 4 refused (a deletion guard, a Checkly group holding secrets this sync
-//! does not manage, a disabled sync).
+//! does not manage, a disabled sync), 130 interrupted (SIGINT or SIGTERM stopped the run;
+//! a second signal exits at once; every key it may have written is claimed in the ledger).
 //!
 //! The modules: `args` (the command line), `setup` (files → source, options, ledger →
 //! syncer), `commands` (the subcommands), `validate` (validate-connection), `progress` (bar,
@@ -24,6 +25,7 @@ mod logging;
 mod outcome;
 mod progress;
 mod setup;
+mod signals;
 mod validate;
 
 use std::process::ExitCode;

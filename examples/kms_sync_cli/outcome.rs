@@ -13,6 +13,12 @@ pub const NOTHING_TO_DO: u8 = 3;
 /// Refused: a guard, a destination that cannot write safely (an incomplete read too), or a
 /// disabled sync.
 pub const REFUSED: u8 = 4;
+/// Interrupted: SIGINT (Ctrl-C) or SIGTERM stopped a `sync` or `remove` (128 + SIGINT's
+/// number, as shells report Ctrl-C). No new write started after the signal, writes in
+/// flight were given a grace, the ledger holds a claim on every key that may have been
+/// written, and the report lists what was and was not done; running `sync` again finishes
+/// the job. A second signal exits at once with the same code, losing no claim.
+pub const INTERRUPTED: u8 = 130;
 
 /// The exit code of an error that stopped an operation.
 pub fn code_for(kind: ErrorKind) -> u8 {

@@ -8,7 +8,7 @@ use kms_sync::http::ClientSettings;
 use kms_sync::{
     parse_definition, syncer_builder, AppConnectionDefinition, DeletionGuard, DestinationIdentity,
     DotenvSource, Error, Fingerprinter, JsonFileStateStore, Progress, Result, SecretSource,
-    SecretSyncDefinition, SyncOptions, Syncer,
+    SecretSyncDefinition, StopSignal, SyncOptions, Syncer,
 };
 use kms_sync_hanzo::{HanzoSource, KmsAuth, KmsLocation, ProjectRef};
 
@@ -234,12 +234,18 @@ pub struct Built {
 }
 
 /// Builds the syncer for plan, sync, remove and watch.
-pub fn build(args: &RunArgs, loaded: &Loaded, progress: Arc<Progress>) -> Result<Built> {
+pub fn build(
+    args: &RunArgs,
+    loaded: &Loaded,
+    progress: Arc<Progress>,
+    stop: StopSignal,
+) -> Result<Built> {
     let def = &loaded.definition;
     let source = source(&args.source, def)?;
     let mut builder = syncer_builder(def, &loaded.connection, source, settings(&args.target))?
         .options(options(def, &args.guard, &args.target))
-        .progress(progress);
+        .progress(progress)
+        .stop_signal(stop);
     let identity = builder
         .destination_info()
         .map(|info| info.identity.clone())

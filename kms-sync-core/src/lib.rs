@@ -78,6 +78,7 @@ pub use engine::report::{
     Counts, KeyReport, KeyStatus, Operation, RunStatus, StatusRecord, SyncReport,
 };
 pub use engine::scope_lock::{LocalScopeLocks, ScopeGuard, ScopeLocks};
+pub use engine::stop::{StopSignal, DEFAULT_STOP_GRACE};
 pub use engine::{Syncer, SyncerBuilder};
 pub use error::{Error, ErrorKind, Result};
 pub use json::{parse_app_connection, parse_json, AppConnectionBody};

@@ -7,6 +7,7 @@ use futures::stream::{self, StreamExt};
 use tokio::time::Instant;
 
 use super::outcome::Outcome;
+use super::stop::StopSignal;
 use crate::destination::{BatchWriter, Change, PerKeyWriter, Version, Writer};
 use crate::engine::progress::Progress;
 use crate::error::{Error, ErrorKind};
@@ -24,6 +25,10 @@ pub(crate) struct ApplySettings {
     pub progress: Option<Arc<Progress>>,
     /// `kind:target`, for errors that do not name it.
     pub destination: String,
+    /// When given, no change starts; writes in flight get `grace` to finish.
+    pub stop: StopSignal,
+    /// How long writes in flight may take after a stop.
+    pub grace: std::time::Duration,
 }
 
 impl ApplySettings {
@@ -67,7 +72,11 @@ async fn apply_per_key(
         .filter(|&&i| !outcomes[i].as_ref().is_some_and(Outcome::is_applied))
         .map(|&i| changes[i].key.as_str())
         .collect();
-    if failed.is_empty() {
+    if settings.stop.is_stopped() {
+        for &i in &deletes {
+            outcomes[i] = Some(Outcome::not_attempted(&changes[i], INTERRUPTED));
+        }
+    } else if failed.is_empty() {
         run_phase(writer, changes, &deletes, settings, &breaker, &mut outcomes).await;
     } else {
         failed.sort_unstable();
@@ -115,10 +124,36 @@ async fn run_phase(
 }
 
 async fn write_one(writer: &dyn PerKeyWriter, change: &Change, s: &ApplySettings) -> Outcome {
-    match tokio::time::timeout_at(s.deadline, writer.write(change)).await {
-        Ok(result) => Outcome::of(change, result, &s.destination),
-        Err(_) => Outcome::failed(change, cut_off(), &s.destination),
+    let write = tokio::time::timeout_at(s.deadline, writer.write(change));
+    tokio::select! {
+        biased;
+        result = write => match result {
+            Ok(result) => Outcome::of(change, result, &s.destination),
+            Err(_) => Outcome::failed(change, cut_off(), &s.destination),
+        },
+        () = grace_after_stop(s) => Outcome::failed(change, dropped_in_flight(s), &s.destination),
     }
+}
+
+/// What a change not tried because the run was stopped is told.
+pub(crate) const INTERRUPTED: &str =
+    "interrupted: the run was stopped before this change was tried";
+
+/// Resolves `grace` after the stop signal (never, if it is not given).
+async fn grace_after_stop(s: &ApplySettings) {
+    s.stop.stopped().await;
+    tokio::time::sleep(s.grace).await;
+}
+
+fn dropped_in_flight(s: &ApplySettings) -> Error {
+    Error::new(
+        ErrorKind::Unconfirmed,
+        format!(
+            "interrupted: the run was stopped while this write was in flight and it did not finish \
+             within the {} ms grace; it may have been applied",
+            s.grace.as_millis()
+        ),
+    )
 }
 
 fn cut_off() -> Error {
@@ -129,6 +164,9 @@ fn cut_off() -> Error {
 }
 
 fn stop_reason(settings: &ApplySettings, breaker: &Breaker) -> Option<String> {
+    if settings.stop.is_stopped() {
+        return Some(INTERRUPTED.to_owned());
+    }
     if Instant::now() >= settings.deadline {
         return Some("the sync's deadline passed before this change was tried".to_owned());
     }
@@ -142,14 +180,25 @@ async fn apply_batch(
     expect: Option<&Version>,
     s: &ApplySettings,
 ) -> Vec<Outcome> {
-    if Instant::now() >= s.deadline {
-        let why = "the sync's deadline passed before the write was tried";
+    let why = if s.stop.is_stopped() {
+        Some(INTERRUPTED)
+    } else if Instant::now() >= s.deadline {
+        Some("the sync's deadline passed before the write was tried")
+    } else {
+        None
+    };
+    if let Some(why) = why {
         return changes
             .iter()
             .map(|c| Outcome::not_attempted(c, why))
             .collect();
     }
-    let result = tokio::time::timeout_at(s.deadline, writer.write_all(changes, expect)).await;
+    let write = tokio::time::timeout_at(s.deadline, writer.write_all(changes, expect));
+    let result = tokio::select! {
+        biased;
+        result = write => result,
+        () = grace_after_stop(s) => Ok(Err(dropped_in_flight(s))),
+    };
     s.advance(changes.len());
     let error = match result {
         Ok(Ok(applied)) if applied.len() == changes.len() => {

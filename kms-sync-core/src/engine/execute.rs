@@ -6,28 +6,40 @@ use std::collections::BTreeSet;
 use tracing::{debug, warn};
 
 use super::apply::{apply, ApplySettings};
+use super::claims;
 use super::outcome::{Outcome, OutcomeStatus};
 use super::run::Run;
 use super::syncer::Syncer;
 use crate::destination::{Change, ChangeKind, Version};
 use crate::engine::report::{Counts, KeyReport, KeyStatus, Operation, RunStatus, SyncReport};
 use crate::plan::{Plan, PlanAction};
-use crate::state::{Ledger, LedgerEntry, LedgerUpdate};
+use crate::state::{Ledger, LedgerUpdate};
 
 impl Syncer {
-    /// Writes `changes` (creates and updates, then deletes) and returns one outcome each.
+    /// Records a claim on every key about to be written (see [`claims::intent`]), then
+    /// writes `changes` (creates and updates, then deletes) and returns one outcome each.
+    /// When the claims cannot be recorded nothing is written.
     pub(super) async fn execute(
         &self,
         run: &Run,
         changes: &[Change],
         expect: Option<&Version>,
+        before: Option<&Ledger>,
     ) -> Vec<Outcome> {
+        if let Err(why) = self.record_intent(changes, before).await {
+            return changes
+                .iter()
+                .map(|c| Outcome::not_attempted(c, why.clone()))
+                .collect();
+        }
         let settings = ApplySettings {
             concurrency: self.concurrency(),
             deadline: self.apply_deadline(run, changes.len()),
             breaker: self.options.breaker_threshold,
             progress: self.progress.clone(),
             destination: self.destination.info().to_string(),
+            stop: self.stop.clone(),
+            grace: self.stop_grace,
         };
         if let Some(p) = &self.progress {
             p.start(changes.len());
@@ -40,20 +52,49 @@ impl Syncer {
         outcomes.into_iter().map(|o| scrubbed(run, o)).collect()
     }
 
-    /// Records what the outcomes mean for the ledger; a warning when it cannot be saved.
+    /// One ledger update before any write: a claim on every key about to be written. `Err`
+    /// says why nothing may be written.
+    async fn record_intent(
+        &self,
+        changes: &[Change],
+        before: Option<&Ledger>,
+    ) -> Result<(), String> {
+        let Some((store, _)) = &self.state else {
+            return Ok(());
+        };
+        let claims = claims::intent(changes, before);
+        if claims.is_empty() {
+            return Ok(());
+        }
+        let mut updates = vec![LedgerUpdate::Bind {
+            destination: self.destination.info().identity.clone(),
+        }];
+        updates.extend(claims);
+        store.update(&self.id, &updates).await.map_err(|err| {
+            warn!(error = %err, "the ledger could not record the claims; nothing is written");
+            format!(
+                "not attempted: the ledger could not record this sync's claim on the keys about to be written, so nothing was written: {err}"
+            )
+        })
+    }
+
+    /// Records what the outcomes mean for the ledger (see [`claims::after`]) and forgets
+    /// the `stale` claims; a warning when it cannot be saved.
     pub(super) async fn record_ledger(
         &self,
         changes: &[Change],
         outcomes: &[Outcome],
         before: Option<&Ledger>,
+        stale: &[String],
         settle: bool,
     ) -> Option<String> {
         let (store, fingerprinter) = self.state.as_ref()?;
         let mut updates = vec![LedgerUpdate::Bind {
             destination: self.destination.info().identity.clone(),
         }];
+        updates.extend(stale.iter().map(|key| LedgerUpdate::Forget { key: key.clone() }));
         for (change, outcome) in changes.iter().zip(outcomes) {
-            updates.extend(ledger_update(change, outcome, before, fingerprinter));
+            updates.extend(claims::after(change, outcome, before, fingerprinter));
         }
         if settle {
             updates.push(LedgerUpdate::Settle);
@@ -114,7 +155,11 @@ impl Syncer {
             counts.add(k.status);
             log_key(k);
         }
-        let message = failure_message(&keys, &counts);
+        let interrupted = self.stop.is_stopped() && operation != Operation::Import;
+        let mut message = failure_message(&keys, &counts);
+        if interrupted {
+            message = message.map(|m| format!("interrupted by a stop signal: {m}"));
+        }
         let status = if message.is_none() {
             RunStatus::Succeeded
         } else {
@@ -133,6 +178,7 @@ impl Syncer {
             duration: run.started.elapsed(),
             warnings,
             status: record,
+            interrupted,
         };
         self.log_done(operation, &report);
         report
@@ -148,47 +194,6 @@ fn scrubbed(run: &Run, outcome: Outcome) -> Outcome {
         other => other,
     };
     Outcome { status, ..outcome }
-}
-
-/// What one outcome means for the ledger. A confirmed write is recorded with its
-/// fingerprint; a confirmed delete is forgotten; a write that failed or was not confirmed
-/// keeps the sync's claim on a key it already owned but drops the fingerprint, so the next
-/// run rewrites it (and never claims a key it did not own).
-fn ledger_update(
-    change: &Change,
-    outcome: &Outcome,
-    before: Option<&Ledger>,
-    fingerprinter: &crate::state::Fingerprinter,
-) -> Option<LedgerUpdate> {
-    let key = change.key.clone();
-    match (&outcome.status, change.kind) {
-        (OutcomeStatus::Applied(_), ChangeKind::Delete) => Some(LedgerUpdate::Forget { key }),
-        (OutcomeStatus::Applied(applied), _) => {
-            let id = applied.id.clone().or_else(|| {
-                change
-                    .current
-                    .as_ref()
-                    .and_then(|c| c.id().map(str::to_owned))
-            });
-            let value = change.value.as_ref()?;
-            let fingerprint = Some(fingerprinter.fingerprint(&change.key, value));
-            Some(LedgerUpdate::Record {
-                key,
-                entry: LedgerEntry { id, fingerprint },
-            })
-        }
-        (OutcomeStatus::Failed(_) | OutcomeStatus::Unconfirmed(_), kind) if kind.is_write() => {
-            let owned = before?.get(&change.key)?;
-            Some(LedgerUpdate::Record {
-                key,
-                entry: LedgerEntry {
-                    id: owned.id.clone(),
-                    fingerprint: None,
-                },
-            })
-        }
-        _ => None,
-    }
 }
 
 fn key_report(outcome: Outcome) -> KeyReport {

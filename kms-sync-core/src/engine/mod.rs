@@ -4,6 +4,7 @@
 
 mod apply;
 pub(crate) mod autosync;
+pub(crate) mod claims;
 mod execute;
 mod import;
 mod operations;
@@ -13,6 +14,7 @@ pub(crate) mod progress;
 pub(crate) mod report;
 mod run;
 pub(crate) mod scope_lock;
+pub(crate) mod stop;
 mod syncer;
 mod trust;
 

@@ -4,6 +4,7 @@ use std::collections::HashSet;
 
 use tracing::{debug, info, Instrument};
 
+use super::claims;
 use super::outcome::{Outcome, OutcomeStatus};
 use super::run::Run;
 use super::syncer::Syncer;
@@ -75,7 +76,12 @@ impl Syncer {
             Err(err) => return self.fail(Operation::Sync, run, err),
         };
         let outcomes = self
-            .execute(run, plan.changes(), plan.snapshot_version())
+            .execute(
+                run,
+                plan.changes(),
+                plan.snapshot_version(),
+                ledger.as_ref(),
+            )
             .await;
         drop(lock);
         Ok(self
@@ -126,10 +132,16 @@ impl Syncer {
             };
             log_plan(&plan);
             let outcomes = self
-                .execute(run, plan.changes(), plan.snapshot_version())
+                .execute(
+                    run,
+                    plan.changes(),
+                    plan.snapshot_version(),
+                    read.ledger.as_ref(),
+                )
                 .await;
             drop(read._lock);
-            if self.lost_race(&outcomes) && attempt < self.options.conflict_retries {
+            let retry = attempt < self.options.conflict_retries && !self.stop.is_stopped();
+            if self.lost_race(&outcomes) && retry {
                 attempt += 1;
                 info!(sync_id = %self.id, attempt, "batch write lost a race; reading and planning again");
                 continue;
@@ -171,7 +183,11 @@ impl Syncer {
             .iter()
             .map(|w| format!("{}: {}", w.key, w.message))
             .collect();
-        warnings.extend(self.record_ledger(changes, &outcomes, before, settle).await);
+        let stale = plan.map(Plan::stale_claims).unwrap_or_default();
+        warnings.extend(
+            self.record_ledger(changes, &outcomes, before, stale, settle)
+                .await,
+        );
         self.report(operation, run, plan, outcomes, warnings)
     }
 
@@ -218,11 +234,17 @@ impl Syncer {
             .filter(|e| ownership.uses_ledger() || rendered.contains(e.key()))
             .map(|e| Change::delete(e.clone()))
             .collect();
-        let outcomes = self.execute(run, &changes, read.snapshot.version()).await;
+        let outcomes = self
+            .execute(run, &changes, read.snapshot.version(), read.ledger.as_ref())
+            .await;
         drop(read._lock);
+        let stale = read.ledger.as_ref().map_or_else(Vec::new, |ledger| {
+            let listed: HashSet<&str> = read.snapshot.entries().iter().map(|e| e.key()).collect();
+            claims::stale(ledger, |k| listed.contains(k), |_| false)
+        });
         let mut warnings = Vec::new();
         warnings.extend(
-            self.record_ledger(&changes, &outcomes, read.ledger.as_ref(), false)
+            self.record_ledger(&changes, &outcomes, read.ledger.as_ref(), &stale, false)
                 .await,
         );
         Ok(self.report(Operation::Remove, run, None, outcomes, warnings))

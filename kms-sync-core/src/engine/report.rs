@@ -262,6 +262,11 @@ pub struct SyncReport {
     pub warnings: Vec<String>,
     /// The sync's status record after this run.
     pub status: StatusRecord,
+    /// Whether the run was stopped by its [`StopSignal`](crate::StopSignal): the changes
+    /// never tried are `notAttempted` (note "interrupted"), writes dropped in flight are
+    /// `unconfirmed`, and the rest say what was done. The ledger holds a claim on every key
+    /// that may have been written.
+    pub interrupted: bool,
 }
 
 impl SyncReport {
@@ -299,7 +304,8 @@ impl fmt::Display for SyncReport {
         let c = self.counts;
         writeln!(
             f,
-            "{} {} -> {}: {} created, {} updated, {} deleted, {} unchanged, {} failed, {} skipped{}{} ({} requests, {} ms)",
+            "{}{} {} -> {}: {} created, {} updated, {} deleted, {} unchanged, {} failed, {} skipped{}{} ({} requests, {} ms)",
+            if self.interrupted { "interrupted " } else { "" },
             self.operation,
             self.source,
             self.destination,

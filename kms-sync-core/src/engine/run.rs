@@ -124,7 +124,14 @@ impl Syncer {
                 _lock: lock,
             })
         };
-        match tokio::time::timeout_at(deadline, work).await {
+        let read = async {
+            tokio::select! {
+                biased;
+                err = self.stopped_while_reading() => Err(err),
+                read = work => read,
+            }
+        };
+        match tokio::time::timeout_at(deadline, read).await {
             Ok(read) => read,
             Err(_) => Err(Error::new(
                 ErrorKind::Timeout,
@@ -136,6 +143,16 @@ impl Syncer {
             )
             .with_destination(self.destination.info().to_string())),
         }
+    }
+
+    /// Resolves when the stop signal is given, with the error that ends the read.
+    async fn stopped_while_reading(&self) -> Error {
+        self.stop.stopped().await;
+        Error::new(
+            ErrorKind::NotAttempted,
+            "interrupted: the run was stopped while reading, before anything was written",
+        )
+        .with_destination(self.destination.info().to_string())
     }
 
     /// The ledger (if one is kept) and whether the next sync is the initial one.

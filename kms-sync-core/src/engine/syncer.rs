@@ -12,6 +12,7 @@ use crate::engine::options::SyncOptions;
 use crate::engine::progress::Progress;
 use crate::engine::report::{Operation, RunStatus, StatusRecord};
 use crate::engine::scope_lock::{LocalScopeLocks, ScopeLocks};
+use crate::engine::stop::{StopSignal, DEFAULT_STOP_GRACE};
 use crate::error::{Error, ErrorKind, Result};
 use crate::schema::{KeySchema, NoKeySchema, TemplateKeySchema};
 use crate::source::{SecretSink, SecretSource};
@@ -31,9 +32,45 @@ pub struct SyncerBuilder {
     sink: Option<Arc<dyn SecretSink>>,
     progress: Option<Arc<Progress>>,
     scope_locks: Option<Arc<dyn ScopeLocks>>,
+    stop: Option<StopSignal>,
+    stop_grace: Option<std::time::Duration>,
 }
 
 impl SyncerBuilder {
+    /// The signal that stops this syncer's runs (default: one of its own, never given; see
+    /// [`Syncer::stop_signal`]). After [`StopSignal::stop`] no new write starts, writes in
+    /// flight get the [`stop_grace`](Self::stop_grace), the ledger is saved and the report
+    /// says [`interrupted`](crate::SyncReport::interrupted); see [`StopSignal`].
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use kms_sync_core::*;
+    /// let signal = StopSignal::new();
+    /// let syncer = Syncer::builder()
+    ///     .source(Arc::new(StaticSource::new(SecretSet::new("prod"))))
+    ///     .destination(Arc::new(MemoryDestination::builder().build()))
+    ///     .stop_signal(signal.clone())
+    ///     .build()?;
+    /// signal.stop(); // e.g. from a SIGTERM handler
+    /// assert!(syncer.stop_signal().is_stopped());
+    /// # Ok::<(), kms_sync_core::Error>(())
+    /// ```
+    pub fn stop_signal(mut self, signal: StopSignal) -> Self {
+        self.stop = Some(signal);
+        self
+    }
+    /// How long writes in flight may take to finish after a stop before they are dropped
+    /// and reported unconfirmed (default [`DEFAULT_STOP_GRACE`]).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use kms_sync_core::*;
+    /// let builder = Syncer::builder().stop_grace(std::time::Duration::from_secs(2));
+    /// ```
+    pub fn stop_grace(mut self, grace: std::time::Duration) -> Self {
+        self.stop_grace = Some(grace);
+        self
+    }
     /// A counter of the current apply's finished changes, for a progress bar.
     pub fn progress(mut self, progress: Arc<Progress>) -> Self {
         self.progress = Some(progress);
@@ -162,6 +199,8 @@ impl SyncerBuilder {
                 .unwrap_or_else(|| LocalScopeLocks::process() as Arc<dyn ScopeLocks>),
             status: Mutex::new(StatusRecord::default()),
             initial_done: AtomicBool::new(false),
+            stop: self.stop.unwrap_or_default(),
+            stop_grace: self.stop_grace.unwrap_or(DEFAULT_STOP_GRACE),
         })
     }
 }
@@ -190,6 +229,16 @@ impl SyncerBuilder {
 /// assert_eq!(report.requests.writes(), 0);
 /// # Ok(()) }
 /// ```
+///
+/// **Interrupted runs stay owned.** With a ledger, before any create or update is sent the
+/// ledger records a claim on every key about to be written (its key and known id, never a
+/// value or fingerprint); after the writes, a confirmed write gets its fingerprint, a write
+/// the service refused on a key the sync did not own is withdrawn, and an unconfirmed one
+/// keeps its claim. A run that dies in between (`kill -9`) leaves claims the next run
+/// reconciles: a claimed key the source still holds is rewritten, one the source dropped is
+/// deleted (and [`remove`](Syncer::remove) deletes it), and a claim on a key that is neither
+/// at the destination nor in the source is forgotten. A run is stopped cleanly with a
+/// [`StopSignal`](crate::StopSignal) ([`SyncerBuilder::stop_signal`]).
 pub struct Syncer {
     pub(super) id: String,
     pub(super) source: Arc<dyn SecretSource>,
@@ -202,6 +251,8 @@ pub struct Syncer {
     pub(super) scope_locks: Arc<dyn ScopeLocks>,
     pub(super) status: Mutex<StatusRecord>,
     pub(super) initial_done: AtomicBool,
+    pub(super) stop: StopSignal,
+    pub(super) stop_grace: std::time::Duration,
 }
 
 impl std::fmt::Debug for Syncer {
@@ -241,6 +292,22 @@ impl Syncer {
     /// The source.
     pub fn source(&self) -> &Arc<dyn SecretSource> {
         &self.source
+    }
+
+    /// The signal that stops this syncer's runs (see [`StopSignal`]).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use kms_sync_core::*;
+    /// let syncer = Syncer::builder()
+    ///     .source(Arc::new(StaticSource::new(SecretSet::new("prod"))))
+    ///     .destination(Arc::new(MemoryDestination::builder().build()))
+    ///     .build()?;
+    /// assert!(!syncer.stop_signal().is_stopped());
+    /// # Ok::<(), kms_sync_core::Error>(())
+    /// ```
+    pub fn stop_signal(&self) -> &StopSignal {
+        &self.stop
     }
 
     /// The status record after the last operation, with the KMS's field names.

@@ -11,6 +11,7 @@ use super::decide::{
 use super::types::{Plan, PlanAction, PlanCounts, PlanItem, PlanWarning};
 use super::PlanInput;
 use crate::destination::{CaseRule, Change, KeyRules, RemoteEntry, Snapshot, Verdict};
+use crate::engine::claims::stale as stale_claims;
 use crate::error::{Error, ErrorKind, Result};
 use crate::plan::ownership::{Claim, Ownership};
 use crate::schema::KeySchema;
@@ -107,9 +108,14 @@ fn plan_with<'a>(input: PlanInput<'a>, index: impl FnOnce() -> SnapshotIndex<'a>
     if whole_set && !changes.is_empty() {
         resend_hidden(&desired, &exact, &mut decisions, &mut changes, &mut counts);
     }
+    let stale = input.ledger.map_or_else(Vec::new, |ledger| {
+        stale_claims(ledger, |k| exact.contains_key(k), |k| wanted.contains(k))
+    });
     drop(wanted);
     items.extend(desired_items(desired, decisions));
-    Ok(assemble(&input, cx, items, changes, warnings, counts))
+    let mut plan = assemble(&input, cx, items, changes, warnings, counts);
+    plan.stale_claims = stale;
+    Ok(plan)
 }
 
 /// Why the plan must be refused, collected across stages so one error names every key.
@@ -447,6 +453,7 @@ fn assemble(
         warnings,
         counts,
         changes,
+        stale_claims: Vec::new(),
     }
 }
 

@@ -180,6 +180,9 @@ pub struct Plan {
     pub(super) counts: PlanCounts,
     #[serde(skip)]
     pub(super) changes: Vec<Change>,
+    /// Claims of keys neither at the destination nor wanted, for the ledger to forget.
+    #[serde(skip)]
+    pub(super) stale_claims: Vec<String>,
 }
 
 impl Plan {
@@ -195,6 +198,11 @@ impl Plan {
     pub fn environment(&self) -> &str {
         &self.environment
     }
+    /// Claims of keys neither at the destination nor wanted, for the ledger to forget.
+    pub(crate) fn stale_claims(&self) -> &[String] {
+        &self.stale_claims
+    }
+
     /// The destination's version when listed.
     pub fn snapshot_version(&self) -> Option<&Version> {
         self.snapshot_version.as_ref()

@@ -185,8 +185,9 @@ impl RunOutcome {
     }
 }
 
+/// A run stopped before it wrote (`NotAttempted`: a worker shutting down) is retried too.
 fn retryable(kind: ErrorKind) -> bool {
-    kind.is_retryable() || kind == ErrorKind::Unconfirmed
+    kind.is_retryable() || matches!(kind, ErrorKind::Unconfirmed | ErrorKind::NotAttempted)
 }
 
 /// Where a run in the history stands.

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use kms_sync_core::http::ClientSettings;
-use kms_sync_core::{Error, Fingerprinter, Result};
+use kms_sync_core::{Error, Fingerprinter, Result, StopSignal};
 use secrecy::SecretBox;
 use tokio::sync::{watch, Notify};
 use tokio::task::{JoinHandle, JoinSet};
@@ -113,6 +113,7 @@ impl WorkerSummary {
             Ended::Failed => self.failed += 1,
             Ended::Lost => self.lost += 1,
             Ended::Unrecorded => self.unrecorded += 1,
+            Ended::Released => self.released += 1,
         }
     }
 }
@@ -132,9 +133,28 @@ pub(crate) struct Ctx {
     pub source_poll: Option<Duration>,
     pub shutdown_grace: Duration,
     pub settings: ClientSettings,
+    /// Stops the syncs of the current `run_until` at shutdown (a fresh one per call).
+    pub stop: std::sync::Mutex<StopSignal>,
 }
 
 impl Ctx {
+    /// The stop signal the runs of the current `run_until` hold.
+    pub fn stop_signal(&self) -> StopSignal {
+        match self.stop.lock() {
+            Ok(signal) => signal.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// A fresh stop signal for a new `run_until`.
+    fn renew_stop_signal(&self) {
+        let fresh = StopSignal::new();
+        match self.stop.lock() {
+            Ok(mut signal) => *signal = fresh,
+            Err(poisoned) => *poisoned.into_inner() = fresh,
+        }
+    }
+
     pub fn fingerprinter(&self) -> Result<Fingerprinter> {
         use secrecy::ExposeSecret;
         Fingerprinter::new(self.ledger_key.expose_secret().to_vec())
@@ -157,9 +177,14 @@ impl Ctx {
 /// - **Shared reads**: when [`source_poll`](WorkerBuilder::source_poll) is on, the worker
 ///   takes its turn at the fleet's poll rounds ([`SharedReads`]): one read per distinct
 ///   source per round, whatever the number of syncs on it.
-/// - **Shutdown**: [`run_until`](Worker::run_until) stops claiming when its future resolves,
-///   lets running syncs finish within the [`shutdown_grace`](WorkerBuilder::shutdown_grace),
-///   then stops and releases the rest, so another worker takes them at once.
+/// - **Shutdown**: [`run_until`](Worker::run_until) stops claiming when its future resolves
+///   and lets running syncs finish within half the
+///   [`shutdown_grace`](WorkerBuilder::shutdown_grace). Then it gives those still running
+///   their [`StopSignal`](kms_sync_core::StopSignal): no new write starts, writes in flight
+///   get a quarter of the grace, each ledger is saved — every key a run may have written is
+///   already claimed in it, so nothing is left unowned — and the interrupted run's claim is
+///   released, so another worker takes the job at once and reconciles. A run still going at
+///   the end of the grace is aborted and released.
 /// - **Observability**: a `kms_sync_run` span per run (sync id, job id, worker, operation,
 ///   attempt, cause) and the counters and histograms of [`crate::metrics`].
 ///
@@ -320,6 +345,7 @@ async fn run_loop<F>(ctx: Arc<Ctx>, shutdown: F) -> Result<WorkerSummary>
 where
     F: Future<Output = ()> + Send,
 {
+    ctx.renew_stop_signal();
     let background = Background::start(&ctx);
     let mut claiming = ClaimLoop::default();
     claiming.run(&ctx, &background.wake, shutdown).await;
@@ -586,7 +612,9 @@ async fn settle(
     }
 }
 
-/// Shutdown: let running syncs finish within the grace, then stop and release the rest.
+/// Shutdown: let running syncs finish within half the grace; then give them the stop signal
+/// (no new write, writes in flight within a quarter of the grace, ledger saved, claim
+/// released); at the end of the grace, stop and release whatever still runs.
 async fn shut_down(
     ctx: &Ctx,
     running: &mut JoinSet<Ended>,
@@ -600,37 +628,66 @@ async fn shut_down(
             "shutting down: waiting for running syncs"
         );
     }
-    let deadline = tokio::time::Instant::now() + ctx.shutdown_grace;
+    let started = tokio::time::Instant::now();
+    if wait_for_runs(
+        ctx,
+        running,
+        claims,
+        summary,
+        started + ctx.shutdown_grace / 2,
+    )
+    .await
+    {
+        return;
+    }
+    tracing::info!(
+        running = running.len(),
+        "shutting down: stopping the running syncs"
+    );
+    ctx.stop_signal().stop();
+    if wait_for_runs(ctx, running, claims, summary, started + ctx.shutdown_grace).await {
+        return;
+    }
+    running.abort_all();
+    while let Some(done) = running.join_next_with_id().await {
+        settle_at_shutdown(ctx, done, claims, summary).await;
+    }
+}
+
+/// Accounts for runs as they end, until none runs (`true`) or `until` passes (`false`).
+async fn wait_for_runs(
+    ctx: &Ctx,
+    running: &mut JoinSet<Ended>,
+    claims: &mut HashMap<tokio::task::Id, Claim>,
+    summary: &mut WorkerSummary,
+    until: tokio::time::Instant,
+) -> bool {
     while !running.is_empty() {
-        match tokio::time::timeout_at(deadline, running.join_next_with_id()).await {
-            Ok(Some(Ok((id, ended)))) => {
-                claims.remove(&id);
-                summary.count(&ended);
-            }
-            Ok(Some(Err(e))) => {
-                if let Some(claim) = claims.remove(&e.id()) {
-                    if release(ctx, &claim).await {
-                        summary.released += 1;
-                    }
-                }
-            }
+        match tokio::time::timeout_at(until, running.join_next_with_id()).await {
+            Ok(Some(done)) => settle_at_shutdown(ctx, done, claims, summary).await,
             Ok(None) => break,
-            Err(_) => {
-                running.abort_all();
-                while let Some(done) = running.join_next_with_id().await {
-                    match done {
-                        Ok((id, ended)) => {
-                            claims.remove(&id);
-                            summary.count(&ended);
-                        }
-                        Err(e) => {
-                            if let Some(claim) = claims.remove(&e.id()) {
-                                if release(ctx, &claim).await {
-                                    summary.released += 1;
-                                }
-                            }
-                        }
-                    }
+            Err(_) => return false,
+        }
+    }
+    true
+}
+
+/// Accounts for a run that ended during shutdown; an aborted one has its claim released.
+async fn settle_at_shutdown(
+    ctx: &Ctx,
+    done: Done,
+    claims: &mut HashMap<tokio::task::Id, Claim>,
+    summary: &mut WorkerSummary,
+) {
+    match done {
+        Ok((id, ended)) => {
+            claims.remove(&id);
+            summary.count(&ended);
+        }
+        Err(e) => {
+            if let Some(claim) = claims.remove(&e.id()) {
+                if release(ctx, &claim).await {
+                    summary.released += 1;
                 }
             }
         }
@@ -828,6 +885,7 @@ impl WorkerBuilder {
                 source_poll: self.source_poll,
                 shutdown_grace: self.shutdown_grace,
                 settings: self.settings,
+                stop: std::sync::Mutex::new(StopSignal::new()),
             }),
         })
     }

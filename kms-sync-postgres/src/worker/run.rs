@@ -26,6 +26,8 @@ pub(crate) enum Ended {
     Lost,
     /// The end could not be recorded (the sync was deleted, or the database stayed away).
     Unrecorded,
+    /// Stopped by the worker's shutdown: the ledger was saved and the claim given back.
+    Released,
 }
 
 impl Ended {
@@ -35,6 +37,7 @@ impl Ended {
             Ended::Failed => "failed",
             Ended::Lost => "lost",
             Ended::Unrecorded => "unrecorded",
+            Ended::Released => "released",
         }
     }
 }
@@ -65,6 +68,9 @@ async fn run_inner(ctx: Arc<Ctx>, claim: Claim, claimed_at: Instant) -> Ended {
     let work = async {
         let result = execute(&ctx, &claim).await;
         finishing.store(true, Ordering::SeqCst);
+        if ctx.stop_signal().is_stopped() && interrupted(&result) {
+            return give_back(&ctx, &claim).await;
+        }
         record(&ctx, &claim, &lease, result).await
     };
     let ended = tokio::select! {
@@ -81,9 +87,12 @@ async fn run_inner(ctx: Arc<Ctx>, claim: Claim, claimed_at: Instant) -> Ended {
         }
     };
     let operation = claim.operation().to_string();
-    ::metrics::counter!(crate::metrics::RUNS, "worker" => worker.clone(),
-        "operation" => operation.clone(), "outcome" => ended.label())
-    .increment(1);
+    if ended != Ended::Released {
+        // A released claim is counted by the release itself.
+        ::metrics::counter!(crate::metrics::RUNS, "worker" => worker.clone(),
+            "operation" => operation.clone(), "outcome" => ended.label())
+        .increment(1);
+    }
     ::metrics::histogram!(crate::metrics::RUN_DURATION, "worker" => worker, "operation" => operation)
         .record(claimed_at.elapsed().as_secs_f64());
     ended
@@ -103,6 +112,8 @@ async fn execute(ctx: &Ctx, claim: &Claim) -> Result<SyncReport> {
         .id(claim.sync_id().to_string())
         .state(ctx.store.clone(), ctx.fingerprinter()?)
         .scope_locks(ctx.locks.clone())
+        .stop_signal(ctx.stop_signal())
+        .stop_grace(ctx.shutdown_grace / 4)
         .build()?;
     match claim.operation() {
         Operation::Sync => syncer.sync().await,
@@ -111,6 +122,27 @@ async fn execute(ctx: &Ctx, claim: &Claim) -> Result<SyncReport> {
             ErrorKind::Unsupported,
             format!("the fleet does not run {other}"),
         )),
+    }
+}
+
+/// Whether the worker's stop signal cut the run short (while reading, or while writing).
+fn interrupted(result: &Result<SyncReport>) -> bool {
+    match result {
+        Ok(report) => report.interrupted && !report.is_success(),
+        Err(e) => e.kind() == ErrorKind::NotAttempted,
+    }
+}
+
+/// A run stopped by shutdown: its ledger is saved (every key it may have written is
+/// claimed), so the job goes back to the queue for another worker to finish.
+async fn give_back(ctx: &Ctx, claim: &Claim) -> Ended {
+    tracing::info!(
+        "the run was interrupted by shutdown; its ledger is saved and its claim given back"
+    );
+    if super::release(ctx, claim).await {
+        Ended::Released
+    } else {
+        Ended::Unrecorded
     }
 }
 

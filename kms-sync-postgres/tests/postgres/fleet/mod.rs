@@ -7,6 +7,7 @@
 //! so two runs of one sync at the same time show up as an overlap.
 
 mod canary;
+mod interrupted;
 mod kit;
 mod processes;
 mod shared_reads;
