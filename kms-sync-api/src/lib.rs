@@ -107,18 +107,24 @@
 #![warn(missing_docs)]
 
 mod auth;
+mod authz;
 mod body;
 mod builder;
 mod error;
+mod limit;
 mod model;
 mod overlap;
 mod present;
 mod routes;
 
 pub use auth::{Auth, TokenVerifier, MIN_TOKEN_LEN};
+pub use authz::{
+    Action, Authorizer, Condition, Conditions, Grant, Principal, Subject, TokenFileAuthorizer,
+};
 pub use body::DEFAULT_BODY_LIMIT;
 pub use builder::{openapi, ApiBuilder, DEFAULT_REMOVAL_POLL, DEFAULT_REMOVAL_WAIT};
 pub use error::{ErrorResponse, REQUEST_ID_HEADER};
+pub use limit::{RateLimit, DEFAULT_READ_LIMIT, DEFAULT_WRITE_LIMIT};
 pub use model::{
     AppConnection, AppConnectionEnvelope, AppConnectionList, CheckDestinationRequest,
     CheckDestinationResponse, CreateAppConnectionRequest, CreateSecretSyncRequest,

@@ -5,6 +5,7 @@
 
 #[macro_use]
 mod support;
+mod canary;
 mod fleet;
 mod hostile;
 mod openapi;

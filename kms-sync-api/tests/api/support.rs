@@ -123,19 +123,56 @@ impl Api {
     }
 }
 
-/// Sends `request` and reads its answer.
+/// Every credential and secret value the tests send: no answer, header or body, may
+/// carry one (the canary every test's answers pass through).
+pub const CANARIES: &[&str] = &[
+    "<YOUR-API-TOKEN>",
+    "cu_0123456789abcdef",
+    "API-0123456789ABCDEF",
+    kms_sync_bitbucket::fake::FAKE_TOKEN,
+    kms_sync_checkly::fake::FAKE_API_KEY,
+    kms_sync_octopus::fake::FAKE_API_KEY,
+    "postgres://v1",
+    "postgres://v2",
+    TOKEN,
+];
+
+/// Fails when `text` (an answer) carries a canary.
+pub fn scan(what: &str, text: &str) -> Result<()> {
+    match CANARIES.iter().find(|c| text.contains(**c)) {
+        Some(canary) => Err(Error::unexpected(format!(
+            "{what} carries the credential or secret value `{canary}`"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Sends `request` and reads its answer, failing if it carries a [`CANARIES`] value.
 pub async fn answer(request: reqwest::RequestBuilder) -> Result<Answer> {
     let response = request.send().await.map_err(fail)?;
     let status = response.status();
+    scan("an answer's headers", &format!("{:?}", response.headers()))?;
     let text = response.text().await.map_err(fail)?;
+    scan("an answer", &text)?;
     let body = serde_json::from_str(&text).unwrap_or(Value::Null);
     Ok(Answer { status, body })
 }
 
-/// A fixture from `tests/fixtures/`.
+/// The project of the KMS's sync samples.
+pub const SAMPLE_PROJECT: &str = "3c90c3cc-0d44-4b50-8888-8dd25736052a";
+
+/// A fixture from `tests/fixtures/`. The KMS's Bitbucket connection sample names another
+/// project (`7ffbb072-…`) than its sync samples; a project's connection is usable only
+/// inside its project, so the connection is read into the syncs' project.
 pub fn fixture(name: &str) -> Result<String> {
     let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&path).map_err(fail)
+    let text = std::fs::read_to_string(&path).map_err(fail)?;
+    Ok(match name {
+        "bitbucket-connection.json" => {
+            text.replace("7ffbb072-2575-495a-b5b0-127f88caef78", SAMPLE_PROJECT)
+        }
+        _ => text,
+    })
 }
 
 /// A sample sync body with its `connectionId` replaced by `id`.
