@@ -9,5 +9,7 @@ mod canary;
 mod fleet;
 mod hostile;
 mod openapi;
+mod permissions;
 mod seeds;
 mod shape;
+mod tenants;

@@ -60,6 +60,8 @@ pub struct Api {
 pub struct Answer {
     pub status: StatusCode,
     pub body: Value,
+    /// The `Retry-After` header, if any.
+    pub retry_after: Option<String>,
 }
 
 impl Api {
@@ -74,12 +76,30 @@ impl Api {
 
     /// The API over `registry`, as [`start`](Self::start).
     pub async fn with_registry(registry: SyncRegistry) -> Result<Api> {
-        let router = ApiBuilder::new(registry.clone(), Auth::bearer_tokens([TOKEN])?)
+        Api::custom(registry, Auth::bearer_tokens([TOKEN])?, |b| b).await
+    }
+
+    /// The API over `registry` authenticating with `auth`, its builder changed by
+    /// `configure` after the tests' own settings (generous rate limits unless changed).
+    pub async fn custom(
+        registry: SyncRegistry,
+        auth: Auth,
+        configure: impl FnOnce(ApiBuilder) -> ApiBuilder,
+    ) -> Result<Api> {
+        let builder = ApiBuilder::new(registry.clone(), auth)
+            .read_limit(kms_sync_api::RateLimit::new(
+                100_000,
+                Duration::from_secs(3600),
+            )?)
+            .write_limit(kms_sync_api::RateLimit::new(
+                100_000,
+                Duration::from_secs(3600),
+            )?)
             .openapi_path(OPENAPI_PATH)
             .body_limit(BODY_LIMIT)
             .org_id("6f03caa1-a5de-43ce-b127-95a145d3464c")
-            .removal_poll(Duration::from_millis(50), Duration::from_secs(20))
-            .build()?;
+            .removal_poll(Duration::from_millis(50), Duration::from_secs(20));
+        let router = configure(builder).build()?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .map_err(fail)?;
@@ -100,10 +120,21 @@ impl Api {
 
     /// `method path` with the token and, if given, a JSON body.
     pub async fn call(&self, method: Method, path: &str, body: Option<&str>) -> Result<Answer> {
+        self.call_as(TOKEN, method, path, body).await
+    }
+
+    /// `method path` with `token` and, if given, a JSON body.
+    pub async fn call_as(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        body: Option<&str>,
+    ) -> Result<Answer> {
         let mut request = self
             .client
             .request(method, format!("{}{path}", self.base))
-            .bearer_auth(TOKEN);
+            .bearer_auth(token);
         if let Some(body) = body {
             request = request
                 .header("content-type", "application/json")
@@ -152,10 +183,19 @@ pub async fn answer(request: reqwest::RequestBuilder) -> Result<Answer> {
     let response = request.send().await.map_err(fail)?;
     let status = response.status();
     scan("an answer's headers", &format!("{:?}", response.headers()))?;
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let text = response.text().await.map_err(fail)?;
     scan("an answer", &text)?;
     let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-    Ok(Answer { status, body })
+    Ok(Answer {
+        status,
+        body,
+        retry_after,
+    })
 }
 
 /// The project of the KMS's sync samples.
