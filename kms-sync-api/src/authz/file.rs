@@ -216,3 +216,75 @@ impl fmt::Debug for TokenFileAuthorizer {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(token: &str) -> String {
+        format!(r#"{{"tokens": [{token}]}}"#)
+    }
+
+    fn refused(text: &str, needle: &str) {
+        let err = TokenFileAuthorizer::from_json(text).expect_err(needle);
+        assert!(err.to_string().contains(needle), "{needle}: {err}");
+    }
+
+    #[test]
+    fn a_token_file_is_read_strictly_naming_the_place() {
+        let d = TokenFileAuthorizer::digest("t-0123456789");
+        let entry =
+            |projects: &str| format!(r#"{{"name": "a", "sha256": "{d}", "projects": {projects}}}"#);
+        refused(
+            &file(&entry(
+                r#"{"p": [{"subject": "secret-syncs", "actions": ["connect"]}]}"#,
+            )),
+            r#"tokens[0].projects["p"][0]: `connect` is not an action on secret-syncs"#,
+        );
+        refused(
+            &file(&entry(
+                r#"{"p": [{"subject": "secret-sync", "actions": ["read"]}]}"#,
+            )),
+            "line 1",
+        );
+        refused(
+            &file(&entry(
+                r#"{"p": [{"subject": "app-connections", "actions": ["read"], "conditions": {"environment": {"$eq": "dev"}}}]}"#,
+            )),
+            "app-connections take no conditions",
+        );
+        refused(
+            &file(&entry(
+                r#"{"p": [{"subject": "secrets", "actions": ["read-value"], "conditions": {"secretPath": {}}}]}"#,
+            )),
+            "names no operator",
+        );
+        refused(
+            &file(&entry(
+                r#"{"p": [{"subject": "secrets", "actions": ["read-value"], "conditions": {"secretPath": {"$regex": "x"}}}]}"#,
+            )),
+            "unknown field `$regex`",
+        );
+        refused(
+            &file(&entry(r#"{"p": [{"subject": "secrets", "actions": []}]}"#)),
+            "names no action",
+        );
+        refused(
+            &file(r#"{"name": "a", "sha256": "abc"}"#),
+            "tokens[0].sha256: not 64 hex digits",
+        );
+        let twice = format!("{},{}", entry("{}"), entry("{}"));
+        refused(
+            &file(&twice),
+            "tokens[1].sha256: the same token appears twice",
+        );
+        refused(r#"{"tokens": []}"#, "`tokens` is empty");
+        refused(
+            "{\n  \"tokens\": [\n    {\"name\": \"a\", \"sha265\": \"x\"}\n  ]\n}",
+            "line 3",
+        );
+        let ok = TokenFileAuthorizer::from_json(&file(&entry("{}"))).expect("valid");
+        assert_eq!(ok.len(), 1);
+        assert!(!format!("{ok:?}").contains(&d));
+    }
+}
