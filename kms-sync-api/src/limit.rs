@@ -3,6 +3,7 @@
 //! counts them.
 
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -100,11 +101,15 @@ impl RateLimit {
     }
 }
 
+/// How many checks pass between two sweeps of callers whose limits are full again.
+const SWEEP_EVERY: u64 = 4096;
+
 /// The read and the write limiter, keyed by the caller's token digest.
 pub(crate) struct Limits {
     read: DefaultKeyedRateLimiter<[u8; 32]>,
     write: DefaultKeyedRateLimiter<[u8; 32]>,
     clock: DefaultClock,
+    checks: AtomicU64,
 }
 
 impl Limits {
@@ -113,11 +118,18 @@ impl Limits {
             read: RateLimiter::keyed(read.quota()),
             write: RateLimiter::keyed(write.quota()),
             clock: DefaultClock::default(),
+            checks: AtomicU64::new(0),
         })
     }
 
     /// `None` when the caller may go on, else how long it must wait.
     fn check(&self, method: &Method, key: &[u8; 32]) -> Option<Duration> {
+        // Callers back at a full allowance are forgotten now and then, so the state kept
+        // follows the callers of the last window, not every token ever seen.
+        if self.checks.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
+            self.read.retain_recent();
+            self.write.retain_recent();
+        }
         let limiter = match *method {
             Method::GET | Method::HEAD | Method::OPTIONS => &self.read,
             _ => &self.write,

@@ -225,3 +225,29 @@ async fn tenant_b_cannot_see_change_trigger_or_detect_tenant_a() -> Result<()> {
         &seen,
     )
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_principal_of_another_organization_is_refused() -> Result<()> {
+    let db = db!("a_principal_of_another_organization_is_refused");
+    let registry = SyncRegistry::builder(db.pool().await?, destinations())
+        .key_ring(KeyRing::new("k1", [0x5a; 32])?)
+        .build()?;
+    let file = json!({"orgId": "11111111-2222-4333-8444-555555555555",
+        "tokens": [tenant("elsewhere", TENANT_A, PROJECT_A)]});
+    let auth = Auth::authorizer(TokenFileAuthorizer::from_json(&file.to_string())?);
+    // The tests' API serves organization 6f03caa1-…; the file's principal is of another.
+    let api = Api::custom(registry, auth, |b| b).await?;
+    let list = api
+        .call_as(
+            TENANT_A,
+            Method::GET,
+            &format!("{SYNCS}?projectId={PROJECT_A}"),
+            None,
+        )
+        .await?;
+    check(
+        list.status == 401,
+        "a principal of another organization",
+        &list,
+    )
+}
