@@ -607,91 +607,122 @@ pub(crate) async fn check_destination(
 ) -> ApiResult<CheckDestinationResponse> {
     let kind = state.kind(&path(params)?)?;
     let body = json_object(&headers, body, "check-destination body")?;
-    let request: CheckDestinationRequest =
-        kms_sync_core::parse_json(&body.text, "check-destination body")?;
-    uuid_field("projectId", &request.project_id)?;
-    if let Some(id) = &request.connection_id {
-        uuid_field("connectionId", id)?;
-    }
-    let exclude = match &request.exclude_sync_id {
-        Some(id) => Some(
-            SyncId::parse(id)
-                .map_err(|e| ApiError::bad_request(format!("excludeSyncId: {}", e.message())))?,
-        ),
-        None => None,
-    };
-    let config = match &request.destination_config {
-        None | Some(Value::Null) => Map::new(),
-        Some(Value::Object(m)) => m.clone(),
-        Some(_) => {
-            return Err(ApiError::bad_request(
-                "destinationConfig: must be an object",
-            ))
-        }
-    };
-    if let Some(env) = &request.environment {
-        check_environment(env)?;
-    }
+    let check = CheckBody::read(&body.text)?;
     let who = &caller.principal;
-    if !who.may_sync_somewhere(Some(request.project_id.trim()), Action::Read) {
+    if !who.may_sync_somewhere(Some(check.request.project_id.trim()), Action::Read) {
         return Err(access::denied(
             Action::Read,
             crate::authz::Subject::SecretSyncs,
         ));
     }
-    let mut response = CheckDestinationResponse {
-        has_duplicate: false,
-        duplicate_project_id: None,
-        key_schema_overlap: false,
-        duplicates: Vec::new(),
-    };
-    if config.is_empty() {
-        return Ok(Json(response));
+    if check.config.is_empty() {
+        return Ok(Json(CheckDestinationResponse {
+            has_duplicate: false,
+            duplicate_project_id: None,
+            key_schema_overlap: false,
+            duplicates: Vec::new(),
+        }));
     }
     // Only the syncs the caller may read: another tenant's are never revealed.
     let mut all = state.registry.syncs().list(kind, None).await?;
     all.retain(|s| may_read_sync(who, s));
-    let excluded = exclude.and_then(|id| all.iter().find(|s| s.id == id));
-    let template = request
-        .key_schema
-        .clone()
-        .or_else(|| excluded.and_then(key_schema_of));
-    let environment = request
-        .environment
-        .clone()
-        .or_else(|| excluded.map(|s| s.environment.clone()));
-    for other in all.iter().filter(|s| Some(s.id) != exclude) {
-        let Ok(Value::Object(theirs)) = serde_json::from_str::<Value>(&other.destination_config)
-        else {
-            continue;
-        };
-        if !same_destination(kind, &config, &theirs) {
-            continue;
+    let duplicates = check.duplicates(kind, &all)?;
+    Ok(Json(CheckDestinationResponse {
+        has_duplicate: !duplicates.is_empty(),
+        duplicate_project_id: duplicates.first().and_then(|d| d.project_id.clone()),
+        key_schema_overlap: duplicates.iter().any(|d| d.key_schema_overlap),
+        duplicates,
+    }))
+}
+
+/// A check-destination body, read and checked.
+struct CheckBody {
+    request: CheckDestinationRequest,
+    exclude: Option<SyncId>,
+    config: Map<String, Value>,
+}
+
+impl CheckBody {
+    fn read(text: &str) -> Result<CheckBody, ApiError> {
+        let request: CheckDestinationRequest =
+            kms_sync_core::parse_json(text, "check-destination body")?;
+        uuid_field("projectId", &request.project_id)?;
+        if let Some(id) = &request.connection_id {
+            uuid_field("connectionId", id)?;
         }
-        let their_schema = key_schema_of(other);
-        let ours = Schema::new(
-            template.as_deref(),
-            environment.as_deref().unwrap_or(&other.environment),
-        )
-        .map_err(|e| ApiError::bad_request(format!("keySchema: {}", e.message())))?;
-        let theirs = Schema::new(their_schema.as_deref(), &other.environment)?;
-        let example_key = overlap(&ours, &theirs);
-        response.key_schema_overlap |= example_key.is_some();
-        response.duplicates.push(DestinationOverlap {
-            sync_id: other.id.to_string(),
-            name: other.name.clone(),
-            project_id: other.project_id.clone(),
-            key_schema: their_schema,
-            key_schema_overlap: example_key.is_some(),
-            example_key,
-        });
+        let exclude =
+            match &request.exclude_sync_id {
+                Some(id) => Some(SyncId::parse(id).map_err(|e| {
+                    ApiError::bad_request(format!("excludeSyncId: {}", e.message()))
+                })?),
+                None => None,
+            };
+        let config = match &request.destination_config {
+            None | Some(Value::Null) => Map::new(),
+            Some(Value::Object(m)) => m.clone(),
+            Some(_) => {
+                return Err(ApiError::bad_request(
+                    "destinationConfig: must be an object",
+                ))
+            }
+        };
+        if let Some(env) = &request.environment {
+            check_environment(env)?;
+        }
+        Ok(CheckBody {
+            request,
+            exclude,
+            config,
+        })
     }
-    response.has_duplicate = !response.duplicates.is_empty();
-    response.duplicate_project_id = response
-        .duplicates
-        .first()
-        .and_then(|d| d.project_id.clone());
-    Ok(Json(response))
+
+    /// Every sync of `all` but the excluded one writing this destination config, with
+    /// whether its key schema overlaps this one's.
+    fn duplicates(
+        &self,
+        kind: &str,
+        all: &[SyncRecord],
+    ) -> Result<Vec<DestinationOverlap>, ApiError> {
+        let excluded = self.exclude.and_then(|id| all.iter().find(|s| s.id == id));
+        let template = self
+            .request
+            .key_schema
+            .clone()
+            .or_else(|| excluded.and_then(key_schema_of));
+        let environment = self
+            .request
+            .environment
+            .clone()
+            .or_else(|| excluded.map(|s| s.environment.clone()));
+        let mut duplicates = Vec::new();
+        for other in all.iter().filter(|s| Some(s.id) != self.exclude) {
+            let Ok(Value::Object(theirs)) =
+                serde_json::from_str::<Value>(&other.destination_config)
+            else {
+                continue;
+            };
+            if !same_destination(kind, &self.config, &theirs) {
+                continue;
+            }
+            let their_schema = key_schema_of(other);
+            let ours = Schema::new(
+                template.as_deref(),
+                environment.as_deref().unwrap_or(&other.environment),
+            )
+            .map_err(|e| ApiError::bad_request(format!("keySchema: {}", e.message())))?;
+            let theirs = Schema::new(their_schema.as_deref(), &other.environment)?;
+            let example_key = overlap(&ours, &theirs);
+            duplicates.push(DestinationOverlap {
+                sync_id: other.id.to_string(),
+                name: other.name.clone(),
+                project_id: other.project_id.clone(),
+                key_schema: their_schema,
+                key_schema_overlap: example_key.is_some(),
+                example_key,
+            });
+        }
+        Ok(duplicates)
+    }
 }
 
 fn key_schema_of(sync: &SyncRecord) -> Option<String> {

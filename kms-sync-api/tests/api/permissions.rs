@@ -165,6 +165,13 @@ fn get(path: String) -> Result<Call> {
 }
 
 fn routes() -> Vec<Route> {
+    let mut all = sync_routes();
+    all.extend(trigger_routes());
+    all.extend(connection_routes());
+    all
+}
+
+fn sync_routes() -> Vec<Route> {
     vec![
         Route {
             name: "list syncs",
@@ -231,6 +238,11 @@ fn routes() -> Vec<Route> {
             request: |m| Ok((Method::DELETE, format!("{SYNCS}/{}", m.sync), None)),
             allowed: ok,
         },
+    ]
+}
+
+fn trigger_routes() -> Vec<Route> {
+    vec![
         Route {
             name: "delete sync removing secrets",
             subject: "secret-syncs",
@@ -305,6 +317,11 @@ fn routes() -> Vec<Route> {
             },
             allowed: duplicates,
         },
+    ]
+}
+
+fn connection_routes() -> Vec<Route> {
+    vec![
         Route {
             name: "list connections of a project",
             subject: "app-connections",

@@ -50,61 +50,70 @@ fn neutral(answer: &Answer, id: &str) -> String {
     .replace(id, "ID")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tenant_b_cannot_see_change_trigger_or_detect_tenant_a() -> Result<()> {
-    let db = db!("tenant_b_cannot_see_change_trigger_or_detect_tenant_a");
-    let registry = SyncRegistry::builder(db.pool().await?, destinations())
-        .key_ring(KeyRing::new("k1", [0x5a; 32])?)
-        .build()?;
-    let api = Api::custom(registry, Auth::authorizer(two_tenants()?), |b| b).await?;
-    let a = |m: Method, p: String, b: Option<String>| {
-        let api = &api;
-        async move { api.call_as(TENANT_A, m, &p, b.as_deref()).await }
-    };
+/// Tenant A's connection and sync, created by A.
+struct OfA {
+    conn: String,
+    sync: String,
+}
+
+async fn tenant_a_creates(api: &Api) -> Result<OfA> {
     let conn_body = json!({"name": "a-conn", "method": "api-key", "projectId": PROJECT_A,
         "credentials": {"apiKey": "cu_0123456789abcdef"}})
     .to_string();
-    let conn = a(Method::POST, CONNS.into(), Some(conn_body)).await?;
+    let conn = api
+        .call_as(TENANT_A, Method::POST, CONNS, Some(&conn_body))
+        .await?;
     expect(&conn, 200, "A creates a connection")?;
-    let conn_id = text(&conn.body, "/appConnection/id").to_owned();
-    let sync = a(
-        Method::POST,
-        SYNCS.into(),
-        Some(sync_body("a-sync", PROJECT_A, &conn_id)?),
-    )
-    .await?;
+    let conn = text(&conn.body, "/appConnection/id").to_owned();
+    let body = sync_body("a-sync", PROJECT_A, &conn)?;
+    let sync = api
+        .call_as(TENANT_A, Method::POST, SYNCS, Some(&body))
+        .await?;
     expect(&sync, 200, "A creates a sync")?;
-    let sync_id = text(&sync.body, "/secretSync/id").to_owned();
-    let before = snapshot(&db, &api).await?;
+    let sync = text(&sync.body, "/secretSync/id").to_owned();
+    Ok(OfA { conn, sync })
+}
 
-    let b = |m: Method, p: String, body: Option<String>| {
-        let api = &api;
-        async move { api.call_as(TENANT_B, m, &p, body.as_deref()).await }
-    };
-    // Lists: nothing of A's.
+async fn b(api: &Api, method: Method, path: &str, body: Option<&str>) -> Result<Answer> {
+    api.call_as(TENANT_B, method, path, body).await
+}
+
+/// B's lists show nothing of A's.
+async fn lists_show_nothing(api: &Api, of_a: &OfA) -> Result<()> {
     for path in [
         format!("{SYNCS}?projectId={PROJECT_A}"),
         format!("{CONNS}?projectId={PROJECT_A}"),
         CONNS.to_owned(),
     ] {
-        let list = b(Method::GET, path.clone(), None).await?;
+        let list = b(api, Method::GET, &path, None).await?;
         let shown = list.body.to_string();
-        check(
-            list.status == 200 && !shown.contains(&sync_id) && !shown.contains(&conn_id),
-            &path,
-            &list,
-        )?;
+        let nothing = !shown.contains(&of_a.sync) && !shown.contains(&of_a.conn);
+        check(list.status == 200 && nothing, &path, &list)?;
     }
-    // By id or name: exactly what a missing id gets.
-    let missing_sync = uuid::Uuid::new_v4().to_string();
-    let missing_conn = uuid::Uuid::new_v4().to_string();
-    let by_id: Vec<(Method, String, Option<String>)> = vec![
+    Ok(())
+}
+
+/// `method path` (with `ID` for the id) answers B for `id` exactly as for `missing`.
+async fn as_missing(
+    api: &Api,
+    call: (Method, &str, Option<&str>),
+    id: &str,
+    missing: &str,
+) -> Result<()> {
+    let (method, path, body) = call;
+    let real = b(api, method.clone(), &path.replace("ID", id), body).await?;
+    let gone = b(api, method.clone(), &path.replace("ID", missing), body).await?;
+    let same = real.status == 404 && neutral(&real, id) == neutral(&gone, missing);
+    check(same, &format!("{method} {path}"), &real)
+}
+
+/// Every route by id or name answers B for A's resources exactly as for missing ones.
+async fn ids_answer_as_missing(api: &Api, of_a: &OfA) -> Result<()> {
+    let missing = uuid::Uuid::new_v4().to_string();
+    let patch = r#"{"description": "mine now"}"#;
+    let on_syncs = [
         (Method::GET, format!("{SYNCS}/ID"), None),
-        (
-            Method::PATCH,
-            format!("{SYNCS}/ID"),
-            Some(r#"{"description": "mine now"}"#.into()),
-        ),
+        (Method::PATCH, format!("{SYNCS}/ID"), Some(patch)),
         (Method::POST, format!("{SYNCS}/ID/sync-secrets"), None),
         (Method::POST, format!("{SYNCS}/ID/remove-secrets"), None),
         (
@@ -119,106 +128,91 @@ async fn tenant_b_cannot_see_change_trigger_or_detect_tenant_a() -> Result<()> {
         ),
         (Method::DELETE, format!("{SYNCS}/ID"), None),
     ];
-    for (method, path, body) in &by_id {
-        let real = b(method.clone(), path.replace("ID", &sync_id), body.clone()).await?;
-        let gone = b(
-            method.clone(),
-            path.replace("ID", &missing_sync),
-            body.clone(),
-        )
-        .await?;
-        check(
-            real.status == 404 && neutral(&real, &sync_id) == neutral(&gone, &missing_sync),
-            &format!("{method} {path}"),
-            &real,
-        )?;
+    for (method, path, body) in on_syncs {
+        as_missing(api, (method, &path, body), &of_a.sync, &missing).await?;
     }
+    let conn = format!("{CONNS}/ID");
     for (method, body) in [
         (Method::GET, None),
-        (Method::PATCH, Some(r#"{"description": "x"}"#.to_owned())),
+        (Method::PATCH, Some(patch)),
         (Method::DELETE, None),
     ] {
-        let real = b(method.clone(), format!("{CONNS}/{conn_id}"), body.clone()).await?;
-        let gone = b(method.clone(), format!("{CONNS}/{missing_conn}"), body).await?;
-        check(
-            real.status == 404 && neutral(&real, &conn_id) == neutral(&gone, &missing_conn),
-            &format!("{method} connection"),
-            &real,
-        )?;
+        as_missing(api, (method, &conn, body), &of_a.conn, &missing).await?;
     }
-    let by_name = b(
-        Method::GET,
-        format!("{SYNCS}/sync-name/a-sync?projectId={PROJECT_A}"),
-        None,
-    )
-    .await?;
-    let no_name = b(
-        Method::GET,
-        format!("{SYNCS}/sync-name/a-sinc?projectId={PROJECT_A}"),
-        None,
-    )
-    .await?;
-    check(
-        by_name.status == 404 && neutral(&by_name, "a-sync") == neutral(&no_name, "a-sinc"),
-        "by name",
-        &by_name,
-    )?;
-    // A's connection is not usable from B's project.
+    let by_name = format!("{SYNCS}/sync-name/ID?projectId={PROJECT_A}");
+    as_missing(api, (Method::GET, &by_name, None), "a-sync", "a-sinc").await?;
+    // A's connection is not usable from B's project: as a missing connection.
     let steal = b(
+        api,
         Method::POST,
-        SYNCS.into(),
-        Some(sync_body("b-sync", PROJECT_B, &conn_id)?),
+        SYNCS,
+        Some(&sync_body("b-sync", PROJECT_B, &of_a.conn)?),
     )
     .await?;
     let nothing = b(
+        api,
         Method::POST,
-        SYNCS.into(),
-        Some(sync_body("b-sync", PROJECT_B, &missing_conn)?),
+        SYNCS,
+        Some(&sync_body("b-sync", PROJECT_B, &missing)?),
     )
     .await?;
+    let same = steal.status == 404 && neutral(&steal, &of_a.conn) == neutral(&nothing, &missing);
+    check(same, "B uses A's connection", &steal)
+}
+
+fn check_body(project: &str) -> String {
+    json!({"projectId": project, "destinationConfig":
+        {"accountId": "3c90c3cc-0d44-4b50-8888-8dd25736052a", "accountName": "Example Company"}})
+    .to_string()
+}
+
+/// check-destination from B: nothing of A from B's project; A's project is not B's to ask
+/// about.
+async fn probes_reveal_nothing(api: &Api, of_a: &OfA) -> Result<()> {
+    let url = format!("{SYNCS}/check-destination");
+    let probe = b(api, Method::POST, &url, Some(&check_body(PROJECT_B))).await?;
+    let blind = probe.body["hasDuplicate"] == false && !probe.body.to_string().contains(PROJECT_A);
     check(
-        steal.status == 404 && neutral(&steal, &conn_id) == neutral(&nothing, &missing_conn),
-        "B uses A's connection",
-        &steal,
-    )?;
-    // check-destination: nothing of A from B's project; A's project is not B's to ask about.
-    let config = json!({"accountId": "3c90c3cc-0d44-4b50-8888-8dd25736052a", "accountName": "Example Company"});
-    let probe = b(
-        Method::POST,
-        format!("{SYNCS}/check-destination"),
-        Some(json!({"projectId": PROJECT_B, "destinationConfig": config}).to_string()),
-    )
-    .await?;
-    check(
-        probe.status == 200
-            && probe.body["hasDuplicate"] == false
-            && !probe.body.to_string().contains(PROJECT_A),
+        probe.status == 200 && blind,
         "check-destination from B",
         &probe,
     )?;
-    let asked = b(
-        Method::POST,
-        format!("{SYNCS}/check-destination"),
-        Some(json!({"projectId": PROJECT_A, "destinationConfig": config}).to_string()),
-    )
-    .await?;
-    check(
-        asked.status == 403 && !asked.body.to_string().contains(&sync_id),
-        "check-destination of A's project",
-        &asked,
-    )?;
+    let asked = b(api, Method::POST, &url, Some(&check_body(PROJECT_A))).await?;
+    let refused = asked.status == 403 && !asked.body.to_string().contains(&of_a.sync);
+    check(refused, "check-destination of A's project", &asked)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenant_b_cannot_see_change_trigger_or_detect_tenant_a() -> Result<()> {
+    let db = db!("tenant_b_cannot_see_change_trigger_or_detect_tenant_a");
+    let registry = SyncRegistry::builder(db.pool().await?, destinations())
+        .key_ring(KeyRing::new("k1", [0x5a; 32])?)
+        .build()?;
+    let api = Api::custom(registry, Auth::authorizer(two_tenants()?), |b| b).await?;
+    let of_a = tenant_a_creates(&api).await?;
+    let before = snapshot(&db, &api).await?;
+    lists_show_nothing(&api, &of_a).await?;
+    ids_answer_as_missing(&api, &of_a).await?;
+    probes_reveal_nothing(&api, &of_a).await?;
     if snapshot(&db, &api).await? != before {
         return Err(Error::unexpected("tenant B changed tenant A's registry"));
     }
     // A still sees its own, and its check-destination sees the sync.
-    let mine = a(Method::GET, format!("{SYNCS}/{sync_id}"), None).await?;
-    expect(&mine, 200, "A reads its sync")?;
-    let seen = a(
-        Method::POST,
-        format!("{SYNCS}/check-destination"),
-        Some(json!({"projectId": PROJECT_A, "destinationConfig": config}).to_string()),
-    )
-    .await?;
+    let url = format!("{SYNCS}/{}", of_a.sync);
+    expect(
+        &api.call_as(TENANT_A, Method::GET, &url, None).await?,
+        200,
+        "A reads its sync",
+    )?;
+    let check_url = format!("{SYNCS}/check-destination");
+    let seen = api
+        .call_as(
+            TENANT_A,
+            Method::POST,
+            &check_url,
+            Some(&check_body(PROJECT_A)),
+        )
+        .await?;
     check(
         seen.body["hasDuplicate"] == true,
         "check-destination from A",
