@@ -57,10 +57,14 @@ impl<F: DestinationFactory> DestinationFactory for AtFake<F> {
         &self,
         connection: &AppConnectionDefinition,
         config: &str,
-        _: ClientSettings,
+        given: ClientSettings,
     ) -> kms_sync::Result<Arc<dyn Destination>> {
-        self.factory
-            .build(connection, config, self.settings.clone())
+        // The fake's settings, keeping the registry's URL guard (the fleet's URL policy).
+        let settings = match given.url_guard() {
+            Some(guard) => self.settings.clone().with_url_guard(guard.clone()),
+            None => self.settings.clone(),
+        };
+        self.factory.build(connection, config, settings)
     }
 }
 
@@ -174,6 +178,12 @@ async fn main() -> Result<(), Failure> {
             factory: kms_sync_octopus::OctopusFactory,
             settings: kms_sync_testkit::fake_client_settings(octopus.base_url()),
         });
+    // Connections may reach public HTTPS hosts and exactly the fakes.
+    let mut policy = kms_sync::net::UrlPolicy::public_only();
+    for base in [bitbucket.base_url(), checkly.base_url(), octopus.base_url()] {
+        let host_port = base.trim_start_matches("http://").trim_end_matches('/');
+        policy = policy.allow(format!("http://{host_port}").parse()?);
+    }
     let config = |name: &str| {
         PostgresConfig::builder()
             .url(&url)
@@ -186,6 +196,7 @@ async fn main() -> Result<(), Failure> {
         destinations.clone(),
     )
     .key_ring(KeyRing::new("example-1", CREDENTIALS_KEY)?)
+    .url_policy(policy.clone())
     .build()?;
 
     // Connections and syncs from the KMS's sample bodies, pointed at the fakes.
@@ -241,6 +252,7 @@ async fn main() -> Result<(), Failure> {
         let own =
             SyncRegistry::builder(PgPool::connect(config(name)?).await?, destinations.clone())
                 .key_ring(KeyRing::new("example-1", CREDENTIALS_KEY)?)
+                .url_policy(policy.clone())
                 .build()?;
         let worker = Worker::builder(own, sources.clone())
             .worker_id(name)

@@ -1,7 +1,7 @@
 //! The KMS's Secret Syncs API on your machine: starts the API (kms-sync-api) on 127.0.0.1
 //! over the local PostgreSQL, a fleet worker (kms-sync-postgres) that runs the syncs, and the
-//! embedded fakes as the KMS and the destinations, then prints a token and the `curl`
-//! commands to try. Ctrl-C stops everything.
+//! embedded fakes as the KMS and the destinations, then prints two tenants' tokens and the
+//! `curl` commands to try. Ctrl-C stops everything.
 //!
 //! ```text
 //! cargo run --features api,fake --example server
@@ -9,8 +9,13 @@
 //!
 //! - PostgreSQL: `DATABASE_URL`, default `postgres://postgres@127.0.0.1:5432/test`; each run
 //!   uses a fresh schema (`kms_sync_example_<time>`), left for inspection on Ctrl-C.
-//! - The API listens on `KMS_SYNC_API_ADDR`, default `127.0.0.1:8080`; its token is
-//!   `KMS_SYNC_API_TOKEN` or a random one, printed.
+//! - The API listens on `KMS_SYNC_API_ADDR`, default `127.0.0.1:8080`. It serves two
+//!   tenants, each a token bound to one project with every action on its syncs, connections
+//!   and secrets: tenant A the seed's project (`3c90c3cc-…`), tenant B the Bitbucket
+//!   connection sample's (`7ffbb072-…`). Tenant A's token is `KMS_SYNC_API_TOKEN` or a random
+//!   one, tenant B's random; both printed. Neither sees the other's syncs or connections.
+//! - Connections may reach public HTTPS hosts and exactly the fakes' `http://127.0.0.1:<port>`
+//!   (an Octopus Deploy `instanceUrl` of `http://127.0.0.1:5432` is refused).
 //! - The fake KMS holds `dev:/my-secrets` and `dev:/` (`DB_URL`, `API_KEY`) of the seed's
 //!   project; the fake Bitbucket has the seed's workspace and repository, the fake Octopus
 //!   Deploy the seed's `Spaces-1`/`Projects-123`. The fakes accept only their own
@@ -20,11 +25,12 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use kms_sync::api::{ApiBuilder, Auth};
+use kms_sync::api::{ApiBuilder, Auth, TokenFileAuthorizer};
 use kms_sync::bitbucket::fake::{FakeBitbucket, FAKE_EMAIL, FAKE_TOKEN};
 use kms_sync::checkly::fake::{FakeChecklyServer, ACCOUNT_ID, FAKE_API_KEY};
 use kms_sync::hanzo::fake::FakeKms;
 use kms_sync::http::ClientSettings;
+use kms_sync::net::UrlPolicy;
 use kms_sync::octopus::fake::{FakeOctopus, FAKE_API_KEY as OCTOPUS_API_KEY};
 use kms_sync::postgres::{KeyRing, PgPool, PostgresConfig, SourceProvider, SyncRegistry, Worker};
 use kms_sync::{
@@ -77,6 +83,36 @@ impl SourceProvider for FakeSources {
                 .build()?,
         ))
     }
+}
+
+/// The seed's project (tenant A) and the Bitbucket connection sample's (tenant B).
+const PROJECT_A: &str = "3c90c3cc-0d44-4b50-8888-8dd25736052a";
+const PROJECT_B: &str = "7ffbb072-2575-495a-b5b0-127f88caef78";
+
+/// Two tenants, each with every action in its own project only.
+fn two_tenants(token_a: &str, token_b: &str) -> Result<TokenFileAuthorizer> {
+    let tenant = |name: &str, token: &str, project: &str| {
+        serde_json::json!({"name": name, "sha256": TokenFileAuthorizer::digest(token), "projects": {project: [
+            {"subject": "secret-syncs", "actions": ["read", "create", "edit", "delete", "sync-secrets", "import-secrets", "remove-secrets"]},
+            {"subject": "app-connections", "actions": ["read", "create", "edit", "delete", "connect"]},
+            {"subject": "secrets", "actions": ["read-value"]}
+        ]}})
+    };
+    let file = serde_json::json!({"tokens": [
+        tenant("tenant-a", token_a, PROJECT_A),
+        tenant("tenant-b", token_b, PROJECT_B),
+    ]});
+    TokenFileAuthorizer::from_json(&file.to_string())
+}
+
+/// Public HTTPS, and exactly each fake's `http://127.0.0.1:<port>`.
+fn fakes_only(bases: &[String]) -> Result<UrlPolicy> {
+    let mut policy = UrlPolicy::public_only();
+    for base in bases {
+        let host_port = base.trim_start_matches("http://").trim_end_matches('/');
+        policy = policy.allow(format!("http://{host_port}").parse()?);
+    }
+    Ok(policy)
 }
 
 /// 32 random bytes (for the demo's keys; keep real ones in your secret store).
@@ -135,6 +171,11 @@ async fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     let registry = SyncRegistry::builder(pool.clone(), destinations)
         .key_ring(KeyRing::new("example", random_key())?)
         .backoff(Duration::from_secs(2), Duration::from_secs(30))
+        .url_policy(fakes_only(&[
+            bitbucket.base_url(),
+            checkly.base_url(),
+            octopus.base_url(),
+        ])?)
         .build()?;
 
     // The fleet's worker: runs what the API queues, and polls the KMS for changes.
@@ -145,10 +186,12 @@ async fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
         .source_poll(Some(Duration::from_secs(3)))
         .build()?;
 
-    // The API.
-    let token = std::env::var("KMS_SYNC_API_TOKEN")
-        .unwrap_or_else(|_| format!("kms-sync-{}", uuid::Uuid::new_v4().simple()));
-    let api = ApiBuilder::new(registry, Auth::bearer_tokens([token.as_str()])?)
+    // The API, for two tenants.
+    let token_a = std::env::var("KMS_SYNC_API_TOKEN")
+        .unwrap_or_else(|_| format!("kms-sync-a-{}", uuid::Uuid::new_v4().simple()));
+    let token_b = format!("kms-sync-b-{}", uuid::Uuid::new_v4().simple());
+    let auth = Auth::authorizer(two_tenants(&token_a, &token_b)?);
+    let api = ApiBuilder::new(registry, auth)
         .openapi_path("/openapi.json")
         .build()?;
     let addr = std::env::var("KMS_SYNC_API_ADDR").unwrap_or_else(|_| "127.0.0.1:8080".to_owned());
@@ -160,7 +203,18 @@ async fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
         pool.server()
     );
     println!("\n  export KMS_SYNC_API={base}");
-    println!("  export TOKEN={token}");
+    println!("  export TOKEN_A={token_a}   # tenant A, project {PROJECT_A}");
+    println!("  export TOKEN_B={token_b}   # tenant B, project {PROJECT_B}");
+    for (tenant, project) in [("A", PROJECT_A), ("B", PROJECT_B)] {
+        println!("\nTenant {tenant}:");
+        println!(
+            "  curl -H \"Authorization: Bearer $TOKEN_{tenant}\" \"$KMS_SYNC_API/api/v1/secret-syncs/bitbucket?projectId={project}\""
+        );
+        println!(
+            "  curl -H \"Authorization: Bearer $TOKEN_{tenant}\" -H 'Content-Type: application/json' \\\n    \"$KMS_SYNC_API/api/v1/app-connections/checkly\" -d '{{\"name\": \"checkly-{}\", \"method\": \"api-key\", \"projectId\": \"{project}\", \"credentials\": {{\"apiKey\": \"{FAKE_API_KEY}\"}}}}'",
+            tenant.to_lowercase()
+        );
+    }
     println!("\nThe fakes accept only their own credentials:");
     println!("  Bitbucket       email {FAKE_EMAIL}, apiToken {FAKE_TOKEN}");
     println!("  Checkly         apiKey {FAKE_API_KEY}, accountId {ACCOUNT_ID}");
@@ -172,7 +226,7 @@ async fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
         "The fake KMS: {} (dev:/my-secrets and dev:/ hold DB_URL, API_KEY)",
         kms.base_url()
     );
-    println!("OpenAPI: curl -H \"Authorization: Bearer $TOKEN\" $KMS_SYNC_API/openapi.json");
+    println!("OpenAPI: curl -H \"Authorization: Bearer $TOKEN_A\" $KMS_SYNC_API/openapi.json");
     println!("\nCtrl-C or SIGTERM stops (running syncs stop writing and save their ledgers).");
 
     let (stop, stopped) = tokio::sync::watch::channel(false);

@@ -1,6 +1,6 @@
 //! Who may call the API: a bearer token checked on every request, before anything is read
-//! or changed. There is no way to turn it off: [`ApiBuilder::new`](crate::ApiBuilder::new)
-//! takes an [`Auth`].
+//! or changed, and turned into a [`Principal`] the routes check. There is no way to turn it
+//! off: [`ApiBuilder::new`](crate::ApiBuilder::new) takes an [`Auth`].
 
 use std::fmt;
 use std::sync::Arc;
@@ -13,6 +13,7 @@ use kms_sync_core::{async_trait, Error, Result};
 use sha2::{Digest, Sha256};
 use subtle::{Choice, ConstantTimeEq};
 
+use crate::authz::{Authorizer, Principal};
 use crate::error::ApiError;
 
 /// The shortest static token accepted, in bytes.
@@ -62,10 +63,13 @@ where
     }
 }
 
-/// How requests are authenticated: static bearer tokens, compared in constant time, or a
-/// [`TokenVerifier`] of yours. A request without `Authorization: Bearer <token>`, or with a
-/// token that is not accepted, gets 401 in the KMS's envelope and changes nothing. `Debug`
-/// never shows a token.
+/// How requests are authenticated and what the caller may do: static bearer tokens,
+/// compared in constant time, or a [`TokenVerifier`] of yours — both org-wide, full-access
+/// principals ([`Principal::full_access`]), as before principals existed — or an
+/// [`Authorizer`] that answers a [`Principal`] per token (your KMS's permission service, or
+/// the [`TokenFileAuthorizer`](crate::TokenFileAuthorizer)). A request without
+/// `Authorization: Bearer <token>`, or with a token that is not accepted, gets 401 in the
+/// KMS's envelope and changes nothing. `Debug` never shows a token.
 ///
 /// ```
 /// use kms_sync_api::Auth;
@@ -85,6 +89,7 @@ enum Inner {
     /// SHA-256 digests of the accepted tokens (so every comparison is of 32 bytes).
     Tokens(Arc<Vec<[u8; 32]>>),
     Verifier(Arc<dyn TokenVerifier>),
+    Authorizer(Arc<dyn Authorizer>),
 }
 
 impl Auth {
@@ -137,6 +142,37 @@ impl Auth {
         }
     }
 
+    /// Principals from `authorizer`: each token stands for what the principal it answers
+    /// may do.
+    ///
+    /// ```
+    /// # fn f() -> kms_sync_core::Result<()> {
+    /// let tokens = kms_sync_api::TokenFileAuthorizer::from_file("tokens.json")?;
+    /// let auth = kms_sync_api::Auth::authorizer(tokens);
+    /// # Ok(()) }
+    /// ```
+    pub fn authorizer(authorizer: impl Authorizer + 'static) -> Auth {
+        Auth {
+            inner: Inner::Authorizer(Arc::new(authorizer)),
+        }
+    }
+
+    /// The principal `token` stands for, if it is accepted.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> kms_sync_core::Result<()> {
+    /// let auth = kms_sync_api::Auth::bearer_tokens(["a-long-random-token-0123456789"])?;
+    /// let who = auth.principal("a-long-random-token-0123456789").await.expect("accepted");
+    /// assert!(who.readable_projects().is_none(), "a static token has full access");
+    /// # Ok(()) }
+    /// ```
+    pub async fn principal(&self, token: &str) -> Option<Principal> {
+        match &self.inner {
+            Inner::Authorizer(authorizer) => authorizer.principal(token).await,
+            _ => self.accepts(token).await.then(Principal::full_access),
+        }
+    }
+
     /// Whether `token` is accepted.
     ///
     /// ```
@@ -157,6 +193,7 @@ impl Auth {
                 bool::from(found)
             }
             Inner::Verifier(verifier) => verifier.verify(token).await,
+            Inner::Authorizer(authorizer) => authorizer.principal(token).await.is_some(),
         }
     }
 }
@@ -166,6 +203,7 @@ impl fmt::Debug for Auth {
         match &self.inner {
             Inner::Tokens(d) => write!(f, "Auth::BearerTokens({} tokens, [REDACTED])", d.len()),
             Inner::Verifier(_) => f.write_str("Auth::Verifier"),
+            Inner::Authorizer(_) => f.write_str("Auth::Authorizer"),
         }
     }
 }
@@ -186,17 +224,40 @@ fn bearer(request: &Request) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-/// Refuses, with 401, every request without a token `auth` accepts.
-pub(crate) async fn require(State(auth): State<Auth>, request: Request, next: Next) -> Response {
-    let accepted = match bearer(&request) {
-        None => {
-            return ApiError::unauthorized("Token missing: send `Authorization: Bearer <token>`")
-                .into_response()
-        }
-        Some(token) => auth.accepts(token).await,
+/// The authenticated caller, put into the request by [`require`]: its principal and the
+/// SHA-256 of its token (the key of its rate limits).
+#[derive(Clone)]
+pub(crate) struct Caller {
+    pub principal: Arc<Principal>,
+    pub key: [u8; 32],
+}
+
+/// What the auth layer holds: how tokens are checked, and the API's organization.
+#[derive(Clone)]
+pub(crate) struct AuthState {
+    pub auth: Auth,
+    pub org_id: String,
+}
+
+/// Refuses, with 401, every request without a token `auth` accepts (or whose principal is
+/// of another organization); puts the [`Caller`] into the others.
+pub(crate) async fn require(
+    State(state): State<AuthState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let Some(token) = bearer(&request) else {
+        return ApiError::unauthorized("Token missing: send `Authorization: Bearer <token>`")
+            .into_response();
     };
-    if !accepted {
-        return ApiError::unauthorized("Invalid token").into_response();
-    }
+    let key = digest(token);
+    let principal = match state.auth.principal(token).await {
+        Some(p) if p.org_id().is_none_or(|org| org == state.org_id) => p,
+        _ => return ApiError::unauthorized("Invalid token").into_response(),
+    };
+    request.extensions_mut().insert(Caller {
+        principal: Arc::new(principal),
+        key,
+    });
     next.run(request).await
 }

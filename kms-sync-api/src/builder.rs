@@ -17,9 +17,10 @@ use utoipa::{Modify, OpenApi as _};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::{self, Auth};
+use crate::auth::{self, Auth, AuthState};
 use crate::body::DEFAULT_BODY_LIMIT;
 use crate::error::{envelope, ApiError};
+use crate::limit::{self, Limits, RateLimit, DEFAULT_READ_LIMIT, DEFAULT_WRITE_LIMIT};
 use crate::present::{default_environment_names, Presenter};
 use crate::routes::{connections, syncs, ApiState};
 
@@ -130,6 +131,8 @@ pub struct ApiBuilder {
     environment_names: BTreeMap<String, String>,
     removal_poll: Duration,
     removal_wait: Duration,
+    read_limit: RateLimit,
+    write_limit: RateLimit,
 }
 
 impl ApiBuilder {
@@ -151,7 +154,35 @@ impl ApiBuilder {
             environment_names: default_environment_names(),
             removal_poll: DEFAULT_REMOVAL_POLL,
             removal_wait: DEFAULT_REMOVAL_WAIT,
+            read_limit: RateLimit::minute_of(DEFAULT_READ_LIMIT),
+            write_limit: RateLimit::minute_of(DEFAULT_WRITE_LIMIT),
         }
+    }
+
+    /// The read limit per caller (`GET`): default [`DEFAULT_READ_LIMIT`] per minute, the
+    /// KMS's. Over it, 429 with `Retry-After`.
+    ///
+    /// ```no_run
+    /// # fn f(b: kms_sync_api::ApiBuilder) -> kms_sync_core::Result<()> {
+    /// let b = b.read_limit(kms_sync_api::RateLimit::per_minute(600)?);
+    /// # Ok(()) }
+    /// ```
+    pub fn read_limit(mut self, limit: RateLimit) -> ApiBuilder {
+        self.read_limit = limit;
+        self
+    }
+
+    /// The write limit per caller (`POST`, `PATCH`, `DELETE`): default
+    /// [`DEFAULT_WRITE_LIMIT`] per minute, the KMS's.
+    ///
+    /// ```no_run
+    /// # fn f(b: kms_sync_api::ApiBuilder) -> kms_sync_core::Result<()> {
+    /// let b = b.write_limit(kms_sync_api::RateLimit::per_minute(50)?);
+    /// # Ok(()) }
+    /// ```
+    pub fn write_limit(mut self, limit: RateLimit) -> ApiBuilder {
+        self.write_limit = limit;
+        self
     }
 
     /// Serves the OpenAPI document (JSON) at `path`, behind the same auth. Not served
@@ -246,6 +277,11 @@ impl ApiBuilder {
                 }),
             );
         }
+        let auth = AuthState {
+            auth: self.auth,
+            org_id: self.org_id.clone(),
+        };
+        let limits = Limits::new(self.read_limit, self.write_limit);
         let state = ApiState {
             registry: self.registry,
             present: Arc::new(Presenter {
@@ -259,7 +295,8 @@ impl ApiBuilder {
             .fallback(no_route)
             .with_state(state)
             .layer(DefaultBodyLimit::max(self.body_limit))
-            .layer(middleware::from_fn_with_state(self.auth, auth::require))
+            .layer(middleware::from_fn_with_state(limits, limit::limit))
+            .layer(middleware::from_fn_with_state(auth, auth::require))
             .layer(middleware::from_fn(envelope)))
     }
 }

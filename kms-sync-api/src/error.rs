@@ -72,6 +72,15 @@ impl ApiError {
         ApiError::new(StatusCode::UNAUTHORIZED, "UnauthorizedError", message)
     }
 
+    /// 429, the KMS's `RateLimitExceeded`.
+    pub fn rate_limited(retry_after_secs: u64) -> ApiError {
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "RateLimitExceeded",
+            format!("Rate limit exceeded. Please try again in {retry_after_secs} seconds"),
+        )
+    }
+
     /// 404 for a path no route serves (as fastify words it).
     pub fn no_route(method: &str, path: &str) -> ApiError {
         let shown: String = path.chars().take(200).collect();

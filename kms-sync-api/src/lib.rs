@@ -18,26 +18,60 @@
 //! registry's [`DestinationRegistry`](kms_sync_core::DestinationRegistry) knows); every
 //! answer wraps its resource as the KMS does.
 //!
-//! | method and path | answer |
-//! |---|---|
-//! | `POST /api/v1/app-connections/{app}` | `{"appConnection"}`: public credential fields only (Bitbucket's `email`), `credentialsHash`, `version`, timestamps |
-//! | `GET /api/v1/app-connections/{app}?projectId=` | `{"appConnections": [...]}` |
-//! | `GET`, `PATCH`, `DELETE /api/v1/app-connections/{app}/{connectionId}` | `{"appConnection"}`; `PATCH` replaces credentials whole; `DELETE` is 409 while a sync uses it |
-//! | `POST /api/v1/secret-syncs/{destination}` | `{"secretSync"}` with every field of the KMS's sample responses; enabled with auto-sync, it is queued (`syncStatus: pending`) |
-//! | `GET /api/v1/secret-syncs/{destination}?projectId=` | `{"secretSyncs": [...]}` |
-//! | `GET …/{syncId}`, `GET …/sync-name/{syncName}?projectId=` | `{"secretSync"}` |
-//! | `PATCH …/{syncId}` | `{"secretSync"}`, `version` one more |
-//! | `DELETE …/{syncId}?removeSecrets=true\|false` | `{"secretSync"}`; with `true` a remove is queued first (`removeStatus: pending`, `lastRemoveJobId`) and the sync is deleted when it succeeds |
-//! | `POST …/{syncId}/sync-secrets`, `…/remove-secrets` | `{"secretSync"}` with the job queued: `syncStatus: pending` and `lastSyncJobId` (or the remove's) |
-//! | `POST …/{syncId}/import-secrets?importBehavior=` | 400 "Bitbucket does not support importing secrets." (so Checkly, Octopus Deploy), as the KMS documents |
-//! | `POST …/check-destination` | the KMS's `hasDuplicate`, `duplicateProjectId`; beyond the KMS, `keySchemaOverlap` and each duplicate with an `exampleKey` both syncs would manage |
+//! | method and path | answer | the caller needs (on the resource's project) |
+//! |---|---|---|
+//! | `POST /api/v1/app-connections/{app}` | `{"appConnection"}`: public credential fields only (Bitbucket's `email`), `credentialsHash`, `version`, timestamps | app-connections `create` (in `projectId`, or at organization level) |
+//! | `GET /api/v1/app-connections/{app}?projectId=` | `{"appConnections": [...]}`: only those the caller may read (without `projectId`, of every project it may read) | app-connections `read` |
+//! | `GET`, `PATCH`, `DELETE /api/v1/app-connections/{app}/{connectionId}` | `{"appConnection"}`; `PATCH` replaces credentials whole; `DELETE` is 409 while a sync uses it | `read`, and `edit` / `delete` |
+//! | `POST /api/v1/secret-syncs/{destination}` | `{"secretSync"}` with every field of the KMS's sample responses; enabled with auto-sync, it is queued (`syncStatus: pending`) | secret-syncs `create` where the sync reads, secrets `read-value` there, app-connections `connect` on a connection of the same project (or of the organization) |
+//! | `GET /api/v1/secret-syncs/{destination}?projectId=` | `{"secretSyncs": [...]}`: only those the caller may read | secret-syncs `read` |
+//! | `GET …/{syncId}`, `GET …/sync-name/{syncName}?projectId=` | `{"secretSync"}` | `read` |
+//! | `PATCH …/{syncId}` | `{"secretSync"}`, `version` one more | `read`, `edit` (and where it moves to: `edit`, secrets `read-value`; a new connection: `connect`) |
+//! | `DELETE …/{syncId}?removeSecrets=true\|false` | `{"secretSync"}`; with `true` a remove is queued first (`removeStatus: pending`, `lastRemoveJobId`) and the sync is deleted when it succeeds | `read`, `delete` (and `remove-secrets` with `true`) |
+//! | `POST …/{syncId}/sync-secrets`, `…/remove-secrets` | `{"secretSync"}` with the job queued: `syncStatus: pending` and `lastSyncJobId` (or the remove's) | `read`, `sync-secrets` / `remove-secrets` |
+//! | `POST …/{syncId}/import-secrets?importBehavior=` | 400 "Bitbucket does not support importing secrets." (so Checkly, Octopus Deploy), as the KMS documents | `read`, `import-secrets` |
+//! | `POST …/check-destination` | the KMS's `hasDuplicate`, `duplicateProjectId`; beyond the KMS, `keySchemaOverlap` and each duplicate with an `exampleKey` both syncs would manage — only duplicates the caller may read | secret-syncs `read` in `projectId` |
 //!
-//! ## Auth is never off
+//! ## Auth is never off, and every caller is a principal
 //!
-//! [`ApiBuilder::new`] takes an [`Auth`]: static bearer tokens ([`Auth::bearer_tokens`],
-//! kept as SHA-256 digests and compared in constant time) or your [`TokenVerifier`]. There
-//! is no unauthenticated router. A request without a valid `Authorization: Bearer` token
-//! is answered 401 before its body is read, and changes nothing.
+//! [`ApiBuilder::new`] takes an [`Auth`]; there is no unauthenticated router. A request
+//! without a valid `Authorization: Bearer` token is answered 401 before its body is read,
+//! and changes nothing. A token stands for a [`Principal`]: its organization and, per
+//! project, [`Grant`]s of the KMS's actions on a [`Subject`] (`secret-syncs`,
+//! `app-connections`, `secrets`), with [`Conditions`] on `environment` and `secretPath`
+//! (`$eq`, `$in`, `$glob`), plus organization-level app-connection actions.
+//!
+//! - [`Auth::authorizer`] with your [`Authorizer`] (your KMS's permission service), or the
+//!   built-in [`TokenFileAuthorizer`]: a JSON file of tokens stored as SHA-256 digests,
+//!   each bound to projects, actions and conditions, read strictly (an unknown field,
+//!   subject or action is refused with its line and column).
+//! - [`Auth::bearer_tokens`] (static tokens, kept as SHA-256 digests and compared in
+//!   constant time) and [`Auth::verifier`] (your [`TokenVerifier`]) are, as before
+//!   principals existed, **org-wide full-access** principals ([`Principal::full_access`]).
+//!
+//! Every route checks the action the KMS checks for it (the table above). A resource the
+//! caller may not read — another tenant's — is answered **404 exactly as a missing id**, so
+//! its existence is never revealed; an action it may not take on one it can read is **403**
+//! `PermissionDenied`, as is creating where it holds no grant. Lists show only what the
+//! caller may read. A project's connection is usable only by syncs of that project.
+//!
+//! ## Limits per caller
+//!
+//! Each token has a read limit (`GET`: [`DEFAULT_READ_LIMIT`] a minute) and a write limit
+//! (`POST`, `PATCH`, `DELETE`: [`DEFAULT_WRITE_LIMIT`]), the KMS's defaults, set with
+//! [`ApiBuilder::read_limit`] and [`ApiBuilder::write_limit`]. Over it: 429
+//! `RateLimitExceeded` with `Retry-After` (seconds), in the KMS's envelope. Request bodies
+//! are capped too ([`ApiBuilder::body_limit`]).
+//!
+//! ## Connections cannot reach inside
+//!
+//! The URLs a connection names (Octopus Deploy's `instanceUrl`) are checked by the
+//! registry's URL policy
+//! ([`SyncRegistryBuilder::url_policy`](kms_sync_postgres::SyncRegistryBuilder::url_policy),
+//! public HTTPS only by default) when the connection is created or updated — refused with
+//! 400 naming the field and the rule, never echoing a `user:password@` — and again by the
+//! workers when they connect. The API adds no policy of its own: there is one, the
+//! registry's.
 //!
 //! ## Errors, and nothing secret
 //!
@@ -45,7 +79,7 @@
 //! `error`): 400 `BadRequest` naming the field for anything kms-sync refuses as
 //! configuration ([`ErrorKind::Config`](kms_sync_core::ErrorKind::Config) and the other
 //! refusals), 404 for unknown ids, 409 for a duplicate name in a project or a connection in
-//! use, 401, 413 over the body limit (1 MiB by default), 415 without
+//! use, 401, 403 for an action the caller may not take, 429 over its rate limit, 413 over the body limit (1 MiB by default), 415 without
 //! `Content-Type: application/json`, 500 "Something went wrong" for the rest. Nothing
 //! changes on any error. Credentials go into the registry and never come out: answers show
 //! only the fields the KMS shows, messages and logs never carry a credential or a secret
@@ -107,18 +141,24 @@
 #![warn(missing_docs)]
 
 mod auth;
+mod authz;
 mod body;
 mod builder;
 mod error;
+mod limit;
 mod model;
 mod overlap;
 mod present;
 mod routes;
 
 pub use auth::{Auth, TokenVerifier, MIN_TOKEN_LEN};
+pub use authz::{
+    Action, Authorizer, Condition, Conditions, Grant, Principal, Subject, TokenFileAuthorizer,
+};
 pub use body::DEFAULT_BODY_LIMIT;
 pub use builder::{openapi, ApiBuilder, DEFAULT_REMOVAL_POLL, DEFAULT_REMOVAL_WAIT};
 pub use error::{ErrorResponse, REQUEST_ID_HEADER};
+pub use limit::{RateLimit, DEFAULT_READ_LIMIT, DEFAULT_WRITE_LIMIT};
 pub use model::{
     AppConnection, AppConnectionEnvelope, AppConnectionList, CheckDestinationRequest,
     CheckDestinationResponse, CreateAppConnectionRequest, CreateSecretSyncRequest,

@@ -1,6 +1,8 @@
 //! The JSON this API answers (and, for the OpenAPI document, the bodies it reads), in the
 //! KMS's field names and nesting.
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -383,14 +385,15 @@ pub struct UpdateSecretSyncRequest {
     pub destination_config: Option<Value>,
 }
 
-/// The KMS's create-connection body. For the OpenAPI document.
+/// The KMS's create-connection body. For the OpenAPI document. `Debug` shows the
+/// credentials' field names, never their values.
 ///
 /// ```
 /// let body: kms_sync_api::CreateAppConnectionRequest = serde_json::from_str(
 ///     r#"{"name": "bb", "method": "api-token", "credentials": {"email": "u@example.com", "apiToken": "t"}}"#)?;
 /// # Ok::<(), serde_json::Error>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateAppConnectionRequest {
     /// Slug-friendly name, unique in the project.
@@ -415,13 +418,13 @@ pub struct CreateAppConnectionRequest {
 }
 
 /// The KMS's update-connection body: credentials are replaced whole. For the OpenAPI
-/// document.
+/// document. `Debug` shows the credentials' field names, never their values.
 ///
 /// ```
 /// let body: kms_sync_api::UpdateAppConnectionRequest = serde_json::from_str(r#"{"name": "renamed"}"#)?;
 /// # Ok::<(), serde_json::Error>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, Default)]
+#[derive(Clone, PartialEq, Serialize, Deserialize, ToSchema, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateAppConnectionRequest {
     /// A new name.
@@ -443,4 +446,59 @@ pub struct UpdateAppConnectionRequest {
     /// Only null is accepted.
     #[serde(default)]
     pub gateway_id: Option<String>,
+}
+
+/// The credentials as `Debug` may show them: their field names, every value redacted.
+struct RedactedCredentials<'a>(&'a Value);
+
+impl fmt::Debug for RedactedCredentials<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Value::Object(fields) => {
+                let mut map = f.debug_map();
+                for name in fields.keys() {
+                    map.entry(name, &format_args!("[REDACTED]"));
+                }
+                map.finish()
+            }
+            Value::Null => f.write_str("null"),
+            _ => f.write_str("[REDACTED]"),
+        }
+    }
+}
+
+impl fmt::Debug for CreateAppConnectionRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CreateAppConnectionRequest")
+            .field("name", &self.name)
+            .field("method", &self.method)
+            .field("project_id", &self.project_id)
+            .field("description", &self.description)
+            .field("credentials", &RedactedCredentials(&self.credentials))
+            .field(
+                "is_platform_managed_credentials",
+                &self.is_platform_managed_credentials,
+            )
+            .field("gateway_id", &self.gateway_id)
+            .finish()
+    }
+}
+
+impl fmt::Debug for UpdateAppConnectionRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UpdateAppConnectionRequest")
+            .field("name", &self.name)
+            .field("description", &self.description)
+            .field("method", &self.method)
+            .field(
+                "credentials",
+                &self.credentials.as_ref().map(RedactedCredentials),
+            )
+            .field(
+                "is_platform_managed_credentials",
+                &self.is_platform_managed_credentials,
+            )
+            .field("gateway_id", &self.gateway_id)
+            .finish()
+    }
 }

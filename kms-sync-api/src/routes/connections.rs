@@ -7,12 +7,15 @@ use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
-use axum::Json;
+use axum::{Extension, Json};
 use kms_sync_core::AppConnectionDefinition;
 use kms_sync_postgres::{ConnectionId, ConnectionPatch, ConnectionRecord};
 use serde_json::{Map, Value};
 
+use super::access::{denied, readable_connection};
 use super::{kind_and_id, ApiState};
+use crate::auth::Caller;
+use crate::authz::{Action, Subject};
 use crate::body::{json_object, path, query};
 use crate::error::{ApiError, ErrorResponse};
 use crate::model::{
@@ -27,17 +30,27 @@ fn connection_id(text: &str) -> Result<ConnectionId, ApiError> {
         .map_err(|e| ApiError::bad_request(format!("connectionId: {}", e.message())))
 }
 
-/// The connection `id`, which must be of `app` (else 400, as the KMS answers).
+/// The connection `id`, which the caller must be able to read (else 404, as for a
+/// missing id), must be of `app` (else 400, as the KMS answers), and on which the caller
+/// must be allowed `action` (else 403).
 async fn connection_of(
     state: &ApiState,
+    caller: &Caller,
     app: &str,
     id: ConnectionId,
+    action: Action,
 ) -> Result<ConnectionRecord, ApiError> {
-    let record = state.registry.connections().get(id).await?;
+    let record = readable_connection(state, &caller.principal, id).await?;
     if record.app != app {
         return Err(ApiError::bad_request(format!(
             "App Connection with ID {id} is not for App \"{app}\""
         )));
+    }
+    if !caller
+        .principal
+        .may_connection(record.project_id.as_deref(), action)
+    {
+        return Err(denied(action, Subject::AppConnections));
     }
     Ok(record)
 }
@@ -85,11 +98,14 @@ fn strip_unsupported(object: &mut Map<String, Value>) -> Result<(), ApiError> {
     responses(
         (status = 200, description = "The connections, oldest first", body = AppConnectionList),
         (status = 401, description = "No valid token", body = ErrorResponse),
+        (status = 403, description = "The caller may not do this here", body = ErrorResponse),
+        (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
     ),
     security(("bearerAuth" = []))
 )]
 pub(crate) async fn list_connections(
     State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
     params: Result<Path<String>, PathRejection>,
     q: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> ApiResult<AppConnectionList> {
@@ -102,6 +118,11 @@ pub(crate) async fn list_connections(
     let records = state.registry.connections().list(app, project).await?;
     let app_connections = records
         .iter()
+        .filter(|r| {
+            caller
+                .principal
+                .may_connection(r.project_id.as_deref(), Action::Read)
+        })
         .map(|r| state.present.connection(r))
         .collect::<Result<_, _>>()?;
     Ok(Json(AppConnectionList { app_connections }))
@@ -121,6 +142,8 @@ pub(crate) async fn list_connections(
         (status = 200, description = "The connection, without its secret credentials", body = AppConnectionEnvelope),
         (status = 400, description = "The body is refused, naming the field", body = ErrorResponse),
         (status = 401, description = "No valid token", body = ErrorResponse),
+        (status = 403, description = "The caller may not do this here", body = ErrorResponse),
+        (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
         (status = 409, description = "The project has a connection of that name", body = ErrorResponse),
         (status = 413, description = "The body is too large", body = ErrorResponse),
         (status = 415, description = "The body is not JSON", body = ErrorResponse),
@@ -129,6 +152,7 @@ pub(crate) async fn list_connections(
 )]
 pub(crate) async fn create_connection(
     State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
     params: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -138,6 +162,12 @@ pub(crate) async fn create_connection(
     strip_unsupported(&mut body.object)?;
     let text = Value::Object(body.object).to_string();
     let definition = AppConnectionDefinition::from_json(&text)?;
+    if !caller
+        .principal
+        .may_connection(definition.project_id(), Action::Create)
+    {
+        return Err(denied(Action::Create, Subject::AppConnections));
+    }
     let record = state
         .registry
         .connections()
@@ -160,16 +190,19 @@ pub(crate) async fn create_connection(
         (status = 200, description = "The connection", body = AppConnectionEnvelope),
         (status = 400, description = "Not a connection id, or one of another app", body = ErrorResponse),
         (status = 401, description = "No valid token", body = ErrorResponse),
+        (status = 403, description = "The caller may not do this here", body = ErrorResponse),
+        (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
         (status = 404, description = "No such connection", body = ErrorResponse),
     ),
     security(("bearerAuth" = []))
 )]
 pub(crate) async fn get_connection(
     State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
     params: Result<Path<(String, String)>, PathRejection>,
 ) -> ApiResult<AppConnectionEnvelope> {
     let (app, id) = kind_and_id(&state, params, connection_id)?;
-    let record = connection_of(&state, app, id).await?;
+    let record = connection_of(&state, &caller, app, id, Action::Read).await?;
     envelope(&state, &record)
 }
 
@@ -189,6 +222,8 @@ pub(crate) async fn get_connection(
         (status = 200, description = "The connection as updated", body = AppConnectionEnvelope),
         (status = 400, description = "The body is refused, naming the field", body = ErrorResponse),
         (status = 401, description = "No valid token", body = ErrorResponse),
+        (status = 403, description = "The caller may not do this here", body = ErrorResponse),
+        (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
         (status = 404, description = "No such connection", body = ErrorResponse),
         (status = 409, description = "The project has a connection of the new name", body = ErrorResponse),
         (status = 413, description = "The body is too large", body = ErrorResponse),
@@ -198,6 +233,7 @@ pub(crate) async fn get_connection(
 )]
 pub(crate) async fn update_connection(
     State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
     params: Result<Path<(String, String)>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -208,7 +244,7 @@ pub(crate) async fn update_connection(
     let text = Value::Object(body.object).to_string();
     let patch = ConnectionPatch::from_json(&text)?;
     // 404 unless the connection exists and is of the app the URL names.
-    connection_of(&state, app, id).await?;
+    connection_of(&state, &caller, app, id, Action::Edit).await?;
     let record = state.registry.connections().update(id, patch).await?;
     envelope(&state, &record)
 }
@@ -227,6 +263,8 @@ pub(crate) async fn update_connection(
         (status = 200, description = "The deleted connection", body = AppConnectionEnvelope),
         (status = 400, description = "Not a connection id, or one of another app", body = ErrorResponse),
         (status = 401, description = "No valid token", body = ErrorResponse),
+        (status = 403, description = "The caller may not do this here", body = ErrorResponse),
+        (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
         (status = 404, description = "No such connection", body = ErrorResponse),
         (status = 409, description = "A sync uses it", body = ErrorResponse),
     ),
@@ -234,10 +272,11 @@ pub(crate) async fn update_connection(
 )]
 pub(crate) async fn delete_connection(
     State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
     params: Result<Path<(String, String)>, PathRejection>,
 ) -> ApiResult<AppConnectionEnvelope> {
     let (app, id) = kind_and_id(&state, params, connection_id)?;
-    connection_of(&state, app, id).await?;
+    connection_of(&state, &caller, app, id, Action::Delete).await?;
     let record = state.registry.connections().delete(id).await?;
     envelope(&state, &record)
 }

@@ -1,5 +1,6 @@
 //! The handlers: app connections and Secret Syncs, per destination kind in the URL.
 
+pub(crate) mod access;
 pub(crate) mod connections;
 pub(crate) mod syncs;
 

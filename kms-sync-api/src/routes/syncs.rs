@@ -7,12 +7,16 @@ use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
+use axum::Extension;
 use axum::Json;
 use kms_sync_core::{Operation, RunStatus};
 use kms_sync_postgres::{JobId, SyncId, SyncPatch, SyncRecord, TriggerCause, Triggered};
 use serde_json::{Map, Value};
 
+use super::access::{self, may_read_sync, require_place, usable_connection};
 use super::{display_name, kind_and_id, ApiState};
+use crate::auth::Caller;
+use crate::authz::Action;
 use crate::body::{
     check_environment, check_secret_path, check_sync_name, json_object, path, query,
     required_query, shown, string_field,
@@ -31,16 +35,33 @@ fn sync_id(text: &str) -> Result<SyncId, ApiError> {
     SyncId::parse(text).map_err(|e| ApiError::bad_request(format!("syncId: {}", e.message())))
 }
 
-/// The sync `id`, which must be one of `kind` (else 400, as the KMS answers).
-async fn sync_of(state: &ApiState, kind: &str, id: SyncId) -> Result<SyncRecord, ApiError> {
-    let record = state.registry.syncs().get(id).await?;
+/// The sync `id`, which the caller must be able to read (else 404, as for a missing id),
+/// must be one of `kind` (else 400, as the KMS answers), and on which the caller must be
+/// allowed `action` (else 403).
+async fn sync_of(
+    state: &ApiState,
+    caller: &Caller,
+    kind: &str,
+    id: SyncId,
+    action: Action,
+) -> Result<SyncRecord, ApiError> {
+    let record = access::readable_sync(state, &caller.principal, id).await?;
     if record.destination != kind {
         return Err(ApiError::bad_request(format!(
             "Secret sync with ID \"{id}\" is not configured for {}",
             display_name(kind)
         )));
     }
+    access::require_sync(&caller.principal, &record, action)?;
     Ok(record)
+}
+
+/// A required string field of a create body (400 naming it when absent).
+fn required<'a>(body: &'a Map<String, Value>, field: &str) -> Result<&'a str, ApiError> {
+    match string_field(body, field)? {
+        Some(value) if !value.trim().is_empty() => Ok(value),
+        _ => Err(ApiError::bad_request(format!("{field}: Required"))),
+    }
 }
 
 fn envelope(state: &ApiState, record: &SyncRecord) -> ApiResult<SecretSyncEnvelope> {
@@ -100,11 +121,14 @@ fn check_fields(kind: &str, body: &Map<String, Value>) -> Result<(), ApiError> {
         (status = 200, description = "The project's syncs of this destination, oldest first", body = SecretSyncList),
         (status = 400, description = "No projectId", body = ErrorResponse),
         (status = 401, description = "No valid token", body = ErrorResponse),
+        (status = 403, description = "The caller may not do this here", body = ErrorResponse),
+        (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
     ),
     security(("bearerAuth" = []))
 )]
 pub(crate) async fn list_syncs(
     State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
     params: Result<Path<String>, PathRejection>,
     q: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> ApiResult<SecretSyncList> {
@@ -113,6 +137,7 @@ pub(crate) async fn list_syncs(
     let records = state.registry.syncs().list(kind, Some(&project)).await?;
     let secret_syncs = records
         .iter()
+        .filter(|r| may_read_sync(&caller.principal, r))
         .map(|r| state.present.sync(r))
         .collect::<Result<_, _>>()?;
     Ok(Json(SecretSyncList { secret_syncs }))
@@ -131,6 +156,8 @@ pub(crate) async fn list_syncs(
         (status = 200, description = "The sync", body = SecretSyncEnvelope),
         (status = 400, description = "The body is refused, naming the field", body = ErrorResponse),
         (status = 401, description = "No valid token", body = ErrorResponse),
+        (status = 403, description = "The caller may not do this here", body = ErrorResponse),
+        (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
         (status = 404, description = "No such connection", body = ErrorResponse),
         (status = 409, description = "The project has a sync of that name", body = ErrorResponse),
         (status = 413, description = "The body is too large", body = ErrorResponse),
@@ -140,16 +167,24 @@ pub(crate) async fn list_syncs(
 )]
 pub(crate) async fn create_sync(
     State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
     params: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<SecretSyncEnvelope> {
     let kind = state.kind(&path(params)?)?;
     let body = json_object(&headers, body, "sync definition")?;
-    if string_field(&body.object, "projectId")?.is_none_or(|p| p.trim().is_empty()) {
+    let Some(project) = string_field(&body.object, "projectId")?.filter(|p| !p.trim().is_empty())
+    else {
         return Err(ApiError::bad_request("projectId: Project ID required"));
-    }
+    };
     check_fields(kind, &body.object)?;
+    let environment = required(&body.object, "environment")?;
+    let secret_path = required(&body.object, "secretPath")?;
+    let who = &caller.principal;
+    require_place(who, Some(project), Action::Create, environment, secret_path)?;
+    let connection = required(&body.object, "connectionId")?;
+    usable_connection(&state, who, Some(project), connection).await?;
     let record = state.registry.syncs().create(kind, &body.text).await?;
     envelope(&state, &record)
 }
@@ -168,16 +203,19 @@ pub(crate) async fn create_sync(
         (status = 200, description = "The sync", body = SecretSyncEnvelope),
         (status = 400, description = "Not a sync id, or a sync of another destination", body = ErrorResponse),
         (status = 401, description = "No valid token", body = ErrorResponse),
+        (status = 403, description = "The caller may not do this here", body = ErrorResponse),
+        (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
         (status = 404, description = "No such sync", body = ErrorResponse),
     ),
     security(("bearerAuth" = []))
 )]
 pub(crate) async fn get_sync(
     State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
     params: Result<Path<(String, String)>, PathRejection>,
 ) -> ApiResult<SecretSyncEnvelope> {
     let (kind, id) = kind_and_id(&state, params, sync_id)?;
-    let record = sync_of(&state, kind, id).await?;
+    let record = sync_of(&state, &caller, kind, id, Action::Read).await?;
     envelope(&state, &record)
 }
 
@@ -196,12 +234,15 @@ pub(crate) async fn get_sync(
         (status = 200, description = "The sync", body = SecretSyncEnvelope),
         (status = 400, description = "Not a sync name, or no projectId", body = ErrorResponse),
         (status = 401, description = "No valid token", body = ErrorResponse),
+        (status = 403, description = "The caller may not do this here", body = ErrorResponse),
+        (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
         (status = 404, description = "No such sync", body = ErrorResponse),
     ),
     security(("bearerAuth" = []))
 )]
 pub(crate) async fn get_sync_by_name(
     State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
     params: Result<Path<(String, String)>, PathRejection>,
     q: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> ApiResult<SecretSyncEnvelope> {
@@ -209,16 +250,23 @@ pub(crate) async fn get_sync_by_name(
     let kind = state.kind(&destination)?;
     check_sync_name("syncName", &name)?;
     let project = required_query(&query(q)?, "projectId", "Project ID required")?;
-    let record = state
+    let missing = || {
+        ApiError::not_found(format!(
+            "Could not find {} Sync with name \"{name}\"",
+            display_name(kind)
+        ))
+    };
+    let record = match state
         .registry
         .syncs()
         .get_by_name(Some(&project), &name)
-        .await?;
-    if record.destination != kind {
-        return Err(ApiError::not_found(format!(
-            "Could not find {} Sync with name \"{name}\"",
-            display_name(kind)
-        )));
+        .await
+    {
+        Err(e) if e.kind() == kms_sync_core::ErrorKind::NotFound => return Err(missing()),
+        other => other?,
+    };
+    if record.destination != kind || !may_read_sync(&caller.principal, &record) {
+        return Err(missing());
     }
     envelope(&state, &record)
 }
@@ -239,6 +287,8 @@ pub(crate) async fn get_sync_by_name(
         (status = 200, description = "The sync as updated", body = SecretSyncEnvelope),
         (status = 400, description = "The body is refused, naming the field", body = ErrorResponse),
         (status = 401, description = "No valid token", body = ErrorResponse),
+        (status = 403, description = "The caller may not do this here", body = ErrorResponse),
+        (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
         (status = 404, description = "No such sync or connection", body = ErrorResponse),
         (status = 409, description = "The project has a sync of the new name", body = ErrorResponse),
         (status = 413, description = "The body is too large", body = ErrorResponse),
@@ -248,6 +298,7 @@ pub(crate) async fn get_sync_by_name(
 )]
 pub(crate) async fn update_sync(
     State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
     params: Result<Path<(String, String)>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -256,9 +307,40 @@ pub(crate) async fn update_sync(
     let body = json_object(&headers, body, "sync update")?;
     check_fields(kind, &body.object)?;
     let patch = SyncPatch::from_json(&body.text)?;
-    sync_of(&state, kind, id).await?;
+    let current = sync_of(&state, &caller, kind, id, Action::Edit).await?;
+    check_move(&state, &caller, &current, &body.object).await?;
     let record = state.registry.syncs().update(id, patch).await?;
     envelope(&state, &record)
+}
+
+/// An update that moves the sync (another environment or folder) needs `edit` and read
+/// access to the secrets there too; another connection must be usable in the project.
+async fn check_move(
+    state: &ApiState,
+    caller: &Caller,
+    current: &SyncRecord,
+    body: &Map<String, Value>,
+) -> Result<(), ApiError> {
+    let project = current.project_id.as_deref();
+    let environment = string_field(body, "environment")?;
+    let secret_path = string_field(body, "secretPath")?;
+    if environment.is_some() || secret_path.is_some() {
+        let environment = environment.unwrap_or(&current.environment);
+        let secret_path = secret_path.unwrap_or(&current.secret_path);
+        require_place(
+            &caller.principal,
+            project,
+            Action::Edit,
+            environment,
+            secret_path,
+        )?;
+    }
+    if let Some(connection) = string_field(body, "connectionId")? {
+        if connection.trim() != current.connection.id.to_string() {
+            usable_connection(state, &caller.principal, project, connection.trim()).await?;
+        }
+    }
+    Ok(())
 }
 
 /// Delete a sync. With `removeSecrets=true` the secrets it synced are removed first: the
@@ -278,12 +360,15 @@ pub(crate) async fn update_sync(
         (status = 200, description = "The deleted sync, or (removeSecrets=true) the sync with its remove queued", body = SecretSyncEnvelope),
         (status = 400, description = "Bad removeSecrets, or a disabled sync asked to remove", body = ErrorResponse),
         (status = 401, description = "No valid token", body = ErrorResponse),
+        (status = 403, description = "The caller may not do this here", body = ErrorResponse),
+        (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
         (status = 404, description = "No such sync", body = ErrorResponse),
     ),
     security(("bearerAuth" = []))
 )]
 pub(crate) async fn delete_sync(
     State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
     params: Result<Path<(String, String)>, PathRejection>,
     q: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> ApiResult<SecretSyncEnvelope> {
@@ -298,11 +383,12 @@ pub(crate) async fn delete_sync(
             )))
         }
     };
-    sync_of(&state, kind, id).await?;
+    let record = sync_of(&state, &caller, kind, id, Action::Delete).await?;
     if !remove {
         let record = state.registry.syncs().delete(id).await?;
         return envelope(&state, &record);
     }
+    access::require_sync(&caller.principal, &record, Action::RemoveSecrets)?;
     let job = trigger(&state, id, Operation::Remove).await?;
     let record = queued(
         state.registry.syncs().get(id).await?,
@@ -393,15 +479,18 @@ async fn trigger(state: &ApiState, id: SyncId, operation: Operation) -> Result<J
         (status = 200, description = "The sync with its job queued", body = SecretSyncEnvelope),
         (status = 400, description = "Not a sync id, or a disabled sync", body = ErrorResponse),
         (status = 401, description = "No valid token", body = ErrorResponse),
+        (status = 403, description = "The caller may not do this here", body = ErrorResponse),
+        (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
         (status = 404, description = "No such sync", body = ErrorResponse),
     ),
     security(("bearerAuth" = []))
 )]
 pub(crate) async fn sync_secrets(
     State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
     params: Result<Path<(String, String)>, PathRejection>,
 ) -> ApiResult<SecretSyncEnvelope> {
-    run(state, params, Operation::Sync).await
+    run(state, caller, params, Operation::Sync).await
 }
 
 /// Queue a removal of what the sync wrote: `removeStatus: pending`, `lastRemoveJobId`.
@@ -418,24 +507,32 @@ pub(crate) async fn sync_secrets(
         (status = 200, description = "The sync with its job queued", body = SecretSyncEnvelope),
         (status = 400, description = "Not a sync id, or a disabled sync", body = ErrorResponse),
         (status = 401, description = "No valid token", body = ErrorResponse),
+        (status = 403, description = "The caller may not do this here", body = ErrorResponse),
+        (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
         (status = 404, description = "No such sync", body = ErrorResponse),
     ),
     security(("bearerAuth" = []))
 )]
 pub(crate) async fn remove_secrets(
     State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
     params: Result<Path<(String, String)>, PathRejection>,
 ) -> ApiResult<SecretSyncEnvelope> {
-    run(state, params, Operation::Remove).await
+    run(state, caller, params, Operation::Remove).await
 }
 
 async fn run(
     state: ApiState,
+    caller: Caller,
     params: Result<Path<(String, String)>, PathRejection>,
     operation: Operation,
 ) -> ApiResult<SecretSyncEnvelope> {
     let (kind, id) = kind_and_id(&state, params, sync_id)?;
-    sync_of(&state, kind, id).await?;
+    let action = match operation {
+        Operation::Remove => Action::RemoveSecrets,
+        _ => Action::SyncSecrets,
+    };
+    sync_of(&state, &caller, kind, id, action).await?;
     let job = trigger(&state, id, operation).await?;
     let record = queued(state.registry.syncs().get(id).await?, operation, job);
     envelope(&state, &record)
@@ -456,15 +553,18 @@ async fn run(
     responses(
         (status = 400, description = "The destination does not support importing secrets", body = ErrorResponse),
         (status = 401, description = "No valid token", body = ErrorResponse),
+        (status = 403, description = "The caller may not do this here", body = ErrorResponse),
+        (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
     ),
     security(("bearerAuth" = []))
 )]
 pub(crate) async fn import_secrets(
     State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
     params: Result<Path<(String, String)>, PathRejection>,
     q: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Result<Json<SecretSyncEnvelope>, ApiError> {
-    let (kind, _) = kind_and_id(&state, params, sync_id)?;
+    let (kind, id) = kind_and_id(&state, params, sync_id)?;
     match query(q)?.get("importBehavior").map(String::as_str) {
         Some("prioritize-source" | "prioritize-destination") => {}
         _ => {
@@ -473,6 +573,7 @@ pub(crate) async fn import_secrets(
             ))
         }
     }
+    sync_of(&state, &caller, kind, id, Action::ImportSecrets).await?;
     Err(ApiError::bad_request(format!(
         "{} does not support importing secrets.",
         display_name(kind)
@@ -492,93 +593,136 @@ pub(crate) async fn import_secrets(
         (status = 200, description = "The syncs already writing it", body = CheckDestinationResponse),
         (status = 400, description = "The body is refused, naming the field", body = ErrorResponse),
         (status = 401, description = "No valid token", body = ErrorResponse),
+        (status = 403, description = "The caller may not do this here", body = ErrorResponse),
+        (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
     ),
     security(("bearerAuth" = []))
 )]
 pub(crate) async fn check_destination(
     State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
     params: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<CheckDestinationResponse> {
     let kind = state.kind(&path(params)?)?;
     let body = json_object(&headers, body, "check-destination body")?;
-    let request: CheckDestinationRequest =
-        kms_sync_core::parse_json(&body.text, "check-destination body")?;
-    uuid_field("projectId", &request.project_id)?;
-    if let Some(id) = &request.connection_id {
-        uuid_field("connectionId", id)?;
+    let check = CheckBody::read(&body.text)?;
+    let who = &caller.principal;
+    if !who.may_sync_somewhere(Some(check.request.project_id.trim()), Action::Read) {
+        return Err(access::denied(
+            Action::Read,
+            crate::authz::Subject::SecretSyncs,
+        ));
     }
-    let exclude = match &request.exclude_sync_id {
-        Some(id) => Some(
-            SyncId::parse(id)
-                .map_err(|e| ApiError::bad_request(format!("excludeSyncId: {}", e.message())))?,
-        ),
-        None => None,
-    };
-    let config = match &request.destination_config {
-        None | Some(Value::Null) => Map::new(),
-        Some(Value::Object(m)) => m.clone(),
-        Some(_) => {
-            return Err(ApiError::bad_request(
-                "destinationConfig: must be an object",
-            ))
+    if check.config.is_empty() {
+        return Ok(Json(CheckDestinationResponse {
+            has_duplicate: false,
+            duplicate_project_id: None,
+            key_schema_overlap: false,
+            duplicates: Vec::new(),
+        }));
+    }
+    // Only the syncs the caller may read: another tenant's are never revealed.
+    let mut all = state.registry.syncs().list(kind, None).await?;
+    all.retain(|s| may_read_sync(who, s));
+    let duplicates = check.duplicates(kind, &all)?;
+    Ok(Json(CheckDestinationResponse {
+        has_duplicate: !duplicates.is_empty(),
+        duplicate_project_id: duplicates.first().and_then(|d| d.project_id.clone()),
+        key_schema_overlap: duplicates.iter().any(|d| d.key_schema_overlap),
+        duplicates,
+    }))
+}
+
+/// A check-destination body, read and checked.
+struct CheckBody {
+    request: CheckDestinationRequest,
+    exclude: Option<SyncId>,
+    config: Map<String, Value>,
+}
+
+impl CheckBody {
+    fn read(text: &str) -> Result<CheckBody, ApiError> {
+        let request: CheckDestinationRequest =
+            kms_sync_core::parse_json(text, "check-destination body")?;
+        uuid_field("projectId", &request.project_id)?;
+        if let Some(id) = &request.connection_id {
+            uuid_field("connectionId", id)?;
         }
-    };
-    if let Some(env) = &request.environment {
-        check_environment(env)?;
-    }
-    let mut response = CheckDestinationResponse {
-        has_duplicate: false,
-        duplicate_project_id: None,
-        key_schema_overlap: false,
-        duplicates: Vec::new(),
-    };
-    if config.is_empty() {
-        return Ok(Json(response));
-    }
-    let all = state.registry.syncs().list(kind, None).await?;
-    let excluded = exclude.and_then(|id| all.iter().find(|s| s.id == id));
-    let template = request
-        .key_schema
-        .clone()
-        .or_else(|| excluded.and_then(key_schema_of));
-    let environment = request
-        .environment
-        .clone()
-        .or_else(|| excluded.map(|s| s.environment.clone()));
-    for other in all.iter().filter(|s| Some(s.id) != exclude) {
-        let Ok(Value::Object(theirs)) = serde_json::from_str::<Value>(&other.destination_config)
-        else {
-            continue;
+        let exclude =
+            match &request.exclude_sync_id {
+                Some(id) => Some(SyncId::parse(id).map_err(|e| {
+                    ApiError::bad_request(format!("excludeSyncId: {}", e.message()))
+                })?),
+                None => None,
+            };
+        let config = match &request.destination_config {
+            None | Some(Value::Null) => Map::new(),
+            Some(Value::Object(m)) => m.clone(),
+            Some(_) => {
+                return Err(ApiError::bad_request(
+                    "destinationConfig: must be an object",
+                ))
+            }
         };
-        if !same_destination(kind, &config, &theirs) {
-            continue;
+        if let Some(env) = &request.environment {
+            check_environment(env)?;
         }
-        let their_schema = key_schema_of(other);
-        let ours = Schema::new(
-            template.as_deref(),
-            environment.as_deref().unwrap_or(&other.environment),
-        )
-        .map_err(|e| ApiError::bad_request(format!("keySchema: {}", e.message())))?;
-        let theirs = Schema::new(their_schema.as_deref(), &other.environment)?;
-        let example_key = overlap(&ours, &theirs);
-        response.key_schema_overlap |= example_key.is_some();
-        response.duplicates.push(DestinationOverlap {
-            sync_id: other.id.to_string(),
-            name: other.name.clone(),
-            project_id: other.project_id.clone(),
-            key_schema: their_schema,
-            key_schema_overlap: example_key.is_some(),
-            example_key,
-        });
+        Ok(CheckBody {
+            request,
+            exclude,
+            config,
+        })
     }
-    response.has_duplicate = !response.duplicates.is_empty();
-    response.duplicate_project_id = response
-        .duplicates
-        .first()
-        .and_then(|d| d.project_id.clone());
-    Ok(Json(response))
+
+    /// Every sync of `all` but the excluded one writing this destination config, with
+    /// whether its key schema overlaps this one's.
+    fn duplicates(
+        &self,
+        kind: &str,
+        all: &[SyncRecord],
+    ) -> Result<Vec<DestinationOverlap>, ApiError> {
+        let excluded = self.exclude.and_then(|id| all.iter().find(|s| s.id == id));
+        let template = self
+            .request
+            .key_schema
+            .clone()
+            .or_else(|| excluded.and_then(key_schema_of));
+        let environment = self
+            .request
+            .environment
+            .clone()
+            .or_else(|| excluded.map(|s| s.environment.clone()));
+        let mut duplicates = Vec::new();
+        for other in all.iter().filter(|s| Some(s.id) != self.exclude) {
+            let Ok(Value::Object(theirs)) =
+                serde_json::from_str::<Value>(&other.destination_config)
+            else {
+                continue;
+            };
+            if !same_destination(kind, &self.config, &theirs) {
+                continue;
+            }
+            let their_schema = key_schema_of(other);
+            let ours = Schema::new(
+                template.as_deref(),
+                environment.as_deref().unwrap_or(&other.environment),
+            )
+            .map_err(|e| ApiError::bad_request(format!("keySchema: {}", e.message())))?;
+            let theirs = Schema::new(their_schema.as_deref(), &other.environment)?;
+            let example_key = overlap(&ours, &theirs);
+            duplicates.push(DestinationOverlap {
+                sync_id: other.id.to_string(),
+                name: other.name.clone(),
+                project_id: other.project_id.clone(),
+                key_schema: their_schema,
+                key_schema_overlap: example_key.is_some(),
+                example_key,
+            });
+        }
+        Ok(duplicates)
+    }
 }
 
 fn key_schema_of(sync: &SyncRecord) -> Option<String> {

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use kms_sync_bitbucket::fake::{FakeBitbucket, FAKE_EMAIL, FAKE_TOKEN};
 use kms_sync_checkly::fake::{FakeChecklyServer, ACCOUNT_ID, FAKE_API_KEY as CHECKLY_KEY};
 use kms_sync_core::http::ClientSettings;
+use kms_sync_core::net::UrlPolicy;
 use kms_sync_core::{
     async_trait, AppConnectionDefinition, Destination, DestinationFactory, DestinationRegistry,
     Error, Result, SecretSource,
@@ -64,6 +65,19 @@ impl SourceProvider for FakeSources {
                 .build()?,
         ))
     }
+}
+
+/// The URL policy of a fleet whose destinations are fakes on 127.0.0.1: public HTTPS, and
+/// exactly each fake's `http://127.0.0.1:<port>` (so `127.0.0.1:5432` stays refused).
+pub fn fakes_only(bases: &[String]) -> Result<UrlPolicy> {
+    let mut policy = UrlPolicy::public_only();
+    for base in bases {
+        let url = reqwest::Url::parse(base).map_err(crate::support::fail)?;
+        let host = url.host_str().unwrap_or("");
+        let port = url.port_or_known_default().unwrap_or(0);
+        policy = policy.allow(format!("http://{host}:{port}").parse()?);
+    }
+    Ok(policy)
 }
 
 /// A fleet worker over `registry` reading the fake KMS, and its stop switch.
@@ -217,6 +231,7 @@ async fn checkly_and_octopus_seeds_run_through_a_worker() -> Result<()> {
         .with(kms_sync_octopus::OctopusFactory);
     let registry = SyncRegistry::builder(db.pool().await?, destinations)
         .key_ring(KeyRing::new("k1", [0x5a; 32])?)
+        .url_policy(fakes_only(&[checkly.base_url(), octopus.base_url()])?)
         .build()?;
     let api = Api::with_registry(registry.clone()).await?;
     let (stop, fleet) = worker(registry, kms.clone())?;
@@ -264,6 +279,20 @@ async fn checkly_and_octopus_seeds_run_through_a_worker() -> Result<()> {
         "projectId": "3c90c3cc-0d44-4b50-8888-8dd25736052a",
         "credentials": {"instanceUrl": octopus.base_url(), "apiKey": OCTOPUS_KEY}})
     .to_string();
+    // The database next to the fake is refused; the fake itself is reached below.
+    let database = octopus_conn
+        .replace(&octopus.base_url(), "http://127.0.0.1:5432")
+        .replace("my-octopus-deploy-connection", "next-door");
+    let refused = api
+        .post("/api/v1/app-connections/octopus-deploy", &database)
+        .await?;
+    expect(&refused, 400, "an Octopus connection to 127.0.0.1:5432")?;
+    if !text(&refused.body, "/message").contains("is refused: plain http:// is allowed only") {
+        return Err(Error::unexpected(format!(
+            "the refusal names no rule: {}",
+            refused.body
+        )));
+    }
     let o = octopus.clone();
     let variables: Holds = Box::new(move || {
         o.variables(&set)
@@ -318,6 +347,7 @@ async fn bitbucket_seed_runs_and_auto_syncs_through_a_worker() -> Result<()> {
     let registry = SyncRegistry::builder(db.pool().await?, destinations)
         .key_ring(KeyRing::new("k1", [0x5a; 32])?)
         .backoff(Duration::from_millis(200), Duration::from_secs(1))
+        .url_policy(fakes_only(&[bitbucket.base_url()])?)
         .build()?;
     let api = Api::with_registry(registry.clone()).await?;
     let (stop, fleet) = worker(registry, kms.clone())?;

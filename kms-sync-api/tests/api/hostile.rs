@@ -10,7 +10,7 @@ use crate::support::{
 
 /// Everything the registry holds, as one text: connections, syncs, versions, statuses,
 /// pending triggers.
-async fn snapshot(db: &TestDb, api: &Api) -> Result<String> {
+pub(crate) async fn snapshot(db: &TestDb, api: &Api) -> Result<String> {
     let mut out = String::new();
     for kind in ["bitbucket", "checkly", "octopus-deploy"] {
         for c in api.registry.connections().list(kind, None).await? {

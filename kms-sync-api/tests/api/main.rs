@@ -5,8 +5,13 @@
 
 #[macro_use]
 mod support;
+mod canary;
 mod fleet;
 mod hostile;
+mod limits;
 mod openapi;
+mod permissions;
 mod seeds;
 mod shape;
+mod tenants;
+mod urls;

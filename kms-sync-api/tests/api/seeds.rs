@@ -136,6 +136,7 @@ async fn walk_sync(
     let first = Answer {
         status: list.status,
         body: json!({"secretSync": items.first().cloned().unwrap_or(Value::Null)}),
+        retry_after: None,
     };
     same_shape("list item", &sample_text, &first)?;
     let other = api

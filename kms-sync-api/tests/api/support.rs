@@ -60,6 +60,8 @@ pub struct Api {
 pub struct Answer {
     pub status: StatusCode,
     pub body: Value,
+    /// The `Retry-After` header, if any.
+    pub retry_after: Option<String>,
 }
 
 impl Api {
@@ -74,12 +76,30 @@ impl Api {
 
     /// The API over `registry`, as [`start`](Self::start).
     pub async fn with_registry(registry: SyncRegistry) -> Result<Api> {
-        let router = ApiBuilder::new(registry.clone(), Auth::bearer_tokens([TOKEN])?)
+        Api::custom(registry, Auth::bearer_tokens([TOKEN])?, |b| b).await
+    }
+
+    /// The API over `registry` authenticating with `auth`, its builder changed by
+    /// `configure` after the tests' own settings (generous rate limits unless changed).
+    pub async fn custom(
+        registry: SyncRegistry,
+        auth: Auth,
+        configure: impl FnOnce(ApiBuilder) -> ApiBuilder,
+    ) -> Result<Api> {
+        let builder = ApiBuilder::new(registry.clone(), auth)
+            .read_limit(kms_sync_api::RateLimit::new(
+                100_000,
+                Duration::from_secs(3600),
+            )?)
+            .write_limit(kms_sync_api::RateLimit::new(
+                100_000,
+                Duration::from_secs(3600),
+            )?)
             .openapi_path(OPENAPI_PATH)
             .body_limit(BODY_LIMIT)
             .org_id("6f03caa1-a5de-43ce-b127-95a145d3464c")
-            .removal_poll(Duration::from_millis(50), Duration::from_secs(20))
-            .build()?;
+            .removal_poll(Duration::from_millis(50), Duration::from_secs(20));
+        let router = configure(builder).build()?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .map_err(fail)?;
@@ -100,10 +120,21 @@ impl Api {
 
     /// `method path` with the token and, if given, a JSON body.
     pub async fn call(&self, method: Method, path: &str, body: Option<&str>) -> Result<Answer> {
+        self.call_as(TOKEN, method, path, body).await
+    }
+
+    /// `method path` with `token` and, if given, a JSON body.
+    pub async fn call_as(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        body: Option<&str>,
+    ) -> Result<Answer> {
         let mut request = self
             .client
             .request(method, format!("{}{path}", self.base))
-            .bearer_auth(TOKEN);
+            .bearer_auth(token);
         if let Some(body) = body {
             request = request
                 .header("content-type", "application/json")
@@ -123,19 +154,65 @@ impl Api {
     }
 }
 
-/// Sends `request` and reads its answer.
+/// Every credential and secret value the tests send: no answer, header or body, may
+/// carry one (the canary every test's answers pass through).
+pub const CANARIES: &[&str] = &[
+    "<YOUR-API-TOKEN>",
+    "cu_0123456789abcdef",
+    "API-0123456789ABCDEF",
+    kms_sync_bitbucket::fake::FAKE_TOKEN,
+    kms_sync_checkly::fake::FAKE_API_KEY,
+    kms_sync_octopus::fake::FAKE_API_KEY,
+    "postgres://v1",
+    "postgres://v2",
+    TOKEN,
+];
+
+/// Fails when `text` (an answer) carries a canary.
+pub fn scan(what: &str, text: &str) -> Result<()> {
+    match CANARIES.iter().find(|c| text.contains(**c)) {
+        Some(canary) => Err(Error::unexpected(format!(
+            "{what} carries the credential or secret value `{canary}`"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Sends `request` and reads its answer, failing if it carries a [`CANARIES`] value.
 pub async fn answer(request: reqwest::RequestBuilder) -> Result<Answer> {
     let response = request.send().await.map_err(fail)?;
     let status = response.status();
+    scan("an answer's headers", &format!("{:?}", response.headers()))?;
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let text = response.text().await.map_err(fail)?;
+    scan("an answer", &text)?;
     let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-    Ok(Answer { status, body })
+    Ok(Answer {
+        status,
+        body,
+        retry_after,
+    })
 }
 
-/// A fixture from `tests/fixtures/`.
+/// The project of the KMS's sync samples.
+pub const SAMPLE_PROJECT: &str = "3c90c3cc-0d44-4b50-8888-8dd25736052a";
+
+/// A fixture from `tests/fixtures/`. The KMS's Bitbucket connection sample names another
+/// project (`7ffbb072-…`) than its sync samples; a project's connection is usable only
+/// inside its project, so the connection is read into the syncs' project.
 pub fn fixture(name: &str) -> Result<String> {
     let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&path).map_err(fail)
+    let text = std::fs::read_to_string(&path).map_err(fail)?;
+    Ok(match name {
+        "bitbucket-connection.json" => {
+            text.replace("7ffbb072-2575-495a-b5b0-127f88caef78", SAMPLE_PROJECT)
+        }
+        _ => text,
+    })
 }
 
 /// A sample sync body with its `connectionId` replaced by `id`.

@@ -15,6 +15,7 @@ use tokio_postgres::Row;
 use super::body::{canonical, check_patch_fields, credentials_of, object, public_part};
 use super::ids::ConnectionId;
 use super::rows::{get, get_u32};
+use super::urls::check_credential_urls;
 use super::{check_description, has_code, slug_friendly, Shared};
 use crate::crypto::Sealed;
 use crate::error;
@@ -256,7 +257,9 @@ impl Connections {
     /// # Errors
     ///
     /// [`Config`](ErrorKind::Config) for an unknown app, credentials its factory refuses
-    /// (`DestinationFactory::check_connection`), a missing or not slug-friendly name, a
+    /// (`DestinationFactory::check_connection`), a URL field the registry's
+    /// [`url_policy`](crate::SyncRegistryBuilder::url_policy) refuses (naming the field and
+    /// the rule, never the userinfo), a missing or not slug-friendly name, a
     /// description over 256 characters, or an empty method; [`Conflict`](ErrorKind::Conflict)
     /// when the project has a connection of that name.
     ///
@@ -280,9 +283,10 @@ impl Connections {
         check_name(name)?;
         check_description(what, connection.description())?;
         check_method(connection.method())?;
+        let (credentials, text) = credentials_of(connection.expose_json())?;
+        check_credential_urls(self.shared.url_guard.policy(), &credentials)?;
         factory.check_connection(connection)?;
         let id = ConnectionId::random();
-        let (credentials, text) = credentials_of(connection.expose_json())?;
         let stored = self.store(id, kind, connection.method(), &credentials, &text)?;
         let doing = format!("creating app connection `{name}`");
         let client = self.shared.pool.get(&doing).await?;
@@ -466,6 +470,7 @@ impl Connections {
             None => None,
             Some(text) => {
                 let credentials = parse_credentials(text)?;
+                check_credential_urls(self.shared.url_guard.policy(), &credentials)?;
                 let project = current.project_id.as_deref();
                 let body = connection_body(
                     &name,

@@ -8,6 +8,7 @@ mod jobs;
 mod rows;
 mod runs;
 mod syncs;
+mod urls;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kms_sync_core::http::ClientSettings;
+use kms_sync_core::net::{UrlGuard, UrlPolicy};
 use kms_sync_core::{async_trait, AppConnectionDefinition, DestinationRegistry, Error, Result};
 
 use crate::crypto::KeyRing;
@@ -93,6 +95,7 @@ pub(crate) struct Shared {
     pub resolver: Option<Arc<dyn CredentialResolver>>,
     pub public_fields: BTreeMap<String, Vec<String>>,
     pub settings: ClientSettings,
+    pub url_guard: UrlGuard,
     pub history: i64,
     pub backoff_base: Duration,
     pub backoff_max: Duration,
@@ -176,6 +179,7 @@ impl SyncRegistry {
             resolver: None,
             public_fields: default_public_fields(),
             settings: ClientSettings::default(),
+            url_guard: None,
             history: DEFAULT_HISTORY,
             backoff: (DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_MAX),
         }
@@ -264,6 +268,19 @@ impl SyncRegistry {
     pub fn destinations(&self) -> &DestinationRegistry {
         &self.shared.destinations
     }
+
+    /// The URL guard connections are checked with when stored, and destinations built
+    /// with: the builder's [`url_policy`](SyncRegistryBuilder::url_policy), public HTTPS
+    /// only by default. Workers on this registry use it too unless given their own.
+    ///
+    /// ```no_run
+    /// # fn show(registry: kms_sync_postgres::SyncRegistry) {
+    /// println!("{:?}", registry.url_guard().policy().allowed());
+    /// # }
+    /// ```
+    pub fn url_guard(&self) -> &UrlGuard {
+        &self.shared.url_guard
+    }
 }
 
 impl fmt::Debug for SyncRegistry {
@@ -309,6 +326,7 @@ pub struct SyncRegistryBuilder {
     resolver: Option<Arc<dyn CredentialResolver>>,
     public_fields: BTreeMap<String, Vec<String>>,
     settings: ClientSettings,
+    url_guard: Option<UrlGuard>,
     history: usize,
     backoff: (Duration, Duration),
 }
@@ -369,6 +387,37 @@ impl SyncRegistryBuilder {
         self
     }
 
+    /// Which URLs a connection may name and destinations may reach: checked on every URL
+    /// field of a connection's credentials when it is created or updated (a refused one is
+    /// never stored, and its userinfo never echoed), and again at connect time by the
+    /// clients destinations are built with (the settings get a [`UrlGuard`] of this policy
+    /// unless they carry one). Default [`UrlPolicy::public_only`]: public HTTPS hosts only —
+    /// allow your fakes' `http://127.0.0.1:<port>` or on-premises networks explicitly.
+    ///
+    /// ```no_run
+    /// # fn build(b: kms_sync_postgres::SyncRegistryBuilder) -> kms_sync_core::Result<()> {
+    /// use kms_sync_core::net::UrlPolicy;
+    /// let b = b.url_policy(UrlPolicy::public_only().allow("10.20.0.0/16".parse()?));
+    /// # Ok(()) }
+    /// ```
+    pub fn url_policy(self, policy: UrlPolicy) -> Self {
+        self.url_guard(UrlGuard::new(policy))
+    }
+
+    /// As [`url_policy`](Self::url_policy), with the guard's own resolver (your DNS, or a
+    /// test's).
+    ///
+    /// ```no_run
+    /// # fn build(b: kms_sync_postgres::SyncRegistryBuilder) {
+    /// use kms_sync_core::net::{UrlGuard, UrlPolicy};
+    /// let b = b.url_guard(UrlGuard::new(UrlPolicy::public_only()));
+    /// # }
+    /// ```
+    pub fn url_guard(mut self, guard: UrlGuard) -> Self {
+        self.url_guard = Some(guard);
+        self
+    }
+
     /// How many runs the history keeps per sync (at least 1; default 50).
     ///
     /// ```no_run
@@ -415,6 +464,10 @@ impl SyncRegistryBuilder {
         }
         let schema = self.pool.schema_name().quoted();
         let channel = self.pool.schema().to_owned();
+        let url_guard = self
+            .url_guard
+            .unwrap_or_else(|| UrlGuard::new(UrlPolicy::public_only()));
+        let settings = guarded(self.settings, &url_guard);
         Ok(SyncRegistry {
             shared: Arc::new(Shared {
                 pool: self.pool,
@@ -422,7 +475,8 @@ impl SyncRegistryBuilder {
                 keys: self.keys,
                 resolver: self.resolver,
                 public_fields: self.public_fields,
-                settings: self.settings,
+                settings,
+                url_guard,
                 history: i64::try_from(self.history).unwrap_or(i64::MAX),
                 backoff_base: self.backoff.0,
                 backoff_max: self.backoff.1,
@@ -440,6 +494,14 @@ impl fmt::Debug for SyncRegistryBuilder {
             .field("keys", &self.keys)
             .field("resolver", &self.resolver.as_ref().map(|_| "[configured]"))
             .finish_non_exhaustive()
+    }
+}
+
+/// `settings` with `guard` unless they carry a guard of their own.
+pub(crate) fn guarded(settings: ClientSettings, guard: &UrlGuard) -> ClientSettings {
+    match settings.url_guard() {
+        Some(_) => settings,
+        None => settings.with_url_guard(guard.clone()),
     }
 }
 

@@ -255,6 +255,7 @@ pub struct WorkerBuilder {
     source_poll: Option<Duration>,
     shutdown_grace: Duration,
     settings: ClientSettings,
+    url_policy: Option<kms_sync_core::net::UrlPolicy>,
 }
 
 impl fmt::Debug for WorkerBuilder {
@@ -292,6 +293,7 @@ impl Worker {
             source_poll: Some(DEFAULT_SOURCE_POLL),
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             settings: ClientSettings::new(),
+            url_policy: None,
         }
     }
 
@@ -829,6 +831,22 @@ impl WorkerBuilder {
         self
     }
 
+    /// Which URLs the destinations this worker builds may reach, checked at connect time on
+    /// every request and redirect hop. Default: the registry's
+    /// ([`SyncRegistry::url_guard`](crate::SyncRegistry::url_guard), public HTTPS only
+    /// unless its builder allowed more). Client settings that carry their own guard keep it.
+    ///
+    /// ```no_run
+    /// # fn f(b: kms_sync_postgres::WorkerBuilder) -> kms_sync_core::Result<()> {
+    /// use kms_sync_core::net::UrlPolicy;
+    /// let b = b.url_policy(UrlPolicy::public_only().allow("http://127.0.0.1:8080".parse()?));
+    /// # Ok(()) }
+    /// ```
+    pub fn url_policy(mut self, policy: kms_sync_core::net::UrlPolicy) -> Self {
+        self.url_policy = Some(policy);
+        self
+    }
+
     /// The worker.
     ///
     /// # Errors
@@ -870,6 +888,11 @@ impl WorkerBuilder {
             return Err(Error::config("a worker runs 1 to 1,000 syncs at once"));
         }
         let pool = self.registry.pool().clone();
+        let guard = match self.url_policy {
+            Some(policy) => kms_sync_core::net::UrlGuard::new(policy),
+            None => self.registry.url_guard().clone(),
+        };
+        let settings = crate::registry::guarded(self.settings, &guard);
         Ok(Worker {
             ctx: Arc::new(Ctx {
                 store: Arc::new(PostgresStateStore::new(pool.clone())),
@@ -884,7 +907,7 @@ impl WorkerBuilder {
                 fallback_poll: self.fallback_poll,
                 source_poll: self.source_poll,
                 shutdown_grace: self.shutdown_grace,
-                settings: self.settings,
+                settings,
                 stop: std::sync::Mutex::new(StopSignal::new()),
             }),
         })
