@@ -17,7 +17,7 @@ fn syncer(dest: Arc<dyn Destination>) -> Result<Syncer> {
     Syncer::builder()
         .id("complete-reads")
         .source(Arc::new(StaticSource::new(
-            SecretSet::new("prod").with("A", "1"),
+            SecretSet::new("prod").with("A", "value-of-a"),
         )))
         .destination(dest)
         .key_schema_template("KMS_{{secretKey}}")
