@@ -17,7 +17,9 @@ fn syncer(dest: Arc<dyn Destination>) -> Result<Syncer> {
     Syncer::builder()
         .id("complete-reads")
         .source(Arc::new(StaticSource::new(
-            SecretSet::new("prod").with("A", "value-of-a").with("B", "value-of-b"),
+            SecretSet::new("prod")
+                .with("A", "value-of-a")
+                .with("B", "value-of-b"),
         )))
         .destination(dest)
         .key_schema_template("KMS_{{secretKey}}")

@@ -92,7 +92,11 @@ impl Syncer {
         let mut updates = vec![LedgerUpdate::Bind {
             destination: self.destination.info().identity.clone(),
         }];
-        updates.extend(stale.iter().map(|key| LedgerUpdate::Forget { key: key.clone() }));
+        updates.extend(
+            stale
+                .iter()
+                .map(|key| LedgerUpdate::Forget { key: key.clone() }),
+        );
         for (change, outcome) in changes.iter().zip(outcomes) {
             updates.extend(claims::after(change, outcome, before, fingerprinter));
         }
