@@ -95,7 +95,7 @@ impl BitbucketDestinationBuilder {
 /// Syncs to Bitbucket Pipelines variables: a repository's, or one deployment environment's.
 ///
 /// Values are written `secured: true` and are never readable again, so they appear as
-/// [`RemoteValue::Hidden`]; keep a ledger to avoid rewriting unchanged values. Every list is
+/// [`RemoteValue::Hidden`](kms_sync_core::RemoteValue::Hidden); keep a ledger to avoid rewriting unchanged values. Every list is
 /// read completely (`pagelen=100`, following `next`). Keys follow [`KeyRule::Identifier`],
 /// are unique regardless of case, values must not be empty, and `CI` or `BITBUCKET_*` keys
 /// are accepted with a warning (they override what Pipelines sets itself).
@@ -104,7 +104,7 @@ impl BitbucketDestinationBuilder {
 /// elsewhere meanwhile) re-lists and updates; an update answered 404 (deleted meanwhile)
 /// creates (both through [`create_or_update`](kms_sync_core::create_or_update)); a delete
 /// answered 404 is done. A variable stored unsecured is listed as
-/// [`EntryState::MustReplace`], so a managed key on it is deleted and re-created secured,
+/// [`EntryState::MustReplace`](kms_sync_core::EntryState::MustReplace), so a managed key on it is deleted and re-created secured,
 /// and the report says so.
 ///
 /// ```no_run

@@ -99,8 +99,8 @@ impl fmt::Display for AllowEntry {
 /// Which URLs a tenant may name (an Octopus `instanceUrl`, the KMS's URL, any destination's
 /// base URL): HTTPS only, no `user:password@`, and hosts whose every address is public —
 /// unless an [`AllowEntry`] says otherwise. Checked when a URL is stored, and again at
-/// connect time on every hop through [`HttpClientBuilder::url_policy`]
-/// (crate::http::HttpClientBuilder), where the checked addresses are the ones connected to
+/// connect time on every hop through
+/// [`HttpClientBuilder::url_guard`](crate::http::HttpClientBuilder::url_guard), where the checked addresses are the ones connected to
 /// (no DNS rebinding between check and use).
 ///
 /// ```
