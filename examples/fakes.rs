@@ -147,6 +147,11 @@ fn describe(f: &Fakes, dir: &Path) -> std::io::Result<()> {
     println!("export KMS_CLIENT_ID={CLIENT_ID}");
     println!("export KMS_CLIENT_SECRET={CLIENT_SECRET}");
     println!("export KMS_SYNC_STATE_KEY={DEMO_STATE_KEY}");
+    // The fake Octopus's instanceUrl is plain HTTP on loopback: allowed by name, nothing else.
+    println!(
+        "export KMS_SYNC_ALLOW_ADDRESS={}",
+        f.octopus.base_url().trim_end_matches('/')
+    );
     println!();
     for (stem, def, connection, base_url) in files(f) {
         let def_path = dir.join(format!("{stem}-sync.json"));

@@ -7,6 +7,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use kms_sync::net::AllowEntry;
 use kms_sync::RateBudget;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -31,6 +32,8 @@ Environment:
   KMS_CLIENT_ID, KMS_CLIENT_SECRET  the KMS machine identity (Universal Auth)
   KMS_ACCESS_TOKEN                  or a KMS access token
   KMS_SYNC_STATE_KEY                the ledger's HMAC key: 16+ random bytes, kept across runs
+  KMS_SYNC_ALLOW_ADDRESS            --allow-address entries, comma-separated
+  KMS_URL                           --kms-url: the KMS's base URL
   RUST_LOG                          log filter (e.g. kms_sync_core=debug); overrides -v/-q
 
 Try it with no account: `cargo run --features fake --example fakes` starts fake
@@ -99,6 +102,19 @@ pub struct TargetArgs {
     /// takes its instance URL from the connection)
     #[arg(long, value_name = "URL")]
     pub base_url: Option<String>,
+    /// Lets the connection reach this address although it is not public HTTPS: a network
+    /// (`10.0.0.0/8`) or `host:port` (`http://host:port` allows plain HTTP too), for an
+    /// on-premises server. Repeat it, or separate entries with commas. Without it a URL in the
+    /// connection (Octopus `instanceUrl`) must be HTTPS, carry no user:password, and resolve
+    /// only to public addresses. The --base-url given here is allowed as it is
+    #[arg(
+        long = "allow-address",
+        value_name = "ENTRY",
+        env = "KMS_SYNC_ALLOW_ADDRESS",
+        value_delimiter = ',',
+        value_parser = parse_allow_entry
+    )]
+    pub allow_address: Vec<AllowEntry>,
     /// The destination's request budget, as REQUESTS/WINDOW (e.g. 5000/1h for a higher tier
     /// or a self-hosted instance); kms-sync paces to 90% of it. Default: the documented one
     #[arg(long, value_name = "REQUESTS/WINDOW", value_parser = parse_budget)]
@@ -247,6 +263,12 @@ impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("[REDACTED]")
     }
+}
+
+/// An allowlist entry of the URL policy (see [`AllowEntry`]).
+fn parse_allow_entry(text: &str) -> Result<AllowEntry, String> {
+    text.parse::<AllowEntry>()
+        .map_err(|e| e.message().to_owned())
 }
 
 /// `REQUESTS/WINDOW`, e.g. `1000/1h`, `600/60s`.

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use kms_sync::http::ClientSettings;
+use kms_sync::net::{AllowEntry, UrlGuard, UrlPolicy};
 use kms_sync::{
     parse_definition, syncer_builder, AppConnectionDefinition, DeletionGuard, DestinationIdentity,
     DotenvSource, Error, Fingerprinter, JsonFileStateStore, Progress, Result, SecretSource,
@@ -41,7 +42,7 @@ pub fn load(target: &TargetArgs) -> Result<Loaded> {
 
 /// The destination's transport settings from the flags.
 pub fn settings(target: &TargetArgs) -> ClientSettings {
-    let mut settings = ClientSettings::new();
+    let mut settings = ClientSettings::new().with_url_guard(UrlGuard::new(url_policy(target)));
     if let Some(url) = &target.base_url {
         settings = settings.with_base_url(url.clone());
     }
@@ -52,6 +53,29 @@ pub fn settings(target: &TargetArgs) -> ClientSettings {
         settings = settings.with_concurrency(usize::from(n));
     }
     settings
+}
+
+/// The URL policy for the connection's URLs: public HTTPS, plus the --allow-address entries
+/// and the --base-url the operator gave (as typed: `http://` allowed if written so).
+pub fn url_policy(target: &TargetArgs) -> UrlPolicy {
+    let mut policy = UrlPolicy::public_only();
+    for entry in &target.allow_address {
+        policy = policy.allow(entry.clone());
+    }
+    let given = target
+        .base_url
+        .as_deref()
+        .and_then(|u| url::Url::parse(u).ok());
+    if let Some(url) = given {
+        if let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) {
+            policy = policy.allow(AllowEntry::Host {
+                host: host.to_ascii_lowercase(),
+                port,
+                plain_http: url.scheme() == "http",
+            });
+        }
+    }
+    policy
 }
 
 fn non_empty(value: Option<&str>) -> Option<&str> {
