@@ -336,6 +336,43 @@ async fn a_disabled_sync_plans_but_refuses_to_write() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ledger_of_the_old_name_is_neither_ignored_nor_adopted() {
+    let s = Setup::new("cli-legacy", Some("KMS_{{secretKey}}"), "A=1\nB=2\n").await;
+    let dir = std::path::Path::new(&s.state_dir()).join("kms-sync");
+    std::fs::create_dir_all(&dir).expect("state dir");
+    let legacy = dir.join("bitbucket-cli-legacy.json");
+    let legacy_flag = legacy.display().to_string();
+    s.run("sync", &["--state", &legacy_flag])
+        .await
+        .expect(APPLIED, "a ledger at the old name");
+    let written = s.variables();
+    let run = s
+        .run("sync", &[])
+        .await
+        .expect(USAGE, "an old ledger, no new one");
+    assert!(
+        run.stderr.contains("old, destination-blind name"),
+        "{run:#?}"
+    );
+    assert!(run.stderr.contains("nothing was written"), "{run:#?}");
+    assert_eq!(s.variables(), written, "nothing written");
+    // Renamed to the new name, as the message says, it is this destination's ledger.
+    let digest = kms_sync::DestinationIdentity::new("bitbucket")
+        .with("workspace", WORKSPACE)
+        .with("repository", REPOSITORY)
+        .short_digest();
+    std::fs::rename(
+        &legacy,
+        dir.join(format!("bitbucket-cli-legacy-{digest}.json")),
+    )
+    .expect("rename");
+    s.run("sync", &[]).await.expect(
+        NOTHING_TO_DO,
+        "the renamed ledger is used: it knows both keys",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_ledger_lives_in_the_state_directory_when_a_key_is_set() {
     let s = Setup::new("cli-ledger", Some("KMS_{{secretKey}}"), "A=1\nB=2\n").await;
     s.run("sync", &[]).await.expect(APPLIED, "first sync");

@@ -174,20 +174,29 @@ fn legacy_state_file(def: &SecretSyncDefinition) -> Option<PathBuf> {
     state_dir().map(|d| d.join(format!("{}-{}.json", def.destination(), def.name())))
 }
 
-/// Says so when a ledger file of the old, destination-blind name exists beside the new one:
-/// it is never read again (it may describe another destination of the same sync name).
-fn warn_about_legacy_file(def: &SecretSyncDefinition, path: &Path) {
+/// Refuses when a ledger of the old, destination-blind name exists and this destination has
+/// none yet: it may describe this destination (its keys would be left unowned if ignored) or
+/// another of the same sync name (its entries would pass for this one's if adopted), and
+/// only the operator knows which. Nothing is written; the message says how to go on.
+fn refuse_legacy_file(
+    def: &SecretSyncDefinition,
+    path: &Path,
+    destination: &DestinationIdentity,
+) -> Result<()> {
     let Some(legacy) = legacy_state_file(def).filter(|l| l.exists()) else {
-        return;
+        return Ok(());
     };
-    if !path.exists() {
-        tracing::warn!(
-            legacy = %legacy.display(),
-            ledger = %path.display(),
-            "a ledger of the old file name exists and is no longer read: ledgers are now kept per destination; \
-             this run starts a new one (hidden values are rewritten once)"
-        );
+    if path.exists() {
+        return Ok(());
     }
+    Err(Error::config(format!(
+        "a ledger of the old, destination-blind name exists ({}) and {destination} has none yet \
+         ({}); nothing was written. If the old ledger describes {destination}, rename it to the \
+         new name; if it describes another destination of this sync name, run that one first \
+         (it will ask the same), or pass --state <FILE> to choose a ledger",
+        legacy.display(),
+        path.display()
+    )))
 }
 
 /// Decides where the ledger lives: `--state`, or by default a per-sync, per-destination file
@@ -225,7 +234,7 @@ pub fn ledger(
                     "no state directory is known on this system (no HOME): give --state <FILE>",
                 )
             })?;
-            warn_about_legacy_file(def, &path);
+            refuse_legacy_file(def, &path, destination)?;
             path
         }
     };

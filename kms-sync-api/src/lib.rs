@@ -23,7 +23,7 @@
 //! | `POST /api/v1/app-connections/{app}` | `{"appConnection"}`: public credential fields only (Bitbucket's `email`), `credentialsHash`, `version`, timestamps | app-connections `create` (in `projectId`, or at organization level) |
 //! | `GET /api/v1/app-connections/{app}?projectId=` | `{"appConnections": [...]}`: only those the caller may read (without `projectId`, of every project it may read) | app-connections `read` |
 //! | `GET`, `PATCH`, `DELETE /api/v1/app-connections/{app}/{connectionId}` | `{"appConnection"}`; `PATCH` replaces credentials whole; `DELETE` is 409 while a sync uses it | `read`, and `edit` / `delete` |
-//! | `POST /api/v1/secret-syncs/{destination}` | `{"secretSync"}` with every field of the KMS's sample responses; enabled with auto-sync, it is queued (`syncStatus: pending`) | secret-syncs `create` where the sync reads, secrets `read-value` there, app-connections `connect` on a connection of the same project (or of the organization) |
+//! | `POST /api/v1/secret-syncs/{destination}` | `{"secretSync"}` with every field of the KMS's sample responses; enabled with auto-sync, it is queued (`syncStatus: pending`) | secret-syncs `create` where the sync reads, secrets `read-value` (or `read`, or `describe-secret`, as the KMS accepts) there, app-connections `connect` on a connection of the same project (or of the organization) |
 //! | `GET /api/v1/secret-syncs/{destination}?projectId=` | `{"secretSyncs": [...]}`: only those the caller may read | secret-syncs `read` |
 //! | `GET …/{syncId}`, `GET …/sync-name/{syncName}?projectId=` | `{"secretSync"}` | `read` |
 //! | `PATCH …/{syncId}` | `{"secretSync"}`, `version` one more | `read`, `edit` (and where it moves to: `edit`, secrets `read-value`; a new connection: `connect`) |

@@ -310,7 +310,8 @@ impl HttpClientBuilder {
     fn reqwest_client(&self, headers: HeaderMap) -> Result<reqwest::Client> {
         let mut builder = reqwest::Client::builder();
         if let Some(guard) = &self.url_guard {
-            builder = builder.dns_resolver(guard.resolver());
+            // A proxy from the environment would resolve the target itself, past the guard.
+            builder = builder.dns_resolver(guard.resolver()).no_proxy();
         }
         builder
             .user_agent(concat!("kms-sync/", env!("CARGO_PKG_VERSION")))

@@ -52,7 +52,12 @@ impl HttpClient {
             return None;
         }
         let next = current.join(response.header("location")?).ok()?;
-        (next.origin() == self.inner.base.origin()).then_some(next)
+        let allowed = self
+            .inner
+            .url_guard
+            .as_ref()
+            .is_none_or(|guard| guard.policy().check_url(&next).is_ok());
+        (next.origin() == self.inner.base.origin() && allowed).then_some(next)
     }
 
     /// The error of a 3xx answer that was not followed: unconfirmed for a write (it is

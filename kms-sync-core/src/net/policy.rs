@@ -59,7 +59,10 @@ impl FromStr for AllowEntry {
         let scheme = if plain_http { "http" } else { "https" };
         let url = Url::parse(&format!("{scheme}://{rest}"))
             .map_err(|e| bad_entry(text, &e.to_string()))?;
-        let (Some(host), Some(port)) = (url.host_str(), url.port()) else {
+        // `Url::port` hides a port equal to the scheme's default (`:443`); the entry must
+        // still spell one.
+        let port = url.port_or_known_default().filter(|_| spells_port(rest));
+        let (Some(host), Some(port)) = (url.host_str(), port) else {
             return Err(bad_entry(text, "a host needs its port (`host:port`)"));
         };
         if url.path() != "/" || url.query().is_some() || !url.username().is_empty() {
@@ -71,6 +74,16 @@ impl FromStr for AllowEntry {
             plain_http,
         })
     }
+}
+
+/// Whether `host:port` text (an IPv6 host in brackets) ends with a port.
+fn spells_port(text: &str) -> bool {
+    let text = text.trim_end_matches('/');
+    text.rsplit_once(':').is_some_and(|(host, port)| {
+        !port.is_empty()
+            && port.bytes().all(|b| b.is_ascii_digit())
+            && (!host.starts_with('[') || host.ends_with(']'))
+    })
 }
 
 fn bad_entry(text: &str, why: &str) -> Error {
@@ -179,6 +192,14 @@ impl UrlPolicy {
         if exact.is_some() {
             return Ok(());
         }
+        if self.names_host(&host_text(&host)) {
+            // The resolver trusts an allowed name's addresses whatever the port (it is not
+            // told the port), so the name's other ports are refused here.
+            return Err(refused(
+                &shown,
+                "only the port on the allowlist may be reached on this host",
+            ));
+        }
         match literal_ip(&host) {
             Some(ip) => self.check_address(&shown, ip),
             None if is_local_name(&host_text(&host)) => {
@@ -244,6 +265,13 @@ impl UrlPolicy {
         self.allow
             .iter()
             .any(|e| matches!(e, AllowEntry::Network(net) if net.contains(&ip)))
+    }
+
+    /// Whether a host entry names `host` (on any port).
+    fn names_host(&self, host: &str) -> bool {
+        self.allow
+            .iter()
+            .any(|e| matches!(e, AllowEntry::Host { host: h, .. } if h == host))
     }
 
     /// `Some(plain_http)` when `host:port` is an allowed host entry.
