@@ -93,6 +93,32 @@ impl UrlGuard {
         &self.policy
     }
 
+    /// Checks a URL a tenant names before it is stored: the policy's checks, then, for a host
+    /// name, every address it resolves to now (it is checked again at connect time, where the
+    /// addresses are pinned).
+    ///
+    /// # Errors
+    ///
+    /// [`Config`](crate::ErrorKind::Config) for a URL that does not parse or is refused;
+    /// [`Unavailable`](crate::ErrorKind::Unavailable) when its name does not resolve.
+    ///
+    /// ```
+    /// use kms_sync_core::net::{UrlGuard, UrlPolicy};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let guard = UrlGuard::new(UrlPolicy::public_only());
+    /// assert!(guard.check("https://localhost:8443").await.is_err());
+    /// assert!(guard.check("https://169.254.169.254/").await.is_err());
+    /// # }
+    /// ```
+    pub async fn check(&self, text: &str) -> crate::Result<url::Url> {
+        let url = self.policy.check_url_str(text)?;
+        if let Some(url::Host::Domain(name)) = url.host() {
+            let port = url.port_or_known_default().unwrap_or(0);
+            self.policy.resolve(name, port, &*self.lookup).await?;
+        }
+        Ok(url)
+    }
+
     pub(crate) fn resolver(&self) -> Arc<PolicyResolver> {
         Arc::new(PolicyResolver {
             policy: Arc::clone(&self.policy),

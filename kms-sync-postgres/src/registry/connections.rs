@@ -284,7 +284,7 @@ impl Connections {
         check_description(what, connection.description())?;
         check_method(connection.method())?;
         let (credentials, text) = credentials_of(connection.expose_json())?;
-        check_credential_urls(self.shared.url_guard.policy(), &credentials)?;
+        check_credential_urls(&self.shared.url_guard, &credentials).await?;
         factory.check_connection(connection)?;
         let id = ConnectionId::random();
         let stored = self.store(id, kind, connection.method(), &credentials, &text)?;
@@ -470,7 +470,7 @@ impl Connections {
             None => None,
             Some(text) => {
                 let credentials = parse_credentials(text)?;
-                check_credential_urls(self.shared.url_guard.policy(), &credentials)?;
+                check_credential_urls(&self.shared.url_guard, &credentials).await?;
                 let project = current.project_id.as_deref();
                 let body = connection_body(
                     &name,

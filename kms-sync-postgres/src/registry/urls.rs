@@ -2,33 +2,40 @@
 //! name ends in `url` or whose value is an `http(s)://` URL), checked against the
 //! registry's [`UrlPolicy`](kms_sync_core::net::UrlPolicy) before anything is stored.
 
-use kms_sync_core::net::UrlPolicy;
-use kms_sync_core::{Error, Result};
+use kms_sync_core::net::UrlGuard;
+use kms_sync_core::{Error, ErrorKind, Result};
 use serde_json::{Map, Value};
 
-/// Refuses credentials naming a URL the policy refuses: the error names the field and the
-/// rule (the policy shows scheme, host and port only, never userinfo, path or query).
-pub(crate) fn check_credential_urls(
-    policy: &UrlPolicy,
+/// Refuses credentials naming a URL the guard refuses (a host name is resolved now, and
+/// again at connect time): the error names the field and the rule (the policy shows scheme,
+/// host and port only, never userinfo, path or query).
+pub(crate) async fn check_credential_urls(
+    guard: &UrlGuard,
     credentials: &Map<String, Value>,
 ) -> Result<()> {
-    walk(policy, "credentials", credentials)
-}
-
-fn walk(policy: &UrlPolicy, at: &str, object: &Map<String, Value>) -> Result<()> {
-    for (key, value) in object {
-        let field = format!("{at}.{key}");
-        match value {
-            Value::String(text) if names_url(key, text) => {
-                policy
-                    .check_url_str(text)
-                    .map_err(|e| Error::config(format!("{field}: {}", e.message())))?;
-            }
-            Value::Object(inner) => walk(policy, &field, inner)?,
-            _ => {}
+    let mut urls = Vec::new();
+    collect("credentials", credentials, &mut urls);
+    for (field, text) in urls {
+        match guard.check(&text).await {
+            Ok(_) => {}
+            // A name that does not resolve now is checked when a worker connects.
+            Err(e) if e.kind() == ErrorKind::Unavailable => {}
+            Err(e) => return Err(Error::config(format!("{field}: {}", e.message()))),
         }
     }
     Ok(())
+}
+
+/// Every URL-valued field under `object`, with its path.
+fn collect(at: &str, object: &Map<String, Value>, urls: &mut Vec<(String, String)>) {
+    for (key, value) in object {
+        let field = format!("{at}.{key}");
+        match value {
+            Value::String(text) if names_url(key, text) => urls.push((field, text.clone())),
+            Value::Object(inner) => collect(&field, inner, urls),
+            _ => {}
+        }
+    }
 }
 
 /// Whether a credential field holds a URL: its name ends in `url`, or its value is an
@@ -47,6 +54,7 @@ fn names_url(key: &str, text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kms_sync_core::net::UrlPolicy;
     use serde_json::json;
 
     fn creds(value: Value) -> Map<String, Value> {
@@ -56,11 +64,29 @@ mod tests {
         }
     }
 
-    #[test]
-    fn every_url_field_is_checked_and_never_echoed() {
-        let policy = UrlPolicy::public_only();
+    /// Answers fixed addresses for every name.
+    struct Fixed(Vec<std::net::IpAddr>);
+
+    #[kms_sync_core::async_trait]
+    impl kms_sync_core::net::Lookup for Fixed {
+        async fn lookup(&self, _host: &str) -> std::io::Result<Vec<std::net::IpAddr>> {
+            Ok(self.0.clone())
+        }
+    }
+
+    fn guard(addresses: &[&str]) -> UrlGuard {
+        let addresses = addresses.iter().filter_map(|a| a.parse().ok()).collect();
+        UrlGuard::with_lookup(
+            UrlPolicy::public_only(),
+            std::sync::Arc::new(Fixed(addresses)),
+        )
+    }
+
+    #[tokio::test]
+    async fn every_url_field_is_checked_and_never_echoed() {
+        let public = guard(&["8.8.8.8"]);
         let ok = creds(json!({"instanceUrl": "https://acme.octopus.app", "apiKey": "API-123"}));
-        assert!(check_credential_urls(&policy, &ok).is_ok());
+        assert!(check_credential_urls(&public, &ok).await.is_ok());
         for bad in [
             json!({"instanceUrl": "http://169.254.169.254/latest"}),
             json!({"baseURL": "https://10.0.0.1"}),
@@ -68,7 +94,9 @@ mod tests {
             json!({"nested": {"homeUrl": "https://[::1]/"}}),
             json!({"instanceUrl": "https://admin:pw-s3cret@octopus.example.com"}),
         ] {
-            let err = check_credential_urls(&policy, &creds(bad.clone())).expect_err("refused");
+            let err = check_credential_urls(&public, &creds(bad.clone()))
+                .await
+                .expect_err("refused");
             let text = err.to_string();
             assert!(text.contains("credentials."), "{text}");
             assert!(
@@ -77,6 +105,17 @@ mod tests {
             );
         }
         let token = creds(json!({"apiKey": "not-a-url", "email": "u@example.com"}));
-        assert!(check_credential_urls(&policy, &token).is_ok());
+        assert!(check_credential_urls(&public, &token).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_name_resolving_inside_is_refused_before_it_is_stored() {
+        let inside = guard(&["8.8.8.8", "10.1.2.3"]);
+        let named = creds(json!({"instanceUrl": "https://octopus.rebind.example"}));
+        let err = check_credential_urls(&inside, &named)
+            .await
+            .expect_err("the second address is private");
+        assert!(err.to_string().contains("private"), "{err}");
+        assert!(!err.to_string().contains("10.1.2.3"), "{err}");
     }
 }
