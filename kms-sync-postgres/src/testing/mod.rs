@@ -69,8 +69,8 @@ fn skip(suite: &str, test: &str, url: &str, err: &Error) -> Option<TestDb> {
     if std::env::var("CI").as_deref() == Ok("true") {
         panic!(
             "CI=true and PostgreSQL at {url} is unreachable ({err}): the {suite} tests \
-             must run in CI, not be skipped. Start it with \
-             `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`."
+             must run in CI, not be skipped. `.ci/run` starts the machine's server before \
+             the tests; the tests themselves never start or stop it."
         );
     }
     // Straight to the terminal: the test harness captures print!, not this.
@@ -79,10 +79,10 @@ fn skip(suite: &str, test: &str, url: &str, err: &Error) -> Option<TestDb> {
         let _ = writeln!(
             out,
             "\n{suite}: PostgreSQL at {url} is unreachable ({err}).\n  \
-             Its tests are SKIPPED and pass. To run them, start PostgreSQL \
-             (`pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`) or \
-             set {URL_VAR}, then `cargo test -p {suite}`. With CI=true they fail \
-             instead."
+             Its tests are SKIPPED and pass. To run them, start a PostgreSQL server \
+             there (`.ci/run` does) or set {URL_VAR}, then `cargo test -p {suite}`. The \
+             tests never start or stop a server they did not create. With CI=true they \
+             fail instead."
         );
     }
     let _ = writeln!(out, "\nSKIPPED (no PostgreSQL): {suite} {test}");

@@ -467,7 +467,7 @@ impl ClaimLoop {
             () = shutdown => return ControlFlow::Break(()),
             () = wake.notified() => {}
             Some(done) = self.running.join_next_with_id(), if !self.running.is_empty() => {
-                settle(ctx, done, &mut self.claims, &mut self.summary).await;
+                settle(ctx, done, &mut self.claims, &mut self.summary, false).await;
             }
             () = tokio::time::sleep(self.wait) => {}
         }
@@ -477,7 +477,7 @@ impl ClaimLoop {
     /// Accounts for the runs that have ended.
     async fn settle_finished(&mut self, ctx: &Ctx) {
         while let Some(done) = self.running.try_join_next_with_id() {
-            settle(ctx, done, &mut self.claims, &mut self.summary).await;
+            settle(ctx, done, &mut self.claims, &mut self.summary, false).await;
         }
     }
 
@@ -588,29 +588,35 @@ async fn next_wait(ctx: &Ctx) -> Duration {
 
 type Done = std::result::Result<(tokio::task::Id, Ended), tokio::task::JoinError>;
 
-/// Accounts for a finished run task; a task that panicked has its claim released.
+/// Accounts for a finished run task. A task that ended abnormally has its claim released:
+/// one that panicked is logged and, if the release fails, counted unrecorded; one aborted at
+/// shutdown (`aborted_at_shutdown`) is expected, and its lease runs out for a takeover if the
+/// release fails.
 async fn settle(
     ctx: &Ctx,
     done: Done,
     claims: &mut HashMap<tokio::task::Id, Claim>,
     summary: &mut WorkerSummary,
+    aborted_at_shutdown: bool,
 ) {
-    match done {
+    let e = match done {
         Ok((id, ended)) => {
             claims.remove(&id);
             summary.count(&ended);
+            return;
         }
-        Err(e) => {
-            let claim = claims.remove(&e.id());
-            tracing::error!(error = %e, "a run task ended abnormally; releasing its claim");
-            if let Some(claim) = claim {
-                if release(ctx, &claim).await {
-                    summary.released += 1;
-                } else {
-                    summary.unrecorded += 1;
-                }
-            }
-        }
+        Err(e) => e,
+    };
+    if !aborted_at_shutdown {
+        tracing::error!(error = %e, "a run task ended abnormally; releasing its claim");
+    }
+    let Some(claim) = claims.remove(&e.id()) else {
+        return;
+    };
+    if release(ctx, &claim).await {
+        summary.released += 1;
+    } else if !aborted_at_shutdown {
+        summary.unrecorded += 1;
     }
 }
 
@@ -652,7 +658,7 @@ async fn shut_down(
     }
     running.abort_all();
     while let Some(done) = running.join_next_with_id().await {
-        settle_at_shutdown(ctx, done, claims, summary).await;
+        settle(ctx, done, claims, summary, true).await;
     }
 }
 
@@ -666,34 +672,12 @@ async fn wait_for_runs(
 ) -> bool {
     while !running.is_empty() {
         match tokio::time::timeout_at(until, running.join_next_with_id()).await {
-            Ok(Some(done)) => settle_at_shutdown(ctx, done, claims, summary).await,
+            Ok(Some(done)) => settle(ctx, done, claims, summary, true).await,
             Ok(None) => break,
             Err(_) => return false,
         }
     }
     true
-}
-
-/// Accounts for a run that ended during shutdown; an aborted one has its claim released.
-async fn settle_at_shutdown(
-    ctx: &Ctx,
-    done: Done,
-    claims: &mut HashMap<tokio::task::Id, Claim>,
-    summary: &mut WorkerSummary,
-) {
-    match done {
-        Ok((id, ended)) => {
-            claims.remove(&id);
-            summary.count(&ended);
-        }
-        Err(e) => {
-            if let Some(claim) = claims.remove(&e.id()) {
-                if release(ctx, &claim).await {
-                    summary.released += 1;
-                }
-            }
-        }
-    }
 }
 
 /// Gives a claim back; whether it was ours to give (a lost lease is not).
