@@ -16,7 +16,7 @@
 //!   destinations of its folder hold it, through the poll rounds (1 s interval) and through
 //!   the webhook trigger: median of 5 each.
 //!
-//! Run: `cargo bench --features postgres,fake --bench fleet` (about a minute). The server
+//! Run: `cargo bench --features fleet,fake --bench fleet` (about a minute). The server
 //! is `KMS_SYNC_BENCH_DATABASE_URL` or `postgres://postgres@127.0.0.1:5432/test`; without
 //! one the bench says so and exits.
 
@@ -30,11 +30,11 @@ use kms_sync::{
     AppConnectionDefinition, Destination, DestinationFactory, DestinationRegistry,
     MemoryDestination, MemoryFactory, Operation,
 };
-use kms_sync_hanzo::fake::{FakeKms, PROJECT_ID};
-use kms_sync_postgres::{
+use kms_sync_fleet::{
     trigger_webhook, HanzoSources, KeyRing, PgPool, PostgresConfig, SharedReads, SourceProvider,
     SyncId, SyncRegistry, TriggerCause, Worker, WorkerSummary,
 };
+use kms_sync_hanzo::fake::{FakeKms, PROJECT_ID};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 

@@ -2,7 +2,7 @@
 //! the source, the Bitbucket, Checkly and Octopus Deploy fakes as destinations.
 //!
 //! 1. registers the connections and syncs from the KMS's own sample request bodies (the
-//!    Create … Sync pages, copied in `kms-sync-postgres/tests/fixtures/`), pointed at the
+//!    Create … Sync pages, copied in `kms-sync-fleet/tests/fixtures/`), pointed at the
 //!    fakes: the same JSON a KMS-compatible API would take;
 //! 2. starts two workers (one pool each) that claim the syncs, run them and record their
 //!    status in the KMS's field names;
@@ -10,7 +10,7 @@
 //!    round (one KMS read per folder per round, `304 Not Modified` while nothing changed).
 //!
 //! ```text
-//! cargo run --features postgres,fake --example fleet
+//! cargo run --features fleet,fake --example fleet
 //! ```
 //!
 //! PostgreSQL: `DATABASE_URL`, or `postgres://postgres@127.0.0.1:5432/test`. The example
@@ -23,11 +23,11 @@ use kms_sync::http::ClientSettings;
 use kms_sync::{AppConnectionDefinition, Destination, DestinationFactory, RunStatus};
 use kms_sync_bitbucket::fake::{FakeBitbucket, FAKE_EMAIL, FAKE_TOKEN, REPOSITORY, WORKSPACE};
 use kms_sync_checkly::fake::{FakeChecklyServer, ACCOUNT_ID, FAKE_API_KEY};
-use kms_sync_hanzo::fake::FakeKms;
-use kms_sync_octopus::fake::{FakeOctopus, FAKE_API_KEY as OCTOPUS_API_KEY};
-use kms_sync_postgres::{
+use kms_sync_fleet::{
     HanzoSources, KeyRing, PgPool, PostgresConfig, SyncRecord, SyncRegistry, Worker,
 };
+use kms_sync_hanzo::fake::FakeKms;
+use kms_sync_octopus::fake::{FakeOctopus, FAKE_API_KEY as OCTOPUS_API_KEY};
 use serde_json::{json, Value};
 
 type Failure = Box<dyn std::error::Error + Send + Sync>;
@@ -71,7 +71,7 @@ impl<F: DestinationFactory> DestinationFactory for AtFake<F> {
 /// A sample body from the KMS's documentation.
 fn sample(name: &str) -> Result<Value, Failure> {
     let path = format!(
-        "{}/kms-sync-postgres/tests/fixtures/{name}",
+        "{}/kms-sync-fleet/tests/fixtures/{name}",
         env!("CARGO_MANIFEST_DIR")
     );
     Ok(serde_json::from_str(&std::fs::read_to_string(&path)?)?)

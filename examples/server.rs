@@ -1,5 +1,5 @@
 //! The KMS's Secret Syncs API on your machine: starts the API (kms-sync-api) on 127.0.0.1
-//! over the local PostgreSQL, a fleet worker (kms-sync-postgres) that runs the syncs, and the
+//! over the local PostgreSQL, a fleet worker (kms-sync-fleet) that runs the syncs, and the
 //! embedded fakes as the KMS and the destinations, then prints two tenants' tokens and the
 //! `curl` commands to try. Ctrl-C stops everything.
 //!
@@ -28,11 +28,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use kms_sync::api::{ApiBuilder, Auth, TokenFileAuthorizer};
 use kms_sync::bitbucket::fake::{FakeBitbucket, FAKE_EMAIL, FAKE_TOKEN};
 use kms_sync::checkly::fake::{FakeChecklyServer, ACCOUNT_ID, FAKE_API_KEY};
+use kms_sync::fleet::{KeyRing, PgPool, PostgresConfig, SourceProvider, SyncRegistry, Worker};
 use kms_sync::hanzo::fake::FakeKms;
 use kms_sync::http::ClientSettings;
 use kms_sync::net::UrlPolicy;
 use kms_sync::octopus::fake::{FakeOctopus, FAKE_API_KEY as OCTOPUS_API_KEY};
-use kms_sync::postgres::{KeyRing, PgPool, PostgresConfig, SourceProvider, SyncRegistry, Worker};
 use kms_sync::{
     async_trait, AppConnectionDefinition, Destination, DestinationFactory, DestinationRegistry,
     Result, SecretSource,

@@ -16,7 +16,8 @@
 //! | `checkly` | [`checkly`]: Checkly account and check-group variables |
 //! | `octopus` | [`octopus`]: Octopus Deploy project variables |
 //! | `hanzo` | [`hanzo`]: the Hanzo KMS / Infisical source |
-//! | `postgres` | [`postgres`]: the fleet's ledger and scope locks on PostgreSQL |
+//! | `fleet` | [`fleet`]: the fleet on PostgreSQL — registry, jobs, workers, shared ledger and locks (`postgres` is its old name) |
+//! | `api` | [`api`]: the KMS's Secret Syncs and App Connections HTTP API over the fleet |
 //! | `full` | all of the above |
 //! | `fake` | the four services' loopback fakes (`bitbucket::fake`, …), for trying and testing |
 //!
@@ -29,7 +30,7 @@
 //!    `hanzo::HanzoSource` (feature `hanzo`), [`StaticSource`] (in memory), [`EnvSource`].
 //! 3. **A ledger**, so hidden values are not rewritten on every run: [`JsonFileStateStore`]
 //!    with a [`Fingerprinter`] keyed by 16+ random bytes you keep ([`MemoryStateStore`] in
-//!    tests, `postgres::PostgresStateStore` in a fleet).
+//!    tests, `fleet::PostgresStateStore` in a fleet).
 //! 4. **The KMS's own JSON**: [`parse_definition`] (a create-sync body, checked whole) and
 //!    [`AppConnectionDefinition`] (a connection body), then [`build_syncer`] — or
 //!    [`syncer_builder`] to add a ledger first. [`registry`] lists the destination kinds.
@@ -68,7 +69,7 @@
 mod registry;
 
 /// The README's Rust blocks, compiled (and run unless marked `no_run`) as doctests.
-#[cfg(all(doctest, feature = "fake", feature = "postgres", feature = "api"))]
+#[cfg(all(doctest, feature = "fake", feature = "api"))]
 #[doc = include_str!("../README.md")]
 mod readme {}
 
@@ -99,12 +100,17 @@ pub use kms_sync_octopus as octopus;
 #[doc(inline)]
 pub use kms_sync_hanzo as hanzo;
 
-/// The fleet on PostgreSQL: the ledger and scope locks shared by many workers (feature
-/// `postgres`).
-#[cfg(feature = "postgres")]
-#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+/// The fleet on PostgreSQL: the registry of connections and syncs, jobs, workers, and the
+/// ledger and scope locks they share (feature `fleet`).
+#[cfg(feature = "fleet")]
+#[cfg_attr(docsrs, doc(cfg(feature = "fleet")))]
 #[doc(inline)]
-pub use kms_sync_postgres as postgres;
+pub use kms_sync_fleet as fleet;
+
+/// The old name of [`fleet`] (feature `postgres`, an alias of `fleet`), kept for one release.
+#[cfg(feature = "fleet")]
+#[doc(hidden)]
+pub use kms_sync_fleet as postgres;
 
 /// The KMS's Secret Syncs and App Connections HTTP API: an axum router over the fleet's
 /// registry (feature `api`).

@@ -21,7 +21,7 @@ const OURS: [&str; 7] = [
     "kms_sync_checkly",
     "kms_sync_octopus",
     "kms_sync_hanzo",
-    "kms_sync_postgres",
+    "kms_sync_fleet",
 ];
 
 /// The default filter for `-v` (counted) and `-q` (counted).

@@ -10,7 +10,7 @@ use axum::http::{Method, Uri};
 use axum::routing::get;
 use axum::{middleware, Json, Router};
 use kms_sync_core::{Error, Result};
-use kms_sync_postgres::SyncRegistry;
+use kms_sync_fleet::SyncRegistry;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::OpenApi;
 use utoipa::{Modify, OpenApi as _};
@@ -112,7 +112,7 @@ pub fn openapi() -> OpenApi {
 ///
 /// ```no_run
 /// use kms_sync_api::{ApiBuilder, Auth};
-/// # async fn run(registry: kms_sync_postgres::SyncRegistry) -> Result<(), Box<dyn std::error::Error>> {
+/// # async fn run(registry: kms_sync_fleet::SyncRegistry) -> Result<(), Box<dyn std::error::Error>> {
 /// let router = ApiBuilder::new(registry, Auth::bearer_tokens([std::env::var("API_TOKEN")?])?)
 ///     .openapi_path("/api/v1/secret-syncs-openapi.json")
 ///     .org_id("6f03caa1-a5de-43ce-b127-95a145d3464c")
@@ -140,7 +140,7 @@ impl ApiBuilder {
     /// authenticating every request with `auth`.
     ///
     /// ```no_run
-    /// # fn f(registry: kms_sync_postgres::SyncRegistry) -> kms_sync_core::Result<()> {
+    /// # fn f(registry: kms_sync_fleet::SyncRegistry) -> kms_sync_core::Result<()> {
     /// let builder = kms_sync_api::ApiBuilder::new(registry, kms_sync_api::Auth::verifier(|t: &str| t == "x"));
     /// # Ok(()) }
     /// ```

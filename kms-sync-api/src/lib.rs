@@ -2,15 +2,15 @@
 //!
 //! The Hanzo KMS's (Infisical-compatible) **Secret Syncs and App Connections HTTP API**, as an
 //! [`axum`] router a Rust service mounts, backed by the fleet's PostgreSQL registry
-//! ([`kms_sync_postgres::SyncRegistry`]): the same paths, request bodies and answers as the
+//! ([`kms_sync_fleet::SyncRegistry`]): the same paths, request bodies and answers as the
 //! KMS, so a client written for the KMS's API talks to your service unchanged.
 //!
 //! ## Why a crate of its own
 //!
 //! The API brings an HTTP server stack (axum, hyper, tower) and an OpenAPI generator
 //! (utoipa with its proc macros) into the build. A fleet-only user — workers on
-//! `kms-sync-postgres`, no HTTP surface — should not compile or audit any of it, so the API
-//! lives here, behind the facade's `api` feature, and `kms-sync-postgres` stays free of it.
+//! `kms-sync-fleet`, no HTTP surface — should not compile or audit any of it, so the API
+//! lives here, behind the facade's `api` feature, and `kms-sync-fleet` stays free of it.
 //!
 //! ## Routes
 //!
@@ -67,7 +67,7 @@
 //!
 //! The URLs a connection names (Octopus Deploy's `instanceUrl`) are checked by the
 //! registry's URL policy
-//! ([`SyncRegistryBuilder::url_policy`](kms_sync_postgres::SyncRegistryBuilder::url_policy),
+//! ([`SyncRegistryBuilder::url_policy`](kms_sync_fleet::SyncRegistryBuilder::url_policy),
 //! public HTTPS only by default) when the connection is created or updated — refused with
 //! 400 naming the field and the rule, never echoing a `user:password@` — and again by the
 //! workers when they connect. The API adds no policy of its own: there is one, the
@@ -120,7 +120,7 @@
 //!
 //! ```no_run
 //! use kms_sync_api::{ApiBuilder, Auth};
-//! use kms_sync_postgres::{KeyRing, PgPool, PostgresConfig, SyncRegistry};
+//! use kms_sync_fleet::{KeyRing, PgPool, PostgresConfig, SyncRegistry};
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let pool = PgPool::connect(PostgresConfig::builder().url(std::env::var("DATABASE_URL")?).build()?).await?;
 //! let registry = SyncRegistry::builder(pool, kms_sync_core::DestinationRegistry::new())

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use kms_sync_core::{RunStatus, StatusRecord};
-use kms_sync_postgres::{ConnectionRecord, SyncRecord};
+use kms_sync_fleet::{ConnectionRecord, SyncRecord};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 

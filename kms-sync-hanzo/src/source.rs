@@ -62,7 +62,7 @@ impl HanzoSourceBuilder {
     /// The key [`revision`](SecretSource::revision)s are computed under (HMAC-SHA256).
     /// Default: a random key per source, so revisions compare only within one instance.
     /// Give every process of a fleet the same secret key so that a revision one worker
-    /// recorded means the same to another (kms-sync-postgres stores it, HMAC'd again
+    /// recorded means the same to another (kms-sync-fleet stores it, HMAC'd again
     /// under the ledger key, to detect source changes across workers).
     ///
     /// ```

@@ -3,7 +3,7 @@
 //! see is 403.
 
 use kms_sync_core::ErrorKind;
-use kms_sync_postgres::{ConnectionId, ConnectionRecord, SyncId, SyncRecord};
+use kms_sync_fleet::{ConnectionId, ConnectionRecord, SyncId, SyncRecord};
 
 use super::ApiState;
 use crate::authz::{Action, Principal, Subject};

@@ -9,7 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::{Extension, Json};
 use kms_sync_core::AppConnectionDefinition;
-use kms_sync_postgres::{ConnectionId, ConnectionPatch, ConnectionRecord};
+use kms_sync_fleet::{ConnectionId, ConnectionPatch, ConnectionRecord};
 use serde_json::{Map, Value};
 
 use super::access::{denied, readable_connection};

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::Path;
-use kms_sync_postgres::SyncRegistry;
+use kms_sync_fleet::SyncRegistry;
 
 use crate::body::path;
 use crate::error::ApiError;

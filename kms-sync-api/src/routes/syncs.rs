@@ -10,7 +10,7 @@ use axum::http::HeaderMap;
 use axum::Extension;
 use axum::Json;
 use kms_sync_core::{Operation, RunStatus};
-use kms_sync_postgres::{JobId, SyncId, SyncPatch, SyncRecord, TriggerCause, Triggered};
+use kms_sync_fleet::{JobId, SyncId, SyncPatch, SyncRecord, TriggerCause, Triggered};
 use serde_json::{Map, Value};
 
 use super::access::{self, may_read_sync, require_place, usable_connection};

@@ -1,4 +1,4 @@
-//! The whole loop through a fleet worker (kms-sync-postgres's `Worker`): the seed's bodies
+//! The whole loop through a fleet worker (kms-sync-fleet's `Worker`): the seed's bodies
 //! in, the sync runs against the fake Bitbucket, a change at the fake KMS is carried by
 //! auto-sync, then remove-secrets and `DELETE ?removeSecrets=true`.
 
@@ -15,9 +15,9 @@ use kms_sync_core::{
     async_trait, AppConnectionDefinition, Destination, DestinationFactory, DestinationRegistry,
     Error, Result, SecretSource,
 };
+use kms_sync_fleet::{KeyRing, SourceProvider, SyncRegistry, Worker, WorkerSummary};
 use kms_sync_hanzo::fake::FakeKms;
 use kms_sync_octopus::fake::{FakeOctopus, FAKE_API_KEY as OCTOPUS_KEY};
-use kms_sync_postgres::{KeyRing, SourceProvider, SyncRegistry, Worker, WorkerSummary};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -399,13 +399,14 @@ async fn bitbucket_seed_runs_and_auto_syncs_through_a_worker() -> Result<()> {
         s["syncStatus"] == "succeeded" && s["lastSyncedAt"].is_string()
     })
     .await?;
-    let sync_id: kms_sync_postgres::SyncId = id.parse()?;
+    let sync_id: kms_sync_fleet::SyncId = id.parse()?;
     let mut ran = false;
     for _ in 0..100 {
         let runs = history.jobs().runs(sync_id, 50).await?;
-        ran = runs.iter().any(|r| {
-            r.job_id.to_string() == job && r.state == kms_sync_postgres::RunState::Succeeded
-        }) || text(&done.body, "/secretSync/lastSyncJobId") == job;
+        ran = runs
+            .iter()
+            .any(|r| r.job_id.to_string() == job && r.state == kms_sync_fleet::RunState::Succeeded)
+            || text(&done.body, "/secretSync/lastSyncJobId") == job;
         if ran {
             break;
         }

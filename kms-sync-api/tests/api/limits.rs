@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use kms_sync_api::{Auth, RateLimit};
 use kms_sync_core::{Error, Result};
-use kms_sync_postgres::{KeyRing, SyncRegistry};
+use kms_sync_fleet::{KeyRing, SyncRegistry};
 use reqwest::Method;
 use serde_json::json;
 

@@ -1,7 +1,7 @@
 //! The KMS's own sample bodies, answered in the KMS's sample shapes.
 
 use kms_sync_core::{Error, Operation, Result};
-use kms_sync_postgres::RunOutcome;
+use kms_sync_fleet::RunOutcome;
 use reqwest::Method;
 use serde_json::{json, Value};
 

@@ -1,12 +1,12 @@
 //! The gate every test passes — a reachable PostgreSQL and a schema of the test's own, or a
-//! clear skip (a failure when `CI=true`), from `kms_sync_postgres::testing` — and a running
+//! clear skip (a failure when `CI=true`), from `kms_sync_fleet::testing` — and a running
 //! API.
 
 use kms_sync_api::{ApiBuilder, Auth};
 use std::time::Duration;
 
 use kms_sync_core::{DestinationRegistry, Error, Result};
-use kms_sync_postgres::{KeyRing, SyncRegistry};
+use kms_sync_fleet::{KeyRing, SyncRegistry};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
@@ -27,12 +27,12 @@ macro_rules! db {
     };
 }
 
-pub use kms_sync_postgres::testing::TestDb;
+pub use kms_sync_fleet::testing::TestDb;
 
-/// This crate's test database: `kms_sync_postgres::testing`, the same gate as the fleet's
+/// This crate's test database: `kms_sync_fleet::testing`, the same gate as the fleet's
 /// tests (a failure, not a skip, when `CI=true`).
 pub async fn database(test: &str) -> Option<TestDb> {
-    kms_sync_postgres::testing::database("kms-sync-api", test).await
+    kms_sync_fleet::testing::database("kms-sync-api", test).await
 }
 
 /// Any foreign error as a test failure.

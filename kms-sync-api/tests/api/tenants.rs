@@ -4,7 +4,7 @@
 
 use kms_sync_api::{Auth, TokenFileAuthorizer};
 use kms_sync_core::{Error, Result};
-use kms_sync_postgres::{KeyRing, SyncRegistry};
+use kms_sync_fleet::{KeyRing, SyncRegistry};
 use reqwest::Method;
 use serde_json::{json, Value};
 

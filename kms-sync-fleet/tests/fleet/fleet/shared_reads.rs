@@ -1,0 +1,247 @@
+//! Shared reads against the fake KMS over HTTP: N syncs on K folders cost K reads per
+//! round, `304`s while nothing changed, one round at a time across pollers on separate
+//! pools, only the changed folder's syncs triggered; and the webhook trigger.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use kms_sync_core::{Error, Result};
+use kms_sync_fleet::metrics::ROUND_READS;
+use kms_sync_fleet::{
+    trigger_webhook, HanzoSources, PollAttempt, PollRound, SharedReads, SourceProvider,
+    SyncRegistry, Triggered,
+};
+use kms_sync_hanzo::fake::{FakeKms, PROJECT_ID};
+use kms_sync_hanzo::{sign_webhook, verify_webhook};
+use secrecy::SecretString;
+
+use super::{connection, recorder, registry, TrackedFactory, LEDGER_KEY};
+use crate::support::{fail, TestDb};
+
+const FOLDERS: usize = 6;
+const PER_FOLDER: usize = 10;
+const INTERVAL: Duration = Duration::from_millis(400);
+
+fn ran(attempt: PollAttempt) -> Result<PollRound> {
+    match attempt {
+        PollAttempt::Ran(round) => Ok(round),
+        other => Err(Error::unexpected(format!("no round ran: {other:?}"))),
+    }
+}
+
+async fn count(db: &TestDb, sql: &str) -> Result<i64> {
+    let sql = sql.replace("{s}", &format!("\"{}\"", db.schema()));
+    Ok(db
+        .admin()
+        .await?
+        .query_one(&sql, &[])
+        .await
+        .map_err(fail)?
+        .get(0))
+}
+
+async fn kms_sync(
+    registry: &SyncRegistry,
+    conn: &kms_sync_fleet::ConnectionRecord,
+    name: &str,
+    folder: usize,
+    auto: bool,
+) -> Result<()> {
+    let body = format!(
+        r#"{{"name": "{name}", "projectId": "{PROJECT_ID}", "connectionId": "{}",
+            "environment": "dev", "secretPath": "/f{folder}", "isAutoSyncEnabled": {auto},
+            "destinationConfig": {{"target": "{name}"}}}}"#,
+        conn.id
+    );
+    registry
+        .syncs()
+        .create("fleet-memory", &body)
+        .await
+        .map(|_| ())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn n_syncs_on_k_sources_cost_k_reads_per_round() -> Result<()> {
+    let db = db!("fleet::shared_reads::n_syncs_on_k_sources_cost_k_reads_per_round");
+    let metrics = recorder();
+    let kms = FakeKms::start().await;
+    for f in 0..FOLDERS {
+        kms.set("dev", &format!("/f{f}"), "VALUE", &format!("v{f}"));
+    }
+    let tracked = TrackedFactory::default();
+    let registry = registry(&db, &tracked).await?;
+    let conn = connection(&registry).await?;
+    for f in 0..FOLDERS {
+        for n in 0..PER_FOLDER {
+            kms_sync(&registry, &conn, &format!("f{f}-s{n}"), f, true).await?;
+        }
+    }
+    kms_sync(&registry, &conn, "manual-only", 2, false).await?;
+    // One revision key across the fleet: a revision one poller stored means the same to
+    // another poller's sources.
+    let template = kms
+        .source_builder("dev", "/")
+        .revision_key([3; 32])
+        .build()?;
+    let provider: Arc<dyn SourceProvider> = Arc::new(HanzoSources::new(template));
+    let reads = SharedReads::new(registry.clone(), provider.clone(), LEDGER_KEY.to_vec())?;
+
+    // Round 1: every folder seen for the first time: one read each, all triggered.
+    let r1 = ran(reads.poll_round("reader-1", INTERVAL).await?)?;
+    assert_eq!(
+        (r1.sources, r1.reads, r1.changed, r1.errors),
+        (FOLDERS, FOLDERS, FOLDERS, 0)
+    );
+    assert_eq!(r1.triggered, FOLDERS * PER_FOLDER);
+    assert_eq!(
+        kms.list_reads(),
+        (FOLDERS, 0),
+        "K reads for N = {} syncs",
+        FOLDERS * PER_FOLDER
+    );
+    // Not due again before the interval, whoever asks.
+    assert!(matches!(
+        reads.poll_round("reader-2", INTERVAL).await?,
+        PollAttempt::NotDue { .. }
+    ));
+    assert_eq!(kms.list_reads(), (FOLDERS, 0));
+
+    // Round 2: four pollers on their own pools race; exactly one runs the round; nothing
+    // changed, so nothing is triggered (the racers' sources are new: bodies, same revisions).
+    tokio::time::sleep(INTERVAL).await;
+    db.execute(&format!("DELETE FROM \"{}\".sync_triggers", db.schema()))
+        .await?;
+    let mut racers = Vec::new();
+    for _ in 0..4 {
+        let own = super::registry(&db, &tracked).await?;
+        racers.push(SharedReads::new(
+            own,
+            provider.clone(),
+            LEDGER_KEY.to_vec(),
+        )?);
+    }
+    let attempts = futures::future::join_all(
+        racers
+            .iter()
+            .enumerate()
+            .map(|(i, r)| async move { r.poll_round(&format!("racer-{i}"), INTERVAL).await }),
+    )
+    .await;
+    let rounds: Vec<PollRound> = attempts
+        .into_iter()
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .filter_map(|a| match a {
+            PollAttempt::Ran(r) => Some(r),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(rounds.len(), 1, "one round at a time: {rounds:?}");
+    assert_eq!(
+        (rounds[0].reads, rounds[0].changed, rounds[0].triggered),
+        (FOLDERS, 0, 0)
+    );
+    let (bodies, not_modified) = kms.list_reads();
+    assert_eq!(bodies + not_modified, 2 * FOLDERS);
+
+    // Round 3, by the first poller again: its ETags are current, so six 304s.
+    tokio::time::sleep(INTERVAL).await;
+    let r3 = ran(reads.poll_round("reader-1", INTERVAL).await?)?;
+    assert_eq!((r3.reads, r3.changed, r3.triggered), (FOLDERS, 0, 0));
+    assert_eq!(
+        kms.list_reads(),
+        (bodies, not_modified + FOLDERS),
+        "304s, no bodies"
+    );
+
+    // One folder changes: the next round reads one body and triggers its syncs only.
+    kms.set("dev", "/f2", "VALUE", "changed");
+    tokio::time::sleep(INTERVAL).await;
+    let r4 = ran(reads.poll_round("reader-1", INTERVAL).await?)?;
+    assert_eq!(
+        (r4.reads, r4.changed, r4.triggered),
+        (FOLDERS, 1, PER_FOLDER)
+    );
+    assert_eq!(
+        kms.list_reads(),
+        (bodies + 1, not_modified + 2 * FOLDERS - 1)
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM {s}.sync_triggers t JOIN {s}.syncs s ON s.id = t.sync_id \
+            WHERE t.cause = 'source-change' AND s.secret_path = '/f2'"
+        )
+        .await?,
+        PER_FOLDER as i64
+    );
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM {s}.sync_triggers").await?,
+        PER_FOLDER as i64,
+        "auto-sync off and other folders: not triggered"
+    );
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM {s}.source_revisions").await?,
+        FOLDERS as i64
+    );
+    let samples = metrics.samples(ROUND_READS, "worker=reader-1");
+    assert_eq!(
+        samples,
+        vec![FOLDERS as f64; 3],
+        "reads per round, as the metric reports them"
+    );
+
+    // The webhook: a signed secrets.modified for /f4 triggers its syncs, and asks for a round.
+    db.execute(&format!("DELETE FROM \"{}\".sync_triggers", db.schema()))
+        .await?;
+    let key = SecretString::from("webhook-signing-key".to_owned());
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_err(fail)?
+        .as_millis() as u64;
+    let body = format!(
+        r#"{{"event":"secrets.modified","project":{{"workspaceId":"{PROJECT_ID}","projectId":"{PROJECT_ID}","projectName":"app","environment":"dev","secretPath":"/f4/"}},"timestamp":{ms}}}"#
+    );
+    let header = sign_webhook(&key, body.as_bytes(), ms);
+    let event = verify_webhook(&key, &header, body.as_bytes(), Duration::from_secs(60))?;
+    let done = trigger_webhook(&registry, &event).await?;
+    assert!(done.poll_requested);
+    assert_eq!(done.triggered.len(), PER_FOLDER);
+    assert!(
+        done.triggered
+            .iter()
+            .all(|(_, t)| matches!(t, Triggered::Queued(_))),
+        "{done:?}"
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM {s}.sync_triggers t JOIN {s}.syncs s ON s.id = t.sync_id \
+            WHERE t.cause = 'webhook' AND s.secret_path = '/f4'"
+        )
+        .await?,
+        PER_FOLDER as i64
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM {s}.source_polls WHERE next_at <= now()"
+        )
+        .await?,
+        1,
+        "the next round is due now"
+    );
+    let test_event = verify_webhook(
+        &key,
+        &sign_webhook(
+            &key,
+            format!(r#"{{"event":"test","timestamp":{ms}}}"#).as_bytes(),
+            ms,
+        ),
+        format!(r#"{{"event":"test","timestamp":{ms}}}"#).as_bytes(),
+        Duration::from_secs(60),
+    )?;
+    let nothing = trigger_webhook(&registry, &test_event).await?;
+    assert!(nothing.triggered.is_empty() && !nothing.poll_requested);
+    db.finish().await
+}

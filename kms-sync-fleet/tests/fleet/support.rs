@@ -1,0 +1,30 @@
+//! The one gate every test passes: a reachable PostgreSQL and a fresh schema, or a clear
+//! skip (a failure when `CI=true`) — `kms_sync_fleet::testing`, shared with kms-sync-api.
+
+use kms_sync_core::{Error, Fingerprinter, Result};
+pub use kms_sync_fleet::testing::TestDb;
+
+/// `let db = db!("module::test_name");` — the test's database, or return (skipped).
+macro_rules! db {
+    ($test:expr) => {
+        match $crate::support::database($test).await {
+            Some(db) => db,
+            None => return Ok(()),
+        }
+    };
+}
+
+/// This crate's test database (see `kms_sync_fleet::testing::database`).
+pub async fn database(test: &str) -> Option<TestDb> {
+    kms_sync_fleet::testing::database("kms-sync-fleet", test).await
+}
+
+/// The tests' HMAC key holder.
+pub fn fingerprinter() -> Result<Fingerprinter> {
+    Fingerprinter::new(b"kms-sync-fleet-test-hmac-key-0123456789".to_vec())
+}
+
+/// An I/O or other foreign error as a test failure.
+pub fn fail(e: impl std::fmt::Display) -> Error {
+    Error::unexpected(e.to_string())
+}
