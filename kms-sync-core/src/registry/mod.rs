@@ -13,6 +13,10 @@ use crate::http::ClientSettings;
 use crate::source::SecretSource;
 use crate::Syncer;
 
+mod facts;
+
+pub use facts::DestinationFacts;
+
 /// Builds destinations of one kind from the KMS's JSON: the app-connection body and the
 /// sync's `destinationConfig` (both as JSON text, so no JSON library type crosses the API).
 ///
@@ -39,6 +43,7 @@ use crate::Syncer;
 /// let registry = DestinationRegistry::new().with(VaultFactory);
 /// assert_eq!(registry.kinds(), ["vault"]);
 /// ```
+#[async_trait::async_trait]
 pub trait DestinationFactory: Send + Sync {
     /// The kind, as the KMS names it in its URLs (`bitbucket`, `checkly`, `octopus-deploy`).
     fn kind(&self) -> &'static str;
@@ -57,6 +62,36 @@ pub trait DestinationFactory: Send + Sync {
     fn check_connection(&self, connection: &AppConnectionDefinition) -> Result<()> {
         let _ = connection;
         Ok(())
+    }
+
+    /// What the fleet and the API say about this kind: display name, public credential
+    /// fields, import support, display-only config fields, OpenAPI descriptions. Default:
+    /// the kind as its own display name, nothing public, no import.
+    ///
+    /// ```
+    /// use kms_sync_core::{DestinationFactory, MemoryFactory};
+    /// assert_eq!(MemoryFactory.facts().kind(), MemoryFactory.kind());
+    /// ```
+    fn facts(&self) -> DestinationFacts {
+        DestinationFacts::new(self.kind(), self.kind())
+    }
+
+    /// Checks over the network that a connection's credentials work against the service
+    /// (one cheap authenticated read), as the KMS does when a connection is created or
+    /// updated. Default: no network check — `Ok(false)`, "not verified"; a factory that
+    /// checks answers `Ok(true)`.
+    ///
+    /// # Errors
+    ///
+    /// [`Unauthenticated`](crate::ErrorKind::Unauthenticated) or [`PermissionDenied`](crate::ErrorKind::PermissionDenied) when the service refuses the credentials; the
+    /// transport's kinds when it cannot be reached. Never echoes a credential.
+    async fn verify_connection(
+        &self,
+        connection: &AppConnectionDefinition,
+        settings: ClientSettings,
+    ) -> Result<bool> {
+        let _ = (connection, settings);
+        Ok(false)
     }
 
     /// Checks a `destinationConfig` without building anything, so a definition is refused
