@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use kms_sync_core::http::ClientSettings;
-use kms_sync_core::{AppConnectionDefinition, Destination, DestinationFactory, Result};
+use kms_sync_core::{
+    AppConnectionDefinition, Destination, DestinationFactory, DestinationFacts, Result,
+};
 
 use crate::config::{BitbucketConfig, BitbucketConnection};
 use crate::destination::BitbucketDestination;
@@ -29,6 +31,20 @@ impl DestinationFactory for BitbucketFactory {
 
     fn aliases(&self) -> &'static [&'static str] {
         &[]
+    }
+
+    fn facts(&self) -> DestinationFacts {
+        DestinationFacts::new("bitbucket", "Bitbucket")
+            .public_credential_fields(&["email"])
+            .config_description(
+                "`workspaceSlug` and `repositorySlug` name the repository; `environmentId` (a \
+                 deployment environment's UUID) writes its deployment variables instead of the \
+                 repository's.",
+            )
+            .credentials_description(
+                "Method `api-token`: `email` (shown back) and `apiToken` (an Atlassian API token \
+                 with the scope `admin:pipeline:bitbucket`; never shown back).",
+            )
     }
 
     fn check_connection(&self, connection: &AppConnectionDefinition) -> Result<()> {

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use kms_sync_core::http::ClientSettings;
-use kms_sync_core::{AppConnectionDefinition, Destination, DestinationFactory, Result};
+use kms_sync_core::{
+    AppConnectionDefinition, Destination, DestinationFactory, DestinationFacts, Result,
+};
 
 use crate::config::{ChecklyConfig, ChecklyConnection};
 use crate::destination::ChecklyDestination;
@@ -29,6 +31,19 @@ impl DestinationFactory for ChecklyFactory {
 
     fn aliases(&self) -> &'static [&'static str] {
         &[]
+    }
+
+    fn facts(&self) -> DestinationFacts {
+        DestinationFacts::new("checkly", "Checkly")
+            .display_only_config_fields(&["groupName", "accountName"])
+            .config_description(
+                "`accountId` names the account; with `groupId` the sync writes that check \
+                 group's variables instead of the account's. `accountName` and `groupName` are \
+                 for display only.",
+            )
+            .credentials_description(
+                "Method `api-key`: `apiKey` (a Checkly user API key; never shown back).",
+            )
     }
 
     fn check_connection(&self, connection: &AppConnectionDefinition) -> Result<()> {

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use kms_sync_core::http::ClientSettings;
-use kms_sync_core::{AppConnectionDefinition, Destination, DestinationFactory, Result};
+use kms_sync_core::{
+    AppConnectionDefinition, Destination, DestinationFactory, DestinationFacts, Result,
+};
 
 use crate::config::{OctopusConfig, OctopusConnection};
 use crate::destination::OctopusDestination;
@@ -29,6 +31,20 @@ impl DestinationFactory for OctopusFactory {
 
     fn aliases(&self) -> &'static [&'static str] {
         &["octopus"]
+    }
+
+    fn facts(&self) -> DestinationFacts {
+        DestinationFacts::new("octopus-deploy", "Octopus Deploy")
+            .public_credential_fields(&["instanceUrl"])
+            .config_description(
+                "`spaceId`, `scope` (`project`) and `projectId` name the project's variable set; \
+                 `scopeValues` (environments, roles, machines, processes, actions, channels) the \
+                 scope every variable the sync writes carries.",
+            )
+            .credentials_description(
+                "Method `api-key`: `instanceUrl` (shown back) and `apiKey` (an Octopus API key, \
+                 `API-…`; never shown back).",
+            )
     }
 
     fn check_connection(&self, connection: &AppConnectionDefinition) -> Result<()> {
