@@ -46,6 +46,10 @@
 //!
 //! The command-line tool (`examples/kms_sync_cli/`) is built on exactly these pieces.
 //!
+//! The [`guide`] is the long form of the README: one page per topic (sources, destinations,
+//! definitions, the CLI, the fleet, the API, the safety model, adding a destination,
+//! reliability, benchmarks, layout), every example in it compiled.
+//!
 //! ```
 //! use std::sync::Arc;
 //! use kms_sync::*;
@@ -67,6 +71,12 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod registry;
+
+// The guide (the README's long form). Its examples need every destination and the fakes, so
+// it is compiled with `full` and `fake` (as `cargo test --workspace --all-features` does); the
+// pages render in any `cargo doc`.
+#[cfg(any(all(doc, not(doctest)), all(feature = "full", feature = "fake")))]
+pub mod guide;
 
 /// The README's Rust blocks, compiled (and run unless marked `no_run`) as doctests.
 #[cfg(all(doctest, feature = "fake", feature = "api"))]
