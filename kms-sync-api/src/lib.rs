@@ -137,6 +137,7 @@
 //! `examples/server.rs` of the `kms-sync` package runs it over the local PostgreSQL with
 //! every destination's fake.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -17,6 +17,7 @@
 //!   signature so a service can sync on change.
 //! - `fake` feature: [`fake::FakeKms`], a stateful KMS on loopback.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -51,6 +51,7 @@
 //!
 //! Any other target implements [`EdgeTarget`] directly.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
