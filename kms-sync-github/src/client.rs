@@ -124,6 +124,7 @@ impl GithubClient {
     /// the pages hold fewer names than `total_count`, loop, or leave the base URL's origin.
     pub async fn names(&self, path: &str, per_page: usize) -> Result<Vec<String>> {
         let mut seen = HashSet::new();
+        let mut listed: HashSet<String> = HashSet::new();
         let mut names = Vec::new();
         let mut next: Option<String> = None;
         for page in 1..=DEFAULT_MAX_PAGES {
@@ -135,6 +136,11 @@ impl GithubClient {
             };
             let parsed = read_page(&self.send(make).await?)
                 .map_err(|e| e.with_operation(format!("read page {page} of {path}")))?;
+            if let Some(again) = parsed.items.iter().find(|n| !listed.insert((*n).clone())) {
+                return Err(Error::unexpected(format!(
+                    "GitHub: page {page} of {path} lists `{again}` again (a page served twice?); stopped instead of reading a list that repeats itself"
+                )));
+            }
             names.extend(parsed.items);
             match parsed.next {
                 Some(url) if !seen.insert(url.clone()) => {

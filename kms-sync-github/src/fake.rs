@@ -736,6 +736,14 @@ impl FakeGithub {
         self.seed(repo_place(owner, repo), name, value);
     }
 
+    /// Removes a repository secret directly, as someone else would.
+    pub fn unseed_repo(&self, owner: &str, repo: &str, name: &str) {
+        let mut s = self.service.state();
+        if let Some(list) = s.lists.get_mut(&repo_place(owner, repo)) {
+            list.retain(|x| x.name != name);
+        }
+    }
+
     /// Puts an environment secret directly.
     pub fn seed_env(&self, owner: &str, repo: &str, env: &str, name: &str, value: &str) {
         self.seed(env_place(owner, repo, env), name, value);
