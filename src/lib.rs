@@ -15,6 +15,7 @@
 //! | `bitbucket` | [`bitbucket`]: Bitbucket Cloud repository and deployment variables |
 //! | `checkly` | [`checkly`]: Checkly account and check-group variables |
 //! | `octopus` | [`octopus`]: Octopus Deploy project variables |
+//! | `github` | [`github`]: GitHub Actions repository, environment and organization secrets |
 //! | `hanzo` | [`hanzo`]: the Hanzo KMS / Infisical source |
 //! | `fleet` | [`fleet`]: the fleet on PostgreSQL — registry, jobs, workers, shared ledger and locks (`postgres` is its old name) |
 //! | `api` | [`api`]: the KMS's Secret Syncs and App Connections HTTP API over the fleet |
@@ -93,6 +94,13 @@ pub use kms_sync_checkly as checkly;
 #[cfg_attr(docsrs, doc(cfg(feature = "octopus")))]
 #[doc(inline)]
 pub use kms_sync_octopus as octopus;
+
+/// GitHub Actions: repository, environment and organization secrets, sealed to the scope's
+/// public key (feature `github`).
+#[cfg(feature = "github")]
+#[cfg_attr(docsrs, doc(cfg(feature = "github")))]
+#[doc(inline)]
+pub use kms_sync_github as github;
 
 /// The Hanzo KMS (Infisical-compatible) source (feature `hanzo`).
 #[cfg(feature = "hanzo")]

@@ -116,7 +116,7 @@ impl GithubDestinationBuilder {
 /// at the first write after each list) and how many secrets the scope holds.
 #[derive(Debug, Default)]
 struct RunState {
-    key: Mutex<Option<ScopeKey>>,
+    key: Mutex<Option<Result<ScopeKey>>>,
     held: AtomicUsize,
 }
 
@@ -176,15 +176,16 @@ impl GithubDestination {
         self.client.verify().await
     }
 
-    /// The scope's key: read once after each list, then shared by the run's writes.
+    /// The scope's key: read once after each list, then shared by the run's writes — a
+    /// failure too, so a run whose key cannot be read fails each write without asking again.
     async fn scope_key(&self) -> Result<ScopeKey> {
         let mut key = self.run.key.lock().await;
-        if let Some(key) = key.as_ref() {
-            return Ok(key.clone());
+        if let Some(known) = key.as_ref() {
+            return known.clone();
         }
-        let fetched = self.client.public_key(&self.path).await?;
+        let fetched = self.client.public_key(&self.path).await;
         *key = Some(fetched.clone());
-        Ok(fetched)
+        fetched
     }
 
     /// Takes a place for a new secret, or refuses one past the scope's limit.
