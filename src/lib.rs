@@ -20,7 +20,7 @@
 //! | `fleet` | [`fleet`]: the fleet on PostgreSQL — registry, jobs, workers, shared ledger and locks (`postgres` is its old name) |
 //! | `api` | [`api`]: the KMS's Secret Syncs and App Connections HTTP API over the fleet |
 //! | `full` | all of the above |
-//! | `fake` | the four services' loopback fakes (`bitbucket::fake`, …), for trying and testing |
+//! | `fake` | the five services' loopback fakes (`bitbucket::fake`, …), for trying and testing |
 //!
 //! ## Start here
 //!
@@ -38,7 +38,8 @@
 //! 5. **A destination**, each with a fake on 127.0.0.1 behind the `fake` feature:
 //!    `bitbucket::BitbucketDestination` (`bitbucket::fake::FakeBitbucket`),
 //!    `checkly::ChecklyDestination` (`checkly::fake::FakeChecklyServer`),
-//!    `octopus::OctopusDestination` (`octopus::fake::FakeOctopus`); the KMS's fake is
+//!    `octopus::OctopusDestination` (`octopus::fake::FakeOctopus`),
+//!    `github::GithubDestination` (`github::fake::FakeGithub`); the KMS's fake is
 //!    `hanzo::fake::FakeKms`. [`MemoryDestination`] needs no feature.
 //! 6. **Keeping it in step**: [`AutoSync`] (poll, webhook trigger, backoff).
 //! 7. **Your own destination**: implement [`Destination`], then prove it with the

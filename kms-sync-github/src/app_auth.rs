@@ -189,7 +189,11 @@ pub(crate) fn parse_utc(text: &str) -> Option<SystemTime> {
 
 /// Days from 1970-01-01 to a date of the proleptic Gregorian calendar (1970 or later).
 fn days_from_civil(year: u64, month: u64, day: u64) -> Option<u64> {
-    let y = if month <= 2 { year.checked_sub(1)? } else { year };
+    let y = if month <= 2 {
+        year.checked_sub(1)?
+    } else {
+        year
+    };
     let era = y / 400;
     let yoe = y - era * 400;
     let mp = (month + 9) % 12;
@@ -254,12 +258,20 @@ mod tests {
     #[test]
     fn bad_keys_are_refused_without_showing_them() {
         let pkcs8_label = KEY.replace("RSA PRIVATE KEY", "PRIVATE KEY");
-        for pem in ["", "SECRET", "-----BEGIN RSA PRIVATE KEY-----\nSECRET\n", &pkcs8_label] {
+        for pem in [
+            "",
+            "SECRET",
+            "-----BEGIN RSA PRIVATE KEY-----\nSECRET\n",
+            &pkcs8_label,
+        ] {
             let err = AppKey::from_pem(pem).expect_err("refused");
             assert!(err.to_string().contains("not an RSA private key"), "{err}");
             assert!(!err.to_string().contains("SECRET"));
         }
-        assert_eq!(format!("{:?}", AppKey::from_pem(KEY).ok()), "Some(AppKey([REDACTED]))");
+        assert_eq!(
+            format!("{:?}", AppKey::from_pem(KEY).ok()),
+            "Some(AppKey([REDACTED]))"
+        );
     }
 
     #[tokio::test]

@@ -116,7 +116,10 @@ impl GithubClient {
             app.tokens.get(|| self.mint(app)).await?;
             return Ok(None);
         }
-        let user: User = self.send(|| Ok(Request::get("/user"))).await?.json_object()?;
+        let user: User = self
+            .send(|| Ok(Request::get("/user")))
+            .await?
+            .json_object()?;
         Ok(Some(user))
     }
 
@@ -229,6 +232,8 @@ fn rate_limit_wait(error: &Error) -> Option<Duration> {
         return None;
     }
     let at = error.retry_at()?;
-    let wait = at.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO);
+    let wait = at
+        .duration_since(SystemTime::now())
+        .unwrap_or(Duration::ZERO);
     (wait <= MAX_RATE_LIMIT_WAIT).then_some(wait)
 }

@@ -321,13 +321,22 @@ mod tests {
     fn refusals_name_the_field() {
         let cases = [
             (r#"{"scope":"repository","owner":"","repo":"api"}"#, "owner"),
-            (r#"{"scope":"repository","owner":"a/b","repo":"api"}"#, "owner"),
-            (r#"{"scope":"repository","owner":"acme"}"#, "missing field `repo`"),
+            (
+                r#"{"scope":"repository","owner":"a/b","repo":"api"}"#,
+                "owner",
+            ),
+            (
+                r#"{"scope":"repository","owner":"acme"}"#,
+                "missing field `repo`",
+            ),
             (
                 r#"{"scope":"repository","owner":"acme","repo":"api","env":"x"}"#,
                 "unknown field `env`",
             ),
-            (r#"{"scope":"project","owner":"acme"}"#, "unknown variant `project`"),
+            (
+                r#"{"scope":"project","owner":"acme"}"#,
+                "unknown variant `project`",
+            ),
             (
                 r#"{"scope":"organization","org":"acme","visibility":"public"}"#,
                 "unknown variant `public`",

@@ -330,7 +330,10 @@ mod tests {
             "https://git.example.com/api/v3"
         );
         for bad in ["", "a/b", "user@host", "a b"] {
-            assert!(api_base(Some(InstanceType::Server), Some(bad)).is_err(), "{bad}");
+            assert!(
+                api_base(Some(InstanceType::Server), Some(bad)).is_err(),
+                "{bad}"
+            );
         }
         assert!(api_base(Some(InstanceType::Server), None).is_err());
         Ok(())

@@ -8,8 +8,8 @@ use std::time::Duration;
 use kms_sync_core::http::{Auth, ClientSettings};
 use kms_sync_core::{
     async_trait, Applied, Capabilities, Change, ChangeKind, Destination, DestinationInfo, Error,
-    ErrorKind, KeyRules, PerKeyWriter, RateBudget, RemoteEntry, RemoteValue, Result,
-    SecretValue, Snapshot, Writer,
+    ErrorKind, KeyRules, PerKeyWriter, RateBudget, RemoteEntry, RemoteValue, Result, SecretValue,
+    Snapshot, Writer,
 };
 use tokio::sync::Mutex;
 
@@ -89,7 +89,12 @@ impl GithubDestinationBuilder {
         let concurrency = self.settings.concurrency_or(DEFAULT_CONCURRENCY);
         let http = self
             .settings
-            .client_builder("github", self.connection.base_url(), documented_budget(), concurrency)
+            .client_builder(
+                "github",
+                self.connection.base_url(),
+                documented_budget(),
+                concurrency,
+            )
             .auth(auth)
             .header("Accept", "application/vnd.github+json")
             .header("X-GitHub-Api-Version", "2022-11-28")
@@ -217,9 +222,8 @@ impl GithubDestination {
         };
         let written = self.client.put(&self.path, &change.key, &body).await?;
         Ok(match (change.kind, written) {
-            (ChangeKind::Create, Written::Updated) => {
-                Applied::default().noted("existed already (created elsewhere meanwhile); updated instead")
-            }
+            (ChangeKind::Create, Written::Updated) => Applied::default()
+                .noted("existed already (created elsewhere meanwhile); updated instead"),
             (ChangeKind::Update, Written::Created) => {
                 Applied::default().noted("was gone (deleted elsewhere meanwhile); created instead")
             }

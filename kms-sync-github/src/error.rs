@@ -100,9 +100,16 @@ mod tests {
 
     #[test]
     fn row_401() {
-        let e = error_table(401, br#"{"message":"Bad credentials","documentation_url":"https://docs.github.com/rest"}"#);
+        let e = error_table(
+            401,
+            br#"{"message":"Bad credentials","documentation_url":"https://docs.github.com/rest"}"#,
+        );
         assert_eq!(e.kind, ErrorKind::Unauthenticated);
-        assert!(e.message.starts_with("Bad credentials; check the token"), "{}", e.message);
+        assert!(
+            e.message.starts_with("Bad credentials; check the token"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
@@ -119,16 +126,27 @@ mod tests {
 
     #[test]
     fn row_403_other() {
-        let e = error_table(403, br#"{"message":"Resource not accessible by personal access token"}"#);
+        let e = error_table(
+            403,
+            br#"{"message":"Resource not accessible by personal access token"}"#,
+        );
         assert_eq!(e.kind, ErrorKind::PermissionDenied);
-        assert!(e.message.contains("Secrets read and write"), "{}", e.message);
+        assert!(
+            e.message.contains("Secrets read and write"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
     fn row_404() {
         let e = error_table(404, br#"{"message":"Not Found"}"#);
         assert_eq!(e.kind, ErrorKind::NotFound);
-        assert!(e.message.starts_with("Not Found (does the repository"), "{}", e.message);
+        assert!(
+            e.message.starts_with("Not Found (does the repository"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
@@ -144,7 +162,11 @@ mod tests {
             br#"{"message":"Validation Failed","errors":[{"resource":"Secret","field":"name","code":"invalid","message":"Secret names can only contain alphanumeric characters ([a-z], [A-Z], [0-9]) or underscores (_)."}]}"#,
         );
         assert_eq!(e.kind, ErrorKind::InvalidKey);
-        assert!(e.message.contains("Validation Failed — Secret names"), "{}", e.message);
+        assert!(
+            e.message.contains("Validation Failed — Secret names"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
@@ -161,6 +183,9 @@ mod tests {
     fn row_other_statuses() {
         assert_eq!(error_table(429, b"").kind, ErrorKind::RateLimited);
         let e = error_table(502, b"<html>unicorn</html>");
-        assert_eq!((e.kind, e.message.as_str()), (ErrorKind::Unavailable, "HTTP 502"));
+        assert_eq!(
+            (e.kind, e.message.as_str()),
+            (ErrorKind::Unavailable, "HTTP 502")
+        );
     }
 }

@@ -172,7 +172,8 @@ impl FakeState {
                 .insert("retry-after", HeaderValue::from(wait));
             return Err(Refusal::new(response));
         }
-        if self.fail_writes.contains(&name.to_ascii_uppercase()) || self.fail_writes.contains(name) {
+        if self.fail_writes.contains(&name.to_ascii_uppercase()) || self.fail_writes.contains(name)
+        {
             return Err(basic(StatusCode::FORBIDDEN, INJECTED_REFUSAL));
         }
         Ok(())
@@ -193,18 +194,26 @@ impl FakeState {
             .and_then(Value::as_str)
             .ok_or_else(|| invalid("key_id", "key_id is required"))?;
         if key_id != self.key_id {
-            return Err(invalid("key_id", "key_id does not match the current public key"));
+            return Err(invalid(
+                "key_id",
+                "key_id does not match the current public key",
+            ));
         }
         let bytes = canonical_base64(sealed)
             .ok_or_else(|| invalid("encrypted_value", "encrypted_value is not canonical base64"))?;
-        let opened = self
-            .secret_key
-            .unseal(&bytes)
-            .map_err(|_| invalid("encrypted_value", "encrypted_value does not open with the public key"))?;
+        let opened = self.secret_key.unseal(&bytes).map_err(|_| {
+            invalid(
+                "encrypted_value",
+                "encrypted_value does not open with the public key",
+            )
+        })?;
         let value = String::from_utf8(opened)
             .map_err(|_| invalid("encrypted_value", "the value is not UTF-8"))?;
         if value.len() > crate::rules::MAX_VALUE_BYTES {
-            return Err(invalid("encrypted_value", "the secret value is larger than 48 KB"));
+            return Err(invalid(
+                "encrypted_value",
+                "the secret value is larger than 48 KB",
+            ));
         }
         Ok(value)
     }
@@ -231,14 +240,22 @@ fn valid_name(name: &str) -> bool {
         && !name.to_ascii_uppercase().starts_with("GITHUB_")
 }
 
+/// An organization secret's `visibility`, and `selected_repository_ids` when sent.
+type Sharing = (String, Option<Vec<u64>>);
+
 /// The organization fields of a `PUT` body: `visibility` required, `selected_repository_ids`
 /// (integers) only with `selected`; repository and environment bodies carry neither.
 fn sharing(
     place: &Place,
     body: &Value,
-) -> std::result::Result<Option<(String, Option<Vec<u64>>)>, Refusal> {
+) -> std::result::Result<Option<Sharing>, Refusal> {
     let allowed: &[&str] = match place {
-        Place::Org(_) => &["encrypted_value", "key_id", "visibility", "selected_repository_ids"],
+        Place::Org(_) => &[
+            "encrypted_value",
+            "key_id",
+            "visibility",
+            "selected_repository_ids",
+        ],
         _ => &["encrypted_value", "key_id"],
     };
     let fields = body
@@ -253,11 +270,19 @@ fn sharing(
     let visibility = body.get("visibility").and_then(Value::as_str);
     let visibility = visibility
         .filter(|v| ["all", "private", "selected"].contains(v))
-        .ok_or_else(|| invalid("visibility", "visibility must be one of all, private, selected"))?;
+        .ok_or_else(|| {
+            invalid(
+                "visibility",
+                "visibility must be one of all, private, selected",
+            )
+        })?;
     let ids = match body.get("selected_repository_ids") {
         None => None,
         Some(_) if visibility != "selected" => {
-            return Err(invalid("selected_repository_ids", "only with visibility selected"))
+            return Err(invalid(
+                "selected_repository_ids",
+                "only with visibility selected",
+            ))
         }
         Some(Value::Array(items)) => Some(
             items
@@ -342,7 +367,11 @@ fn repo_place(owner: &str, repo: &str) -> Place {
 }
 
 fn env_place(owner: &str, repo: &str, env: &str) -> Place {
-    Place::Env(owner.to_ascii_lowercase(), repo.to_ascii_lowercase(), env.to_owned())
+    Place::Env(
+        owner.to_ascii_lowercase(),
+        repo.to_ascii_lowercase(),
+        env.to_owned(),
+    )
 }
 
 fn org_place(org: &str) -> Place {
@@ -351,20 +380,29 @@ fn org_place(org: &str) -> Place {
 
 /// The JSON of a listed secret: never its value.
 fn listed(place: &Place, secret: &Secret, base: &str) -> Value {
-    let time = format!("2026-01-01T00:{:02}:{:02}Z", secret.updated / 60 % 60, secret.updated % 60);
+    let time = format!(
+        "2026-01-01T00:{:02}:{:02}Z",
+        secret.updated / 60 % 60,
+        secret.updated % 60
+    );
     let mut out = json!({"name": secret.name, "created_at": time, "updated_at": time});
     if let (Place::Org(_), Some(visibility)) = (place, &secret.visibility) {
         out["visibility"] = json!(visibility);
         if visibility == "selected" {
-            out["selected_repositories_url"] =
-                json!(format!("{base}/repositories"));
+            out["selected_repositories_url"] = json!(format!("{base}/repositories"));
         }
     }
     out
 }
 
 /// One page of a list, with `total_count` and the `Link` header.
-fn page_of(s: &mut FakeState, place: &Place, query: &HashMap<String, String>, headers: &HeaderMap, path: &str) -> Answer {
+fn page_of(
+    s: &mut FakeState,
+    place: &Place,
+    query: &HashMap<String, String>,
+    headers: &HeaderMap,
+    path: &str,
+) -> Answer {
     let number = |name: &str| query.get(name).and_then(|p| p.parse::<usize>().ok());
     let per_page = number("per_page").unwrap_or(30).clamp(1, 100);
     let page = number("page").unwrap_or(1).max(1);
@@ -445,13 +483,22 @@ async fn put_at<A: ItemAt>(
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
     if list.len() >= place.limit() {
-        return Err(invalid("name", "The secret limit for this scope has been reached."));
+        return Err(invalid(
+            "name",
+            "The secret limit for this scope has been reached.",
+        ));
     }
     let (visibility, selected) = match share {
         Some((v, ids)) => (Some(v), ids.unwrap_or_default()),
         None => (None, Vec::new()),
     };
-    list.push(Secret { name: name.to_ascii_uppercase(), value, visibility, selected, updated: now });
+    list.push(Secret {
+        name: name.to_ascii_uppercase(),
+        value,
+        visibility,
+        selected,
+        updated: now,
+    });
     Ok((StatusCode::CREATED, Json(json!({}))).into_response())
 }
 
@@ -475,11 +522,16 @@ async fn delete_at<A: ItemAt>(
 
 /// Reads a JSON body, or GitHub's 400 for one that is not JSON.
 fn json_body(bytes: &[u8]) -> std::result::Result<Value, Refusal> {
-    serde_json::from_slice(bytes).map_err(|_| basic(StatusCode::BAD_REQUEST, "Problems parsing JSON"))
+    serde_json::from_slice(bytes)
+        .map_err(|_| basic(StatusCode::BAD_REQUEST, "Problems parsing JSON"))
 }
 
 /// `POST /app/installations/{id}/access_tokens`: a JWT signed by the App's key → a token.
-async fn mint_token(State(state): State<Shared>, Path(id): Path<String>, headers: HeaderMap) -> Answer {
+async fn mint_token(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Answer {
     let mut s = state.lock();
     let jwt = bearer_token(&headers).unwrap_or_default();
     check_jwt(jwt, &s.app_public_key)?;
@@ -491,7 +543,13 @@ async fn mint_token(State(state): State<Shared>, Path(id): Path<String>, headers
     let expires = unix_now() + s.token_lifetime;
     s.tokens.insert(token.clone(), expires);
     let expires_at = utc_text(expires);
-    Ok((StatusCode::CREATED, Json(json!({"token": token, "expires_at": expires_at, "permissions": {"secrets": "write"}}))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            json!({"token": token, "expires_at": expires_at, "permissions": {"secrets": "write"}}),
+        ),
+    )
+        .into_response())
 }
 
 /// Checks an App JWT: RS256 signature by the App's key, `iss`, and a live `iat`–`exp`
@@ -502,8 +560,13 @@ fn check_jwt(jwt: &str, public_key: &[u8]) -> std::result::Result<(), Refusal> {
     let [header, claims, signature] = parts[..] else {
         return Err(refused("A JSON web token could not be decoded"));
     };
-    let signature = URL_SAFE_NO_PAD.decode(signature).map_err(|_| refused("bad signature encoding"))?;
-    let verifier = ring::signature::UnparsedPublicKey::new(&ring::signature::RSA_PKCS1_2048_8192_SHA256, public_key);
+    let signature = URL_SAFE_NO_PAD
+        .decode(signature)
+        .map_err(|_| refused("bad signature encoding"))?;
+    let verifier = ring::signature::UnparsedPublicKey::new(
+        &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+        public_key,
+    );
     verifier
         .verify(format!("{header}.{claims}").as_bytes(), &signature)
         .map_err(|_| refused("A JSON web token could not be decoded"))?;
@@ -536,7 +599,12 @@ fn utc_text(secs: u64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + u64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rest / 3_600, rest / 60 % 60, rest % 60)
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3_600,
+        rest / 60 % 60,
+        rest % 60
+    )
 }
 
 /// `GET /user`.
@@ -544,7 +612,10 @@ async fn current_user(State(state): State<Shared>, headers: HeaderMap) -> Answer
     let s = state.lock();
     s.allow(&headers)?;
     if bearer_token(&headers) != Some(FAKE_TOKEN) {
-        return Err(basic(StatusCode::FORBIDDEN, "Resource not accessible by integration"));
+        return Err(basic(
+            StatusCode::FORBIDDEN,
+            "Resource not accessible by integration",
+        ));
     }
     Ok(Json(json!({"login": "fake-user", "id": 1})).into_response())
 }
@@ -590,13 +661,15 @@ fn scope_routes<A: At>(router: Router<Shared>, base: &str) -> Router<Shared> {
 fn router(limits: Arc<RateCounters>) -> Router<Shared> {
     let router = Router::new();
     let router = scope_routes::<RepoAt>(router, "/repos/{owner}/{repo}/actions/secrets");
-    let router =
-        scope_routes::<EnvAt>(router, "/repos/{owner}/{repo}/environments/{env}/secrets");
+    let router = scope_routes::<EnvAt>(router, "/repos/{owner}/{repo}/environments/{env}/secrets");
     scope_routes::<OrgAt>(router, "/orgs/{org}/actions/secrets")
         .route("/app/installations/{id}/access_tokens", post(mint_token))
         .route("/user", get(current_user))
         .fallback(|| async { not_found() })
-        .layer(axum::middleware::map_response_with_state(limits, rate_headers))
+        .layer(axum::middleware::map_response_with_state(
+            limits,
+            rate_headers,
+        ))
 }
 
 /// `GET …/secrets/{name}`: one secret's metadata, or 404.
@@ -705,7 +778,12 @@ impl FakeGithub {
     /// # Errors
     ///
     /// As [`GithubDestinationBuilder::build`](crate::GithubDestinationBuilder::build).
-    pub fn destination_with(&self, connection: GithubConnection, config: GithubConfig, base_url: &str) -> Result<GithubDestination> {
+    pub fn destination_with(
+        &self,
+        connection: GithubConnection,
+        config: GithubConfig,
+        base_url: &str,
+    ) -> Result<GithubDestination> {
         GithubDestination::builder(connection, config)
             .settings(kms_sync_testkit::fake_client_settings(base_url))
             .build()
@@ -758,7 +836,11 @@ impl FakeGithub {
         let s = self.service.state();
         s.lists
             .get(place)
-            .map(|l| l.iter().map(|x| (x.name.clone(), x.value.clone())).collect())
+            .map(|l| {
+                l.iter()
+                    .map(|x| (x.name.clone(), x.value.clone()))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -780,7 +862,12 @@ impl FakeGithub {
     /// An organization secret's visibility and selected repository ids.
     pub fn org_sharing(&self, org: &str, name: &str) -> Option<(String, Vec<u64>)> {
         let s = self.service.state();
-        let secret = s.lists.get(&org_place(org))?.iter().find(|x| x.name == name)?.clone();
+        let secret = s
+            .lists
+            .get(&org_place(org))?
+            .iter()
+            .find(|x| x.name == name)?
+            .clone();
         Some((secret.visibility?, secret.selected))
     }
 
@@ -788,7 +875,11 @@ impl FakeGithub {
     /// `…/repositories` routes would).
     pub fn set_selected(&self, org: &str, name: &str, ids: &[u64]) {
         let mut s = self.service.state();
-        if let Some(secret) = s.lists.get_mut(&org_place(org)).and_then(|l| l.iter_mut().find(|x| x.name == name)) {
+        if let Some(secret) = s
+            .lists
+            .get_mut(&org_place(org))
+            .and_then(|l| l.iter_mut().find(|x| x.name == name))
+        {
             secret.visibility = Some("selected".to_owned());
             secret.selected = ids.to_vec();
         }

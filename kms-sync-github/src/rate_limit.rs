@@ -104,7 +104,10 @@ mod tests {
             ("x-ratelimit-reset", &reset),
         ]);
         let pause = advice.pause.expect("a pause");
-        assert!(pause > Duration::from_secs(100) && pause <= Duration::from_secs(120), "{pause:?}");
+        assert!(
+            pause > Duration::from_secs(100) && pause <= Duration::from_secs(120),
+            "{pause:?}"
+        );
         // A reset already past still pauses a moment rather than not at all.
         let advice = read(&[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "5")]);
         assert_eq!(advice.pause, Some(Duration::from_secs(1)));
@@ -123,7 +126,11 @@ mod tests {
             &[("x-ratelimit-limit", "0")][..],
             &[("x-ratelimit-limit", "lots")][..],
             &[("x-ratelimit-remaining", "0")][..],
-            &[("x-ratelimit-limit", "30"), ("x-ratelimit-remaining", "0"), ("x-ratelimit-resource", "search")][..],
+            &[
+                ("x-ratelimit-limit", "30"),
+                ("x-ratelimit-remaining", "0"),
+                ("x-ratelimit-resource", "search"),
+            ][..],
         ] {
             assert_eq!(read(pairs), Advisory::default(), "{pairs:?}");
         }

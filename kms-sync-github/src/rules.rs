@@ -95,6 +95,9 @@ mod tests {
         assert!(GithubRules.validate_value(&at).is_valid());
         assert!(GithubRules.validate_value(&SecretValue::new("")).is_valid());
         let over = SecretValue::new("é".repeat(MAX_VALUE_BYTES / 2 + 1));
-        assert!(!GithubRules.validate_value(&over).is_valid(), "bytes, not characters");
+        assert!(
+            !GithubRules.validate_value(&over).is_valid(),
+            "bytes, not characters"
+        );
     }
 }

@@ -78,7 +78,10 @@ mod tests {
     #[test]
     fn a_value_sealed_by_libsodium_opens_here() {
         let sk = secret_key();
-        assert_eq!(STANDARD.encode(sk.public_key().as_bytes()), LIBSODIUM_PUBLIC_KEY);
+        assert_eq!(
+            STANDARD.encode(sk.public_key().as_bytes()),
+            LIBSODIUM_PUBLIC_KEY
+        );
         let sealed = STANDARD.decode(LIBSODIUM_SEALED).unwrap();
         assert_eq!(sk.unseal(&sealed).unwrap(), LIBSODIUM_PLAINTEXT);
         let mut tampered = sealed.clone();

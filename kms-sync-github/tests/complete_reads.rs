@@ -39,8 +39,14 @@ async fn lists_lacking_a_field_are_refused_naming_it_with_zero_writes() -> Resul
     let cases = [
         (json!({"secrets": [{"name": "KMS_A"}]}), "`total_count`"),
         (json!({"total_count": 2}), "`secrets`"),
-        (json!({"total_count": 1, "secrets": [{"created_at": "2026-01-01T00:00:00Z"}]}), "`name`"),
-        (json!({"total_count": 3, "secrets": [{"name": "KMS_A"}, {"name": "THEIRS"}]}), "reported 3 secrets"),
+        (
+            json!({"total_count": 1, "secrets": [{"created_at": "2026-01-01T00:00:00Z"}]}),
+            "`name`",
+        ),
+        (
+            json!({"total_count": 3, "secrets": [{"name": "KMS_A"}, {"name": "THEIRS"}]}),
+            "reported 3 secrets",
+        ),
         (json!([[]]), "object"),
     ];
     for (page, field) in cases {
@@ -51,13 +57,23 @@ async fn lists_lacking_a_field_are_refused_naming_it_with_zero_writes() -> Resul
         let err = syncer(Arc::new(dest))?.sync().await.expect_err(field);
         let shown = err.to_string();
         assert!(
-            matches!(err.kind(), ErrorKind::IncompleteRead | ErrorKind::Unexpected),
+            matches!(
+                err.kind(),
+                ErrorKind::IncompleteRead | ErrorKind::Unexpected
+            ),
             "{field}: {err}"
         );
         for part in [field, "github:acme/api"] {
-            assert!(shown.contains(part), "{field}: `{part}` missing from {shown}");
+            assert!(
+                shown.contains(part),
+                "{field}: `{part}` missing from {shown}"
+            );
         }
-        assert_eq!(fake.faults().request_stats().since(&stats).writes(), 0, "{field}");
+        assert_eq!(
+            fake.faults().request_stats().since(&stats).writes(),
+            0,
+            "{field}"
+        );
         assert_eq!(fake.repo_secrets(OWNER, REPO), before, "{field}");
     }
     Ok(())
@@ -67,7 +83,10 @@ async fn lists_lacking_a_field_are_refused_naming_it_with_zero_writes() -> Resul
 async fn a_public_key_answer_lacking_a_field_writes_nothing() -> Result<()> {
     let fake = FakeGithub::start().await;
     for (body, field) in [
-        (json!({"key": "RwHQhIhFH1RaQJ+1iuPlhYHKQKw/fxFGmM1x3qxzygE="}), "`key_id`"),
+        (
+            json!({"key": "RwHQhIhFH1RaQJ+1iuPlhYHKQKw/fxFGmM1x3qxzygE="}),
+            "`key_id`",
+        ),
         (json!({"key_id": "1"}), "`key`"),
         (json!({"key_id": "1", "key": "c2hvcnQ="}), "not 32 bytes"),
     ] {
@@ -79,7 +98,10 @@ async fn a_public_key_answer_lacking_a_field_writes_nothing() -> Result<()> {
         let report = syncer(Arc::new(dest))?.sync().await?;
         let failed = report.keys_with(KeyStatus::Failed);
         assert!(!failed.is_empty(), "{field}: {report}");
-        let err = report.key(failed[0]).and_then(|k| k.error.clone()).expect("an error");
+        let err = report
+            .key(failed[0])
+            .and_then(|k| k.error.clone())
+            .expect("an error");
         assert_eq!(err.kind(), ErrorKind::IncompleteRead, "{field}: {err}");
         assert!(err.to_string().contains(field), "{field}: {err}");
         assert_eq!(fake.faults().request_stats().put, 0, "{field}");

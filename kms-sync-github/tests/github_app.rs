@@ -43,13 +43,19 @@ async fn an_app_syncs_with_one_installation_token_across_runs() -> Result<()> {
     let s = Syncer::builder()
         .source(source.clone())
         .destination(dest)
-        .state(Arc::new(MemoryStateStore::default()), Fingerprinter::new(vec![3; 32])?)
+        .state(
+            Arc::new(MemoryStateStore::default()),
+            Fingerprinter::new(vec![3; 32])?,
+        )
         .build()?;
     assert!(s.sync().await?.is_success());
     source.replace(SecretSet::new("prod").with("A", "2"))?;
     assert!(s.sync().await?.is_success());
     assert_eq!(fake.tokens_minted(), 1, "cached between runs");
-    assert_eq!(fake.repo_secrets(OWNER, REPO).get("A").map(String::as_str), Some("2"));
+    assert_eq!(
+        fake.repo_secrets(OWNER, REPO).get("A").map(String::as_str),
+        Some("2")
+    );
     Ok(())
 }
 
@@ -75,7 +81,11 @@ async fn verify_connection_exchanges_the_jwt() -> Result<()> {
     let fake = FakeGithub::start().await;
     let settings = kms_sync_testkit::fake_client_settings(fake.base_url());
     let good = AppConnectionDefinition::from_json(&app_json(FAKE_INSTALLATION_ID))?;
-    assert!(GithubFactory.verify_connection(&good, settings.clone()).await?);
+    assert!(
+        GithubFactory
+            .verify_connection(&good, settings.clone())
+            .await?
+    );
     assert_eq!(fake.tokens_minted(), 1);
     let elsewhere = AppConnectionDefinition::from_json(&app_json("1"))?;
     let err = GithubFactory
@@ -86,11 +96,18 @@ async fn verify_connection_exchanges_the_jwt() -> Result<()> {
     let pat = AppConnectionDefinition::from_json(
         r#"{"method":"pat","credentials":{"personalAccessToken":"github_pat_fake_0123456789abcdef"}}"#,
     )?;
-    assert!(GithubFactory.verify_connection(&pat, settings.clone()).await?);
+    assert!(
+        GithubFactory
+            .verify_connection(&pat, settings.clone())
+            .await?
+    );
     let wrong = AppConnectionDefinition::from_json(
         r#"{"method":"pat","credentials":{"personalAccessToken":"nope"}}"#,
     )?;
-    let err = GithubFactory.verify_connection(&wrong, settings).await.expect_err("wrong");
+    let err = GithubFactory
+        .verify_connection(&wrong, settings)
+        .await
+        .expect_err("wrong");
     assert_eq!(err.kind(), ErrorKind::Unauthenticated);
     Ok(())
 }
@@ -102,7 +119,11 @@ async fn a_jwt_from_another_key_is_refused() -> Result<()> {
     let fake = FakeGithub::start().await;
     let other_key = include_str!("fixtures/other-app-key.pem");
     let conn = GithubConnection::app(FAKE_APP_ID, FAKE_INSTALLATION_ID, other_key)?;
-    let dest = fake.destination_with(conn, GithubConfig::repository(OWNER, REPO), &fake.base_url())?;
+    let dest = fake.destination_with(
+        conn,
+        GithubConfig::repository(OWNER, REPO),
+        &fake.base_url(),
+    )?;
     let err = dest.validate_connection().await.expect_err("wrong key");
     assert_eq!(err.kind(), ErrorKind::Unauthenticated);
     assert_eq!(fake.tokens_minted(), 0);
@@ -117,9 +138,18 @@ async fn the_app_key_and_tokens_are_never_shown() -> Result<()> {
     let _guard = capture.install();
     let fake = FakeGithub::start().await;
     let conn = GithubConnection::from_kms_json(&app_json(FAKE_INSTALLATION_ID))?;
-    let dest = Arc::new(fake.destination_with(conn.clone(), GithubConfig::repository(OWNER, REPO), &fake.base_url())?);
-    let source = Arc::new(StaticSource::new(SecretSet::new("prod").with("A", "canary-value-1")));
-    let s = Syncer::builder().source(source).destination(dest.clone()).build()?;
+    let dest = Arc::new(fake.destination_with(
+        conn.clone(),
+        GithubConfig::repository(OWNER, REPO),
+        &fake.base_url(),
+    )?);
+    let source = Arc::new(StaticSource::new(
+        SecretSet::new("prod").with("A", "canary-value-1"),
+    ));
+    let s = Syncer::builder()
+        .source(source)
+        .destination(dest.clone())
+        .build()?;
     let report = s.sync().await?;
     fake.set_read_only(true);
     let failed = s.sync().await?;
@@ -135,7 +165,10 @@ async fn the_app_key_and_tokens_are_never_shown() -> Result<()> {
     let tokens = fake.minted_tokens();
     assert_eq!(tokens.len(), 1);
     for text in &shown {
-        assert!(!text.contains(&key_body()), "the private key leaked: {text}");
+        assert!(
+            !text.contains(&key_body()),
+            "the private key leaked: {text}"
+        );
         assert!(!text.contains(&tokens[0]), "the token leaked: {text}");
         assert!(!text.contains("canary-value-1"), "the value leaked: {text}");
     }

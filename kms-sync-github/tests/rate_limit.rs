@@ -14,7 +14,10 @@ async fn the_announced_quota_becomes_the_pacing() -> Result<()> {
         .allow_insecure_http(true)
         .rate_limit_headers(rate_limit_headers)
         .build()?;
-    assert_eq!(client.pacing(), Some(Pacing::from_budget(documented_budget())));
+    assert_eq!(
+        client.pacing(),
+        Some(Pacing::from_budget(documented_budget()))
+    );
     fake.set_quota(15_000);
     let _ = client.send(Request::get("/user")).await;
     let announced = RateBudget::new(15_000, std::time::Duration::from_secs(3_600));

@@ -58,19 +58,29 @@ async fn resync_with_a_ledger_costs_the_pages_the_key_and_one_put() -> Result<()
     let s = syncer(source.clone(), dest, true)?;
     let first = s.sync().await?;
     assert_eq!(first.counts.created, 210, "{first}");
-    assert_eq!(first.requests.get, 2, "one list page, one public key: {:?}", first.requests);
+    assert_eq!(
+        first.requests.get, 2,
+        "one list page, one public key: {:?}",
+        first.requests
+    );
     assert_eq!(fake.org_secrets(ORG).len(), 250);
 
     source.replace(secrets(210, Some(7)))?;
     let before = fake.faults().request_stats();
     let report = s.sync().await?;
-    assert_eq!(fake.faults().request_stats().since(&before), report.requests);
+    assert_eq!(
+        fake.faults().request_stats().since(&before),
+        report.requests
+    );
     assert_eq!(report.keys_with(KeyStatus::Updated), ["KMS_S007"]);
     assert_eq!(report.requests.get, 4, "3 pages of 100 and the public key");
     assert_eq!(report.requests.put, 1);
     assert_eq!(report.requests.total(), 5, "{:?}", report.requests);
     let stored = fake.org_secrets(ORG);
-    assert_eq!(stored.get("KMS_S007").map(String::as_str), Some("v7-changed"));
+    assert_eq!(
+        stored.get("KMS_S007").map(String::as_str),
+        Some("v7-changed")
+    );
     assert_eq!(stored.get("OTHER_03").map(String::as_str), Some("theirs"));
     Ok(())
 }
@@ -111,7 +121,10 @@ async fn names_github_refuses_stop_the_sync_before_any_write() -> Result<()> {
     let err = s.sync().await.expect_err("refused");
     assert_eq!(err.kind(), ErrorKind::InvalidKey);
     assert_eq!(err.keys(), ["9LIVES", "GITHUB_TOKEN", "lower_case"]);
-    assert!(err.to_string().contains("come back as `LOWER_CASE`"), "{err}");
+    assert!(
+        err.to_string().contains("come back as `LOWER_CASE`"),
+        "{err}"
+    );
     assert_eq!(fake.faults().request_stats().writes(), 0);
     assert!(fake.repo_secrets(OWNER, REPO).is_empty());
     Ok(())
@@ -126,7 +139,10 @@ async fn a_value_over_48_kb_is_refused_before_any_write() -> Result<()> {
             .with("BIG", "x".repeat(48 * 1024 + 1))
             .with("EXACT", "x".repeat(48 * 1024)),
     ));
-    let err = syncer(source, dest, false)?.sync().await.expect_err("too big");
+    let err = syncer(source, dest, false)?
+        .sync()
+        .await
+        .expect_err("too big");
     assert_eq!(err.kind(), ErrorKind::InvalidValue);
     assert_eq!(err.keys(), ["KMS_BIG"]);
     assert_eq!(fake.faults().request_stats().writes(), 0);
@@ -148,8 +164,14 @@ async fn creates_past_the_count_limit_are_refused_unsent() -> Result<()> {
     let failed = report.keys_with(KeyStatus::Failed);
     assert_eq!(failed.len(), 2, "{report}");
     for key in failed {
-        let err = report.key(key).and_then(|k| k.error.clone()).expect("an error");
-        assert!(err.to_string().contains("at most 100 secrets in acme/api"), "{err}");
+        let err = report
+            .key(key)
+            .and_then(|k| k.error.clone())
+            .expect("an error");
+        assert!(
+            err.to_string().contains("at most 100 secrets in acme/api"),
+            "{err}"
+        );
     }
     assert_eq!(report.requests.put, 3, "the refused creates were not sent");
     assert_eq!(fake.repo_secrets(OWNER, REPO).len(), 100);
@@ -174,7 +196,10 @@ async fn organization_secrets_carry_visibility_and_selected_repositories() -> Re
     syncer(source, Arc::new(fake.destination(private)?), false)?
         .sync()
         .await?;
-    assert_eq!(fake.org_sharing(ORG, "KMS_A"), Some(("private".to_owned(), vec![REPO_ID, 42])));
+    assert_eq!(
+        fake.org_sharing(ORG, "KMS_A"),
+        Some(("private".to_owned(), vec![REPO_ID, 42]))
+    );
     Ok(())
 }
 
@@ -189,7 +214,12 @@ async fn a_secondary_rate_limit_is_waited_out() -> Result<()> {
     let report = syncer(source, dest, true)?.sync().await?;
     assert!(report.is_success(), "{report}");
     assert_eq!(fake.repo_secrets(OWNER, REPO).len(), 6);
-    let limited = fake.faults().log().iter().filter(|r| r.status == 403).count();
+    let limited = fake
+        .faults()
+        .log()
+        .iter()
+        .filter(|r| r.status == 403)
+        .count();
     assert_eq!(limited, 2);
     Ok(())
 }
@@ -203,7 +233,10 @@ async fn a_token_without_write_permission_is_told_what_it_needs() -> Result<()> 
     let dest = Arc::new(fake.destination(repo())?);
     let source = Arc::new(StaticSource::new(SecretSet::new("prod").with("A", "1")));
     let report = syncer(source, dest, true)?.sync().await?;
-    let err = report.key("KMS_A").and_then(|k| k.error.clone()).expect("failed");
+    let err = report
+        .key("KMS_A")
+        .and_then(|k| k.error.clone())
+        .expect("failed");
     assert_eq!(err.kind(), ErrorKind::PermissionDenied);
     assert!(err.to_string().contains("Secrets read and write"), "{err}");
     assert_eq!(report.requests.put, 1, "not retried");
@@ -252,14 +285,21 @@ async fn a_write_answered_otherwise_is_unconfirmed() -> Result<()> {
     let source = Arc::new(StaticSource::new(SecretSet::new("prod").with("TOKEN", "v")));
     let s = syncer(source, dest, true)?;
     for body in [&b"{}"[..], br#"{"ok":true}"#] {
-        fake.faults().push_aimed(Aim::Writes, Fault::Body(body.to_vec()));
+        fake.faults()
+            .push_aimed(Aim::Writes, Fault::Body(body.to_vec()));
         let report = s.sync().await?;
-        assert_eq!(report.keys_with(KeyStatus::Unconfirmed), ["KMS_TOKEN"], "{report}");
+        assert_eq!(
+            report.keys_with(KeyStatus::Unconfirmed),
+            ["KMS_TOKEN"],
+            "{report}"
+        );
     }
     let report = s.sync().await?;
     assert!(report.is_success(), "{report}");
     assert_eq!(
-        fake.repo_secrets(OWNER, REPO).get("KMS_TOKEN").map(String::as_str),
+        fake.repo_secrets(OWNER, REPO)
+            .get("KMS_TOKEN")
+            .map(String::as_str),
         Some("v")
     );
     Ok(())

@@ -67,7 +67,11 @@ impl FakeTarget {
         }
     }
 
-    fn build(fake: &FakeGithub, config: &GithubConfig, base_url: &str) -> kms_sync_core::Result<GithubDestination> {
+    fn build(
+        fake: &FakeGithub,
+        config: &GithubConfig,
+        base_url: &str,
+    ) -> kms_sync_core::Result<GithubDestination> {
         GithubDestination::builder(fake.connection(), config.clone())
             .settings(kms_sync_testkit::fake_client_settings(base_url))
             .page_size(SUITE_PAGE_SIZE)
