@@ -25,6 +25,10 @@ use crate::seal::ScopeKey;
 /// The documented primary budget of a personal access token: 5,000 requests per hour
 /// (App installations get at least as many; the announced quota is adopted from the
 /// `x-ratelimit-*` headers).
+///
+/// ```
+/// assert_eq!(kms_sync_github::documented_budget().requests(), 5_000);
+/// ```
 pub fn documented_budget() -> RateBudget {
     RateBudget::new(5_000, Duration::from_secs(3_600))
 }
@@ -34,6 +38,16 @@ pub fn documented_budget() -> RateBudget {
 const DEFAULT_CONCURRENCY: usize = 2;
 
 /// Builds a [`GithubDestination`].
+///
+/// ```
+/// use kms_sync_github::{GithubConfig, GithubConnection, GithubDestination};
+/// let destination = GithubDestination::builder(GithubConnection::pat("github_pat_x")?, GithubConfig::repository("acme", "api"))
+///     .with_base_url("https://github.example.com/api/v3")
+///     .page_size(50)
+///     .build()?;
+/// assert_eq!(kms_sync_core::Destination::info(&destination).to_string(), "github:acme/api");
+/// # Ok::<(), kms_sync_core::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct GithubDestinationBuilder {
     connection: GithubConnection,

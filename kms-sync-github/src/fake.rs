@@ -245,10 +245,7 @@ type Sharing = (String, Option<Vec<u64>>);
 
 /// The organization fields of a `PUT` body: `visibility` required, `selected_repository_ids`
 /// (integers) only with `selected`; repository and environment bodies carry neither.
-fn sharing(
-    place: &Place,
-    body: &Value,
-) -> std::result::Result<Option<Sharing>, Refusal> {
+fn sharing(place: &Place, body: &Value) -> std::result::Result<Option<Sharing>, Refusal> {
     let allowed: &[&str] = match place {
         Place::Org(_) => &[
             "encrypted_value",

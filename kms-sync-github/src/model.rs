@@ -48,6 +48,12 @@ pub(crate) struct SecretBody<'a> {
 }
 
 /// The authenticated user, as `GET /user` returns it.
+///
+/// ```
+/// let user: kms_sync_github::User = serde_json::from_str(r#"{"login": "octocat", "id": 1}"#)?;
+/// assert_eq!(user.login.as_deref(), Some("octocat"));
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, Deserialize)]
 pub struct User {
     /// The account's login.

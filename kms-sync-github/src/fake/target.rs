@@ -26,6 +26,17 @@ enum Kind {
 }
 
 /// The conformance suite's view of one secrets list of a [`FakeGithub`].
+///
+/// ```
+/// use kms_sync_github::fake::FakeTarget;
+/// use kms_sync_testkit::fake::FakeScope;
+/// kms_sync_testkit::run_case(async {
+///     let target = FakeTarget::environment().await;
+///     target.seed("THEIRS", "x");
+///     assert_eq!(target.contents().len(), 1);
+///     assert_eq!(target.max_entries(), 100);
+/// });
+/// ```
 #[derive(Debug)]
 pub struct FakeTarget {
     fake: FakeGithub,
