@@ -150,6 +150,8 @@ async fn start(
         "github" => {
             let fake = FakeGithub::start().await;
             let budget = budgets(kms_sync_github::documented_budget(), real_time);
+            // Its headers announce an hourly quota, which would undo the shortened window.
+            fake.set_rate_headers(real_time);
             let dest = GithubDestination::builder(
                 fake.connection(),
                 GithubConfig::organization(ORG, Visibility::All),

@@ -19,7 +19,7 @@
 //! - The testkit's fault injection and request log ([`FakeService`]).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
@@ -183,45 +183,50 @@ impl FakeState {
         self.lists.get_mut(place).ok_or_else(not_found)
     }
 
-    /// Opens a sealed value with the fake's key pair, or says why not.
-    fn open(&self, body: &Value) -> std::result::Result<String, Refusal> {
-        let sealed = body
-            .get("encrypted_value")
-            .and_then(Value::as_str)
-            .ok_or_else(|| invalid("encrypted_value", "encrypted_value is required"))?;
-        let key_id = body
-            .get("key_id")
-            .and_then(Value::as_str)
-            .ok_or_else(|| invalid("key_id", "key_id is required"))?;
-        if key_id != self.key_id {
-            return Err(invalid(
-                "key_id",
-                "key_id does not match the current public key",
-            ));
-        }
-        let bytes = canonical_base64(sealed)
-            .ok_or_else(|| invalid("encrypted_value", "encrypted_value is not canonical base64"))?;
-        let opened = self.secret_key.unseal(&bytes).map_err(|_| {
-            invalid(
-                "encrypted_value",
-                "encrypted_value does not open with the public key",
-            )
-        })?;
-        let value = String::from_utf8(opened)
-            .map_err(|_| invalid("encrypted_value", "the value is not UTF-8"))?;
-        if value.len() > crate::rules::MAX_VALUE_BYTES {
-            return Err(invalid(
-                "encrypted_value",
-                "the secret value is larger than 48 KB",
-            ));
-        }
-        Ok(value)
-    }
-
     fn tick(&mut self) -> u64 {
         self.clock += 1;
         self.clock
     }
+}
+
+/// Opens a sealed value with the fake's key pair (outside the state's lock: the curve
+/// arithmetic takes a while), or says why not.
+fn open(
+    secret_key: &crypto_box::SecretKey,
+    current_key_id: &str,
+    body: &Value,
+) -> std::result::Result<String, Refusal> {
+    let sealed = body
+        .get("encrypted_value")
+        .and_then(Value::as_str)
+        .ok_or_else(|| invalid("encrypted_value", "encrypted_value is required"))?;
+    let key_id = body
+        .get("key_id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| invalid("key_id", "key_id is required"))?;
+    if key_id != current_key_id {
+        return Err(invalid(
+            "key_id",
+            "key_id does not match the current public key",
+        ));
+    }
+    let bytes = canonical_base64(sealed)
+        .ok_or_else(|| invalid("encrypted_value", "encrypted_value is not canonical base64"))?;
+    let opened = secret_key.unseal(&bytes).map_err(|_| {
+        invalid(
+            "encrypted_value",
+            "encrypted_value does not open with the public key",
+        )
+    })?;
+    let value = String::from_utf8(opened)
+        .map_err(|_| invalid("encrypted_value", "the value is not UTF-8"))?;
+    if value.len() > crate::rules::MAX_VALUE_BYTES {
+        return Err(invalid(
+            "encrypted_value",
+            "the secret value is larger than 48 KB",
+        ));
+    }
+    Ok(value)
 }
 
 /// Bytes of `text` if it matches the description's canonical padded base64 pattern.
@@ -461,13 +466,17 @@ async fn put_at<A: ItemAt>(
 ) -> Answer {
     let (place, name) = (at.place(), at.name());
     let body = json_body(&bytes)?;
-    let mut s = state.lock();
-    s.allow_write(&headers, &name)?;
+    let (secret_key, key_id) = {
+        let mut s = state.lock();
+        s.allow_write(&headers, &name)?;
+        (s.secret_key.clone(), s.key_id.clone())
+    };
     if !valid_name(&name) {
         return Err(invalid("name", "Secret names can only contain alphanumeric characters ([a-z], [A-Z], [0-9]) or underscores (_), must not start with a number or GITHUB_."));
     }
     let share = sharing(&place, &body)?;
-    let value = s.open(&body)?;
+    let value = open(&secret_key, &key_id, &body)?;
+    let mut s = state.lock();
     let now = s.tick();
     let list = s.list(&place)?;
     if let Some(existing) = list.iter_mut().find(|x| x.name.eq_ignore_ascii_case(&name)) {
@@ -622,11 +631,15 @@ async fn current_user(State(state): State<Shared>, headers: HeaderMap) -> Answer
 struct RateCounters {
     quota: AtomicU64,
     used: AtomicU64,
+    silent: AtomicBool,
 }
 
 /// Adds `x-ratelimit-*` to every answer.
 async fn rate_headers(State(limits): State<Arc<RateCounters>>, mut response: Response) -> Response {
     let used = limits.used.fetch_add(1, Ordering::SeqCst) + 1;
+    if limits.silent.load(Ordering::SeqCst) {
+        return response;
+    }
     let quota = limits.quota.load(Ordering::SeqCst);
     let headers = response.headers_mut();
     let remaining = quota.saturating_sub(used);
@@ -730,6 +743,7 @@ impl FakeGithub {
         let limits = Arc::new(RateCounters {
             quota: AtomicU64::new(DEFAULT_QUOTA),
             used: AtomicU64::new(0),
+            silent: AtomicBool::new(false),
         });
         FakeGithub {
             service: FakeService::start(state, router(limits.clone())).await,
@@ -902,6 +916,12 @@ impl FakeGithub {
     /// Announces another hourly quota in `x-ratelimit-limit`.
     pub fn set_quota(&self, quota: u64) {
         self.limits.quota.store(quota, Ordering::SeqCst);
+    }
+
+    /// Whether answers carry the `x-ratelimit-*` headers (default: yes). A bench that
+    /// scales the hourly budget down turns them off: they would announce the real hour.
+    pub fn set_rate_headers(&self, on: bool) {
+        self.limits.silent.store(!on, Ordering::SeqCst);
     }
 
     /// How long minted installation tokens live (default one hour).
