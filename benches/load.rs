@@ -8,10 +8,13 @@
 //! memory figure is that run's alone.
 //!
 //! The budgets are the real ones (Bitbucket 1,000 requests per hour, Checkly 600 per minute,
-//! Octopus 200 per minute) with their windows shortened so that each allows 100 requests a
+//! Octopus 200 per minute, GitHub 5,000 per hour for a personal access token) with their windows shortened so that each allows 100 requests a
 //! second: the same count per window, the same bursts, the same pacing decisions, in minutes
 //! instead of hours. `--real-time` keeps the real windows (10,000 Bitbucket keys then take
 //! about eleven hours; Checkly about nineteen minutes).
+//!
+//! GitHub holds at most 1,000 secrets in an organization (its largest scope), so its row
+//! syncs at most that many keys into an organization and says so in the keys column.
 //!
 //! Run: `cargo bench --bench load` (about five minutes), or
 //! `cargo bench --bench load -- --keys 1,1000,10000 --real-time`.
@@ -28,13 +31,15 @@ use kms_sync_bitbucket::fake::{FakeBitbucket, REPOSITORY, WORKSPACE};
 use kms_sync_bitbucket::{BitbucketConfig, BitbucketDestination};
 use kms_sync_checkly::fake::{FakeChecklyServer, ACCOUNT_ID};
 use kms_sync_checkly::{ChecklyConfig, ChecklyDestination};
+use kms_sync_github::fake::{FakeGithub, ORG};
+use kms_sync_github::{GithubConfig, GithubDestination, Visibility};
 use kms_sync_octopus::fake::{FakeOctopus, SPACE};
 use kms_sync_octopus::{OctopusConfig, OctopusDestination};
 use kms_sync_testkit::{fake_client_settings, Faults};
 
 type Failure = Box<dyn std::error::Error>;
 
-const DESTINATIONS: &[&str] = &["bitbucket", "checkly", "octopus"];
+const DESTINATIONS: &[&str] = &["bitbucket", "checkly", "octopus", "github"];
 
 /// The requests per second a shortened window allows.
 const SCALED_RATE: f64 = 100.0;
@@ -91,6 +96,7 @@ enum Fake {
     Bitbucket(FakeBitbucket),
     Checkly(FakeChecklyServer),
     Octopus(FakeOctopus),
+    Github(FakeGithub),
 }
 
 impl Fake {
@@ -99,6 +105,7 @@ impl Fake {
             Fake::Bitbucket(f) => f.faults(),
             Fake::Checkly(f) => f.faults(),
             Fake::Octopus(f) => f.faults(),
+            Fake::Github(f) => f.faults(),
         }
     }
 }
@@ -140,6 +147,19 @@ async fn start(
                     .build()?;
             (Fake::Checkly(fake), Arc::new(dest), budget)
         }
+        "github" => {
+            let fake = FakeGithub::start().await;
+            let budget = budgets(kms_sync_github::documented_budget(), real_time);
+            // Its headers announce an hourly quota, which would undo the shortened window.
+            fake.set_rate_headers(real_time);
+            let dest = GithubDestination::builder(
+                fake.connection(),
+                GithubConfig::organization(ORG, Visibility::All),
+            )
+            .settings(paced(fake.base_url(), budget))
+            .build()?;
+            (Fake::Github(fake), Arc::new(dest), budget)
+        }
         _ => {
             let fake = FakeOctopus::start().await;
             fake.add_project("Web", false);
@@ -170,6 +190,11 @@ fn child(destination: &str, keys: usize, real_time: bool) -> Result<(), Failure>
         .build()?;
     runtime.block_on(async {
         let (fake, dest, budget) = start(destination, real_time).await?;
+        let asked = keys;
+        let keys = match destination {
+            "github" => keys.min(kms_sync_github::MAX_ORGANIZATION_SECRETS),
+            _ => keys,
+        };
         fake.faults()
             .set_budget(budget.requests() as usize, budget.per());
         let mut secrets = SecretSet::new("prod");
@@ -196,7 +221,8 @@ fn child(destination: &str, keys: usize, real_time: bool) -> Result<(), Failure>
         let refused = fake.faults().budget_refusals();
         let log_429 = fake.faults().log().iter().filter(|r| r.status == 429).count();
         println!(
-            "| {destination} | {keys} | {} per {:.1} s | {:.1} s | {requests} | {} | {failed} | {} | {:.0} MiB |",
+            "| {destination} | {keys}{} | {} per {:.1} s | {:.1} s | {requests} | {} | {failed} | {} | {:.0} MiB |",
+            if asked > keys { format!(" (of {asked}: the scope's limit)") } else { String::new() },
             budget.requests(),
             budget.per().as_secs_f64(),
             took.as_secs_f64(),

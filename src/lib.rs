@@ -15,11 +15,12 @@
 //! | `bitbucket` | [`bitbucket`]: Bitbucket Cloud repository and deployment variables |
 //! | `checkly` | [`checkly`]: Checkly account and check-group variables |
 //! | `octopus` | [`octopus`]: Octopus Deploy project variables |
+//! | `github` | [`github`]: GitHub Actions repository, environment and organization secrets |
 //! | `hanzo` | [`hanzo`]: the Hanzo KMS / Infisical source |
 //! | `fleet` | [`fleet`]: the fleet on PostgreSQL — registry, jobs, workers, shared ledger and locks (`postgres` is its old name) |
 //! | `api` | [`api`]: the KMS's Secret Syncs and App Connections HTTP API over the fleet |
 //! | `full` | all of the above |
-//! | `fake` | the four services' loopback fakes (`bitbucket::fake`, …), for trying and testing |
+//! | `fake` | the five services' loopback fakes (`bitbucket::fake`, …), for trying and testing |
 //!
 //! ## Start here
 //!
@@ -37,7 +38,8 @@
 //! 5. **A destination**, each with a fake on 127.0.0.1 behind the `fake` feature:
 //!    `bitbucket::BitbucketDestination` (`bitbucket::fake::FakeBitbucket`),
 //!    `checkly::ChecklyDestination` (`checkly::fake::FakeChecklyServer`),
-//!    `octopus::OctopusDestination` (`octopus::fake::FakeOctopus`); the KMS's fake is
+//!    `octopus::OctopusDestination` (`octopus::fake::FakeOctopus`),
+//!    `github::GithubDestination` (`github::fake::FakeGithub`); the KMS's fake is
 //!    `hanzo::fake::FakeKms`. [`MemoryDestination`] needs no feature.
 //! 6. **Keeping it in step**: [`AutoSync`] (poll, webhook trigger, backoff).
 //! 7. **Your own destination**: implement [`Destination`], then prove it with the
@@ -103,6 +105,13 @@ pub use kms_sync_checkly as checkly;
 #[cfg_attr(docsrs, doc(cfg(feature = "octopus")))]
 #[doc(inline)]
 pub use kms_sync_octopus as octopus;
+
+/// GitHub Actions: repository, environment and organization secrets, sealed to the scope's
+/// public key (feature `github`).
+#[cfg(feature = "github")]
+#[cfg_attr(docsrs, doc(cfg(feature = "github")))]
+#[doc(inline)]
+pub use kms_sync_github as github;
 
 /// The Hanzo KMS (Infisical-compatible) source (feature `hanzo`).
 #[cfg(feature = "hanzo")]

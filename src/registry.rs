@@ -9,7 +9,7 @@ use kms_sync_core::{
 };
 
 /// Every destination kind this build knows: one factory per enabled cargo feature
-/// (`bitbucket`, `checkly`, `octopus`), and the features that are off, so asking for one of
+/// (`bitbucket`, `checkly`, `octopus`, `github`), and the features that are off, so asking for one of
 /// those names the feature to turn on. Add your own with
 /// [`DestinationRegistry::with`].
 ///
@@ -25,10 +25,13 @@ pub fn registry() -> DestinationRegistry {
     let registry = registry.with(kms_sync_checkly::ChecklyFactory);
     #[cfg(feature = "octopus")]
     let registry = registry.with(kms_sync_octopus::OctopusFactory);
+    #[cfg(feature = "github")]
+    let registry = registry.with(kms_sync_github::GithubFactory);
     registry
         .with_disabled("bitbucket", "bitbucket")
         .with_disabled("checkly", "checkly")
         .with_disabled("octopus-deploy", "octopus")
+        .with_disabled("github", "github")
 }
 
 /// Parses a sync definition (the KMS's create-sync body) against [`registry()`]: the

@@ -276,10 +276,12 @@ mod built {
             )?
             .build()?;
         assert_eq!(syncer.destination().info().to_string(), "memory:t");
-        assert_eq!(
-            registry.kinds(),
-            ["bitbucket", "checkly", "octopus-deploy", "memory"]
-        );
+        let mut built_in = vec!["bitbucket", "checkly", "octopus-deploy"];
+        if cfg!(feature = "github") {
+            built_in.push("github");
+        }
+        built_in.push("memory");
+        assert_eq!(registry.kinds(), built_in);
         Ok(())
     }
 }

@@ -1,0 +1,324 @@
+//! GitHub scenarios from the issue, against the fake over loopback HTTP.
+
+use std::sync::Arc;
+
+use kms_sync_core::{
+    Destination, ErrorKind, Fingerprinter, KeyStatus, MemoryStateStore, PlanReason, Result,
+    SecretSet, StaticSource, Syncer,
+};
+use kms_sync_github::fake::{FakeGithub, ENVIRONMENT, ORG, OWNER, REPO, REPO_ID};
+use kms_sync_github::{GithubConfig, GithubConnection, GithubDestination, Visibility};
+use kms_sync_testkit::{Aim, Fault};
+
+fn repo() -> GithubConfig {
+    GithubConfig::repository(OWNER, REPO)
+}
+
+fn secrets(n: usize, changed: Option<usize>) -> SecretSet {
+    let mut s = SecretSet::new("prod");
+    for i in 0..n {
+        let value = if Some(i) == changed {
+            format!("v{i}-changed")
+        } else {
+            format!("v{i}")
+        };
+        s.insert(format!("S{i:03}"), value);
+    }
+    s
+}
+
+fn syncer(source: Arc<StaticSource>, dest: Arc<GithubDestination>, ledger: bool) -> Result<Syncer> {
+    let builder = Syncer::builder()
+        .id("scenario")
+        .source(source)
+        .destination(dest)
+        .key_schema_template("KMS_{{secretKey}}");
+    let builder = if ledger {
+        builder.state(
+            Arc::new(MemoryStateStore::default()),
+            Fingerprinter::new(vec![9; 32])?,
+        )
+    } else {
+        builder
+    };
+    builder.build()
+}
+
+/// 250 organization secrets (3 pages of 100), 40 of them not ours: the first sync reads the
+/// public key once; a resync with one change costs the pages, the key and one PUT.
+#[tokio::test]
+async fn resync_with_a_ledger_costs_the_pages_the_key_and_one_put() -> Result<()> {
+    let fake = FakeGithub::start().await;
+    for i in 0..40 {
+        fake.seed_org(ORG, &format!("OTHER_{i:02}"), "theirs");
+    }
+    let config = GithubConfig::organization(ORG, Visibility::All);
+    let dest = Arc::new(fake.destination(config)?);
+    let source = Arc::new(StaticSource::new(secrets(210, None)));
+    let s = syncer(source.clone(), dest, true)?;
+    let first = s.sync().await?;
+    assert_eq!(first.counts.created, 210, "{first}");
+    assert_eq!(
+        first.requests.get, 2,
+        "one list page, one public key: {:?}",
+        first.requests
+    );
+    assert_eq!(fake.org_secrets(ORG).len(), 250);
+
+    source.replace(secrets(210, Some(7)))?;
+    let before = fake.faults().request_stats();
+    let report = s.sync().await?;
+    assert_eq!(
+        fake.faults().request_stats().since(&before),
+        report.requests
+    );
+    assert_eq!(report.keys_with(KeyStatus::Updated), ["KMS_S007"]);
+    assert_eq!(report.requests.get, 4, "3 pages of 100 and the public key");
+    assert_eq!(report.requests.put, 1);
+    assert_eq!(report.requests.total(), 5, "{:?}", report.requests);
+    let stored = fake.org_secrets(ORG);
+    assert_eq!(
+        stored.get("KMS_S007").map(String::as_str),
+        Some("v7-changed")
+    );
+    assert_eq!(stored.get("OTHER_03").map(String::as_str), Some("theirs"));
+    Ok(())
+}
+
+/// Without a ledger nothing tells an unchanged value from a changed one: every run
+/// rewrites every value, and the plan says why.
+#[tokio::test]
+async fn without_a_ledger_every_run_rewrites_and_the_plan_says_so() -> Result<()> {
+    let fake = FakeGithub::start().await;
+    let dest = Arc::new(fake.destination(repo())?);
+    let source = Arc::new(StaticSource::new(secrets(5, None)));
+    let s = syncer(source, dest, false)?;
+    assert_eq!(s.sync().await?.counts.created, 5);
+    let plan = s.plan().await?;
+    assert_eq!(plan.counts().update, 5);
+    for item in plan.items() {
+        assert_eq!(item.reason, Some(PlanReason::HiddenNoLedger), "{item:?}");
+    }
+    let again = s.sync().await?;
+    assert_eq!(again.counts.updated, 5, "{again}");
+    assert_eq!(again.requests.put, 5);
+    Ok(())
+}
+
+/// What GitHub refuses is refused before the first write, naming every key.
+#[tokio::test]
+async fn names_github_refuses_stop_the_sync_before_any_write() -> Result<()> {
+    let fake = FakeGithub::start().await;
+    let dest = Arc::new(fake.destination(repo())?);
+    let source = Arc::new(StaticSource::new(
+        SecretSet::new("prod")
+            .with("GOOD", "1")
+            .with("GITHUB_TOKEN", "2")
+            .with("lower_case", "3")
+            .with("9LIVES", "4"),
+    ));
+    let s = Syncer::builder().source(source).destination(dest).build()?;
+    let err = s.sync().await.expect_err("refused");
+    assert_eq!(err.kind(), ErrorKind::InvalidKey);
+    assert_eq!(err.keys(), ["9LIVES", "GITHUB_TOKEN", "lower_case"]);
+    assert!(
+        err.to_string().contains("come back as `LOWER_CASE`"),
+        "{err}"
+    );
+    assert_eq!(fake.faults().request_stats().writes(), 0);
+    assert!(fake.repo_secrets(OWNER, REPO).is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_value_over_48_kb_is_refused_before_any_write() -> Result<()> {
+    let fake = FakeGithub::start().await;
+    let dest = Arc::new(fake.destination(repo())?);
+    let source = Arc::new(StaticSource::new(
+        SecretSet::new("prod")
+            .with("BIG", "x".repeat(48 * 1024 + 1))
+            .with("EXACT", "x".repeat(48 * 1024)),
+    ));
+    let err = syncer(source, dest, false)?
+        .sync()
+        .await
+        .expect_err("too big");
+    assert_eq!(err.kind(), ErrorKind::InvalidValue);
+    assert_eq!(err.keys(), ["KMS_BIG"]);
+    assert_eq!(fake.faults().request_stats().writes(), 0);
+    Ok(())
+}
+
+/// A repository holds at most 100 secrets: creates past the limit are refused before they
+/// are sent, each saying why, and the others land.
+#[tokio::test]
+async fn creates_past_the_count_limit_are_refused_unsent() -> Result<()> {
+    let fake = FakeGithub::start().await;
+    for i in 0..97 {
+        fake.seed_repo(OWNER, REPO, &format!("OTHER_{i:02}"), "theirs");
+    }
+    let dest = Arc::new(fake.destination(repo())?);
+    let source = Arc::new(StaticSource::new(secrets(5, None)));
+    let report = syncer(source, dest, true)?.sync().await?;
+    assert_eq!(report.counts.created, 3, "{report}");
+    let failed = report.keys_with(KeyStatus::Failed);
+    assert_eq!(failed.len(), 2, "{report}");
+    for key in failed {
+        let err = report
+            .key(key)
+            .and_then(|k| k.error.clone())
+            .expect("an error");
+        assert!(
+            err.to_string().contains("at most 100 secrets in acme/api"),
+            "{err}"
+        );
+    }
+    assert_eq!(report.requests.put, 3, "the refused creates were not sent");
+    assert_eq!(fake.repo_secrets(OWNER, REPO).len(), 100);
+    Ok(())
+}
+
+/// Organization secrets carry the configured visibility and repositories, as configured.
+#[tokio::test]
+async fn organization_secrets_carry_visibility_and_selected_repositories() -> Result<()> {
+    let fake = FakeGithub::start().await;
+    let selected = GithubConfig::organization(ORG, Visibility::Selected)
+        .with_selected_repositories([REPO_ID, 42]);
+    let source = Arc::new(StaticSource::new(SecretSet::new("prod").with("A", "1")));
+    syncer(source.clone(), Arc::new(fake.destination(selected)?), false)?
+        .sync()
+        .await?;
+    assert_eq!(
+        fake.org_sharing(ORG, "KMS_A"),
+        Some(("selected".to_owned(), vec![REPO_ID, 42]))
+    );
+    let private = GithubConfig::organization(ORG, Visibility::Private);
+    syncer(source, Arc::new(fake.destination(private)?), false)?
+        .sync()
+        .await?;
+    assert_eq!(
+        fake.org_sharing(ORG, "KMS_A"),
+        Some(("private".to_owned(), vec![REPO_ID, 42]))
+    );
+    Ok(())
+}
+
+/// A secondary rate limit (403 with `retry-after`) in the middle of a sync is waited out,
+/// not taken for a permission error; every key lands.
+#[tokio::test]
+async fn a_secondary_rate_limit_is_waited_out() -> Result<()> {
+    let fake = FakeGithub::start().await;
+    let dest = Arc::new(fake.destination(repo())?);
+    let source = Arc::new(StaticSource::new(secrets(6, None)));
+    fake.secondary_limits(&[1, 0]);
+    let report = syncer(source, dest, true)?.sync().await?;
+    assert!(report.is_success(), "{report}");
+    assert_eq!(fake.repo_secrets(OWNER, REPO).len(), 6);
+    let limited = fake
+        .faults()
+        .log()
+        .iter()
+        .filter(|r| r.status == 403)
+        .count();
+    assert_eq!(limited, 2);
+    Ok(())
+}
+
+/// A 403 that is not a rate limit is a permission error naming what a sync needs, never
+/// retried.
+#[tokio::test]
+async fn a_token_without_write_permission_is_told_what_it_needs() -> Result<()> {
+    let fake = FakeGithub::start().await;
+    fake.set_read_only(true);
+    let dest = Arc::new(fake.destination(repo())?);
+    let source = Arc::new(StaticSource::new(SecretSet::new("prod").with("A", "1")));
+    let report = syncer(source, dest, true)?.sync().await?;
+    let err = report
+        .key("KMS_A")
+        .and_then(|k| k.error.clone())
+        .expect("failed");
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied);
+    assert!(err.to_string().contains("Secrets read and write"), "{err}");
+    assert_eq!(report.requests.put, 1, "not retried");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_wrong_token_is_unauthenticated_and_never_shown() -> Result<()> {
+    let fake = FakeGithub::start().await;
+    let wrong = GithubConnection::pat("github_pat_wrong_token")?;
+    let dest = fake.destination_with(wrong, repo(), &fake.base_url())?;
+    let err = dest.list().await.expect_err("bad token");
+    assert_eq!(err.kind(), ErrorKind::Unauthenticated);
+    let err = dest.validate_connection().await.expect_err("bad token");
+    assert_eq!(err.kind(), ErrorKind::Unauthenticated);
+    assert!(!format!("{err} {err:?} {dest:?}").contains("github_pat_wrong_token"));
+    let user = fake.destination(repo())?.validate_connection().await?;
+    assert_eq!(user.and_then(|u| u.login).as_deref(), Some("fake-user"));
+    Ok(())
+}
+
+/// The public key is read again on the next run: a key GitHub rotated between runs is
+/// picked up.
+#[tokio::test]
+async fn a_rotated_public_key_is_read_on_the_next_run() -> Result<()> {
+    let fake = FakeGithub::start().await;
+    let dest = Arc::new(fake.destination(GithubConfig::environment(OWNER, REPO, ENVIRONMENT))?);
+    let source = Arc::new(StaticSource::new(SecretSet::new("prod").with("A", "1")));
+    let s = syncer(source.clone(), dest, true)?;
+    s.sync().await?;
+    fake.rotate_key();
+    source.replace(SecretSet::new("prod").with("A", "2"))?;
+    let report = s.sync().await?;
+    assert!(report.is_success(), "{report}");
+    let stored = fake.env_secrets(OWNER, REPO, ENVIRONMENT);
+    assert_eq!(stored.get("KMS_A").map(String::as_str), Some("2"));
+    Ok(())
+}
+
+/// A write answered with anything but GitHub's documented 201 or 204 is unconfirmed, and
+/// the next run converges.
+#[tokio::test]
+async fn a_write_answered_otherwise_is_unconfirmed() -> Result<()> {
+    let fake = FakeGithub::start().await;
+    let dest = Arc::new(fake.destination(repo())?);
+    let source = Arc::new(StaticSource::new(SecretSet::new("prod").with("TOKEN", "v")));
+    let s = syncer(source, dest, true)?;
+    for body in [&b"{}"[..], br#"{"ok":true}"#] {
+        fake.faults()
+            .push_aimed(Aim::Writes, Fault::Body(body.to_vec()));
+        let report = s.sync().await?;
+        assert_eq!(
+            report.keys_with(KeyStatus::Unconfirmed),
+            ["KMS_TOKEN"],
+            "{report}"
+        );
+    }
+    let report = s.sync().await?;
+    assert!(report.is_success(), "{report}");
+    assert_eq!(
+        fake.repo_secrets(OWNER, REPO)
+            .get("KMS_TOKEN")
+            .map(String::as_str),
+        Some("v")
+    );
+    Ok(())
+}
+
+/// A secret deleted by someone else meanwhile: the delete's 404 means done.
+#[tokio::test]
+async fn deleting_a_secret_already_gone_is_done() -> Result<()> {
+    let fake = FakeGithub::start().await;
+    fake.seed_repo(OWNER, REPO, "KMS_OLD", "x");
+    let dest = Arc::new(fake.destination(repo())?);
+    let source = Arc::new(StaticSource::new(SecretSet::new("prod").with("NEW", "1")));
+    let s = syncer(source, dest.clone(), false)?;
+    let plan = s.plan().await?;
+    assert_eq!(plan.counts().delete, 1);
+    fake.unseed_repo(OWNER, REPO, "KMS_OLD");
+    let report = s.apply(&plan).await?;
+    assert!(report.is_success(), "{report}");
+    let line = report.key("KMS_OLD").expect("reported");
+    assert_eq!(line.note.as_deref(), Some("already gone"), "{line:?}");
+    Ok(())
+}
