@@ -85,7 +85,11 @@ impl GitlabClient {
             let request = Request::get(owner.collection())
                 .query("per_page", PAGE_LEN.to_string())
                 .query("page", page.to_string());
-            let response = self.http.send(request).await.map_err(|e| e.with_operation(format!("list page {page}")))?;
+            let response = self
+                .http
+                .send(request)
+                .await
+                .map_err(|e| e.with_operation(format!("list page {page}")))?;
             if !pages.read(page, &response)? {
                 return pages.finish();
             }
@@ -136,7 +140,13 @@ impl Pages {
     fn read(&mut self, page: usize, response: &Response) -> Result<bool> {
         let batch = parse_page(page, response)?;
         if batch.len() > PAGE_LEN {
-            return Err(page_error(page, &format!("holds {} variables, more than the {PAGE_LEN} asked for", batch.len())));
+            return Err(page_error(
+                page,
+                &format!(
+                    "holds {} variables, more than the {PAGE_LEN} asked for",
+                    batch.len()
+                ),
+            ));
         }
         let full = batch.len() == PAGE_LEN;
         if full && !self.full_pages.insert(response.body().to_vec()) {
@@ -150,7 +160,10 @@ impl Pages {
             None => Ok(full),
             Some("") => Ok(false),
             Some(next) if next == (page + 1).to_string() => Ok(true),
-            Some(_) => Err(page_error(page, "names a next page that does not follow it")),
+            Some(_) => Err(page_error(
+                page,
+                "names a next page that does not follow it",
+            )),
         }
     }
 
@@ -171,17 +184,28 @@ impl Pages {
 /// A page's variables: a JSON array of objects, each read as a [`ListedVariable`]. An
 /// error names the position and the problem, never the content.
 fn parse_page(page: usize, response: &Response) -> Result<Vec<ListedVariable>> {
-    let raw: Vec<serde_json::Value> = response
-        .json()
-        .map_err(|e| page_error(page, &format!("is not a list of variables ({})", e.message())))?;
+    let raw: Vec<serde_json::Value> = response.json().map_err(|e| {
+        page_error(
+            page,
+            &format!("is not a list of variables ({})", e.message()),
+        )
+    })?;
     raw.into_iter()
         .enumerate()
         .map(|(i, item)| {
             if !item.is_object() {
-                return Err(page_error(page, &format!("has an item {i} that is not an object")));
+                return Err(page_error(
+                    page,
+                    &format!("has an item {i} that is not an object"),
+                ));
             }
             serde_json::from_value(item).map_err(|_| {
-                page_error(page, &format!("has a variable (item {i}) with a field of a type GitLab does not send"))
+                page_error(
+                    page,
+                    &format!(
+                        "has a variable (item {i}) with a field of a type GitLab does not send"
+                    ),
+                )
             })
         })
         .collect()

@@ -128,7 +128,9 @@ pub(crate) fn instance_of(url: &str) -> String {
 fn checked_token(token: String) -> Result<SecretString> {
     let token = token.trim().to_owned();
     if token.is_empty() {
-        return Err(Error::config("GitLab connection: the access token is empty"));
+        return Err(Error::config(
+            "GitLab connection: the access token is empty",
+        ));
     }
     if token.chars().any(|c| c.is_control() || c.is_whitespace()) {
         return Err(Error::config(
@@ -273,7 +275,10 @@ mod tests {
             normalize_instance_url("https://h.example/gitlab/"),
             "https://h.example/gitlab"
         );
-        assert_eq!(instance_of("https://User@GitLab.Example.com:8443/root/api/v4"), "gitlab.example.com:8443/root");
+        assert_eq!(
+            instance_of("https://User@GitLab.Example.com:8443/root/api/v4"),
+            "gitlab.example.com:8443/root"
+        );
     }
 
     #[test]
@@ -293,19 +298,43 @@ mod tests {
     #[test]
     fn connection_refusals_never_echo_the_token() {
         let cases = [
-            (r#"{"method": "api-key", "credentials": {"accessToken": "SECRET-TOKEN"}}"#, "method `api-key`"),
-            (r#"{"method": "access-token", "credentials": {"accessToken": "SECRET-TOKEN"}}"#, "missing field `accessTokenType`"),
-            (r#"{"method": "access-token", "credentials": {"accessToken": "", "accessTokenType": "personal"}}"#, "empty"),
-            (r#"{"method": "access-token", "credentials": {"accessToken": "SECRET-TOKEN", "accessTokenType": "personal", "x": 1}}"#, "unknown field `x`"),
-            (r#"{"method": "access-token", "credentials": {"accessToken": ["SECRET-TOKEN"], "accessTokenType": "personal"}}"#, "wrong type"),
-            (r#"{"method": "access-token", "credentials": {"accessToken": "SECRET-TOKEN", "accessTokenType": "personal", "instanceUrl": "gitlab.example.com"}}"#, "https://"),
-            (r#"{"method": "access-token", "credentials": {"accessToken": "SECRET TOKEN", "accessTokenType": "personal"}}"#, "whitespace"),
+            (
+                r#"{"method": "api-key", "credentials": {"accessToken": "SECRET-TOKEN"}}"#,
+                "method `api-key`",
+            ),
+            (
+                r#"{"method": "access-token", "credentials": {"accessToken": "SECRET-TOKEN"}}"#,
+                "missing field `accessTokenType`",
+            ),
+            (
+                r#"{"method": "access-token", "credentials": {"accessToken": "", "accessTokenType": "personal"}}"#,
+                "empty",
+            ),
+            (
+                r#"{"method": "access-token", "credentials": {"accessToken": "SECRET-TOKEN", "accessTokenType": "personal", "x": 1}}"#,
+                "unknown field `x`",
+            ),
+            (
+                r#"{"method": "access-token", "credentials": {"accessToken": ["SECRET-TOKEN"], "accessTokenType": "personal"}}"#,
+                "wrong type",
+            ),
+            (
+                r#"{"method": "access-token", "credentials": {"accessToken": "SECRET-TOKEN", "accessTokenType": "personal", "instanceUrl": "gitlab.example.com"}}"#,
+                "https://",
+            ),
+            (
+                r#"{"method": "access-token", "credentials": {"accessToken": "SECRET TOKEN", "accessTokenType": "personal"}}"#,
+                "whitespace",
+            ),
         ];
         for (json, expected) in cases {
             let err = GitlabConnection::from_kms_json(json).expect_err(json);
             let shown = format!("{err} {err:?}");
             assert!(shown.contains(expected), "{json}: {shown}");
-            assert!(!shown.contains("SECRET-TOKEN") && !shown.contains("SECRET TOKEN"), "{shown}");
+            assert!(
+                !shown.contains("SECRET-TOKEN") && !shown.contains("SECRET TOKEN"),
+                "{shown}"
+            );
         }
     }
 }

@@ -6,8 +6,8 @@ use std::time::Duration;
 use kms_sync_core::http::ClientSettings;
 use kms_sync_core::{
     async_trait, create_or_update, Applied, Capabilities, Change, ChangeKind, Destination,
-    DestinationInfo, ErrorKind, KeyRules, PerKeyWriter, RateBudget, Result, SecretValue,
-    Snapshot, Writer,
+    DestinationInfo, ErrorKind, KeyRules, PerKeyWriter, RateBudget, Result, SecretValue, Snapshot,
+    Writer,
 };
 
 use crate::client::{GitlabClient, Write};
@@ -173,8 +173,18 @@ impl GitlabDestination {
         }
         let write = self.write_of(key, change.value_or_error()?);
         let owner = self.config.owner();
-        let create = || async { self.client.create(owner, &write).await.map(|()| Applied::default()) };
-        let update = || async { self.client.update(owner, &write).await.map(|()| Applied::default()) };
+        let create = || async {
+            self.client
+                .create(owner, &write)
+                .await
+                .map(|()| Applied::default())
+        };
+        let update = || async {
+            self.client
+                .update(owner, &write)
+                .await
+                .map(|()| Applied::default())
+        };
         if change.kind == ChangeKind::Create {
             return create_or_update(ChangeKind::Create, create, update).await;
         }
@@ -192,7 +202,9 @@ impl GitlabDestination {
         let scope = self.config.environment_scope();
         match self.client.delete(self.config.owner(), key, scope).await {
             Ok(()) => Ok(Applied::default()),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(Applied::default().noted("already gone")),
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                Ok(Applied::default().noted("already gone"))
+            }
             Err(e) => Err(e),
         }
     }

@@ -95,7 +95,9 @@ pub(crate) fn error_table(status: u16, body: &[u8]) -> ServiceError {
         403 => (ErrorKind::PermissionDenied, format!("{message}; {NEEDS}")),
         404 => (
             ErrorKind::NotFound,
-            format!("{message} (does the project, group or variable exist, and can this token see it?)"),
+            format!(
+                "{message} (does the project, group or variable exist, and can this token see it?)"
+            ),
         ),
         400 if envelope
             .attribute("key")
@@ -119,7 +121,12 @@ mod tests {
     fn row_401() {
         let e = error_table(401, br#"{"message":"401 Unauthorized"}"#);
         assert_eq!(e.kind, ErrorKind::Unauthenticated);
-        assert!(e.message.starts_with("401 Unauthorized; check the access token"), "{}", e.message);
+        assert!(
+            e.message
+                .starts_with("401 Unauthorized; check the access token"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
@@ -133,29 +140,51 @@ mod tests {
     fn row_404() {
         let e = error_table(404, br#"{"message":"404 Project Not Found"}"#);
         assert_eq!(e.kind, ErrorKind::NotFound);
-        assert!(e.message.starts_with("404 Project Not Found"), "{}", e.message);
+        assert!(
+            e.message.starts_with("404 Project Not Found"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
     fn row_400_duplicate_key() {
-        let e = error_table(400, br#"{"message":{"key":["(API_KEY) has already been taken"]}}"#);
+        let e = error_table(
+            400,
+            br#"{"message":{"key":["(API_KEY) has already been taken"]}}"#,
+        );
         assert_eq!(e.kind, ErrorKind::Conflict);
         assert_eq!(e.message, "key: (API_KEY) has already been taken");
     }
 
     #[test]
     fn row_400_key() {
-        let e = error_table(400, br#"{"message":{"key":["can contain only letters, digits and '_'."]}}"#);
+        let e = error_table(
+            400,
+            br#"{"message":{"key":["can contain only letters, digits and '_'."]}}"#,
+        );
         assert_eq!(e.kind, ErrorKind::InvalidKey);
     }
 
     #[test]
     fn row_400_other() {
-        let e = error_table(400, br#"{"message":{"value":["is invalid"],"masked":["x"]}}"#);
-        assert_eq!((e.kind, e.message.as_str()), (ErrorKind::InvalidValue, "masked: x; value: is invalid"));
+        let e = error_table(
+            400,
+            br#"{"message":{"value":["is invalid"],"masked":["x"]}}"#,
+        );
+        assert_eq!(
+            (e.kind, e.message.as_str()),
+            (ErrorKind::InvalidValue, "masked: x; value: is invalid")
+        );
         let e = error_table(400, br#"{"error":"value is missing"}"#);
-        assert_eq!((e.kind, e.message.as_str()), (ErrorKind::InvalidValue, "value is missing"));
-        let e = error_table(400, br#"{"message":"400 (Bad request) \"value\" not given"}"#);
+        assert_eq!(
+            (e.kind, e.message.as_str()),
+            (ErrorKind::InvalidValue, "value is missing")
+        );
+        let e = error_table(
+            400,
+            br#"{"message":"400 (Bad request) \"value\" not given"}"#,
+        );
         assert!(e.message.contains("not given"));
     }
 
@@ -169,6 +198,9 @@ mod tests {
     fn row_other_statuses() {
         assert_eq!(error_table(429, b"").kind, ErrorKind::RateLimited);
         let e = error_table(502, b"<html>bad gateway</html>");
-        assert_eq!((e.kind, e.message.as_str()), (ErrorKind::Unavailable, "HTTP 502"));
+        assert_eq!(
+            (e.kind, e.message.as_str()),
+            (ErrorKind::Unavailable, "HTTP 502")
+        );
     }
 }

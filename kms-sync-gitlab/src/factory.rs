@@ -5,8 +5,7 @@ use std::sync::Arc;
 
 use kms_sync_core::http::{ClientSettings, Request};
 use kms_sync_core::{
-    async_trait, AppConnectionDefinition, Destination, DestinationFactory, DestinationFacts,
-    Result,
+    async_trait, AppConnectionDefinition, Destination, DestinationFactory, DestinationFacts, Result,
 };
 
 use crate::config::GitlabConnection;

@@ -24,8 +24,8 @@ use axum::{Json, Router};
 use kms_sync_core::http::encode_segment;
 use kms_sync_core::{Destination, Result};
 use kms_sync_testkit::fake::{
-    bool_field, bearer_token, header, must, page_slice, str_field, Answer, FailingKeys,
-    FakeScope, FakeService, QueryParams, Refusal, SharedState, INJECTED_REFUSAL,
+    bearer_token, bool_field, header, must, page_slice, str_field, Answer, FailingKeys, FakeScope,
+    FakeService, QueryParams, Refusal, SharedState, INJECTED_REFUSAL,
 };
 use kms_sync_testkit::matrix::Paging;
 use kms_sync_testkit::{Faults, ListAnswer};
@@ -137,7 +137,9 @@ fn maskable(value: &str, raw: bool) -> bool {
     if raw {
         long && !value.chars().any(char::is_whitespace)
     } else {
-        long && value.chars().all(|c| c.is_ascii_alphanumeric() || "_+=/@:.~-".contains(c))
+        long && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_+=/@:.~-".contains(c))
     }
 }
 
@@ -168,7 +170,10 @@ fn message(status: StatusCode, text: &str) -> Refusal {
 
 /// `400 {"message": {attribute: [text]}}`, GitLab's validation failure.
 fn invalid(attribute: &str, text: &str) -> Refusal {
-    Refusal::json(StatusCode::BAD_REQUEST, json!({"message": {attribute: [text]}}))
+    Refusal::json(
+        StatusCode::BAD_REQUEST,
+        json!({"message": {attribute: [text]}}),
+    )
 }
 
 /// `400 {"error": text}`, Grape's parameter failure.
@@ -192,7 +197,11 @@ impl FakeState {
     }
 
     /// The list a `{kind}/{id}` path names (a numeric id or a full path).
-    fn list(&mut self, kind: &str, id: &str) -> std::result::Result<&mut Vec<FakeVariable>, Refusal> {
+    fn list(
+        &mut self,
+        kind: &str,
+        id: &str,
+    ) -> std::result::Result<&mut Vec<FakeVariable>, Refusal> {
         let Some(kind) = Kind::parse(kind) else {
             return Err(no_route());
         };
@@ -201,7 +210,9 @@ impl FakeState {
             .get(&(kind, id.to_owned()))
             .cloned()
             .unwrap_or_else(|| id.to_owned());
-        self.lists.get_mut(&(kind, id)).ok_or_else(|| kind.not_found())
+        self.lists
+            .get_mut(&(kind, id))
+            .ok_or_else(|| kind.not_found())
     }
 
     fn refuse_injected(&self, key: &str) -> std::result::Result<(), Refusal> {
@@ -240,12 +251,30 @@ fn no_route() -> Refusal {
 }
 
 /// GitLab's pagination headers for page `page` of `total` items by `per_page`.
-fn page_headers(response: &mut Response, uri: &Uri, host: &str, page: usize, per_page: usize, total: usize) {
+fn page_headers(
+    response: &mut Response,
+    uri: &Uri,
+    host: &str,
+    page: usize,
+    per_page: usize,
+    total: usize,
+) {
     let pages = total.div_ceil(per_page).max(1);
-    let next = if page < pages { (page + 1).to_string() } else { String::new() };
-    let prev = if page > 1 { (page - 1).to_string() } else { String::new() };
+    let next = if page < pages {
+        (page + 1).to_string()
+    } else {
+        String::new()
+    };
+    let prev = if page > 1 {
+        (page - 1).to_string()
+    } else {
+        String::new()
+    };
     let link = |p: usize, rel: &str| {
-        format!("<http://{host}{}?page={p}&per_page={per_page}>; rel=\"{rel}\"", uri.path())
+        format!(
+            "<http://{host}{}?page={p}&per_page={per_page}>; rel=\"{rel}\"",
+            uri.path()
+        )
     };
     let mut links = vec![link(1, "first"), link(pages, "last")];
     if page < pages {
@@ -277,7 +306,11 @@ async fn list_variables(
 ) -> Answer {
     let mut s = state.lock();
     s.allow(&headers)?;
-    let items: Vec<Value> = s.list(&kind, &id)?.iter().map(FakeVariable::to_json).collect();
+    let items: Vec<Value> = s
+        .list(&kind, &id)?
+        .iter()
+        .map(FakeVariable::to_json)
+        .collect();
     let number = |name: &str| query.get(name).and_then(|p| p.parse::<usize>().ok());
     let per_page = number("per_page").unwrap_or(20).clamp(1, 100);
     let page = number("page").unwrap_or(1).max(1);
@@ -319,7 +352,10 @@ fn apply_attributes(var: &mut FakeVariable, body: &Value) -> std::result::Result
 }
 
 fn taken(vars: &[FakeVariable], key: &str, scope: &str) -> std::result::Result<(), Refusal> {
-    if vars.iter().any(|v| v.key == key && v.environment_scope == scope) {
+    if vars
+        .iter()
+        .any(|v| v.key == key && v.environment_scope == scope)
+    {
         Err(invalid("key", &format!("({key}) has already been taken")))
     } else {
         Ok(())
@@ -335,7 +371,9 @@ async fn create_variable(
 ) -> Answer {
     let mut s = state.lock();
     s.allow(&headers)?;
-    let key = str_field(&body, "key").ok_or_else(|| bad_param("key is missing"))?.to_owned();
+    let key = str_field(&body, "key")
+        .ok_or_else(|| bad_param("key is missing"))?
+        .to_owned();
     let value = str_field(&body, "value").ok_or_else(|| bad_param("value is missing"))?;
     s.refuse_injected(&key)?;
     if let Some(problem) = valid_key(&key) {
@@ -411,7 +449,10 @@ async fn delete_variable(
 /// `GET /api/v4/user`.
 async fn current_user(State(state): State<Shared>, headers: HeaderMap) -> Answer {
     state.lock().allow(&headers)?;
-    Ok(Json(json!({"id": 1, "username": "fake-user", "name": "Fake User", "state": "active"})).into_response())
+    Ok(
+        Json(json!({"id": 1, "username": "fake-user", "name": "Fake User", "state": "active"}))
+            .into_response(),
+    )
 }
 
 async fn fallback() -> Refusal {
@@ -433,11 +474,16 @@ impl Announced {
             return response;
         }
         let seen = self.seen.fetch_add(1, Ordering::Relaxed) + 1;
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
         let pairs = [
             ("ratelimit-limit", limit.to_string()),
             ("ratelimit-observed", seen.to_string()),
-            ("ratelimit-remaining", limit.saturating_sub(seen).to_string()),
+            (
+                "ratelimit-remaining",
+                limit.saturating_sub(seen).to_string(),
+            ),
             ("ratelimit-reset", (now - now % 60 + 60).to_string()),
             ("ratelimit-name", "throttle_authenticated_api".to_owned()),
         ];
@@ -455,7 +501,12 @@ fn router(announced: Arc<Announced>) -> Router<Shared> {
     let item = "/api/v4/{kind}/{id}/variables/{key}";
     Router::new()
         .route(list, get(list_variables).post(create_variable))
-        .route(item, get(get_variable).put(update_variable).delete(delete_variable))
+        .route(
+            item,
+            get(get_variable)
+                .put(update_variable)
+                .delete(delete_variable),
+        )
         .route("/api/v4/user", get(current_user))
         .fallback(fallback)
         .layer(axum::middleware::map_response(move |response: Response| {
@@ -492,7 +543,10 @@ impl FakeGitlab {
             paths: HashMap::new(),
             fail_writes: FailingKeys::default(),
         };
-        for (kind, id, path) in [(Kind::Project, PROJECT_ID, PROJECT_PATH), (Kind::Group, GROUP_ID, GROUP_PATH)] {
+        for (kind, id, path) in [
+            (Kind::Project, PROJECT_ID, PROJECT_PATH),
+            (Kind::Group, GROUP_ID, GROUP_PATH),
+        ] {
             state.lists.insert((kind, id.to_owned()), Vec::new());
             state.paths.insert((kind, path.to_owned()), id.to_owned());
         }
@@ -515,7 +569,11 @@ impl FakeGitlab {
     /// A connection with the fake's personal access token.
     pub fn connection(&self) -> GitlabConnection {
         must(
-            GitlabConnection::access_token(Some(&self.base_url()), FAKE_TOKEN, AccessTokenType::Personal),
+            GitlabConnection::access_token(
+                Some(&self.base_url()),
+                FAKE_TOKEN,
+                AccessTokenType::Personal,
+            ),
             "the fake's own credentials are invalid",
         )
     }
@@ -536,7 +594,11 @@ impl FakeGitlab {
     /// # Errors
     ///
     /// As [`GitlabDestinationBuilder::build`](crate::GitlabDestinationBuilder::build).
-    pub fn destination_at(&self, config: GitlabConfig, base_url: &str) -> Result<GitlabDestination> {
+    pub fn destination_at(
+        &self,
+        config: GitlabConfig,
+        base_url: &str,
+    ) -> Result<GitlabDestination> {
         GitlabDestination::builder(self.connection(), config)
             .settings(kms_sync_testkit::fake_client_settings(base_url))
             .build()
@@ -566,7 +628,12 @@ impl FakeGitlab {
     }
 
     /// The variables of one environment scope: key → true value.
-    pub fn values(&self, kind: Kind, id: &str, environment_scope: &str) -> BTreeMap<String, String> {
+    pub fn values(
+        &self,
+        kind: Kind,
+        id: &str,
+        environment_scope: &str,
+    ) -> BTreeMap<String, String> {
         self.variables(kind, id)
             .into_iter()
             .filter(|v| v.environment_scope == environment_scope)
@@ -588,7 +655,11 @@ impl FakeGitlab {
 
 /// Variables of another environment scope that every [`FakeTarget`] holds beside its own,
 /// with keys the suites write: a sync must never touch them.
-pub const DECOYS: &[(&str, &str)] = &[("KMS_A", "staging-a"), ("KMS_B", "staging-b"), ("THEIRS", "staging-theirs")];
+pub const DECOYS: &[(&str, &str)] = &[
+    ("KMS_A", "staging-a"),
+    ("KMS_B", "staging-b"),
+    ("THEIRS", "staging-theirs"),
+];
 
 /// The environment scope of the [`DECOYS`].
 pub const DECOY_SCOPE: &str = "staging";
@@ -607,7 +678,12 @@ pub struct FakeTarget {
 impl FakeTarget {
     /// Variables of project [`PROJECT_PATH`] (addressed by path), scope `*`.
     pub async fn project() -> FakeTarget {
-        FakeTarget::over(Kind::Project, PROJECT_ID, GitlabConfig::project(PROJECT_PATH)).await
+        FakeTarget::over(
+            Kind::Project,
+            PROJECT_ID,
+            GitlabConfig::project(PROJECT_PATH),
+        )
+        .await
     }
 
     /// Variables of group [`GROUP_ID`] (addressed by id), scope `production`.
@@ -621,8 +697,17 @@ impl FakeTarget {
         for (key, value) in DECOYS {
             fake.seed(kind, id, FakeVariable::plain(key, value, DECOY_SCOPE));
         }
-        let destination = Arc::new(must(fake.destination(config.clone()), "building the destination"));
-        FakeTarget { fake, kind, id: id.to_owned(), config, destination }
+        let destination = Arc::new(must(
+            fake.destination(config.clone()),
+            "building the destination",
+        ));
+        FakeTarget {
+            fake,
+            kind,
+            id: id.to_owned(),
+            config,
+            destination,
+        }
     }
 
     /// The fake behind the target.
@@ -632,7 +717,10 @@ impl FakeTarget {
 
     /// Whether the [`DECOYS`] are exactly as seeded.
     pub fn decoys_intact(&self) -> bool {
-        let want: BTreeMap<String, String> = DECOYS.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let want: BTreeMap<String, String> = DECOYS
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         self.fake.values(self.kind, &self.id, DECOY_SCOPE) == want
     }
 }
@@ -648,11 +736,13 @@ impl FakeScope for FakeTarget {
 
     fn seed(&self, key: &str, value: &str) {
         let scope = self.config.environment_scope();
-        self.fake.seed(self.kind, &self.id, FakeVariable::plain(key, value, scope));
+        self.fake
+            .seed(self.kind, &self.id, FakeVariable::plain(key, value, scope));
     }
 
     fn contents(&self) -> BTreeMap<String, String> {
-        self.fake.values(self.kind, &self.id, self.config.environment_scope())
+        self.fake
+            .values(self.kind, &self.id, self.config.environment_scope())
     }
 
     fn fail_writes_to(&self, key: &str) {
@@ -691,5 +781,9 @@ impl FakeScope for FakeTarget {
 
 /// The path of a list, for tests: `/api/v4/projects/<encoded id>/variables`.
 pub fn list_path(kind: Kind, id: &str) -> String {
-    format!("/api/v4/{}/{}/variables", kind.segment(), encode_segment(id))
+    format!(
+        "/api/v4/{}/{}/variables",
+        kind.segment(),
+        encode_segment(id)
+    )
 }

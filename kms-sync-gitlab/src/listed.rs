@@ -64,7 +64,10 @@ impl ListedVariable {
             let what = format!("variable `{key}` without its `environment_scope`");
             return Err(incomplete(&what, Some(&key)));
         };
-        Ok(Identity { key, environment_scope })
+        Ok(Identity {
+            key,
+            environment_scope,
+        })
     }
 
     /// The complete variable, or an [`IncompleteRead`](ErrorKind::IncompleteRead) naming
@@ -72,7 +75,10 @@ impl ListedVariable {
     pub fn complete(self) -> Result<Listed> {
         let Identity { key, .. } = self.identity()?;
         let missing = |field: &str| {
-            incomplete(&format!("variable `{key}` without its `{field}`"), Some(&key))
+            incomplete(
+                &format!("variable `{key}` without its `{field}`"),
+                Some(&key),
+            )
         };
         let hidden = self.hidden.unwrap_or(false);
         let attributes = Attributes {
@@ -140,7 +146,9 @@ impl Listed {
 fn incomplete(what: &str, key: Option<&str>) -> Error {
     let err = Error::new(
         ErrorKind::IncompleteRead,
-        format!("GitLab listed {what}; refusing to plan from an incomplete list (nothing was written)"),
+        format!(
+            "GitLab listed {what}; refusing to plan from an incomplete list (nothing was written)"
+        ),
     );
     match key {
         Some(key) => err.with_key(key),
@@ -155,7 +163,8 @@ mod tests {
     use super::*;
 
     fn listed(v: Value) -> Result<Listed> {
-        let parsed: ListedVariable = serde_json::from_value(v).map_err(|e| Error::unexpected(e.to_string()))?;
+        let parsed: ListedVariable =
+            serde_json::from_value(v).map_err(|e| Error::unexpected(e.to_string()))?;
         parsed.complete()
     }
 
@@ -166,12 +175,19 @@ mod tests {
 
     #[test]
     fn a_missing_field_is_named() {
-        for field in ["key", "environment_scope", "protected", "masked", "variable_type", "value"] {
+        for field in [
+            "key",
+            "environment_scope",
+            "protected",
+            "masked",
+            "variable_type",
+            "value",
+        ] {
             let mut v = full();
             if let Some(o) = v.as_object_mut() {
                 o.remove(field);
             }
-            let err = listed(v).err().expect(field);
+            let err = listed(v).expect_err(field);
             assert_eq!(err.kind(), ErrorKind::IncompleteRead, "{field}");
             assert!(err.to_string().contains(&format!("`{field}`")), "{err}");
         }
@@ -189,7 +205,11 @@ mod tests {
         v["hidden"] = json!(true);
         v["masked"] = json!(true);
         v["value"] = Value::Null;
-        let wanted = Attributes { masked: true, hidden: true, ..Attributes::default() };
+        let wanted = Attributes {
+            masked: true,
+            hidden: true,
+            ..Attributes::default()
+        };
         let entry = listed(v)?.entry(&wanted);
         assert_eq!(entry.value(), &RemoteValue::Hidden);
         assert_eq!(entry.state(), &EntryState::Writable);
@@ -198,13 +218,27 @@ mod tests {
 
     #[test]
     fn attribute_drift_is_named_and_visible_ones_are_re_created_hidden() -> Result<()> {
-        let wanted = Attributes { protected: true, raw: true, ..Attributes::default() };
+        let wanted = Attributes {
+            protected: true,
+            raw: true,
+            ..Attributes::default()
+        };
         let entry = listed(full())?.entry(&wanted);
-        assert_eq!(entry.state().reason(), Some("protected, raw differ from the destinationConfig; written again"));
+        assert_eq!(
+            entry.state().reason(),
+            Some("protected, raw differ from the destinationConfig; written again")
+        );
         let entry = listed(full())?.entry(&Attributes::default());
         assert_eq!(entry.state(), &EntryState::Writable);
-        let hide = Attributes { masked: true, hidden: true, ..Attributes::default() };
-        assert_eq!(listed(full())?.entry(&hide).state().reason(), Some(MUST_HIDE));
+        let hide = Attributes {
+            masked: true,
+            hidden: true,
+            ..Attributes::default()
+        };
+        assert_eq!(
+            listed(full())?.entry(&hide).state().reason(),
+            Some(MUST_HIDE)
+        );
         Ok(())
     }
 }

@@ -39,7 +39,7 @@ const MAX_PAUSE: Duration = Duration::from_secs(60);
 ///     .with("RateLimit-Remaining", "0")
 ///     .with("RateLimit-ResetTime", "Thu, 01 Jan 1970 00:00:00 GMT");
 /// let advice = kms_sync_gitlab::rate_limit_headers(&headers);
-/// assert_eq!(advice.pacing.map(|p| p.burst()), Some(54.0));
+/// assert_eq!(advice.pacing.map(|p| p.burst()), Some(60.0));
 /// // A reset in the past: nothing to wait for.
 /// assert_eq!(advice.pause, None);
 /// ```
@@ -97,7 +97,10 @@ mod tests {
     #[test]
     fn the_announced_limit_becomes_the_pacing() {
         let advice = read(&[("RateLimit-Limit", "2000"), ("RateLimit-Remaining", "1500")]);
-        assert_eq!(advice.pacing, Some(Pacing::from_budget(RateBudget::new(2_000, PERIOD))));
+        assert_eq!(
+            advice.pacing,
+            Some(Pacing::from_budget(RateBudget::new(2_000, PERIOD)))
+        );
         assert_eq!(advice.pause, None);
     }
 
@@ -113,7 +116,10 @@ mod tests {
         let advice = read(&[("RateLimit-Remaining", "0"), ("RateLimit-ResetTime", &date)]);
         assert_eq!(advice.pause, Some(Duration::from_secs(12)));
         assert_eq!(advice.pacing, None);
-        let far = read(&[("RateLimit-Remaining", "0"), ("RateLimit-Reset", "1700009999")]);
+        let far = read(&[
+            ("RateLimit-Remaining", "0"),
+            ("RateLimit-Reset", "1700009999"),
+        ]);
         assert_eq!(far.pause, Some(MAX_PAUSE), "capped");
     }
 
@@ -124,8 +130,14 @@ mod tests {
             &[("RateLimit-Limit", "0")][..],
             &[("RateLimit-Limit", "lots")][..],
             &[("RateLimit-Remaining", "0")][..],
-            &[("RateLimit-Remaining", "3"), ("RateLimit-Reset", "1700000007")][..],
-            &[("RateLimit-Remaining", "0"), ("RateLimit-Reset", "1600000000")][..],
+            &[
+                ("RateLimit-Remaining", "3"),
+                ("RateLimit-Reset", "1700000007"),
+            ][..],
+            &[
+                ("RateLimit-Remaining", "0"),
+                ("RateLimit-Reset", "1600000000"),
+            ][..],
             &[("X-RateLimit-Limit", "1000")][..],
         ] {
             assert_eq!(read(pairs), Advisory::default(), "{pairs:?}");

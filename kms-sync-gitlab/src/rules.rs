@@ -14,7 +14,8 @@ pub const MIN_MASKED_LEN: usize = 8;
 
 const KEY_RULE: &str = "1 to 255 ASCII letters, digits and `_` (case-sensitive)";
 const ANY_VALUE: &str = "any value";
-const MASKED_VALUE: &str = "masked: one line, at least 8 characters, only letters, digits and `_ + = / @ : . ~ -`";
+const MASKED_VALUE: &str =
+    "masked: one line, at least 8 characters, only letters, digits and `_ + = / @ : . ~ -`";
 const MASKED_RAW_VALUE: &str = "masked and raw: one line, at least 8 characters, no spaces";
 
 /// GitLab's rules for one sync: keys as GitLab validates them (compared case-sensitively:
@@ -119,7 +120,11 @@ mod tests {
     use super::*;
 
     fn rules(masked: bool, raw: bool) -> GitlabRules {
-        GitlabRules::new(Attributes { masked, raw, ..Attributes::default() })
+        GitlabRules::new(Attributes {
+            masked,
+            raw,
+            ..Attributes::default()
+        })
     }
 
     #[test]
@@ -149,16 +154,33 @@ mod tests {
         let expanded = rules(true, false);
         let raw = rules(true, true);
         for ok in ["abcdefgh", "a+b=c/d@e:f.g~h-i_j", "QUJDREVGR0g="] {
-            assert!(expanded.validate_value(&SecretValue::new(ok)).is_valid(), "{ok}");
+            assert!(
+                expanded.validate_value(&SecretValue::new(ok)).is_valid(),
+                "{ok}"
+            );
             assert!(raw.validate_value(&SecretValue::new(ok)).is_valid(), "{ok}");
         }
         for raw_only in ["pa$$word!", "with#hash", "ünïcødé!"] {
-            assert!(!expanded.validate_value(&SecretValue::new(raw_only)).is_valid(), "{raw_only}");
-            assert!(raw.validate_value(&SecretValue::new(raw_only)).is_valid(), "{raw_only}");
+            assert!(
+                !expanded
+                    .validate_value(&SecretValue::new(raw_only))
+                    .is_valid(),
+                "{raw_only}"
+            );
+            assert!(
+                raw.validate_value(&SecretValue::new(raw_only)).is_valid(),
+                "{raw_only}"
+            );
         }
         for never in ["", "1234567", "has space here", "two\nlines!", "tab\there!"] {
-            assert!(!expanded.validate_value(&SecretValue::new(never)).is_valid(), "{never:?}");
-            assert!(!raw.validate_value(&SecretValue::new(never)).is_valid(), "{never:?}");
+            assert!(
+                !expanded.validate_value(&SecretValue::new(never)).is_valid(),
+                "{never:?}"
+            );
+            assert!(
+                !raw.validate_value(&SecretValue::new(never)).is_valid(),
+                "{never:?}"
+            );
         }
         assert_eq!(expanded.value_rule(), MASKED_VALUE);
         assert_eq!(raw.value_rule(), MASKED_RAW_VALUE);
@@ -166,7 +188,10 @@ mod tests {
 
     #[test]
     fn hidden_implies_masked_rules() {
-        let r = GitlabRules::new(Attributes { hidden: true, ..Attributes::default() });
+        let r = GitlabRules::new(Attributes {
+            hidden: true,
+            ..Attributes::default()
+        });
         assert!(!r.validate_value(&SecretValue::new("short")).is_valid());
     }
 

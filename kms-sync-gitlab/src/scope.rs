@@ -222,7 +222,11 @@ impl GitlabConfig {
             Owner::Group(id) => ("groupId", id),
         };
         let id = id.trim();
-        if id.is_empty() || id.starts_with('/') || id.ends_with('/') || id.contains(char::is_whitespace) {
+        if id.is_empty()
+            || id.starts_with('/')
+            || id.ends_with('/')
+            || id.contains(char::is_whitespace)
+        {
             return Err(Error::config(format!(
                 "GitLab destinationConfig.{field} `{id}` must be a numeric id or a full path (`group/project`): not empty, no spaces, no leading or trailing `/`"
             )));
@@ -280,7 +284,8 @@ impl GitlabConfig {
     ///     "gitlab:instance=gitlab.com,project=42,environment-scope=production");
     /// ```
     pub fn identity(&self, instance_url: &str) -> DestinationIdentity {
-        let identity = DestinationIdentity::new("gitlab").with("instance", instance_of(instance_url));
+        let identity =
+            DestinationIdentity::new("gitlab").with("instance", instance_of(instance_url));
         let identity = match &self.owner {
             Owner::Project(id) => identity.with("project", id.trim()),
             Owner::Group(id) => identity.with("group", id.trim()),
@@ -304,17 +309,23 @@ fn owner_of(body: &ConfigBody) -> Result<(Owner, Option<String>)> {
     };
     match body.scope.as_str() {
         "project" | "individual" => {
+            let id = body
+                .project_id
+                .clone()
+                .ok_or_else(|| missing("projectId", "project"))?;
             if body.group_id.is_some() {
                 return Err(stray("groupId", "project"));
             }
-            let id = body.project_id.clone().ok_or_else(|| missing("projectId", "project"))?;
             Ok((Owner::Project(id), body.project_name.clone()))
         }
         "group" => {
+            let id = body
+                .group_id
+                .clone()
+                .ok_or_else(|| missing("groupId", "group"))?;
             if body.project_id.is_some() {
                 return Err(stray("projectId", "group"));
             }
-            let id = body.group_id.clone().ok_or_else(|| missing("groupId", "group"))?;
             Ok((Owner::Group(id), body.group_name.clone()))
         }
         other => Err(Error::config(format!(
@@ -342,35 +353,64 @@ mod tests {
     #[test]
     fn paths_are_encoded_as_one_segment() {
         let owner = Owner::Project("acme/sub/api".into());
-        assert_eq!(owner.collection(), "/api/v4/projects/acme%2Fsub%2Fapi/variables");
-        assert_eq!(Owner::Group("7".into()).item("K_1"), "/api/v4/groups/7/variables/K_1");
+        assert_eq!(
+            owner.collection(),
+            "/api/v4/projects/acme%2Fsub%2Fapi/variables"
+        );
+        assert_eq!(
+            Owner::Group("7".into()).item("K_1"),
+            "/api/v4/groups/7/variables/K_1"
+        );
     }
 
     #[test]
     fn config_refusals_name_the_field() {
         let cases = [
             (r#"{"scope": "project"}"#, "needs `projectId`"),
-            (r#"{"scope": "group", "groupId": "1", "projectId": "2"}"#, "`projectId` does not belong"),
-            (r#"{"scope": "instance", "groupId": "1"}"#, "scope `instance`"),
+            (
+                r#"{"scope": "group", "groupId": "1", "projectId": "2"}"#,
+                "`projectId` does not belong",
+            ),
+            (
+                r#"{"scope": "instance", "groupId": "1"}"#,
+                "scope `instance`",
+            ),
             (r#"{"scope": "project", "projectId": " "}"#, "projectId"),
             (r#"{"scope": "project", "projectId": "/a"}"#, "projectId"),
-            (r#"{"scope": "project", "projectId": "1", "targetEnvironment": ""}"#, "targetEnvironment"),
-            (r#"{"scope": "project", "projectId": "1", "targetEnvironment": " prod"}"#, "targetEnvironment"),
-            (r#"{"scope": "project", "projectId": "1", "variableType": "secret"}"#, "unknown variant"),
-            (r#"{"scope": "project", "projectId": "1", "shouldMask": true}"#, "unknown field `shouldMask`"),
+            (
+                r#"{"scope": "project", "projectId": "1", "targetEnvironment": ""}"#,
+                "targetEnvironment",
+            ),
+            (
+                r#"{"scope": "project", "projectId": "1", "targetEnvironment": " prod"}"#,
+                "targetEnvironment",
+            ),
+            (
+                r#"{"scope": "project", "projectId": "1", "variableType": "secret"}"#,
+                "unknown variant",
+            ),
+            (
+                r#"{"scope": "project", "projectId": "1", "shouldMask": true}"#,
+                "unknown field `shouldMask`",
+            ),
         ];
         for (json, expected) in cases {
             let err = GitlabConfig::from_kms_json(json).expect_err(json);
             assert!(err.to_string().contains(expected), "{json}: {err}");
         }
-        let long = format!(r#"{{"scope": "project", "projectId": "1", "targetEnvironment": "{}"}}"#, "e".repeat(256));
+        let long = format!(
+            r#"{{"scope": "project", "projectId": "1", "targetEnvironment": "{}"}}"#,
+            "e".repeat(256)
+        );
         assert!(GitlabConfig::from_kms_json(&long).is_err());
     }
 
     #[test]
     fn identities_differ_by_scope_and_owner() {
         let a = GitlabConfig::project("1").identity("https://gitlab.com");
-        let b = GitlabConfig::project("1").with_environment_scope("prod").identity("https://gitlab.com");
+        let b = GitlabConfig::project("1")
+            .with_environment_scope("prod")
+            .identity("https://gitlab.com");
         let c = GitlabConfig::group("1").identity("https://gitlab.com");
         assert_ne!(a, b);
         assert_ne!(a, c);
