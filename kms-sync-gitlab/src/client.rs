@@ -9,7 +9,11 @@ use crate::listed::{Listed, ListedVariable};
 use crate::model::{User, VariableBody, Written};
 use crate::scope::{Attributes, Owner};
 
-/// The documented maximum page size (`per_page`).
+/// The documented maximum page size (`per_page`), asked for on every list.
+///
+/// ```
+/// assert_eq!(kms_sync_gitlab::PAGE_LEN, 100);
+/// ```
 pub const PAGE_LEN: usize = 100;
 
 /// The query parameter that picks one environment scope of a key.

@@ -11,10 +11,25 @@ use serde::Deserialize;
 use serde_json::Value;
 
 /// GitLab.com, the instance used when a connection names none.
+///
+/// ```
+/// use kms_sync_gitlab::{AccessTokenType, GitlabConnection, GITLAB_COM};
+/// let conn = GitlabConnection::access_token(None, "glpat-x", AccessTokenType::Personal)?;
+/// assert_eq!(conn.instance_url(), GITLAB_COM);
+/// # Ok::<(), kms_sync_core::Error>(())
+/// ```
 pub const GITLAB_COM: &str = "https://gitlab.com";
 
 /// Which kind of access token a connection holds. Only informative: every kind is sent the
 /// same way (`PRIVATE-TOKEN`), and GitLab decides what it may do.
+///
+/// ```
+/// use kms_sync_gitlab::{AccessTokenType, GitlabConnection};
+/// let conn = GitlabConnection::from_kms_json(r#"{"method": "access-token",
+///     "credentials": {"accessToken": "glpat-x", "accessTokenType": "project"}}"#)?;
+/// assert_eq!(conn.token_type(), Some(AccessTokenType::Project));
+/// # Ok::<(), kms_sync_core::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum AccessTokenType {

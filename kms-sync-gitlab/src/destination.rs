@@ -6,8 +6,8 @@ use std::time::Duration;
 use kms_sync_core::http::ClientSettings;
 use kms_sync_core::{
     async_trait, create_or_update, Applied, Capabilities, Change, ChangeKind, Destination,
-    DestinationInfo, ErrorKind, KeyRules, PerKeyWriter, RateBudget, Result, SecretValue, Snapshot,
-    Writer,
+    DestinationInfo, ErrorKind, KeyRules, PerKeyWriter, RateBudget, RemoteValue, Result,
+    SecretValue, Snapshot, Writer,
 };
 
 use crate::client::{GitlabClient, Write};
@@ -19,6 +19,10 @@ use crate::rules::GitlabRules;
 use crate::scope::GitlabConfig;
 
 /// GitLab.com's budget for authenticated API requests: 2,000 per minute per user.
+///
+/// ```
+/// assert_eq!(kms_sync_gitlab::documented_budget().requests(), 2_000);
+/// ```
 /// Self-managed instances have no limit unless an administrator set one, which GitLab
 /// announces in `RateLimit-*` headers the client follows.
 pub fn documented_budget() -> RateBudget {
@@ -29,6 +33,17 @@ pub fn documented_budget() -> RateBudget {
 const CONCURRENCY: usize = 8;
 
 /// Builds a [`GitlabDestination`].
+///
+/// ```
+/// use kms_sync_core::Destination;
+/// use kms_sync_gitlab::{AccessTokenType, GitlabConfig, GitlabConnection, GitlabDestination};
+/// let connection = GitlabConnection::access_token(None, "glpat-x", AccessTokenType::Personal)?;
+/// let destination = GitlabDestination::builder(connection, GitlabConfig::project("42"))
+///     .with_base_url("https://gitlab.example.com")
+///     .build()?;
+/// assert_eq!(destination.info().to_string(), "gitlab:project 42 [*]");
+/// # Ok::<(), kms_sync_core::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct GitlabDestinationBuilder {
     connection: GitlabConnection,
@@ -171,7 +186,9 @@ impl GitlabDestination {
         if change.kind == ChangeKind::Delete {
             return self.delete(key).await;
         }
-        let write = self.write_of(key, change.value_or_error()?);
+        let mut write = self.write_of(key, change.value_or_error()?);
+        // A hidden variable is masked for good: an update keeps it so.
+        write.attributes.masked |= is_hidden(change);
         let owner = self.config.owner();
         let create = || async {
             self.client
@@ -208,6 +225,14 @@ impl GitlabDestination {
             Err(e) => Err(e),
         }
     }
+}
+
+/// Whether a change is of a variable listed hidden.
+fn is_hidden(change: &Change) -> bool {
+    change
+        .current
+        .as_ref()
+        .is_some_and(|c| *c.value() == RemoteValue::Hidden)
 }
 
 /// Whether an update is of a visible variable the sync wants hidden (deleted and created

@@ -47,6 +47,11 @@ pub const GROUP_ID: &str = "7";
 pub const GROUP_PATH: &str = "acme";
 
 /// A project's or a group's variables.
+///
+/// ```
+/// use kms_sync_gitlab::fake::{list_path, Kind};
+/// assert_eq!(list_path(Kind::Group, "acme/platform"), "/api/v4/groups/acme%2Fplatform/variables");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
     /// `/projects/:id`.
@@ -81,6 +86,11 @@ impl Kind {
 }
 
 /// One variable as the fake stores it.
+///
+/// ```
+/// let v = kms_sync_gitlab::fake::FakeVariable::plain("A", "1", "*");
+/// assert!(!v.masked && !v.hidden && v.variable_type == "env_var");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FakeVariable {
     /// `key`.
@@ -665,7 +675,15 @@ pub const DECOYS: &[(&str, &str)] = &[
 pub const DECOY_SCOPE: &str = "staging";
 
 /// The conformance suite's view of one environment scope of a [`FakeGitlab`] project or
-/// group.
+/// group, beside the [`DECOYS`] of another scope.
+///
+/// ```
+/// use kms_sync_gitlab::fake::FakeTarget;
+/// kms_sync_testkit::run_case(async {
+///     let target = FakeTarget::group_environment().await;
+///     assert!(target.decoys_intact());
+/// });
+/// ```
 #[derive(Debug)]
 pub struct FakeTarget {
     fake: FakeGitlab,

@@ -29,6 +29,12 @@ pub(crate) struct VariableBody<'a> {
 }
 
 /// The authenticated user, as `GET /api/v4/user` returns it.
+///
+/// ```
+/// let user: kms_sync_gitlab::User = serde_json::from_str(r#"{"id": 1, "username": "bot"}"#)?;
+/// assert_eq!(user.username.as_deref(), Some("bot"));
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, Deserialize)]
 pub struct User {
     /// The user's id.

@@ -7,9 +7,23 @@ use kms_sync_core::{CaseRule, KeyRules, SecretValue, Verdict};
 use crate::scope::Attributes;
 
 /// The longest key GitLab stores.
+///
+/// ```
+/// use kms_sync_core::KeyRules;
+/// use kms_sync_gitlab::{Attributes, GitlabRules, MAX_KEY_LEN};
+/// let rules = GitlabRules::new(Attributes::default());
+/// assert!(!rules.validate_key(&"K".repeat(MAX_KEY_LEN + 1)).is_valid());
+/// ```
 pub const MAX_KEY_LEN: usize = 255;
 
 /// The shortest value GitLab masks.
+///
+/// ```
+/// use kms_sync_core::{KeyRules, SecretValue};
+/// use kms_sync_gitlab::{Attributes, GitlabRules, MIN_MASKED_LEN};
+/// let rules = GitlabRules::new(Attributes { masked: true, ..Attributes::default() });
+/// assert!(rules.validate_value(&SecretValue::new("k".repeat(MIN_MASKED_LEN))).is_valid());
+/// ```
 pub const MIN_MASKED_LEN: usize = 8;
 
 const KEY_RULE: &str = "1 to 255 ASCII letters, digits and `_` (case-sensitive)";

@@ -8,12 +8,23 @@ use serde::{Deserialize, Serialize};
 use crate::config::instance_of;
 
 /// GitLab's environment scope meaning "every environment": the default.
+///
+/// ```
+/// use kms_sync_gitlab::{GitlabConfig, ALL_ENVIRONMENTS};
+/// assert_eq!(GitlabConfig::project("42").environment_scope(), ALL_ENVIRONMENTS);
+/// ```
 pub const ALL_ENVIRONMENTS: &str = "*";
 
 /// The longest environment scope GitLab stores.
 const MAX_SCOPE_LEN: usize = 255;
 
 /// How the runner exposes a variable: GitLab's `variable_type`.
+///
+/// ```
+/// use kms_sync_gitlab::VariableType;
+/// assert_eq!(VariableType::default().as_str(), "env_var");
+/// assert_eq!(VariableType::File.as_str(), "file");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum VariableType {
@@ -57,6 +68,11 @@ pub struct Attributes {
 }
 
 /// Which variable list a sync writes.
+///
+/// ```
+/// use kms_sync_gitlab::{GitlabConfig, Owner};
+/// assert_eq!(GitlabConfig::group("acme").owner(), &Owner::Group("acme".into()));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Owner {
     /// A project's variables: its numeric id or its full path (`group/sub/project`).

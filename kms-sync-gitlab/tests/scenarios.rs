@@ -324,3 +324,27 @@ async fn debug_output_carries_no_token_or_value() -> Result<()> {
     }
     Ok(())
 }
+
+/// A hidden variable the sync manages but does not ask to hide stays hidden and masked:
+/// its updates keep `masked`, which GitLab would refuse to unset.
+#[tokio::test]
+async fn a_managed_hidden_variable_stays_hidden() -> Result<()> {
+    let fake = FakeGitlab::start().await;
+    let hidden = FakeVariable {
+        masked: true,
+        hidden: true,
+        ..FakeVariable::plain("KMS_H", "old-hidden-value", "*")
+    };
+    fake.seed(Kind::Project, PROJECT_ID, hidden);
+    let dest = fake.destination(GitlabConfig::project(PROJECT_ID))?;
+    let report = syncer(source(&[("H", "new-hidden-value")]), dest, false)?
+        .sync()
+        .await?;
+    assert_eq!(report.keys_with(KeyStatus::Updated), ["KMS_H"], "{report}");
+    let v = find(&fake, Kind::Project, "KMS_H", "*").expect("kept");
+    assert!(
+        v.hidden && v.masked && v.value == "new-hidden-value",
+        "{v:?}"
+    );
+    Ok(())
+}
