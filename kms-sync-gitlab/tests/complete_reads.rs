@@ -15,7 +15,7 @@ use kms_sync_core::{
 use kms_sync_gitlab::fake::{list_path, FakeGitlab, FakeVariable, Kind, PROJECT_ID};
 use kms_sync_gitlab::{AccessTokenType, GitlabConfig, GitlabConnection, GitlabDestination};
 use kms_sync_testkit::{Aim, Fault, FaultServer};
-use serde_json::json;
+use serde_json::{json, Value};
 
 fn syncer(dest: Arc<dyn Destination>) -> Result<Syncer> {
     Syncer::builder()
@@ -47,21 +47,9 @@ fn ours(extra: serde_json::Value) -> serde_json::Value {
     v
 }
 
-#[tokio::test]
-async fn lists_lacking_a_field_are_refused_naming_it_with_zero_writes() -> Result<()> {
-    let fake = FakeGitlab::start().await;
-    fake.seed(
-        Kind::Project,
-        PROJECT_ID,
-        FakeVariable::plain("THEIRS", "theirs", "*"),
-    );
-    fake.seed(
-        Kind::Project,
-        PROJECT_ID,
-        FakeVariable::plain("KMS_A", "old", "*"),
-    );
-    let before = fake.variables(Kind::Project, PROJECT_ID);
-    let cases = [
+/// Each bent list page, the kind of the refusal, and what it must name.
+fn cases() -> Vec<(Value, ErrorKind, &'static str)> {
+    vec![
         (
             json!({"message": "not a list"}),
             ErrorKind::Unexpected,
@@ -107,8 +95,24 @@ async fn lists_lacking_a_field_are_refused_naming_it_with_zero_writes() -> Resul
             ErrorKind::IncompleteRead,
             "`variable_type`",
         ),
-    ];
-    for (page, kind, field) in cases {
+    ]
+}
+
+#[tokio::test]
+async fn lists_lacking_a_field_are_refused_naming_it_with_zero_writes() -> Result<()> {
+    let fake = FakeGitlab::start().await;
+    fake.seed(
+        Kind::Project,
+        PROJECT_ID,
+        FakeVariable::plain("THEIRS", "theirs", "*"),
+    );
+    fake.seed(
+        Kind::Project,
+        PROJECT_ID,
+        FakeVariable::plain("KMS_A", "old", "*"),
+    );
+    let before = fake.variables(Kind::Project, PROJECT_ID);
+    for (page, kind, field) in cases() {
         let stats = fake.faults().request_stats();
         fake.faults().push_aimed(
             Aim::get(list_path(Kind::Project, PROJECT_ID)),
