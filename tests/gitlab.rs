@@ -7,8 +7,7 @@ use std::sync::Arc;
 
 use kms_sync::gitlab::fake::{FakeGitlab, Kind, GROUP_ID};
 use kms_sync::{
-    build_syncer, parse_definition, AppConnectionDefinition, DestinationFactory, ErrorKind,
-    SecretSet, StaticSource,
+    build_syncer, parse_definition, AppConnectionDefinition, ErrorKind, SecretSet, StaticSource,
 };
 
 const SYNC: &str = r#"{
