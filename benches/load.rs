@@ -8,7 +8,8 @@
 //! memory figure is that run's alone.
 //!
 //! The budgets are the real ones (Bitbucket 1,000 requests per hour, Checkly 600 per minute,
-//! Octopus 200 per minute, GitHub 5,000 per hour for a personal access token) with their windows shortened so that each allows 100 requests a
+//! Octopus 200 per minute, GitHub 5,000 per hour for a personal access token, GitLab.com 2,000
+//! per minute) with their windows shortened so that each allows 100 requests a
 //! second: the same count per window, the same bursts, the same pacing decisions, in minutes
 //! instead of hours. `--real-time` keeps the real windows (10,000 Bitbucket keys then take
 //! about eleven hours; Checkly about nineteen minutes).
@@ -33,13 +34,15 @@ use kms_sync_checkly::fake::{FakeChecklyServer, ACCOUNT_ID};
 use kms_sync_checkly::{ChecklyConfig, ChecklyDestination};
 use kms_sync_github::fake::{FakeGithub, ORG};
 use kms_sync_github::{GithubConfig, GithubDestination, Visibility};
+use kms_sync_gitlab::fake::{FakeGitlab, PROJECT_PATH};
+use kms_sync_gitlab::{GitlabConfig, GitlabDestination};
 use kms_sync_octopus::fake::{FakeOctopus, SPACE};
 use kms_sync_octopus::{OctopusConfig, OctopusDestination};
 use kms_sync_testkit::{fake_client_settings, Faults};
 
 type Failure = Box<dyn std::error::Error>;
 
-const DESTINATIONS: &[&str] = &["bitbucket", "checkly", "octopus", "github"];
+const DESTINATIONS: &[&str] = &["bitbucket", "checkly", "octopus", "github", "gitlab"];
 
 /// The requests per second a shortened window allows.
 const SCALED_RATE: f64 = 100.0;
@@ -97,6 +100,7 @@ enum Fake {
     Checkly(FakeChecklyServer),
     Octopus(FakeOctopus),
     Github(FakeGithub),
+    Gitlab(FakeGitlab),
 }
 
 impl Fake {
@@ -106,6 +110,7 @@ impl Fake {
             Fake::Checkly(f) => f.faults(),
             Fake::Octopus(f) => f.faults(),
             Fake::Github(f) => f.faults(),
+            Fake::Gitlab(f) => f.faults(),
         }
     }
 }
@@ -159,6 +164,15 @@ async fn start(
             .settings(paced(fake.base_url(), budget))
             .build()?;
             (Fake::Github(fake), Arc::new(dest), budget)
+        }
+        "gitlab" => {
+            let fake = FakeGitlab::start().await;
+            let budget = budgets(kms_sync_gitlab::documented_budget(), real_time);
+            let dest =
+                GitlabDestination::builder(fake.connection(), GitlabConfig::project(PROJECT_PATH))
+                    .settings(paced(fake.base_url(), budget))
+                    .build()?;
+            (Fake::Gitlab(fake), Arc::new(dest), budget)
         }
         _ => {
             let fake = FakeOctopus::start().await;

@@ -16,6 +16,7 @@
 //! | `checkly` | [`checkly`]: Checkly account and check-group variables |
 //! | `octopus` | [`octopus`]: Octopus Deploy project variables |
 //! | `github` | [`github`]: GitHub Actions repository, environment and organization secrets |
+//! | `gitlab` | [`gitlab`]: GitLab project and group CI/CD variables, one environment scope per sync |
 //! | `hanzo` | [`hanzo`]: the Hanzo KMS / Infisical source |
 //! | `fleet` | [`fleet`]: the fleet on PostgreSQL — registry, jobs, workers, shared ledger and locks (`postgres` is its old name) |
 //! | `api` | [`api`]: the KMS's Secret Syncs and App Connections HTTP API over the fleet |
@@ -112,6 +113,12 @@ pub use kms_sync_octopus as octopus;
 #[cfg_attr(docsrs, doc(cfg(feature = "github")))]
 #[doc(inline)]
 pub use kms_sync_github as github;
+
+/// GitLab: project and group CI/CD variables of one environment scope (feature `gitlab`).
+#[cfg(feature = "gitlab")]
+#[cfg_attr(docsrs, doc(cfg(feature = "gitlab")))]
+#[doc(inline)]
+pub use kms_sync_gitlab as gitlab;
 
 /// The Hanzo KMS (Infisical-compatible) source (feature `hanzo`).
 #[cfg(feature = "hanzo")]

@@ -27,11 +27,14 @@ pub fn registry() -> DestinationRegistry {
     let registry = registry.with(kms_sync_octopus::OctopusFactory);
     #[cfg(feature = "github")]
     let registry = registry.with(kms_sync_github::GithubFactory);
+    #[cfg(feature = "gitlab")]
+    let registry = registry.with(kms_sync_gitlab::GitlabFactory);
     registry
         .with_disabled("bitbucket", "bitbucket")
         .with_disabled("checkly", "checkly")
         .with_disabled("octopus-deploy", "octopus")
         .with_disabled("github", "github")
+        .with_disabled("gitlab", "gitlab")
 }
 
 /// Parses a sync definition (the KMS's create-sync body) against [`registry()`]: the

@@ -1,0 +1,230 @@
+//! Requests to GitLab's API: paths, pagination, confirmation.
+
+use std::collections::HashSet;
+
+use kms_sync_core::http::{HttpClient, Request, Response, DEFAULT_MAX_PAGES};
+use kms_sync_core::{Error, ErrorKind, Result, SecretValue};
+
+use crate::listed::{Listed, ListedVariable};
+use crate::model::{User, VariableBody, Written};
+use crate::scope::{Attributes, Owner};
+
+/// The documented maximum page size (`per_page`), asked for on every list.
+///
+/// ```
+/// assert_eq!(kms_sync_gitlab::PAGE_LEN, 100);
+/// ```
+pub const PAGE_LEN: usize = 100;
+
+/// The query parameter that picks one environment scope of a key.
+const SCOPE_FILTER: &str = "filter[environment_scope]";
+
+/// GitLab's endpoints over the shared HTTP client.
+#[derive(Debug, Clone)]
+pub(crate) struct GitlabClient {
+    pub http: HttpClient,
+}
+
+/// What a write sends.
+pub(crate) struct Write<'a> {
+    pub key: &'a str,
+    pub value: &'a SecretValue,
+    pub environment_scope: &'a str,
+    pub attributes: Attributes,
+}
+
+impl Write<'_> {
+    fn body(&self, create: bool) -> VariableBody<'_> {
+        let a = &self.attributes;
+        VariableBody {
+            key: create.then_some(self.key),
+            value: self.value.expose_secret(),
+            variable_type: a.variable_type.as_str(),
+            protected: a.protected,
+            masked: a.masked || a.hidden,
+            masked_and_hidden: (create && a.hidden).then_some(true),
+            raw: a.raw,
+            environment_scope: self.environment_scope,
+        }
+    }
+}
+
+/// A write is confirmed only by the documented answer: the variable, with the key and
+/// environment scope written.
+fn confirm(response: &Response, key: &str, scope: &str) -> Result<()> {
+    let written: Written = response.json_object()?;
+    if written.key == key && written.environment_scope == scope {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorKind::Unconfirmed,
+        format!("GitLab answered the write of `{key}` (environment scope `{scope}`) with another variable; the write is not confirmed"),
+    ))
+}
+
+impl GitlabClient {
+    pub async fn user(&self) -> Result<User> {
+        self.http
+            .send(Request::get("/api/v4/user"))
+            .await?
+            .json_object()
+    }
+
+    /// Every variable of `owner` in `environment_scope`, each complete, read across every
+    /// page (see [`Pages`]).
+    pub async fn variables(&self, owner: &Owner, environment_scope: &str) -> Result<Vec<Listed>> {
+        let listed = self.all_pages(owner).await?;
+        let mut ours = Vec::new();
+        for variable in listed {
+            if variable.identity()?.environment_scope == environment_scope {
+                ours.push(variable.complete()?);
+            }
+        }
+        Ok(ours)
+    }
+
+    async fn all_pages(&self, owner: &Owner) -> Result<Vec<ListedVariable>> {
+        let mut pages = Pages::default();
+        for page in 1..=DEFAULT_MAX_PAGES {
+            let request = Request::get(owner.collection())
+                .query("per_page", PAGE_LEN.to_string())
+                .query("page", page.to_string());
+            let response = self
+                .http
+                .send(request)
+                .await
+                .map_err(|e| e.with_operation(format!("list page {page}")))?;
+            if !pages.read(page, &response)? {
+                return pages.finish();
+            }
+        }
+        Err(Error::unexpected(format!(
+            "GitLab kept returning pages past the {DEFAULT_MAX_PAGES}-page cap; stopped rather than read forever"
+        )))
+    }
+
+    pub async fn create(&self, owner: &Owner, write: &Write<'_>) -> Result<()> {
+        let request = Request::post(owner.collection()).json(&write.body(true))?;
+        let response = self.http.send(request).await?;
+        confirm(&response, write.key, write.environment_scope)
+    }
+
+    pub async fn update(&self, owner: &Owner, write: &Write<'_>) -> Result<()> {
+        let request = Request::put(owner.item(write.key))
+            .query(SCOPE_FILTER, write.environment_scope)
+            .json(&write.body(false))?;
+        let response = self.http.send(request).await?;
+        confirm(&response, write.key, write.environment_scope)
+    }
+
+    pub async fn delete(&self, owner: &Owner, key: &str, environment_scope: &str) -> Result<()> {
+        let request = Request::delete(owner.item(key)).query(SCOPE_FILTER, environment_scope);
+        self.http.send(request).await?;
+        Ok(())
+    }
+}
+
+/// The pages of one list as they come: GitLab answers a bare JSON array per page, and says
+/// in headers where the list goes on (`x-next-page`, empty on the last page) and how long it
+/// is (`x-total`, left out for very large lists).
+///
+/// A list is refused when a page is not an array, holds more than [`PAGE_LEN`] items,
+/// repeats a full page already read (a service ignoring `page`), names a next page other
+/// than the following one, or when the pages hold fewer items than a reported total (a
+/// sequence cut short). Without `x-next-page`, a full page means another one follows.
+#[derive(Default)]
+struct Pages {
+    items: Vec<ListedVariable>,
+    total: Option<usize>,
+    full_pages: HashSet<Vec<u8>>,
+}
+
+impl Pages {
+    /// Reads page `page`; whether another page follows.
+    fn read(&mut self, page: usize, response: &Response) -> Result<bool> {
+        let batch = parse_page(page, response)?;
+        if batch.len() > PAGE_LEN {
+            return Err(page_error(
+                page,
+                &format!(
+                    "holds {} variables, more than the {PAGE_LEN} asked for",
+                    batch.len()
+                ),
+            ));
+        }
+        let full = batch.len() == PAGE_LEN;
+        if full && !self.full_pages.insert(response.body().to_vec()) {
+            return Err(page_error(page, "repeats a page already read (the service ignores `page`?); stopped instead of looping"));
+        }
+        if let Some(total) = header_number(response, "x-total", page)? {
+            self.total = Some(self.total.map_or(total, |t| t.max(total)));
+        }
+        self.items.extend(batch);
+        match response.header("x-next-page").map(str::trim) {
+            None => Ok(full),
+            Some("") => Ok(false),
+            Some(next) if next == (page + 1).to_string() => Ok(true),
+            Some(_) => Err(page_error(
+                page,
+                "names a next page that does not follow it",
+            )),
+        }
+    }
+
+    fn finish(self) -> Result<Vec<ListedVariable>> {
+        match self.total {
+            Some(total) if self.items.len() < total => Err(Error::new(
+                ErrorKind::IncompleteRead,
+                format!(
+                    "GitLab reported {total} variables (`x-total`) but its pages held {}; the list would be incomplete",
+                    self.items.len()
+                ),
+            )),
+            _ => Ok(self.items),
+        }
+    }
+}
+
+/// A page's variables: a JSON array of objects, each read as a [`ListedVariable`]. An
+/// error names the position and the problem, never the content.
+fn parse_page(page: usize, response: &Response) -> Result<Vec<ListedVariable>> {
+    let raw: Vec<serde_json::Value> = response.json().map_err(|e| {
+        page_error(
+            page,
+            &format!("is not a list of variables ({})", e.message()),
+        )
+    })?;
+    raw.into_iter()
+        .enumerate()
+        .map(|(i, item)| {
+            if !item.is_object() {
+                return Err(page_error(
+                    page,
+                    &format!("has an item {i} that is not an object"),
+                ));
+            }
+            serde_json::from_value(item).map_err(|_| {
+                page_error(
+                    page,
+                    &format!(
+                        "has a variable (item {i}) with a field of a type GitLab does not send"
+                    ),
+                )
+            })
+        })
+        .collect()
+}
+
+fn header_number(response: &Response, name: &str, page: usize) -> Result<Option<usize>> {
+    match response.header(name).map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(text) => text
+            .parse::<usize>()
+            .map(Some)
+            .map_err(|_| page_error(page, &format!("has a `{name}` header that is not a number"))),
+    }
+}
+
+fn page_error(page: usize, what: &str) -> Error {
+    Error::unexpected(format!("GitLab's variables list: page {page} {what}"))
+}

@@ -1,0 +1,350 @@
+//! GitLab scenarios from the issue, against the fake over loopback HTTP: environment-scope
+//! identity, attributes set on managed variables and kept on the others, masking refused
+//! before any write, hidden variables, the factory's connection check, and no token or
+//! value in any `Debug`.
+
+use std::sync::Arc;
+
+use kms_sync_core::{
+    AppConnectionDefinition, DestinationFactory, ErrorKind, Fingerprinter, KeyStatus,
+    MemoryStateStore, Result, SecretSet, StaticSource, Syncer,
+};
+use kms_sync_gitlab::fake::{
+    FakeGitlab, FakeVariable, Kind, FAKE_TOKEN, GROUP_ID, PROJECT_ID, PROJECT_PATH,
+};
+use kms_sync_gitlab::{Attributes, GitlabConfig, GitlabDestination, GitlabFactory, VariableType};
+
+fn source(pairs: &[(&str, &str)]) -> Arc<StaticSource> {
+    let mut set = SecretSet::new("prod");
+    for (k, v) in pairs {
+        set.insert(*k, *v);
+    }
+    Arc::new(StaticSource::new(set))
+}
+
+fn syncer(source: Arc<StaticSource>, dest: GitlabDestination, ledger: bool) -> Result<Syncer> {
+    let builder = Syncer::builder()
+        .id("scenario")
+        .source(source)
+        .destination(Arc::new(dest))
+        .key_schema_template("KMS_{{secretKey}}");
+    if ledger {
+        builder
+            .state(
+                Arc::new(MemoryStateStore::default()),
+                Fingerprinter::new(vec![9; 32])?,
+            )
+            .build()
+    } else {
+        builder.build()
+    }
+}
+
+fn find(fake: &FakeGitlab, kind: Kind, key: &str, scope: &str) -> Option<FakeVariable> {
+    fake.variables(kind, id_of(kind))
+        .into_iter()
+        .find(|v| v.key == key && v.environment_scope == scope)
+}
+
+fn id_of(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Project => PROJECT_ID,
+        Kind::Group => GROUP_ID,
+    }
+}
+
+/// One key in three scopes: a sync of `production` creates, updates and deletes only its
+/// own, by (key, environment scope), with `filter[environment_scope]` on every `/:key` call.
+#[tokio::test]
+async fn a_sync_writes_only_its_environment_scope() -> Result<()> {
+    let fake = FakeGitlab::start().await;
+    for scope in ["*", "staging"] {
+        fake.seed(
+            Kind::Project,
+            PROJECT_ID,
+            FakeVariable::plain("KMS_A", scope, scope),
+        );
+        fake.seed(
+            Kind::Project,
+            PROJECT_ID,
+            FakeVariable::plain("KMS_GONE", scope, scope),
+        );
+    }
+    fake.seed(
+        Kind::Project,
+        PROJECT_ID,
+        FakeVariable::plain("KMS_GONE", "prod-old", "production"),
+    );
+    let config = GitlabConfig::project(PROJECT_PATH).with_environment_scope("production");
+    let src = source(&[("A", "prod-a")]);
+    let report = syncer(src.clone(), fake.destination(config.clone())?, false)?
+        .sync()
+        .await?;
+    assert_eq!(report.keys_with(KeyStatus::Created), ["KMS_A"], "{report}");
+    assert_eq!(
+        report.keys_with(KeyStatus::Deleted),
+        ["KMS_GONE"],
+        "{report}"
+    );
+    src.set("A", "prod-a2")?;
+    let report = syncer(src, fake.destination(config)?, false)?
+        .sync()
+        .await?;
+    assert_eq!(report.keys_with(KeyStatus::Updated), ["KMS_A"], "{report}");
+    for scope in ["*", "staging"] {
+        assert_eq!(
+            find(&fake, Kind::Project, "KMS_A", scope).map(|v| v.value),
+            Some(scope.to_owned())
+        );
+        assert!(
+            find(&fake, Kind::Project, "KMS_GONE", scope).is_some(),
+            "{scope}"
+        );
+    }
+    assert_eq!(
+        find(&fake, Kind::Project, "KMS_A", "production").map(|v| v.value),
+        Some("prod-a2".to_owned())
+    );
+    assert!(find(&fake, Kind::Project, "KMS_GONE", "production").is_none());
+    let filtered = fake
+        .faults()
+        .log()
+        .iter()
+        .filter(|r| r.method == "PUT" || r.method == "DELETE")
+        .all(|r| {
+            r.query
+                .as_deref()
+                .is_some_and(|q| q.contains("filter%5Benvironment_scope%5D=production"))
+        });
+    assert!(filtered, "every PUT and DELETE names its scope");
+    Ok(())
+}
+
+/// The config's attributes go on every managed variable — a managed one whose attributes
+/// differ is written again even when its value is right — and a variable the sync does not
+/// manage keeps every attribute.
+#[tokio::test]
+async fn attributes_are_set_on_managed_variables_and_kept_on_the_others() -> Result<()> {
+    let fake = FakeGitlab::start().await;
+    let theirs = FakeVariable {
+        variable_type: "file".to_owned(),
+        protected: false,
+        masked: true,
+        raw: true,
+        ..FakeVariable::plain("THEIRS", "theirs-value!", "*")
+    };
+    fake.seed(Kind::Group, GROUP_ID, theirs.clone());
+    fake.seed(
+        Kind::Group,
+        GROUP_ID,
+        FakeVariable::plain("KMS_SAME", "same-value", "*"),
+    );
+    let attributes = Attributes {
+        protected: true,
+        masked: true,
+        raw: false,
+        variable_type: VariableType::File,
+        hidden: false,
+    };
+    let config = GitlabConfig::group(GROUP_ID).with_attributes(attributes);
+    let src = source(&[("SAME", "same-value"), ("NEW", "new-value")]);
+    let report = syncer(src.clone(), fake.destination(config.clone())?, false)?
+        .sync()
+        .await?;
+    assert_eq!(
+        report.keys_with(KeyStatus::Created),
+        ["KMS_NEW"],
+        "{report}"
+    );
+    assert_eq!(
+        report.keys_with(KeyStatus::Updated),
+        ["KMS_SAME"],
+        "attributes differ: {report}"
+    );
+    for key in ["KMS_SAME", "KMS_NEW"] {
+        let v = find(&fake, Kind::Group, key, "*").expect(key);
+        assert!(
+            v.protected && v.masked && !v.raw && !v.hidden,
+            "{key}: {v:?}"
+        );
+        assert_eq!(v.variable_type, "file", "{key}");
+    }
+    assert_eq!(find(&fake, Kind::Group, "THEIRS", "*"), Some(theirs));
+    let again = syncer(src, fake.destination(config)?, false)?
+        .sync()
+        .await?;
+    assert_eq!(again.requests.writes(), 0, "attributes now agree: {again}");
+    Ok(())
+}
+
+/// With masking on, a value GitLab cannot mask refuses the whole sync before any write,
+/// naming the key and not the value.
+#[tokio::test]
+async fn a_value_that_cannot_be_masked_is_refused_before_any_write() -> Result<()> {
+    let fake = FakeGitlab::start().await;
+    let masked = Attributes {
+        masked: true,
+        ..Attributes::default()
+    };
+    let config = GitlabConfig::project(PROJECT_ID).with_attributes(masked);
+    for bad in ["sh0rt", "has a sp4ce", "d0llar$sign"] {
+        let before = fake.faults().request_stats();
+        let src = source(&[("GOOD", "c2VjcmV0LXZhbHVl"), ("BAD", bad)]);
+        let err = syncer(src, fake.destination(config.clone())?, false)?
+            .sync()
+            .await
+            .expect_err(bad);
+        assert_eq!(err.kind(), ErrorKind::InvalidValue, "{err}");
+        assert_eq!(err.keys(), ["KMS_BAD"], "{err:?}");
+        assert!(!format!("{err} {err:?}").contains(bad), "{err:?}");
+        assert!(err.to_string().contains("cannot be masked"), "{err}");
+        assert_eq!(
+            fake.faults().request_stats().since(&before).writes(),
+            0,
+            "{bad}"
+        );
+        assert!(
+            fake.variables(Kind::Project, PROJECT_ID).is_empty(),
+            "{bad}"
+        );
+    }
+    let raw = Attributes {
+        masked: true,
+        raw: true,
+        ..Attributes::default()
+    };
+    let config = GitlabConfig::project(PROJECT_ID).with_attributes(raw);
+    let src = source(&[("RAW", "dollar$sign")]);
+    let report = syncer(src, fake.destination(config)?, false)?
+        .sync()
+        .await?;
+    assert!(
+        report.is_success(),
+        "raw widens what can be masked: {report}"
+    );
+    let v = find(&fake, Kind::Project, "KMS_RAW", "*").expect("written");
+    assert!(v.masked && v.raw);
+    Ok(())
+}
+
+/// Hidden variables: created `masked_and_hidden`, listed without a value, left alone by a
+/// ledgered resync, and a visible one the sync manages is deleted and created hidden.
+#[tokio::test]
+async fn hidden_variables_are_created_hidden_and_need_a_ledger() -> Result<()> {
+    let fake = FakeGitlab::start().await;
+    fake.seed(
+        Kind::Project,
+        PROJECT_ID,
+        FakeVariable::plain("KMS_SHOWN", "shown-value", "*"),
+    );
+    let hide = Attributes {
+        masked: true,
+        hidden: true,
+        ..Attributes::default()
+    };
+    let config = GitlabConfig::project(PROJECT_ID).with_attributes(hide);
+    let src = source(&[("SHOWN", "shown-value"), ("NEW", "new-hidden-value")]);
+    let dest = fake.destination(config.clone())?;
+    assert!(!kms_sync_core::Destination::info(&dest)
+        .capabilities
+        .values_readable());
+    let ledgered = syncer(src.clone(), dest, true)?;
+    let first = ledgered.sync().await?;
+    assert_eq!(first.keys_with(KeyStatus::Created), ["KMS_NEW"], "{first}");
+    assert_eq!(
+        first.keys_with(KeyStatus::Updated),
+        ["KMS_SHOWN"],
+        "re-created hidden: {first}"
+    );
+    for key in ["KMS_SHOWN", "KMS_NEW"] {
+        let v = find(&fake, Kind::Project, key, "*").expect(key);
+        assert!(v.hidden && v.masked, "{key}: {v:?}");
+    }
+    let second = ledgered.sync().await?;
+    assert_eq!(second.requests.writes(), 0, "{second}");
+    let unledgered = syncer(src, fake.destination(config)?, false)?
+        .sync()
+        .await?;
+    assert_eq!(
+        unledgered.counts.updated, 2,
+        "hidden values are rewritten without a ledger: {unledgered}"
+    );
+    assert!(find(&fake, Kind::Project, "KMS_NEW", "*").is_some_and(|v| v.hidden));
+    Ok(())
+}
+
+fn connection(token: &str, instance: &str) -> Result<AppConnectionDefinition> {
+    AppConnectionDefinition::from_json(&format!(
+        r#"{{"name": "gl", "method": "access-token", "credentials": {{"accessToken": "{token}", "accessTokenType": "personal", "instanceUrl": "{instance}"}}}}"#
+    ))
+}
+
+/// The factory checks a connection with one authenticated GET, and builds a destination
+/// from the KMS's JSON that syncs.
+#[tokio::test]
+async fn the_factory_verifies_connections_and_builds_from_the_kms_json() -> Result<()> {
+    let fake = FakeGitlab::start().await;
+    let settings = || kms_sync_testkit::fake_client_settings(fake.base_url());
+    let good = connection(FAKE_TOKEN, &fake.base_url())?;
+    let before = fake.faults().request_stats();
+    assert!(GitlabFactory.verify_connection(&good, settings()).await?);
+    assert_eq!(fake.faults().request_stats().since(&before).total(), 1);
+    let bad = connection("glpat-WRONG-TOKEN", &fake.base_url())?;
+    let err = GitlabFactory
+        .verify_connection(&bad, settings())
+        .await
+        .expect_err("refused");
+    assert_eq!(err.kind(), ErrorKind::Unauthenticated, "{err}");
+    assert!(!format!("{err} {err:?}").contains("WRONG"), "{err:?}");
+    let config = r#"{"scope": "project", "projectId": "acme/api", "projectName": "api", "targetEnvironment": "review/*", "shouldProtectSecrets": true}"#;
+    let dest = GitlabFactory.build(&good, config, settings())?;
+    let report = Syncer::builder()
+        .source(source(&[("A", "1")]))
+        .destination(dest)
+        .build()?
+        .sync()
+        .await?;
+    assert!(report.is_success(), "{report}");
+    let v = find(&fake, Kind::Project, "A", "review/*").expect("written");
+    assert!(v.protected && !v.masked);
+    Ok(())
+}
+
+/// No token and no value in the `Debug` of a connection, a destination or a report.
+#[tokio::test]
+async fn debug_output_carries_no_token_or_value() -> Result<()> {
+    let fake = FakeGitlab::start().await;
+    let dest = fake.destination(GitlabConfig::project(PROJECT_ID))?;
+    let report = syncer(source(&[("A", "canary-value-xyz")]), dest.clone(), true)?
+        .sync()
+        .await?;
+    let shown = format!("{:?} {dest:?} {report:?} {report}", fake.connection());
+    for secret in [FAKE_TOKEN, "canary-value-xyz"] {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
+    Ok(())
+}
+
+/// A hidden variable the sync manages but does not ask to hide stays hidden and masked:
+/// its updates keep `masked`, which GitLab would refuse to unset.
+#[tokio::test]
+async fn a_managed_hidden_variable_stays_hidden() -> Result<()> {
+    let fake = FakeGitlab::start().await;
+    let hidden = FakeVariable {
+        masked: true,
+        hidden: true,
+        ..FakeVariable::plain("KMS_H", "old-hidden-value", "*")
+    };
+    fake.seed(Kind::Project, PROJECT_ID, hidden);
+    let dest = fake.destination(GitlabConfig::project(PROJECT_ID))?;
+    let report = syncer(source(&[("H", "new-hidden-value")]), dest, false)?
+        .sync()
+        .await?;
+    assert_eq!(report.keys_with(KeyStatus::Updated), ["KMS_H"], "{report}");
+    let v = find(&fake, Kind::Project, "KMS_H", "*").expect("kept");
+    assert!(
+        v.hidden && v.masked && v.value == "new-hidden-value",
+        "{v:?}"
+    );
+    Ok(())
+}
