@@ -11,6 +11,8 @@
 //! |---|---|
 //! | [`sources`] | what a syncer does; the sources in core; the Hanzo KMS source |
 //! | [`destinations`] | Bitbucket, Checkly, Octopus Deploy: connections, configs, limits |
+//! | [`github`] | GitHub Actions secrets: connections, scopes, write-only values, limits |
+//! | [`gitlab`] | GitLab CI/CD variables: connections, attributes and masking, environment scopes |
 //! | [`definitions`] | the KMS's JSON → a syncer; auto-sync; the destination registry |
 //! | [`cli`] | the `kms-sync` command-line tool |
 //! | [`fleet`] | many syncs on several machines, on PostgreSQL |
@@ -26,6 +28,12 @@ pub mod sources {}
 
 #[doc = include_str!("destinations.md")]
 pub mod destinations {}
+
+#[doc = include_str!("github.md")]
+pub mod github {}
+
+#[doc = include_str!("gitlab.md")]
+pub mod gitlab {}
 
 #[doc = include_str!("definitions.md")]
 pub mod definitions {}
