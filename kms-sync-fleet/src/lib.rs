@@ -9,7 +9,7 @@
 //! - [`PostgresStateStore`]: the ledgers, one row per sync and one per destination entry;
 //!   two workers updating one sync's ledger never lose each other's entries, and a row that
 //!   cannot be read is an error, never a reset.
-//! - [`PostgresScopeLocks`]: scope locks (a Checkly check group) across processes, on
+//! - [`PostgresScopeLocks`]: scope locks (one remote scope, such as a group of checks) across processes, on
 //!   advisory locks held on a dedicated connection, released by the server if the holder
 //!   dies, with a wait that times out naming the holder.
 //! - [`SyncRegistry`]: the KMS's app connections ([`Connections`]) and Secret Syncs
@@ -37,8 +37,8 @@
 //!   ciphertext, bound to the row by its associated data. Older keys decrypt rows not yet
 //!   moved; [`Connections::reencrypt`] moves them. A wrong key is an error, never garbage.
 //!   Or the embedder resolves credentials itself ([`CredentialResolver`]) and the registry
-//!   stores none. Only the fields the KMS shows are kept in the clear (Bitbucket's `email`,
-//!   Octopus Deploy's `instanceUrl`, nothing for Checkly); `credentialsHash` is
+//!   stores none. Only the credential fields a kind's factory declares public (its
+//!   [`facts`](kms_sync_core::DestinationFactory::facts)) are kept in the clear; `credentialsHash` is
 //!   HMAC-SHA256 under a key derived from the row's encryption key (HMAC-SHA256 of it over
 //!   a fixed label), so it cannot be used to guess a credential.
 //! - **Syncs** come from the KMS's create-sync body, checked whole: the envelope and

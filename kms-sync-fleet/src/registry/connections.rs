@@ -24,8 +24,8 @@ use crate::error;
 const MAX_NAME: usize = 64;
 
 /// An app connection as the registry keeps it: never a secret credential. `credentials`
-/// holds only the fields the KMS shows (Bitbucket's `email`, Octopus Deploy's
-/// `instanceUrl`, nothing for Checkly), as a JSON object.
+/// holds only the fields its kind's factory declares public (its
+/// [`facts`](kms_sync_core::DestinationFactory::facts)), as a JSON object.
 ///
 /// ```no_run
 /// # async fn show(registry: kms_sync_fleet::SyncRegistry, id: kms_sync_fleet::ConnectionId) -> kms_sync_core::Result<()> {
@@ -39,7 +39,7 @@ const MAX_NAME: usize = 64;
 pub struct ConnectionRecord {
     /// `id`.
     pub id: ConnectionId,
-    /// `app`: `bitbucket`, `checkly`, `octopus-deploy`, or a kind you added.
+    /// `app`: a kind of the registry's destinations (aliases resolved).
     pub app: String,
     /// `name` (slug-friendly, unique in its project).
     pub name: String,
@@ -249,7 +249,7 @@ impl Connections {
 
     /// Creates a connection of `app` from the KMS's create-connection body. `app` (the
     /// KMS puts it in the URL path) must be a kind the registry's destinations know; an
-    /// alias (`octopus`) is stored as its kind (`octopus-deploy`). The credentials are
+    /// alias is stored as its kind. The credentials are
     /// encrypted with the key ring's current key, or, without a key ring, not stored at all
     /// (the resolver supplies them). They are checked by the destination's factory when a
     /// sync uses the connection.
@@ -327,13 +327,8 @@ impl Connections {
         credentials: &Map<String, Value>,
         text: &SecretString,
     ) -> Result<Stored> {
-        let fields = self
-            .shared
-            .public_fields
-            .get(app)
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        let public = public_part(credentials, fields);
+        let fields = self.shared.public_fields_of(app);
+        let public = public_part(credentials, &fields);
         let Some(keys) = &self.shared.keys else {
             return Ok(Stored {
                 public,

@@ -16,7 +16,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use deadpool_postgres::GenericClient;
-use kms_sync_core::{Error, ErrorKind, Operation, Result, RunStatus, StatusRecord};
+use kms_sync_core::{
+    DestinationFacts, Error, ErrorKind, Operation, Result, RunStatus, StatusRecord,
+};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
@@ -380,11 +382,12 @@ pub(crate) async fn trigger_in<C: GenericClient>(
     cause: TriggerCause,
 ) -> Result<Vec<(SyncId, Triggered)>> {
     if operation == Operation::Import {
-        return Err(Error::new(
-            ErrorKind::Unsupported,
-            "import is not run by the fleet: Bitbucket, Checkly and Octopus Deploy syncs do not \
-             support importing secrets",
-        ));
+        let kinds = destinations_of(shared, client, ids).await?;
+        let facts: Vec<DestinationFacts> = kinds
+            .iter()
+            .filter_map(|k| shared.destinations.factory(k).ok().map(|f| f.facts()))
+            .collect();
+        return Err(import_refusal(&facts));
     }
     let mut seen = HashSet::new();
     let unique: Vec<Uuid> = ids
@@ -433,6 +436,60 @@ pub(crate) async fn trigger_in<C: GenericClient>(
             Ok((id, triggered))
         })
         .collect()
+}
+
+/// The destination kinds of syncs `ids`, each once.
+async fn destinations_of<C: GenericClient>(
+    shared: &Shared,
+    client: &C,
+    ids: &[SyncId],
+) -> Result<Vec<String>> {
+    let ids: Vec<Uuid> = ids.iter().map(|i| i.0).collect();
+    let sql = shared.sql(
+        "SELECT DISTINCT destination FROM {s}.syncs WHERE id = ANY($1::uuid[]) ORDER BY destination",
+    );
+    let rows = client
+        .query(&sql, &[&ids])
+        .await
+        .map_err(|e| error::db("reading the destinations of syncs", e))?;
+    rows.iter()
+        .map(|r| get(r, "destination", "a sync's destination"))
+        .collect()
+}
+
+/// Why the fleet refuses to import for syncs of destinations with `facts`: those that
+/// cannot import say so by their display names; the fleet runs syncs and removals only,
+/// so even a destination that can import is refused, saying that.
+pub(crate) fn import_refusal(facts: &[DestinationFacts]) -> Error {
+    let names = |can: bool| -> Vec<&str> {
+        facts
+            .iter()
+            .filter(|f| f.can_import_secrets() == can)
+            .map(|f| f.display_name())
+            .collect()
+    };
+    let (cannot, can) = (names(false), names(true));
+    let mut why = Vec::new();
+    if !cannot.is_empty() {
+        why.push(format!(
+            "{} syncs do not support importing secrets",
+            cannot.join(", ")
+        ));
+    }
+    if !can.is_empty() {
+        why.push(format!(
+            "{} syncs can import, but the fleet runs only syncs and removals: import from \
+             the command line or the library",
+            can.join(", ")
+        ));
+    }
+    if why.is_empty() {
+        why.push("no such sync".to_owned());
+    }
+    Error::new(
+        ErrorKind::Unsupported,
+        format!("import is not run by the fleet: {}", why.join("; ")),
+    )
 }
 
 /// One statement: insert or coalesce the triggers of the eligible syncs, mark their status
@@ -1299,6 +1356,23 @@ mod tests {
             assert_eq!(TriggerCause::parse(cause.as_str())?, cause);
         }
         Ok(())
+    }
+
+    #[test]
+    fn an_import_is_refused_naming_what_each_destination_declares() {
+        let no = DestinationFacts::new("a", "Service A");
+        let yes = DestinationFacts::new("b", "Service B").can_import(true);
+        let err = import_refusal(&[no, yes]);
+        assert_eq!(err.kind(), ErrorKind::Unsupported);
+        let text = err.to_string();
+        assert!(
+            text.contains("Service A syncs do not support importing"),
+            "{text}"
+        );
+        assert!(text.contains("Service B syncs can import"), "{text}");
+        let only_no = import_refusal(&[no]).to_string();
+        assert!(!only_no.contains("can import"), "{only_no}");
+        assert!(import_refusal(&[]).to_string().contains("no such sync"));
     }
 
     #[test]

@@ -93,6 +93,8 @@ pub(crate) struct Shared {
     pub destinations: DestinationRegistry,
     pub keys: Option<KeyRing>,
     pub resolver: Option<Arc<dyn CredentialResolver>>,
+    /// The builder's overrides of the public credential fields, by kind; every other kind
+    /// shows what its factory's facts declare.
     pub public_fields: BTreeMap<String, Vec<String>>,
     pub settings: ClientSettings,
     pub url_guard: UrlGuard,
@@ -107,6 +109,23 @@ impl Shared {
     /// `template` with every `{s}` replaced by the quoted schema.
     pub fn sql(&self, template: &str) -> String {
         template.replace("{s}", &self.schema)
+    }
+
+    /// The credential fields of connections of `app` that are not secret: the builder's
+    /// override for that kind, else what its factory declares
+    /// ([`DestinationFacts::public_credential_field_names`](kms_sync_core::DestinationFacts::public_credential_field_names)),
+    /// else none.
+    pub fn public_fields_of(&self, app: &str) -> Vec<String> {
+        if let Some(fields) = self.public_fields.get(app) {
+            return fields.clone();
+        }
+        self.destinations
+            .factory(app)
+            .map(|f| f.facts().public_credential_field_names())
+            .unwrap_or_default()
+            .iter()
+            .map(|f| (*f).to_owned())
+            .collect()
     }
 
     /// The backoff after `failures` consecutive failures (at least 1).
@@ -128,8 +147,8 @@ pub(crate) fn backoff_after(base: Duration, max: Duration, failures: u32) -> Dur
 ///
 /// - **Connections** keep their credentials encrypted with AES-256-GCM under a [`KeyRing`]
 ///   the embedder supplies and that is never stored, or resolved by a
-///   [`CredentialResolver`]. Only the fields the KMS shows (Bitbucket's `email`, Octopus
-///   Deploy's `instanceUrl`) are kept in the clear.
+///   [`CredentialResolver`]. Only the fields each kind's factory declares public (in its
+///   [`facts`](kms_sync_core::DestinationFactory::facts)) are kept in the clear.
 /// - **Syncs** are the KMS's create-sync definitions, checked whole by
 ///   [`SecretSyncDefinition::parse`](kms_sync_core::SecretSyncDefinition::parse) with the
 ///   registry's [`DestinationRegistry`], and their connection's credentials by building the
@@ -177,7 +196,7 @@ impl SyncRegistry {
             destinations,
             keys: None,
             resolver: None,
-            public_fields: default_public_fields(),
+            public_fields: BTreeMap::new(),
             settings: ClientSettings::default(),
             url_guard: None,
             history: DEFAULT_HISTORY,
@@ -297,16 +316,6 @@ impl fmt::Debug for SyncRegistry {
     }
 }
 
-/// The fields of each app's credentials that are not secret, as the KMS shows them:
-/// Bitbucket keeps `email`, Octopus Deploy `instanceUrl`, Checkly nothing.
-fn default_public_fields() -> BTreeMap<String, Vec<String>> {
-    BTreeMap::from([
-        ("bitbucket".to_owned(), vec!["email".to_owned()]),
-        ("checkly".to_owned(), Vec::new()),
-        ("octopus-deploy".to_owned(), vec!["instanceUrl".to_owned()]),
-    ])
-}
-
 /// Builds a [`SyncRegistry`].
 ///
 /// ```no_run
@@ -358,8 +367,9 @@ impl SyncRegistryBuilder {
     }
 
     /// The credential fields of `app` that are not secret and may be stored in the clear
-    /// and shown (replacing the defaults for that app: `bitbucket` → `email`,
-    /// `octopus-deploy` → `instanceUrl`, `checkly` → none). Apps not named show none.
+    /// and shown, replacing what that kind's factory declares in its
+    /// [`facts`](kms_sync_core::DestinationFactory::facts). Kinds not named here show
+    /// their facts' fields.
     ///
     /// ```no_run
     /// # fn build(b: kms_sync_fleet::SyncRegistryBuilder) {

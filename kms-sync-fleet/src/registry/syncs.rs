@@ -64,7 +64,7 @@ pub struct SyncRecord {
     pub description: Option<String>,
     /// `projectId`.
     pub project_id: Option<String>,
-    /// `destination`: the kind, aliases resolved (`octopus-deploy`).
+    /// `destination`: the kind, aliases resolved.
     pub destination: String,
     /// `connection` (`connectionId` is its id).
     pub connection: ConnectionRef,
@@ -420,16 +420,16 @@ impl Syncs {
         Ok(())
     }
 
-    /// Creates a sync from the KMS's create-sync body for `destination` (`bitbucket`,
-    /// `checkly`, `octopus-deploy`, an alias, or a kind you added), checked whole. A sync
+    /// Creates a sync from the KMS's create-sync body for `destination` (a kind
+    /// of the registry's destinations, or an alias of one), checked whole. A sync
     /// created enabled with auto-sync on is triggered at once (cause
     /// [`DefinitionChanged`](TriggerCause::DefinitionChanged)), in the same transaction:
     /// its status is `pending` with the job's id.
     ///
     /// # Errors
     ///
-    /// [`Config`](ErrorKind::Config) for any problem with the body (naming the field: the
-    /// Checkly sample's trailing comma, an unknown field, a `destinationConfig` the
+    /// [`Config`](ErrorKind::Config) for any problem with the body (naming the field: a
+    /// trailing comma, an unknown field, a `destinationConfig` the
     /// destination refuses, a connection of another app, …); [`NotFound`](ErrorKind::NotFound)
     /// when the connection does not exist; [`Conflict`](ErrorKind::Conflict) when the project
     /// has a sync of that name.
