@@ -124,6 +124,7 @@ mod ident;
 mod locks;
 pub mod metrics;
 mod migrate;
+mod pipeline;
 mod pool;
 mod registry;
 mod sources;

@@ -5,6 +5,7 @@ mod body;
 mod connections;
 mod ids;
 mod jobs;
+mod patch;
 mod rows;
 mod runs;
 mod syncs;
@@ -21,9 +22,11 @@ use kms_sync_core::{async_trait, AppConnectionDefinition, DestinationRegistry, E
 
 use crate::crypto::KeyRing;
 use crate::pool::PgPool;
+use crate::state::PostgresStateStore;
 
 pub use connections::{ConnectionPatch, ConnectionRecord, Connections};
 pub use ids::{ConnectionId, JobId, SyncId};
+pub(crate) use jobs::JobStatements;
 pub use jobs::{Claim, Finished, Jobs, SkipReason, TriggerCause, Triggered};
 pub use runs::{RunEntry, RunOutcome, RunState};
 pub use syncs::{ConnectionRef, Resolved, Source, SyncPatch, SyncRecord, Syncs};
@@ -102,6 +105,10 @@ pub(crate) struct Shared {
     pub backoff_base: Duration,
     pub backoff_max: Duration,
     pub channel: String,
+    /// The statements of jobs, the schema spliced in.
+    pub jobs: JobStatements,
+    /// The ledgers, for the statements a run's end sends with its finish.
+    pub ledger: PostgresStateStore,
     schema: String,
 }
 
@@ -478,6 +485,7 @@ impl SyncRegistryBuilder {
             .url_guard
             .unwrap_or_else(|| UrlGuard::new(UrlPolicy::public_only()));
         let settings = guarded(self.settings, &url_guard);
+        let ledger = PostgresStateStore::new(self.pool.clone());
         Ok(SyncRegistry {
             shared: Arc::new(Shared {
                 pool: self.pool,
@@ -491,6 +499,8 @@ impl SyncRegistryBuilder {
                 backoff_base: self.backoff.0,
                 backoff_max: self.backoff.1,
                 channel,
+                jobs: JobStatements::new(&schema),
+                ledger,
                 schema,
             }),
         })

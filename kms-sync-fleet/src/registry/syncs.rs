@@ -6,8 +6,8 @@ use std::time::SystemTime;
 
 use deadpool_postgres::GenericClient;
 use kms_sync_core::{
-    AppConnectionDefinition, Error, ErrorKind, Operation, Result, SecretSyncDefinition,
-    StatusRecord,
+    AppConnectionDefinition, DestinationIdentity, Error, ErrorKind, Ledger, Operation, Result,
+    SecretSyncDefinition, StatusRecord,
 };
 use serde_json::{Map, Value};
 use tokio_postgres::error::SqlState;
@@ -19,9 +19,12 @@ use super::body::{
 use super::connections::Connections;
 use super::ids::{ConnectionId, SyncId};
 use super::jobs::{trigger_in, TriggerCause};
+use super::patch::{drop_ledgers, PatchChanges, Written};
 use super::rows::{get, get_u32, status, status_select};
 use super::{check_description, has_code, Shared};
 use crate::error;
+use crate::pipeline::prepare_all;
+use crate::state::RunFence;
 
 /// The connection a sync uses, as the KMS shows it (`connection {app, name, id}`).
 ///
@@ -289,7 +292,7 @@ pub struct Source {
 }
 
 /// The columns of a sync record, from `syncs s`, `connections c`, `sync_state st`.
-fn record_select() -> String {
+pub(crate) fn record_select() -> String {
     format!(
         "SELECT s.id, s.name, s.description, s.project_id, s.destination, s.connection_id, \
          c.app AS connection_app, c.name AS connection_name, s.environment, s.secret_path, \
@@ -330,6 +333,31 @@ struct Checked {
     connection: ConnectionId,
     sync_options: Value,
     destination_config: Value,
+}
+
+impl Written {
+    /// What `record` reads and whether it runs.
+    fn of_record(record: &SyncRecord) -> Result<Written> {
+        Ok(Written {
+            environment: record.environment.clone(),
+            secret_path: record.secret_path.clone(),
+            sync_options: parse_stored(&record.sync_options)?,
+            enabled: record.is_enabled,
+            auto: record.is_auto_sync_enabled,
+        })
+    }
+
+    /// What a checked body reads and whether it runs.
+    fn of_checked(checked: &Checked) -> Written {
+        let def = &checked.definition;
+        Written {
+            environment: def.environment().to_owned(),
+            secret_path: def.secret_path().to_owned(),
+            sync_options: checked.sync_options.clone(),
+            enabled: def.is_enabled(),
+            auto: def.auto_sync_enabled(),
+        }
+    }
 }
 
 impl Syncs {
@@ -376,7 +404,7 @@ impl Syncs {
         &self,
         client: &C,
         checked: &Checked,
-    ) -> Result<()> {
+    ) -> Result<DestinationIdentity> {
         let id = checked.connection;
         let sql = self
             .shared
@@ -403,7 +431,8 @@ impl Syncs {
         let connection = Connections::new(self.shared.clone())
             .definition_with(client, id)
             .await?;
-        self.shared
+        let built = self
+            .shared
             .destinations
             .build_destination(
                 &checked.definition,
@@ -417,7 +446,7 @@ impl Syncs {
                     e.message()
                 ))
             })?;
-        Ok(())
+        Ok(built.info().identity.clone())
     }
 
     /// Creates a sync from the KMS's create-sync body for `destination` (a kind
@@ -636,9 +665,31 @@ impl Syncs {
         let mut body = body_of(&current)?;
         merge_sync_patch(&mut body, &patch.fields);
         let checked = self.check(&current.destination, &body)?;
-        self.check_connection(&tx, &checked).await?;
+        let identity = self.check_connection(&tx, &checked).await?;
+        let before = self.identity_of(&tx, &current).await;
+        let changes = PatchChanges::between(
+            &Written::of_record(&current)?,
+            &Written::of_checked(&checked),
+            before.as_ref() != Some(&identity),
+        );
+        self.write_update(&tx, id, &checked, &doing, current.project_id.as_deref())
+            .await?;
+        self.apply_changes(&tx, id, changes).await?;
+        let record = self.get_with(&tx, id).await?;
+        tx.commit().await.map_err(e)?;
+        Ok(record)
+    }
+
+    /// Writes a checked patch's columns, bumping the version.
+    async fn write_update<C: GenericClient>(
+        &self,
+        tx: &C,
+        id: SyncId,
+        checked: &Checked,
+        doing: &str,
+        project: Option<&str>,
+    ) -> Result<()> {
         let def = &checked.definition;
-        let auto = def.auto_sync_enabled();
         let update = self.shared.sql(
             "UPDATE {s}.syncs SET name = $2, description = $3, connection_id = $4, \
              environment = $5, secret_path = $6, is_enabled = $7, is_auto_sync_enabled = $8, \
@@ -655,42 +706,59 @@ impl Syncs {
                 &def.environment(),
                 &def.secret_path(),
                 &def.is_enabled(),
-                &auto,
+                &def.auto_sync_enabled(),
                 &checked.sync_options,
                 &checked.destination_config,
             ],
         )
         .await
-        .map_err(|err| name_taken(err, &doing, def.name(), current.project_id.as_deref()))?;
-        let old_config: Value = parse_stored(&current.destination_config)?;
-        let old_options: Value = parse_stored(&current.sync_options)?;
-        let new_destination =
-            checked.connection != current.connection.id || checked.destination_config != old_config;
-        if new_destination {
-            let forget = self
-                .shared
-                .sql("DELETE FROM {s}.ledgers WHERE sync_id = $1");
-            tx.execute(&forget, &[&id.to_string()]).await.map_err(e)?;
+        .map_err(|err| name_taken(err, doing, def.name(), project))?;
+        Ok(())
+    }
+
+    /// What a patch's changes call for: the ledger dropped (another destination), the sync
+    /// triggered.
+    async fn apply_changes<C: GenericClient>(
+        &self,
+        tx: &C,
+        id: SyncId,
+        changes: PatchChanges,
+    ) -> Result<()> {
+        if changes.new_destination {
+            drop_ledgers(&self.shared, tx, &[id]).await?;
         }
-        let changed = new_destination
-            || def.environment() != current.environment
-            || def.secret_path() != current.secret_path
-            || checked.sync_options != old_options
-            || (def.is_enabled() && !current.is_enabled)
-            || (auto && !current.is_auto_sync_enabled);
-        if def.is_enabled() && auto && changed {
+        if changes.trigger {
             trigger_in(
                 &self.shared,
-                &tx,
+                tx,
                 &[id],
                 Operation::Sync,
                 TriggerCause::DefinitionChanged,
             )
             .await?;
         }
-        let record = self.get_with(&tx, id).await?;
-        tx.commit().await.map_err(e)?;
-        Ok(record)
+        Ok(())
+    }
+
+    /// The identity of the destination `record` builds today, or `None` when it cannot be
+    /// built (its connection cannot be read): then only a new identity is known, and the
+    /// ledger is kept (the engine refuses it before any write if it describes another).
+    async fn identity_of<C: GenericClient>(
+        &self,
+        client: &C,
+        record: &SyncRecord,
+    ) -> Option<DestinationIdentity> {
+        let definition = definition_of(&self.shared, record).ok()?;
+        let connection = Connections::new(self.shared.clone())
+            .definition_with(client, record.connection.id)
+            .await
+            .ok()?;
+        let built = self
+            .shared
+            .destinations
+            .build_destination(&definition, &connection, self.shared.settings.clone())
+            .ok()?;
+        Some(built.info().identity.clone())
     }
 
     /// Deletes sync `id` with its status, triggers, run history and ledger, and returns it
@@ -781,6 +849,56 @@ impl Syncs {
             definition,
             connection,
         })
+    }
+
+    /// [`resolve`](Self::resolve) and the sync's ledger, read in one round trip (three
+    /// statements sent together on one connection): everything a run reads before it
+    /// reads its source.
+    pub(crate) async fn resolve_for_run(
+        &self,
+        id: SyncId,
+    ) -> Result<(Resolved, Option<Ledger>, RunFence)> {
+        let doing = format!("reading sync {id} for its run");
+        let client = self.shared.pool.get(&doing).await?;
+        let sql = &self.shared.jobs;
+        let [sync, connection, load] = prepare_all(
+            &client,
+            [
+                &sql.run_sync,
+                &sql.run_connection,
+                self.shared.ledger.load_sql(),
+            ],
+            &doing,
+        )
+        .await?;
+        let ledger_id = id.to_string();
+        let by_id: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&id.0];
+        let by_ledger: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&ledger_id];
+        let (sync, connection, ledger) = futures::try_join!(
+            client.query_opt(&sync, &by_id),
+            client.query_opt(&connection, &by_id),
+            client.query(&load, &by_ledger),
+        )
+        .map_err(|e| error::db(&doing, e))?;
+        let record = record(&sync.ok_or_else(|| not_found(id))?)?;
+        let definition = definition_of(&self.shared, &record)?;
+        let connection = connection.ok_or_else(|| not_found(id))?;
+        let fence = RunFence {
+            sync_version: record.version,
+            connection_version: get_u32(&connection, "version", "an app connection")?,
+        };
+        let connection = Connections::new(self.shared.clone())
+            .definition_of_row(record.connection.id, &connection)
+            .await?;
+        let ledger = self.shared.ledger.ledger_of(&ledger_id, &ledger)?;
+        Ok((
+            Resolved {
+                definition,
+                connection,
+            },
+            ledger,
+            fence,
+        ))
     }
 
     /// Every source that enabled auto-sync syncs read, with those syncs: a poller reads

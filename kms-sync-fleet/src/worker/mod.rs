@@ -4,6 +4,7 @@
 //! fleet's poll rounds in turn, and on shutdown finishes or releases what it runs.
 
 mod heartbeat;
+mod ledger;
 mod listen;
 mod poll;
 mod run;

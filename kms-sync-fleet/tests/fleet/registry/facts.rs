@@ -39,9 +39,7 @@ impl DestinationFactory for Keeper {
 }
 
 async fn keeper_registry(db: &crate::support::TestDb) -> Result<SyncRegistry> {
-    let destinations = DestinationRegistry::new()
-        .with(MemoryFactory)
-        .with(Keeper);
+    let destinations = DestinationRegistry::new().with(MemoryFactory).with(Keeper);
     SyncRegistry::builder(db.pool().await?, destinations)
         .key_ring(KeyRing::new("k1", KEY)?)
         .build()
