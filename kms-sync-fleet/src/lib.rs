@@ -127,6 +127,7 @@ mod migrate;
 mod pipeline;
 mod pool;
 mod registry;
+mod shared_reads;
 mod sources;
 mod state;
 #[cfg(feature = "testing")]
@@ -149,14 +150,12 @@ pub use registry::{
     SkipReason, Source, SyncId, SyncPatch, SyncRecord, SyncRegistry, SyncRegistryBuilder, Syncs,
     TriggerCause, Triggered, DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_MAX, DEFAULT_HISTORY,
 };
+pub use shared_reads::{PollAttempt, PollRound, SharedReads, DEFAULT_READ_CONCURRENCY};
 #[cfg(feature = "hanzo")]
 pub use sources::HanzoSources;
 pub use sources::{SourceKey, SourceProvider};
 pub use state::PostgresStateStore;
-pub use triggers::{
-    request_poll_round, trigger_source, PollAttempt, PollRound, SharedReads,
-    DEFAULT_READ_CONCURRENCY,
-};
+pub use triggers::{request_poll_round, trigger_source};
 #[cfg(feature = "hanzo")]
 pub use triggers::{trigger_webhook, WebhookTriggered};
 pub use worker::{

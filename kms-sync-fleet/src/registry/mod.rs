@@ -6,6 +6,7 @@ mod connections;
 mod ids;
 mod jobs;
 mod patch;
+mod polls;
 mod rows;
 mod runs;
 mod syncs;
@@ -28,6 +29,7 @@ pub use connections::{ConnectionPatch, ConnectionRecord, Connections};
 pub use ids::{ConnectionId, JobId, SyncId};
 pub(crate) use jobs::JobStatements;
 pub use jobs::{Claim, Finished, Jobs, SkipReason, TriggerCause, Triggered};
+pub(crate) use polls::{PollStatements, Polls, RoundEnd, Taken};
 pub use runs::{RunEntry, RunOutcome, RunState};
 pub use syncs::{ConnectionRef, Resolved, Source, SyncPatch, SyncRecord, Syncs};
 
@@ -107,6 +109,8 @@ pub(crate) struct Shared {
     pub channel: String,
     /// The statements of jobs, the schema spliced in.
     pub jobs: JobStatements,
+    /// The statements of the poll tables, the schema spliced in.
+    pub polls: PollStatements,
     /// The ledgers, for the statements a run's end sends with its finish.
     pub ledger: PostgresStateStore,
     schema: String,
@@ -255,7 +259,7 @@ impl SyncRegistry {
     ///
     /// ```no_run
     /// # fn show(registry: kms_sync_fleet::SyncRegistry) {
-    /// assert_eq!(registry.notify_channel(), registry.pool().schema());
+    /// assert!(!registry.notify_channel().is_empty());
     /// # }
     /// ```
     pub fn notify_channel(&self) -> &str {
@@ -273,15 +277,38 @@ impl SyncRegistry {
         format!("LISTEN \"{}\"", self.shared.channel)
     }
 
-    /// The pool the registry works on.
+    /// The pool the registry works on (the crate's own: SQL stays in the registry).
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.shared.pool
+    }
+
+    /// The fleet's ledgers, on the registry's pool and schema (what its workers' runs
+    /// read and write).
+    ///
+    /// ```no_run
+    /// # async fn show(registry: kms_sync_fleet::SyncRegistry, id: kms_sync_fleet::SyncId) -> kms_sync_core::Result<()> {
+    /// use kms_sync_core::StateStore;
+    /// let ledger = registry.ledger_store().load(&id.to_string()).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn ledger_store(&self) -> PostgresStateStore {
+        self.shared.ledger.clone()
+    }
+
+    /// The poll tables (shared reads and source triggers).
+    pub(crate) fn polls(&self) -> Polls {
+        Polls::new(self.shared.clone())
+    }
+
+    /// The server the registry's pool connects to (`host:port`), for logs.
     ///
     /// ```no_run
     /// # fn show(registry: kms_sync_fleet::SyncRegistry) {
-    /// println!("{}", registry.pool().server());
+    /// println!("{}", registry.server());
     /// # }
     /// ```
-    pub fn pool(&self) -> &PgPool {
-        &self.shared.pool
+    pub fn server(&self) -> &str {
+        self.shared.pool.server()
     }
 
     /// The destination kinds the registry validates with.
@@ -500,6 +527,7 @@ impl SyncRegistryBuilder {
                 backoff_max: self.backoff.1,
                 channel,
                 jobs: JobStatements::new(&schema),
+                polls: PollStatements::new(&schema),
                 ledger,
                 schema,
             }),

@@ -26,9 +26,9 @@ use tracing::Instrument;
 
 use crate::locks::PostgresScopeLocks;
 use crate::registry::{Claim, SyncRegistry};
+use crate::shared_reads::SharedReads;
 use crate::sources::{SourceCache, SourceProvider};
 use crate::state::PostgresStateStore;
-use crate::triggers::SharedReads;
 
 use run::Ended;
 
