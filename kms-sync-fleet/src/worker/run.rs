@@ -91,6 +91,15 @@ async fn run_inner(ctx: Arc<Ctx>, claim: Claim, claimed_at: Instant) -> Ended {
     if let Some(ledger) = ledger.get() {
         keep_ledger(ledger, &claim).await;
     }
+    run_ended(&ctx, &claim, ended, claimed_at);
+    ended
+}
+
+/// The one point where a run has finished, whatever its outcome (recorded, lost,
+/// unrecorded, released): counted and timed here. Whatever else must happen once per run
+/// that ended goes here too.
+fn run_ended(ctx: &Ctx, claim: &Claim, ended: Ended, claimed_at: Instant) {
+    let worker = ctx.id.clone();
     let operation = claim.operation().to_string();
     if ended != Ended::Released {
         // A released claim is counted by the release itself.
@@ -100,7 +109,6 @@ async fn run_inner(ctx: Arc<Ctx>, claim: Claim, claimed_at: Instant) -> Ended {
     }
     ::metrics::histogram!(crate::metrics::RUN_DURATION, "worker" => worker, "operation" => operation)
         .record(claimed_at.elapsed().as_secs_f64());
-    ended
 }
 
 /// Resolves the sync and runs its operation. The `Syncer` (and the destination it holds) is
@@ -176,17 +184,10 @@ async fn keep_ledger(ledger: &RunLedger, claim: &Claim) {
     }
 }
 
-/// Counts the run's requests and rate-limited keys, and records its end with the run's last
-/// ledger update (retrying while the database is away, within the lease).
-async fn record(
-    ctx: &Ctx,
-    claim: &Claim,
-    lease: &heartbeat::Lease,
-    result: Result<SyncReport>,
-    ledger: Option<&Arc<RunLedger>>,
-) -> Ended {
+/// What the run's result says, counted (requests, rate-limited keys) and logged.
+fn outcome_of(ctx: &Ctx, result: &Result<SyncReport>) -> RunOutcome {
     let worker = ctx.id.clone();
-    let outcome = match &result {
+    match result {
         Ok(report) => {
             let r = report.requests;
             for (method, n) in [
@@ -234,7 +235,19 @@ async fn record(
             tracing::warn!(error = %e, kind = %e.kind(), "run failed");
             RunOutcome::from_error(e)
         }
-    };
+    }
+}
+
+/// Counts the run's requests and rate-limited keys, and records its end with the run's last
+/// ledger update (retrying while the database is away, within the lease).
+async fn record(
+    ctx: &Ctx,
+    claim: &Claim,
+    lease: &heartbeat::Lease,
+    result: Result<SyncReport>,
+    ledger: Option<&Arc<RunLedger>>,
+) -> Ended {
+    let outcome = outcome_of(ctx, &result);
     let succeeded = outcome.is_success();
     let ledger_id = claim.sync_id().to_string();
     let mut failures = 0u32;
