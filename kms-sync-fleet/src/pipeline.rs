@@ -16,9 +16,41 @@ use std::future::Future;
 
 use deadpool_postgres::{ClientWrapper, Object};
 use kms_sync_core::Result;
-use tokio_postgres::Statement;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Row, Statement};
 
 use crate::error;
+use crate::pool::PgPool;
+
+/// Runs one statement on a pooled connection, prepared through its cache: one round trip.
+pub(crate) async fn query(
+    pool: &PgPool,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+    doing: &str,
+) -> Result<Vec<Row>> {
+    let client = pool.get(doing).await?;
+    let statement = prepare(&client, sql, doing).await?;
+    client
+        .query(&statement, params)
+        .await
+        .map_err(|e| error::db(doing, e))
+}
+
+/// [`query`] for a statement that answers at most one row.
+pub(crate) async fn query_opt(
+    pool: &PgPool,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+    doing: &str,
+) -> Result<Option<Row>> {
+    let client = pool.get(doing).await?;
+    let statement = prepare(&client, sql, doing).await?;
+    client
+        .query_opt(&statement, params)
+        .await
+        .map_err(|e| error::db(doing, e))
+}
 
 /// Prepares `sql` through the connection's statement cache: a round trip the first time on
 /// a connection, none after.

@@ -312,7 +312,7 @@ impl Connections {
         let (key_id, nonce, ciphertext) = sealed_parts(stored.sealed.as_ref());
         let row = client
             .query_one(
-                &sql,
+                &self.shared.prepared(&client, &sql).await?,
                 &[
                     &id.0,
                     &kind,
@@ -377,7 +377,7 @@ impl Connections {
             "SELECT {RECORD_COLUMNS} FROM {{s}}.connections c WHERE c.id = $1"
         ));
         let row = client
-            .query_opt(&sql, &[&id.0])
+            .query_opt(&self.shared.prepared(&client, &sql).await?, &[&id.0])
             .await
             .map_err(|e| error::db(&doing, e))?
             .ok_or_else(|| not_found(id))?;
@@ -411,7 +411,10 @@ impl Connections {
              ORDER BY c.created_at, c.id"
         ));
         let rows = client
-            .query(&sql, &[&kind, &project_id])
+            .query(
+                &self.shared.prepared(&client, &sql).await?,
+                &[&kind, &project_id],
+            )
             .await
             .map_err(|e| error::db(&doing, e))?;
         rows.iter().map(record).collect()
@@ -459,7 +462,7 @@ impl Connections {
             "SELECT {RECORD_COLUMNS} FROM {{s}}.connections c WHERE c.id = $1 FOR UPDATE"
         ));
         let current = tx
-            .query_opt(&lock, &[&id.0])
+            .query_opt(&self.shared.prepared(&tx, &lock).await?, &[&id.0])
             .await
             .map_err(e)?
             .ok_or_else(|| not_found(id))?;
@@ -563,7 +566,8 @@ impl Connections {
             &ciphertext,
             &hash,
         ];
-        tx.query_one(&sql, &params).await
+        let statement = tx.prepare_cached(&sql).await?;
+        tx.query_one(&statement, &params).await
     }
 
     async fn check_users<C: GenericClient>(
@@ -579,7 +583,7 @@ impl Connections {
              WHERE connection_id = $1",
         );
         let rows = client
-            .query(&sql, &[&id.0])
+            .query(&self.shared.prepared(client, &sql).await?, &[&id.0])
             .await
             .map_err(|e| error::db(&doing, e))?;
         let mut moved = Vec::new();
@@ -632,7 +636,7 @@ impl Connections {
             .shared
             .sql("SELECT name FROM {s}.syncs WHERE connection_id = $1 ORDER BY name LIMIT 10");
         let users: Vec<String> = tx
-            .query(&users, &[&id.0])
+            .query(&self.shared.prepared(&tx, &users).await?, &[&id.0])
             .await
             .map_err(e)?
             .iter()
@@ -645,7 +649,7 @@ impl Connections {
             "DELETE FROM {{s}}.connections c WHERE c.id = $1 RETURNING {RECORD_COLUMNS}"
         ));
         let row = tx
-            .query_opt(&sql, &[&id.0])
+            .query_opt(&self.shared.prepared(&tx, &sql).await?, &[&id.0])
             .await
             .map_err(
                 |err| match has_code(&err, &SqlState::FOREIGN_KEY_VIOLATION) {
@@ -695,7 +699,7 @@ impl Connections {
         let doing = format!("reading the credentials of app connection {id}");
         let sql = self.shared.sql(&format!("{CREDENTIALS} WHERE id = $1"));
         let row = client
-            .query_opt(&sql, &[&id.0])
+            .query_opt(&self.shared.prepared(client, &sql).await?, &[&id.0])
             .await
             .map_err(|e| error::db(&doing, e))?
             .ok_or_else(|| not_found(id))?;
@@ -791,7 +795,10 @@ impl Connections {
         loop {
             let mut client = self.shared.pool.get(doing).await?;
             let tx = client.transaction().await.map_err(e)?;
-            let rows = tx.query(&select, &[&current]).await.map_err(e)?;
+            let rows = tx
+                .query(&self.shared.prepared(&tx, &select).await?, &[&current])
+                .await
+                .map_err(e)?;
             if rows.is_empty() {
                 return Ok(moved);
             }
@@ -809,7 +816,7 @@ impl Connections {
                 let resealed = keys.seal(&id.to_string(), &text)?;
                 let hash = keys.credentials_hash(&resealed.key_id, &app, &method, &text)?;
                 tx.execute(
-                    &update,
+                    &self.shared.prepared(&tx, &update).await?,
                     &[
                         &id.0,
                         &resealed.key_id,

@@ -17,9 +17,12 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use deadpool_postgres::GenericClient;
 use kms_sync_core::http::ClientSettings;
 use kms_sync_core::net::{UrlGuard, UrlPolicy};
 use kms_sync_core::{async_trait, AppConnectionDefinition, DestinationRegistry, Error, Result};
+
+use tokio_postgres::Statement;
 
 use crate::crypto::KeyRing;
 use crate::pool::PgPool;
@@ -120,6 +123,15 @@ impl Shared {
     /// `template` with every `{s}` replaced by the quoted schema.
     pub fn sql(&self, template: &str) -> String {
         template.replace("{s}", &self.schema)
+    }
+
+    /// `sql` (the schema already spliced in) prepared on `client` through the connection's
+    /// statement cache: no round trip after its first use on a connection.
+    pub async fn prepared<C: GenericClient>(&self, client: &C, sql: &str) -> Result<Statement> {
+        client
+            .prepare_cached(sql)
+            .await
+            .map_err(|e| crate::error::db("preparing a statement", e))
     }
 
     /// The credential fields of connections of `app` that are not secret: the builder's

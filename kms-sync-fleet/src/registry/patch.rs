@@ -61,7 +61,7 @@ pub(crate) async fn drop_ledgers<C: GenericClient>(
     let ids: Vec<String> = syncs.iter().map(ToString::to_string).collect();
     let forget = shared.sql("DELETE FROM {s}.ledgers WHERE sync_id = ANY($1::text[])");
     client
-        .execute(&forget, &[&ids])
+        .execute(&shared.prepared(client, &forget).await?, &[&ids])
         .await
         .map_err(|e| error::db("dropping the ledgers of a changed destination", e))?;
     Ok(())

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::ids::SyncId;
 use super::Shared;
 use crate::error;
-use crate::pipeline::prepare;
+use crate::pipeline::{query, query_opt};
 use crate::sources::SourceKey;
 
 /// The poll tables' statements, the schema spliced in.
@@ -118,12 +118,9 @@ impl Polls {
     /// Takes the next round for `worker`, leased for `lease`, if it is due and free.
     pub async fn take(&self, worker: &str, lease: Duration) -> Result<Taken> {
         let doing = "starting a source poll round";
-        let client = self.shared.pool.get(doing).await?;
-        let take = prepare(&client, &self.shared.polls.take, doing).await?;
-        let row = client
-            .query_opt(&take, &[&worker, &millis(lease)])
-            .await
-            .map_err(|e| error::db(doing, e))?
+        let params: [&(dyn ToSql + Sync); 2] = [&worker, &millis(lease)];
+        let row = query_opt(&self.shared.pool, &self.shared.polls.take, &params, doing)
+            .await?
             .ok_or_else(|| Error::unexpected("the source_polls row is missing"))?;
         let round: Option<i64> = row.try_get("round").map_err(|e| error::db(doing, e))?;
         Ok(match round {
@@ -138,12 +135,7 @@ impl Polls {
     /// The revisions (HMAC'd) the fleet stored, by source.
     pub async fn revisions(&self) -> Result<HashMap<SourceKey, String>> {
         let doing = "reading the stored source revisions";
-        let client = self.shared.pool.get(doing).await?;
-        let statement = prepare(&client, &self.shared.polls.revisions, doing).await?;
-        let rows = client
-            .query(&statement, &[])
-            .await
-            .map_err(|e| error::db(doing, e))?;
+        let rows = query(&self.shared.pool, &self.shared.polls.revisions, &[], doing).await?;
         let mut stored = HashMap::new();
         for row in rows {
             let get = |c: &str| row.try_get::<_, String>(c).map_err(|e| error::db(doing, e));
@@ -161,8 +153,6 @@ impl Polls {
     /// Ends `worker`'s round (see [`RoundEnd`]); the next is due after `interval`.
     pub async fn finish(&self, worker: &str, interval: Duration, end: RoundEnd<'_>) -> Result<()> {
         let doing = "ending a source poll round";
-        let client = self.shared.pool.get(doing).await?;
-        let statement = prepare(&client, &self.shared.polls.finish, doing).await?;
         let [kp, ke, ks] = key_columns(end.read.iter().map(|(k, _)| k));
         let [sp, se, ss] = key_columns(end.store.iter().map(|(k, _)| *k));
         let sr: Vec<&str> = end.store.iter().map(|(_, r)| r.as_str()).collect();
@@ -181,48 +171,44 @@ impl Polls {
             &c,
             &worker,
         ];
-        client
-            .query_one(&statement, &params)
-            .await
-            .map_err(|e| error::db(doing, e))?;
+        query(&self.shared.pool, &self.shared.polls.finish, &params, doing).await?;
         Ok(())
     }
 
     /// Ends `worker`'s failed round so the next is due after `interval`.
     pub async fn end_failed(&self, worker: &str, interval: Duration) -> Result<()> {
         let doing = "ending a failed source poll round";
-        let client = self.shared.pool.get(doing).await?;
-        let statement = prepare(&client, &self.shared.polls.end, doing).await?;
-        client
-            .execute(&statement, &[&millis(interval), &worker])
-            .await
-            .map_err(|e| error::db(doing, e))?;
+        let params: [&(dyn ToSql + Sync); 2] = [&millis(interval), &worker];
+        query(&self.shared.pool, &self.shared.polls.end, &params, doing).await?;
         Ok(())
     }
 
     /// Makes a round due now, and wakes the workers.
     pub async fn request(&self) -> Result<()> {
         let doing = "requesting a source poll round";
-        let client = self.shared.pool.get(doing).await?;
-        let statement = prepare(&client, &self.shared.polls.request, doing).await?;
-        client
-            .query(&statement, &[&self.shared.channel])
-            .await
-            .map_err(|e| error::db(doing, e))?;
+        let params: [&(dyn ToSql + Sync); 1] = [&self.shared.channel];
+        query(
+            &self.shared.pool,
+            &self.shared.polls.request,
+            &params,
+            doing,
+        )
+        .await?;
         Ok(())
     }
 
     /// The enabled syncs reading `source` (its path with or without a trailing `/`).
     pub async fn syncs_of(&self, source: &SourceKey) -> Result<Vec<SyncId>> {
         let doing = format!("finding the syncs of source {source}");
-        let client = self.shared.pool.get(&doing).await?;
-        let statement = prepare(&client, &self.shared.polls.syncs_of, &doing).await?;
         let params: [&(dyn ToSql + Sync); 3] =
             [&source.project_id, &source.environment, &source.secret_path];
-        let rows = client
-            .query(&statement, &params)
-            .await
-            .map_err(|e| error::db(&doing, e))?;
+        let rows = query(
+            &self.shared.pool,
+            &self.shared.polls.syncs_of,
+            &params,
+            &doing,
+        )
+        .await?;
         rows.iter()
             .map(|r| r.try_get::<_, Uuid>("id").map(SyncId))
             .collect::<std::result::Result<Vec<_>, _>>()

@@ -411,7 +411,7 @@ impl Syncs {
             .sql("SELECT app FROM {s}.connections WHERE id = $1 FOR KEY SHARE");
         let doing = format!("reading app connection {id}");
         let row = client
-            .query_opt(&sql, &[&id.0])
+            .query_opt(&self.shared.prepared(client, &sql).await?, &[&id.0])
             .await
             .map_err(|e| error::db(&doing, e))?
             .ok_or_else(|| {
@@ -493,7 +493,7 @@ impl Syncs {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         );
         tx.execute(
-            &insert,
+            &self.shared.prepared(&tx, &insert).await?,
             &[
                 &id.0,
                 &def.name(),
@@ -514,7 +514,9 @@ impl Syncs {
         let state = self
             .shared
             .sql("INSERT INTO {s}.sync_state (sync_id) VALUES ($1)");
-        tx.execute(&state, &[&id.0]).await.map_err(e)?;
+        tx.execute(&self.shared.prepared(&tx, &state).await?, &[&id.0])
+            .await
+            .map_err(e)?;
         if def.is_enabled() && def.auto_sync_enabled() {
             trigger_in(
                 &self.shared,
@@ -551,7 +553,7 @@ impl Syncs {
             .shared
             .sql(&format!("{} WHERE s.id = $1", record_select()));
         let row = client
-            .query_opt(&sql, &[&id.0])
+            .query_opt(&self.shared.prepared(client, &sql).await?, &[&id.0])
             .await
             .map_err(|e| error::db(&format!("reading sync {id}"), e))?
             .ok_or_else(|| not_found(id))?;
@@ -577,7 +579,10 @@ impl Syncs {
             record_select()
         ));
         let row = client
-            .query_opt(&sql, &[&project_id, &name])
+            .query_opt(
+                &self.shared.prepared(&client, &sql).await?,
+                &[&project_id, &name],
+            )
             .await
             .map_err(|e| error::db(&doing, e))?
             .ok_or_else(|| {
@@ -620,7 +625,10 @@ impl Syncs {
             record_select()
         ));
         let rows = client
-            .query(&sql, &[&kind, &project_id])
+            .query(
+                &self.shared.prepared(&client, &sql).await?,
+                &[&kind, &project_id],
+            )
             .await
             .map_err(|e| error::db(&doing, e))?;
         rows.iter().map(record).collect()
@@ -657,7 +665,7 @@ impl Syncs {
             record_select()
         ));
         let row = tx
-            .query_opt(&lock, &[&id.0])
+            .query_opt(&self.shared.prepared(&tx, &lock).await?, &[&id.0])
             .await
             .map_err(e)?
             .ok_or_else(|| not_found(id))?;
@@ -697,7 +705,7 @@ impl Syncs {
              updated_at = now() WHERE id = $1",
         );
         tx.execute(
-            &update,
+            &self.shared.prepared(tx, &update).await?,
             &[
                 &id.0,
                 &def.name(),
@@ -784,13 +792,15 @@ impl Syncs {
         let state = self
             .shared
             .sql("SELECT 1 FROM {s}.sync_state WHERE sync_id = $1 FOR UPDATE");
-        tx.execute(&state, &[&id.0]).await.map_err(e)?;
+        tx.execute(&self.shared.prepared(&tx, &state).await?, &[&id.0])
+            .await
+            .map_err(e)?;
         let lock = self.shared.sql(&format!(
             "{} WHERE s.id = $1 FOR UPDATE OF s",
             record_select()
         ));
         let row = tx
-            .query_opt(&lock, &[&id.0])
+            .query_opt(&self.shared.prepared(&tx, &lock).await?, &[&id.0])
             .await
             .map_err(e)?
             .ok_or_else(|| not_found(id))?;
@@ -799,8 +809,15 @@ impl Syncs {
         let forget = self
             .shared
             .sql("DELETE FROM {s}.ledgers WHERE sync_id = $1");
-        tx.execute(&delete, &[&id.0]).await.map_err(e)?;
-        tx.execute(&forget, &[&id.to_string()]).await.map_err(e)?;
+        tx.execute(&self.shared.prepared(&tx, &delete).await?, &[&id.0])
+            .await
+            .map_err(e)?;
+        tx.execute(
+            &self.shared.prepared(&tx, &forget).await?,
+            &[&id.to_string()],
+        )
+        .await
+        .map_err(e)?;
         tx.commit().await.map_err(e)?;
         Ok(record)
     }
@@ -924,7 +941,7 @@ impl Syncs {
              ORDER BY project_id, environment, secret_path",
         );
         let rows = client
-            .query(&sql, &[])
+            .query(&self.shared.prepared(&client, &sql).await?, &[])
             .await
             .map_err(|e| error::db(doing, e))?;
         rows.iter()

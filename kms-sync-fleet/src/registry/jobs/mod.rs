@@ -30,8 +30,7 @@ use super::ids::SyncId;
 use super::rows::{get, get_u32, operation_text, status};
 use super::runs::{count_columns, entry, request_columns, RunEntry, RunOutcome};
 use super::Shared;
-use crate::error;
-use crate::pipeline::{one_trip, prepare, prepare_all};
+use crate::pipeline::{one_trip, prepare_all, query, query_opt};
 use crate::state::{Batch, LedgerWrite, RunFence};
 
 use finish::RunEnd;
@@ -196,8 +195,6 @@ impl Jobs {
     pub async fn claim(&self, worker: &str, lease: Duration, limit: usize) -> Result<Vec<Claim>> {
         claim::check_claim(worker, lease, limit)?;
         let doing = format!("claiming syncs for worker `{worker}`");
-        let client = self.shared.pool.get(&doing).await?;
-        let statement = prepare(&client, &self.shared.jobs.claim, &doing).await?;
         let limit_param = i64::try_from(limit).unwrap_or(i64::MAX);
         let params: [&(dyn ToSql + Sync); 4] = [
             &limit_param,
@@ -205,10 +202,7 @@ impl Jobs {
             &finish::millis(lease),
             &claim::tokens(limit),
         ];
-        let rows = client
-            .query(&statement, &params)
-            .await
-            .map_err(|e| error::db(&doing, e))?;
+        let rows = query(&self.shared.pool, &self.shared.jobs.claim, &params, &doing).await?;
         let claims = rows
             .iter()
             .map(|row| claim::claim_of(row, worker, lease))
@@ -235,13 +229,15 @@ impl Jobs {
     /// ```
     pub async fn heartbeat(&self, claim: &Claim) -> Result<SystemTime> {
         let doing = format!("renewing the lease of sync {}", claim.sync_id);
-        let client = self.shared.pool.get(&doing).await?;
-        let statement = prepare(&client, &self.shared.jobs.heartbeat, &doing).await?;
-        let row = client
-            .query_opt(&statement, &[&claim.sync_id.0, &claim.token])
-            .await
-            .map_err(|e| error::db(&doing, e))?
-            .ok_or_else(|| lost(claim))?;
+        let params: [&(dyn ToSql + Sync); 2] = [&claim.sync_id.0, &claim.token];
+        let row = query_opt(
+            &self.shared.pool,
+            &self.shared.jobs.heartbeat,
+            &params,
+            &doing,
+        )
+        .await?
+        .ok_or_else(|| lost(claim))?;
         get(&row, "lease_expires_at", "a lease")
     }
 
@@ -386,12 +382,7 @@ impl Jobs {
     /// ```
     pub async fn next_due(&self) -> Result<Option<SystemTime>> {
         let doing = "finding the next due sync";
-        let client = self.shared.pool.get(doing).await?;
-        let statement = prepare(&client, &self.shared.jobs.next_due, doing).await?;
-        let row = client
-            .query_opt(&statement, &[])
-            .await
-            .map_err(|e| error::db(doing, e))?;
+        let row = query_opt(&self.shared.pool, &self.shared.jobs.next_due, &[], doing).await?;
         row.map(|r| get(&r, "due", "the next due time")).transpose()
     }
 
@@ -408,13 +399,9 @@ impl Jobs {
     /// ```
     pub async fn runs(&self, id: SyncId, limit: usize) -> Result<Vec<RunEntry>> {
         let doing = format!("reading the runs of sync {id}");
-        let client = self.shared.pool.get(&doing).await?;
-        let statement = prepare(&client, &self.shared.jobs.runs, &doing).await?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = client
-            .query(&statement, &[&id.0, &limit])
-            .await
-            .map_err(|e| error::db(&doing, e))?;
+        let params: [&(dyn ToSql + Sync); 2] = [&id.0, &limit];
+        let rows = query(&self.shared.pool, &self.shared.jobs.runs, &params, &doing).await?;
         rows.iter().map(entry).collect()
     }
 
@@ -431,13 +418,15 @@ impl Jobs {
     /// ```
     pub async fn takeovers(&self, id: SyncId) -> Result<u32> {
         let doing = format!("reading the takeovers of sync {id}");
-        let client = self.shared.pool.get(&doing).await?;
-        let statement = prepare(&client, &self.shared.jobs.takeovers, &doing).await?;
-        let row = client
-            .query_opt(&statement, &[&id.0])
-            .await
-            .map_err(|e| error::db(&doing, e))?
-            .ok_or_else(|| Error::new(ErrorKind::NotFound, format!("sync {id} not found")))?;
+        let params: [&(dyn ToSql + Sync); 1] = [&id.0];
+        let row = query_opt(
+            &self.shared.pool,
+            &self.shared.jobs.takeovers,
+            &params,
+            &doing,
+        )
+        .await?
+        .ok_or_else(|| Error::new(ErrorKind::NotFound, format!("sync {id} not found")))?;
         get_u32(&row, "takeovers", "a sync's state")
     }
 }
