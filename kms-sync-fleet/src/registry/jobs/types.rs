@@ -63,7 +63,7 @@ impl TriggerCause {
     ///
     /// # Errors
     ///
-    /// [`Config`](ErrorKind::Config) for an unknown name.
+    /// [`Config`](kms_sync_core::ErrorKind::Config) for an unknown name.
     ///
     /// ```
     /// assert!(kms_sync_fleet::TriggerCause::parse("cron").is_err());
@@ -163,7 +163,7 @@ impl Triggered {
 /// A sync claimed by a worker: run `operation` for job `job_id`, heartbeat before
 /// [`expires_at`](Claim::expires_at), then [`finish`](crate::Jobs::finish) or
 /// [`release`](crate::Jobs::release). Only the worker that holds it can: a claim taken over after
-/// its lease expired fails all three with [`Conflict`](ErrorKind::Conflict).
+/// its lease expired fails all three with [`Conflict`](kms_sync_core::ErrorKind::Conflict).
 ///
 /// ```no_run
 /// # async fn run(registry: kms_sync_fleet::SyncRegistry) -> kms_sync_core::Result<()> {
