@@ -37,21 +37,6 @@ pub(crate) async fn query(
         .map_err(|e| error::db(doing, e))
 }
 
-/// [`query`] for a statement that answers at most one row.
-pub(crate) async fn query_opt(
-    pool: &PgPool,
-    sql: &str,
-    params: &[&(dyn ToSql + Sync)],
-    doing: &str,
-) -> Result<Option<Row>> {
-    let client = pool.get(doing).await?;
-    let statement = prepare(&client, sql, doing).await?;
-    client
-        .query_opt(&statement, params)
-        .await
-        .map_err(|e| error::db(doing, e))
-}
-
 /// Prepares `sql` through the connection's statement cache: a round trip the first time on
 /// a connection, none after.
 pub(crate) async fn prepare(client: &ClientWrapper, sql: &str, doing: &str) -> Result<Statement> {

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::ids::SyncId;
 use super::Shared;
 use crate::error;
-use crate::pipeline::{query, query_opt};
+use crate::pipeline::query;
 use crate::sources::SourceKey;
 
 /// The poll tables' statements, the schema spliced in.
@@ -119,8 +119,10 @@ impl Polls {
     pub async fn take(&self, worker: &str, lease: Duration) -> Result<Taken> {
         let doing = "starting a source poll round";
         let params: [&(dyn ToSql + Sync); 2] = [&worker, &millis(lease)];
-        let row = query_opt(&self.shared.pool, &self.shared.polls.take, &params, doing)
+        let row = query(&self.shared.pool, &self.shared.polls.take, &params, doing)
             .await?
+            .into_iter()
+            .next()
             .ok_or_else(|| Error::unexpected("the source_polls row is missing"))?;
         let round: Option<i64> = row.try_get("round").map_err(|e| error::db(doing, e))?;
         Ok(match round {

@@ -30,7 +30,7 @@ use super::ids::SyncId;
 use super::rows::{get, get_u32, operation_text, status};
 use super::runs::{count_columns, entry, request_columns, RunEntry, RunOutcome};
 use super::Shared;
-use crate::pipeline::{one_trip, prepare_all, query, query_opt};
+use crate::pipeline::{one_trip, prepare_all, query};
 use crate::state::{Batch, LedgerWrite, RunFence};
 
 use finish::RunEnd;
@@ -230,13 +230,15 @@ impl Jobs {
     pub async fn heartbeat(&self, claim: &Claim) -> Result<SystemTime> {
         let doing = format!("renewing the lease of sync {}", claim.sync_id);
         let params: [&(dyn ToSql + Sync); 2] = [&claim.sync_id.0, &claim.token];
-        let row = query_opt(
+        let row = query(
             &self.shared.pool,
             &self.shared.jobs.heartbeat,
             &params,
             &doing,
         )
         .await?
+        .into_iter()
+        .next()
         .ok_or_else(|| lost(claim))?;
         get(&row, "lease_expires_at", "a lease")
     }
@@ -382,7 +384,10 @@ impl Jobs {
     /// ```
     pub async fn next_due(&self) -> Result<Option<SystemTime>> {
         let doing = "finding the next due sync";
-        let row = query_opt(&self.shared.pool, &self.shared.jobs.next_due, &[], doing).await?;
+        let row = query(&self.shared.pool, &self.shared.jobs.next_due, &[], doing)
+            .await?
+            .into_iter()
+            .next();
         row.map(|r| get(&r, "due", "the next due time")).transpose()
     }
 
@@ -419,13 +424,15 @@ impl Jobs {
     pub async fn takeovers(&self, id: SyncId) -> Result<u32> {
         let doing = format!("reading the takeovers of sync {id}");
         let params: [&(dyn ToSql + Sync); 1] = [&id.0];
-        let row = query_opt(
+        let row = query(
             &self.shared.pool,
             &self.shared.jobs.takeovers,
             &params,
             &doing,
         )
         .await?
+        .into_iter()
+        .next()
         .ok_or_else(|| Error::new(ErrorKind::NotFound, format!("sync {id} not found")))?;
         get_u32(&row, "takeovers", "a sync's state")
     }

@@ -470,7 +470,10 @@ async fn credentials_that_move_a_sync_elsewhere_drop_its_ledger_and_only_then() 
         .create("octopus-deploy", &body)
         .await?;
     let sync_body = super::with_connection(&fixture("octopus-deploy-sync.json")?, conn.id);
-    let sync = registry.syncs().create("octopus-deploy", &sync_body).await?;
+    let sync = registry
+        .syncs()
+        .create("octopus-deploy", &sync_body)
+        .await?;
     let ledger = registry.ledger_store();
     let id = sync.id.to_string();
     use kms_sync_core::StateStore;
@@ -490,6 +493,9 @@ async fn credentials_that_move_a_sync_elsewhere_drop_its_ledger_and_only_then() 
         r#"{"credentials": {"instanceUrl": "https://other.octopus.app", "apiKey": "API-FEDCBA9876543210"}}"#,
     )?;
     registry.connections().update(conn.id, moved).await?;
-    assert!(ledger.load(&id).await?.is_none(), "another destination: dropped");
+    assert!(
+        ledger.load(&id).await?.is_none(),
+        "another destination: dropped"
+    );
     db.finish().await
 }
