@@ -72,6 +72,17 @@
 //! rows locks its `sync_state` row first (and sync updates take `FOR NO KEY UPDATE`), so
 //! triggers, claims, finishes, releases, updates and deletes do not deadlock one another.
 //!
+//! ## Round trips: at most five a run
+//!
+//! A run costs at most five database round trips: its share of a claim (one statement for
+//! the whole batch), one read of its sync, connection and ledger (three statements sent
+//! together), one ledger update before it writes (only when it writes), and one end that
+//! carries its last ledger update with the status, the backoff, the retry, the history
+//! and the notification (a transaction sent with its `BEGIN` and `COMMIT`). Every statement
+//! is prepared through the connection's statement cache, and statements that follow one
+//! another decide in SQL, never by waiting for Rust — see the crate's `pipeline` module and
+//! the guide page on the fleet. The fleet bench shows the figure; a test holds it.
+//!
 //! ## The client library: tokio-postgres with deadpool-postgres
 //!
 //! [tokio-postgres] is the asynchronous PostgreSQL driver of the rust-postgres project,
