@@ -67,13 +67,15 @@ async fn run_inner(ctx: Arc<Ctx>, claim: Claim, claimed_at: Instant) -> Ended {
     let lease = heartbeat::Lease::new(claimed_at, claim.lease());
     let finishing = AtomicBool::new(false);
     let ledger: OnceLock<Arc<RunLedger>> = OnceLock::new();
+    let outcome: OnceLock<RunOutcome> = OnceLock::new();
     let work = async {
         let result = execute(&ctx, &claim, &ledger).await;
         finishing.store(true, Ordering::SeqCst);
         if ctx.stop_signal().is_stopped() && interrupted(&result) {
             return give_back(&ctx, &claim, ledger.get()).await;
         }
-        record(&ctx, &claim, &lease, result, ledger.get()).await
+        let told = outcome.get_or_init(|| outcome_of(&ctx, &result));
+        record(&ctx, &claim, &lease, told, ledger.get()).await
     };
     let ended = tokio::select! {
         biased;
@@ -91,14 +93,26 @@ async fn run_inner(ctx: Arc<Ctx>, claim: Claim, claimed_at: Instant) -> Ended {
     if let Some(ledger) = ledger.get() {
         keep_ledger(ledger, &claim).await;
     }
-    run_ended(&ctx, &claim, ended, claimed_at);
+    run_ended(&ctx, &claim, ended, outcome.get(), claimed_at);
     ended
 }
 
-/// The one point where a run has finished, whatever its outcome (recorded, lost,
-/// unrecorded, released): counted and timed here. Whatever else must happen once per run
-/// that ended goes here too.
-fn run_ended(ctx: &Ctx, claim: &Claim, ended: Ended, claimed_at: Instant) {
+/// The one point where a run has finished, whatever became of it (`ended`: recorded,
+/// lost, unrecorded, released) and, when it got that far, what it did (`outcome`: `None`
+/// for a run stopped before its end was decided). Counted and timed here; whatever else
+/// must happen once per finished run goes here too.
+fn run_ended(
+    ctx: &Ctx,
+    claim: &Claim,
+    ended: Ended,
+    outcome: Option<&RunOutcome>,
+    claimed_at: Instant,
+) {
+    tracing::debug!(
+        ended = ended.label(),
+        succeeded = outcome.map(RunOutcome::is_success),
+        "run ended"
+    );
     let worker = ctx.id.clone();
     let operation = claim.operation().to_string();
     if ended != Ended::Released {
@@ -238,16 +252,15 @@ fn outcome_of(ctx: &Ctx, result: &Result<SyncReport>) -> RunOutcome {
     }
 }
 
-/// Counts the run's requests and rate-limited keys, and records its end with the run's last
-/// ledger update (retrying while the database is away, within the lease).
+/// Records the run's end (`outcome`) with the run's last ledger update (retrying while the
+/// database is away, within the lease).
 async fn record(
     ctx: &Ctx,
     claim: &Claim,
     lease: &heartbeat::Lease,
-    result: Result<SyncReport>,
+    outcome: &RunOutcome,
     ledger: Option<&Arc<RunLedger>>,
 ) -> Ended {
-    let outcome = outcome_of(ctx, &result);
     let succeeded = outcome.is_success();
     let ledger_id = claim.sync_id().to_string();
     let mut failures = 0u32;
@@ -260,7 +273,7 @@ async fn record(
         let finished = ctx
             .registry
             .jobs()
-            .finish_with(claim, &outcome, update)
+            .finish_with(claim, outcome, update)
             .await;
         if let Some(ledger) = ledger.filter(|_| committed(&finished)) {
             ledger.written();
