@@ -274,6 +274,7 @@ impl WorkerBuilder {
                 shutdown_grace: self.shutdown_grace,
                 settings,
                 stop: std::sync::Mutex::new(StopSignal::new()),
+                releases_sent: std::sync::Mutex::default(),
             }),
         })
     }

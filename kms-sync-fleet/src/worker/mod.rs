@@ -25,7 +25,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tracing::Instrument;
 
 use crate::locks::PostgresScopeLocks;
-use crate::registry::{Claim, SyncRegistry};
+use crate::registry::{Claim, JobId, SyncId, SyncRegistry};
 use crate::shared_reads::SharedReads;
 use crate::sources::SourceCache;
 use crate::state::PostgresStateStore;
@@ -135,6 +135,9 @@ pub(crate) struct Ctx {
     pub settings: ClientSettings,
     /// Stops the syncs of the current `run_until` at shutdown (a fresh one per call).
     pub stop: std::sync::Mutex<StopSignal>,
+    /// The claims (sync, job) whose release is in flight: one aborted at shutdown while its
+    /// release was in flight was given back, even though no answer came.
+    pub releases_sent: std::sync::Mutex<std::collections::HashSet<(SyncId, JobId)>>,
 }
 
 impl Ctx {
@@ -144,6 +147,24 @@ impl Ctx {
             Ok(signal) => signal.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
+    }
+
+    /// Notes that the release of `claim` is being sent.
+    fn note_release(&self, claim: &Claim) {
+        let mut sent = self
+            .releases_sent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        sent.insert((claim.sync_id(), claim.job_id()));
+    }
+
+    /// Whether a release of `claim` was in flight when its task ended (and forgets it).
+    fn release_sent(&self, claim: &Claim) -> bool {
+        let mut sent = self
+            .releases_sent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        sent.remove(&(claim.sync_id(), claim.job_id()))
     }
 
     /// A fresh stop signal for a new `run_until`.
@@ -393,7 +414,10 @@ async fn settle(
     let Some(claim) = claims.remove(&e.id()) else {
         return;
     };
-    if release(ctx, &claim).await {
+    let sent = ctx.release_sent(&claim);
+    // Given back by the run itself when its release was sent before the abort: a second
+    // release then finds the lease already cleared.
+    if release(ctx, &claim).await || sent {
         summary.released += 1;
     } else if !aborted_at_shutdown {
         summary.unrecorded += 1;
@@ -462,6 +486,14 @@ async fn wait_for_runs(
 
 /// Gives a claim back; whether it was ours to give (a lost lease is not).
 async fn release(ctx: &Ctx, claim: &Claim) -> bool {
+    ctx.note_release(claim);
+    let given = release_once(ctx, claim).await;
+    ctx.release_sent(claim);
+    given
+}
+
+/// Gives a claim back, retrying while the database is away.
+async fn release_once(ctx: &Ctx, claim: &Claim) -> bool {
     for attempt in 1..=3u32 {
         match ctx.registry.jobs().release(claim).await {
             Ok(()) => {
