@@ -1,14 +1,17 @@
 //! The fleet figures: 1,000 syncs on 100 KMS folders (10 syncs each) over 1, 2 and 4
-//! workers, on the local PostgreSQL, reading the fake KMS over loopback HTTP and writing
-//! to memory destinations. For each worker count, in a fresh schema:
+//! workers, and 10,000 syncs (100 a folder) over 4 workers, on the local PostgreSQL, reading
+//! the fake KMS over loopback HTTP and writing to memory destinations. For each row, in a
+//! fresh schema:
 //!
-//! - **first sync**: the 1,000 syncs (3 keys each, every key a create) from queued to done,
+//! - **first sync**: the row's syncs (3 keys each, every key a create) from queued to done,
 //!   with the workers starting together: runs per second;
-//! - **no-op resync**: all 1,000 triggered again (nothing to write): runs per second;
+//! - **no-op resync**: all of them triggered again (nothing to write): runs per second;
 //! - **database round trips per run**: the workers reach PostgreSQL through a loopback proxy
 //!   in this process that counts round trips (each time a client sends after the server
 //!   answered; pipelined statements count once): claims, wake-ups, resolves, ledgers,
-//!   finishes, heartbeats, poll rounds, divided by the runs;
+//!   finishes, heartbeats, poll rounds, divided by the runs (at most 5: a run's share of its
+//!   claim, one read of its sync, connection and ledger, one ledger update before it writes,
+//!   one end with its last ledger update; `tests/fleet/fleet/round_trips.rs` holds it there);
 //! - **KMS reads per poll round**: the list requests the fake KMS saw during one poll round
 //!   while the fleet was idle (they must equal the 100 distinct folders, whatever the 1,000
 //!   syncs; once the workers hold ETags they are `304 Not Modified`);
@@ -16,7 +19,8 @@
 //!   destinations of its folder hold it, through the poll rounds (1 s interval) and through
 //!   the webhook trigger: median of 5 each.
 //!
-//! Run: `cargo bench --features fleet,fake --bench fleet` (about a minute). The server
+//! Run: `cargo bench --features fleet,fake --bench fleet` (a few minutes; set
+//! `KMS_SYNC_BENCH_SKIP_LARGE=1` to leave out the 10,000-sync row). The server
 //! is `KMS_SYNC_BENCH_DATABASE_URL` or `postgres://postgres@127.0.0.1:5432/test`; without
 //! one the bench says so and exits.
 
@@ -40,7 +44,8 @@ use tokio::net::{TcpListener, TcpStream};
 
 type Failure = Box<dyn std::error::Error + Send + Sync>;
 
-const SYNCS: usize = 1_000;
+/// The rows: syncs, workers.
+const ROWS: [(usize, usize); 4] = [(1_000, 1), (1_000, 2), (1_000, 4), (10_000, 4)];
 const FOLDERS: usize = 100;
 const KEYS: usize = 3;
 const POLL: Duration = Duration::from_secs(1);
@@ -144,6 +149,7 @@ async fn pipe(
 }
 
 struct Row {
+    syncs: usize,
     workers: usize,
     first_runs_per_s: f64,
     first_rt: f64,
@@ -153,6 +159,11 @@ struct Row {
     poll_latency: Duration,
     webhook_latency: Duration,
     claims: Vec<u64>,
+}
+
+/// How long a phase of `syncs` runs may take.
+fn patience(syncs: usize) -> Duration {
+    Duration::from_secs(300).max(Duration::from_millis(100 * syncs as u64))
 }
 
 fn median(mut xs: Vec<Duration>) -> Duration {
@@ -188,8 +199,8 @@ async fn holds(kept: &Kept, ids: &[usize], value: &str) -> bool {
     })
 }
 
-async fn scenario(url: &str, workers: usize, proxy: &Proxy) -> Result<Row, Failure> {
-    let schema = format!("kms_sync_bench_w{workers}_{}", std::process::id());
+async fn scenario(url: &str, syncs: usize, workers: usize, proxy: &Proxy) -> Result<Row, Failure> {
+    let schema = format!("kms_sync_bench_{syncs}_w{workers}_{}", std::process::id());
     let admin = admin(url).await?;
     admin
         .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
@@ -230,8 +241,8 @@ async fn scenario(url: &str, workers: usize, proxy: &Proxy) -> Result<Row, Failu
             )?,
         )
         .await?;
-    let mut ids: Vec<SyncId> = Vec::with_capacity(SYNCS);
-    for i in 0..SYNCS {
+    let mut ids: Vec<SyncId> = Vec::with_capacity(syncs);
+    for i in 0..syncs {
         let body = format!(
             r#"{{"name": "s{i}", "projectId": "{PROJECT_ID}", "connectionId": "{}", "environment": "prod",
                 "secretPath": "/f{}", "isAutoSyncEnabled": true, "destinationConfig": {{"target": "s{i}"}}}}"#,
@@ -284,10 +295,10 @@ async fn scenario(url: &str, workers: usize, proxy: &Proxy) -> Result<Row, Failu
                 .await
         }));
     }
-    quiescent(&setup, Duration::from_secs(300)).await?;
+    quiescent(&setup, patience(syncs)).await?;
     let first = started.elapsed();
     let rt_first = proxy.round_trips.load(Ordering::SeqCst) - rt_start;
-    for i in 0..SYNCS {
+    for i in 0..syncs {
         if !holds(&kept, &[i], &format!("v{}-0", i % FOLDERS)).await {
             return Err(format!("the first sync did not reach s{i}").into());
         }
@@ -299,7 +310,7 @@ async fn scenario(url: &str, workers: usize, proxy: &Proxy) -> Result<Row, Failu
         .jobs()
         .trigger_many(&ids, Operation::Sync, TriggerCause::Manual)
         .await?;
-    quiescent(&setup, Duration::from_secs(300)).await?;
+    quiescent(&setup, patience(syncs)).await?;
     let noop = started.elapsed();
     let rt_noop = proxy.round_trips.load(Ordering::SeqCst) - rt_start;
 
@@ -339,7 +350,7 @@ async fn scenario(url: &str, workers: usize, proxy: &Proxy) -> Result<Row, Failu
     let mut by_webhook = Vec::new();
     for n in 0..10 {
         let folder = n * 7 % FOLDERS;
-        let of_folder: Vec<usize> = (0..SYNCS).filter(|i| i % FOLDERS == folder).collect();
+        let of_folder: Vec<usize> = (0..syncs).filter(|i| i % FOLDERS == folder).collect();
         let value = format!("changed-{n}");
         // At a random point of the poll interval, not just after a round.
         let nanos = u64::from(SystemTime::now().duration_since(UNIX_EPOCH)?.subsec_nanos());
@@ -379,11 +390,12 @@ async fn scenario(url: &str, workers: usize, proxy: &Proxy) -> Result<Row, Failu
         .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
         .await?;
     Ok(Row {
+        syncs,
         workers,
-        first_runs_per_s: SYNCS as f64 / first.as_secs_f64(),
-        first_rt: rt_first as f64 / SYNCS as f64,
-        noop_runs_per_s: SYNCS as f64 / noop.as_secs_f64(),
-        noop_rt: rt_noop as f64 / SYNCS as f64,
+        first_runs_per_s: syncs as f64 / first.as_secs_f64(),
+        first_rt: rt_first as f64 / syncs as f64,
+        noop_runs_per_s: syncs as f64 / noop.as_secs_f64(),
+        noop_rt: rt_noop as f64 / syncs as f64,
         poll_reads,
         poll_latency: median(by_poll),
         webhook_latency: median(by_webhook),
@@ -414,19 +426,25 @@ fn main() -> Result<(), Failure> {
         };
         let proxy = proxy(upstream).await?;
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        println!("fleet: {SYNCS} syncs on {FOLDERS} KMS folders ({KEYS} keys each), memory destinations, the fake KMS over loopback HTTP, PostgreSQL on this machine; {cores} cores; each worker runs 8 syncs at once");
+        println!("fleet: syncs on {FOLDERS} KMS folders ({KEYS} keys each), memory destinations, the fake KMS over loopback HTTP, PostgreSQL on this machine; {cores} cores; each worker runs 8 syncs at once");
+        let skip_large = std::env::var_os("KMS_SYNC_BENCH_SKIP_LARGE").is_some();
         let mut rows = Vec::new();
-        for workers in [1, 2, 4] {
-            let row = scenario(&url, workers, &proxy).await?;
-            println!("  {workers} worker(s) done: claims per worker {:?}", row.claims);
+        for (syncs, workers) in ROWS {
+            if skip_large && syncs > 1_000 {
+                println!("  {syncs} syncs: skipped (KMS_SYNC_BENCH_SKIP_LARGE)");
+                continue;
+            }
+            let row = scenario(&url, syncs, workers, &proxy).await?;
+            println!("  {syncs} syncs, {workers} worker(s) done: claims per worker {:?}", row.claims);
             rows.push(row);
         }
         println!();
-        println!("| workers | first sync: runs/s | DB round trips/run | no-op resync: runs/s | DB round trips/run | KMS reads per poll round (100 sources) | change → destination, poll 1 s (median) | change → destination, webhook (median) |");
-        println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        println!("| syncs | workers | first sync: runs/s | DB round trips/run | no-op resync: runs/s | DB round trips/run | KMS reads per poll round (100 sources) | change → destination, poll 1 s (median) | change → destination, webhook (median) |");
+        println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
         for r in &rows {
             println!(
-                "| {} | {:.0} | {:.1} | {:.0} | {:.1} | {} | {} ms | {} ms |",
+                "| {} | {} | {:.0} | {:.1} | {:.0} | {:.1} | {} | {} ms | {} ms |",
+                r.syncs,
                 r.workers,
                 r.first_runs_per_s,
                 r.first_rt,
@@ -437,7 +455,8 @@ fn main() -> Result<(), Failure> {
                 r.webhook_latency.as_millis()
             );
         }
-        if let (Some(one), Some(four)) = (rows.first(), rows.last()) {
+        let small: Vec<&Row> = rows.iter().filter(|r| r.syncs == 1_000).collect();
+        if let (Some(one), Some(four)) = (small.first(), small.last()) {
             println!(
                 "\nscaling 1 → 4 workers: first sync ×{:.2}, no-op resync ×{:.2} (on {cores} cores shared with PostgreSQL and the fake KMS)",
                 four.first_runs_per_s / one.first_runs_per_s,

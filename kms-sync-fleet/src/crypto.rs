@@ -360,14 +360,14 @@ mod tests {
     fn the_hash_depends_on_key_app_method_and_credentials() -> Result<()> {
         let ring = KeyRing::new("a", [1; 32])?.with_old_key("b", [2; 32])?;
         let creds = secret(r#"{"apiKey":"x"}"#);
-        let h = ring.credentials_hash("a", "checkly", "api-key", &creds)?;
+        let h = ring.credentials_hash("a", "app-a", "api-key", &creds)?;
         assert_eq!(h.len(), 64);
-        assert_eq!(h, ring.credentials_hash("a", "checkly", "api-key", &creds)?);
+        assert_eq!(h, ring.credentials_hash("a", "app-a", "api-key", &creds)?);
         for other in [
-            ring.credentials_hash("b", "checkly", "api-key", &creds)?,
-            ring.credentials_hash("a", "octopus-deploy", "api-key", &creds)?,
-            ring.credentials_hash("a", "checkly", "api-keyx", &creds)?,
-            ring.credentials_hash("a", "checkly", "api-key", &secret(r#"{"apiKey":"y"}"#))?,
+            ring.credentials_hash("b", "app-a", "api-key", &creds)?,
+            ring.credentials_hash("a", "app-b", "api-key", &creds)?,
+            ring.credentials_hash("a", "app-a", "api-keyx", &creds)?,
+            ring.credentials_hash("a", "app-a", "api-key", &secret(r#"{"apiKey":"y"}"#))?,
         ] {
             assert_ne!(h, other);
         }

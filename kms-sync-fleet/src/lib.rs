@@ -9,7 +9,7 @@
 //! - [`PostgresStateStore`]: the ledgers, one row per sync and one per destination entry;
 //!   two workers updating one sync's ledger never lose each other's entries, and a row that
 //!   cannot be read is an error, never a reset.
-//! - [`PostgresScopeLocks`]: scope locks (a Checkly check group) across processes, on
+//! - [`PostgresScopeLocks`]: scope locks (one remote scope, such as a group of checks) across processes, on
 //!   advisory locks held on a dedicated connection, released by the server if the holder
 //!   dies, with a wait that times out naming the holder.
 //! - [`SyncRegistry`]: the KMS's app connections ([`Connections`]) and Secret Syncs
@@ -37,8 +37,8 @@
 //!   ciphertext, bound to the row by its associated data. Older keys decrypt rows not yet
 //!   moved; [`Connections::reencrypt`] moves them. A wrong key is an error, never garbage.
 //!   Or the embedder resolves credentials itself ([`CredentialResolver`]) and the registry
-//!   stores none. Only the fields the KMS shows are kept in the clear (Bitbucket's `email`,
-//!   Octopus Deploy's `instanceUrl`, nothing for Checkly); `credentialsHash` is
+//!   stores none. Only the credential fields a kind's factory declares public (its
+//!   [`facts`](kms_sync_core::DestinationFactory::facts)) are kept in the clear; `credentialsHash` is
 //!   HMAC-SHA256 under a key derived from the row's encryption key (HMAC-SHA256 of it over
 //!   a fixed label), so it cannot be used to guess a credential.
 //! - **Syncs** come from the KMS's create-sync body, checked whole: the envelope and
@@ -71,6 +71,17 @@
 //! deletion, the lease and the run's start. Every operation that touches a sync's trigger
 //! rows locks its `sync_state` row first (and sync updates take `FOR NO KEY UPDATE`), so
 //! triggers, claims, finishes, releases, updates and deletes do not deadlock one another.
+//!
+//! ## Round trips: at most five a run
+//!
+//! A run costs at most five database round trips: its share of a claim (one statement for
+//! the whole batch), one read of its sync, connection and ledger (three statements sent
+//! together), one ledger update before it writes (only when it writes), and one end that
+//! carries its last ledger update with the status, the backoff, the retry, the history
+//! and the notification (a transaction sent with its `BEGIN` and `COMMIT`). Every statement
+//! is prepared through the connection's statement cache, and statements that follow one
+//! another decide in SQL, never by waiting for Rust — see the crate's `pipeline` module and
+//! the guide page on the fleet. The fleet bench shows the figure; a test holds it.
 //!
 //! ## The client library: tokio-postgres with deadpool-postgres
 //!
@@ -125,8 +136,10 @@ mod ident;
 mod locks;
 pub mod metrics;
 mod migrate;
+mod pipeline;
 mod pool;
 mod registry;
+mod shared_reads;
 mod sources;
 mod state;
 #[cfg(feature = "testing")]
@@ -149,14 +162,12 @@ pub use registry::{
     SkipReason, Source, SyncId, SyncPatch, SyncRecord, SyncRegistry, SyncRegistryBuilder, Syncs,
     TriggerCause, Triggered, DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_MAX, DEFAULT_HISTORY,
 };
+pub use shared_reads::{PollAttempt, PollRound, SharedReads, DEFAULT_READ_CONCURRENCY};
 #[cfg(feature = "hanzo")]
 pub use sources::HanzoSources;
 pub use sources::{SourceKey, SourceProvider};
 pub use state::PostgresStateStore;
-pub use triggers::{
-    request_poll_round, trigger_source, PollAttempt, PollRound, SharedReads,
-    DEFAULT_READ_CONCURRENCY,
-};
+pub use triggers::{request_poll_round, trigger_source};
 #[cfg(feature = "hanzo")]
 pub use triggers::{trigger_webhook, WebhookTriggered};
 pub use worker::{

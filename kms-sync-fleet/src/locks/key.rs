@@ -27,9 +27,9 @@ mod tests {
 
     #[test]
     fn keys_are_stable_and_spaced() {
-        let a = advisory_key("scope", "checkly:group:7");
-        assert_eq!(a, advisory_key("scope", "checkly:group:7"));
-        assert_ne!(a, advisory_key("scope", "checkly:group:8"));
+        let a = advisory_key("scope", "svc:group:7");
+        assert_eq!(a, advisory_key("scope", "svc:group:7"));
+        assert_ne!(a, advisory_key("scope", "svc:group:8"));
         assert_ne!(advisory_key("ab", "c"), advisory_key("a", "bc"));
         // Pinned: a change would let two versions of kms-sync hold one scope at once.
         assert_eq!(advisory_key("x", "y"), 0x26f7_b8f9_3e7d_9969);

@@ -25,7 +25,7 @@ const NETWORK_GRACE: Duration = Duration::from_secs(10);
 /// The least time given to finding the holder after a timeout.
 const MIN_LOOKUP: Duration = Duration::from_millis(200);
 
-/// The [`ScopeLocks`] of a fleet: two syncs of one scope (a Checkly check group) never
+/// The [`ScopeLocks`] of a fleet: two syncs of one scope (one remote group of checks, say) never
 /// overlap, whichever process or machine runs them.
 ///
 /// - **Advisory locks on a dedicated connection.** Each lock opens a connection of its own

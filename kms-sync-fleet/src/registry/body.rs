@@ -232,7 +232,7 @@ mod tests {
 
     #[test]
     fn unknown_patch_fields_are_named() -> Result<()> {
-        let patch = object(r#"{"destination": "checkly"}"#, "t")?;
+        let patch = object(r#"{"destination": "other-kind"}"#, "t")?;
         let err =
             check_patch_fields(&patch, SYNC_PATCH_FIELDS, "sync update").expect_err("refused");
         assert!(err.to_string().contains("`destination`"), "{err}");

@@ -13,7 +13,8 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 use super::body::{canonical, check_patch_fields, credentials_of, object, public_part};
-use super::ids::ConnectionId;
+use super::ids::{ConnectionId, SyncId};
+use super::patch::drop_ledgers;
 use super::rows::{get, get_u32};
 use super::urls::check_credential_urls;
 use super::{check_description, has_code, slug_friendly, Shared};
@@ -23,9 +24,14 @@ use crate::error;
 /// The longest connection name (the KMS's slug limit).
 const MAX_NAME: usize = 64;
 
+/// What a connection's definition is built from (`{s}` the schema), before its `WHERE`.
+pub(crate) const CREDENTIALS: &str =
+    "SELECT name, description, project_id, method, key_id, nonce, ciphertext, version \
+     FROM {s}.connections";
+
 /// An app connection as the registry keeps it: never a secret credential. `credentials`
-/// holds only the fields the KMS shows (Bitbucket's `email`, Octopus Deploy's
-/// `instanceUrl`, nothing for Checkly), as a JSON object.
+/// holds only the fields its kind's factory declares public (its
+/// [`facts`](kms_sync_core::DestinationFactory::facts)), as a JSON object.
 ///
 /// ```no_run
 /// # async fn show(registry: kms_sync_fleet::SyncRegistry, id: kms_sync_fleet::ConnectionId) -> kms_sync_core::Result<()> {
@@ -39,7 +45,7 @@ const MAX_NAME: usize = 64;
 pub struct ConnectionRecord {
     /// `id`.
     pub id: ConnectionId,
-    /// `app`: `bitbucket`, `checkly`, `octopus-deploy`, or a kind you added.
+    /// `app`: a kind of the registry's destinations (aliases resolved).
     pub app: String,
     /// `name` (slug-friendly, unique in its project).
     pub name: String,
@@ -236,6 +242,14 @@ impl fmt::Debug for Connections {
 }
 
 /// What a new or replaced set of credentials becomes in the row.
+/// A connection's names after an update.
+#[derive(Clone, Copy)]
+struct Names<'a> {
+    name: &'a str,
+    description: Option<&'a str>,
+    method: &'a str,
+}
+
 struct Stored {
     public: Value,
     sealed: Option<Sealed>,
@@ -249,7 +263,7 @@ impl Connections {
 
     /// Creates a connection of `app` from the KMS's create-connection body. `app` (the
     /// KMS puts it in the URL path) must be a kind the registry's destinations know; an
-    /// alias (`octopus`) is stored as its kind (`octopus-deploy`). The credentials are
+    /// alias is stored as its kind. The credentials are
     /// encrypted with the key ring's current key, or, without a key ring, not stored at all
     /// (the resolver supplies them). They are checked by the destination's factory when a
     /// sync uses the connection.
@@ -298,7 +312,7 @@ impl Connections {
         let (key_id, nonce, ciphertext) = sealed_parts(stored.sealed.as_ref());
         let row = client
             .query_one(
-                &sql,
+                &self.shared.prepared(&client, &sql).await?,
                 &[
                     &id.0,
                     &kind,
@@ -327,13 +341,8 @@ impl Connections {
         credentials: &Map<String, Value>,
         text: &SecretString,
     ) -> Result<Stored> {
-        let fields = self
-            .shared
-            .public_fields
-            .get(app)
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        let public = public_part(credentials, fields);
+        let fields = self.shared.public_fields_of(app);
+        let public = public_part(credentials, &fields);
         let Some(keys) = &self.shared.keys else {
             return Ok(Stored {
                 public,
@@ -368,7 +377,7 @@ impl Connections {
             "SELECT {RECORD_COLUMNS} FROM {{s}}.connections c WHERE c.id = $1"
         ));
         let row = client
-            .query_opt(&sql, &[&id.0])
+            .query_opt(&self.shared.prepared(&client, &sql).await?, &[&id.0])
             .await
             .map_err(|e| error::db(&doing, e))?
             .ok_or_else(|| not_found(id))?;
@@ -402,7 +411,10 @@ impl Connections {
              ORDER BY c.created_at, c.id"
         ));
         let rows = client
-            .query(&sql, &[&kind, &project_id])
+            .query(
+                &self.shared.prepared(&client, &sql).await?,
+                &[&kind, &project_id],
+            )
             .await
             .map_err(|e| error::db(&doing, e))?;
         rows.iter().map(record).collect()
@@ -450,7 +462,7 @@ impl Connections {
             "SELECT {RECORD_COLUMNS} FROM {{s}}.connections c WHERE c.id = $1 FOR UPDATE"
         ));
         let current = tx
-            .query_opt(&lock, &[&id.0])
+            .query_opt(&self.shared.prepared(&tx, &lock).await?, &[&id.0])
             .await
             .map_err(e)?
             .ok_or_else(|| not_found(id))?;
@@ -464,39 +476,75 @@ impl Connections {
             .method
             .clone()
             .unwrap_or_else(|| current.method.clone());
-        // New credentials: checked by the destination's factory and with every sync using
-        // the connection, then sealed.
-        let stored = match &patch.credentials {
-            None => None,
-            Some(text) => {
-                let credentials = parse_credentials(text)?;
-                check_credential_urls(&self.shared.url_guard, &credentials).await?;
-                let project = current.project_id.as_deref();
-                let body = connection_body(
-                    &name,
-                    description.as_deref(),
-                    project,
-                    &method,
-                    &credentials,
-                );
-                let definition = AppConnectionDefinition::from_json(body.expose_secret())?;
-                // The syncs first, so a refusal names the sync it would break; the factory's
-                // own check covers a connection no sync uses yet.
-                self.check_users(&tx, id, &definition).await?;
-                self.shared
-                    .destinations
-                    .factory(&current.app)?
-                    .check_connection(&definition)?;
-                Some(self.store(id, &current.app, &method, &credentials, text)?)
-            }
+        let names = Names {
+            name: &name,
+            description: description.as_deref(),
+            method: &method,
         };
+        let changed = match &patch.credentials {
+            None => None,
+            Some(text) => Some(self.new_credentials(&tx, &current, names, text).await?),
+        };
+        let (stored, moved) = changed.unzip();
+        drop_ledgers(&self.shared, &tx, &moved.unwrap_or_default()).await?;
+        let row = self
+            .write_update(&tx, id, names, stored.as_ref())
+            .await
+            .map_err(|err| name_taken(err, &doing, &name, current.project_id.as_deref()))?;
+        let updated = record(&row)?;
+        tx.commit().await.map_err(e)?;
+        Ok(updated)
+    }
+
+    /// Builds the destination of every sync using connection `id` with `definition`.
+    /// New credentials for connection `current`, with `names` after the update: checked
+    /// with every sync using the connection (so a refusal names the sync it would break),
+    /// then by the factory (for a connection no sync uses yet), then sealed. Also the syncs
+    /// whose destination the new credentials make another one: their ledgers are dropped.
+    async fn new_credentials<C: GenericClient>(
+        &self,
+        tx: &C,
+        current: &ConnectionRecord,
+        names: Names<'_>,
+        text: &SecretString,
+    ) -> Result<(Stored, Vec<SyncId>)> {
+        let credentials = parse_credentials(text)?;
+        check_credential_urls(&self.shared.url_guard, &credentials).await?;
+        let project = current.project_id.as_deref();
+        let body = connection_body(
+            names.name,
+            names.description,
+            project,
+            names.method,
+            &credentials,
+        );
+        let definition = AppConnectionDefinition::from_json(body.expose_secret())?;
+        let before = self.definition_with(tx, current.id).await.ok();
+        let moved = self
+            .check_users(tx, current.id, before.as_ref(), &definition)
+            .await?;
+        self.shared
+            .destinations
+            .factory(&current.app)?
+            .check_connection(&definition)?;
+        let stored = self.store(current.id, &current.app, names.method, &credentials, text)?;
+        Ok((stored, moved))
+    }
+
+    /// Writes an update's names and, when given, its new stored credentials.
+    async fn write_update<C: GenericClient>(
+        &self,
+        tx: &C,
+        id: ConnectionId,
+        names: Names<'_>,
+        stored: Option<&Stored>,
+    ) -> std::result::Result<Row, tokio_postgres::Error> {
         let replace = stored.is_some();
-        let (public, hash) = match &stored {
+        let (public, hash) = match stored {
             Some(s) => (Some(&s.public), s.hash.as_deref()),
             None => (None, None),
         };
-        let (key_id, nonce, ciphertext) =
-            sealed_parts(stored.as_ref().and_then(|s| s.sealed.as_ref()));
+        let (key_id, nonce, ciphertext) = sealed_parts(stored.and_then(|s| s.sealed.as_ref()));
         let sql = self.shared.sql(&format!(
             "UPDATE {{s}}.connections c SET name = $2, description = $3, method = $4, \
              public_credentials = CASE WHEN $5 THEN $6 ELSE c.public_credentials END, \
@@ -508,9 +556,9 @@ impl Connections {
         ));
         let params: [&(dyn ToSql + Sync); 10] = [
             &id.0,
-            &name,
-            &description,
-            &method,
+            &names.name,
+            &names.description,
+            &names.method,
             &replace,
             &public,
             &key_id,
@@ -518,48 +566,50 @@ impl Connections {
             &ciphertext,
             &hash,
         ];
-        let sql = tx.query_one(&sql, &params).await;
-        let row =
-            sql.map_err(|err| name_taken(err, &doing, &name, current.project_id.as_deref()))?;
-        let updated = record(&row)?;
-        tx.commit().await.map_err(e)?;
-        Ok(updated)
+        let statement = tx.prepare_cached(&sql).await?;
+        tx.query_one(&statement, &params).await
     }
 
-    /// Builds the destination of every sync using connection `id` with `definition`.
     async fn check_users<C: GenericClient>(
         &self,
         client: &C,
         id: ConnectionId,
+        before: Option<&AppConnectionDefinition>,
         definition: &AppConnectionDefinition,
-    ) -> Result<()> {
+    ) -> Result<Vec<SyncId>> {
         let doing = format!("checking the syncs of app connection {id}");
         let sql = self.shared.sql(
-            "SELECT name, destination, destination_config FROM {s}.syncs WHERE connection_id = $1",
+            "SELECT id, name, destination, destination_config FROM {s}.syncs \
+             WHERE connection_id = $1",
         );
         let rows = client
-            .query(&sql, &[&id.0])
+            .query(&self.shared.prepared(client, &sql).await?, &[&id.0])
             .await
             .map_err(|e| error::db(&doing, e))?;
+        let mut moved = Vec::new();
         for row in rows {
             let name: String = get(&row, "name", "a sync")?;
             let destination: String = get(&row, "destination", "a sync")?;
             let config: Value = get(&row, "destination_config", "a sync")?;
             let factory = self.shared.destinations.factory(&destination)?;
-            factory
-                .build(
-                    definition,
-                    &config.to_string(),
-                    self.shared.settings.clone(),
-                )
+            let config = config.to_string();
+            let settings = || self.shared.settings.clone();
+            let after = factory
+                .build(definition, &config, settings())
                 .map_err(|err| {
                     Error::config(format!(
                         "app connection update: sync `{name}` cannot use the new credentials: {}",
                         err.message()
                     ))
                 })?;
+            let before = before.and_then(|b| factory.build(b, &config, settings()).ok());
+            // Unknown before (the old credentials cannot be read): the ledger is kept, and
+            // the engine refuses it before any write if it describes another destination.
+            if before.is_some_and(|b| b.info().identity != after.info().identity) {
+                moved.push(SyncId(get(&row, "id", "a sync")?));
+            }
         }
-        Ok(())
+        Ok(moved)
     }
 
     /// Deletes connection `id` and returns it as it was.
@@ -586,7 +636,7 @@ impl Connections {
             .shared
             .sql("SELECT name FROM {s}.syncs WHERE connection_id = $1 ORDER BY name LIMIT 10");
         let users: Vec<String> = tx
-            .query(&users, &[&id.0])
+            .query(&self.shared.prepared(&tx, &users).await?, &[&id.0])
             .await
             .map_err(e)?
             .iter()
@@ -599,7 +649,7 @@ impl Connections {
             "DELETE FROM {{s}}.connections c WHERE c.id = $1 RETURNING {RECORD_COLUMNS}"
         ));
         let row = tx
-            .query_opt(&sql, &[&id.0])
+            .query_opt(&self.shared.prepared(&tx, &sql).await?, &[&id.0])
             .await
             .map_err(
                 |err| match has_code(&err, &SqlState::FOREIGN_KEY_VIOLATION) {
@@ -647,20 +697,27 @@ impl Connections {
         id: ConnectionId,
     ) -> Result<AppConnectionDefinition> {
         let doing = format!("reading the credentials of app connection {id}");
-        let sql = self.shared.sql(
-            "SELECT name, description, project_id, method, key_id, nonce, ciphertext \
-             FROM {s}.connections WHERE id = $1",
-        );
+        let sql = self.shared.sql(&format!("{CREDENTIALS} WHERE id = $1"));
         let row = client
-            .query_opt(&sql, &[&id.0])
+            .query_opt(&self.shared.prepared(client, &sql).await?, &[&id.0])
             .await
             .map_err(|e| error::db(&doing, e))?
             .ok_or_else(|| not_found(id))?;
+        self.definition_of_row(id, &row).await
+    }
+
+    /// The connection body of a row of [`CREDENTIALS`] (connection `id`), credentials
+    /// decrypted, or resolved when stored without them.
+    pub(crate) async fn definition_of_row(
+        &self,
+        id: ConnectionId,
+        row: &Row,
+    ) -> Result<AppConnectionDefinition> {
         let what = "an app connection";
         let sealed = match (
-            get::<Option<String>>(&row, "key_id", what)?,
-            get::<Option<Vec<u8>>>(&row, "nonce", what)?,
-            get::<Option<Vec<u8>>>(&row, "ciphertext", what)?,
+            get::<Option<String>>(row, "key_id", what)?,
+            get::<Option<Vec<u8>>>(row, "nonce", what)?,
+            get::<Option<Vec<u8>>>(row, "ciphertext", what)?,
         ) {
             (Some(key_id), Some(nonce), Some(ciphertext)) => Some(Sealed {
                 key_id,
@@ -686,10 +743,10 @@ impl Connections {
         })?;
         let text = keys.open(&id.to_string(), &sealed)?;
         let credentials = parse_credentials(&text)?;
-        let name: String = get(&row, "name", what)?;
-        let description: Option<String> = get(&row, "description", what)?;
-        let project_id: Option<String> = get(&row, "project_id", what)?;
-        let method: String = get(&row, "method", what)?;
+        let name: String = get(row, "name", what)?;
+        let description: Option<String> = get(row, "description", what)?;
+        let project_id: Option<String> = get(row, "project_id", what)?;
+        let method: String = get(row, "method", what)?;
         let body = connection_body(
             &name,
             description.as_deref(),
@@ -738,7 +795,10 @@ impl Connections {
         loop {
             let mut client = self.shared.pool.get(doing).await?;
             let tx = client.transaction().await.map_err(e)?;
-            let rows = tx.query(&select, &[&current]).await.map_err(e)?;
+            let rows = tx
+                .query(&self.shared.prepared(&tx, &select).await?, &[&current])
+                .await
+                .map_err(e)?;
             if rows.is_empty() {
                 return Ok(moved);
             }
@@ -756,7 +816,7 @@ impl Connections {
                 let resealed = keys.seal(&id.to_string(), &text)?;
                 let hash = keys.credentials_hash(&resealed.key_id, &app, &method, &text)?;
                 tx.execute(
-                    &update,
+                    &self.shared.prepared(&tx, &update).await?,
                     &[
                         &id.0,
                         &resealed.key_id,

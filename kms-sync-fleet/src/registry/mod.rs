@@ -5,6 +5,8 @@ mod body;
 mod connections;
 mod ids;
 mod jobs;
+mod patch;
+mod polls;
 mod rows;
 mod runs;
 mod syncs;
@@ -15,16 +17,22 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use deadpool_postgres::GenericClient;
 use kms_sync_core::http::ClientSettings;
 use kms_sync_core::net::{UrlGuard, UrlPolicy};
 use kms_sync_core::{async_trait, AppConnectionDefinition, DestinationRegistry, Error, Result};
 
+use tokio_postgres::Statement;
+
 use crate::crypto::KeyRing;
 use crate::pool::PgPool;
+use crate::state::PostgresStateStore;
 
 pub use connections::{ConnectionPatch, ConnectionRecord, Connections};
 pub use ids::{ConnectionId, JobId, SyncId};
+pub(crate) use jobs::JobStatements;
 pub use jobs::{Claim, Finished, Jobs, SkipReason, TriggerCause, Triggered};
+pub(crate) use polls::{PollStatements, Polls, RoundEnd, Taken};
 pub use runs::{RunEntry, RunOutcome, RunState};
 pub use syncs::{ConnectionRef, Resolved, Source, SyncPatch, SyncRecord, Syncs};
 
@@ -93,6 +101,8 @@ pub(crate) struct Shared {
     pub destinations: DestinationRegistry,
     pub keys: Option<KeyRing>,
     pub resolver: Option<Arc<dyn CredentialResolver>>,
+    /// The builder's overrides of the public credential fields, by kind; every other kind
+    /// shows what its factory's facts declare.
     pub public_fields: BTreeMap<String, Vec<String>>,
     pub settings: ClientSettings,
     pub url_guard: UrlGuard,
@@ -100,6 +110,12 @@ pub(crate) struct Shared {
     pub backoff_base: Duration,
     pub backoff_max: Duration,
     pub channel: String,
+    /// The statements of jobs, the schema spliced in.
+    pub jobs: JobStatements,
+    /// The statements of the poll tables, the schema spliced in.
+    pub polls: PollStatements,
+    /// The ledgers, for the statements a run's end sends with its finish.
+    pub ledger: PostgresStateStore,
     schema: String,
 }
 
@@ -107,6 +123,32 @@ impl Shared {
     /// `template` with every `{s}` replaced by the quoted schema.
     pub fn sql(&self, template: &str) -> String {
         template.replace("{s}", &self.schema)
+    }
+
+    /// `sql` (the schema already spliced in) prepared on `client` through the connection's
+    /// statement cache: no round trip after its first use on a connection.
+    pub async fn prepared<C: GenericClient>(&self, client: &C, sql: &str) -> Result<Statement> {
+        client
+            .prepare_cached(sql)
+            .await
+            .map_err(|e| crate::error::db("preparing a statement", e))
+    }
+
+    /// The credential fields of connections of `app` that are not secret: the builder's
+    /// override for that kind, else what its factory declares
+    /// ([`DestinationFacts::public_credential_field_names`](kms_sync_core::DestinationFacts::public_credential_field_names)),
+    /// else none.
+    pub fn public_fields_of(&self, app: &str) -> Vec<String> {
+        if let Some(fields) = self.public_fields.get(app) {
+            return fields.clone();
+        }
+        self.destinations
+            .factory(app)
+            .map(|f| f.facts().public_credential_field_names())
+            .unwrap_or_default()
+            .iter()
+            .map(|f| (*f).to_owned())
+            .collect()
     }
 
     /// The backoff after `failures` consecutive failures (at least 1).
@@ -128,8 +170,8 @@ pub(crate) fn backoff_after(base: Duration, max: Duration, failures: u32) -> Dur
 ///
 /// - **Connections** keep their credentials encrypted with AES-256-GCM under a [`KeyRing`]
 ///   the embedder supplies and that is never stored, or resolved by a
-///   [`CredentialResolver`]. Only the fields the KMS shows (Bitbucket's `email`, Octopus
-///   Deploy's `instanceUrl`) are kept in the clear.
+///   [`CredentialResolver`]. Only the fields each kind's factory declares public (in its
+///   [`facts`](kms_sync_core::DestinationFactory::facts)) are kept in the clear.
 /// - **Syncs** are the KMS's create-sync definitions, checked whole by
 ///   [`SecretSyncDefinition::parse`](kms_sync_core::SecretSyncDefinition::parse) with the
 ///   registry's [`DestinationRegistry`], and their connection's credentials by building the
@@ -177,7 +219,7 @@ impl SyncRegistry {
             destinations,
             keys: None,
             resolver: None,
-            public_fields: default_public_fields(),
+            public_fields: BTreeMap::new(),
             settings: ClientSettings::default(),
             url_guard: None,
             history: DEFAULT_HISTORY,
@@ -229,7 +271,7 @@ impl SyncRegistry {
     ///
     /// ```no_run
     /// # fn show(registry: kms_sync_fleet::SyncRegistry) {
-    /// assert_eq!(registry.notify_channel(), registry.pool().schema());
+    /// assert!(!registry.notify_channel().is_empty());
     /// # }
     /// ```
     pub fn notify_channel(&self) -> &str {
@@ -247,15 +289,38 @@ impl SyncRegistry {
         format!("LISTEN \"{}\"", self.shared.channel)
     }
 
-    /// The pool the registry works on.
+    /// The pool the registry works on (the crate's own: SQL stays in the registry).
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.shared.pool
+    }
+
+    /// The fleet's ledgers, on the registry's pool and schema (what its workers' runs
+    /// read and write).
+    ///
+    /// ```no_run
+    /// # async fn show(registry: kms_sync_fleet::SyncRegistry, id: kms_sync_fleet::SyncId) -> kms_sync_core::Result<()> {
+    /// use kms_sync_core::StateStore;
+    /// let ledger = registry.ledger_store().load(&id.to_string()).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn ledger_store(&self) -> PostgresStateStore {
+        self.shared.ledger.clone()
+    }
+
+    /// The poll tables (shared reads and source triggers).
+    pub(crate) fn polls(&self) -> Polls {
+        Polls::new(self.shared.clone())
+    }
+
+    /// The server the registry's pool connects to (`host:port`), for logs.
     ///
     /// ```no_run
     /// # fn show(registry: kms_sync_fleet::SyncRegistry) {
-    /// println!("{}", registry.pool().server());
+    /// println!("{}", registry.server());
     /// # }
     /// ```
-    pub fn pool(&self) -> &PgPool {
-        &self.shared.pool
+    pub fn server(&self) -> &str {
+        self.shared.pool.server()
     }
 
     /// The destination kinds the registry validates with.
@@ -295,16 +360,6 @@ impl fmt::Debug for SyncRegistry {
             .field("backoff", &(s.backoff_base, s.backoff_max))
             .finish()
     }
-}
-
-/// The fields of each app's credentials that are not secret, as the KMS shows them:
-/// Bitbucket keeps `email`, Octopus Deploy `instanceUrl`, Checkly nothing.
-fn default_public_fields() -> BTreeMap<String, Vec<String>> {
-    BTreeMap::from([
-        ("bitbucket".to_owned(), vec!["email".to_owned()]),
-        ("checkly".to_owned(), Vec::new()),
-        ("octopus-deploy".to_owned(), vec!["instanceUrl".to_owned()]),
-    ])
 }
 
 /// Builds a [`SyncRegistry`].
@@ -358,8 +413,9 @@ impl SyncRegistryBuilder {
     }
 
     /// The credential fields of `app` that are not secret and may be stored in the clear
-    /// and shown (replacing the defaults for that app: `bitbucket` → `email`,
-    /// `octopus-deploy` → `instanceUrl`, `checkly` → none). Apps not named show none.
+    /// and shown, replacing what that kind's factory declares in its
+    /// [`facts`](kms_sync_core::DestinationFactory::facts). Kinds not named here show
+    /// their facts' fields.
     ///
     /// ```no_run
     /// # fn build(b: kms_sync_fleet::SyncRegistryBuilder) {
@@ -468,6 +524,7 @@ impl SyncRegistryBuilder {
             .url_guard
             .unwrap_or_else(|| UrlGuard::new(UrlPolicy::public_only()));
         let settings = guarded(self.settings, &url_guard);
+        let ledger = PostgresStateStore::new(self.pool.clone());
         Ok(SyncRegistry {
             shared: Arc::new(Shared {
                 pool: self.pool,
@@ -481,6 +538,9 @@ impl SyncRegistryBuilder {
                 backoff_base: self.backoff.0,
                 backoff_max: self.backoff.1,
                 channel,
+                jobs: JobStatements::new(&schema),
+                polls: PollStatements::new(&schema),
+                ledger,
                 schema,
             }),
         })

@@ -6,8 +6,8 @@ use std::time::SystemTime;
 
 use deadpool_postgres::GenericClient;
 use kms_sync_core::{
-    AppConnectionDefinition, Error, ErrorKind, Operation, Result, SecretSyncDefinition,
-    StatusRecord,
+    AppConnectionDefinition, DestinationIdentity, Error, ErrorKind, Ledger, Operation, Result,
+    SecretSyncDefinition, StatusRecord,
 };
 use serde_json::{Map, Value};
 use tokio_postgres::error::SqlState;
@@ -19,9 +19,12 @@ use super::body::{
 use super::connections::Connections;
 use super::ids::{ConnectionId, SyncId};
 use super::jobs::{trigger_in, TriggerCause};
+use super::patch::{drop_ledgers, PatchChanges, Written};
 use super::rows::{get, get_u32, status, status_select};
 use super::{check_description, has_code, Shared};
 use crate::error;
+use crate::pipeline::prepare_all;
+use crate::state::RunFence;
 
 /// The connection a sync uses, as the KMS shows it (`connection {app, name, id}`).
 ///
@@ -64,7 +67,7 @@ pub struct SyncRecord {
     pub description: Option<String>,
     /// `projectId`.
     pub project_id: Option<String>,
-    /// `destination`: the kind, aliases resolved (`octopus-deploy`).
+    /// `destination`: the kind, aliases resolved.
     pub destination: String,
     /// `connection` (`connectionId` is its id).
     pub connection: ConnectionRef,
@@ -289,7 +292,7 @@ pub struct Source {
 }
 
 /// The columns of a sync record, from `syncs s`, `connections c`, `sync_state st`.
-fn record_select() -> String {
+pub(crate) fn record_select() -> String {
     format!(
         "SELECT s.id, s.name, s.description, s.project_id, s.destination, s.connection_id, \
          c.app AS connection_app, c.name AS connection_name, s.environment, s.secret_path, \
@@ -330,6 +333,31 @@ struct Checked {
     connection: ConnectionId,
     sync_options: Value,
     destination_config: Value,
+}
+
+impl Written {
+    /// What `record` reads and whether it runs.
+    fn of_record(record: &SyncRecord) -> Result<Written> {
+        Ok(Written {
+            environment: record.environment.clone(),
+            secret_path: record.secret_path.clone(),
+            sync_options: parse_stored(&record.sync_options)?,
+            enabled: record.is_enabled,
+            auto: record.is_auto_sync_enabled,
+        })
+    }
+
+    /// What a checked body reads and whether it runs.
+    fn of_checked(checked: &Checked) -> Written {
+        let def = &checked.definition;
+        Written {
+            environment: def.environment().to_owned(),
+            secret_path: def.secret_path().to_owned(),
+            sync_options: checked.sync_options.clone(),
+            enabled: def.is_enabled(),
+            auto: def.auto_sync_enabled(),
+        }
+    }
 }
 
 impl Syncs {
@@ -376,14 +404,14 @@ impl Syncs {
         &self,
         client: &C,
         checked: &Checked,
-    ) -> Result<()> {
+    ) -> Result<DestinationIdentity> {
         let id = checked.connection;
         let sql = self
             .shared
             .sql("SELECT app FROM {s}.connections WHERE id = $1 FOR KEY SHARE");
         let doing = format!("reading app connection {id}");
         let row = client
-            .query_opt(&sql, &[&id.0])
+            .query_opt(&self.shared.prepared(client, &sql).await?, &[&id.0])
             .await
             .map_err(|e| error::db(&doing, e))?
             .ok_or_else(|| {
@@ -403,7 +431,8 @@ impl Syncs {
         let connection = Connections::new(self.shared.clone())
             .definition_with(client, id)
             .await?;
-        self.shared
+        let built = self
+            .shared
             .destinations
             .build_destination(
                 &checked.definition,
@@ -417,19 +446,19 @@ impl Syncs {
                     e.message()
                 ))
             })?;
-        Ok(())
+        Ok(built.info().identity.clone())
     }
 
-    /// Creates a sync from the KMS's create-sync body for `destination` (`bitbucket`,
-    /// `checkly`, `octopus-deploy`, an alias, or a kind you added), checked whole. A sync
+    /// Creates a sync from the KMS's create-sync body for `destination` (a kind
+    /// of the registry's destinations, or an alias of one), checked whole. A sync
     /// created enabled with auto-sync on is triggered at once (cause
     /// [`DefinitionChanged`](TriggerCause::DefinitionChanged)), in the same transaction:
     /// its status is `pending` with the job's id.
     ///
     /// # Errors
     ///
-    /// [`Config`](ErrorKind::Config) for any problem with the body (naming the field: the
-    /// Checkly sample's trailing comma, an unknown field, a `destinationConfig` the
+    /// [`Config`](ErrorKind::Config) for any problem with the body (naming the field: a
+    /// trailing comma, an unknown field, a `destinationConfig` the
     /// destination refuses, a connection of another app, …); [`NotFound`](ErrorKind::NotFound)
     /// when the connection does not exist; [`Conflict`](ErrorKind::Conflict) when the project
     /// has a sync of that name.
@@ -464,7 +493,7 @@ impl Syncs {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         );
         tx.execute(
-            &insert,
+            &self.shared.prepared(&tx, &insert).await?,
             &[
                 &id.0,
                 &def.name(),
@@ -485,7 +514,9 @@ impl Syncs {
         let state = self
             .shared
             .sql("INSERT INTO {s}.sync_state (sync_id) VALUES ($1)");
-        tx.execute(&state, &[&id.0]).await.map_err(e)?;
+        tx.execute(&self.shared.prepared(&tx, &state).await?, &[&id.0])
+            .await
+            .map_err(e)?;
         if def.is_enabled() && def.auto_sync_enabled() {
             trigger_in(
                 &self.shared,
@@ -522,7 +553,7 @@ impl Syncs {
             .shared
             .sql(&format!("{} WHERE s.id = $1", record_select()));
         let row = client
-            .query_opt(&sql, &[&id.0])
+            .query_opt(&self.shared.prepared(client, &sql).await?, &[&id.0])
             .await
             .map_err(|e| error::db(&format!("reading sync {id}"), e))?
             .ok_or_else(|| not_found(id))?;
@@ -548,7 +579,10 @@ impl Syncs {
             record_select()
         ));
         let row = client
-            .query_opt(&sql, &[&project_id, &name])
+            .query_opt(
+                &self.shared.prepared(&client, &sql).await?,
+                &[&project_id, &name],
+            )
             .await
             .map_err(|e| error::db(&doing, e))?
             .ok_or_else(|| {
@@ -591,7 +625,10 @@ impl Syncs {
             record_select()
         ));
         let rows = client
-            .query(&sql, &[&kind, &project_id])
+            .query(
+                &self.shared.prepared(&client, &sql).await?,
+                &[&kind, &project_id],
+            )
             .await
             .map_err(|e| error::db(&doing, e))?;
         rows.iter().map(record).collect()
@@ -628,7 +665,7 @@ impl Syncs {
             record_select()
         ));
         let row = tx
-            .query_opt(&lock, &[&id.0])
+            .query_opt(&self.shared.prepared(&tx, &lock).await?, &[&id.0])
             .await
             .map_err(e)?
             .ok_or_else(|| not_found(id))?;
@@ -636,9 +673,31 @@ impl Syncs {
         let mut body = body_of(&current)?;
         merge_sync_patch(&mut body, &patch.fields);
         let checked = self.check(&current.destination, &body)?;
-        self.check_connection(&tx, &checked).await?;
+        let identity = self.check_connection(&tx, &checked).await?;
+        let before = self.identity_of(&tx, &current).await;
+        let changes = PatchChanges::between(
+            &Written::of_record(&current)?,
+            &Written::of_checked(&checked),
+            before.as_ref() != Some(&identity),
+        );
+        self.write_update(&tx, id, &checked, &doing, current.project_id.as_deref())
+            .await?;
+        self.apply_changes(&tx, id, changes).await?;
+        let record = self.get_with(&tx, id).await?;
+        tx.commit().await.map_err(e)?;
+        Ok(record)
+    }
+
+    /// Writes a checked patch's columns, bumping the version.
+    async fn write_update<C: GenericClient>(
+        &self,
+        tx: &C,
+        id: SyncId,
+        checked: &Checked,
+        doing: &str,
+        project: Option<&str>,
+    ) -> Result<()> {
         let def = &checked.definition;
-        let auto = def.auto_sync_enabled();
         let update = self.shared.sql(
             "UPDATE {s}.syncs SET name = $2, description = $3, connection_id = $4, \
              environment = $5, secret_path = $6, is_enabled = $7, is_auto_sync_enabled = $8, \
@@ -646,7 +705,7 @@ impl Syncs {
              updated_at = now() WHERE id = $1",
         );
         tx.execute(
-            &update,
+            &self.shared.prepared(tx, &update).await?,
             &[
                 &id.0,
                 &def.name(),
@@ -655,42 +714,59 @@ impl Syncs {
                 &def.environment(),
                 &def.secret_path(),
                 &def.is_enabled(),
-                &auto,
+                &def.auto_sync_enabled(),
                 &checked.sync_options,
                 &checked.destination_config,
             ],
         )
         .await
-        .map_err(|err| name_taken(err, &doing, def.name(), current.project_id.as_deref()))?;
-        let old_config: Value = parse_stored(&current.destination_config)?;
-        let old_options: Value = parse_stored(&current.sync_options)?;
-        let new_destination =
-            checked.connection != current.connection.id || checked.destination_config != old_config;
-        if new_destination {
-            let forget = self
-                .shared
-                .sql("DELETE FROM {s}.ledgers WHERE sync_id = $1");
-            tx.execute(&forget, &[&id.to_string()]).await.map_err(e)?;
+        .map_err(|err| name_taken(err, doing, def.name(), project))?;
+        Ok(())
+    }
+
+    /// What a patch's changes call for: the ledger dropped (another destination), the sync
+    /// triggered.
+    async fn apply_changes<C: GenericClient>(
+        &self,
+        tx: &C,
+        id: SyncId,
+        changes: PatchChanges,
+    ) -> Result<()> {
+        if changes.new_destination {
+            drop_ledgers(&self.shared, tx, &[id]).await?;
         }
-        let changed = new_destination
-            || def.environment() != current.environment
-            || def.secret_path() != current.secret_path
-            || checked.sync_options != old_options
-            || (def.is_enabled() && !current.is_enabled)
-            || (auto && !current.is_auto_sync_enabled);
-        if def.is_enabled() && auto && changed {
+        if changes.trigger {
             trigger_in(
                 &self.shared,
-                &tx,
+                tx,
                 &[id],
                 Operation::Sync,
                 TriggerCause::DefinitionChanged,
             )
             .await?;
         }
-        let record = self.get_with(&tx, id).await?;
-        tx.commit().await.map_err(e)?;
-        Ok(record)
+        Ok(())
+    }
+
+    /// The identity of the destination `record` builds today, or `None` when it cannot be
+    /// built (its connection cannot be read): then only a new identity is known, and the
+    /// ledger is kept (the engine refuses it before any write if it describes another).
+    async fn identity_of<C: GenericClient>(
+        &self,
+        client: &C,
+        record: &SyncRecord,
+    ) -> Option<DestinationIdentity> {
+        let definition = definition_of(&self.shared, record).ok()?;
+        let connection = Connections::new(self.shared.clone())
+            .definition_with(client, record.connection.id)
+            .await
+            .ok()?;
+        let built = self
+            .shared
+            .destinations
+            .build_destination(&definition, &connection, self.shared.settings.clone())
+            .ok()?;
+        Some(built.info().identity.clone())
     }
 
     /// Deletes sync `id` with its status, triggers, run history and ledger, and returns it
@@ -716,13 +792,15 @@ impl Syncs {
         let state = self
             .shared
             .sql("SELECT 1 FROM {s}.sync_state WHERE sync_id = $1 FOR UPDATE");
-        tx.execute(&state, &[&id.0]).await.map_err(e)?;
+        tx.execute(&self.shared.prepared(&tx, &state).await?, &[&id.0])
+            .await
+            .map_err(e)?;
         let lock = self.shared.sql(&format!(
             "{} WHERE s.id = $1 FOR UPDATE OF s",
             record_select()
         ));
         let row = tx
-            .query_opt(&lock, &[&id.0])
+            .query_opt(&self.shared.prepared(&tx, &lock).await?, &[&id.0])
             .await
             .map_err(e)?
             .ok_or_else(|| not_found(id))?;
@@ -731,8 +809,15 @@ impl Syncs {
         let forget = self
             .shared
             .sql("DELETE FROM {s}.ledgers WHERE sync_id = $1");
-        tx.execute(&delete, &[&id.0]).await.map_err(e)?;
-        tx.execute(&forget, &[&id.to_string()]).await.map_err(e)?;
+        tx.execute(&self.shared.prepared(&tx, &delete).await?, &[&id.0])
+            .await
+            .map_err(e)?;
+        tx.execute(
+            &self.shared.prepared(&tx, &forget).await?,
+            &[&id.to_string()],
+        )
+        .await
+        .map_err(e)?;
         tx.commit().await.map_err(e)?;
         Ok(record)
     }
@@ -783,6 +868,56 @@ impl Syncs {
         })
     }
 
+    /// [`resolve`](Self::resolve) and the sync's ledger, read in one round trip (three
+    /// statements sent together on one connection): everything a run reads before it
+    /// reads its source.
+    pub(crate) async fn resolve_for_run(
+        &self,
+        id: SyncId,
+    ) -> Result<(Resolved, Option<Ledger>, RunFence)> {
+        let doing = format!("reading sync {id} for its run");
+        let client = self.shared.pool.get(&doing).await?;
+        let sql = &self.shared.jobs;
+        let [sync, connection, load] = prepare_all(
+            &client,
+            [
+                &sql.run_sync,
+                &sql.run_connection,
+                self.shared.ledger.load_sql(),
+            ],
+            &doing,
+        )
+        .await?;
+        let ledger_id = id.to_string();
+        let by_id: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&id.0];
+        let by_ledger: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&ledger_id];
+        let (sync, connection, ledger) = futures::try_join!(
+            client.query_opt(&sync, &by_id),
+            client.query_opt(&connection, &by_id),
+            client.query(&load, &by_ledger),
+        )
+        .map_err(|e| error::db(&doing, e))?;
+        let record = record(&sync.ok_or_else(|| not_found(id))?)?;
+        let definition = definition_of(&self.shared, &record)?;
+        let connection = connection.ok_or_else(|| not_found(id))?;
+        let fence = RunFence {
+            sync_version: record.version,
+            connection_version: get_u32(&connection, "version", "an app connection")?,
+        };
+        let connection = Connections::new(self.shared.clone())
+            .definition_of_row(record.connection.id, &connection)
+            .await?;
+        let ledger = self.shared.ledger.ledger_of(&ledger_id, &ledger)?;
+        Ok((
+            Resolved {
+                definition,
+                connection,
+            },
+            ledger,
+            fence,
+        ))
+    }
+
     /// Every source that enabled auto-sync syncs read, with those syncs: a poller reads
     /// each source once per round and triggers its syncs with
     /// [`Jobs::trigger_many`](crate::Jobs::trigger_many).
@@ -806,7 +941,7 @@ impl Syncs {
              ORDER BY project_id, environment, secret_path",
         );
         let rows = client
-            .query(&sql, &[])
+            .query(&self.shared.prepared(&client, &sql).await?, &[])
             .await
             .map_err(|e| error::db(doing, e))?;
         rows.iter()

@@ -1,4 +1,4 @@
-//! The URLs a connection names (Octopus Deploy's `instanceUrl`, any credential field whose
+//! The URLs a connection names (any credential field whose
 //! name ends in `url` or whose value is an `http(s)://` URL), checked against the
 //! registry's [`UrlPolicy`](kms_sync_core::net::UrlPolicy) before anything is stored.
 
@@ -85,14 +85,14 @@ mod tests {
     #[tokio::test]
     async fn every_url_field_is_checked_and_never_echoed() {
         let public = guard(&["8.8.8.8"]);
-        let ok = creds(json!({"instanceUrl": "https://acme.octopus.app", "apiKey": "API-123"}));
+        let ok = creds(json!({"instanceUrl": "https://acme.example.app", "apiKey": "API-123"}));
         assert!(check_credential_urls(&public, &ok).await.is_ok());
         for bad in [
             json!({"instanceUrl": "http://169.254.169.254/latest"}),
             json!({"baseURL": "https://10.0.0.1"}),
             json!({"endpoint": "https://127.0.0.1:5432"}),
             json!({"nested": {"homeUrl": "https://[::1]/"}}),
-            json!({"instanceUrl": "https://admin:pw-s3cret@octopus.example.com"}),
+            json!({"instanceUrl": "https://admin:pw-s3cret@deploy.example.com"}),
         ] {
             let err = check_credential_urls(&public, &creds(bad.clone()))
                 .await
@@ -111,7 +111,7 @@ mod tests {
     #[tokio::test]
     async fn a_name_resolving_inside_is_refused_before_it_is_stored() {
         let inside = guard(&["8.8.8.8", "10.1.2.3"]);
-        let named = creds(json!({"instanceUrl": "https://octopus.rebind.example"}));
+        let named = creds(json!({"instanceUrl": "https://deploy.rebind.example"}));
         let err = check_credential_urls(&inside, &named)
             .await
             .expect_err("the second address is private");

@@ -3,7 +3,10 @@
 //! locks while heartbeating its lease, records the outcome, wakes on `LISTEN`, runs the
 //! fleet's poll rounds in turn, and on shutdown finishes or releases what it runs.
 
+mod builder;
+mod claim_loop;
 mod heartbeat;
+mod ledger;
 mod listen;
 mod poll;
 mod run;
@@ -11,24 +14,24 @@ mod run;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-use std::ops::ControlFlow;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Duration;
 
 use kms_sync_core::http::ClientSettings;
-use kms_sync_core::{Error, Fingerprinter, Result, StopSignal};
+use kms_sync_core::{Fingerprinter, Result, StopSignal};
 use secrecy::SecretBox;
 use tokio::sync::{watch, Notify};
 use tokio::task::{JoinHandle, JoinSet};
 use tracing::Instrument;
 
 use crate::locks::PostgresScopeLocks;
-use crate::registry::{Claim, SyncRegistry};
-use crate::sources::{SourceCache, SourceProvider};
+use crate::registry::{Claim, JobId, SyncId, SyncRegistry};
+use crate::shared_reads::SharedReads;
+use crate::sources::SourceCache;
 use crate::state::PostgresStateStore;
-use crate::triggers::SharedReads;
 
+pub use builder::WorkerBuilder;
+use claim_loop::ClaimLoop;
 use run::Ended;
 
 /// The lease of a claim unless configured.
@@ -62,9 +65,6 @@ pub const DEFAULT_SOURCE_POLL: Duration = Duration::from_secs(60);
 /// assert_eq!(kms_sync_fleet::DEFAULT_SHUTDOWN_GRACE.as_secs(), 30);
 /// ```
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
-
-/// With a backlog, how long a worker waits for half its slots to free before claiming.
-const CLAIM_LINGER: Duration = Duration::from_millis(20);
 
 /// What a worker did, returned when it stops.
 ///
@@ -135,6 +135,9 @@ pub(crate) struct Ctx {
     pub settings: ClientSettings,
     /// Stops the syncs of the current `run_until` at shutdown (a fresh one per call).
     pub stop: std::sync::Mutex<StopSignal>,
+    /// The claims (sync, job) whose release is in flight: one aborted at shutdown while its
+    /// release was in flight was given back, even though no answer came.
+    pub releases_sent: std::sync::Mutex<std::collections::HashSet<(SyncId, JobId)>>,
 }
 
 impl Ctx {
@@ -144,6 +147,24 @@ impl Ctx {
             Ok(signal) => signal.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
+    }
+
+    /// Notes that the release of `claim` is being sent.
+    fn note_release(&self, claim: &Claim) {
+        let mut sent = self
+            .releases_sent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        sent.insert((claim.sync_id(), claim.job_id()));
+    }
+
+    /// Whether a release of `claim` was in flight when its task ended (and forgets it).
+    fn release_sent(&self, claim: &Claim) -> bool {
+        let mut sent = self
+            .releases_sent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        sent.remove(&(claim.sync_id(), claim.job_id()))
     }
 
     /// A fresh stop signal for a new `run_until`.
@@ -228,75 +249,7 @@ impl fmt::Debug for Worker {
     }
 }
 
-/// Builds a [`Worker`]. The ledger key is required; everything else has a default.
-///
-/// ```no_run
-/// # fn build(registry: kms_sync_fleet::SyncRegistry, sources: std::sync::Arc<dyn kms_sync_fleet::SourceProvider>) -> kms_sync_core::Result<()> {
-/// use std::time::Duration;
-/// let worker = kms_sync_fleet::Worker::builder(registry, sources)
-///     .worker_id("host-a/1")
-///     .ledger_key(vec![7u8; 32])
-///     .lease(Duration::from_secs(30))
-///     .heartbeat(Duration::from_secs(10))
-///     .concurrency(16)
-///     .source_poll(Some(Duration::from_secs(120)))
-///     .build()?;
-/// # Ok(()) }
-/// ```
-pub struct WorkerBuilder {
-    registry: SyncRegistry,
-    sources: Arc<dyn SourceProvider>,
-    id: Option<String>,
-    ledger_key: Option<Vec<u8>>,
-    lease: Duration,
-    heartbeat: Option<Duration>,
-    concurrency: usize,
-    fallback_poll: Duration,
-    source_poll: Option<Duration>,
-    shutdown_grace: Duration,
-    settings: ClientSettings,
-    url_policy: Option<kms_sync_core::net::UrlPolicy>,
-}
-
-impl fmt::Debug for WorkerBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WorkerBuilder")
-            .field("id", &self.id)
-            .field(
-                "ledger_key",
-                &self.ledger_key.as_ref().map(|_| "[REDACTED]"),
-            )
-            .field("lease", &self.lease)
-            .field("concurrency", &self.concurrency)
-            .finish_non_exhaustive()
-    }
-}
-
 impl Worker {
-    /// A builder for a worker on `registry` reading secrets through `sources`.
-    ///
-    /// ```no_run
-    /// # fn build(registry: kms_sync_fleet::SyncRegistry, sources: std::sync::Arc<dyn kms_sync_fleet::SourceProvider>) -> kms_sync_core::Result<()> {
-    /// let worker = kms_sync_fleet::Worker::builder(registry, sources).ledger_key(vec![7u8; 32]).build()?;
-    /// # Ok(()) }
-    /// ```
-    pub fn builder(registry: SyncRegistry, sources: Arc<dyn SourceProvider>) -> WorkerBuilder {
-        WorkerBuilder {
-            registry,
-            sources,
-            id: None,
-            ledger_key: None,
-            lease: DEFAULT_LEASE,
-            heartbeat: None,
-            concurrency: DEFAULT_CONCURRENCY,
-            fallback_poll: DEFAULT_FALLBACK_POLL,
-            source_poll: Some(DEFAULT_SOURCE_POLL),
-            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
-            settings: ClientSettings::new(),
-            url_policy: None,
-        }
-    }
-
     /// The worker's id (in leases, the run history, logs and metrics).
     ///
     /// ```no_run
@@ -423,138 +376,6 @@ impl Background {
     }
 }
 
-/// The claim loop's state: the runs in flight, what it did, and when to look again.
-#[derive(Default)]
-struct ClaimLoop {
-    running: JoinSet<Ended>,
-    claims: HashMap<tokio::task::Id, Claim>,
-    summary: WorkerSummary,
-    /// How long to wait before the next look (zero: look at once).
-    wait: Duration,
-    /// Consecutive failed claims.
-    failures: u32,
-    /// Whether the last claim took all it asked for (a backlog).
-    busy: bool,
-    /// With a backlog, since when slots have been free without a claim.
-    free_since: Option<Instant>,
-}
-
-impl ClaimLoop {
-    /// Claims and starts due syncs until `shutdown` resolves.
-    async fn run<F>(&mut self, ctx: &Arc<Ctx>, wake: &Notify, shutdown: F)
-    where
-        F: Future<Output = ()> + Send,
-    {
-        tokio::pin!(shutdown);
-        loop {
-            if !self.wait.is_zero() && self.sleep(ctx, wake, shutdown.as_mut()).await.is_break() {
-                break;
-            }
-            self.settle_finished(ctx).await;
-            let Some(free) = self.slots_to_claim(ctx) else {
-                continue;
-            };
-            self.claim(ctx, free).await;
-        }
-    }
-
-    /// Waits out `self.wait`, or less if woken or a run ends; `Break` on shutdown.
-    async fn sleep<F>(&mut self, ctx: &Ctx, wake: &Notify, shutdown: Pin<&mut F>) -> ControlFlow<()>
-    where
-        F: Future<Output = ()> + Send,
-    {
-        tokio::select! {
-            () = shutdown => return ControlFlow::Break(()),
-            () = wake.notified() => {}
-            Some(done) = self.running.join_next_with_id(), if !self.running.is_empty() => {
-                settle(ctx, done, &mut self.claims, &mut self.summary, false).await;
-            }
-            () = tokio::time::sleep(self.wait) => {}
-        }
-        ControlFlow::Continue(())
-    }
-
-    /// Accounts for the runs that have ended.
-    async fn settle_finished(&mut self, ctx: &Ctx) {
-        while let Some(done) = self.running.try_join_next_with_id() {
-            settle(ctx, done, &mut self.claims, &mut self.summary, false).await;
-        }
-    }
-
-    /// How many syncs to claim now, or `None` (with `self.wait` set) to wait first.
-    fn slots_to_claim(&mut self, ctx: &Ctx) -> Option<usize> {
-        let free = ctx.concurrency.saturating_sub(self.running.len());
-        if free == 0 {
-            self.free_since = None;
-            self.wait = ctx.fallback_poll;
-            return None;
-        }
-        // With a backlog, claim in batches: a claim is one transaction of several round
-        // trips whatever it takes, so wait briefly for half the slots to free up.
-        if self.busy && free < (ctx.concurrency / 2).max(1) && !self.running.is_empty() {
-            let since = *self.free_since.get_or_insert_with(Instant::now);
-            let left = CLAIM_LINGER.saturating_sub(since.elapsed());
-            if !left.is_zero() {
-                self.wait = left;
-                return None;
-            }
-        }
-        self.free_since = None;
-        Some(free)
-    }
-
-    /// Claims up to `free` due syncs and starts them.
-    async fn claim(&mut self, ctx: &Arc<Ctx>, free: usize) {
-        let claimed_at = Instant::now();
-        // Not raced with the shutdown: a claim dropped after its commit would leave
-        // syncs leased to nobody until their leases expired.
-        match ctx.registry.jobs().claim(&ctx.id, ctx.lease, free).await {
-            Ok(taken) => self.start_runs(ctx, taken, free, claimed_at).await,
-            Err(e) => self.claim_failed(ctx, &e),
-        }
-    }
-
-    /// Spawns a run per claim, and decides how long to wait before the next look.
-    async fn start_runs(
-        &mut self,
-        ctx: &Arc<Ctx>,
-        taken: Vec<Claim>,
-        free: usize,
-        claimed_at: Instant,
-    ) {
-        self.failures = 0;
-        let n = taken.len();
-        for claim in taken {
-            self.summary.claimed += 1;
-            self.summary.taken_over += u64::from(claim.taken_over());
-            let task = self
-                .running
-                .spawn(run::run(ctx.clone(), claim.clone(), claimed_at));
-            self.claims.insert(task.id(), claim);
-        }
-        self.busy = n == free;
-        self.wait = if self.busy {
-            // Busy: a finished run or a notification wakes us.
-            ctx.fallback_poll
-        } else {
-            next_wait(ctx).await
-        };
-    }
-
-    /// Logs and counts a failed claim, and backs off.
-    fn claim_failed(&mut self, ctx: &Ctx, e: &Error) {
-        self.failures += 1;
-        let failures = self.failures;
-        crate::metrics::db_error(&ctx.id, "claim");
-        if failures == 1 {
-            tracing::warn!(error = %e, "claiming due syncs failed; retrying");
-        } else {
-            tracing::debug!(error = %e, failures, "claiming due syncs failed again");
-        }
-        self.wait = retry_wait(failures, Duration::from_secs(5));
-    }
-}
-
 fn log_stopped(summary: &WorkerSummary) {
     tracing::info!(
         claimed = summary.claimed,
@@ -564,26 +385,6 @@ fn log_stopped(summary: &WorkerSummary) {
         released = summary.released,
         "worker stopped"
     );
-}
-
-/// How long to sleep when the last claim found less than it asked for: until the registry's
-/// next due time (a backoff ending, a lease expiring), at most the fallback poll.
-async fn next_wait(ctx: &Ctx) -> Duration {
-    match ctx.registry.jobs().next_due().await {
-        Ok(Some(at)) => at
-            .duration_since(SystemTime::now())
-            .unwrap_or_default()
-            // Due now but not claimable by us (another worker is claiming it): look again
-            // shortly rather than spin.
-            .max(Duration::from_millis(50))
-            .min(ctx.fallback_poll),
-        Ok(None) => ctx.fallback_poll,
-        Err(e) => {
-            crate::metrics::db_error(&ctx.id, "claim");
-            tracing::debug!(error = %e, "reading the next due time failed");
-            Duration::from_secs(1).min(ctx.fallback_poll)
-        }
-    }
 }
 
 type Done = std::result::Result<(tokio::task::Id, Ended), tokio::task::JoinError>;
@@ -613,7 +414,10 @@ async fn settle(
     let Some(claim) = claims.remove(&e.id()) else {
         return;
     };
-    if release(ctx, &claim).await {
+    let sent = ctx.release_sent(&claim);
+    // Given back by the run itself when its release was sent before the abort: a second
+    // release then finds the lease already cleared.
+    if release(ctx, &claim).await || sent {
         summary.released += 1;
     } else if !aborted_at_shutdown {
         summary.unrecorded += 1;
@@ -682,6 +486,14 @@ async fn wait_for_runs(
 
 /// Gives a claim back; whether it was ours to give (a lost lease is not).
 async fn release(ctx: &Ctx, claim: &Claim) -> bool {
+    ctx.note_release(claim);
+    let given = release_once(ctx, claim).await;
+    ctx.release_sent(claim);
+    given
+}
+
+/// Gives a claim back, retrying while the database is away.
+async fn release_once(ctx: &Ctx, claim: &Claim) -> bool {
     for attempt in 1..=3u32 {
         match ctx.registry.jobs().release(claim).await {
             Ok(()) => {
@@ -706,198 +518,6 @@ async fn release(ctx: &Ctx, claim: &Claim) -> bool {
     false
 }
 
-fn check_worker_id(id: &str) -> Result<()> {
-    if id.trim().is_empty() || id.chars().count() > 200 || id.chars().any(char::is_control) {
-        return Err(Error::config(
-            "a worker id must be 1 to 200 characters without control characters",
-        ));
-    }
-    Ok(())
-}
-
-impl WorkerBuilder {
-    /// The worker's id, unique in the fleet (default: `worker-<pid>-<random>`).
-    ///
-    /// ```no_run
-    /// # fn f(b: kms_sync_fleet::WorkerBuilder) { let b = b.worker_id("host-a/1"); }
-    /// ```
-    pub fn worker_id(mut self, id: impl Into<String>) -> Self {
-        self.id = Some(id.into());
-        self
-    }
-
-    /// The ledger's HMAC key (at least 16 bytes, the same on every worker of the fleet):
-    /// fingerprints of the values each sync wrote, and of the sources' revisions. Kept in
-    /// memory only, never stored. Required.
-    ///
-    /// ```no_run
-    /// # fn f(b: kms_sync_fleet::WorkerBuilder) { let b = b.ledger_key(b"a 32-byte key from your secrets".to_vec()); }
-    /// ```
-    pub fn ledger_key(mut self, key: impl Into<Vec<u8>>) -> Self {
-        self.ledger_key = Some(key.into());
-        self
-    }
-
-    /// The lease of each claim (100 ms to 24 h; default 60 s): how long after this
-    /// worker's last heartbeat another may take a sync over.
-    ///
-    /// ```no_run
-    /// # fn f(b: kms_sync_fleet::WorkerBuilder) { let b = b.lease(std::time::Duration::from_secs(30)); }
-    /// ```
-    pub fn lease(mut self, lease: Duration) -> Self {
-        self.lease = lease;
-        self
-    }
-
-    /// How often a running sync renews its lease (default: a third of the lease; must be
-    /// shorter than the lease).
-    ///
-    /// ```no_run
-    /// # fn f(b: kms_sync_fleet::WorkerBuilder) { let b = b.heartbeat(std::time::Duration::from_secs(10)); }
-    /// ```
-    pub fn heartbeat(mut self, every: Duration) -> Self {
-        self.heartbeat = Some(every);
-        self
-    }
-
-    /// How many syncs this worker runs at once (1 to 1,000; default 8).
-    ///
-    /// ```no_run
-    /// # fn f(b: kms_sync_fleet::WorkerBuilder) { let b = b.concurrency(16); }
-    /// ```
-    pub fn concurrency(mut self, syncs: usize) -> Self {
-        self.concurrency = syncs;
-        self
-    }
-
-    /// How often to look for due syncs when no notification came (default 30 s): the
-    /// safety net under `LISTEN`.
-    ///
-    /// ```no_run
-    /// # fn f(b: kms_sync_fleet::WorkerBuilder) { let b = b.fallback_poll(std::time::Duration::from_secs(10)); }
-    /// ```
-    pub fn fallback_poll(mut self, every: Duration) -> Self {
-        self.fallback_poll = every.max(Duration::from_millis(50));
-        self
-    }
-
-    /// The fleet's source poll interval (default 60 s), or `None` for a worker that never
-    /// runs poll rounds (other workers, webhooks or manual triggers then drive it). Rounds
-    /// come once per interval across the fleet, whichever worker runs them.
-    ///
-    /// ```no_run
-    /// # fn f(b: kms_sync_fleet::WorkerBuilder) { let b = b.source_poll(None); }
-    /// ```
-    pub fn source_poll(mut self, every: Option<Duration>) -> Self {
-        self.source_poll = every.map(|e| e.max(Duration::from_millis(100)));
-        self
-    }
-
-    /// How long shutdown lets running syncs finish before stopping and releasing them
-    /// (default 30 s; zero releases at once).
-    ///
-    /// ```no_run
-    /// # fn f(b: kms_sync_fleet::WorkerBuilder) { let b = b.shutdown_grace(std::time::Duration::from_secs(5)); }
-    /// ```
-    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
-        self.shutdown_grace = grace;
-        self
-    }
-
-    /// The client settings destinations are built with (a base URL for a fake, a budget).
-    /// Default: each destination's own.
-    ///
-    /// ```no_run
-    /// # fn f(b: kms_sync_fleet::WorkerBuilder) { let b = b.client_settings(kms_sync_core::http::ClientSettings::new()); }
-    /// ```
-    pub fn client_settings(mut self, settings: ClientSettings) -> Self {
-        self.settings = settings;
-        self
-    }
-
-    /// Which URLs the destinations this worker builds may reach, checked at connect time on
-    /// every request and redirect hop. Default: the registry's
-    /// ([`SyncRegistry::url_guard`](crate::SyncRegistry::url_guard), public HTTPS only
-    /// unless its builder allowed more). Client settings that carry their own guard keep it.
-    ///
-    /// ```no_run
-    /// # fn f(b: kms_sync_fleet::WorkerBuilder) -> kms_sync_core::Result<()> {
-    /// use kms_sync_core::net::UrlPolicy;
-    /// let b = b.url_policy(UrlPolicy::public_only().allow("http://127.0.0.1:8080".parse()?));
-    /// # Ok(()) }
-    /// ```
-    pub fn url_policy(mut self, policy: kms_sync_core::net::UrlPolicy) -> Self {
-        self.url_policy = Some(policy);
-        self
-    }
-
-    /// The worker.
-    ///
-    /// # Errors
-    ///
-    /// [`Config`](kms_sync_core::ErrorKind::Config) without a ledger key or with one
-    /// under 16 bytes, for a lease out of range, a heartbeat not shorter than the lease, a
-    /// concurrency of 0 or over 1,000, or an invalid worker id.
-    ///
-    /// ```no_run
-    /// # fn f(b: kms_sync_fleet::WorkerBuilder) -> kms_sync_core::Result<()> {
-    /// let worker = b.build()?;
-    /// # Ok(()) }
-    /// ```
-    pub fn build(self) -> Result<Worker> {
-        let key = self.ledger_key.ok_or_else(|| {
-            Error::config(
-                "a worker needs the ledger's HMAC key (WorkerBuilder::ledger_key), the same on \
-                 every worker of the fleet",
-            )
-        })?;
-        Fingerprinter::new(key.clone())?;
-        let id = self.id.unwrap_or_else(|| {
-            let random = uuid::Uuid::new_v4().simple().to_string();
-            format!("worker-{}-{}", std::process::id(), &random[..8])
-        });
-        check_worker_id(&id)?;
-        if !(Duration::from_millis(100)..=Duration::from_secs(24 * 3600)).contains(&self.lease) {
-            return Err(Error::config(
-                "a worker's lease must be between 100 ms and 24 h",
-            ));
-        }
-        let heartbeat = self.heartbeat.unwrap_or(self.lease / 3);
-        if heartbeat.is_zero() || heartbeat >= self.lease {
-            return Err(Error::config(
-                "a worker's heartbeat must be shorter than its lease (a third of it is usual)",
-            ));
-        }
-        if self.concurrency == 0 || self.concurrency > 1000 {
-            return Err(Error::config("a worker runs 1 to 1,000 syncs at once"));
-        }
-        let pool = self.registry.pool().clone();
-        let guard = match self.url_policy {
-            Some(policy) => kms_sync_core::net::UrlGuard::new(policy),
-            None => self.registry.url_guard().clone(),
-        };
-        let settings = crate::registry::guarded(self.settings, &guard);
-        Ok(Worker {
-            ctx: Arc::new(Ctx {
-                store: Arc::new(PostgresStateStore::new(pool.clone())),
-                locks: Arc::new(PostgresScopeLocks::new(pool)),
-                registry: self.registry,
-                sources: Arc::new(SourceCache::new(self.sources)),
-                ledger_key: Arc::new(SecretBox::new(key.into_boxed_slice())),
-                id,
-                lease: self.lease,
-                heartbeat,
-                concurrency: self.concurrency,
-                fallback_poll: self.fallback_poll,
-                source_poll: self.source_poll,
-                shutdown_grace: self.shutdown_grace,
-                settings,
-                stop: std::sync::Mutex::new(StopSignal::new()),
-            }),
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -908,13 +528,5 @@ mod tests {
             .map(|n| retry_wait(n, Duration::from_secs(5)).as_millis())
             .collect();
         assert_eq!(waits, [200, 400, 800, 1600, 3200, 5000, 5000]);
-    }
-
-    #[test]
-    fn worker_ids_are_checked() {
-        assert!(check_worker_id("host-a/1").is_ok());
-        assert!(check_worker_id(" ").is_err());
-        assert!(check_worker_id("a\nb").is_err());
-        assert!(check_worker_id(&"w".repeat(201)).is_err());
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio::sync::{watch, Notify};
 
 use super::Ctx;
-use crate::triggers::{PollAttempt, SharedReads};
+use crate::shared_reads::{PollAttempt, SharedReads};
 
 /// Tries a poll round whenever one may be due, until `stop`; returns the rounds it ran.
 pub(crate) async fn run(

@@ -2,7 +2,7 @@
 //! renewed, record the outcome.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use kms_sync_core::{
@@ -11,6 +11,7 @@ use kms_sync_core::{
 use tracing::Instrument;
 
 use super::heartbeat::{self, Lost};
+use super::ledger::RunLedger;
 use super::Ctx;
 use crate::registry::{Claim, RunOutcome};
 use crate::sources::SourceKey;
@@ -65,13 +66,16 @@ async fn run_inner(ctx: Arc<Ctx>, claim: Claim, claimed_at: Instant) -> Ended {
     }
     let lease = heartbeat::Lease::new(claimed_at, claim.lease());
     let finishing = AtomicBool::new(false);
+    let ledger: OnceLock<Arc<RunLedger>> = OnceLock::new();
+    let outcome: OnceLock<RunOutcome> = OnceLock::new();
     let work = async {
-        let result = execute(&ctx, &claim).await;
+        let result = execute(&ctx, &claim, &ledger).await;
         finishing.store(true, Ordering::SeqCst);
         if ctx.stop_signal().is_stopped() && interrupted(&result) {
-            return give_back(&ctx, &claim).await;
+            return give_back(&ctx, &claim, ledger.get()).await;
         }
-        record(&ctx, &claim, &lease, result).await
+        let told = outcome.get_or_init(|| outcome_of(&ctx, &result));
+        record(&ctx, &claim, &lease, told, ledger.get()).await
     };
     let ended = tokio::select! {
         biased;
@@ -86,6 +90,30 @@ async fn run_inner(ctx: Arc<Ctx>, claim: Claim, claimed_at: Instant) -> Ended {
             Ended::Lost
         }
     };
+    if let Some(ledger) = ledger.get() {
+        keep_ledger(ledger, &claim).await;
+    }
+    run_ended(&ctx, &claim, ended, outcome.get(), claimed_at);
+    ended
+}
+
+/// The one point where a run has finished, whatever became of it (`ended`: recorded,
+/// lost, unrecorded, released) and, when it got that far, what it did (`outcome`: `None`
+/// for a run stopped before its end was decided). Counted and timed here; whatever else
+/// must happen once per finished run goes here too.
+fn run_ended(
+    ctx: &Ctx,
+    claim: &Claim,
+    ended: Ended,
+    outcome: Option<&RunOutcome>,
+    claimed_at: Instant,
+) {
+    tracing::debug!(
+        ended = ended.label(),
+        succeeded = outcome.map(RunOutcome::is_success),
+        "run ended"
+    );
+    let worker = ctx.id.clone();
     let operation = claim.operation().to_string();
     if ended != Ended::Released {
         // A released claim is counted by the release itself.
@@ -95,13 +123,17 @@ async fn run_inner(ctx: Arc<Ctx>, claim: Claim, claimed_at: Instant) -> Ended {
     }
     ::metrics::histogram!(crate::metrics::RUN_DURATION, "worker" => worker, "operation" => operation)
         .record(claimed_at.elapsed().as_secs_f64());
-    ended
 }
 
 /// Resolves the sync and runs its operation. The `Syncer` (and the destination it holds) is
 /// dropped before this returns.
-async fn execute(ctx: &Ctx, claim: &Claim) -> Result<SyncReport> {
-    let resolved = ctx.registry.syncs().resolve(claim.sync_id()).await?;
+async fn execute(ctx: &Ctx, claim: &Claim, slot: &OnceLock<Arc<RunLedger>>) -> Result<SyncReport> {
+    let (resolved, read, fence) = ctx
+        .registry
+        .syncs()
+        .resolve_for_run(claim.sync_id())
+        .await?;
+    let ledger = slot.get_or_init(|| Arc::new(RunLedger::new((*ctx.store).clone(), read, fence)));
     let def = &resolved.definition;
     let key = SourceKey::new(def.project_id(), def.environment(), def.secret_path());
     let source: Arc<dyn SecretSource> = ctx.sources.get(&key).await?;
@@ -110,7 +142,7 @@ async fn execute(ctx: &Ctx, claim: &Claim) -> Result<SyncReport> {
         .destinations()
         .syncer_builder(def, &resolved.connection, source, ctx.settings.clone())?
         .id(claim.sync_id().to_string())
-        .state(ctx.store.clone(), ctx.fingerprinter()?)
+        .state(ledger.clone(), ctx.fingerprinter()?)
         .scope_locks(ctx.locks.clone())
         .stop_signal(ctx.stop_signal())
         .stop_grace(ctx.shutdown_grace / 4)
@@ -135,10 +167,13 @@ fn interrupted(result: &Result<SyncReport>) -> bool {
 
 /// A run stopped by shutdown: its ledger is saved (every key it may have written is
 /// claimed), so the job goes back to the queue for another worker to finish.
-async fn give_back(ctx: &Ctx, claim: &Claim) -> Ended {
+async fn give_back(ctx: &Ctx, claim: &Claim, ledger: Option<&Arc<RunLedger>>) -> Ended {
     tracing::info!(
         "the run was interrupted by shutdown; its ledger is saved and its claim given back"
     );
+    if let Some(ledger) = ledger {
+        keep_ledger(ledger, claim).await;
+    }
     if super::release(ctx, claim).await {
         Ended::Released
     } else {
@@ -146,16 +181,27 @@ async fn give_back(ctx: &Ctx, claim: &Claim) -> Ended {
     }
 }
 
-/// Counts the run's requests and rate-limited keys, and records its end (retrying while the
-/// database is away, within the lease).
-async fn record(
-    ctx: &Ctx,
-    claim: &Claim,
-    lease: &heartbeat::Lease,
-    result: Result<SyncReport>,
-) -> Ended {
+/// Whether a finish's transaction committed (and the ledger update sent with it): it did
+/// when it answered, even that the lease was lost or the sync deleted.
+fn committed(finished: &Result<crate::registry::Finished>) -> bool {
+    match finished {
+        Ok(_) => true,
+        Err(e) => matches!(e.kind(), ErrorKind::Conflict | ErrorKind::NotFound),
+    }
+}
+
+/// Writes the run's ledger updates not yet written with its end (the end was not recorded,
+/// or the run was stopped), as a run's own ledger update always is.
+async fn keep_ledger(ledger: &RunLedger, claim: &Claim) {
+    if let Err(e) = ledger.flush(&claim.sync_id().to_string()).await {
+        tracing::warn!(error = %e, "the run's ledger update could not be saved");
+    }
+}
+
+/// What the run's result says, counted (requests, rate-limited keys) and logged.
+fn outcome_of(ctx: &Ctx, result: &Result<SyncReport>) -> RunOutcome {
     let worker = ctx.id.clone();
-    let outcome = match &result {
+    match result {
         Ok(report) => {
             let r = report.requests;
             for (method, n) in [
@@ -203,11 +249,36 @@ async fn record(
             tracing::warn!(error = %e, kind = %e.kind(), "run failed");
             RunOutcome::from_error(e)
         }
-    };
+    }
+}
+
+/// Records the run's end (`outcome`) with the run's last ledger update (retrying while the
+/// database is away, within the lease).
+async fn record(
+    ctx: &Ctx,
+    claim: &Claim,
+    lease: &heartbeat::Lease,
+    outcome: &RunOutcome,
+    ledger: Option<&Arc<RunLedger>>,
+) -> Ended {
     let succeeded = outcome.is_success();
+    let ledger_id = claim.sync_id().to_string();
     let mut failures = 0u32;
     loop {
-        match ctx.registry.jobs().finish(claim, outcome.clone()).await {
+        let batch = ledger.and_then(|l| l.pending());
+        let update = batch
+            .as_ref()
+            .zip(ledger)
+            .map(|(b, l)| (ledger_id.as_str(), b, l.fence()));
+        let finished = ctx
+            .registry
+            .jobs()
+            .finish_with(claim, outcome, update)
+            .await;
+        if let Some(ledger) = ledger.filter(|_| committed(&finished)) {
+            ledger.written();
+        }
+        match finished {
             Ok(done) => {
                 tracing::debug!(status = ?done.status.sync_status, retry_queued = done.retry_queued,
                     pending = done.pending, "run recorded");

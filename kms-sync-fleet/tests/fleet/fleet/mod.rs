@@ -10,6 +10,8 @@ mod canary;
 mod interrupted;
 mod kit;
 mod processes;
+mod retarget;
+mod round_trips;
 mod shared_reads;
 mod takeover;
 mod workers;

@@ -457,3 +457,45 @@ async fn new_credentials_are_checked_even_when_no_sync_uses_the_connection() -> 
     );
     db.finish().await
 }
+
+#[tokio::test]
+async fn credentials_that_move_a_sync_elsewhere_drop_its_ledger_and_only_then() -> Result<()> {
+    let db = db!(
+        "registry::connections::credentials_that_move_a_sync_elsewhere_drop_its_ledger_and_only_then"
+    );
+    let registry = registry(&db).await?;
+    let body = AppConnectionDefinition::from_json(&fixture("octopus-deploy-connection.json")?)?;
+    let conn = registry
+        .connections()
+        .create("octopus-deploy", &body)
+        .await?;
+    let sync_body = super::with_connection(&fixture("octopus-deploy-sync.json")?, conn.id);
+    let sync = registry
+        .syncs()
+        .create("octopus-deploy", &sync_body)
+        .await?;
+    let ledger = registry.ledger_store();
+    let id = sync.id.to_string();
+    use kms_sync_core::StateStore;
+    ledger
+        .update(&id, &[kms_sync_core::LedgerUpdate::Settle])
+        .await?;
+
+    // Another key for the same instance: the same destination, the ledger stays.
+    let same = ConnectionPatch::from_json(
+        r#"{"credentials": {"instanceUrl": "https://acme.octopus.app", "apiKey": "API-FEDCBA9876543210"}}"#,
+    )?;
+    registry.connections().update(conn.id, same).await?;
+    assert!(ledger.load(&id).await?.is_some(), "same destination: kept");
+
+    // Another instance: another destination, the ledger goes in the update's transaction.
+    let moved = ConnectionPatch::from_json(
+        r#"{"credentials": {"instanceUrl": "https://other.octopus.app", "apiKey": "API-FEDCBA9876543210"}}"#,
+    )?;
+    registry.connections().update(conn.id, moved).await?;
+    assert!(
+        ledger.load(&id).await?.is_none(),
+        "another destination: dropped"
+    );
+    db.finish().await
+}

@@ -1,6 +1,7 @@
 //! The registry on a real server: connections, syncs, triggers and claims.
 
 mod connections;
+mod facts;
 mod jobs;
 mod syncs;
 

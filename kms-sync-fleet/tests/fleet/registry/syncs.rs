@@ -6,7 +6,7 @@ use kms_sync_core::{
     AppConnectionDefinition, ErrorKind, LedgerUpdate, Result, RunStatus, SecretSyncDefinition,
     StateStore,
 };
-use kms_sync_fleet::{PostgresStateStore, SyncPatch, SyncRegistry};
+use kms_sync_fleet::{SyncPatch, SyncRegistry};
 use serde_json::Value;
 
 use super::{count, fixture, memory_connection, memory_sync, registry, with_connection};
@@ -285,7 +285,7 @@ async fn an_update_is_checked_whole_and_bumps_the_version() -> Result<()> {
         .auto_sync_enabled());
 
     // Another destinationConfig is another destination: the ledger starts over.
-    let ledger = PostgresStateStore::new(registry.pool().clone());
+    let ledger = registry.ledger_store();
     ledger
         .update(&sync.id.to_string(), &[LedgerUpdate::Settle])
         .await?;
@@ -328,7 +328,7 @@ async fn a_deleted_sync_takes_its_state_history_and_ledger_with_it() -> Result<(
         .claim("w", std::time::Duration::from_secs(30), 10)
         .await?;
     assert_eq!(claims.len(), 1);
-    let ledger = Arc::new(PostgresStateStore::new(registry.pool().clone()));
+    let ledger = Arc::new(registry.ledger_store());
     ledger
         .update(&sync.id.to_string(), &[LedgerUpdate::Settle])
         .await?;
