@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use kms_sync::{Error, Result};
+use kms_sync::http::ClientSettings;
+use kms_sync::{Error, RateBudget, Result};
 use kms_sync_api::{ApiBuilder, Auth, TokenFileAuthorizer};
 use kms_sync_fleet::{HanzoSources, PgPool, PostgresConfig, SyncRegistry, Worker};
 use kms_sync_hanzo::{HanzoSource, KmsAuth, KmsLocation, ProjectRef};
@@ -103,6 +104,10 @@ fn kms_template(
         .unwrap_or_else(|| NO_PROJECT.to_owned());
     let location = KmsLocation::new(ProjectRef::Id(project), "default", "/")?;
     let mut builder = HanzoSource::builder(auth, location).revision_key(revision_key(ledger_key));
+    if let Some(per_minute) = config.kms.requests_per_minute.filter(|n| *n > 0) {
+        let budget = RateBudget::new(per_minute, Duration::from_secs(60));
+        builder = builder.settings(ClientSettings::new().with_rate_budget(budget));
+    }
     if let Some(url) = secrets.get("kms_url")? {
         builder = builder.with_base_url(url.expose_secret().to_owned());
     }

@@ -170,6 +170,9 @@ pub(crate) fn duration(name: &str, text: Option<&str>, default: Duration) -> Res
 pub struct KmsSection {
     /// The project of syncs that name none (their `projectId`), as an id.
     pub project: Option<String>,
+    /// The KMS's read budget per process, as requests a minute (default: the free tier's
+    /// 120); kms-sync paces its reads to 90% of it.
+    pub requests_per_minute: Option<u32>,
 }
 
 /// `[log]`: `format` is `text` (default) or `json`; `level` a `RUST_LOG`-style filter.
