@@ -25,6 +25,9 @@
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+// The doc comments of `args` are clap's help text, read in a terminal: `<FILE>`-style
+// placeholders and bare URLs are meant as they are, not as HTML or links.
+#![allow(rustdoc::bare_urls, rustdoc::invalid_html_tags)]
 
 mod args;
 mod commands;
