@@ -18,7 +18,7 @@
 mod common;
 
 use std::collections::{BTreeMap, HashSet};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use common::*;
 use kms_sync::{AppConnectionDefinition, Operation};
@@ -173,16 +173,31 @@ fn behind(bitbucket: &FakeBitbucket, value: &str) -> usize {
 /// What the checks found after a round.
 #[derive(Debug, Default)]
 struct Audit {
+    /// The latest start of a run that took over a job after `since`: the time to take over.
+    takeover_after: Option<Duration>,
     takeovers: u32,
     lost: usize,
     twice: usize,
     running: usize,
 }
 
-async fn audit(registry: &SyncRegistry, ids: &[SyncId], rounds: usize) -> Audit {
+async fn audit(registry: &SyncRegistry, ids: &[SyncId], rounds: usize, since: SystemTime) -> Audit {
     let mut audit = Audit::default();
     for id in ids {
         let runs = registry.jobs().runs(*id, 100).await.unwrap();
+        let expired: HashSet<_> = runs
+            .iter()
+            .filter(|r| r.state == RunState::LeaseExpired)
+            .map(|r| r.job_id)
+            .collect();
+        for run in runs
+            .iter()
+            .filter(|r| expired.contains(&r.job_id) && r.state != RunState::LeaseExpired)
+        {
+            if let Ok(after) = run.started_at.duration_since(since) {
+                audit.takeover_after = audit.takeover_after.max(Some(after));
+            }
+        }
         let mut succeeded = HashSet::new();
         for run in &runs {
             match run.state {
@@ -307,11 +322,12 @@ async fn three_servers_survive_kill_9_a_database_restart_and_sigterm() {
     let ids = create_syncs(&registry, &bitbucket).await;
     mid_run(&bitbucket, 0, SYNCS / 4).await;
     let killed_at = Instant::now();
+    let killed_at_clock = SystemTime::now();
     fleet.servers[0].as_ref().unwrap().signal("KILL");
     let after_kill = converge(&fleet, &bitbucket, "round-1", killed_at).await;
     let round1 = started.elapsed();
     tokio::time::sleep(LEASE).await;
-    let audit1 = audit(&registry, &ids, 1).await;
+    let audit1 = audit(&registry, &ids, 1, killed_at_clock).await;
     fleet.servers[0] = None;
     fleet.start(0);
     fleet.ready().await;
@@ -322,10 +338,11 @@ async fn three_servers_survive_kill_9_a_database_restart_and_sigterm() {
     let started = Instant::now();
     trigger_all(&registry, &ids).await;
     mid_run(&bitbucket, before, SYNCS / 4).await;
+    let restarted_at = SystemTime::now();
     let restart = postgres.restart().unwrap();
     let round2 = converge(&fleet, &bitbucket, "round-2", started).await;
     tokio::time::sleep(LEASE).await;
-    let audit2 = audit(&registry, &ids, 2).await;
+    let audit2 = audit(&registry, &ids, 2, restarted_at).await;
 
     // Round 3: SIGTERM server 1 mid-run: it finishes or releases its runs and exits 0.
     kms.set("prod", "/", "TOKEN", "round-3");
@@ -334,6 +351,7 @@ async fn three_servers_survive_kill_9_a_database_restart_and_sigterm() {
     trigger_all(&registry, &ids).await;
     mid_run(&bitbucket, before, SYNCS / 4).await;
     let term_at = Instant::now();
+    let term_at_clock = SystemTime::now();
     let stopping = fleet.servers[1].as_mut().unwrap();
     stopping.signal("TERM");
     let code = stopping.wait(Duration::from_secs(30));
@@ -341,16 +359,17 @@ async fn three_servers_survive_kill_9_a_database_restart_and_sigterm() {
     assert_eq!(code, Some(0), "SIGTERM: {}", stopping.log_text());
     let round3 = converge(&fleet, &bitbucket, "round-3", started).await;
     tokio::time::sleep(LEASE).await;
-    let audit3 = audit(&registry, &ids, 3).await;
+    let audit3 = audit(&registry, &ids, 3, term_at_clock).await;
 
     let overlaps = bitbucket.faults().overlapping_writes();
     eprintln!(
         "\ncrash figures ({SYNCS} syncs, 3 servers, lease {LEASE:?}, latency {LATENCY:?} per request):\n  \
-         kill -9:  round {round1:.1?}, converged {after_kill:.1?} after the kill, {} takeovers, {} runs lost\n  \
+         kill -9:  round {round1:.1?}, converged {after_kill:.1?} after the kill, {} takeovers, \
+         the last taken over {:.1?} after the kill, {} runs lost\n  \
          PostgreSQL restart ({restart:.1?}): round {round2:.1?}, {} takeovers so far, {} runs lost\n  \
          SIGTERM:  exited 0 after {stop_time:.1?}, round {round3:.1?}, {} takeovers so far, {} runs lost\n  \
          overlapping writes: {}",
-        audit1.takeovers, audit1.lost, audit2.takeovers, audit2.lost, audit3.takeovers, audit3.lost,
+        audit1.takeovers, audit1.takeover_after, audit1.lost, audit2.takeovers, audit2.lost, audit3.takeovers, audit3.lost,
         overlaps.len()
     );
     for (round, audit) in [(1, &audit1), (2, &audit2), (3, &audit3)] {

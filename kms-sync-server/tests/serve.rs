@@ -87,8 +87,17 @@ async fn serve_runs_the_api_and_the_syncs_then_stops_on_sigterm() {
     .await;
     assert!(synced, "the sync never ran: {}", running.log_text());
 
-    let (status, metrics) = get(&running.base, "/metrics").await;
-    assert_eq!(status, 200);
+    // The run is counted when its end is recorded, just after its last write.
+    let mut metrics = String::new();
+    for _ in 0..300 {
+        let (status, text) = get(&running.base, "/metrics").await;
+        assert_eq!(status, 200);
+        metrics = text;
+        if metrics.contains("kms_sync_fleet_runs_total") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert!(metrics.contains("kms_sync_fleet_runs_total"), "{metrics}");
     assert!(metrics.contains("kms_sync_fleet_claims_total"), "{metrics}");
 
@@ -210,6 +219,68 @@ async fn migrate_creates_the_schema_and_serve_refuses_a_missing_database_url() {
     assert!(
         stderr.contains("KMS_SYNC_DATABASE_URL is not set"),
         "{stderr}"
+    );
+    let _ = db.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_workers_needs_no_kms_nor_ledger_key_and_no_api_serves_only_the_ops_endpoints() {
+    let Some(db) = kms_sync_fleet::testing::database("kms-sync-server", "parts").await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("tokens.json");
+    std::fs::write(&tokens, token_file(PROJECT_ID)).unwrap();
+    let config = dir.path().join("server.toml");
+    let port = free_port();
+    let toml = format!(
+        "[database]\nschema = \"{}\"\n[api]\nlisten = \"127.0.0.1:{port}\"\n",
+        db.schema()
+    );
+    std::fs::write(&config, toml).unwrap();
+
+    // The API alone: no ledger key, no KMS identity, and the API answers.
+    let mut command = server(&config, db.url());
+    command
+        .env_remove("KMS_SYNC_LEDGER_KEY")
+        .env("KMS_SYNC_API_TOKENS_FILE", &tokens);
+    let mut api_only = Running::start(command, dir.path().join("api.log"), port, &["--no-workers"]);
+    ready(&mut api_only, Duration::from_secs(60)).await;
+    let (status, _) = post(
+        &api_only.base,
+        "/api/v1/app-connections/bitbucket",
+        &json!({"name": "bb", "method": "api-token", "projectId": PROJECT_ID,
+                "credentials": {"email": FAKE_EMAIL, "apiToken": FAKE_TOKEN}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{}", api_only.log_text());
+    api_only.signal("TERM");
+    assert_eq!(
+        api_only.wait(Duration::from_secs(30)),
+        Some(0),
+        "{}",
+        api_only.log_text()
+    );
+
+    // Workers alone: no token file needed, and no API route.
+    let kms = FakeKms::start().await;
+    let mut command = server(&config, db.url());
+    command
+        .env("KMS_URL", kms.base_url())
+        .env("KMS_CLIENT_ID", CLIENT_ID)
+        .env("KMS_CLIENT_SECRET", CLIENT_SECRET);
+    let mut workers_only =
+        Running::start(command, dir.path().join("workers.log"), port, &["--no-api"]);
+    ready(&mut workers_only, Duration::from_secs(60)).await;
+    let (status, _) = get(&workers_only.base, "/api/v1/app-connections/bitbucket").await;
+    assert_eq!(status, 404, "no API with --no-api");
+    assert_eq!(get(&workers_only.base, "/healthz").await.0, 200);
+    workers_only.signal("TERM");
+    assert_eq!(
+        workers_only.wait(Duration::from_secs(30)),
+        Some(0),
+        "{}",
+        workers_only.log_text()
     );
     let _ = db.finish().await;
 }
