@@ -1,7 +1,8 @@
 //! Try the `kms-sync` command-line tool with no account: starts the embedded fakes — Hanzo
 //! KMS, Bitbucket, Checkly and Octopus Deploy — on 127.0.0.1, writes a sync definition and a
 //! connection per destination into a directory, and prints the commands that point the tool
-//! at them. Ctrl-C stops the fakes.
+//! at them (install the tool first: `cargo install --path kms-sync-cli`, or run each as
+//! `cargo run -p kms-sync-cli -- <command> …`). Ctrl-C stops the fakes.
 //!
 //! ```text
 //! cargo run --features fake --example fakes [-- <DIR>]
@@ -168,7 +169,7 @@ fn describe(f: &Fakes, dir: &Path) -> std::io::Result<()> {
         );
         println!("# {stem}");
         for command in ["validate-connection", "plan", "sync"] {
-            println!("cargo run --features full --example kms-sync -- {command} {flags}");
+            println!("kms-sync {command} {flags}");
         }
         println!();
     }

@@ -244,7 +244,7 @@ async fn main() -> Result<(), Failure> {
     let stop = std::sync::Arc::new(stop);
     let on_signal = stop.clone();
     tokio::spawn(async move {
-        terminated().await;
+        kms_sync_server::shutdown::terminated().await;
         let _ = on_signal.send(true);
     });
     let mut workers = Vec::new();
@@ -329,20 +329,4 @@ async fn main() -> Result<(), Failure> {
         .batch_execute(&format!("DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
         .await?;
     Ok(())
-}
-
-/// Resolves on Ctrl-C or, on Unix, SIGTERM.
-async fn terminated() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
 }

@@ -246,7 +246,7 @@ async fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
             })
             .await
     });
-    terminated().await;
+    kms_sync_server::shutdown::terminated().await;
     // The worker's shutdown stops its running syncs through their StopSignal: no new write,
     // writes in flight within the grace, every ledger saved, interrupted jobs given back.
     let _ = stop.send(true);
@@ -262,20 +262,4 @@ async fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
         "the schema {schema} is left for inspection: psql {url} -c 'DROP SCHEMA \"{schema}\" CASCADE'"
     );
     Ok(())
-}
-
-/// Resolves on Ctrl-C or, on Unix, SIGTERM (as a service manager stops a server).
-async fn terminated() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
 }

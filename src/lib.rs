@@ -47,7 +47,7 @@
 //!    `kms-sync-testkit` crate's `conformance_suite!` (one test per case; `MemoryTarget` for
 //!    the memory destination, each `fake::FakeTarget` for the services).
 //!
-//! The command-line tool (`examples/kms_sync_cli/`) is built on exactly these pieces.
+//! The command-line tool (the `kms-sync-cli` crate) is built on exactly these pieces.
 //!
 //! The [`guide`] is the long form of the README: one page per topic (sources, destinations,
 //! definitions, the CLI, the fleet, the API, the safety model, adding a destination,

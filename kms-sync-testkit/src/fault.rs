@@ -137,6 +137,11 @@ struct Plan {
     window: VecDeque<Instant>,
     log: Vec<LoggedRequest>,
     rate_limited: usize,
+    /// Overlapping writes: the scope depth (path segments), writes in flight per scope, and
+    /// each write that arrived while another of its scope was in flight.
+    write_scope_depth: Option<usize>,
+    writes_in_flight: HashMap<String, usize>,
+    overlapping: Vec<String>,
 }
 
 /// The fault schedule and request log of a [`FaultServer`]; clones share them.
@@ -196,6 +201,54 @@ impl Faults {
         let mut plan = self.plan();
         plan.budget = Some((requests, window));
         plan.window.clear();
+    }
+
+    /// Records overlapping writes from now on: a write (any method but `GET`) that arrives
+    /// while another write to the same scope — the first `depth` segments of its path,
+    /// e.g. `/2.0/repositories/{workspace}/{repository}` for 4 — is still being answered.
+    /// For tests of "never two runs of one sync at once": give each sync its own scope and
+    /// one write per run.
+    ///
+    /// ```
+    /// let faults = kms_sync_testkit::Faults::default();
+    /// faults.track_overlapping_writes(4);
+    /// assert!(faults.overlapping_writes().is_empty());
+    /// ```
+    pub fn track_overlapping_writes(&self, depth: usize) {
+        let mut plan = self.plan();
+        plan.write_scope_depth = Some(depth);
+        plan.writes_in_flight.clear();
+        plan.overlapping.clear();
+    }
+
+    /// The scopes of the writes that overlapped another of their scope, one entry per
+    /// overlapping write (see [`track_overlapping_writes`](Self::track_overlapping_writes)).
+    pub fn overlapping_writes(&self) -> Vec<String> {
+        self.plan().overlapping.clone()
+    }
+
+    /// Counts a write in flight; the guard counts it out when dropped (even when the client
+    /// hangs up and the handler is cancelled).
+    fn write_started(&self, method: &str, path: &str) -> Option<WriteInFlight> {
+        let mut plan = self.plan();
+        let depth = plan.write_scope_depth?;
+        if method == "GET" {
+            return None;
+        }
+        let scope: String = path
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .take(depth)
+            .fold(String::new(), |acc, s| acc + "/" + s);
+        let in_flight = plan.writes_in_flight.entry(scope.clone()).or_default();
+        *in_flight += 1;
+        if *in_flight > 1 {
+            plan.overlapping.push(scope.clone());
+        }
+        Some(WriteInFlight {
+            faults: self.clone(),
+            scope,
+        })
     }
 
     /// Clears the schedule, the budget and the log.
@@ -300,6 +353,21 @@ fn json_body(bytes: Bytes) -> Response {
     response
 }
 
+/// A write in flight, counted out on drop.
+struct WriteInFlight {
+    faults: Faults,
+    scope: String,
+}
+
+impl Drop for WriteInFlight {
+    fn drop(&mut self) {
+        let mut plan = self.faults.plan();
+        if let Some(n) = plan.writes_in_flight.get_mut(&self.scope) {
+            *n = n.saturating_sub(1);
+        }
+    }
+}
+
 async fn inject(State(faults): State<Faults>, request: Request, next: Next) -> Response {
     let method = request.method().to_string();
     let path = request.uri().path().to_owned();
@@ -317,6 +385,7 @@ async fn inject(State(faults): State<Faults>, request: Request, next: Next) -> R
     let is_get = method == "GET";
     // Logged on arrival: a client that hangs up cancels this handler, and the request must
     // still count.
+    let _write = faults.write_started(&method, &path);
     let index = faults.arrive(LoggedRequest {
         method,
         path,

@@ -1,13 +1,13 @@
-//! Running the `kms-sync` command-line example (and the `fakes` example) as real child
-//! processes, for the `cli*` tests.
+//! Running the `kms-sync` binary (this crate's) and the workspace's `fakes` example as real
+//! child processes, for the `cli*` tests.
 //!
-//! Cargo gives integration tests the path of `[[bin]]` targets only, not of examples. A plain
-//! `cargo test` builds every example before it runs the tests (to check they compile), so the
-//! binaries are normally there, next to this test's own binary: `target/<profile>/examples/`.
-//! When they are missing or older than any source file (`cargo test --test cli` builds only
-//! that test), they are built here with `cargo build --example …`, once per test binary —
-//! cargo is not holding its build lock while tests run. Keeping the tool an example (not a
-//! `[[bin]]` of the library package) leaves `cargo run` and `cargo install kms-sync` alone.
+//! Cargo builds the crate's `[[bin]]` before its integration tests and gives them its path
+//! (`CARGO_BIN_EXE_kms-sync`). The `fakes` example belongs to the `kms-sync` library package,
+//! so cargo gives no path for it: it is normally next to this test's own binary
+//! (`target/<profile>/examples/`, as a workspace `cargo test` builds every example); when it
+//! is missing or older than any source file, it is built here with `cargo build -p kms-sync
+//! --example fakes`, once per test binary — cargo is not holding its build lock while tests
+//! run.
 
 #![allow(dead_code)]
 
@@ -61,7 +61,7 @@ fn newest_in(path: &Path, newest: &mut SystemTime) {
 
 /// The newest modification time of anything the examples are built from.
 fn newest_source() -> SystemTime {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = workspace_root();
     let mut newest = SystemTime::UNIX_EPOCH;
     for part in ["examples", "src", "Cargo.toml", "Cargo.lock"] {
         newest_in(&root.join(part), &mut newest);
@@ -78,10 +78,21 @@ fn newest_source() -> SystemTime {
     newest
 }
 
+/// The workspace's root: this crate's parent directory.
+fn workspace_root() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().unwrap_or(manifest).to_path_buf()
+}
+
 fn is_fresh(binary: &Path, newest: SystemTime) -> bool {
     std::fs::metadata(binary)
         .and_then(|m| m.modified())
         .is_ok_and(|built| built >= newest)
+}
+
+/// The path of the `kms-sync` binary cargo built for these tests.
+pub fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_kms-sync"))
 }
 
 /// The path of an example binary, built first if it is missing or stale.
@@ -90,7 +101,7 @@ pub fn example(name: &str) -> PathBuf {
     let dir = BUILT.get_or_init(|| {
         let dir = profile_dir();
         let newest = newest_source();
-        let names = ["kms-sync", "fakes"];
+        let names = ["fakes"];
         if names
             .iter()
             .all(|n| is_fresh(&dir.join("examples").join(n), newest))
@@ -99,8 +110,15 @@ pub fn example(name: &str) -> PathBuf {
         }
         let mut cargo = Command::new(env!("CARGO"));
         cargo
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .args(["build", "--quiet", "--features", "full,fake"])
+            .current_dir(workspace_root())
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "kms-sync",
+                "--features",
+                "full,fake",
+            ])
             .args(names.iter().flat_map(|n| ["--example", n]));
         if dir.file_name().is_some_and(|p| p == "release") {
             cargo.arg("--release");
@@ -120,7 +138,7 @@ pub fn example(name: &str) -> PathBuf {
 
 /// A command for the `kms-sync` tool with a clean environment for its own variables.
 pub fn tool() -> Command {
-    let mut command = Command::new(example("kms-sync"));
+    let mut command = Command::new(binary());
     for name in TOOL_VARIABLES {
         command.env_remove(name);
     }

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap_complete::Shell;
 use kms_sync::net::AllowEntry;
 use kms_sync::RateBudget;
 use secrecy::{ExposeSecret, SecretString};
@@ -36,8 +37,11 @@ Environment:
   KMS_URL                           --kms-url: the KMS's base URL
   RUST_LOG                          log filter (e.g. kms_sync_core=debug); overrides -v/-q
 
-Try it with no account: `cargo run --features fake --example fakes` starts fake
-Bitbucket, Checkly, Octopus and KMS servers on 127.0.0.1 and prints the commands to run.";
+Shell completions: `kms-sync completions <SHELL>`; the manual page: `kms-sync man`.
+
+Try it with no account: in a clone of kms-sync, `cargo run --features fake --example fakes`
+starts fake Bitbucket, Checkly, Octopus and KMS servers on 127.0.0.1 and prints the commands
+to run.";
 
 /// Plan, sync, remove or watch a Secret Sync described in the KMS's own JSON, from Hanzo KMS
 /// (or a dotenv file) to Bitbucket, Checkly or Octopus Deploy.
@@ -67,7 +71,22 @@ pub enum Command {
     Watch(WatchArgs),
     /// Check the connection's credentials and the destination's scope; needs no source
     ValidateConnection(TargetArgs),
+    /// Print a shell completion script for kms-sync on stdout
+    #[command(after_help = COMPLETIONS_HELP)]
+    Completions {
+        /// The shell the script is for
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+    /// Print kms-sync's manual page (roff) on stdout, e.g. `kms-sync man > kms-sync.1`
+    Man,
 }
+
+const COMPLETIONS_HELP: &str = "\
+Install, for example:
+  bash  kms-sync completions bash > ~/.local/share/bash-completion/completions/kms-sync
+  zsh   kms-sync completions zsh > ~/.zfunc/_kms-sync   (with fpath+=~/.zfunc before compinit)
+  fish  kms-sync completions fish > ~/.config/fish/completions/kms-sync.fish";
 
 impl Command {
     /// The subcommand's name.
@@ -78,6 +97,8 @@ impl Command {
             Command::Remove(_) => "remove",
             Command::Watch(_) => "watch",
             Command::ValidateConnection(_) => "validate-connection",
+            Command::Completions { .. } => "completions",
+            Command::Man => "man",
         }
     }
 }
@@ -207,13 +228,33 @@ pub struct GuardArgs {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Output")]
 pub struct OutputArgs {
-    /// Print the plan or the report as JSON on stdout
+    /// How the plan or the report is printed on stdout: `text` for people, `json` for
+    /// scripts (value-free: keys, actions, reasons, counts and outcomes, never a value)
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// The same as --output json
     #[arg(long)]
     pub json: bool,
     /// How often a progress line is printed when stderr is not a terminal (a terminal gets a
     /// progress bar)
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = humantime::parse_duration)]
     pub progress_interval: Duration,
+}
+
+impl OutputArgs {
+    /// Whether the plan or the report goes out as JSON (`--output json` or `--json`).
+    pub fn is_json(&self) -> bool {
+        self.json || self.output == OutputFormat::Json
+    }
+}
+
+/// The format of what `plan`, `sync` and `remove` print on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Lines for people
+    Text,
+    /// One JSON document, without any secret value
+    Json,
 }
 
 /// Everything plan, sync and remove take.

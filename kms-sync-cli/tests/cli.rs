@@ -1,7 +1,6 @@
 //! The `kms-sync` command-line tool, run as a real child process against the in-process
 //! fakes: every subcommand, every exit code it promises, its flags and environment, its
 //! output (see `cli_common` for how the binary is found).
-#![cfg(feature = "full")]
 
 mod cli_common;
 
@@ -593,7 +592,7 @@ async fn a_terminal_gets_a_progress_bar() {
     args.extend(["--rate-budget", "5/1s", "--no-state"].map(str::to_owned));
     let inner = format!(
         "{} {}",
-        quoted(&example("kms-sync").display().to_string()),
+        quoted(&binary().display().to_string()),
         args.join(" ")
     );
     let mut command = std::process::Command::new("script");

@@ -2,12 +2,15 @@
 //! JSON, from Hanzo KMS (or a dotenv file) to Bitbucket, Checkly or Octopus Deploy.
 //!
 //! ```text
-//! cargo run --features full --example kms-sync -- --help
-//! cargo run --features full --example kms-sync -- sync \
-//!     --definition sync.json --connection connection.json --kms-project backend
+//! cargo install --path kms-sync-cli      # from a clone; installs `kms-sync`
+//! kms-sync --help
+//! kms-sync sync --definition sync.json --connection connection.json --kms-project backend
+//! kms-sync plan --output json ...         # value-free JSON for scripts
+//! kms-sync completions bash               # a completion script; also zsh, fish, ...
+//! kms-sync man > kms-sync.1               # the manual page
 //! ```
 //!
-//! Try it with no account: `cargo run --features fake --example fakes` starts fake
+//! Try it with no account: in a clone, `cargo run --features fake --example fakes` starts fake
 //! Bitbucket, Checkly, Octopus and KMS servers on 127.0.0.1 and prints the commands to run.
 //!
 //! Exit codes: 0 applied (plan: changes to make), 1 failed, 2 usage or configuration error,
@@ -17,10 +20,18 @@
 //!
 //! The modules: `args` (the command line), `setup` (files → source, options, ledger →
 //! syncer), `commands` (the subcommands), `validate` (validate-connection), `progress` (bar,
-//! lines, the rate-limit state), `logging` (tracing-subscriber), `outcome` (exit codes).
+//! lines, the rate-limit state), `logging` (tracing-subscriber), `outcome` (exit codes),
+//! `signals` (SIGINT and SIGTERM), `generate` (completions and the man page).
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+// The doc comments of `args` are clap's help text, read in a terminal: `<FILE>`-style
+// placeholders and bare URLs are meant as they are, not as HTML or links.
+#![allow(rustdoc::bare_urls, rustdoc::invalid_html_tags)]
 
 mod args;
 mod commands;
+mod generate;
 mod logging;
 mod outcome;
 mod progress;

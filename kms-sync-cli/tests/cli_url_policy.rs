@@ -1,7 +1,6 @@
 //! The CLI's URL policy: a connection's URL (Octopus `instanceUrl`) must be public HTTPS
 //! without userinfo unless `--allow-address` names it; the allowlisted fake is reached while
 //! the database port next to it stays refused.
-#![cfg(feature = "full")]
 
 mod cli_common;
 

@@ -4,7 +4,6 @@
 //! the destination must end exactly as the model says — foreign variables untouched, every
 //! key the stopped run created gone. SIGTERM and SIGINT exit 130 ("interrupted"); a second
 //! signal exits at once with 130.
-#![cfg(feature = "full")]
 
 mod cli_common;
 

@@ -51,6 +51,11 @@ impl Signals {
     }
 }
 
+/// Resolves on the first SIGINT (Ctrl-C) or SIGTERM: how `watch` waits to stop.
+pub async fn first_signal() {
+    Signals::install().next().await;
+}
+
 /// Watches for signals while `work` runs: the first gives `stop` (and calls `on_stop`), the
 /// second exits the process at once with [`INTERRUPTED`]. Returns what `work` returns.
 pub async fn stop_on_signals<T>(

@@ -14,8 +14,8 @@ use crate::outcome::{
 };
 use crate::progress::{write_stderr, BarSlot, Display, Mode, PaceSignal};
 use crate::setup::{self, Built, LedgerPlace, Loaded};
-use crate::signals::stop_on_signals;
-use crate::validate;
+use crate::signals::{first_signal, stop_on_signals};
+use crate::{generate, validate};
 
 /// What every command shares: how quiet to be, the bar's slot, the pacing signal.
 pub struct Shell {
@@ -47,6 +47,8 @@ pub async fn run(shell: &Shell, command: Command) -> u8 {
         Command::Watch(WatchArgs { run, poll_interval }) => {
             operate(shell, name, &run, Some(poll_interval)).await
         }
+        Command::Completions { shell } => Ok(generate::print_completions(shell)),
+        Command::Man => Ok(generate::print_man_page()),
     };
     result.unwrap_or_else(|e| report_error(&e))
 }
@@ -95,7 +97,7 @@ async fn operate(shell: &Shell, name: &str, args: &RunArgs, watch: Option<Durati
     let built = setup::build(args, &loaded, progress.clone(), stop.clone())?;
     announce_ledger(shell, &built);
     if name == "plan" {
-        return plan(&built.syncer, args.output.json).await;
+        return plan(&built.syncer, args.output.is_json()).await;
     }
     let mode = Mode::choose(shell.quiet, args.output.progress_interval);
     let budget = built.syncer.destination().info().capabilities.rate_budget();
@@ -121,7 +123,11 @@ async fn operate(shell: &Shell, name: &str, args: &RunArgs, watch: Option<Durati
     };
     let done = stop_on_signals(&stop, announce, work).await;
     display.stop().await;
-    exit_code(done, stop.is_stopped() && watch.is_none(), args.output.json)
+    exit_code(
+        done,
+        stop.is_stopped() && watch.is_none(),
+        args.output.is_json(),
+    )
 }
 
 /// Prints what an operation produced and returns its exit code: [`INTERRUPTED`] when a
@@ -203,22 +209,6 @@ fn describe_run(run: &RunRecord) -> String {
     text
 }
 
-/// Resolves on Ctrl-C (SIGINT) or, on Unix, SIGTERM.
-async fn interrupted() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
-}
-
 /// Auto-sync until Ctrl-C: prints each run as it ends; exits 0 if the last run succeeded.
 async fn watch_until_interrupted(shell: &Shell, syncer: Syncer, poll: Duration) -> Done {
     let handle = AutoSync::spawn(
@@ -230,7 +220,7 @@ async fn watch_until_interrupted(shell: &Shell, syncer: Syncer, poll: Duration) 
         humantime::format_duration(poll)
     ));
     let mut shown = 0;
-    let stop = interrupted();
+    let stop = first_signal();
     tokio::pin!(stop);
     loop {
         tokio::select! {
