@@ -15,6 +15,7 @@
 //! | [`gitlab`] | GitLab CI/CD variables: connections, attributes and masking, environment scopes |
 //! | [`definitions`] | the KMS's JSON → a syncer; auto-sync; the destination registry |
 //! | [`cli`] | the `kms-sync` command-line tool |
+//! | [`server`] | `kms-sync-server`: the API and the workers as one program, deployed as replicas |
 //! | [`fleet`] | many syncs on several machines, on PostgreSQL |
 //! | [`api`] | the KMS's Secret Syncs and App Connections HTTP API |
 //! | [`safety`] | what kms-sync promises, and who owns a key |
@@ -40,6 +41,9 @@ pub mod definitions {}
 
 #[doc = include_str!("cli.md")]
 pub mod cli {}
+
+#[doc = include_str!("server.md")]
+pub mod server {}
 
 #[doc = include_str!("fleet.md")]
 pub mod fleet {}
