@@ -72,7 +72,7 @@ pub async fn serve(
     let address = listener
         .local_addr()
         .map_err(|e| Error::unexpected(e.to_string()))?;
-    tracing::info!(%address, api = parts.api, workers = parts.workers, schema = registry.pool().schema(), "kms-sync-server listening");
+    tracing::info!(%address, api = parts.api, workers = parts.workers, database = registry.server(), "kms-sync-server listening");
     let (stopping, stopped) = watch::channel(false);
     let drained = wait(stopped.clone());
     let http = tokio::spawn(async move {
