@@ -210,7 +210,7 @@ mod tests {
         ] {
             assert!(check_sync_name("name", bad).is_err(), "{bad}");
         }
-        assert!(check_sync_name("name", "my-bitbucket-sync").is_ok());
+        assert!(check_sync_name("name", "my-vault-sync").is_ok());
         assert!(check_sync_name("name", &"a".repeat(257)).is_err());
     }
 

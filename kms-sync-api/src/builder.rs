@@ -19,6 +19,7 @@ use utoipa_axum::routes;
 
 use crate::auth::{self, Auth, AuthState};
 use crate::body::DEFAULT_BODY_LIMIT;
+use crate::describe;
 use crate::error::{envelope, ApiError};
 use crate::limit::{self, Limits, RateLimit, DEFAULT_READ_LIMIT, DEFAULT_WRITE_LIMIT};
 use crate::present::{default_environment_names, Presenter};
@@ -42,7 +43,7 @@ pub const DEFAULT_REMOVAL_WAIT: Duration = Duration::from_secs(3600);
     info(
         title = "kms-sync Secret Syncs API",
         description = "The Hanzo KMS (Infisical-compatible) Secret Syncs and App Connections \
-                       routes for Bitbucket, Checkly and Octopus Deploy, served by kms-sync \
+                       routes for every destination its registry knows, served by kms-sync \
                        over its PostgreSQL registry. Every route needs `Authorization: Bearer`."
     ),
     modifiers(&BearerAuth),
@@ -264,7 +265,8 @@ impl ApiBuilder {
         if self.body_limit == 0 {
             return Err(Error::config("API: the body limit must be at least 1 byte"));
         }
-        let (router, doc) = api_router().split_for_parts();
+        let (router, mut doc) = api_router().split_for_parts();
+        describe::describe(&mut doc, &describe::all_facts(self.registry.destinations()));
         let mut router = router;
         if let Some(path) = &self.openapi_path {
             check_openapi_path(path)?;

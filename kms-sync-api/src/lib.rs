@@ -14,13 +14,17 @@
 //!
 //! ## Routes
 //!
-//! `{destination}` and `{app}` are `bitbucket`, `checkly` or `octopus-deploy` (any kind the
-//! registry's [`DestinationRegistry`](kms_sync_core::DestinationRegistry) knows); every
-//! answer wraps its resource as the KMS does.
+//! `{destination}` and `{app}` are the kinds the registry's
+//! [`DestinationRegistry`](kms_sync_core::DestinationRegistry) knows; everything the API says
+//! about one (display name, import, public credential fields, display-only config fields,
+//! the OpenAPI texts) comes from its factory's
+//! [`DestinationFacts`](kms_sync_core::DestinationFacts), so the API names no service and a
+//! destination you add is served like the built-in ones. Every answer wraps its resource as
+//! the KMS does.
 //!
 //! | method and path | answer | the caller needs (on the resource's project) |
 //! |---|---|---|
-//! | `POST /api/v1/app-connections/{app}` | `{"appConnection"}`: public credential fields only (Bitbucket's `email`), `credentialsHash`, `version`, timestamps | app-connections `create` (in `projectId`, or at organization level) |
+//! | `POST /api/v1/app-connections/{app}` | `{"appConnection"}`: public credential fields only (as the factory declares them), `credentialsHash`, `version`, timestamps | app-connections `create` (in `projectId`, or at organization level) |
 //! | `GET /api/v1/app-connections/{app}?projectId=` | `{"appConnections": [...]}`: only those the caller may read (without `projectId`, of every project it may read) | app-connections `read` |
 //! | `GET`, `PATCH`, `DELETE /api/v1/app-connections/{app}/{connectionId}` | `{"appConnection"}`; `PATCH` replaces credentials whole; `DELETE` is 409 while a sync uses it | `read`, and `edit` / `delete` |
 //! | `POST /api/v1/secret-syncs/{destination}` | `{"secretSync"}` with every field of the KMS's sample responses; enabled with auto-sync, it is queued (`syncStatus: pending`) | secret-syncs `create` where the sync reads, secrets `read-value` (or `read`, or `describe-secret`, as the KMS accepts) there, app-connections `connect` on a connection of the same project (or of the organization) |
@@ -29,7 +33,7 @@
 //! | `PATCH …/{syncId}` | `{"secretSync"}`, `version` one more | `read`, `edit` (and where it moves to: `edit`, secrets `read-value`; a new connection: `connect`) |
 //! | `DELETE …/{syncId}?removeSecrets=true\|false` | `{"secretSync"}`; with `true` a remove is queued first (`removeStatus: pending`, `lastRemoveJobId`) and the sync is deleted when it succeeds | `read`, `delete` (and `remove-secrets` with `true`) |
 //! | `POST …/{syncId}/sync-secrets`, `…/remove-secrets` | `{"secretSync"}` with the job queued: `syncStatus: pending` and `lastSyncJobId` (or the remove's) | `read`, `sync-secrets` / `remove-secrets` |
-//! | `POST …/{syncId}/import-secrets?importBehavior=` | 400 "Bitbucket does not support importing secrets." (so Checkly, Octopus Deploy), as the KMS documents | `read`, `import-secrets` |
+//! | `POST …/{syncId}/import-secrets?importBehavior=` | 400 "… does not support importing secrets." for a kind whose factory declares no import, as the KMS documents; else the import is queued | `read`, `import-secrets` |
 //! | `POST …/check-destination` | the KMS's `hasDuplicate`, `duplicateProjectId`; beyond the KMS, `keySchemaOverlap` and each duplicate with an `exampleKey` both syncs would manage — only duplicates the caller may read | secret-syncs `read` in `projectId` |
 //!
 //! ## Auth is never off, and every caller is a principal
@@ -65,7 +69,7 @@
 //!
 //! ## Connections cannot reach inside
 //!
-//! The URLs a connection names (Octopus Deploy's `instanceUrl`) are checked by the
+//! The URLs a connection names (an `instanceUrl`) are checked by the
 //! registry's URL policy
 //! ([`SyncRegistryBuilder::url_policy`](kms_sync_fleet::SyncRegistryBuilder::url_policy),
 //! public HTTPS only by default) when the connection is created or updated — refused with
@@ -95,9 +99,8 @@
 //! - **Validation errors are 400** with one message naming the field, as the KMS answers its
 //!   own service-level checks; the KMS answers schema failures 422 `ValidationFailure` with
 //!   a list of zod issues. A duplicate name is **409** (the KMS says 400).
-//! - **`isEnabled` and `isAutoSyncEnabled`** are both in every sync: the KMS's Bitbucket and
-//!   Checkly samples carry the first, its Octopus Deploy sample the second, and kms-sync
-//!   honours both (a disabled sync never runs).
+//! - **`isEnabled` and `isAutoSyncEnabled`** are both in every sync: some of the KMS's samples
+//!   carry the first, others the second, and kms-sync honours both (a disabled sync never runs).
 //! - **`environment.name`, `environment.id`, `folder.id`/`folderId`, `orgId`**: the registry
 //!   keeps the environment's slug and the secret path, not the KMS's ids. The name is the
 //!   KMS's default for `dev`/`staging`/`prod` (or [`ApiBuilder::environment_name`]); the ids
@@ -144,6 +147,7 @@ mod auth;
 mod authz;
 mod body;
 mod builder;
+mod describe;
 mod error;
 mod limit;
 mod model;
@@ -169,6 +173,3 @@ pub use model::{
 /// The router's framework, re-exported so a service mounts the router with the same
 /// version.
 pub use axum;
-
-/// The destinations that cannot import secrets (the KMS's `canImportSecrets: false`).
-pub(crate) const IMPORTLESS: &[&str] = &["bitbucket", "checkly", "octopus-deploy"];

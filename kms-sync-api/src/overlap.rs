@@ -1,22 +1,19 @@
 //! `check-destination`: whether another sync writes the same destination config (the
 //! KMS's rule), and, beyond the KMS, whether its key schema overlaps.
 
-use kms_sync_core::{KeySchema, NoKeySchema, TemplateKeySchema};
+use kms_sync_core::{DestinationFacts, KeySchema, NoKeySchema, TemplateKeySchema};
 use serde_json::{Map, Value};
 
-/// The `destinationConfig` fields the KMS leaves out of the comparison (display names).
-pub(crate) fn skip_fields(kind: &str) -> &'static [&'static str] {
-    match kind {
-        "checkly" => &["groupName", "accountName"],
-        _ => &[],
-    }
-}
-
-/// Whether two configs name the same destination: equal, the display-name fields aside.
-pub(crate) fn same_destination(kind: &str, a: &Map<String, Value>, b: &Map<String, Value>) -> bool {
+/// Whether two configs name the same destination: equal, the fields the kind's factory
+/// declares display-only (a name shown beside an id) aside.
+pub(crate) fn same_destination(
+    facts: &DestinationFacts,
+    a: &Map<String, Value>,
+    b: &Map<String, Value>,
+) -> bool {
     let strip = |m: &Map<String, Value>| -> Map<String, Value> {
         m.iter()
-            .filter(|(k, _)| !skip_fields(kind).contains(&k.as_str()))
+            .filter(|(k, _)| !facts.is_display_only_config_field(k))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect()
     };
@@ -128,7 +125,8 @@ mod tests {
             serde_json::from_str(r#"{"accountId": "1", "accountName": "A"}"#).unwrap_or_default();
         let b: Map<String, Value> =
             serde_json::from_str(r#"{"accountId": "1", "accountName": "B"}"#).unwrap_or_default();
-        assert!(same_destination("checkly", &a, &b));
-        assert!(!same_destination("bitbucket", &a, &b));
+        let named = DestinationFacts::new("x", "X").display_only_config_fields(&["accountName"]);
+        assert!(same_destination(&named, &a, &b));
+        assert!(!same_destination(&DestinationFacts::new("y", "Y"), &a, &b));
     }
 }

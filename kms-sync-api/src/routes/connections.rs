@@ -92,7 +92,7 @@ fn strip_unsupported(object: &mut Map<String, Value>) -> Result<(), ApiError> {
     tag = "App Connections",
     operation_id = "listAppConnections",
     params(
-        ("app" = String, Path, description = "`bitbucket`, `checkly` or `octopus-deploy`"),
+        ("app" = String, Path, description = "An app this API serves (`GET /api/v1/app-connections/options` lists them)"),
         ("projectId" = Option<String>, Query, description = "The KMS project"),
     ),
     responses(
@@ -136,7 +136,7 @@ pub(crate) async fn list_connections(
     path = "/api/v1/app-connections/{app}",
     tag = "App Connections",
     operation_id = "createAppConnection",
-    params(("app" = String, Path, description = "`bitbucket`, `checkly` or `octopus-deploy`")),
+    params(("app" = String, Path, description = "An app this API serves (`GET /api/v1/app-connections/options` lists them)")),
     request_body(content = CreateAppConnectionRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "The connection, without its secret credentials", body = AppConnectionEnvelope),
@@ -183,7 +183,7 @@ pub(crate) async fn create_connection(
     tag = "App Connections",
     operation_id = "getAppConnection",
     params(
-        ("app" = String, Path, description = "`bitbucket`, `checkly` or `octopus-deploy`"),
+        ("app" = String, Path, description = "An app this API serves (`GET /api/v1/app-connections/options` lists them)"),
         ("connectionId" = String, Path, description = "The connection's id"),
     ),
     responses(
@@ -214,7 +214,7 @@ pub(crate) async fn get_connection(
     tag = "App Connections",
     operation_id = "updateAppConnection",
     params(
-        ("app" = String, Path, description = "`bitbucket`, `checkly` or `octopus-deploy`"),
+        ("app" = String, Path, description = "An app this API serves (`GET /api/v1/app-connections/options` lists them)"),
         ("connectionId" = String, Path, description = "The connection's id"),
     ),
     request_body(content = UpdateAppConnectionRequest, content_type = "application/json"),
@@ -256,7 +256,7 @@ pub(crate) async fn update_connection(
     tag = "App Connections",
     operation_id = "deleteAppConnection",
     params(
-        ("app" = String, Path, description = "`bitbucket`, `checkly` or `octopus-deploy`"),
+        ("app" = String, Path, description = "An app this API serves (`GET /api/v1/app-connections/options` lists them)"),
         ("connectionId" = String, Path, description = "The connection's id"),
     ),
     responses(

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::Path;
+use kms_sync_core::DestinationFacts;
 use kms_sync_fleet::SyncRegistry;
 
 use crate::body::path;
@@ -39,15 +40,19 @@ impl ApiState {
             ))),
         }
     }
-}
 
-/// The KMS's display name of a destination kind.
-pub(crate) fn display_name(kind: &str) -> String {
-    match kind {
-        "bitbucket" => "Bitbucket".to_owned(),
-        "checkly" => "Checkly".to_owned(),
-        "octopus-deploy" => "Octopus Deploy".to_owned(),
-        other => other.to_owned(),
+    /// What the kind's factory declares about it (display name, import, public and
+    /// display-only fields): the one place the API learns anything about a service.
+    pub fn facts(&self, kind: &str) -> DestinationFacts {
+        match self.registry.destinations().factory(kind) {
+            Ok(factory) => factory.facts(),
+            Err(_) => DestinationFacts::new("unknown", "Unknown"),
+        }
+    }
+
+    /// The name people read for a kind, as its factory declares it.
+    pub fn display_name(&self, kind: &str) -> &'static str {
+        self.facts(kind).display_name()
     }
 }
 

@@ -9,12 +9,12 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::Extension;
 use axum::Json;
-use kms_sync_core::{Operation, RunStatus};
+use kms_sync_core::{DestinationFacts, Operation, RunStatus};
 use kms_sync_fleet::{JobId, SyncId, SyncPatch, SyncRecord, TriggerCause, Triggered};
 use serde_json::{Map, Value};
 
 use super::access::{self, may_read_sync, require_place, usable_connection};
-use super::{display_name, kind_and_id, ApiState};
+use super::{kind_and_id, ApiState};
 use crate::auth::Caller;
 use crate::authz::Action;
 use crate::body::{
@@ -49,7 +49,7 @@ async fn sync_of(
     if record.destination != kind {
         return Err(ApiError::bad_request(format!(
             "Secret sync with ID \"{id}\" is not configured for {}",
-            display_name(kind)
+            state.display_name(kind)
         )));
     }
     access::require_sync(&caller.principal, &record, action)?;
@@ -73,7 +73,7 @@ fn envelope(state: &ApiState, record: &SyncRecord) -> ApiResult<SecretSyncEnvelo
 /// The checks the KMS makes on a create or update body beyond what kms-sync's parser
 /// checks: names, environment slugs, secret paths, and `initialSyncBehavior`, which these
 /// destinations (no import) take only as `overwrite-destination`.
-fn check_fields(kind: &str, body: &Map<String, Value>) -> Result<(), ApiError> {
+fn check_fields(state: &ApiState, kind: &str, body: &Map<String, Value>) -> Result<(), ApiError> {
     if let Some(name) = string_field(body, "name")? {
         check_sync_name("name", name)?;
     }
@@ -96,11 +96,11 @@ fn check_fields(kind: &str, body: &Map<String, Value>) -> Result<(), ApiError> {
         .and_then(|o| o.get("initialSyncBehavior"))
         .and_then(Value::as_str);
     if let Some(behavior) = behavior {
-        if behavior != "overwrite-destination" && crate::IMPORTLESS.contains(&kind) {
+        if behavior != "overwrite-destination" && !state.facts(kind).can_import_secrets() {
             return Err(ApiError::bad_request(format!(
                 "syncOptions.initialSyncBehavior: {} does not support importing secrets; use \
                  `overwrite-destination`",
-                display_name(kind)
+                state.display_name(kind)
             )));
         }
     }
@@ -114,7 +114,7 @@ fn check_fields(kind: &str, body: &Map<String, Value>) -> Result<(), ApiError> {
     tag = "Secret Syncs",
     operation_id = "listSecretSyncs",
     params(
-        ("destination" = String, Path, description = "`bitbucket`, `checkly` or `octopus-deploy`"),
+        ("destination" = String, Path, description = "A destination kind this API serves (`GET /api/v1/secret-syncs/options` lists them)"),
         ("projectId" = String, Query, description = "The KMS project"),
     ),
     responses(
@@ -150,7 +150,7 @@ pub(crate) async fn list_syncs(
     path = "/api/v1/secret-syncs/{destination}",
     tag = "Secret Syncs",
     operation_id = "createSecretSync",
-    params(("destination" = String, Path, description = "`bitbucket`, `checkly` or `octopus-deploy`")),
+    params(("destination" = String, Path, description = "A destination kind this API serves (`GET /api/v1/secret-syncs/options` lists them)")),
     request_body(content = CreateSecretSyncRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "The sync", body = SecretSyncEnvelope),
@@ -178,7 +178,7 @@ pub(crate) async fn create_sync(
     else {
         return Err(ApiError::bad_request("projectId: Project ID required"));
     };
-    check_fields(kind, &body.object)?;
+    check_fields(&state, kind, &body.object)?;
     let environment = required(&body.object, "environment")?;
     let secret_path = required(&body.object, "secretPath")?;
     let who = &caller.principal;
@@ -196,7 +196,7 @@ pub(crate) async fn create_sync(
     tag = "Secret Syncs",
     operation_id = "getSecretSync",
     params(
-        ("destination" = String, Path, description = "`bitbucket`, `checkly` or `octopus-deploy`"),
+        ("destination" = String, Path, description = "A destination kind this API serves (`GET /api/v1/secret-syncs/options` lists them)"),
         ("syncId" = String, Path, description = "The sync's id"),
     ),
     responses(
@@ -226,7 +226,7 @@ pub(crate) async fn get_sync(
     tag = "Secret Syncs",
     operation_id = "getSecretSyncByName",
     params(
-        ("destination" = String, Path, description = "`bitbucket`, `checkly` or `octopus-deploy`"),
+        ("destination" = String, Path, description = "A destination kind this API serves (`GET /api/v1/secret-syncs/options` lists them)"),
         ("syncName" = String, Path, description = "The sync's name (slug-friendly)"),
         ("projectId" = String, Query, description = "The KMS project"),
     ),
@@ -253,7 +253,7 @@ pub(crate) async fn get_sync_by_name(
     let missing = || {
         ApiError::not_found(format!(
             "Could not find {} Sync with name \"{name}\"",
-            display_name(kind)
+            state.display_name(kind)
         ))
     };
     let record = match state
@@ -279,7 +279,7 @@ pub(crate) async fn get_sync_by_name(
     tag = "Secret Syncs",
     operation_id = "updateSecretSync",
     params(
-        ("destination" = String, Path, description = "`bitbucket`, `checkly` or `octopus-deploy`"),
+        ("destination" = String, Path, description = "A destination kind this API serves (`GET /api/v1/secret-syncs/options` lists them)"),
         ("syncId" = String, Path, description = "The sync's id"),
     ),
     request_body(content = UpdateSecretSyncRequest, content_type = "application/json"),
@@ -305,7 +305,7 @@ pub(crate) async fn update_sync(
 ) -> ApiResult<SecretSyncEnvelope> {
     let (kind, id) = kind_and_id(&state, params, sync_id)?;
     let body = json_object(&headers, body, "sync update")?;
-    check_fields(kind, &body.object)?;
+    check_fields(&state, kind, &body.object)?;
     let patch = SyncPatch::from_json(&body.text)?;
     let current = sync_of(&state, &caller, kind, id, Action::Edit).await?;
     check_move(&state, &caller, &current, &body.object).await?;
@@ -352,7 +352,7 @@ async fn check_move(
     tag = "Secret Syncs",
     operation_id = "deleteSecretSync",
     params(
-        ("destination" = String, Path, description = "`bitbucket`, `checkly` or `octopus-deploy`"),
+        ("destination" = String, Path, description = "A destination kind this API serves (`GET /api/v1/secret-syncs/options` lists them)"),
         ("syncId" = String, Path, description = "The sync's id"),
         ("removeSecrets" = Option<String>, Query, description = "`true` or `false` (default)"),
     ),
@@ -442,6 +442,7 @@ fn queued(mut record: SyncRecord, operation: Operation, job: JobId) -> SyncRecor
     let status = &mut record.status;
     let (state, id) = match operation {
         Operation::Remove => (&mut status.remove_status, &mut status.last_remove_job_id),
+        Operation::Import => (&mut status.import_status, &mut status.last_import_job_id),
         _ => (&mut status.sync_status, &mut status.last_sync_job_id),
     };
     *state = Some(RunStatus::Pending);
@@ -472,7 +473,7 @@ async fn trigger(state: &ApiState, id: SyncId, operation: Operation) -> Result<J
     tag = "Secret Syncs",
     operation_id = "syncSecretSync",
     params(
-        ("destination" = String, Path, description = "`bitbucket`, `checkly` or `octopus-deploy`"),
+        ("destination" = String, Path, description = "A destination kind this API serves (`GET /api/v1/secret-syncs/options` lists them)"),
         ("syncId" = String, Path, description = "The sync's id"),
     ),
     responses(
@@ -500,7 +501,7 @@ pub(crate) async fn sync_secrets(
     tag = "Secret Syncs",
     operation_id = "removeSecretSyncSecrets",
     params(
-        ("destination" = String, Path, description = "`bitbucket`, `checkly` or `octopus-deploy`"),
+        ("destination" = String, Path, description = "A destination kind this API serves (`GET /api/v1/secret-syncs/options` lists them)"),
         ("syncId" = String, Path, description = "The sync's id"),
     ),
     responses(
@@ -530,6 +531,7 @@ async fn run(
     let (kind, id) = kind_and_id(&state, params, sync_id)?;
     let action = match operation {
         Operation::Remove => Action::RemoveSecrets,
+        Operation::Import => Action::ImportSecrets,
         _ => Action::SyncSecrets,
     };
     sync_of(&state, &caller, kind, id, action).await?;
@@ -538,15 +540,15 @@ async fn run(
     envelope(&state, &record)
 }
 
-/// Import from the destination: refused, as the KMS documents for Bitbucket, Checkly and
-/// Octopus Deploy ("… does not support importing secrets.").
+/// Import from the destination: refused with the KMS's words ("… does not support importing
+/// secrets.") for a kind whose factory declares no import; else queued.
 #[utoipa::path(
     post,
     path = "/api/v1/secret-syncs/{destination}/{syncId}/import-secrets",
     tag = "Secret Syncs",
     operation_id = "importSecretSyncSecrets",
     params(
-        ("destination" = String, Path, description = "`bitbucket`, `checkly` or `octopus-deploy`"),
+        ("destination" = String, Path, description = "A destination kind this API serves (`GET /api/v1/secret-syncs/options` lists them)"),
         ("syncId" = String, Path, description = "The sync's id"),
         ("importBehavior" = String, Query, description = "`prioritize-source` or `prioritize-destination`"),
     ),
@@ -573,10 +575,13 @@ pub(crate) async fn import_secrets(
             ))
         }
     }
+    if state.facts(kind).can_import_secrets() {
+        return run(state, caller, Ok(Path((kind.to_owned(), id.to_string()))), Operation::Import).await;
+    }
     sync_of(&state, &caller, kind, id, Action::ImportSecrets).await?;
     Err(ApiError::bad_request(format!(
         "{} does not support importing secrets.",
-        display_name(kind)
+        state.display_name(kind)
     )))
 }
 
@@ -587,7 +592,7 @@ pub(crate) async fn import_secrets(
     path = "/api/v1/secret-syncs/{destination}/check-destination",
     tag = "Secret Syncs",
     operation_id = "checkSecretSyncDestination",
-    params(("destination" = String, Path, description = "`bitbucket`, `checkly` or `octopus-deploy`")),
+    params(("destination" = String, Path, description = "A destination kind this API serves (`GET /api/v1/secret-syncs/options` lists them)")),
     request_body(content = CheckDestinationRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "The syncs already writing it", body = CheckDestinationResponse),
@@ -626,7 +631,7 @@ pub(crate) async fn check_destination(
     // Only the syncs the caller may read: another tenant's are never revealed.
     let mut all = state.registry.syncs().list(kind, None).await?;
     all.retain(|s| may_read_sync(who, s));
-    let duplicates = check.duplicates(kind, &all)?;
+    let duplicates = check.duplicates(&state.facts(kind), &all)?;
     Ok(Json(CheckDestinationResponse {
         has_duplicate: !duplicates.is_empty(),
         duplicate_project_id: duplicates.first().and_then(|d| d.project_id.clone()),
@@ -680,7 +685,7 @@ impl CheckBody {
     /// whether its key schema overlaps this one's.
     fn duplicates(
         &self,
-        kind: &str,
+        facts: &DestinationFacts,
         all: &[SyncRecord],
     ) -> Result<Vec<DestinationOverlap>, ApiError> {
         let excluded = self.exclude.and_then(|id| all.iter().find(|s| s.id == id));
@@ -701,7 +706,7 @@ impl CheckBody {
             else {
                 continue;
             };
-            if !same_destination(kind, &self.config, &theirs) {
+            if !same_destination(&facts, &self.config, &theirs) {
                 continue;
             }
             let their_schema = key_schema_of(other);
