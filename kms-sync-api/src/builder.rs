@@ -23,7 +23,7 @@ use crate::describe;
 use crate::error::{envelope, ApiError};
 use crate::limit::{self, Limits, RateLimit, DEFAULT_READ_LIMIT, DEFAULT_WRITE_LIMIT};
 use crate::present::{default_environment_names, Presenter};
-use crate::routes::{connections, syncs, ApiState};
+use crate::routes::{available, catalog, connections, syncs, ApiState};
 
 /// How often a `DELETE ?removeSecrets=true` looks at its remove job, unless configured.
 ///
@@ -69,6 +69,12 @@ impl Modify for BearerAuth {
 /// Every route, with its OpenAPI operation, from the handlers' own annotations.
 fn api_router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(catalog::list_all_syncs))
+        .routes(routes!(catalog::sync_options))
+        .routes(routes!(catalog::list_all_connections))
+        .routes(routes!(catalog::connection_options))
+        .routes(routes!(available::available_connections))
+        .routes(routes!(available::connection_by_name))
         .routes(routes!(syncs::list_syncs, syncs::create_sync))
         .routes(routes!(
             syncs::get_sync,
@@ -102,6 +108,22 @@ fn api_router() -> OpenApiRouter<ApiState> {
 /// ```
 pub fn openapi() -> OpenApi {
     api_router().into_openapi()
+}
+
+/// The OpenAPI document a router over `destinations` serves: [`openapi()`] with the
+/// `{destination}` and `{app}` parameters naming the kinds served, and each kind's
+/// `destinationConfig` and `credentials` described, from its factory's facts.
+///
+/// ```
+/// use kms_sync_core::{DestinationRegistry, MemoryFactory};
+/// let doc = kms_sync_api::openapi_for(&DestinationRegistry::new().with(MemoryFactory));
+/// assert!(doc.to_json()?.contains("`memory`"));
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+pub fn openapi_for(destinations: &kms_sync_core::DestinationRegistry) -> OpenApi {
+    let mut doc = openapi();
+    describe::describe(&mut doc, &describe::all_facts(destinations));
+    doc
 }
 
 /// Builds the [`Router`] a service mounts (with `merge`, at its root: the routes are the

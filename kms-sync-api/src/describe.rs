@@ -123,6 +123,9 @@ mod tests {
         describe(&mut doc, &[VAULT]);
         let json = doc.to_json().unwrap_or_default();
         assert!(json.contains("`vault` (Vault)"), "path parameters");
-        assert!(json.contains("- **Vault** (`vault`): `token`"), "credentials");
+        assert!(
+            json.contains("- **Vault** (`vault`): `token`"),
+            "credentials"
+        );
     }
 }

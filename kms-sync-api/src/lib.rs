@@ -147,8 +147,10 @@ mod auth;
 mod authz;
 mod body;
 mod builder;
+mod catalog;
 mod describe;
 mod error;
+mod issues;
 mod limit;
 mod model;
 mod overlap;
@@ -160,8 +162,12 @@ pub use authz::{
     Action, Authorizer, Condition, Conditions, Grant, Principal, Subject, TokenFileAuthorizer,
 };
 pub use body::DEFAULT_BODY_LIMIT;
-pub use builder::{openapi, ApiBuilder, DEFAULT_REMOVAL_POLL, DEFAULT_REMOVAL_WAIT};
-pub use error::{ErrorResponse, REQUEST_ID_HEADER};
+pub use builder::{openapi, openapi_for, ApiBuilder, DEFAULT_REMOVAL_POLL, DEFAULT_REMOVAL_WAIT};
+pub use catalog::{
+    AppConnectionOption, AppConnectionOptions, AvailableConnection, AvailableConnectionList,
+    SecretSyncOption, SecretSyncOptions,
+};
+pub use error::{ErrorResponse, ValidationFailure, ValidationIssue, REQUEST_ID_HEADER};
 pub use limit::{RateLimit, DEFAULT_READ_LIMIT, DEFAULT_WRITE_LIMIT};
 pub use model::{
     AppConnection, AppConnectionEnvelope, AppConnectionList, CheckDestinationRequest,

@@ -308,6 +308,7 @@ pub struct CheckDestinationResponse {
 ///     name: "s".into(), project_id: "p".into(), description: None, connection_id: "c".into(),
 ///     environment: "dev".into(), secret_path: "/".into(), is_enabled: None,
 ///     is_auto_sync_enabled: None, sync_options: None, destination_config: serde_json::json!({}),
+///     destination: None,
 /// })?;
 /// assert!(doc.get("secretPath").is_some());
 /// # Ok::<(), serde_json::Error>(())
@@ -342,6 +343,9 @@ pub struct CreateSecretSyncRequest {
     /// The destination's config (see each destination's documentation).
     #[schema(value_type = Object)]
     pub destination_config: Value,
+    /// The destination kind, if given: it must be the one the URL names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination: Option<String>,
 }
 
 /// The KMS's update-sync body: any of the create body's fields but `projectId`. For the

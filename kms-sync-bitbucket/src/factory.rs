@@ -63,7 +63,12 @@ impl DestinationFactory for BitbucketFactory {
     ) -> Result<bool> {
         let connection = BitbucketConnection::from_kms_json(connection.expose_json())?;
         let http = settings
-            .client_builder("bitbucket", crate::destination::DEFAULT_BASE_URL, crate::destination::documented_budget(), 1)
+            .client_builder(
+                "bitbucket",
+                crate::destination::DEFAULT_BASE_URL,
+                crate::destination::documented_budget(),
+                1,
+            )
             .auth(connection.auth())
             .error_table(crate::error::error_table)
             .build()?;

@@ -62,7 +62,12 @@ impl DestinationFactory for ChecklyFactory {
     ) -> Result<bool> {
         let connection = ChecklyConnection::from_kms_json(connection.expose_json())?;
         let http = settings
-            .client_builder("checkly", crate::destination::DEFAULT_BASE_URL, crate::destination::documented_budget(), 1)
+            .client_builder(
+                "checkly",
+                crate::destination::DEFAULT_BASE_URL,
+                crate::destination::documented_budget(),
+                1,
+            )
             .auth(connection.auth())
             .error_table(crate::error::error_table)
             .build()?;

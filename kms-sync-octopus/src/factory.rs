@@ -63,7 +63,12 @@ impl DestinationFactory for OctopusFactory {
     ) -> Result<bool> {
         let connection = OctopusConnection::from_kms_json(connection.expose_json())?;
         let http = settings
-            .client_builder("octopus-deploy", connection.instance_url(), crate::destination::assumed_budget(), 1)
+            .client_builder(
+                "octopus-deploy",
+                connection.instance_url(),
+                crate::destination::assumed_budget(),
+                1,
+            )
             .auth(connection.auth())
             .error_table(crate::error::error_table)
             .build()?;

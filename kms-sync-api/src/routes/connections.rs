@@ -18,6 +18,7 @@ use crate::auth::Caller;
 use crate::authz::{Action, Subject};
 use crate::body::{json_object, path, query};
 use crate::error::{ApiError, ErrorResponse};
+use crate::issues::typed;
 use crate::model::{
     AppConnectionEnvelope, AppConnectionList, CreateAppConnectionRequest,
     UpdateAppConnectionRequest,
@@ -26,8 +27,7 @@ use crate::model::{
 type ApiResult<T> = Result<Json<T>, ApiError>;
 
 fn connection_id(text: &str) -> Result<ConnectionId, ApiError> {
-    ConnectionId::parse(text)
-        .map_err(|e| ApiError::bad_request(format!("connectionId: {}", e.message())))
+    ConnectionId::parse(text).map_err(|_| ApiError::invalid(&["connectionId"], "Invalid uuid"))
 }
 
 /// The connection `id`, which the caller must be able to read (else 404, as for a
@@ -159,6 +159,7 @@ pub(crate) async fn create_connection(
 ) -> ApiResult<AppConnectionEnvelope> {
     let app = state.kind(&path(params)?)?;
     let mut body = json_object(&headers, body, "app connection")?;
+    let _: CreateAppConnectionRequest = typed(&body.text)?;
     strip_unsupported(&mut body.object)?;
     let text = Value::Object(body.object).to_string();
     let definition = AppConnectionDefinition::from_json(&text)?;
@@ -240,6 +241,7 @@ pub(crate) async fn update_connection(
 ) -> ApiResult<AppConnectionEnvelope> {
     let (app, id) = kind_and_id(&state, params, connection_id)?;
     let mut body = json_object(&headers, body, "app connection update")?;
+    let _: UpdateAppConnectionRequest = typed(&body.text)?;
     strip_unsupported(&mut body.object)?;
     let text = Value::Object(body.object).to_string();
     let patch = ConnectionPatch::from_json(&text)?;

@@ -1,6 +1,8 @@
 //! The handlers: app connections and Secret Syncs, per destination kind in the URL.
 
 pub(crate) mod access;
+pub(crate) mod available;
+pub(crate) mod catalog;
 pub(crate) mod connections;
 pub(crate) mod syncs;
 

@@ -22,6 +22,7 @@ use crate::body::{
     required_query, shown, string_field,
 };
 use crate::error::{ApiError, ErrorResponse};
+use crate::issues::typed;
 use crate::model::{
     CheckDestinationRequest, CheckDestinationResponse, CreateSecretSyncRequest, DestinationOverlap,
     SecretSyncEnvelope, SecretSyncList, UpdateSecretSyncRequest,
@@ -32,7 +33,7 @@ type ApiResult<T> = Result<Json<T>, ApiError>;
 
 /// The sync id of the URL, or 400 naming `syncId`.
 fn sync_id(text: &str) -> Result<SyncId, ApiError> {
-    SyncId::parse(text).map_err(|e| ApiError::bad_request(format!("syncId: {}", e.message())))
+    SyncId::parse(text).map_err(|_| ApiError::invalid(&["syncId"], "Invalid uuid"))
 }
 
 /// The sync `id`, which the caller must be able to read (else 404, as for a missing id),
@@ -60,7 +61,7 @@ async fn sync_of(
 fn required<'a>(body: &'a Map<String, Value>, field: &str) -> Result<&'a str, ApiError> {
     match string_field(body, field)? {
         Some(value) if !value.trim().is_empty() => Ok(value),
-        _ => Err(ApiError::bad_request(format!("{field}: Required"))),
+        _ => Err(ApiError::invalid(&[field], "Required")),
     }
 }
 
@@ -85,10 +86,10 @@ fn check_fields(state: &ApiState, kind: &str, body: &Map<String, Value>) -> Resu
     }
     if let Some(destination) = string_field(body, "destination")? {
         if destination != kind {
-            return Err(ApiError::bad_request(format!(
-                "destination: the URL names `{kind}`, the body `{}`",
-                shown(destination)
-            )));
+            return Err(ApiError::invalid(
+                &["destination"],
+                format!("Expected `{kind}`, the destination the URL names"),
+            ));
         }
     }
     let behavior = body
@@ -97,11 +98,13 @@ fn check_fields(state: &ApiState, kind: &str, body: &Map<String, Value>) -> Resu
         .and_then(Value::as_str);
     if let Some(behavior) = behavior {
         if behavior != "overwrite-destination" && !state.facts(kind).can_import_secrets() {
-            return Err(ApiError::bad_request(format!(
-                "syncOptions.initialSyncBehavior: {} does not support importing secrets; use \
-                 `overwrite-destination`",
-                state.display_name(kind)
-            )));
+            return Err(ApiError::invalid(
+                &["syncOptions", "initialSyncBehavior"],
+                format!(
+                    "{} does not support importing secrets; use `overwrite-destination`",
+                    state.display_name(kind)
+                ),
+            ));
         }
     }
     Ok(())
@@ -174,9 +177,10 @@ pub(crate) async fn create_sync(
 ) -> ApiResult<SecretSyncEnvelope> {
     let kind = state.kind(&path(params)?)?;
     let body = json_object(&headers, body, "sync definition")?;
+    let _: CreateSecretSyncRequest = typed(&body.text)?;
     let Some(project) = string_field(&body.object, "projectId")?.filter(|p| !p.trim().is_empty())
     else {
-        return Err(ApiError::bad_request("projectId: Project ID required"));
+        return Err(ApiError::invalid(&["projectId"], "Project ID required"));
     };
     check_fields(&state, kind, &body.object)?;
     let environment = required(&body.object, "environment")?;
@@ -305,6 +309,7 @@ pub(crate) async fn update_sync(
 ) -> ApiResult<SecretSyncEnvelope> {
     let (kind, id) = kind_and_id(&state, params, sync_id)?;
     let body = json_object(&headers, body, "sync update")?;
+    let _: UpdateSecretSyncRequest = typed(&body.text)?;
     check_fields(&state, kind, &body.object)?;
     let patch = SyncPatch::from_json(&body.text)?;
     let current = sync_of(&state, &caller, kind, id, Action::Edit).await?;
@@ -450,6 +455,25 @@ fn queued(mut record: SyncRecord, operation: Operation, job: JobId) -> SyncRecor
     record
 }
 
+/// 400, as the KMS answers, while a run of `operation` of the sync is in progress (a
+/// worker holds the sync's lock and has marked the run `running`).
+fn refuse_while_running(record: &SyncRecord, operation: Operation) -> Result<(), ApiError> {
+    let status = &record.status;
+    let running = match operation {
+        Operation::Remove => status.remove_status,
+        Operation::Import => status.import_status,
+        _ => status.sync_status,
+    };
+    if running == Some(RunStatus::Running) {
+        return Err(ApiError::bad_request(format!(
+            "A {operation} job is already in progress for Secret Sync with ID \"{}\"; try again \
+             when it has finished",
+            record.id
+        )));
+    }
+    Ok(())
+}
+
 /// Queues `operation` of sync `id` (manual): the job's id, or 400 for a disabled sync.
 async fn trigger(state: &ApiState, id: SyncId, operation: Operation) -> Result<JobId, ApiError> {
     match state
@@ -534,7 +558,8 @@ async fn run(
         Operation::Import => Action::ImportSecrets,
         _ => Action::SyncSecrets,
     };
-    sync_of(&state, &caller, kind, id, action).await?;
+    let record = sync_of(&state, &caller, kind, id, action).await?;
+    refuse_while_running(&record, operation)?;
     let job = trigger(&state, id, operation).await?;
     let record = queued(state.registry.syncs().get(id).await?, operation, job);
     envelope(&state, &record)
@@ -570,13 +595,20 @@ pub(crate) async fn import_secrets(
     match query(q)?.get("importBehavior").map(String::as_str) {
         Some("prioritize-source" | "prioritize-destination") => {}
         _ => {
-            return Err(ApiError::bad_request(
-                "importBehavior: must be `prioritize-source` or `prioritize-destination`",
+            return Err(ApiError::invalid(
+                &["importBehavior"],
+                "Expected 'prioritize-source' | 'prioritize-destination'",
             ))
         }
     }
     if state.facts(kind).can_import_secrets() {
-        return run(state, caller, Ok(Path((kind.to_owned(), id.to_string()))), Operation::Import).await;
+        return run(
+            state,
+            caller,
+            Ok(Path((kind.to_owned(), id.to_string()))),
+            Operation::Import,
+        )
+        .await;
     }
     sync_of(&state, &caller, kind, id, Action::ImportSecrets).await?;
     Err(ApiError::bad_request(format!(
@@ -649,27 +681,22 @@ struct CheckBody {
 
 impl CheckBody {
     fn read(text: &str) -> Result<CheckBody, ApiError> {
-        let request: CheckDestinationRequest =
-            kms_sync_core::parse_json(text, "check-destination body")?;
+        let request: CheckDestinationRequest = typed(text)?;
         uuid_field("projectId", &request.project_id)?;
         if let Some(id) = &request.connection_id {
             uuid_field("connectionId", id)?;
         }
-        let exclude =
-            match &request.exclude_sync_id {
-                Some(id) => Some(SyncId::parse(id).map_err(|e| {
-                    ApiError::bad_request(format!("excludeSyncId: {}", e.message()))
-                })?),
-                None => None,
-            };
+        let exclude = match &request.exclude_sync_id {
+            Some(id) => Some(
+                SyncId::parse(id)
+                    .map_err(|_| ApiError::invalid(&["excludeSyncId"], "Invalid uuid"))?,
+            ),
+            None => None,
+        };
         let config = match &request.destination_config {
             None | Some(Value::Null) => Map::new(),
             Some(Value::Object(m)) => m.clone(),
-            Some(_) => {
-                return Err(ApiError::bad_request(
-                    "destinationConfig: must be an object",
-                ))
-            }
+            Some(_) => return Err(ApiError::invalid(&["destinationConfig"], "Expected object")),
         };
         if let Some(env) = &request.environment {
             check_environment(env)?;
@@ -742,5 +769,5 @@ fn key_schema_of(sync: &SyncRecord) -> Option<String> {
 fn uuid_field(field: &str, text: &str) -> Result<(), ApiError> {
     uuid::Uuid::try_parse(text.trim())
         .map(|_| ())
-        .map_err(|_| ApiError::bad_request(format!("{field}: `{}` is not a UUID", shown(text))))
+        .map_err(|_| ApiError::invalid(&[field], "Invalid uuid"))
 }
