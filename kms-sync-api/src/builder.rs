@@ -10,7 +10,7 @@ use axum::http::{Method, Uri};
 use axum::routing::get;
 use axum::{middleware, Json, Router};
 use kms_sync_core::{Error, Result};
-use kms_sync_fleet::SyncRegistry;
+use kms_sync_fleet::{SourceProvider, SyncRegistry};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::OpenApi;
 use utoipa::{Modify, OpenApi as _};
@@ -156,6 +156,8 @@ pub struct ApiBuilder {
     removal_wait: Duration,
     read_limit: RateLimit,
     write_limit: RateLimit,
+    sources: Option<crate::checks::Sources>,
+    verify_connections: bool,
 }
 
 impl ApiBuilder {
@@ -179,7 +181,37 @@ impl ApiBuilder {
             removal_wait: DEFAULT_REMOVAL_WAIT,
             read_limit: RateLimit::minute_of(DEFAULT_READ_LIMIT),
             write_limit: RateLimit::minute_of(DEFAULT_WRITE_LIMIT),
+            sources: None,
+            verify_connections: true,
         }
+    }
+
+    /// Where a sync's source folder is looked up when a sync is created or moved: a sync
+    /// reading a folder the source does not have is refused (400 naming the folder), as
+    /// the KMS refuses it. Give the workers' provider. Default: not checked.
+    ///
+    /// ```no_run
+    /// # fn f(b: kms_sync_api::ApiBuilder, p: std::sync::Arc<dyn kms_sync_fleet::SourceProvider>) {
+    /// let b = b.source_provider(p);
+    /// # }
+    /// ```
+    pub fn source_provider(mut self, sources: Arc<dyn SourceProvider>) -> ApiBuilder {
+        self.sources = Some(crate::checks::Sources(sources));
+        self
+    }
+
+    /// Whether a connection's credentials are checked against its service (one cheap
+    /// authenticated read, the factory's `verify_connection`) when it is created and when
+    /// its credentials change: refused credentials are 400 naming the connection. A
+    /// destination that cannot check accepts the connection "not verified". Default: on,
+    /// as the KMS.
+    ///
+    /// ```no_run
+    /// # fn f(b: kms_sync_api::ApiBuilder) { let b = b.verify_connections(false); }
+    /// ```
+    pub fn verify_connections(mut self, verify: bool) -> ApiBuilder {
+        self.verify_connections = verify;
+        self
     }
 
     /// The read limit per caller (`GET`): default [`DEFAULT_READ_LIMIT`] per minute, the
@@ -314,6 +346,8 @@ impl ApiBuilder {
             }),
             removal_poll: self.removal_poll,
             removal_wait: self.removal_wait,
+            sources: self.sources,
+            verify_connections: self.verify_connections,
         };
         Ok(router
             .fallback(no_route)

@@ -148,6 +148,7 @@ mod authz;
 mod body;
 mod builder;
 mod catalog;
+mod checks;
 mod describe;
 mod error;
 mod issues;

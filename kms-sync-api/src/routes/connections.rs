@@ -17,6 +17,7 @@ use super::{kind_and_id, ApiState};
 use crate::auth::Caller;
 use crate::authz::{Action, Subject};
 use crate::body::{json_object, path, query};
+use crate::checks::credentials_work;
 use crate::error::{ApiError, ErrorResponse};
 use crate::issues::typed;
 use crate::model::{
@@ -83,6 +84,28 @@ fn strip_unsupported(object: &mut Map<String, Value>) -> Result<(), ApiError> {
             "gatewayId: gateways are not supported (kms-sync reaches services directly)",
         )),
     }
+}
+
+/// The connection an update makes, when it changes the credentials: its name, the
+/// method (new or current) and the new credentials, to be checked against the service.
+fn new_credentials(
+    current: &ConnectionRecord,
+    body: &Map<String, Value>,
+) -> Result<Option<AppConnectionDefinition>, ApiError> {
+    let Some(credentials) = body.get("credentials") else {
+        return Ok(None);
+    };
+    let method = body
+        .get("method")
+        .and_then(Value::as_str)
+        .unwrap_or(&current.method);
+    let name = body
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or(&current.name);
+    let text =
+        serde_json::json!({"name": name, "method": method, "credentials": credentials}).to_string();
+    Ok(Some(AppConnectionDefinition::from_json(&text)?))
 }
 
 /// List the connections of an app, in a project if given.
@@ -169,6 +192,12 @@ pub(crate) async fn create_connection(
     {
         return Err(denied(Action::Create, Subject::AppConnections));
     }
+    state
+        .registry
+        .destinations()
+        .factory(app)?
+        .check_connection(&definition)?;
+    credentials_work(&state, app, &definition).await?;
     let record = state
         .registry
         .connections()
@@ -243,10 +272,14 @@ pub(crate) async fn update_connection(
     let mut body = json_object(&headers, body, "app connection update")?;
     let _: UpdateAppConnectionRequest = typed(&body.text)?;
     strip_unsupported(&mut body.object)?;
-    let text = Value::Object(body.object).to_string();
+    let body_object = body.object;
+    let text = Value::Object(body_object.clone()).to_string();
     let patch = ConnectionPatch::from_json(&text)?;
     // 404 unless the connection exists and is of the app the URL names.
-    connection_of(&state, &caller, app, id, Action::Edit).await?;
+    let current = connection_of(&state, &caller, app, id, Action::Edit).await?;
+    if let Some(definition) = new_credentials(&current, &body_object)? {
+        credentials_work(&state, app, &definition).await?;
+    }
     let record = state.registry.connections().update(id, patch).await?;
     envelope(&state, &record)
 }

@@ -27,6 +27,11 @@ pub(crate) struct ApiState {
     pub removal_poll: Duration,
     /// How long it waits for the remove before leaving the sync in place.
     pub removal_wait: Duration,
+    /// Where a sync's source folder is looked up at create (none: not checked).
+    pub sources: Option<crate::checks::Sources>,
+    /// Whether a connection's credentials are checked against its service when it is
+    /// created or its credentials change.
+    pub verify_connections: bool,
 }
 
 impl ApiState {

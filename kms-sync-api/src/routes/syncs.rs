@@ -21,6 +21,7 @@ use crate::body::{
     check_environment, check_secret_path, check_sync_name, json_object, path, query,
     required_query, shown, string_field,
 };
+use crate::checks::folder_exists;
 use crate::error::{ApiError, ErrorResponse};
 use crate::issues::typed;
 use crate::model::{
@@ -189,6 +190,7 @@ pub(crate) async fn create_sync(
     require_place(who, Some(project), Action::Create, environment, secret_path)?;
     let connection = required(&body.object, "connectionId")?;
     usable_connection(&state, who, Some(project), connection).await?;
+    folder_exists(&state, Some(project), environment, secret_path).await?;
     let record = state.registry.syncs().create(kind, &body.text).await?;
     envelope(&state, &record)
 }
@@ -339,6 +341,7 @@ async fn check_move(
             environment,
             secret_path,
         )?;
+        folder_exists(state, project, environment, secret_path).await?;
     }
     if let Some(connection) = string_field(body, "connectionId")? {
         if connection.trim() != current.connection.id.to_string() {

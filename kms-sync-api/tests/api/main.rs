@@ -7,6 +7,7 @@
 mod support;
 mod canary;
 mod fleet;
+mod fourth;
 mod hostile;
 mod limits;
 mod openapi;

@@ -281,6 +281,19 @@ impl SyncRegistry {
     pub fn url_guard(&self) -> &UrlGuard {
         &self.shared.url_guard
     }
+
+    /// The client settings destinations are built with, the URL guard applied: what the
+    /// API checks a connection's credentials with (`verify_connection`), so a check never
+    /// reaches an address the guard refuses.
+    ///
+    /// ```no_run
+    /// # fn show(registry: kms_sync_fleet::SyncRegistry) {
+    /// let settings = registry.client_settings().clone();
+    /// # }
+    /// ```
+    pub fn client_settings(&self) -> &ClientSettings {
+        &self.shared.settings
+    }
 }
 
 impl fmt::Debug for SyncRegistry {
