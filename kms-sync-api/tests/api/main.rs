@@ -6,6 +6,8 @@
 #[macro_use]
 mod support;
 mod canary;
+mod catalog;
+mod checks;
 mod fleet;
 mod fourth;
 mod hostile;
@@ -16,3 +18,4 @@ mod seeds;
 mod shape;
 mod tenants;
 mod urls;
+mod validation;
