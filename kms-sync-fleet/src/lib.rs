@@ -117,6 +117,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod audit;
 mod config;
 mod crypto;
 mod error;
@@ -134,6 +135,10 @@ pub mod testing;
 mod triggers;
 mod worker;
 
+pub use audit::{
+    AuditEvent, AuditEventKind, AuditQuery, AuditRecord, AuditRuns, AuditSink, MemoryAuditSink,
+    PgAuditSink, RunEnd, RunListener, DEFAULT_AUDIT_RETENTION,
+};
 pub use config::{
     PostgresConfig, PostgresConfigBuilder, TlsMode, DEFAULT_ACQUIRE_TIMEOUT,
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_POOL_SIZE, DEFAULT_SCHEMA,

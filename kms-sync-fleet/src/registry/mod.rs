@@ -294,6 +294,18 @@ impl SyncRegistry {
     pub fn client_settings(&self) -> &ClientSettings {
         &self.shared.settings
     }
+
+    /// The audit trail in this registry's schema (table `audit_events`): the default
+    /// [`AuditSink`](crate::AuditSink) of the API and of [`AuditRuns`](crate::AuditRuns).
+    ///
+    /// ```no_run
+    /// # fn show(registry: kms_sync_fleet::SyncRegistry) {
+    /// let log = registry.audit_log();
+    /// # }
+    /// ```
+    pub fn audit_log(&self) -> crate::PgAuditSink {
+        crate::audit::PgAuditSink::new(self.shared.clone())
+    }
 }
 
 impl fmt::Debug for SyncRegistry {
