@@ -10,7 +10,7 @@ use axum::http::{Method, Uri};
 use axum::routing::get;
 use axum::{middleware, Json, Router};
 use kms_sync_core::{Error, Result};
-use kms_sync_fleet::{SourceProvider, SyncRegistry};
+use kms_sync_fleet::{AuditSink, SourceProvider, SyncRegistry};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::OpenApi;
 use utoipa::{Modify, OpenApi as _};
@@ -23,7 +23,7 @@ use crate::describe;
 use crate::error::{envelope, ApiError};
 use crate::limit::{self, Limits, RateLimit, DEFAULT_READ_LIMIT, DEFAULT_WRITE_LIMIT};
 use crate::present::{default_environment_names, Presenter};
-use crate::routes::{available, catalog, connections, syncs, ApiState};
+use crate::routes::{audit, available, catalog, connections, syncs, ApiState};
 
 /// How often a `DELETE ?removeSecrets=true` looks at its remove job, unless configured.
 ///
@@ -69,6 +69,7 @@ impl Modify for BearerAuth {
 /// Every route, with its OpenAPI operation, from the handlers' own annotations.
 fn api_router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(audit::list_audit_events))
         .routes(routes!(catalog::list_all_syncs))
         .routes(routes!(catalog::sync_options))
         .routes(routes!(catalog::list_all_connections))
@@ -158,6 +159,7 @@ pub struct ApiBuilder {
     write_limit: RateLimit,
     sources: Option<crate::checks::Sources>,
     verify_connections: bool,
+    audit: Option<crate::audit::Audit>,
 }
 
 impl ApiBuilder {
@@ -183,7 +185,33 @@ impl ApiBuilder {
             write_limit: RateLimit::minute_of(DEFAULT_WRITE_LIMIT),
             sources: None,
             verify_connections: true,
+            audit: None,
         }
+    }
+
+    /// Where every call that reads or changes a sync or a connection is recorded (the
+    /// KMS's event names, the principal as actor, never a value). Default: the registry's
+    /// PostgreSQL table ([`SyncRegistry::audit_log`](kms_sync_fleet::SyncRegistry::audit_log)),
+    /// which `GET /api/v1/audit-events` lists.
+    ///
+    /// ```no_run
+    /// # fn f(b: kms_sync_api::ApiBuilder) {
+    /// let b = b.audit_sink(std::sync::Arc::new(kms_sync_fleet::MemoryAuditSink::default()));
+    /// # }
+    /// ```
+    pub fn audit_sink(mut self, sink: Arc<dyn AuditSink>) -> ApiBuilder {
+        self.audit = Some(crate::audit::Audit(Some(sink)));
+        self
+    }
+
+    /// Records no audit event.
+    ///
+    /// ```no_run
+    /// # fn f(b: kms_sync_api::ApiBuilder) { let b = b.without_audit(); }
+    /// ```
+    pub fn without_audit(mut self) -> ApiBuilder {
+        self.audit = Some(crate::audit::Audit(None));
+        self
     }
 
     /// Where a sync's source folder is looked up when a sync is created or moved: a sync
@@ -338,7 +366,13 @@ impl ApiBuilder {
             org_id: self.org_id.clone(),
         };
         let limits = Limits::new(self.read_limit, self.write_limit);
+        let audit = self.audit.unwrap_or_else(|| {
+            crate::audit::Audit(Some(
+                Arc::new(self.registry.audit_log()) as Arc<dyn AuditSink>
+            ))
+        });
         let state = ApiState {
+            audit,
             registry: self.registry,
             present: Arc::new(Presenter {
                 org_id: self.org_id,

@@ -143,6 +143,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod audit;
 mod auth;
 mod authz;
 mod body;
@@ -158,6 +159,7 @@ mod overlap;
 mod present;
 mod routes;
 
+pub use audit::{AuditLogEntry, AuditLogEvent, AuditLogList};
 pub use auth::{Auth, TokenVerifier, MIN_TOKEN_LEN};
 pub use authz::{
     Action, Authorizer, Condition, Conditions, Grant, Principal, Subject, TokenFileAuthorizer,

@@ -6,9 +6,11 @@ use std::collections::HashMap;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::{Extension, Json};
-use kms_sync_fleet::ConnectionRecord;
+use kms_sync_fleet::{AuditEventKind, ConnectionRecord};
 
+use super::connections::about_connection;
 use super::ApiState;
+use crate::audit;
 use crate::auth::Caller;
 use crate::authz::{Action, Principal};
 use crate::body::{path, query, shown};
@@ -71,7 +73,16 @@ pub(crate) async fn available_connections(
             project_id: r.project_id.clone(),
             org_id: state.present.org_id.clone(),
         })
-        .collect();
+        .collect::<Vec<_>>();
+    let event = audit::by(&caller, AuditEventKind::GetAvailableAppConnectionsDetails)
+        .maybe_project(project)
+        .destination(app)
+        .meta(
+            "connectionIds",
+            audit::ids(&app_connections, |c| c.id.clone()),
+        )
+        .meta("count", app_connections.len());
+    audit::record(&state, event).await;
     Ok(Json(AvailableConnectionList { app_connections }))
 }
 
@@ -121,9 +132,13 @@ pub(crate) async fn connection_by_name(
                 .may_connection(r.project_id.as_deref(), Action::Read)
     });
     match found {
-        Some(record) => Ok(Json(AppConnectionEnvelope {
-            app_connection: state.present.connection(record)?,
-        })),
+        Some(record) => {
+            let event = about_connection(&caller, AuditEventKind::GetAppConnection, record);
+            audit::record(&state, event).await;
+            Ok(Json(AppConnectionEnvelope {
+                app_connection: state.present.connection(record)?,
+            }))
+        }
         None => Err(ApiError::not_found(format!(
             "App Connection with name \"{}\" not found",
             shown(name)

@@ -6,9 +6,11 @@ use std::collections::HashMap;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::{Extension, Json};
+use kms_sync_fleet::AuditEventKind;
 
 use super::access::may_read_sync;
 use super::ApiState;
+use crate::audit;
 use crate::auth::Caller;
 use crate::authz::Action;
 use crate::body::{query, required_query};
@@ -113,6 +115,11 @@ pub(crate) async fn list_all_syncs(
             secret_syncs.push(state.present.sync(record)?);
         }
     }
+    let event = audit::by(&caller, AuditEventKind::GetSecretSyncs)
+        .project(project.as_str())
+        .meta("syncIds", audit::ids(&secret_syncs, |s| s.id.clone()))
+        .meta("count", secret_syncs.len());
+    audit::record(&state, event).await;
     Ok(Json(SecretSyncList { secret_syncs }))
 }
 
@@ -152,5 +159,13 @@ pub(crate) async fn list_all_connections(
             app_connections.push(state.present.connection(record)?);
         }
     }
+    let event = audit::by(&caller, AuditEventKind::GetAppConnections)
+        .maybe_project(project)
+        .meta(
+            "connectionIds",
+            audit::ids(&app_connections, |c| c.id.clone()),
+        )
+        .meta("count", app_connections.len());
+    audit::record(&state, event).await;
     Ok(Json(AppConnectionList { app_connections }))
 }

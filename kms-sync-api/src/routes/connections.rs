@@ -9,11 +9,12 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::{Extension, Json};
 use kms_sync_core::AppConnectionDefinition;
-use kms_sync_fleet::{ConnectionId, ConnectionPatch, ConnectionRecord};
+use kms_sync_fleet::{AuditEventKind, ConnectionId, ConnectionPatch, ConnectionRecord};
 use serde_json::{Map, Value};
 
 use super::access::{denied, readable_connection};
 use super::{kind_and_id, ApiState};
+use crate::audit;
 use crate::auth::Caller;
 use crate::authz::{Action, Subject};
 use crate::body::{json_object, path, query};
@@ -54,6 +55,18 @@ async fn connection_of(
         return Err(denied(action, Subject::AppConnections));
     }
     Ok(record)
+}
+
+/// An event of `kind` by the caller about connection `record`.
+pub(crate) fn about_connection(
+    caller: &Caller,
+    kind: AuditEventKind,
+    record: &ConnectionRecord,
+) -> kms_sync_fleet::AuditEvent {
+    audit::by(caller, kind)
+        .maybe_project(record.project_id.as_deref())
+        .connection(record.id.to_string())
+        .destination(record.app.clone())
 }
 
 fn envelope(state: &ApiState, record: &ConnectionRecord) -> ApiResult<AppConnectionEnvelope> {
@@ -147,7 +160,16 @@ pub(crate) async fn list_connections(
                 .may_connection(r.project_id.as_deref(), Action::Read)
         })
         .map(|r| state.present.connection(r))
-        .collect::<Result<_, _>>()?;
+        .collect::<Result<Vec<_>, _>>()?;
+    let event = audit::by(&caller, AuditEventKind::GetAppConnections)
+        .maybe_project(project)
+        .destination(app)
+        .meta(
+            "connectionIds",
+            audit::ids(&app_connections, |c| c.id.clone()),
+        )
+        .meta("count", app_connections.len());
+    audit::record(&state, event).await;
     Ok(Json(AppConnectionList { app_connections }))
 }
 
@@ -203,6 +225,10 @@ pub(crate) async fn create_connection(
         .connections()
         .create(app, &definition)
         .await?;
+    let event = about_connection(&caller, AuditEventKind::CreateAppConnection, &record)
+        .meta("name", record.name.as_str())
+        .meta("method", record.method.as_str());
+    audit::record(&state, event).await;
     envelope(&state, &record)
 }
 
@@ -233,6 +259,8 @@ pub(crate) async fn get_connection(
 ) -> ApiResult<AppConnectionEnvelope> {
     let (app, id) = kind_and_id(&state, params, connection_id)?;
     let record = connection_of(&state, &caller, app, id, Action::Read).await?;
+    let event = about_connection(&caller, AuditEventKind::GetAppConnection, &record);
+    audit::record(&state, event).await;
     envelope(&state, &record)
 }
 
@@ -281,6 +309,11 @@ pub(crate) async fn update_connection(
         credentials_work(&state, app, &definition).await?;
     }
     let record = state.registry.connections().update(id, patch).await?;
+    let event = about_connection(&caller, AuditEventKind::UpdateAppConnection, &record).meta(
+        "credentialsUpdated",
+        body_object.contains_key("credentials"),
+    );
+    audit::record(&state, event).await;
     envelope(&state, &record)
 }
 
@@ -313,5 +346,7 @@ pub(crate) async fn delete_connection(
     let (app, id) = kind_and_id(&state, params, connection_id)?;
     connection_of(&state, &caller, app, id, Action::Delete).await?;
     let record = state.registry.connections().delete(id).await?;
+    let event = about_connection(&caller, AuditEventKind::DeleteAppConnection, &record);
+    audit::record(&state, event).await;
     envelope(&state, &record)
 }

@@ -1,6 +1,7 @@
 //! The handlers: app connections and Secret Syncs, per destination kind in the URL.
 
 pub(crate) mod access;
+pub(crate) mod audit;
 pub(crate) mod available;
 pub(crate) mod catalog;
 pub(crate) mod connections;
@@ -32,6 +33,8 @@ pub(crate) struct ApiState {
     /// Whether a connection's credentials are checked against its service when it is
     /// created or its credentials change.
     pub verify_connections: bool,
+    /// Where calls are recorded (the registry's audit table unless configured).
+    pub audit: crate::audit::Audit,
 }
 
 impl ApiState {

@@ -10,11 +10,14 @@ use axum::http::HeaderMap;
 use axum::Extension;
 use axum::Json;
 use kms_sync_core::{DestinationFacts, Operation, RunStatus};
-use kms_sync_fleet::{JobId, SyncId, SyncPatch, SyncRecord, TriggerCause, Triggered};
+use kms_sync_fleet::{
+    AuditEventKind, JobId, SyncId, SyncPatch, SyncRecord, TriggerCause, Triggered,
+};
 use serde_json::{Map, Value};
 
 use super::access::{self, may_read_sync, require_place, usable_connection};
 use super::{kind_and_id, ApiState};
+use crate::audit;
 use crate::auth::Caller;
 use crate::authz::Action;
 use crate::body::{
@@ -143,7 +146,13 @@ pub(crate) async fn list_syncs(
         .iter()
         .filter(|r| may_read_sync(&caller.principal, r))
         .map(|r| state.present.sync(r))
-        .collect::<Result<_, _>>()?;
+        .collect::<Result<Vec<_>, _>>()?;
+    let event = audit::by(&caller, AuditEventKind::GetSecretSyncs)
+        .project(project.as_str())
+        .destination(kind)
+        .meta("syncIds", audit::ids(&secret_syncs, |s| s.id.clone()))
+        .meta("count", secret_syncs.len());
+    audit::record(&state, event).await;
     Ok(Json(SecretSyncList { secret_syncs }))
 }
 
@@ -192,6 +201,10 @@ pub(crate) async fn create_sync(
     usable_connection(&state, who, Some(project), connection).await?;
     folder_exists(&state, Some(project), environment, secret_path).await?;
     let record = state.registry.syncs().create(kind, &body.text).await?;
+    let event = audit::about_sync(&caller, AuditEventKind::CreateSecretSync, &record)
+        .meta("name", record.name.as_str())
+        .meta("connectionId", record.connection.id.to_string());
+    audit::record(&state, event).await;
     envelope(&state, &record)
 }
 
@@ -222,6 +235,8 @@ pub(crate) async fn get_sync(
 ) -> ApiResult<SecretSyncEnvelope> {
     let (kind, id) = kind_and_id(&state, params, sync_id)?;
     let record = sync_of(&state, &caller, kind, id, Action::Read).await?;
+    let event = audit::about_sync(&caller, AuditEventKind::GetSecretSync, &record);
+    audit::record(&state, event).await;
     envelope(&state, &record)
 }
 
@@ -274,6 +289,8 @@ pub(crate) async fn get_sync_by_name(
     if record.destination != kind || !may_read_sync(&caller.principal, &record) {
         return Err(missing());
     }
+    let event = audit::about_sync(&caller, AuditEventKind::GetSecretSync, &record);
+    audit::record(&state, event).await;
     envelope(&state, &record)
 }
 
@@ -317,6 +334,10 @@ pub(crate) async fn update_sync(
     let current = sync_of(&state, &caller, kind, id, Action::Edit).await?;
     check_move(&state, &caller, &current, &body.object).await?;
     let record = state.registry.syncs().update(id, patch).await?;
+    let fields: Vec<&String> = body.object.keys().collect();
+    let event = audit::about_sync(&caller, AuditEventKind::UpdateSecretSync, &record)
+        .meta("fields", serde_json::json!(fields));
+    audit::record(&state, event).await;
     envelope(&state, &record)
 }
 
@@ -392,8 +413,11 @@ pub(crate) async fn delete_sync(
         }
     };
     let record = sync_of(&state, &caller, kind, id, Action::Delete).await?;
+    let event = audit::about_sync(&caller, AuditEventKind::DeleteSecretSync, &record)
+        .meta("removeSecrets", remove);
     if !remove {
         let record = state.registry.syncs().delete(id).await?;
+        audit::record(&state, event).await;
         return envelope(&state, &record);
     }
     access::require_sync(&caller.principal, &record, Action::RemoveSecrets)?;
@@ -404,6 +428,7 @@ pub(crate) async fn delete_sync(
         job,
     );
     follow_removal(state.clone(), id, job);
+    audit::record(&state, event.meta("removeJobId", job.to_string())).await;
     envelope(&state, &record)
 }
 
@@ -493,6 +518,15 @@ async fn trigger(state: &ApiState, id: SyncId, operation: Operation) -> Result<J
     }
 }
 
+/// The KMS's event for a trigger of `operation`.
+fn queued_event(operation: Operation) -> AuditEventKind {
+    match operation {
+        Operation::Remove => AuditEventKind::SecretSyncRemoveSecrets,
+        Operation::Import => AuditEventKind::SecretSyncImportSecrets,
+        _ => AuditEventKind::SecretSyncSyncSecrets,
+    }
+}
+
 /// Queue a sync: the answer shows `syncStatus: pending` and `lastSyncJobId`.
 #[utoipa::path(
     post,
@@ -565,6 +599,10 @@ async fn run(
     refuse_while_running(&record, operation)?;
     let job = trigger(&state, id, operation).await?;
     let record = queued(state.registry.syncs().get(id).await?, operation, job);
+    let event = audit::about_sync(&caller, queued_event(operation), &record)
+        .meta("jobId", job.to_string())
+        .meta("phase", "queued");
+    audit::record(&state, event).await;
     envelope(&state, &record)
 }
 
