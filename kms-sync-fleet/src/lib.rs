@@ -125,6 +125,7 @@ mod ident;
 mod locks;
 pub mod metrics;
 mod migrate;
+mod notify;
 mod pool;
 mod registry;
 mod sources;
@@ -146,6 +147,7 @@ pub use config::{
 pub use crypto::{KeyRing, KEY_LEN};
 pub use locks::{LockHolder, PostgresScopeLocks};
 pub use migrate::SCHEMA_VERSION;
+pub use notify::{FailureNotices, Notice, NoticeKind, Notifier, WebhookNotifier, SIGNATURE_HEADER};
 pub use pool::PgPool;
 pub use registry::{
     Claim, ConnectionId, ConnectionPatch, ConnectionRecord, ConnectionRef, Connections,
