@@ -335,7 +335,12 @@ async fn checkly_and_octopus_seeds_run_through_a_worker() -> Result<()> {
 }
 
 /// Polls the sync until `done` holds (20 s at most).
-async fn until(api: &Api, url: &str, what: &str, done: impl Fn(&Value) -> bool) -> Result<Answer> {
+pub(crate) async fn until(
+    api: &Api,
+    url: &str,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Result<Answer> {
     for _ in 0..200 {
         let got = api.get(url).await?;
         if done(&got.body["secretSync"]) {

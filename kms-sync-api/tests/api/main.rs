@@ -14,6 +14,7 @@ mod hostile;
 mod limits;
 mod openapi;
 mod permissions;
+mod runs_audit;
 mod seeds;
 mod shape;
 mod tenants;
