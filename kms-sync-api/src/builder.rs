@@ -23,7 +23,7 @@ use crate::describe;
 use crate::error::{envelope, ApiError};
 use crate::limit::{self, Limits, RateLimit, DEFAULT_READ_LIMIT, DEFAULT_WRITE_LIMIT};
 use crate::present::{default_environment_names, Presenter};
-use crate::routes::{audit, available, catalog, connections, syncs, ApiState};
+use crate::routes::{audit, available, catalog, connections, history, syncs, ApiState};
 
 /// How often a `DELETE ?removeSecrets=true` looks at its remove job, unless configured.
 ///
@@ -86,6 +86,8 @@ fn api_router() -> OpenApiRouter<ApiState> {
         .routes(routes!(syncs::sync_secrets))
         .routes(routes!(syncs::remove_secrets))
         .routes(routes!(syncs::import_secrets))
+        .routes(routes!(history::list_runs))
+        .routes(routes!(history::plan_sync))
         .routes(routes!(syncs::check_destination))
         .routes(routes!(
             connections::list_connections,
@@ -160,6 +162,7 @@ pub struct ApiBuilder {
     sources: Option<crate::checks::Sources>,
     verify_connections: bool,
     audit: Option<crate::audit::Audit>,
+    ledger_key: Option<crate::checks::LedgerKey>,
 }
 
 impl ApiBuilder {
@@ -186,7 +189,24 @@ impl ApiBuilder {
             sources: None,
             verify_connections: true,
             audit: None,
+            ledger_key: None,
         }
+    }
+
+    /// Enables `POST …/{syncId}/plan`: sources are read through `sources` (also the
+    /// folder check of [`source_provider`](Self::source_provider)) and each sync's ledger
+    /// with the fleet's `ledger_key` (the workers' key; kept secret, never logged), so the
+    /// plan is the one a worker would make now.
+    ///
+    /// ```no_run
+    /// # fn f(b: kms_sync_api::ApiBuilder, p: std::sync::Arc<dyn kms_sync_fleet::SourceProvider>) {
+    /// let b = b.planning(p, vec![7u8; 32]);
+    /// # }
+    /// ```
+    pub fn planning(mut self, sources: Arc<dyn SourceProvider>, ledger_key: Vec<u8>) -> ApiBuilder {
+        self.sources = Some(crate::checks::Sources(sources));
+        self.ledger_key = Some(crate::checks::LedgerKey::new(ledger_key));
+        self
     }
 
     /// Where every call that reads or changes a sync or a connection is recorded (the
@@ -382,6 +402,7 @@ impl ApiBuilder {
             removal_wait: self.removal_wait,
             sources: self.sources,
             verify_connections: self.verify_connections,
+            ledger_key: self.ledger_key,
         };
         Ok(router
             .fallback(no_route)

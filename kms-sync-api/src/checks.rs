@@ -21,6 +21,27 @@ impl fmt::Debug for Sources {
     }
 }
 
+/// The fleet's ledger key, for planning (its `Debug` is redacted; never logged).
+#[derive(Clone)]
+pub(crate) struct LedgerKey(Arc<secrecy::SecretBox<[u8]>>);
+
+impl LedgerKey {
+    pub fn new(key: Vec<u8>) -> LedgerKey {
+        LedgerKey(Arc::new(secrecy::SecretBox::new(key.into_boxed_slice())))
+    }
+
+    pub fn expose(&self) -> &[u8] {
+        use secrecy::ExposeSecret;
+        self.0.expose_secret()
+    }
+}
+
+impl fmt::Debug for LedgerKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("LedgerKey([REDACTED])")
+    }
+}
+
 /// 400 naming the folder unless the source (when the API was given a source provider)
 /// finds `secret_path` in `environment` of `project`. Without a provider nothing is
 /// checked (the first run reports a missing folder).

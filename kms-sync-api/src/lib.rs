@@ -152,6 +152,7 @@ mod catalog;
 mod checks;
 mod describe;
 mod error;
+mod history;
 mod issues;
 mod limit;
 mod model;
@@ -171,6 +172,9 @@ pub use catalog::{
     SecretSyncOption, SecretSyncOptions,
 };
 pub use error::{ErrorResponse, ValidationFailure, ValidationIssue, REQUEST_ID_HEADER};
+pub use history::{
+    PlanSummary, PlannedChange, RunCounts, SyncPlan, SyncPlanEnvelope, SyncRun, SyncRunList,
+};
 pub use limit::{RateLimit, DEFAULT_READ_LIMIT, DEFAULT_WRITE_LIMIT};
 pub use model::{
     AppConnection, AppConnectionEnvelope, AppConnectionList, CheckDestinationRequest,

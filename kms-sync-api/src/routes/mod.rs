@@ -5,6 +5,7 @@ pub(crate) mod audit;
 pub(crate) mod available;
 pub(crate) mod catalog;
 pub(crate) mod connections;
+pub(crate) mod history;
 pub(crate) mod syncs;
 
 use std::sync::Arc;
@@ -35,6 +36,8 @@ pub(crate) struct ApiState {
     pub verify_connections: bool,
     /// Where calls are recorded (the registry's audit table unless configured).
     pub audit: crate::audit::Audit,
+    /// The fleet's ledger key, for planning (none: the plan route says how to enable it).
+    pub ledger_key: Option<crate::checks::LedgerKey>,
 }
 
 impl ApiState {

@@ -43,7 +43,7 @@ fn sync_id(text: &str) -> Result<SyncId, ApiError> {
 /// The sync `id`, which the caller must be able to read (else 404, as for a missing id),
 /// must be one of `kind` (else 400, as the KMS answers), and on which the caller must be
 /// allowed `action` (else 403).
-async fn sync_of(
+pub(crate) async fn sync_of(
     state: &ApiState,
     caller: &Caller,
     kind: &str,

@@ -10,6 +10,7 @@ mod catalog;
 mod checks;
 mod fleet;
 mod fourth;
+mod history;
 mod hostile;
 mod limits;
 mod openapi;

@@ -57,6 +57,8 @@ async fn the_openapi_document_matches_the_routes() -> Result<()> {
     // Every route of the table is documented (and nothing else).
     let expected: BTreeSet<(&str, String)> = [
         ("GET", "/api/v1/audit-events"),
+        ("GET", "/api/v1/secret-syncs/{destination}/{syncId}/runs"),
+        ("POST", "/api/v1/secret-syncs/{destination}/{syncId}/plan"),
         ("GET", "/api/v1/secret-syncs"),
         ("GET", "/api/v1/secret-syncs/options"),
         ("GET", "/api/v1/app-connections"),

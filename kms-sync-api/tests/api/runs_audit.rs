@@ -62,15 +62,15 @@ async fn receiver() -> Result<(String, Received)> {
     Ok((url, got))
 }
 
-struct Harness {
-    api: Api,
+pub(crate) struct Harness {
+    pub api: Api,
     received: Received,
-    stop: tokio::sync::oneshot::Sender<()>,
+    pub stop: tokio::sync::oneshot::Sender<()>,
     _kms: Arc<FakeKms>,
     _bitbucket: FakeBitbucket,
 }
 
-async fn harness(db: &TestDb) -> Result<Harness> {
+pub(crate) async fn harness(db: &TestDb) -> Result<Harness> {
     let kms = Arc::new(FakeKms::start().await);
     kms.set("dev", "/my-secrets", "DB_URL", "postgres://v1");
     let bitbucket = FakeBitbucket::start().await;
@@ -171,7 +171,7 @@ async fn until_notices(h: &Harness, event: &str, n: usize) -> Result<Vec<Value>>
 }
 
 /// A sync on a connection Bitbucket refuses; its URL and the connection's.
-async fn failing_sync(h: &Harness) -> Result<(String, String)> {
+pub(crate) async fn failing_sync(h: &Harness) -> Result<(String, String)> {
     let conn = fixture("bitbucket-connection.json")?.replace("<YOUR-API-TOKEN>", WRONG_TOKEN);
     let conn = h
         .api
@@ -211,7 +211,7 @@ async fn fail_again(h: &Harness, url: &str, times: usize) -> Result<()> {
 }
 
 /// Fixes the connection and syncs by hand until it succeeds.
-async fn recover(h: &Harness, url: &str, conn_url: &str) -> Result<()> {
+pub(crate) async fn recover(h: &Harness, url: &str, conn_url: &str) -> Result<()> {
     let creds = json!({"credentials": {"email": FAKE_EMAIL, "apiToken": FAKE_TOKEN}}).to_string();
     expect(
         &h.api.call(Method::PATCH, conn_url, Some(&creds)).await?,
