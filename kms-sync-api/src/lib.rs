@@ -26,7 +26,7 @@
 //! |---|---|---|
 //! | `POST /api/v1/app-connections/{app}` | `{"appConnection"}`: public credential fields only (as the factory declares them), `credentialsHash`, `version`, timestamps | app-connections `create` (in `projectId`, or at organization level) |
 //! | `GET /api/v1/app-connections/{app}?projectId=` | `{"appConnections": [...]}`: only those the caller may read (without `projectId`, of every project it may read) | app-connections `read` |
-//! | `GET`, `PATCH`, `DELETE /api/v1/app-connections/{app}/{connectionId}` | `{"appConnection"}`; `PATCH` replaces credentials whole; `DELETE` is 409 while a sync uses it | `read`, and `edit` / `delete` |
+//! | `GET`, `PATCH`, `DELETE /api/v1/app-connections/{app}/{connectionId}` | `{"appConnection"}`; `PATCH` replaces credentials whole; `DELETE` is 400 while a sync uses it, as the KMS | `read`, and `edit` / `delete` |
 //! | `POST /api/v1/secret-syncs/{destination}` | `{"secretSync"}` with every field of the KMS's sample responses; enabled with auto-sync, it is queued (`syncStatus: pending`) | secret-syncs `create` where the sync reads, secrets `read-value` (or `read`, or `describe-secret`, as the KMS accepts) there, app-connections `connect` on a connection of the same project (or of the organization) |
 //! | `GET /api/v1/secret-syncs/{destination}?projectId=` | `{"secretSyncs": [...]}`: only those the caller may read | secret-syncs `read` |
 //! | `GET …/{syncId}`, `GET …/sync-name/{syncName}?projectId=` | `{"secretSync"}` | `read` |
@@ -80,10 +80,15 @@
 //! ## Errors, and nothing secret
 //!
 //! Every error is the KMS's envelope ([`ErrorResponse`]: `reqId`, `statusCode`, `message`,
-//! `error`): 400 `BadRequest` naming the field for anything kms-sync refuses as
-//! configuration ([`ErrorKind::Config`](kms_sync_core::ErrorKind::Config) and the other
-//! refusals), 404 for unknown ids, 409 for a duplicate name in a project or a connection in
-//! use, 401, 403 for an action the caller may not take, 429 over its rate limit, 413 over the body limit (1 MiB by default), 415 without
+//! `error`). A body, path or query that does not fit its documented type is the KMS's 422
+//! `ValidationFailure` ([`ValidationFailure`]: `message` is a list of [`ValidationIssue`]s,
+//! each a path and a message, never the value sent) — the bodies are read into the same
+//! types the OpenAPI document is generated from. 400 `BadRequest` naming the field or name
+//! for what kms-sync refuses beyond the shape
+//! ([`ErrorKind::Config`](kms_sync_core::ErrorKind::Config) and the other refusals, a
+//! duplicate name, a connection in use, a sync of another destination, a trigger while that
+//! operation runs, a missing source folder, credentials the service refuses), 404 for
+//! unknown ids, 401, 403 for an action the caller may not take, 429 over its rate limit, 413 over the body limit (1 MiB by default), 415 without
 //! `Content-Type: application/json`, 500 "Something went wrong" for the rest. Nothing
 //! changes on any error. Credentials go into the registry and never come out: answers show
 //! only the fields the KMS shows, messages and logs never carry a credential or a secret
@@ -92,13 +97,16 @@
 //!
 //! ## Where this API departs from the KMS, and why
 //!
-//! - **Unknown fields are refused** (400 naming the field). The KMS's bodies are zod
-//!   objects that silently *strip* unknown fields. kms-sync's parsers refuse them: a
+//! - **Unknown fields are refused** (422 `unrecognized_keys` naming the field). The KMS's
+//!   bodies are zod objects that silently *strip* unknown fields. kms-sync's parsers refuse them: a
 //!   misspelt `keySchema` or `disableSecretDeletion` dropped in silence would widen what a
 //!   sync deletes.
-//! - **Validation errors are 400** with one message naming the field, as the KMS answers its
-//!   own service-level checks; the KMS answers schema failures 422 `ValidationFailure` with
-//!   a list of zod issues. A duplicate name is **409** (the KMS says 400).
+//! - **A destination's config or credentials** that its own parser refuses (a field inside
+//!   `destinationConfig` or `credentials`) is 400 naming the field, not 422: those parsers
+//!   live in the destination crates, not in the API's request types.
+//! - **Extensions**: `GET /api/v1/audit-events` (the audit trail), `GET …/{syncId}/runs`
+//!   (the run history) and `POST …/{syncId}/plan` (the value-free plan) are kms-sync's own;
+//!   see `kms_sync::guide` (the API page).
 //! - **`isEnabled` and `isAutoSyncEnabled`** are both in every sync: some of the KMS's samples
 //!   carry the first, others the second, and kms-sync honours both (a disabled sync never runs).
 //! - **`environment.name`, `environment.id`, `folder.id`/`folderId`, `orgId`**: the registry

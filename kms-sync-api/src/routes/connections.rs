@@ -185,11 +185,11 @@ pub(crate) async fn list_connections(
     request_body(content = CreateAppConnectionRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "The connection, without its secret credentials", body = AppConnectionEnvelope),
-        (status = 400, description = "The body is refused, naming the field", body = ErrorResponse),
+        (status = 400, description = "Refused beyond its shape (a duplicate name, a config the destination refuses), naming it", body = ErrorResponse),
+        (status = 422, description = "The body does not fit its type: the issues, each with its path", body = crate::error::ValidationFailure),
         (status = 401, description = "No valid token", body = ErrorResponse),
         (status = 403, description = "The caller may not do this here", body = ErrorResponse),
         (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
-        (status = 409, description = "The project has a connection of that name", body = ErrorResponse),
         (status = 413, description = "The body is too large", body = ErrorResponse),
         (status = 415, description = "The body is not JSON", body = ErrorResponse),
     ),
@@ -278,12 +278,12 @@ pub(crate) async fn get_connection(
     request_body(content = UpdateAppConnectionRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "The connection as updated", body = AppConnectionEnvelope),
-        (status = 400, description = "The body is refused, naming the field", body = ErrorResponse),
+        (status = 400, description = "Refused beyond its shape (a duplicate name, a config the destination refuses), naming it", body = ErrorResponse),
+        (status = 422, description = "The body does not fit its type: the issues, each with its path", body = crate::error::ValidationFailure),
         (status = 401, description = "No valid token", body = ErrorResponse),
         (status = 403, description = "The caller may not do this here", body = ErrorResponse),
         (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
         (status = 404, description = "No such connection", body = ErrorResponse),
-        (status = 409, description = "The project has a connection of the new name", body = ErrorResponse),
         (status = 413, description = "The body is too large", body = ErrorResponse),
         (status = 415, description = "The body is not JSON", body = ErrorResponse),
     ),
@@ -317,7 +317,7 @@ pub(crate) async fn update_connection(
     envelope(&state, &record)
 }
 
-/// Delete a connection; refused (409) while a sync uses it.
+/// Delete a connection; refused (400, as the KMS) while a sync uses it.
 #[utoipa::path(
     delete,
     path = "/api/v1/app-connections/{app}/{connectionId}",
@@ -329,12 +329,11 @@ pub(crate) async fn update_connection(
     ),
     responses(
         (status = 200, description = "The deleted connection", body = AppConnectionEnvelope),
-        (status = 400, description = "Not a connection id, or one of another app", body = ErrorResponse),
+        (status = 400, description = "A connection of another app, or one a sync uses", body = ErrorResponse),
         (status = 401, description = "No valid token", body = ErrorResponse),
         (status = 403, description = "The caller may not do this here", body = ErrorResponse),
         (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
         (status = 404, description = "No such connection", body = ErrorResponse),
-        (status = 409, description = "A sync uses it", body = ErrorResponse),
     ),
     security(("bearerAuth" = []))
 )]

@@ -167,12 +167,12 @@ pub(crate) async fn list_syncs(
     request_body(content = CreateSecretSyncRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "The sync", body = SecretSyncEnvelope),
-        (status = 400, description = "The body is refused, naming the field", body = ErrorResponse),
+        (status = 400, description = "Refused beyond its shape (a duplicate name, a config the destination refuses), naming it", body = ErrorResponse),
+        (status = 422, description = "The body does not fit its type: the issues, each with its path", body = crate::error::ValidationFailure),
         (status = 401, description = "No valid token", body = ErrorResponse),
         (status = 403, description = "The caller may not do this here", body = ErrorResponse),
         (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
         (status = 404, description = "No such connection", body = ErrorResponse),
-        (status = 409, description = "The project has a sync of that name", body = ErrorResponse),
         (status = 413, description = "The body is too large", body = ErrorResponse),
         (status = 415, description = "The body is not JSON", body = ErrorResponse),
     ),
@@ -308,12 +308,12 @@ pub(crate) async fn get_sync_by_name(
     request_body(content = UpdateSecretSyncRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "The sync as updated", body = SecretSyncEnvelope),
-        (status = 400, description = "The body is refused, naming the field", body = ErrorResponse),
+        (status = 400, description = "Refused beyond its shape (a duplicate name, a config the destination refuses), naming it", body = ErrorResponse),
+        (status = 422, description = "The body does not fit its type: the issues, each with its path", body = crate::error::ValidationFailure),
         (status = 401, description = "No valid token", body = ErrorResponse),
         (status = 403, description = "The caller may not do this here", body = ErrorResponse),
         (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
         (status = 404, description = "No such sync or connection", body = ErrorResponse),
-        (status = 409, description = "The project has a sync of the new name", body = ErrorResponse),
         (status = 413, description = "The body is too large", body = ErrorResponse),
         (status = 415, description = "The body is not JSON", body = ErrorResponse),
     ),
@@ -669,7 +669,8 @@ pub(crate) async fn import_secrets(
     request_body(content = CheckDestinationRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "The syncs already writing it", body = CheckDestinationResponse),
-        (status = 400, description = "The body is refused, naming the field", body = ErrorResponse),
+        (status = 400, description = "Refused beyond its shape (a duplicate name, a config the destination refuses), naming it", body = ErrorResponse),
+        (status = 422, description = "The body does not fit its type: the issues, each with its path", body = crate::error::ValidationFailure),
         (status = 401, description = "No valid token", body = ErrorResponse),
         (status = 403, description = "The caller may not do this here", body = ErrorResponse),
         (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
@@ -774,7 +775,7 @@ impl CheckBody {
             else {
                 continue;
             };
-            if !same_destination(&facts, &self.config, &theirs) {
+            if !same_destination(facts, &self.config, &theirs) {
                 continue;
             }
             let their_schema = key_schema_of(other);

@@ -47,11 +47,16 @@ pub(crate) async fn snapshot(db: &TestDb, api: &Api) -> Result<String> {
 fn refused(what: &str, got: &Answer, status: u16, needle: &str) -> Result<()> {
     let body = &got.body;
     let message = match body["message"].as_array() {
-        Some(issues) if status == 422 && body["error"] == json!("ValidationFailure") => issues
-            .iter()
-            .all(|i| i["path"].is_array() && i["message"].is_string())
-            .then(|| body["message"].to_string())
-            .unwrap_or_default(),
+        Some(issues) if status == 422 && body["error"] == json!("ValidationFailure") => {
+            if issues
+                .iter()
+                .all(|i| i["path"].is_array() && i["message"].is_string())
+            {
+                body["message"].to_string()
+            } else {
+                String::new()
+            }
+        }
         _ => text(body, "/message").to_owned(),
     };
     let ok = got.status.as_u16() == status
