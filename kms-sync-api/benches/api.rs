@@ -79,7 +79,7 @@ async fn serve(db: &kms_sync_fleet::testing::TestDb) -> Result<Served, Failure> 
         projects.len(),
         started.elapsed()
     );
-    let unlimited = RateLimit::new(10_000_000, Duration::from_secs(60))?;
+    let unlimited = RateLimit::new(1_000_000, Duration::from_secs(3600))?;
     let router = ApiBuilder::new(registry, Auth::bearer_tokens([TOKEN])?)
         .read_limit(unlimited)
         .write_limit(unlimited)
