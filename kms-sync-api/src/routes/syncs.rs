@@ -31,7 +31,7 @@ use crate::model::{
     CheckDestinationRequest, CheckDestinationResponse, CreateSecretSyncRequest, DestinationOverlap,
     SecretSyncEnvelope, SecretSyncList, UpdateSecretSyncRequest,
 };
-use crate::overlap::{overlap, same_destination, Schema};
+use crate::overlap::{duplicates, Probe};
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
 
@@ -751,61 +751,20 @@ impl CheckBody {
     }
 
     /// Every sync of `all` but the excluded one writing this destination config, with
-    /// whether its key schema overlaps this one's.
+    /// whether its key schema overlaps this one's (the search is in `overlap.rs`).
     fn duplicates(
         &self,
         facts: &DestinationFacts,
         all: &[SyncRecord],
     ) -> Result<Vec<DestinationOverlap>, ApiError> {
-        let excluded = self.exclude.and_then(|id| all.iter().find(|s| s.id == id));
-        let template = self
-            .request
-            .key_schema
-            .clone()
-            .or_else(|| excluded.and_then(key_schema_of));
-        let environment = self
-            .request
-            .environment
-            .clone()
-            .or_else(|| excluded.map(|s| s.environment.clone()));
-        let mut duplicates = Vec::new();
-        for other in all.iter().filter(|s| Some(s.id) != self.exclude) {
-            let Ok(Value::Object(theirs)) =
-                serde_json::from_str::<Value>(&other.destination_config)
-            else {
-                continue;
-            };
-            if !same_destination(facts, &self.config, &theirs) {
-                continue;
-            }
-            let their_schema = key_schema_of(other);
-            let ours = Schema::new(
-                template.as_deref(),
-                environment.as_deref().unwrap_or(&other.environment),
-            )
-            .map_err(|e| ApiError::bad_request(format!("keySchema: {}", e.message())))?;
-            let theirs = Schema::new(their_schema.as_deref(), &other.environment)?;
-            let example_key = overlap(&ours, &theirs);
-            duplicates.push(DestinationOverlap {
-                sync_id: other.id.to_string(),
-                name: other.name.clone(),
-                project_id: other.project_id.clone(),
-                key_schema: their_schema,
-                key_schema_overlap: example_key.is_some(),
-                example_key,
-            });
-        }
-        Ok(duplicates)
+        let probe = Probe {
+            config: &self.config,
+            key_schema: self.request.key_schema.clone(),
+            environment: self.request.environment.clone(),
+            exclude: self.exclude,
+        };
+        duplicates(facts, &probe, all)
     }
-}
-
-fn key_schema_of(sync: &SyncRecord) -> Option<String> {
-    let options: Value = serde_json::from_str(&sync.sync_options).ok()?;
-    options
-        .get("keySchema")
-        .and_then(Value::as_str)
-        .filter(|s| !s.trim().is_empty())
-        .map(str::to_owned)
 }
 
 fn uuid_field(field: &str, text: &str) -> Result<(), ApiError> {
