@@ -60,9 +60,7 @@ pub(crate) fn json_object(
     let value: Value = kms_sync_core::parse_json(&text, what)?;
     match value {
         Value::Object(object) => Ok(JsonBody { text, object }),
-        _ => Err(ApiError::bad_request(format!(
-            "{what}: the body must be a JSON object"
-        ))),
+        _ => Err(ApiError::invalid(&[], format!("{what}: Expected object"))),
     }
 }
 
@@ -114,7 +112,7 @@ pub(crate) fn required_query(
 ) -> Result<String, ApiError> {
     match query.get(name).map(|v| v.trim()) {
         Some(v) if !v.is_empty() => Ok(v.to_owned()),
-        _ => Err(ApiError::bad_request(format!("{name}: {missing}"))),
+        _ => Err(ApiError::invalid(&[name], missing)),
     }
 }
 
@@ -144,11 +142,12 @@ pub(crate) fn check_sync_name(field: &str, name: &str) -> Result<(), ApiError> {
     if slug_friendly(name) && name.len() <= MAX_SYNC_NAME {
         return Ok(());
     }
-    Err(ApiError::bad_request(format!(
-        "{field}: `{}` is not slug-friendly (1 to {MAX_SYNC_NAME} lowercase letters, digits \
-         and single `-`)",
-        shown(name)
-    )))
+    Err(ApiError::invalid(
+        &[field],
+        format!(
+            "Must be slug-friendly: 1 to {MAX_SYNC_NAME} lowercase letters, digits and single `-`"
+        ),
+    ))
 }
 
 /// An environment slug: slug-friendly, at most 64 characters.
@@ -156,21 +155,23 @@ pub(crate) fn check_environment(environment: &str) -> Result<(), ApiError> {
     if slug_friendly(environment) && environment.len() <= MAX_ENVIRONMENT {
         return Ok(());
     }
-    Err(ApiError::bad_request(format!(
-        "environment: `{}` is not an environment slug (1 to {MAX_ENVIRONMENT} lowercase \
-         letters, digits and single `-`)",
-        shown(environment)
-    )))
+    Err(ApiError::invalid(
+        &["environment"],
+        format!(
+            "Must be an environment slug: 1 to {MAX_ENVIRONMENT} lowercase letters, digits and \
+             single `-`"
+        ),
+    ))
 }
 
 /// A secret path: absolute, `/`-separated, without `.` or `..` segments, backslashes or
 /// control characters.
 pub(crate) fn check_secret_path(path: &str) -> Result<(), ApiError> {
     let bad = |why: &str| {
-        Err(ApiError::bad_request(format!(
-            "secretPath: `{}` {why}",
-            shown(path)
-        )))
+        Err(ApiError::invalid(
+            &["secretPath"],
+            format!("The path {why}"),
+        ))
     };
     if !path.starts_with('/') {
         return bad("must start with `/`");
@@ -195,7 +196,7 @@ pub(crate) fn string_field<'a>(
     match object.get(field) {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(ApiError::bad_request(format!("{field}: must be a string"))),
+        Some(_) => Err(ApiError::invalid(&[field], "Expected string")),
     }
 }
 
@@ -210,7 +211,7 @@ mod tests {
         ] {
             assert!(check_sync_name("name", bad).is_err(), "{bad}");
         }
-        assert!(check_sync_name("name", "my-bitbucket-sync").is_ok());
+        assert!(check_sync_name("name", "my-vault-sync").is_ok());
         assert!(check_sync_name("name", &"a".repeat(257)).is_err());
     }
 

@@ -10,7 +10,7 @@ use axum::http::{Method, Uri};
 use axum::routing::get;
 use axum::{middleware, Json, Router};
 use kms_sync_core::{Error, Result};
-use kms_sync_fleet::SyncRegistry;
+use kms_sync_fleet::{AuditSink, SourceProvider, SyncRegistry};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::OpenApi;
 use utoipa::{Modify, OpenApi as _};
@@ -19,10 +19,11 @@ use utoipa_axum::routes;
 
 use crate::auth::{self, Auth, AuthState};
 use crate::body::DEFAULT_BODY_LIMIT;
+use crate::describe;
 use crate::error::{envelope, ApiError};
 use crate::limit::{self, Limits, RateLimit, DEFAULT_READ_LIMIT, DEFAULT_WRITE_LIMIT};
 use crate::present::{default_environment_names, Presenter};
-use crate::routes::{connections, syncs, ApiState};
+use crate::routes::{audit, available, catalog, connections, history, syncs, ApiState};
 
 /// How often a `DELETE ?removeSecrets=true` looks at its remove job, unless configured.
 ///
@@ -42,7 +43,7 @@ pub const DEFAULT_REMOVAL_WAIT: Duration = Duration::from_secs(3600);
     info(
         title = "kms-sync Secret Syncs API",
         description = "The Hanzo KMS (Infisical-compatible) Secret Syncs and App Connections \
-                       routes for Bitbucket, Checkly and Octopus Deploy, served by kms-sync \
+                       routes for every destination its registry knows, served by kms-sync \
                        over its PostgreSQL registry. Every route needs `Authorization: Bearer`."
     ),
     modifiers(&BearerAuth),
@@ -68,6 +69,13 @@ impl Modify for BearerAuth {
 /// Every route, with its OpenAPI operation, from the handlers' own annotations.
 fn api_router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(audit::list_audit_events))
+        .routes(routes!(catalog::list_all_syncs))
+        .routes(routes!(catalog::sync_options))
+        .routes(routes!(catalog::list_all_connections))
+        .routes(routes!(catalog::connection_options))
+        .routes(routes!(available::available_connections))
+        .routes(routes!(available::connection_by_name))
         .routes(routes!(syncs::list_syncs, syncs::create_sync))
         .routes(routes!(
             syncs::get_sync,
@@ -78,6 +86,8 @@ fn api_router() -> OpenApiRouter<ApiState> {
         .routes(routes!(syncs::sync_secrets))
         .routes(routes!(syncs::remove_secrets))
         .routes(routes!(syncs::import_secrets))
+        .routes(routes!(history::list_runs))
+        .routes(routes!(history::plan_sync))
         .routes(routes!(syncs::check_destination))
         .routes(routes!(
             connections::list_connections,
@@ -101,6 +111,22 @@ fn api_router() -> OpenApiRouter<ApiState> {
 /// ```
 pub fn openapi() -> OpenApi {
     api_router().into_openapi()
+}
+
+/// The OpenAPI document a router over `destinations` serves: [`openapi()`] with the
+/// `{destination}` and `{app}` parameters naming the kinds served, and each kind's
+/// `destinationConfig` and `credentials` described, from its factory's facts.
+///
+/// ```
+/// use kms_sync_core::{DestinationRegistry, MemoryFactory};
+/// let doc = kms_sync_api::openapi_for(&DestinationRegistry::new().with(MemoryFactory));
+/// assert!(doc.to_json()?.contains("`memory`"));
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+pub fn openapi_for(destinations: &kms_sync_core::DestinationRegistry) -> OpenApi {
+    let mut doc = openapi();
+    describe::describe(&mut doc, &describe::all_facts(destinations));
+    doc
 }
 
 /// Builds the [`Router`] a service mounts (with `merge`, at its root: the routes are the
@@ -133,6 +159,10 @@ pub struct ApiBuilder {
     removal_wait: Duration,
     read_limit: RateLimit,
     write_limit: RateLimit,
+    sources: Option<crate::checks::Sources>,
+    verify_connections: bool,
+    audit: Option<crate::audit::Audit>,
+    ledger_key: Option<crate::checks::LedgerKey>,
 }
 
 impl ApiBuilder {
@@ -156,7 +186,80 @@ impl ApiBuilder {
             removal_wait: DEFAULT_REMOVAL_WAIT,
             read_limit: RateLimit::minute_of(DEFAULT_READ_LIMIT),
             write_limit: RateLimit::minute_of(DEFAULT_WRITE_LIMIT),
+            sources: None,
+            verify_connections: true,
+            audit: None,
+            ledger_key: None,
         }
+    }
+
+    /// Enables `POST …/{syncId}/plan`: sources are read through `sources` (also the
+    /// folder check of [`source_provider`](Self::source_provider)) and each sync's ledger
+    /// with the fleet's `ledger_key` (the workers' key; kept secret, never logged), so the
+    /// plan is the one a worker would make now.
+    ///
+    /// ```no_run
+    /// # fn f(b: kms_sync_api::ApiBuilder, p: std::sync::Arc<dyn kms_sync_fleet::SourceProvider>) {
+    /// let b = b.planning(p, vec![7u8; 32]);
+    /// # }
+    /// ```
+    pub fn planning(mut self, sources: Arc<dyn SourceProvider>, ledger_key: Vec<u8>) -> ApiBuilder {
+        self.sources = Some(crate::checks::Sources(sources));
+        self.ledger_key = Some(crate::checks::LedgerKey::new(ledger_key));
+        self
+    }
+
+    /// Where every call that reads or changes a sync or a connection is recorded (the
+    /// KMS's event names, the principal as actor, never a value). Default: the registry's
+    /// PostgreSQL table ([`SyncRegistry::audit_log`](kms_sync_fleet::SyncRegistry::audit_log)),
+    /// which `GET /api/v1/audit-events` lists.
+    ///
+    /// ```no_run
+    /// # fn f(b: kms_sync_api::ApiBuilder) {
+    /// let b = b.audit_sink(std::sync::Arc::new(kms_sync_fleet::MemoryAuditSink::default()));
+    /// # }
+    /// ```
+    pub fn audit_sink(mut self, sink: Arc<dyn AuditSink>) -> ApiBuilder {
+        self.audit = Some(crate::audit::Audit(Some(sink)));
+        self
+    }
+
+    /// Records no audit event.
+    ///
+    /// ```no_run
+    /// # fn f(b: kms_sync_api::ApiBuilder) { let b = b.without_audit(); }
+    /// ```
+    pub fn without_audit(mut self) -> ApiBuilder {
+        self.audit = Some(crate::audit::Audit(None));
+        self
+    }
+
+    /// Where a sync's source folder is looked up when a sync is created or moved: a sync
+    /// reading a folder the source does not have is refused (400 naming the folder), as
+    /// the KMS refuses it. Give the workers' provider. Default: not checked.
+    ///
+    /// ```no_run
+    /// # fn f(b: kms_sync_api::ApiBuilder, p: std::sync::Arc<dyn kms_sync_fleet::SourceProvider>) {
+    /// let b = b.source_provider(p);
+    /// # }
+    /// ```
+    pub fn source_provider(mut self, sources: Arc<dyn SourceProvider>) -> ApiBuilder {
+        self.sources = Some(crate::checks::Sources(sources));
+        self
+    }
+
+    /// Whether a connection's credentials are checked against its service (one cheap
+    /// authenticated read, the factory's `verify_connection`) when it is created and when
+    /// its credentials change: refused credentials are 400 naming the connection. A
+    /// destination that cannot check accepts the connection "not verified". Default: on,
+    /// as the KMS.
+    ///
+    /// ```no_run
+    /// # fn f(b: kms_sync_api::ApiBuilder) { let b = b.verify_connections(false); }
+    /// ```
+    pub fn verify_connections(mut self, verify: bool) -> ApiBuilder {
+        self.verify_connections = verify;
+        self
     }
 
     /// The read limit per caller (`GET`): default [`DEFAULT_READ_LIMIT`] per minute, the
@@ -264,7 +367,8 @@ impl ApiBuilder {
         if self.body_limit == 0 {
             return Err(Error::config("API: the body limit must be at least 1 byte"));
         }
-        let (router, doc) = api_router().split_for_parts();
+        let (router, mut doc) = api_router().split_for_parts();
+        describe::describe(&mut doc, &describe::all_facts(self.registry.destinations()));
         let mut router = router;
         if let Some(path) = &self.openapi_path {
             check_openapi_path(path)?;
@@ -282,7 +386,13 @@ impl ApiBuilder {
             org_id: self.org_id.clone(),
         };
         let limits = Limits::new(self.read_limit, self.write_limit);
+        let audit = self.audit.unwrap_or_else(|| {
+            crate::audit::Audit(Some(
+                Arc::new(self.registry.audit_log()) as Arc<dyn AuditSink>
+            ))
+        });
         let state = ApiState {
+            audit,
             registry: self.registry,
             present: Arc::new(Presenter {
                 org_id: self.org_id,
@@ -290,6 +400,9 @@ impl ApiBuilder {
             }),
             removal_poll: self.removal_poll,
             removal_wait: self.removal_wait,
+            sources: self.sources,
+            verify_connections: self.verify_connections,
+            ledger_key: self.ledger_key,
         };
         Ok(router
             .fallback(no_route)

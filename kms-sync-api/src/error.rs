@@ -40,12 +40,57 @@ pub struct ErrorResponse {
     pub error: String,
 }
 
+/// One problem of a request, as the KMS's 422 lists them (zod's issue): a `code`, the
+/// `path` to the field (names and indexes) and a `message` — never the value sent.
+///
+/// ```
+/// let issue: kms_sync_api::ValidationIssue = serde_json::from_str(
+///     r#"{"code": "invalid_type", "path": ["syncOptions", "keySchema"], "message": "Expected a string"}"#)?;
+/// assert_eq!(issue.path[0], "syncOptions");
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ValidationIssue {
+    /// zod's issue code: `invalid_type`, `unrecognized_keys`, `invalid_string`, `custom`.
+    pub code: String,
+    /// Where: field names and array indexes from the body's (or query's) top.
+    #[schema(value_type = Vec<Object>)]
+    pub path: Vec<serde_json::Value>,
+    /// What is wrong, naming what was expected and never the value sent.
+    pub message: String,
+}
+
+/// The KMS's 422 answer: `error: "ValidationFailure"` and `message` a list of issues, not a
+/// string.
+///
+/// ```
+/// let body: kms_sync_api::ValidationFailure = serde_json::from_str(
+///     r#"{"reqId": "req-1", "statusCode": 422, "error": "ValidationFailure",
+///         "message": [{"code": "invalid_type", "path": ["name"], "message": "Required"}]}"#)?;
+/// assert_eq!(body.message[0].message, "Required");
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ValidationFailure {
+    /// The request's id.
+    pub req_id: String,
+    /// 422.
+    pub status_code: u16,
+    /// The issues, each with its path.
+    pub message: Vec<ValidationIssue>,
+    /// `ValidationFailure`.
+    pub error: String,
+}
+
 /// An error answer, rendered (with the request id) by [`envelope`].
 #[derive(Debug, Clone)]
 pub(crate) struct ApiError {
     pub status: StatusCode,
     pub error: &'static str,
     pub message: String,
+    /// For a 422: the issues (the answer's `message` is then this list).
+    pub issues: Vec<ValidationIssue>,
 }
 
 impl ApiError {
@@ -54,7 +99,28 @@ impl ApiError {
             status,
             error,
             message: message.into(),
+            issues: Vec::new(),
         }
+    }
+
+    /// 422 `ValidationFailure` with these issues.
+    pub fn invalid_issues(issues: Vec<ValidationIssue>) -> ApiError {
+        let mut error = ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "ValidationFailure",
+            "the request is invalid",
+        );
+        error.issues = issues;
+        error
+    }
+
+    /// 422 `ValidationFailure` with one `custom` issue at `path`.
+    pub fn invalid(path: &[&str], message: impl Into<String>) -> ApiError {
+        ApiError::invalid_issues(vec![ValidationIssue {
+            code: "custom".to_owned(),
+            path: path.iter().map(|p| serde_json::Value::from(*p)).collect(),
+            message: message.into(),
+        }])
     }
 
     /// 400, the KMS's `BadRequest`.
@@ -91,8 +157,8 @@ impl ApiError {
         )
     }
 
-    /// The answer for an error from kms-sync: `Config` and the other refusals are 400
-    /// naming the field, `NotFound` 404, `Conflict` 409; anything else 500 with the KMS's
+    /// The answer for an error from kms-sync: `Config`, `Conflict` and the other refusals
+    /// are 400 naming the field or the name taken, `NotFound` 404; anything else 500 with the KMS's
     /// "Something went wrong" (the detail goes to the log, which never holds a secret).
     pub fn from_kms(err: &kms_sync_core::Error) -> ApiError {
         match err.kind() {
@@ -103,7 +169,8 @@ impl ApiError {
             | ErrorKind::Guard
             | ErrorKind::Disabled => ApiError::bad_request(err.message()),
             ErrorKind::NotFound => ApiError::not_found(err.message()),
-            ErrorKind::Conflict => ApiError::new(StatusCode::CONFLICT, "Conflict", err.message()),
+            // The KMS answers a duplicate name, and a connection still in use, 400.
+            ErrorKind::Conflict => ApiError::bad_request(err.message()),
             kind => {
                 tracing::error!(kind = %kind, error = %err, "kms-sync api: internal error");
                 ApiError::new(
@@ -131,6 +198,28 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The JSON of an error answer: the envelope, with the issues as `message` for a 422.
+fn rendered_body(id: &str, error: ApiError) -> Vec<u8> {
+    let status_code = error.status.as_u16();
+    let error_word = error.error.to_owned();
+    let text = if error.issues.is_empty() {
+        serde_json::to_vec(&ErrorResponse {
+            req_id: id.to_owned(),
+            status_code,
+            message: error.message,
+            error: error_word,
+        })
+    } else {
+        serde_json::to_vec(&ValidationFailure {
+            req_id: id.to_owned(),
+            status_code,
+            message: error.issues,
+            error: error_word,
+        })
+    };
+    text.unwrap_or_default()
+}
+
 /// The outermost layer: gives each request an id, renders [`ApiError`]s (and the router's
 /// bare 405s) as the KMS's envelope, and logs the method, the route and the status — never
 /// a header, a query or a body.
@@ -149,13 +238,7 @@ pub(crate) async fn envelope(request: Request, next: Next) -> Response {
         None => None,
     };
     if let Some(error) = rendered {
-        let body = ErrorResponse {
-            req_id: id.clone(),
-            status_code: error.status.as_u16(),
-            message: error.message,
-            error: error.error.to_owned(),
-        };
-        let text = serde_json::to_vec(&body).unwrap_or_default();
+        let text = rendered_body(&id, error.clone());
         let headers = std::mem::take(response.headers_mut());
         response = Response::new(Body::from(text));
         *response.status_mut() = error.status;

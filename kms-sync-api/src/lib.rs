@@ -14,22 +14,26 @@
 //!
 //! ## Routes
 //!
-//! `{destination}` and `{app}` are `bitbucket`, `checkly` or `octopus-deploy` (any kind the
-//! registry's [`DestinationRegistry`](kms_sync_core::DestinationRegistry) knows); every
-//! answer wraps its resource as the KMS does.
+//! `{destination}` and `{app}` are the kinds the registry's
+//! [`DestinationRegistry`](kms_sync_core::DestinationRegistry) knows; everything the API says
+//! about one (display name, import, public credential fields, display-only config fields,
+//! the OpenAPI texts) comes from its factory's
+//! [`DestinationFacts`](kms_sync_core::DestinationFacts), so the API names no service and a
+//! destination you add is served like the built-in ones. Every answer wraps its resource as
+//! the KMS does.
 //!
 //! | method and path | answer | the caller needs (on the resource's project) |
 //! |---|---|---|
-//! | `POST /api/v1/app-connections/{app}` | `{"appConnection"}`: public credential fields only (Bitbucket's `email`), `credentialsHash`, `version`, timestamps | app-connections `create` (in `projectId`, or at organization level) |
+//! | `POST /api/v1/app-connections/{app}` | `{"appConnection"}`: public credential fields only (as the factory declares them), `credentialsHash`, `version`, timestamps | app-connections `create` (in `projectId`, or at organization level) |
 //! | `GET /api/v1/app-connections/{app}?projectId=` | `{"appConnections": [...]}`: only those the caller may read (without `projectId`, of every project it may read) | app-connections `read` |
-//! | `GET`, `PATCH`, `DELETE /api/v1/app-connections/{app}/{connectionId}` | `{"appConnection"}`; `PATCH` replaces credentials whole; `DELETE` is 409 while a sync uses it | `read`, and `edit` / `delete` |
+//! | `GET`, `PATCH`, `DELETE /api/v1/app-connections/{app}/{connectionId}` | `{"appConnection"}`; `PATCH` replaces credentials whole; `DELETE` is 400 while a sync uses it, as the KMS | `read`, and `edit` / `delete` |
 //! | `POST /api/v1/secret-syncs/{destination}` | `{"secretSync"}` with every field of the KMS's sample responses; enabled with auto-sync, it is queued (`syncStatus: pending`) | secret-syncs `create` where the sync reads, secrets `read-value` (or `read`, or `describe-secret`, as the KMS accepts) there, app-connections `connect` on a connection of the same project (or of the organization) |
 //! | `GET /api/v1/secret-syncs/{destination}?projectId=` | `{"secretSyncs": [...]}`: only those the caller may read | secret-syncs `read` |
 //! | `GET …/{syncId}`, `GET …/sync-name/{syncName}?projectId=` | `{"secretSync"}` | `read` |
 //! | `PATCH …/{syncId}` | `{"secretSync"}`, `version` one more | `read`, `edit` (and where it moves to: `edit`, secrets `read-value`; a new connection: `connect`) |
 //! | `DELETE …/{syncId}?removeSecrets=true\|false` | `{"secretSync"}`; with `true` a remove is queued first (`removeStatus: pending`, `lastRemoveJobId`) and the sync is deleted when it succeeds | `read`, `delete` (and `remove-secrets` with `true`) |
 //! | `POST …/{syncId}/sync-secrets`, `…/remove-secrets` | `{"secretSync"}` with the job queued: `syncStatus: pending` and `lastSyncJobId` (or the remove's) | `read`, `sync-secrets` / `remove-secrets` |
-//! | `POST …/{syncId}/import-secrets?importBehavior=` | 400 "Bitbucket does not support importing secrets." (so Checkly, Octopus Deploy), as the KMS documents | `read`, `import-secrets` |
+//! | `POST …/{syncId}/import-secrets?importBehavior=` | 400 "… does not support importing secrets." for a kind whose factory declares no import, as the KMS documents; else the import is queued | `read`, `import-secrets` |
 //! | `POST …/check-destination` | the KMS's `hasDuplicate`, `duplicateProjectId`; beyond the KMS, `keySchemaOverlap` and each duplicate with an `exampleKey` both syncs would manage — only duplicates the caller may read | secret-syncs `read` in `projectId` |
 //!
 //! ## Auth is never off, and every caller is a principal
@@ -65,7 +69,7 @@
 //!
 //! ## Connections cannot reach inside
 //!
-//! The URLs a connection names (Octopus Deploy's `instanceUrl`) are checked by the
+//! The URLs a connection names (an `instanceUrl`) are checked by the
 //! registry's URL policy
 //! ([`SyncRegistryBuilder::url_policy`](kms_sync_fleet::SyncRegistryBuilder::url_policy),
 //! public HTTPS only by default) when the connection is created or updated — refused with
@@ -76,10 +80,15 @@
 //! ## Errors, and nothing secret
 //!
 //! Every error is the KMS's envelope ([`ErrorResponse`]: `reqId`, `statusCode`, `message`,
-//! `error`): 400 `BadRequest` naming the field for anything kms-sync refuses as
-//! configuration ([`ErrorKind::Config`](kms_sync_core::ErrorKind::Config) and the other
-//! refusals), 404 for unknown ids, 409 for a duplicate name in a project or a connection in
-//! use, 401, 403 for an action the caller may not take, 429 over its rate limit, 413 over the body limit (1 MiB by default), 415 without
+//! `error`). A body, path or query that does not fit its documented type is the KMS's 422
+//! `ValidationFailure` ([`ValidationFailure`]: `message` is a list of [`ValidationIssue`]s,
+//! each a path and a message, never the value sent) — the bodies are read into the same
+//! types the OpenAPI document is generated from. 400 `BadRequest` naming the field or name
+//! for what kms-sync refuses beyond the shape
+//! ([`ErrorKind::Config`](kms_sync_core::ErrorKind::Config) and the other refusals, a
+//! duplicate name, a connection in use, a sync of another destination, a trigger while that
+//! operation runs, a missing source folder, credentials the service refuses), 404 for
+//! unknown ids, 401, 403 for an action the caller may not take, 429 over its rate limit, 413 over the body limit (1 MiB by default), 415 without
 //! `Content-Type: application/json`, 500 "Something went wrong" for the rest. Nothing
 //! changes on any error. Credentials go into the registry and never come out: answers show
 //! only the fields the KMS shows, messages and logs never carry a credential or a secret
@@ -88,16 +97,18 @@
 //!
 //! ## Where this API departs from the KMS, and why
 //!
-//! - **Unknown fields are refused** (400 naming the field). The KMS's bodies are zod
-//!   objects that silently *strip* unknown fields. kms-sync's parsers refuse them: a
+//! - **Unknown fields are refused** (422 `unrecognized_keys` naming the field). The KMS's
+//!   bodies are zod objects that silently *strip* unknown fields. kms-sync's parsers refuse them: a
 //!   misspelt `keySchema` or `disableSecretDeletion` dropped in silence would widen what a
 //!   sync deletes.
-//! - **Validation errors are 400** with one message naming the field, as the KMS answers its
-//!   own service-level checks; the KMS answers schema failures 422 `ValidationFailure` with
-//!   a list of zod issues. A duplicate name is **409** (the KMS says 400).
-//! - **`isEnabled` and `isAutoSyncEnabled`** are both in every sync: the KMS's Bitbucket and
-//!   Checkly samples carry the first, its Octopus Deploy sample the second, and kms-sync
-//!   honours both (a disabled sync never runs).
+//! - **A destination's config or credentials** that its own parser refuses (a field inside
+//!   `destinationConfig` or `credentials`) is 400 naming the field, not 422: those parsers
+//!   live in the destination crates, not in the API's request types.
+//! - **Extensions**: `GET /api/v1/audit-events` (the audit trail), `GET …/{syncId}/runs`
+//!   (the run history) and `POST …/{syncId}/plan` (the value-free plan) are kms-sync's own;
+//!   see `kms_sync::guide` (the API page).
+//! - **`isEnabled` and `isAutoSyncEnabled`** are both in every sync: some of the KMS's samples
+//!   carry the first, others the second, and kms-sync honours both (a disabled sync never runs).
 //! - **`environment.name`, `environment.id`, `folder.id`/`folderId`, `orgId`**: the registry
 //!   keeps the environment's slug and the secret path, not the KMS's ids. The name is the
 //!   KMS's default for `dev`/`staging`/`prod` (or [`ApiBuilder::environment_name`]); the ids
@@ -141,24 +152,38 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod audit;
 mod auth;
 mod authz;
 mod body;
 mod builder;
+mod catalog;
+mod checks;
+mod describe;
 mod error;
+mod history;
+mod issues;
 mod limit;
 mod model;
 mod overlap;
 mod present;
 mod routes;
 
+pub use audit::{AuditLogEntry, AuditLogEvent, AuditLogList};
 pub use auth::{Auth, TokenVerifier, MIN_TOKEN_LEN};
 pub use authz::{
     Action, Authorizer, Condition, Conditions, Grant, Principal, Subject, TokenFileAuthorizer,
 };
 pub use body::DEFAULT_BODY_LIMIT;
-pub use builder::{openapi, ApiBuilder, DEFAULT_REMOVAL_POLL, DEFAULT_REMOVAL_WAIT};
-pub use error::{ErrorResponse, REQUEST_ID_HEADER};
+pub use builder::{openapi, openapi_for, ApiBuilder, DEFAULT_REMOVAL_POLL, DEFAULT_REMOVAL_WAIT};
+pub use catalog::{
+    AppConnectionOption, AppConnectionOptions, AvailableConnection, AvailableConnectionList,
+    SecretSyncOption, SecretSyncOptions,
+};
+pub use error::{ErrorResponse, ValidationFailure, ValidationIssue, REQUEST_ID_HEADER};
+pub use history::{
+    PlanSummary, PlannedChange, RunCounts, SyncPlan, SyncPlanEnvelope, SyncRun, SyncRunList,
+};
 pub use limit::{RateLimit, DEFAULT_READ_LIMIT, DEFAULT_WRITE_LIMIT};
 pub use model::{
     AppConnection, AppConnectionEnvelope, AppConnectionList, CheckDestinationRequest,
@@ -170,6 +195,3 @@ pub use model::{
 /// The router's framework, re-exported so a service mounts the router with the same
 /// version.
 pub use axum;
-
-/// The destinations that cannot import secrets (the KMS's `canImportSecrets: false`).
-pub(crate) const IMPORTLESS: &[&str] = &["bitbucket", "checkly", "octopus-deploy"];

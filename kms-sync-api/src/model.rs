@@ -10,13 +10,13 @@ use utoipa::ToSchema;
 /// `connection` of a sync: `{app, name, id}`.
 ///
 /// ```
-/// let c: kms_sync_api::SyncConnection = serde_json::from_str(r#"{"app": "bitbucket", "name": "bb", "id": "e5d18aca-86f7-4026-a95e-efb8aeb0d8e6"}"#)?;
-/// assert_eq!(c.app, "bitbucket");
+/// let c: kms_sync_api::SyncConnection = serde_json::from_str(r#"{"app": "vault", "name": "vc", "id": "e5d18aca-86f7-4026-a95e-efb8aeb0d8e6"}"#)?;
+/// assert_eq!(c.app, "vault");
 /// # Ok::<(), serde_json::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SyncConnection {
-    /// The connection's app (`bitbucket`, `checkly`, `octopus-deploy`).
+    /// The connection's app (a destination kind, as in the URL).
     pub app: String,
     /// The connection's name.
     pub name: String,
@@ -60,8 +60,8 @@ pub struct SyncFolder {
 }
 
 /// A Secret Sync as the KMS answers it: every field of the KMS's sample responses, the
-/// status of the last sync, import and remove included. `isEnabled` (the Bitbucket and
-/// Checkly samples) and `isAutoSyncEnabled` (the Octopus Deploy sample) are both present.
+/// status of the last sync, import and remove included. `isEnabled` and `isAutoSyncEnabled`
+/// (each in some of the KMS's samples) are both present.
 ///
 /// ```
 /// # fn show(sync: kms_sync_api::SecretSync) {
@@ -126,7 +126,7 @@ pub struct SecretSync {
     pub environment: SyncEnvironment,
     /// The source folder.
     pub folder: SyncFolder,
-    /// `bitbucket`, `checkly` or `octopus-deploy`.
+    /// The destination kind, as in the URL.
     pub destination: String,
     /// `destinationConfig` as written.
     #[schema(value_type = Object)]
@@ -158,8 +158,8 @@ pub struct SecretSyncList {
 }
 
 /// An app connection as the KMS answers it: never a secret credential. `credentials`
-/// holds only the fields that are not secret (Bitbucket's `email`, Octopus Deploy's
-/// `instanceUrl`, nothing for Checkly).
+/// holds only the fields the destination's factory declares public (an account email, an
+/// instance URL); every other field is secret and never answered.
 ///
 /// ```
 /// # fn show(c: kms_sync_api::AppConnection) { println!("{} {} {}", c.name, c.app, c.credentials); }
@@ -188,7 +188,7 @@ pub struct AppConnection {
     /// HMAC-SHA256 of the credentials under a key derived from the encryption key; null
     /// when an embedder's resolver holds them.
     pub credentials_hash: Option<String>,
-    /// `bitbucket`, `checkly`, `octopus-deploy`.
+    /// The app, as in the URL.
     pub app: String,
     /// The authentication method, e.g. `api-token`.
     pub method: String,
@@ -308,6 +308,7 @@ pub struct CheckDestinationResponse {
 ///     name: "s".into(), project_id: "p".into(), description: None, connection_id: "c".into(),
 ///     environment: "dev".into(), secret_path: "/".into(), is_enabled: None,
 ///     is_auto_sync_enabled: None, sync_options: None, destination_config: serde_json::json!({}),
+///     destination: None,
 /// })?;
 /// assert!(doc.get("secretPath").is_some());
 /// # Ok::<(), serde_json::Error>(())
@@ -342,6 +343,9 @@ pub struct CreateSecretSyncRequest {
     /// The destination's config (see each destination's documentation).
     #[schema(value_type = Object)]
     pub destination_config: Value,
+    /// The destination kind, if given: it must be the one the URL names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination: Option<String>,
 }
 
 /// The KMS's update-sync body: any of the create body's fields but `projectId`. For the
@@ -398,7 +402,7 @@ pub struct UpdateSecretSyncRequest {
 pub struct CreateAppConnectionRequest {
     /// Slug-friendly name, unique in the project.
     pub name: String,
-    /// `api-token` (Bitbucket), `api-key` (Checkly, Octopus Deploy).
+    /// One of the app's methods (`GET /api/v1/app-connections/options` lists them).
     pub method: String,
     /// The KMS project.
     #[serde(default)]

@@ -1,22 +1,93 @@
 //! `check-destination`: whether another sync writes the same destination config (the
 //! KMS's rule), and, beyond the KMS, whether its key schema overlaps.
 
-use kms_sync_core::{KeySchema, NoKeySchema, TemplateKeySchema};
+use kms_sync_core::{DestinationFacts, KeySchema, NoKeySchema, TemplateKeySchema};
+use kms_sync_fleet::{SyncId, SyncRecord};
 use serde_json::{Map, Value};
 
-/// The `destinationConfig` fields the KMS leaves out of the comparison (display names).
-pub(crate) fn skip_fields(kind: &str) -> &'static [&'static str] {
-    match kind {
-        "checkly" => &["groupName", "accountName"],
-        _ => &[],
-    }
+use crate::error::ApiError;
+use crate::model::DestinationOverlap;
+
+/// What a check-destination asks about: the config, its key schema and environment (the
+/// excluded sync's when not given), and the sync to leave out (the one being edited).
+pub(crate) struct Probe<'a> {
+    pub config: &'a Map<String, Value>,
+    pub key_schema: Option<String>,
+    pub environment: Option<String>,
+    pub exclude: Option<SyncId>,
 }
 
-/// Whether two configs name the same destination: equal, the display-name fields aside.
-pub(crate) fn same_destination(kind: &str, a: &Map<String, Value>, b: &Map<String, Value>) -> bool {
+/// Every sync of `all` but the excluded one that writes the probe's destination (its
+/// config equal, the kind's display-only fields aside), with whether its key schema
+/// overlaps the probe's and a key both would manage.
+pub(crate) fn duplicates(
+    facts: &DestinationFacts,
+    probe: &Probe<'_>,
+    all: &[SyncRecord],
+) -> Result<Vec<DestinationOverlap>, ApiError> {
+    let excluded = probe.exclude.and_then(|id| all.iter().find(|s| s.id == id));
+    let template = probe
+        .key_schema
+        .clone()
+        .or_else(|| excluded.and_then(key_schema_of));
+    let environment = probe
+        .environment
+        .clone()
+        .or_else(|| excluded.map(|s| s.environment.clone()));
+    let mut found = Vec::new();
+    for other in all.iter().filter(|s| Some(s.id) != probe.exclude) {
+        let Ok(Value::Object(theirs)) = serde_json::from_str::<Value>(&other.destination_config)
+        else {
+            continue;
+        };
+        if !same_destination(facts, probe.config, &theirs) {
+            continue;
+        }
+        let ours = Schema::new(
+            template.as_deref(),
+            environment.as_deref().unwrap_or(&other.environment),
+        )
+        .map_err(|e| ApiError::bad_request(format!("keySchema: {}", e.message())))?;
+        found.push(compared(other, &ours)?);
+    }
+    Ok(found)
+}
+
+/// `other`, which writes the same destination, compared with the probe's schema.
+fn compared(other: &SyncRecord, ours: &Schema) -> Result<DestinationOverlap, ApiError> {
+    let their_schema = key_schema_of(other);
+    let theirs = Schema::new(their_schema.as_deref(), &other.environment)?;
+    let example_key = overlap(ours, &theirs);
+    Ok(DestinationOverlap {
+        sync_id: other.id.to_string(),
+        name: other.name.clone(),
+        project_id: other.project_id.clone(),
+        key_schema: their_schema,
+        key_schema_overlap: example_key.is_some(),
+        example_key,
+    })
+}
+
+/// A sync's key schema, if it has one.
+fn key_schema_of(sync: &SyncRecord) -> Option<String> {
+    let options: Value = serde_json::from_str(&sync.sync_options).ok()?;
+    options
+        .get("keySchema")
+        .and_then(Value::as_str)
+        .filter(|s| !s.trim().is_empty())
+        .map(str::to_owned)
+}
+
+/// Whether two configs name the same destination: equal, the fields the kind's factory
+/// declares display-only (a name shown beside an id) aside.
+pub(crate) fn same_destination(
+    facts: &DestinationFacts,
+    a: &Map<String, Value>,
+    b: &Map<String, Value>,
+) -> bool {
     let strip = |m: &Map<String, Value>| -> Map<String, Value> {
         m.iter()
-            .filter(|(k, _)| !skip_fields(kind).contains(&k.as_str()))
+            .filter(|(k, _)| !facts.is_display_only_config_field(k))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect()
     };
@@ -128,7 +199,8 @@ mod tests {
             serde_json::from_str(r#"{"accountId": "1", "accountName": "A"}"#).unwrap_or_default();
         let b: Map<String, Value> =
             serde_json::from_str(r#"{"accountId": "1", "accountName": "B"}"#).unwrap_or_default();
-        assert!(same_destination("checkly", &a, &b));
-        assert!(!same_destination("bitbucket", &a, &b));
+        let named = DestinationFacts::new("x", "X").display_only_config_fields(&["accountName"]);
+        assert!(same_destination(&named, &a, &b));
+        assert!(!same_destination(&DestinationFacts::new("y", "Y"), &a, &b));
     }
 }

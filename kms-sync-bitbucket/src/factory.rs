@@ -8,6 +8,7 @@ use kms_sync_core::{
     AppConnectionDefinition, Destination, DestinationFactory, DestinationFacts, Result,
 };
 
+use crate::client::BitbucketClient;
 use crate::config::{BitbucketConfig, BitbucketConnection};
 use crate::destination::BitbucketDestination;
 
@@ -24,6 +25,7 @@ use crate::destination::BitbucketDestination;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct BitbucketFactory;
 
+#[kms_sync_core::async_trait]
 impl DestinationFactory for BitbucketFactory {
     fn kind(&self) -> &'static str {
         "bitbucket"
@@ -35,6 +37,7 @@ impl DestinationFactory for BitbucketFactory {
 
     fn facts(&self) -> DestinationFacts {
         DestinationFacts::new("bitbucket", "Bitbucket")
+            .connection_methods(&["api-token"])
             .public_credential_fields(&["email"])
             .config_description(
                 "`workspaceSlug` and `repositorySlug` name the repository; `environmentId` (a \
@@ -49,6 +52,28 @@ impl DestinationFactory for BitbucketFactory {
 
     fn check_connection(&self, connection: &AppConnectionDefinition) -> Result<()> {
         BitbucketConnection::from_kms_json(connection.expose_json()).map(|_| ())
+    }
+
+    /// Reads the signed-in user (`GET /2.0/user`) with the connection's credentials alone: no
+    /// `destinationConfig` is needed, nothing is written.
+    async fn verify_connection(
+        &self,
+        connection: &AppConnectionDefinition,
+        settings: ClientSettings,
+    ) -> Result<bool> {
+        let connection = BitbucketConnection::from_kms_json(connection.expose_json())?;
+        let http = settings
+            .client_builder(
+                "bitbucket",
+                crate::destination::DEFAULT_BASE_URL,
+                crate::destination::documented_budget(),
+                1,
+            )
+            .auth(connection.auth())
+            .error_table(crate::error::error_table)
+            .build()?;
+        BitbucketClient { http }.user().await?;
+        Ok(true)
     }
 
     fn check_config(&self, destination_config: &str) -> Result<()> {

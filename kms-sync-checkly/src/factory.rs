@@ -8,6 +8,7 @@ use kms_sync_core::{
     AppConnectionDefinition, Destination, DestinationFactory, DestinationFacts, Result,
 };
 
+use crate::client::ChecklyClient;
 use crate::config::{ChecklyConfig, ChecklyConnection};
 use crate::destination::ChecklyDestination;
 
@@ -24,6 +25,7 @@ use crate::destination::ChecklyDestination;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ChecklyFactory;
 
+#[kms_sync_core::async_trait]
 impl DestinationFactory for ChecklyFactory {
     fn kind(&self) -> &'static str {
         "checkly"
@@ -35,6 +37,7 @@ impl DestinationFactory for ChecklyFactory {
 
     fn facts(&self) -> DestinationFacts {
         DestinationFacts::new("checkly", "Checkly")
+            .connection_methods(&["api-key"])
             .display_only_config_fields(&["groupName", "accountName"])
             .config_description(
                 "`accountId` names the account; with `groupId` the sync writes that check \
@@ -48,6 +51,28 @@ impl DestinationFactory for ChecklyFactory {
 
     fn check_connection(&self, connection: &AppConnectionDefinition) -> Result<()> {
         ChecklyConnection::from_kms_json(connection.expose_json()).map(|_| ())
+    }
+
+    /// Reads the accounts the key can access (`GET /v1/accounts`) with the connection's credentials alone: no
+    /// `destinationConfig` is needed, nothing is written.
+    async fn verify_connection(
+        &self,
+        connection: &AppConnectionDefinition,
+        settings: ClientSettings,
+    ) -> Result<bool> {
+        let connection = ChecklyConnection::from_kms_json(connection.expose_json())?;
+        let http = settings
+            .client_builder(
+                "checkly",
+                crate::destination::DEFAULT_BASE_URL,
+                crate::destination::documented_budget(),
+                1,
+            )
+            .auth(connection.auth())
+            .error_table(crate::error::error_table)
+            .build()?;
+        ChecklyClient { http }.accounts().await?;
+        Ok(true)
     }
 
     fn check_config(&self, destination_config: &str) -> Result<()> {

@@ -129,6 +129,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod audit;
 mod config;
 mod crypto;
 mod error;
@@ -136,6 +137,7 @@ mod ident;
 mod locks;
 pub mod metrics;
 mod migrate;
+mod notify;
 mod pipeline;
 mod pool;
 mod registry;
@@ -148,6 +150,10 @@ pub mod testing;
 mod triggers;
 mod worker;
 
+pub use audit::{
+    AuditEvent, AuditEventKind, AuditQuery, AuditRecord, AuditRuns, AuditSink, MemoryAuditSink,
+    PgAuditSink, RunEnd, RunListener, DEFAULT_AUDIT_RETENTION,
+};
 pub use config::{
     PostgresConfig, PostgresConfigBuilder, TlsMode, DEFAULT_ACQUIRE_TIMEOUT,
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_POOL_SIZE, DEFAULT_SCHEMA,
@@ -155,6 +161,7 @@ pub use config::{
 pub use crypto::{KeyRing, KEY_LEN};
 pub use locks::{LockHolder, PostgresScopeLocks};
 pub use migrate::SCHEMA_VERSION;
+pub use notify::{FailureNotices, Notice, NoticeKind, Notifier, WebhookNotifier, SIGNATURE_HEADER};
 pub use pool::PgPool;
 pub use registry::{
     Claim, ConnectionId, ConnectionPatch, ConnectionRecord, ConnectionRef, Connections,

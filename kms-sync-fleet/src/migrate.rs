@@ -41,6 +41,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "ledger_destination",
         sql: include_str!("../migrations/0004_ledger_destination.sql"),
     },
+    Migration {
+        version: 5,
+        name: "audit",
+        sql: include_str!("../migrations/0005_audit.sql"),
+    },
 ];
 
 /// The newest schema version this crate knows.
@@ -48,7 +53,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
 /// ```
 /// assert!(kms_sync_fleet::SCHEMA_VERSION >= 1);
 /// ```
-pub const SCHEMA_VERSION: i32 = 4;
+pub const SCHEMA_VERSION: i32 = 5;
 
 /// Brings `schema` up to [`SCHEMA_VERSION`]; returns the versions applied now (none when
 /// another worker already did).

@@ -8,6 +8,7 @@ use kms_sync_core::{
     AppConnectionDefinition, Destination, DestinationFactory, DestinationFacts, Result,
 };
 
+use crate::client::OctopusClient;
 use crate::config::{OctopusConfig, OctopusConnection};
 use crate::destination::OctopusDestination;
 
@@ -24,6 +25,7 @@ use crate::destination::OctopusDestination;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct OctopusFactory;
 
+#[kms_sync_core::async_trait]
 impl DestinationFactory for OctopusFactory {
     fn kind(&self) -> &'static str {
         "octopus-deploy"
@@ -35,6 +37,7 @@ impl DestinationFactory for OctopusFactory {
 
     fn facts(&self) -> DestinationFacts {
         DestinationFacts::new("octopus-deploy", "Octopus Deploy")
+            .connection_methods(&["api-key"])
             .public_credential_fields(&["instanceUrl"])
             .config_description(
                 "`spaceId`, `scope` (`project`) and `projectId` name the project's variable set; \
@@ -49,6 +52,28 @@ impl DestinationFactory for OctopusFactory {
 
     fn check_connection(&self, connection: &AppConnectionDefinition) -> Result<()> {
         OctopusConnection::from_kms_json(connection.expose_json()).map(|_| ())
+    }
+
+    /// Reads the key's user (`GET /api/users/me`) with the connection's credentials alone: no
+    /// `destinationConfig` is needed, nothing is written.
+    async fn verify_connection(
+        &self,
+        connection: &AppConnectionDefinition,
+        settings: ClientSettings,
+    ) -> Result<bool> {
+        let connection = OctopusConnection::from_kms_json(connection.expose_json())?;
+        let http = settings
+            .client_builder(
+                "octopus-deploy",
+                connection.instance_url(),
+                crate::destination::assumed_budget(),
+                1,
+            )
+            .auth(connection.auth())
+            .error_table(crate::error::error_table)
+            .build()?;
+        OctopusClient { http }.me().await?;
+        Ok(true)
     }
 
     fn check_config(&self, destination_config: &str) -> Result<()> {

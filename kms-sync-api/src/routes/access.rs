@@ -103,8 +103,8 @@ pub(crate) async fn readable_connection(
 }
 
 /// Checks that a sync of `project` may use connection `text`: it exists, `who` may read
-/// it, it is of the same project (or of the organization), else 404 as for a missing id;
-/// and `who` may `connect` it, else 403. A text that is not an id is left to the registry
+/// it, else 404 as for a missing id; it is of the same project (or of the organization),
+/// else 400 naming it; and `who` may `connect` it, else 403. A text that is not an id is left to the registry
 /// (it answers 400 naming the field).
 pub(crate) async fn usable_connection(
     state: &ApiState,
@@ -118,7 +118,10 @@ pub(crate) async fn usable_connection(
     let record = readable_connection(state, who, id).await?;
     let theirs = record.project_id.as_deref();
     if theirs.is_some() && theirs != project {
-        return Err(connection_missing(id));
+        return Err(ApiError::bad_request(format!(
+            "App Connection with ID {id} belongs to another project: a project's connection is \
+             usable only by syncs of that project"
+        )));
     }
     if !who.may_connection(theirs, Action::Connect) {
         return Err(denied(Action::Connect, Subject::AppConnections));

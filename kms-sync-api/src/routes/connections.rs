@@ -9,15 +9,18 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::{Extension, Json};
 use kms_sync_core::AppConnectionDefinition;
-use kms_sync_fleet::{ConnectionId, ConnectionPatch, ConnectionRecord};
+use kms_sync_fleet::{AuditEventKind, ConnectionId, ConnectionPatch, ConnectionRecord};
 use serde_json::{Map, Value};
 
 use super::access::{denied, readable_connection};
 use super::{kind_and_id, ApiState};
+use crate::audit;
 use crate::auth::Caller;
 use crate::authz::{Action, Subject};
 use crate::body::{json_object, path, query};
+use crate::checks::credentials_work;
 use crate::error::{ApiError, ErrorResponse};
+use crate::issues::typed;
 use crate::model::{
     AppConnectionEnvelope, AppConnectionList, CreateAppConnectionRequest,
     UpdateAppConnectionRequest,
@@ -26,8 +29,7 @@ use crate::model::{
 type ApiResult<T> = Result<Json<T>, ApiError>;
 
 fn connection_id(text: &str) -> Result<ConnectionId, ApiError> {
-    ConnectionId::parse(text)
-        .map_err(|e| ApiError::bad_request(format!("connectionId: {}", e.message())))
+    ConnectionId::parse(text).map_err(|_| ApiError::invalid(&["connectionId"], "Invalid uuid"))
 }
 
 /// The connection `id`, which the caller must be able to read (else 404, as for a
@@ -53,6 +55,18 @@ async fn connection_of(
         return Err(denied(action, Subject::AppConnections));
     }
     Ok(record)
+}
+
+/// An event of `kind` by the caller about connection `record`.
+pub(crate) fn about_connection(
+    caller: &Caller,
+    kind: AuditEventKind,
+    record: &ConnectionRecord,
+) -> kms_sync_fleet::AuditEvent {
+    audit::by(caller, kind)
+        .maybe_project(record.project_id.as_deref())
+        .connection(record.id.to_string())
+        .destination(record.app.clone())
 }
 
 fn envelope(state: &ApiState, record: &ConnectionRecord) -> ApiResult<AppConnectionEnvelope> {
@@ -85,6 +99,28 @@ fn strip_unsupported(object: &mut Map<String, Value>) -> Result<(), ApiError> {
     }
 }
 
+/// The connection an update makes, when it changes the credentials: its name, the
+/// method (new or current) and the new credentials, to be checked against the service.
+fn new_credentials(
+    current: &ConnectionRecord,
+    body: &Map<String, Value>,
+) -> Result<Option<AppConnectionDefinition>, ApiError> {
+    let Some(credentials) = body.get("credentials") else {
+        return Ok(None);
+    };
+    let method = body
+        .get("method")
+        .and_then(Value::as_str)
+        .unwrap_or(&current.method);
+    let name = body
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or(&current.name);
+    let text =
+        serde_json::json!({"name": name, "method": method, "credentials": credentials}).to_string();
+    Ok(Some(AppConnectionDefinition::from_json(&text)?))
+}
+
 /// List the connections of an app, in a project if given.
 #[utoipa::path(
     get,
@@ -92,7 +128,7 @@ fn strip_unsupported(object: &mut Map<String, Value>) -> Result<(), ApiError> {
     tag = "App Connections",
     operation_id = "listAppConnections",
     params(
-        ("app" = String, Path, description = "`bitbucket`, `checkly` or `octopus-deploy`"),
+        ("app" = String, Path, description = "An app this API serves (`GET /api/v1/app-connections/options` lists them)"),
         ("projectId" = Option<String>, Query, description = "The KMS project"),
     ),
     responses(
@@ -124,7 +160,16 @@ pub(crate) async fn list_connections(
                 .may_connection(r.project_id.as_deref(), Action::Read)
         })
         .map(|r| state.present.connection(r))
-        .collect::<Result<_, _>>()?;
+        .collect::<Result<Vec<_>, _>>()?;
+    let event = audit::by(&caller, AuditEventKind::GetAppConnections)
+        .maybe_project(project)
+        .destination(app)
+        .meta(
+            "connectionIds",
+            audit::ids(&app_connections, |c| c.id.clone()),
+        )
+        .meta("count", app_connections.len());
+    audit::record(&state, event).await;
     Ok(Json(AppConnectionList { app_connections }))
 }
 
@@ -136,15 +181,15 @@ pub(crate) async fn list_connections(
     path = "/api/v1/app-connections/{app}",
     tag = "App Connections",
     operation_id = "createAppConnection",
-    params(("app" = String, Path, description = "`bitbucket`, `checkly` or `octopus-deploy`")),
+    params(("app" = String, Path, description = "An app this API serves (`GET /api/v1/app-connections/options` lists them)")),
     request_body(content = CreateAppConnectionRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "The connection, without its secret credentials", body = AppConnectionEnvelope),
-        (status = 400, description = "The body is refused, naming the field", body = ErrorResponse),
+        (status = 400, description = "Refused beyond its shape (a duplicate name, a config the destination refuses), naming it", body = ErrorResponse),
+        (status = 422, description = "The body does not fit its type: the issues, each with its path", body = crate::error::ValidationFailure),
         (status = 401, description = "No valid token", body = ErrorResponse),
         (status = 403, description = "The caller may not do this here", body = ErrorResponse),
         (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
-        (status = 409, description = "The project has a connection of that name", body = ErrorResponse),
         (status = 413, description = "The body is too large", body = ErrorResponse),
         (status = 415, description = "The body is not JSON", body = ErrorResponse),
     ),
@@ -159,6 +204,7 @@ pub(crate) async fn create_connection(
 ) -> ApiResult<AppConnectionEnvelope> {
     let app = state.kind(&path(params)?)?;
     let mut body = json_object(&headers, body, "app connection")?;
+    let _: CreateAppConnectionRequest = typed(&body.text)?;
     strip_unsupported(&mut body.object)?;
     let text = Value::Object(body.object).to_string();
     let definition = AppConnectionDefinition::from_json(&text)?;
@@ -168,11 +214,21 @@ pub(crate) async fn create_connection(
     {
         return Err(denied(Action::Create, Subject::AppConnections));
     }
+    state
+        .registry
+        .destinations()
+        .factory(app)?
+        .check_connection(&definition)?;
+    credentials_work(&state, app, &definition).await?;
     let record = state
         .registry
         .connections()
         .create(app, &definition)
         .await?;
+    let event = about_connection(&caller, AuditEventKind::CreateAppConnection, &record)
+        .meta("name", record.name.as_str())
+        .meta("method", record.method.as_str());
+    audit::record(&state, event).await;
     envelope(&state, &record)
 }
 
@@ -183,7 +239,7 @@ pub(crate) async fn create_connection(
     tag = "App Connections",
     operation_id = "getAppConnection",
     params(
-        ("app" = String, Path, description = "`bitbucket`, `checkly` or `octopus-deploy`"),
+        ("app" = String, Path, description = "An app this API serves (`GET /api/v1/app-connections/options` lists them)"),
         ("connectionId" = String, Path, description = "The connection's id"),
     ),
     responses(
@@ -203,6 +259,8 @@ pub(crate) async fn get_connection(
 ) -> ApiResult<AppConnectionEnvelope> {
     let (app, id) = kind_and_id(&state, params, connection_id)?;
     let record = connection_of(&state, &caller, app, id, Action::Read).await?;
+    let event = about_connection(&caller, AuditEventKind::GetAppConnection, &record);
+    audit::record(&state, event).await;
     envelope(&state, &record)
 }
 
@@ -214,18 +272,18 @@ pub(crate) async fn get_connection(
     tag = "App Connections",
     operation_id = "updateAppConnection",
     params(
-        ("app" = String, Path, description = "`bitbucket`, `checkly` or `octopus-deploy`"),
+        ("app" = String, Path, description = "An app this API serves (`GET /api/v1/app-connections/options` lists them)"),
         ("connectionId" = String, Path, description = "The connection's id"),
     ),
     request_body(content = UpdateAppConnectionRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "The connection as updated", body = AppConnectionEnvelope),
-        (status = 400, description = "The body is refused, naming the field", body = ErrorResponse),
+        (status = 400, description = "Refused beyond its shape (a duplicate name, a config the destination refuses), naming it", body = ErrorResponse),
+        (status = 422, description = "The body does not fit its type: the issues, each with its path", body = crate::error::ValidationFailure),
         (status = 401, description = "No valid token", body = ErrorResponse),
         (status = 403, description = "The caller may not do this here", body = ErrorResponse),
         (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
         (status = 404, description = "No such connection", body = ErrorResponse),
-        (status = 409, description = "The project has a connection of the new name", body = ErrorResponse),
         (status = 413, description = "The body is too large", body = ErrorResponse),
         (status = 415, description = "The body is not JSON", body = ErrorResponse),
     ),
@@ -240,33 +298,42 @@ pub(crate) async fn update_connection(
 ) -> ApiResult<AppConnectionEnvelope> {
     let (app, id) = kind_and_id(&state, params, connection_id)?;
     let mut body = json_object(&headers, body, "app connection update")?;
+    let _: UpdateAppConnectionRequest = typed(&body.text)?;
     strip_unsupported(&mut body.object)?;
-    let text = Value::Object(body.object).to_string();
+    let body_object = body.object;
+    let text = Value::Object(body_object.clone()).to_string();
     let patch = ConnectionPatch::from_json(&text)?;
     // 404 unless the connection exists and is of the app the URL names.
-    connection_of(&state, &caller, app, id, Action::Edit).await?;
+    let current = connection_of(&state, &caller, app, id, Action::Edit).await?;
+    if let Some(definition) = new_credentials(&current, &body_object)? {
+        credentials_work(&state, app, &definition).await?;
+    }
     let record = state.registry.connections().update(id, patch).await?;
+    let event = about_connection(&caller, AuditEventKind::UpdateAppConnection, &record).meta(
+        "credentialsUpdated",
+        body_object.contains_key("credentials"),
+    );
+    audit::record(&state, event).await;
     envelope(&state, &record)
 }
 
-/// Delete a connection; refused (409) while a sync uses it.
+/// Delete a connection; refused (400, as the KMS) while a sync uses it.
 #[utoipa::path(
     delete,
     path = "/api/v1/app-connections/{app}/{connectionId}",
     tag = "App Connections",
     operation_id = "deleteAppConnection",
     params(
-        ("app" = String, Path, description = "`bitbucket`, `checkly` or `octopus-deploy`"),
+        ("app" = String, Path, description = "An app this API serves (`GET /api/v1/app-connections/options` lists them)"),
         ("connectionId" = String, Path, description = "The connection's id"),
     ),
     responses(
         (status = 200, description = "The deleted connection", body = AppConnectionEnvelope),
-        (status = 400, description = "Not a connection id, or one of another app", body = ErrorResponse),
+        (status = 400, description = "A connection of another app, or one a sync uses", body = ErrorResponse),
         (status = 401, description = "No valid token", body = ErrorResponse),
         (status = 403, description = "The caller may not do this here", body = ErrorResponse),
         (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
         (status = 404, description = "No such connection", body = ErrorResponse),
-        (status = 409, description = "A sync uses it", body = ErrorResponse),
     ),
     security(("bearerAuth" = []))
 )]
@@ -278,5 +345,7 @@ pub(crate) async fn delete_connection(
     let (app, id) = kind_and_id(&state, params, connection_id)?;
     connection_of(&state, &caller, app, id, Action::Delete).await?;
     let record = state.registry.connections().delete(id).await?;
+    let event = about_connection(&caller, AuditEventKind::DeleteAppConnection, &record);
+    audit::record(&state, event).await;
     envelope(&state, &record)
 }

@@ -1,7 +1,11 @@
 //! The handlers: app connections and Secret Syncs, per destination kind in the URL.
 
 pub(crate) mod access;
+pub(crate) mod audit;
+pub(crate) mod available;
+pub(crate) mod catalog;
 pub(crate) mod connections;
+pub(crate) mod history;
 pub(crate) mod syncs;
 
 use std::sync::Arc;
@@ -9,6 +13,7 @@ use std::time::Duration;
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::Path;
+use kms_sync_core::DestinationFacts;
 use kms_sync_fleet::SyncRegistry;
 
 use crate::body::path;
@@ -24,6 +29,15 @@ pub(crate) struct ApiState {
     pub removal_poll: Duration,
     /// How long it waits for the remove before leaving the sync in place.
     pub removal_wait: Duration,
+    /// Where a sync's source folder is looked up at create (none: not checked).
+    pub sources: Option<crate::checks::Sources>,
+    /// Whether a connection's credentials are checked against its service when it is
+    /// created or its credentials change.
+    pub verify_connections: bool,
+    /// Where calls are recorded (the registry's audit table unless configured).
+    pub audit: crate::audit::Audit,
+    /// The fleet's ledger key, for planning (none: the plan route says how to enable it).
+    pub ledger_key: Option<crate::checks::LedgerKey>,
 }
 
 impl ApiState {
@@ -39,15 +53,19 @@ impl ApiState {
             ))),
         }
     }
-}
 
-/// The KMS's display name of a destination kind.
-pub(crate) fn display_name(kind: &str) -> String {
-    match kind {
-        "bitbucket" => "Bitbucket".to_owned(),
-        "checkly" => "Checkly".to_owned(),
-        "octopus-deploy" => "Octopus Deploy".to_owned(),
-        other => other.to_owned(),
+    /// What the kind's factory declares about it (display name, import, public and
+    /// display-only fields): the one place the API learns anything about a service.
+    pub fn facts(&self, kind: &str) -> DestinationFacts {
+        match self.registry.destinations().factory(kind) {
+            Ok(factory) => factory.facts(),
+            Err(_) => DestinationFacts::new("unknown", "Unknown"),
+        }
+    }
+
+    /// The name people read for a kind, as its factory declares it.
+    pub fn display_name(&self, kind: &str) -> &'static str {
+        self.facts(kind).display_name()
     }
 }
 

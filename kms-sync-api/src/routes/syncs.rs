@@ -9,36 +9,41 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::Extension;
 use axum::Json;
-use kms_sync_core::{Operation, RunStatus};
-use kms_sync_fleet::{JobId, SyncId, SyncPatch, SyncRecord, TriggerCause, Triggered};
+use kms_sync_core::{DestinationFacts, Operation, RunStatus};
+use kms_sync_fleet::{
+    AuditEventKind, JobId, SyncId, SyncPatch, SyncRecord, TriggerCause, Triggered,
+};
 use serde_json::{Map, Value};
 
 use super::access::{self, may_read_sync, require_place, usable_connection};
-use super::{display_name, kind_and_id, ApiState};
+use super::{kind_and_id, ApiState};
+use crate::audit;
 use crate::auth::Caller;
 use crate::authz::Action;
 use crate::body::{
     check_environment, check_secret_path, check_sync_name, json_object, path, query,
     required_query, shown, string_field,
 };
+use crate::checks::folder_exists;
 use crate::error::{ApiError, ErrorResponse};
+use crate::issues::typed;
 use crate::model::{
     CheckDestinationRequest, CheckDestinationResponse, CreateSecretSyncRequest, DestinationOverlap,
     SecretSyncEnvelope, SecretSyncList, UpdateSecretSyncRequest,
 };
-use crate::overlap::{overlap, same_destination, Schema};
+use crate::overlap::{duplicates, Probe};
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
 
 /// The sync id of the URL, or 400 naming `syncId`.
 fn sync_id(text: &str) -> Result<SyncId, ApiError> {
-    SyncId::parse(text).map_err(|e| ApiError::bad_request(format!("syncId: {}", e.message())))
+    SyncId::parse(text).map_err(|_| ApiError::invalid(&["syncId"], "Invalid uuid"))
 }
 
 /// The sync `id`, which the caller must be able to read (else 404, as for a missing id),
 /// must be one of `kind` (else 400, as the KMS answers), and on which the caller must be
 /// allowed `action` (else 403).
-async fn sync_of(
+pub(crate) async fn sync_of(
     state: &ApiState,
     caller: &Caller,
     kind: &str,
@@ -49,7 +54,7 @@ async fn sync_of(
     if record.destination != kind {
         return Err(ApiError::bad_request(format!(
             "Secret sync with ID \"{id}\" is not configured for {}",
-            display_name(kind)
+            state.display_name(kind)
         )));
     }
     access::require_sync(&caller.principal, &record, action)?;
@@ -60,7 +65,7 @@ async fn sync_of(
 fn required<'a>(body: &'a Map<String, Value>, field: &str) -> Result<&'a str, ApiError> {
     match string_field(body, field)? {
         Some(value) if !value.trim().is_empty() => Ok(value),
-        _ => Err(ApiError::bad_request(format!("{field}: Required"))),
+        _ => Err(ApiError::invalid(&[field], "Required")),
     }
 }
 
@@ -73,7 +78,7 @@ fn envelope(state: &ApiState, record: &SyncRecord) -> ApiResult<SecretSyncEnvelo
 /// The checks the KMS makes on a create or update body beyond what kms-sync's parser
 /// checks: names, environment slugs, secret paths, and `initialSyncBehavior`, which these
 /// destinations (no import) take only as `overwrite-destination`.
-fn check_fields(kind: &str, body: &Map<String, Value>) -> Result<(), ApiError> {
+fn check_fields(state: &ApiState, kind: &str, body: &Map<String, Value>) -> Result<(), ApiError> {
     if let Some(name) = string_field(body, "name")? {
         check_sync_name("name", name)?;
     }
@@ -85,10 +90,10 @@ fn check_fields(kind: &str, body: &Map<String, Value>) -> Result<(), ApiError> {
     }
     if let Some(destination) = string_field(body, "destination")? {
         if destination != kind {
-            return Err(ApiError::bad_request(format!(
-                "destination: the URL names `{kind}`, the body `{}`",
-                shown(destination)
-            )));
+            return Err(ApiError::invalid(
+                &["destination"],
+                format!("Expected `{kind}`, the destination the URL names"),
+            ));
         }
     }
     let behavior = body
@@ -96,12 +101,14 @@ fn check_fields(kind: &str, body: &Map<String, Value>) -> Result<(), ApiError> {
         .and_then(|o| o.get("initialSyncBehavior"))
         .and_then(Value::as_str);
     if let Some(behavior) = behavior {
-        if behavior != "overwrite-destination" && crate::IMPORTLESS.contains(&kind) {
-            return Err(ApiError::bad_request(format!(
-                "syncOptions.initialSyncBehavior: {} does not support importing secrets; use \
-                 `overwrite-destination`",
-                display_name(kind)
-            )));
+        if behavior != "overwrite-destination" && !state.facts(kind).can_import_secrets() {
+            return Err(ApiError::invalid(
+                &["syncOptions", "initialSyncBehavior"],
+                format!(
+                    "{} does not support importing secrets; use `overwrite-destination`",
+                    state.display_name(kind)
+                ),
+            ));
         }
     }
     Ok(())
@@ -114,7 +121,7 @@ fn check_fields(kind: &str, body: &Map<String, Value>) -> Result<(), ApiError> {
     tag = "Secret Syncs",
     operation_id = "listSecretSyncs",
     params(
-        ("destination" = String, Path, description = "`bitbucket`, `checkly` or `octopus-deploy`"),
+        ("destination" = String, Path, description = "A destination kind this API serves (`GET /api/v1/secret-syncs/options` lists them)"),
         ("projectId" = String, Query, description = "The KMS project"),
     ),
     responses(
@@ -139,7 +146,13 @@ pub(crate) async fn list_syncs(
         .iter()
         .filter(|r| may_read_sync(&caller.principal, r))
         .map(|r| state.present.sync(r))
-        .collect::<Result<_, _>>()?;
+        .collect::<Result<Vec<_>, _>>()?;
+    let event = audit::by(&caller, AuditEventKind::GetSecretSyncs)
+        .project(project.as_str())
+        .destination(kind)
+        .meta("syncIds", audit::ids(&secret_syncs, |s| s.id.clone()))
+        .meta("count", secret_syncs.len());
+    audit::record(&state, event).await;
     Ok(Json(SecretSyncList { secret_syncs }))
 }
 
@@ -150,16 +163,16 @@ pub(crate) async fn list_syncs(
     path = "/api/v1/secret-syncs/{destination}",
     tag = "Secret Syncs",
     operation_id = "createSecretSync",
-    params(("destination" = String, Path, description = "`bitbucket`, `checkly` or `octopus-deploy`")),
+    params(("destination" = String, Path, description = "A destination kind this API serves (`GET /api/v1/secret-syncs/options` lists them)")),
     request_body(content = CreateSecretSyncRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "The sync", body = SecretSyncEnvelope),
-        (status = 400, description = "The body is refused, naming the field", body = ErrorResponse),
+        (status = 400, description = "Refused beyond its shape (a duplicate name, a config the destination refuses), naming it", body = ErrorResponse),
+        (status = 422, description = "The body does not fit its type: the issues, each with its path", body = crate::error::ValidationFailure),
         (status = 401, description = "No valid token", body = ErrorResponse),
         (status = 403, description = "The caller may not do this here", body = ErrorResponse),
         (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
         (status = 404, description = "No such connection", body = ErrorResponse),
-        (status = 409, description = "The project has a sync of that name", body = ErrorResponse),
         (status = 413, description = "The body is too large", body = ErrorResponse),
         (status = 415, description = "The body is not JSON", body = ErrorResponse),
     ),
@@ -174,18 +187,24 @@ pub(crate) async fn create_sync(
 ) -> ApiResult<SecretSyncEnvelope> {
     let kind = state.kind(&path(params)?)?;
     let body = json_object(&headers, body, "sync definition")?;
+    let _: CreateSecretSyncRequest = typed(&body.text)?;
     let Some(project) = string_field(&body.object, "projectId")?.filter(|p| !p.trim().is_empty())
     else {
-        return Err(ApiError::bad_request("projectId: Project ID required"));
+        return Err(ApiError::invalid(&["projectId"], "Project ID required"));
     };
-    check_fields(kind, &body.object)?;
+    check_fields(&state, kind, &body.object)?;
     let environment = required(&body.object, "environment")?;
     let secret_path = required(&body.object, "secretPath")?;
     let who = &caller.principal;
     require_place(who, Some(project), Action::Create, environment, secret_path)?;
     let connection = required(&body.object, "connectionId")?;
     usable_connection(&state, who, Some(project), connection).await?;
+    folder_exists(&state, Some(project), environment, secret_path).await?;
     let record = state.registry.syncs().create(kind, &body.text).await?;
+    let event = audit::about_sync(&caller, AuditEventKind::CreateSecretSync, &record)
+        .meta("name", record.name.as_str())
+        .meta("connectionId", record.connection.id.to_string());
+    audit::record(&state, event).await;
     envelope(&state, &record)
 }
 
@@ -196,7 +215,7 @@ pub(crate) async fn create_sync(
     tag = "Secret Syncs",
     operation_id = "getSecretSync",
     params(
-        ("destination" = String, Path, description = "`bitbucket`, `checkly` or `octopus-deploy`"),
+        ("destination" = String, Path, description = "A destination kind this API serves (`GET /api/v1/secret-syncs/options` lists them)"),
         ("syncId" = String, Path, description = "The sync's id"),
     ),
     responses(
@@ -216,6 +235,8 @@ pub(crate) async fn get_sync(
 ) -> ApiResult<SecretSyncEnvelope> {
     let (kind, id) = kind_and_id(&state, params, sync_id)?;
     let record = sync_of(&state, &caller, kind, id, Action::Read).await?;
+    let event = audit::about_sync(&caller, AuditEventKind::GetSecretSync, &record);
+    audit::record(&state, event).await;
     envelope(&state, &record)
 }
 
@@ -226,7 +247,7 @@ pub(crate) async fn get_sync(
     tag = "Secret Syncs",
     operation_id = "getSecretSyncByName",
     params(
-        ("destination" = String, Path, description = "`bitbucket`, `checkly` or `octopus-deploy`"),
+        ("destination" = String, Path, description = "A destination kind this API serves (`GET /api/v1/secret-syncs/options` lists them)"),
         ("syncName" = String, Path, description = "The sync's name (slug-friendly)"),
         ("projectId" = String, Query, description = "The KMS project"),
     ),
@@ -253,7 +274,7 @@ pub(crate) async fn get_sync_by_name(
     let missing = || {
         ApiError::not_found(format!(
             "Could not find {} Sync with name \"{name}\"",
-            display_name(kind)
+            state.display_name(kind)
         ))
     };
     let record = match state
@@ -268,6 +289,8 @@ pub(crate) async fn get_sync_by_name(
     if record.destination != kind || !may_read_sync(&caller.principal, &record) {
         return Err(missing());
     }
+    let event = audit::about_sync(&caller, AuditEventKind::GetSecretSync, &record);
+    audit::record(&state, event).await;
     envelope(&state, &record)
 }
 
@@ -279,18 +302,18 @@ pub(crate) async fn get_sync_by_name(
     tag = "Secret Syncs",
     operation_id = "updateSecretSync",
     params(
-        ("destination" = String, Path, description = "`bitbucket`, `checkly` or `octopus-deploy`"),
+        ("destination" = String, Path, description = "A destination kind this API serves (`GET /api/v1/secret-syncs/options` lists them)"),
         ("syncId" = String, Path, description = "The sync's id"),
     ),
     request_body(content = UpdateSecretSyncRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "The sync as updated", body = SecretSyncEnvelope),
-        (status = 400, description = "The body is refused, naming the field", body = ErrorResponse),
+        (status = 400, description = "Refused beyond its shape (a duplicate name, a config the destination refuses), naming it", body = ErrorResponse),
+        (status = 422, description = "The body does not fit its type: the issues, each with its path", body = crate::error::ValidationFailure),
         (status = 401, description = "No valid token", body = ErrorResponse),
         (status = 403, description = "The caller may not do this here", body = ErrorResponse),
         (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
         (status = 404, description = "No such sync or connection", body = ErrorResponse),
-        (status = 409, description = "The project has a sync of the new name", body = ErrorResponse),
         (status = 413, description = "The body is too large", body = ErrorResponse),
         (status = 415, description = "The body is not JSON", body = ErrorResponse),
     ),
@@ -305,11 +328,16 @@ pub(crate) async fn update_sync(
 ) -> ApiResult<SecretSyncEnvelope> {
     let (kind, id) = kind_and_id(&state, params, sync_id)?;
     let body = json_object(&headers, body, "sync update")?;
-    check_fields(kind, &body.object)?;
+    let _: UpdateSecretSyncRequest = typed(&body.text)?;
+    check_fields(&state, kind, &body.object)?;
     let patch = SyncPatch::from_json(&body.text)?;
     let current = sync_of(&state, &caller, kind, id, Action::Edit).await?;
     check_move(&state, &caller, &current, &body.object).await?;
     let record = state.registry.syncs().update(id, patch).await?;
+    let fields: Vec<&String> = body.object.keys().collect();
+    let event = audit::about_sync(&caller, AuditEventKind::UpdateSecretSync, &record)
+        .meta("fields", serde_json::json!(fields));
+    audit::record(&state, event).await;
     envelope(&state, &record)
 }
 
@@ -334,6 +362,7 @@ async fn check_move(
             environment,
             secret_path,
         )?;
+        folder_exists(state, project, environment, secret_path).await?;
     }
     if let Some(connection) = string_field(body, "connectionId")? {
         if connection.trim() != current.connection.id.to_string() {
@@ -352,7 +381,7 @@ async fn check_move(
     tag = "Secret Syncs",
     operation_id = "deleteSecretSync",
     params(
-        ("destination" = String, Path, description = "`bitbucket`, `checkly` or `octopus-deploy`"),
+        ("destination" = String, Path, description = "A destination kind this API serves (`GET /api/v1/secret-syncs/options` lists them)"),
         ("syncId" = String, Path, description = "The sync's id"),
         ("removeSecrets" = Option<String>, Query, description = "`true` or `false` (default)"),
     ),
@@ -384,8 +413,11 @@ pub(crate) async fn delete_sync(
         }
     };
     let record = sync_of(&state, &caller, kind, id, Action::Delete).await?;
+    let event = audit::about_sync(&caller, AuditEventKind::DeleteSecretSync, &record)
+        .meta("removeSecrets", remove);
     if !remove {
         let record = state.registry.syncs().delete(id).await?;
+        audit::record(&state, event).await;
         return envelope(&state, &record);
     }
     access::require_sync(&caller.principal, &record, Action::RemoveSecrets)?;
@@ -396,6 +428,7 @@ pub(crate) async fn delete_sync(
         job,
     );
     follow_removal(state.clone(), id, job);
+    audit::record(&state, event.meta("removeJobId", job.to_string())).await;
     envelope(&state, &record)
 }
 
@@ -442,11 +475,31 @@ fn queued(mut record: SyncRecord, operation: Operation, job: JobId) -> SyncRecor
     let status = &mut record.status;
     let (state, id) = match operation {
         Operation::Remove => (&mut status.remove_status, &mut status.last_remove_job_id),
+        Operation::Import => (&mut status.import_status, &mut status.last_import_job_id),
         _ => (&mut status.sync_status, &mut status.last_sync_job_id),
     };
     *state = Some(RunStatus::Pending);
     *id = Some(job.to_string());
     record
+}
+
+/// 400, as the KMS answers, while a run of `operation` of the sync is in progress (a
+/// worker holds the sync's lock and has marked the run `running`).
+fn refuse_while_running(record: &SyncRecord, operation: Operation) -> Result<(), ApiError> {
+    let status = &record.status;
+    let running = match operation {
+        Operation::Remove => status.remove_status,
+        Operation::Import => status.import_status,
+        _ => status.sync_status,
+    };
+    if running == Some(RunStatus::Running) {
+        return Err(ApiError::bad_request(format!(
+            "A {operation} job is already in progress for Secret Sync with ID \"{}\"; try again \
+             when it has finished",
+            record.id
+        )));
+    }
+    Ok(())
 }
 
 /// Queues `operation` of sync `id` (manual): the job's id, or 400 for a disabled sync.
@@ -465,6 +518,15 @@ async fn trigger(state: &ApiState, id: SyncId, operation: Operation) -> Result<J
     }
 }
 
+/// The KMS's event for a trigger of `operation`.
+fn queued_event(operation: Operation) -> AuditEventKind {
+    match operation {
+        Operation::Remove => AuditEventKind::SecretSyncRemoveSecrets,
+        Operation::Import => AuditEventKind::SecretSyncImportSecrets,
+        _ => AuditEventKind::SecretSyncSyncSecrets,
+    }
+}
+
 /// Queue a sync: the answer shows `syncStatus: pending` and `lastSyncJobId`.
 #[utoipa::path(
     post,
@@ -472,7 +534,7 @@ async fn trigger(state: &ApiState, id: SyncId, operation: Operation) -> Result<J
     tag = "Secret Syncs",
     operation_id = "syncSecretSync",
     params(
-        ("destination" = String, Path, description = "`bitbucket`, `checkly` or `octopus-deploy`"),
+        ("destination" = String, Path, description = "A destination kind this API serves (`GET /api/v1/secret-syncs/options` lists them)"),
         ("syncId" = String, Path, description = "The sync's id"),
     ),
     responses(
@@ -500,7 +562,7 @@ pub(crate) async fn sync_secrets(
     tag = "Secret Syncs",
     operation_id = "removeSecretSyncSecrets",
     params(
-        ("destination" = String, Path, description = "`bitbucket`, `checkly` or `octopus-deploy`"),
+        ("destination" = String, Path, description = "A destination kind this API serves (`GET /api/v1/secret-syncs/options` lists them)"),
         ("syncId" = String, Path, description = "The sync's id"),
     ),
     responses(
@@ -530,23 +592,29 @@ async fn run(
     let (kind, id) = kind_and_id(&state, params, sync_id)?;
     let action = match operation {
         Operation::Remove => Action::RemoveSecrets,
+        Operation::Import => Action::ImportSecrets,
         _ => Action::SyncSecrets,
     };
-    sync_of(&state, &caller, kind, id, action).await?;
+    let record = sync_of(&state, &caller, kind, id, action).await?;
+    refuse_while_running(&record, operation)?;
     let job = trigger(&state, id, operation).await?;
     let record = queued(state.registry.syncs().get(id).await?, operation, job);
+    let event = audit::about_sync(&caller, queued_event(operation), &record)
+        .meta("jobId", job.to_string())
+        .meta("phase", "queued");
+    audit::record(&state, event).await;
     envelope(&state, &record)
 }
 
-/// Import from the destination: refused, as the KMS documents for Bitbucket, Checkly and
-/// Octopus Deploy ("… does not support importing secrets.").
+/// Import from the destination: refused with the KMS's words ("… does not support importing
+/// secrets.") for a kind whose factory declares no import; else queued.
 #[utoipa::path(
     post,
     path = "/api/v1/secret-syncs/{destination}/{syncId}/import-secrets",
     tag = "Secret Syncs",
     operation_id = "importSecretSyncSecrets",
     params(
-        ("destination" = String, Path, description = "`bitbucket`, `checkly` or `octopus-deploy`"),
+        ("destination" = String, Path, description = "A destination kind this API serves (`GET /api/v1/secret-syncs/options` lists them)"),
         ("syncId" = String, Path, description = "The sync's id"),
         ("importBehavior" = String, Query, description = "`prioritize-source` or `prioritize-destination`"),
     ),
@@ -568,15 +636,25 @@ pub(crate) async fn import_secrets(
     match query(q)?.get("importBehavior").map(String::as_str) {
         Some("prioritize-source" | "prioritize-destination") => {}
         _ => {
-            return Err(ApiError::bad_request(
-                "importBehavior: must be `prioritize-source` or `prioritize-destination`",
+            return Err(ApiError::invalid(
+                &["importBehavior"],
+                "Expected 'prioritize-source' | 'prioritize-destination'",
             ))
         }
+    }
+    if state.facts(kind).can_import_secrets() {
+        return run(
+            state,
+            caller,
+            Ok(Path((kind.to_owned(), id.to_string()))),
+            Operation::Import,
+        )
+        .await;
     }
     sync_of(&state, &caller, kind, id, Action::ImportSecrets).await?;
     Err(ApiError::bad_request(format!(
         "{} does not support importing secrets.",
-        display_name(kind)
+        state.display_name(kind)
     )))
 }
 
@@ -587,11 +665,12 @@ pub(crate) async fn import_secrets(
     path = "/api/v1/secret-syncs/{destination}/check-destination",
     tag = "Secret Syncs",
     operation_id = "checkSecretSyncDestination",
-    params(("destination" = String, Path, description = "`bitbucket`, `checkly` or `octopus-deploy`")),
+    params(("destination" = String, Path, description = "A destination kind this API serves (`GET /api/v1/secret-syncs/options` lists them)")),
     request_body(content = CheckDestinationRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "The syncs already writing it", body = CheckDestinationResponse),
-        (status = 400, description = "The body is refused, naming the field", body = ErrorResponse),
+        (status = 400, description = "Refused beyond its shape (a duplicate name, a config the destination refuses), naming it", body = ErrorResponse),
+        (status = 422, description = "The body does not fit its type: the issues, each with its path", body = crate::error::ValidationFailure),
         (status = 401, description = "No valid token", body = ErrorResponse),
         (status = 403, description = "The caller may not do this here", body = ErrorResponse),
         (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
@@ -626,7 +705,7 @@ pub(crate) async fn check_destination(
     // Only the syncs the caller may read: another tenant's are never revealed.
     let mut all = state.registry.syncs().list(kind, None).await?;
     all.retain(|s| may_read_sync(who, s));
-    let duplicates = check.duplicates(kind, &all)?;
+    let duplicates = check.duplicates(&state.facts(kind), &all)?;
     Ok(Json(CheckDestinationResponse {
         has_duplicate: !duplicates.is_empty(),
         duplicate_project_id: duplicates.first().and_then(|d| d.project_id.clone()),
@@ -644,27 +723,22 @@ struct CheckBody {
 
 impl CheckBody {
     fn read(text: &str) -> Result<CheckBody, ApiError> {
-        let request: CheckDestinationRequest =
-            kms_sync_core::parse_json(text, "check-destination body")?;
+        let request: CheckDestinationRequest = typed(text)?;
         uuid_field("projectId", &request.project_id)?;
         if let Some(id) = &request.connection_id {
             uuid_field("connectionId", id)?;
         }
-        let exclude =
-            match &request.exclude_sync_id {
-                Some(id) => Some(SyncId::parse(id).map_err(|e| {
-                    ApiError::bad_request(format!("excludeSyncId: {}", e.message()))
-                })?),
-                None => None,
-            };
+        let exclude = match &request.exclude_sync_id {
+            Some(id) => Some(
+                SyncId::parse(id)
+                    .map_err(|_| ApiError::invalid(&["excludeSyncId"], "Invalid uuid"))?,
+            ),
+            None => None,
+        };
         let config = match &request.destination_config {
             None | Some(Value::Null) => Map::new(),
             Some(Value::Object(m)) => m.clone(),
-            Some(_) => {
-                return Err(ApiError::bad_request(
-                    "destinationConfig: must be an object",
-                ))
-            }
+            Some(_) => return Err(ApiError::invalid(&["destinationConfig"], "Expected object")),
         };
         if let Some(env) = &request.environment {
             check_environment(env)?;
@@ -677,65 +751,24 @@ impl CheckBody {
     }
 
     /// Every sync of `all` but the excluded one writing this destination config, with
-    /// whether its key schema overlaps this one's.
+    /// whether its key schema overlaps this one's (the search is in `overlap.rs`).
     fn duplicates(
         &self,
-        kind: &str,
+        facts: &DestinationFacts,
         all: &[SyncRecord],
     ) -> Result<Vec<DestinationOverlap>, ApiError> {
-        let excluded = self.exclude.and_then(|id| all.iter().find(|s| s.id == id));
-        let template = self
-            .request
-            .key_schema
-            .clone()
-            .or_else(|| excluded.and_then(key_schema_of));
-        let environment = self
-            .request
-            .environment
-            .clone()
-            .or_else(|| excluded.map(|s| s.environment.clone()));
-        let mut duplicates = Vec::new();
-        for other in all.iter().filter(|s| Some(s.id) != self.exclude) {
-            let Ok(Value::Object(theirs)) =
-                serde_json::from_str::<Value>(&other.destination_config)
-            else {
-                continue;
-            };
-            if !same_destination(kind, &self.config, &theirs) {
-                continue;
-            }
-            let their_schema = key_schema_of(other);
-            let ours = Schema::new(
-                template.as_deref(),
-                environment.as_deref().unwrap_or(&other.environment),
-            )
-            .map_err(|e| ApiError::bad_request(format!("keySchema: {}", e.message())))?;
-            let theirs = Schema::new(their_schema.as_deref(), &other.environment)?;
-            let example_key = overlap(&ours, &theirs);
-            duplicates.push(DestinationOverlap {
-                sync_id: other.id.to_string(),
-                name: other.name.clone(),
-                project_id: other.project_id.clone(),
-                key_schema: their_schema,
-                key_schema_overlap: example_key.is_some(),
-                example_key,
-            });
-        }
-        Ok(duplicates)
+        let probe = Probe {
+            config: &self.config,
+            key_schema: self.request.key_schema.clone(),
+            environment: self.request.environment.clone(),
+            exclude: self.exclude,
+        };
+        duplicates(facts, &probe, all)
     }
-}
-
-fn key_schema_of(sync: &SyncRecord) -> Option<String> {
-    let options: Value = serde_json::from_str(&sync.sync_options).ok()?;
-    options
-        .get("keySchema")
-        .and_then(Value::as_str)
-        .filter(|s| !s.trim().is_empty())
-        .map(str::to_owned)
 }
 
 fn uuid_field(field: &str, text: &str) -> Result<(), ApiError> {
     uuid::Uuid::try_parse(text.trim())
         .map(|_| ())
-        .map_err(|_| ApiError::bad_request(format!("{field}: `{}` is not a UUID", shown(text))))
+        .map_err(|_| ApiError::invalid(&[field], "Invalid uuid"))
 }

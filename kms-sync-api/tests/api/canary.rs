@@ -86,6 +86,7 @@ fn no_credential_in_any_debug() -> Result<()> {
         is_auto_sync_enabled: None,
         sync_options: None,
         destination_config: json!({}),
+        destination: None,
     };
     let patch = UpdateSecretSyncRequest::default();
     let check: CheckDestinationRequest =

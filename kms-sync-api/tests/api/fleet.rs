@@ -26,12 +26,26 @@ use crate::support::{expect, fixture, text, with_connection, Answer, Api};
 const WORKSPACE: &str = "my-bitbucket-workspace";
 const REPOSITORY: &str = "my-bitbucket-repository";
 
-/// A destination factory whose destinations talk to a fake at a base URL.
-struct AtFake<F>(F, String);
+/// A destination factory whose destinations (and credential checks) talk to a fake at a
+/// base URL.
+pub(crate) struct AtFake<F>(pub F, pub String);
 
+#[async_trait]
 impl<F: DestinationFactory> DestinationFactory for AtFake<F> {
     fn kind(&self) -> &'static str {
         self.0.kind()
+    }
+    fn facts(&self) -> kms_sync_core::DestinationFacts {
+        self.0.facts()
+    }
+    async fn verify_connection(
+        &self,
+        connection: &AppConnectionDefinition,
+        settings: ClientSettings,
+    ) -> Result<bool> {
+        self.0
+            .verify_connection(connection, settings.with_base_url(self.1.clone()))
+            .await
     }
     fn check_config(&self, config: &str) -> Result<()> {
         self.0.check_config(config)
@@ -48,7 +62,7 @@ impl<F: DestinationFactory> DestinationFactory for AtFake<F> {
 }
 
 /// Every sync reads the fake KMS.
-struct FakeSources(Arc<FakeKms>);
+pub(crate) struct FakeSources(pub Arc<FakeKms>);
 
 #[async_trait]
 impl SourceProvider for FakeSources {
@@ -321,7 +335,12 @@ async fn checkly_and_octopus_seeds_run_through_a_worker() -> Result<()> {
 }
 
 /// Polls the sync until `done` holds (20 s at most).
-async fn until(api: &Api, url: &str, what: &str, done: impl Fn(&Value) -> bool) -> Result<Answer> {
+pub(crate) async fn until(
+    api: &Api,
+    url: &str,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Result<Answer> {
     for _ in 0..200 {
         let got = api.get(url).await?;
         if done(&got.body["secretSync"]) {

@@ -41,14 +41,29 @@ pub(crate) async fn snapshot(db: &TestDb, api: &Api) -> Result<String> {
     Ok(out)
 }
 
-/// The answer is a 4xx of `status` in the KMS's envelope, and `needle` is in its message.
+/// The answer is a 4xx of `status` in the KMS's envelope, and `needle` is in its message
+/// — for a 422, in its issues (each with a `path` list and a `message`), as the KMS's
+/// `ValidationFailure` lists them.
 fn refused(what: &str, got: &Answer, status: u16, needle: &str) -> Result<()> {
     let body = &got.body;
+    let message = match body["message"].as_array() {
+        Some(issues) if status == 422 && body["error"] == json!("ValidationFailure") => {
+            if issues
+                .iter()
+                .all(|i| i["path"].is_array() && i["message"].is_string())
+            {
+                body["message"].to_string()
+            } else {
+                String::new()
+            }
+        }
+        _ => text(body, "/message").to_owned(),
+    };
     let ok = got.status.as_u16() == status
         && body["statusCode"] == json!(status)
         && body["error"].is_string()
         && body["reqId"].is_string()
-        && text(body, "/message").contains(needle);
+        && message.contains(needle);
     if ok {
         return Ok(());
     }
@@ -100,8 +115,8 @@ async fn hostile_input_is_refused_and_changes_nothing() -> Result<()> {
     refused(
         "an array",
         &api.post(syncs, "[1, 2]").await?,
-        400,
-        "JSON object",
+        422,
+        "Expected object",
     )?;
     refused(
         "empty",
@@ -121,21 +136,21 @@ async fn hostile_input_is_refused_and_changes_nothing() -> Result<()> {
     refused(
         "isEnabled as a string",
         &api.post(syncs, &wrong).await?,
-        400,
+        422,
         "isEnabled",
     )?;
     let wrong = sync_body.replace("\"environment\": \"dev\"", "\"environment\": 7");
     refused(
         "environment as a number",
         &api.post(syncs, &wrong).await?,
-        400,
+        422,
         "environment",
     )?;
     let wrong = sync_body.replace("\"name\": \"my-bitbucket-sync\"", "\"name\": \"My Sync\"");
     refused(
         "a name that is not a slug",
         &api.post(syncs, &wrong).await?,
-        400,
+        422,
         "name",
     )?;
     refused(
@@ -146,7 +161,7 @@ async fn hostile_input_is_refused_and_changes_nothing() -> Result<()> {
             Some(r#"{"isAutoSyncEnabled": "on"}"#),
         )
         .await?,
-        400,
+        422,
         "isAutoSyncEnabled",
     )?;
     let no_project = sync_body.replace(
@@ -156,14 +171,14 @@ async fn hostile_input_is_refused_and_changes_nothing() -> Result<()> {
     refused(
         "no projectId",
         &api.post(syncs, &no_project).await?,
-        400,
+        422,
         "projectId",
     )?;
     let import = sync_body.replace("\"overwrite-destination\"", "\"import-prioritize-source\"");
     refused(
         "import behaviour",
         &api.post(syncs, &import).await?,
-        400,
+        422,
         "initialSyncBehavior",
     )?;
     let bad_config = sync_body.replace("\"workspaceSlug\"", "\"workspace\"");
@@ -197,7 +212,7 @@ async fn hostile_input_is_refused_and_changes_nothing() -> Result<()> {
     refused(
         "unknown top-level field",
         &api.post(syncs, &unknown).await?,
-        400,
+        422,
         "keyschema",
     )?;
     let unknown = sync_body.replace(
@@ -214,7 +229,7 @@ async fn hostile_input_is_refused_and_changes_nothing() -> Result<()> {
         "unknown patch field",
         &api.call(Method::PATCH, &sync_url, Some(r#"{"projectId": "other"}"#))
             .await?,
-        400,
+        422,
         "projectId",
     )?;
     let unknown_conn = fixture("bitbucket-connection.json")?
@@ -222,13 +237,13 @@ async fn hostile_input_is_refused_and_changes_nothing() -> Result<()> {
     refused(
         "unknown connection field",
         &api.post(conns, &unknown_conn).await?,
-        400,
+        422,
         "app",
     )?;
     refused(
         "unknown check-destination field",
         &api.post(&format!("{syncs}/check-destination"), r#"{"projectId": "3c90c3cc-0d44-4b50-8888-8dd25736052a", "destinationConfig": {}, "extra": 1}"#).await?,
-        400,
+        422,
         "extra",
     )?;
 
@@ -291,26 +306,26 @@ async fn hostile_input_is_refused_and_changes_nothing() -> Result<()> {
                 "{syncs}/sync-name/{name}?projectId=3c90c3cc-0d44-4b50-8888-8dd25736052a"
             ))
             .await?;
-        refused(&format!("sync name {name}"), &got, 400, "syncName")?;
+        refused(&format!("sync name {name}"), &got, 422, "syncName")?;
     }
     let traversal = sync_body.replace("\"/my-secrets\"", "\"/my-secrets/../../etc\"");
     refused(
         "secretPath traversal",
         &api.post(syncs, &traversal).await?,
-        400,
+        422,
         "secretPath",
     )?;
     refused(
         "a sync id that is not one",
         &api.get(&format!("{syncs}/..%2F..%2Fetc")).await?,
-        400,
+        422,
         "syncId",
     )?;
     refused(
         "a connection id that is not one",
         &api.call(Method::DELETE, &format!("{conns}/not-a-uuid"), None)
             .await?,
-        400,
+        422,
         "connectionId",
     )?;
     let unknown_id = "0b8e1f8e-3c1a-4c4e-9a7e-8d2f0c1b2a3d";
@@ -350,7 +365,7 @@ async fn hostile_input_is_refused_and_changes_nothing() -> Result<()> {
     refused(
         "list without projectId",
         &api.get(syncs).await?,
-        400,
+        422,
         "projectId",
     )?;
 

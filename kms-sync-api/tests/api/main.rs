@@ -6,12 +6,18 @@
 #[macro_use]
 mod support;
 mod canary;
+mod catalog;
+mod checks;
 mod fleet;
+mod fourth;
+mod history;
 mod hostile;
 mod limits;
 mod openapi;
 mod permissions;
+mod runs_audit;
 mod seeds;
 mod shape;
 mod tenants;
 mod urls;
+mod validation;

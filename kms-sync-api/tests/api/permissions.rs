@@ -413,6 +413,8 @@ enum Expect {
     Allowed,
     Forbidden,
     Hidden,
+    /// 400 naming the rule broken (a connection of another project), as the KMS answers.
+    Refused,
 }
 
 fn cells(route: &Route) -> Vec<Cell> {
@@ -438,7 +440,7 @@ fn expected(route: &Route, cell: Cell) -> Expect {
         (Cell::CondMiss, Create) => Expect::Forbidden,
         (Cell::CondMiss, _) => Expect::Hidden,
         (Cell::NoConnect | Cell::NoSourceRead, _) => Expect::Forbidden,
-        (Cell::ConnOtherProject, _) => Expect::Hidden,
+        (Cell::ConnOtherProject, _) => Expect::Refused,
     }
 }
 
@@ -557,6 +559,13 @@ async fn run_cell(
             Ok(())
         }
         (Expect::Forbidden, _) => Err(fail("expected 403")),
+        (Expect::Refused, _)
+            if answer.status == 400
+                && text(&answer.body, "/message").contains("another project") =>
+        {
+            Ok(())
+        }
+        (Expect::Refused, _) => Err(fail("expected 400 naming another project")),
         (Expect::Hidden, Shape::List | Shape::Check) if answer.status == 200 => Ok(()),
         (Expect::Hidden, _) => same_as_missing(api, route, i, cell, &made, &answer)
             .await

@@ -216,7 +216,11 @@ async fn delete_both(api: &Api, destination: &str, sync_id: &str, connection: &s
             None,
         )
         .await?;
-    expect(&in_use, 409, "deleting a connection in use")?;
+    expect(
+        &in_use,
+        400,
+        "deleting a connection in use (the KMS answers 400)",
+    )?;
     let deleted = api
         .call(
             Method::DELETE,
@@ -373,16 +377,24 @@ async fn duplicates_conflict_and_check_destination_sees_them() -> Result<()> {
             &fixture("bitbucket-connection.json")?,
         )
         .await?;
-    expect(&again, 409, "a second connection of that name")?;
+    expect(
+        &again,
+        400,
+        "a second connection of that name (the KMS answers 400)",
+    )?;
     let body = with_connection(&fixture("bitbucket-sync.json")?, &conn);
     let first = api.post("/api/v1/secret-syncs/bitbucket", &body).await?;
     expect(&first, 200, "create")?;
     let dup = api.post("/api/v1/secret-syncs/bitbucket", &body).await?;
-    expect(&dup, 409, "the same name in the project")?;
+    expect(
+        &dup,
+        400,
+        "the same name in the project (the KMS answers 400)",
+    )?;
     check(
-        dup.body["error"] == json!("Conflict")
+        dup.body["error"] == json!("BadRequest")
             && text(&dup.body, "/message").contains("my-bitbucket-sync"),
-        "the conflict names the sync",
+        "the duplicate is the KMS's BadRequest naming the sync",
         &dup.body,
     )?;
     let first_id = text(&first.body, "/secretSync/id").to_owned();

@@ -27,6 +27,7 @@ pub struct DestinationFacts {
     public_credential_fields: &'static [&'static str],
     display_only_config_fields: &'static [&'static str],
     can_import: bool,
+    connection_methods: &'static [&'static str],
     config_description: &'static str,
     credentials_description: &'static str,
 }
@@ -47,6 +48,7 @@ impl DestinationFacts {
             public_credential_fields: &[],
             display_only_config_fields: &[],
             can_import: false,
+            connection_methods: &[],
             config_description: "",
             credentials_description: "",
         }
@@ -84,6 +86,18 @@ impl DestinationFacts {
     /// ```
     pub const fn can_import(mut self, can: bool) -> Self {
         self.can_import = can;
+        self
+    }
+
+    /// The app-connection methods the kind takes (the KMS's `methods`: `api-token`,
+    /// `api-key`), listed by `GET /api/v1/app-connections/options`. Default: none.
+    ///
+    /// ```
+    /// let facts = kms_sync_core::DestinationFacts::new("x", "X").connection_methods(&["api-key"]);
+    /// assert_eq!(facts.connection_method_names(), ["api-key"]);
+    /// ```
+    pub const fn connection_methods(mut self, methods: &'static [&'static str]) -> Self {
+        self.connection_methods = methods;
         self
     }
 
@@ -170,6 +184,15 @@ impl DestinationFacts {
     /// ```
     pub const fn can_import_secrets(&self) -> bool {
         self.can_import
+    }
+
+    /// The app-connection methods the kind takes (may be empty).
+    ///
+    /// ```
+    /// assert!(kms_sync_core::DestinationFacts::new("x", "X").connection_method_names().is_empty());
+    /// ```
+    pub const fn connection_method_names(&self) -> &'static [&'static str] {
+        self.connection_methods
     }
 
     /// The `destinationConfig` description (may be empty).

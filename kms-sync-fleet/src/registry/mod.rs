@@ -346,6 +346,31 @@ impl SyncRegistry {
     pub fn url_guard(&self) -> &UrlGuard {
         &self.shared.url_guard
     }
+
+    /// The client settings destinations are built with, the URL guard applied: what the
+    /// API checks a connection's credentials with (`verify_connection`), so a check never
+    /// reaches an address the guard refuses.
+    ///
+    /// ```no_run
+    /// # fn show(registry: kms_sync_fleet::SyncRegistry) {
+    /// let settings = registry.client_settings().clone();
+    /// # }
+    /// ```
+    pub fn client_settings(&self) -> &ClientSettings {
+        &self.shared.settings
+    }
+
+    /// The audit trail in this registry's schema (table `audit_events`): the default
+    /// [`AuditSink`](crate::AuditSink) of the API and of [`AuditRuns`](crate::AuditRuns).
+    ///
+    /// ```no_run
+    /// # fn show(registry: kms_sync_fleet::SyncRegistry) {
+    /// let log = registry.audit_log();
+    /// # }
+    /// ```
+    pub fn audit_log(&self) -> crate::PgAuditSink {
+        crate::audit::PgAuditSink::new(self.shared.clone())
+    }
 }
 
 impl fmt::Debug for SyncRegistry {

@@ -45,6 +45,7 @@ pub struct WorkerBuilder {
     shutdown_grace: Duration,
     settings: ClientSettings,
     url_policy: Option<kms_sync_core::net::UrlPolicy>,
+    run_listeners: Vec<Arc<dyn crate::RunListener>>,
 }
 
 impl fmt::Debug for WorkerBuilder {
@@ -83,6 +84,7 @@ impl Worker {
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             settings: ClientSettings::new(),
             url_policy: None,
+            run_listeners: Vec::new(),
         }
     }
 }
@@ -212,6 +214,22 @@ impl WorkerBuilder {
         self
     }
 
+    /// Tells `listener` when each run ends (after its end is recorded), on a task of its
+    /// own so it never delays a run: the audit trail ([`AuditRuns`](crate::AuditRuns)),
+    /// failure notices. Call again to add more.
+    ///
+    /// ```no_run
+    /// # fn f(b: kms_sync_fleet::WorkerBuilder, registry: kms_sync_fleet::SyncRegistry) {
+    /// use std::sync::Arc;
+    /// let audit = kms_sync_fleet::AuditRuns::new(registry.clone(), Arc::new(registry.audit_log()));
+    /// let b = b.run_listener(Arc::new(audit));
+    /// # }
+    /// ```
+    pub fn run_listener(mut self, listener: Arc<dyn crate::RunListener>) -> Self {
+        self.run_listeners.push(listener);
+        self
+    }
+
     /// The worker.
     ///
     /// # Errors
@@ -273,6 +291,7 @@ impl WorkerBuilder {
                 source_poll: self.source_poll,
                 shutdown_grace: self.shutdown_grace,
                 settings,
+                run_listeners: self.run_listeners,
                 stop: std::sync::Mutex::new(StopSignal::new()),
                 releases_sent: std::sync::Mutex::default(),
             }),

@@ -133,6 +133,8 @@ pub(crate) struct Ctx {
     pub source_poll: Option<Duration>,
     pub shutdown_grace: Duration,
     pub settings: ClientSettings,
+    /// Told when a run ends (audit trail, failure notices), each on a task of its own.
+    pub run_listeners: Vec<Arc<dyn crate::RunListener>>,
     /// Stops the syncs of the current `run_until` at shutdown (a fresh one per call).
     pub stop: std::sync::Mutex<StopSignal>,
     /// The claims (sync, job) whose release is in flight: one aborted at shutdown while its

@@ -282,6 +282,7 @@ async fn record(
             Ok(done) => {
                 tracing::debug!(status = ?done.status.sync_status, retry_queued = done.retry_queued,
                     pending = done.pending, "run recorded");
+                crate::audit::tell_listeners(ctx, claim, &result, &outcome);
                 return if succeeded {
                     Ended::Succeeded
                 } else {

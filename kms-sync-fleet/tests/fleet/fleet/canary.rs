@@ -89,6 +89,11 @@ async fn no_credential_or_value_in_any_table_or_log_line_of_a_worker() -> Result
         .heartbeat(Duration::from_secs(1))
         .fallback_poll(Duration::from_millis(500))
         .source_poll(Some(Duration::from_millis(200)))
+        // The audit trail of every run: its rows pass the canary too.
+        .run_listener(Arc::new(kms_sync_fleet::AuditRuns::new(
+            registry.clone(),
+            Arc::new(registry.audit_log()),
+        )))
         .build()?;
     let shown_worker = format!("{worker:?}");
     let running = Running::start(vec![worker]);

@@ -1,0 +1,40 @@
+//! The audit trail: an [`AuditEvent`] per API call that reads or changes a sync or a
+//! connection, and per run of the fleet, named with the KMS's event names
+//! ([`AuditEventKind`]), sent to an [`AuditSink`] — by default the PostgreSQL table of
+//! [`PgAuditSink`], with retention. Events carry ids, names, counts and key lists; never a
+//! secret value or a credential.
+
+mod event;
+mod memory;
+mod postgres;
+mod runs;
+
+pub use event::{AuditEvent, AuditEventKind, AuditRecord};
+pub use memory::MemoryAuditSink;
+pub use postgres::{AuditQuery, PgAuditSink, DEFAULT_AUDIT_RETENTION};
+pub(crate) use runs::tell_listeners;
+pub use runs::{AuditRuns, RunEnd, RunListener};
+
+use kms_sync_core::Result;
+
+/// Where audit events go. Implement it to send them to your own log pipeline; the fleet
+/// and the API call [`record`](Self::record) and log (never propagate to the caller's
+/// answer) a failure.
+///
+/// ```
+/// use kms_sync_fleet::{AuditEvent, AuditEventKind, AuditSink, MemoryAuditSink};
+/// # async fn f() -> kms_sync_core::Result<()> {
+/// let sink = MemoryAuditSink::default();
+/// sink.record(AuditEvent::new(AuditEventKind::GetSecretSyncs, "ci").project("p1")).await?;
+/// assert_eq!(sink.events().len(), 1);
+/// # Ok(()) }
+/// ```
+#[kms_sync_core::async_trait]
+pub trait AuditSink: Send + Sync {
+    /// Records one event.
+    ///
+    /// # Errors
+    ///
+    /// The sink's own (a database failure for [`PgAuditSink`]).
+    async fn record(&self, event: AuditEvent) -> Result<()>;
+}
