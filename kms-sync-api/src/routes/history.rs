@@ -8,7 +8,7 @@ use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::{Extension, Json};
 use kms_sync_core::{Fingerprinter, Plan, SecretSource};
-use kms_sync_fleet::{PostgresStateStore, RunEntry, SyncId};
+use kms_sync_fleet::{RunEntry, SyncId};
 
 use super::{kind_and_id, syncs::sync_of, ApiState};
 use crate::auth::Caller;
@@ -130,7 +130,7 @@ async fn plan_now(state: &ApiState, id: SyncId) -> Result<Plan, ApiError> {
         .0
         .source(def.project_id(), def.environment(), def.secret_path())
         .await?;
-    let store = Arc::new(PostgresStateStore::new(state.registry.pool().clone()));
+    let store = Arc::new(state.registry.ledger_store());
     let syncer = state
         .registry
         .destinations()

@@ -75,7 +75,12 @@ async fn run_inner(ctx: Arc<Ctx>, claim: Claim, claimed_at: Instant) -> Ended {
             return give_back(&ctx, &claim, ledger.get()).await;
         }
         let told = outcome.get_or_init(|| outcome_of(&ctx, &result));
-        record(&ctx, &claim, &lease, told, ledger.get()).await
+        let ended = record(&ctx, &claim, &lease, told, ledger.get()).await;
+        if matches!(ended, Ended::Succeeded | Ended::Failed) {
+            // Recorded: the audit trail and failure notices hear of it.
+            crate::audit::tell_listeners(&ctx, &claim, &result, told);
+        }
+        ended
     };
     let ended = tokio::select! {
         biased;
@@ -282,7 +287,6 @@ async fn record(
             Ok(done) => {
                 tracing::debug!(status = ?done.status.sync_status, retry_queued = done.retry_queued,
                     pending = done.pending, "run recorded");
-                crate::audit::tell_listeners(ctx, claim, &result, &outcome);
                 return if succeeded {
                     Ended::Succeeded
                 } else {
