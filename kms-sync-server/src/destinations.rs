@@ -1,4 +1,4 @@
-//! The destination kinds the server knows (Bitbucket, Checkly, Octopus Deploy), each with
+//! The destination kinds the server knows (every kind of the facade's registry), each with
 //! the base URL `[destinations.<kind>]` gives it: a proxy, a self-hosted instance or a fake.
 
 use std::collections::BTreeMap;

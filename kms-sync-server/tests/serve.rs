@@ -233,9 +233,13 @@ async fn no_workers_needs_no_kms_nor_ledger_key_and_no_api_serves_only_the_ops_e
     std::fs::write(&tokens, token_file(PROJECT_ID)).unwrap();
     let config = dir.path().join("server.toml");
     let port = free_port();
+    // The API checks a new connection's credentials against the service: a fake one here.
+    let bitbucket = FakeBitbucket::start().await;
     let toml = format!(
-        "[database]\nschema = \"{}\"\n[api]\nlisten = \"127.0.0.1:{port}\"\n",
-        db.schema()
+        "[database]\nschema = \"{}\"\n[api]\nlisten = \"127.0.0.1:{port}\"\n\
+         [destinations.bitbucket]\nbase_url = \"{}\"\n",
+        db.schema(),
+        bitbucket.base_url()
     );
     std::fs::write(&config, toml).unwrap();
 
@@ -243,6 +247,7 @@ async fn no_workers_needs_no_kms_nor_ledger_key_and_no_api_serves_only_the_ops_e
     let mut command = server(&config, db.url());
     command
         .env_remove("KMS_SYNC_LEDGER_KEY")
+        .env("KMS_SYNC_ALLOW_ADDRESS", bitbucket.base_url())
         .env("KMS_SYNC_API_TOKENS_FILE", &tokens);
     let mut api_only = Running::start(command, dir.path().join("api.log"), port, &["--no-workers"]);
     ready(&mut api_only, Duration::from_secs(60)).await;

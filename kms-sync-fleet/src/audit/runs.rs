@@ -203,7 +203,7 @@ mod tests {
             operation: Operation::Sync,
             worker: "w1".to_owned(),
             succeeded,
-            message: (!succeeded).then(|| "Bitbucket refused the token".to_owned()),
+            message: (!succeeded).then(|| "the service refused the token".to_owned()),
             retries: false,
             created: vec!["API_KEY".to_owned()],
             updated: vec![],
@@ -214,7 +214,7 @@ mod tests {
 
     #[test]
     fn a_run_is_recorded_with_its_keys_and_the_kms_event_name() {
-        let event = run_audit_event(&end(true), Some("p1"), Some("checkly"));
+        let event = run_audit_event(&end(true), Some("p1"), Some("vault"));
         assert_eq!(event.kind.as_str(), "secret-sync-sync-secrets");
         assert_eq!(event.actor, "fleet:w1");
         assert_eq!(event.metadata["created"], serde_json::json!(["API_KEY"]));
