@@ -54,7 +54,10 @@ pub(crate) fn worker(
         &ledger_key,
     )?));
     let section = &config.worker;
+    // Every run is recorded in the audit trail (the fleet's table), as every API call is.
+    let audit = kms_sync_fleet::AuditRuns::new(registry.clone(), Arc::new(registry.audit_log()));
     let mut builder = Worker::builder(registry, sources)
+        .run_listener(Arc::new(audit))
         .ledger_key(ledger_key.expose_secret().as_bytes().to_vec())
         .lease(section.lease()?)
         .fallback_poll(duration(

@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::*;
 use kms_sync_bitbucket::fake::{FakeBitbucket, FAKE_EMAIL, FAKE_TOKEN, REPOSITORY, WORKSPACE};
 use kms_sync_hanzo::fake::{FakeKms, CLIENT_ID, CLIENT_SECRET, PROJECT_ID};
-use serde_json::json;
+use serde_json::{json, Value};
 
 const VALUE: &str = "server-canary-value-31a9f0";
 
@@ -100,6 +100,31 @@ async fn serve_runs_the_api_and_the_syncs_then_stops_on_sigterm() {
     }
     assert!(metrics.contains("kms_sync_fleet_runs_total"), "{metrics}");
     assert!(metrics.contains("kms_sync_fleet_claims_total"), "{metrics}");
+
+    // The run is in the audit trail beside the calls that created it (told after its end).
+    let audit_path = format!("/api/v1/audit-events?projectId={PROJECT_ID}");
+    let mut audit = Value::Null;
+    for _ in 0..300 {
+        let (status, list) = get_json(&running.base, &audit_path).await;
+        assert_eq!(status, 200, "{list}");
+        audit = list;
+        if audit.to_string().contains("secret-sync-sync-secrets") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let audit_text = audit.to_string();
+    for event in [
+        "create-app-connection",
+        "create-secret-sync",
+        "secret-sync-sync-secrets",
+    ] {
+        assert!(
+            audit_text.contains(event),
+            "{event} not audited: {audit_text}"
+        );
+    }
+    assert!(!audit_text.contains(VALUE), "a value in the audit trail");
 
     running.signal("TERM");
     assert_eq!(

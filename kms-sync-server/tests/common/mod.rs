@@ -184,6 +184,18 @@ pub async fn get(base: &str, path: &str) -> (u16, String) {
     (status, answer.text().await.unwrap_or_default())
 }
 
+/// `GET base/path` with the test's token; the answer's status and JSON.
+pub async fn get_json(base: &str, path: &str) -> (u16, Value) {
+    let answer = http()
+        .get(format!("{base}{path}"))
+        .bearer_auth(API_TOKEN)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+    let status = answer.status().as_u16();
+    (status, answer.json::<Value>().await.unwrap_or(Value::Null))
+}
+
 /// Waits until `check` holds, up to `limit`.
 pub async fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
     let until = Instant::now() + limit;
