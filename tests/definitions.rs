@@ -286,4 +286,29 @@ mod built {
         assert_eq!(registry.kinds(), want);
         Ok(())
     }
+
+    /// The fleet and the API learn everything about a kind from its facts: every built-in
+    /// kind names itself for people and says how a connection to it authenticates.
+    #[test]
+    fn every_built_in_kind_declares_its_facts() {
+        let registry = kms_sync::registry();
+        for kind in registry.kinds() {
+            let facts = registry.factory(kind).map(|f| f.facts());
+            let facts = facts.unwrap_or_else(|e| panic!("{kind}: {e}"));
+            assert_eq!(facts.kind(), kind);
+            assert_ne!(facts.display_name(), kind, "{kind} has no display name");
+            assert!(
+                !facts.connection_method_names().is_empty(),
+                "{kind}: no connection method"
+            );
+            assert!(
+                !facts.config_text().is_empty(),
+                "{kind}: no config description"
+            );
+            assert!(
+                !facts.credentials_text().is_empty(),
+                "{kind}: no credentials description"
+            );
+        }
+    }
 }

@@ -34,6 +34,7 @@ impl DestinationFactory for GithubFactory {
 
     fn facts(&self) -> DestinationFacts {
         DestinationFacts::new("github", "GitHub")
+            .connection_methods(&["pat", "oauth", "github-app"])
             .public_credential_fields(&["instanceType", "host", "installationId", "appId"])
             .config_description(
                 "A union on `scope`: `repository` (`owner`, `repo`), `repository-environment` \

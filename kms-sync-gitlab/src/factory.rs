@@ -14,6 +14,7 @@ use crate::scope::GitlabConfig;
 
 /// What the fleet and the API say about GitLab.
 const FACTS: DestinationFacts = DestinationFacts::new("gitlab", "GitLab")
+    .connection_methods(&["access-token", "oauth"])
     .public_credential_fields(&["instanceUrl", "accessTokenType"])
     .display_only_config_fields(&["projectName", "groupName"])
     .config_description(
