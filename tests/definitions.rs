@@ -309,6 +309,11 @@ mod built {
                 !facts.credentials_text().is_empty(),
                 "{kind}: no credentials description"
             );
+            assert_ne!(
+                facts.write_access_text(),
+                kms_sync::DestinationFacts::new(kind, kind).write_access_text(),
+                "{kind}: says nothing of what a write needs"
+            );
         }
     }
 }

@@ -96,4 +96,5 @@ pub(crate) async fn credentials_work(
                 e.message()
             ))
         })
+        .map(|verification| verification.is_accepted())
 }

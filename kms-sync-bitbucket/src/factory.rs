@@ -6,6 +6,7 @@ use std::sync::Arc;
 use kms_sync_core::http::ClientSettings;
 use kms_sync_core::{
     AppConnectionDefinition, Destination, DestinationFactory, DestinationFacts, Result,
+    Verification,
 };
 
 use crate::client::BitbucketClient;
@@ -37,6 +38,12 @@ impl DestinationFactory for BitbucketFactory {
 
     fn facts(&self) -> DestinationFacts {
         DestinationFacts::new("bitbucket", "Bitbucket")
+            .write_access("the API token's scope admin:pipeline:bitbucket")
+            .refusal_help("a sync needs the token scopes read:pipeline:bitbucket, admin:pipeline:bitbucket and \
+                 read:user:bitbucket; the KMS's Bitbucket connection guide grants \
+                 read:workspace:bitbucket, admin:workspace:bitbucket, read:user:bitbucket, \
+                 read:repository:bitbucket, read:pipeline:bitbucket, write:pipeline:bitbucket \
+                 and admin:pipeline:bitbucket")
             .connection_methods(&["api-token"])
             .public_credential_fields(&["email"])
             .config_description(
@@ -60,7 +67,7 @@ impl DestinationFactory for BitbucketFactory {
         &self,
         connection: &AppConnectionDefinition,
         settings: ClientSettings,
-    ) -> Result<bool> {
+    ) -> Result<Verification> {
         let connection = BitbucketConnection::from_kms_json(connection.expose_json())?;
         let http = settings
             .client_builder(
@@ -72,8 +79,10 @@ impl DestinationFactory for BitbucketFactory {
             .auth(connection.auth())
             .error_table(crate::error::error_table)
             .build()?;
-        BitbucketClient { http }.user().await?;
-        Ok(true)
+        let user = BitbucketClient { http }.user().await?;
+        Ok(Verification::accepted_as(
+            user.display_name.or(user.account_id).unwrap_or_default(),
+        ))
     }
 
     fn check_config(&self, destination_config: &str) -> Result<()> {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use kms_sync_core::http::ClientSettings;
 use kms_sync_core::{
     AppConnectionDefinition, Destination, DestinationFactory, DestinationFacts, Result,
+    Verification,
 };
 
 use crate::client::ChecklyClient;
@@ -37,6 +38,7 @@ impl DestinationFactory for ChecklyFactory {
 
     fn facts(&self) -> DestinationFacts {
         DestinationFacts::new("checkly", "Checkly")
+            .write_access("an API key whose role is Read & Write or above")
             .connection_methods(&["api-key"])
             .display_only_config_fields(&["groupName", "accountName"])
             .config_description(
@@ -59,7 +61,7 @@ impl DestinationFactory for ChecklyFactory {
         &self,
         connection: &AppConnectionDefinition,
         settings: ClientSettings,
-    ) -> Result<bool> {
+    ) -> Result<Verification> {
         let connection = ChecklyConnection::from_kms_json(connection.expose_json())?;
         let http = settings
             .client_builder(
@@ -71,8 +73,15 @@ impl DestinationFactory for ChecklyFactory {
             .auth(connection.auth())
             .error_table(crate::error::error_table)
             .build()?;
-        ChecklyClient { http }.accounts().await?;
-        Ok(true)
+        let accounts = ChecklyClient { http }.accounts().await?;
+        let names: Vec<String> = accounts
+            .into_iter()
+            .map(|a| format!("{} ({})", a.name, a.id))
+            .collect();
+        Ok(Verification::accepted_as(format!(
+            "a key of account {}",
+            names.join(", ")
+        )))
     }
 
     fn check_config(&self, destination_config: &str) -> Result<()> {

@@ -459,7 +459,16 @@ async fn validate_connection_needs_no_source_and_names_missing_scopes() {
     let s = Setup::new("cli-validate", Some("KMS_{{secretKey}}"), "").await;
     let argv = s.target_args();
     let ok = kms_sync(&argv, &[]).await.expect(APPLIED, "all good");
-    assert!(ok.stdout.contains("ok     credentials"), "{ok:#?}");
+    assert!(
+        ok.stdout
+            .contains("ok     credentials: accepted, as Fake User"),
+        "{ok:#?}"
+    );
+    assert!(
+        ok.stdout
+            .contains("a sync needs the API token's scope admin:pipeline:bitbucket"),
+        "{ok:#?}"
+    );
     assert!(ok.stdout.contains("ok     scope: acme/api"), "{ok:#?}");
     let with_source = [argv.clone(), vec!["--dotenv", ".env"]].concat();
     kms_sync(&with_source, &[])

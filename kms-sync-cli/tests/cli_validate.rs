@@ -1,5 +1,6 @@
-//! `validate-connection` checks the credentials of every kind: the three with an arm of
-//! their own, and every other through its factory's `verify_connection` (GitLab here).
+//! `validate-connection` checks the credentials of every kind the same way, through its
+//! factory's `verify_connection`, and says what a write needs from the factory's facts
+//! (GitLab here; Bitbucket in `cli.rs`).
 
 mod cli_common;
 
@@ -38,7 +39,7 @@ async fn validate(fake: &FakeGitlab, scratch: &Scratch, token: &str) -> Run {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_kind_without_an_arm_of_its_own_has_its_credentials_checked_by_its_factory() {
+async fn gitlab_credentials_are_checked_by_its_factory_and_the_write_need_named() {
     let fake = FakeGitlab::start().await;
     let scratch = Scratch::new();
     let good = validate(&fake, &scratch, FAKE_TOKEN)
@@ -46,7 +47,12 @@ async fn a_kind_without_an_arm_of_its_own_has_its_credentials_checked_by_its_fac
         .expect(APPLIED, "good credentials");
     assert!(
         good.stdout
-            .contains("ok     credentials: accepted by the service"),
+            .contains("ok     credentials: accepted, as Fake User"),
+        "{good:#?}"
+    );
+    assert!(
+        good.stdout
+            .contains("a sync needs an access token with the `api` scope"),
         "{good:#?}"
     );
 

@@ -89,7 +89,7 @@ pub use plan::{
     plan, DeletionGuard, Plan, PlanAction, PlanCounts, PlanInput, PlanItem, PlanOptions,
     PlanReason, PlanWarning,
 };
-pub use registry::{DestinationFactory, DestinationFacts, DestinationRegistry};
+pub use registry::{DestinationFactory, DestinationFacts, DestinationRegistry, Verification};
 pub use schema::{KeySchema, NoKeySchema, TemplateKeySchema};
 pub use scrub::{Scrubber, MIN_FREE_MATCH_CHARS};
 pub use secret::{SecretSet, SecretValue, REDACTED};

@@ -5,11 +5,16 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use kms_sync_core::http::{encode_segment, HttpClient, Request, Response, DEFAULT_MAX_PAGES};
+use kms_sync_core::http::{
+    encode_segment, Auth, ClientSettings, HttpClient, Request, Response, DEFAULT_MAX_PAGES,
+};
 use kms_sync_core::{Error, ErrorKind, Result};
 use secrecy::SecretString;
 
 use crate::app_auth::{unix_now, AppKey, TokenCache};
+use crate::connection::{Credential, GithubConnection};
+use crate::destination::documented_budget;
+use crate::error::error_table;
 use crate::listed::read_page;
 use crate::model::{InstallationToken, PublicKeyBody, SecretBody, User};
 use crate::seal::ScopeKey;
@@ -46,6 +51,46 @@ pub(crate) struct GithubClient {
 }
 
 impl GithubClient {
+    /// A client for a connection: the token as a bearer, or the App's credentials with an
+    /// empty token cache (a token is minted at the first request); the settings' base URL,
+    /// or the connection's.
+    pub fn connect(
+        connection: &GithubConnection,
+        settings: &ClientSettings,
+        concurrency: usize,
+    ) -> Result<GithubClient> {
+        let (auth, app) = match connection.credential() {
+            Credential::Token(token) => (Auth::Bearer(token.clone()), None),
+            Credential::App {
+                app_id,
+                installation_id,
+                key,
+            } => (
+                Auth::None,
+                Some(Arc::new(AppAuth {
+                    app_id: app_id.clone(),
+                    installation_id: installation_id.clone(),
+                    key: key.clone(),
+                    tokens: TokenCache::default(),
+                })),
+            ),
+        };
+        let http = settings
+            .client_builder(
+                "github",
+                connection.base_url(),
+                documented_budget(),
+                concurrency,
+            )
+            .auth(auth)
+            .header("Accept", "application/vnd.github+json")
+            .header("X-GitHub-Api-Version", "2022-11-28")
+            .error_table(error_table)
+            .rate_limit_headers(crate::rate_limit::rate_limit_headers)
+            .build()?;
+        Ok(GithubClient { http, app })
+    }
+
     /// Sends the request `make` builds, authenticated; once more with a new installation
     /// token when GitHub refuses the cached one; again after a secondary rate limit's
     /// `retry-after` (up to [`RATE_LIMIT_RETRIES`] times).

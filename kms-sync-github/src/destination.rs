@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use kms_sync_core::http::{Auth, ClientSettings};
+use kms_sync_core::http::ClientSettings;
 use kms_sync_core::{
     async_trait, Applied, Capabilities, Change, ChangeKind, Destination, DestinationInfo, Error,
     ErrorKind, KeyRules, PerKeyWriter, RateBudget, RemoteEntry, RemoteValue, Result, SecretValue,
@@ -13,11 +13,9 @@ use kms_sync_core::{
 };
 use tokio::sync::Mutex;
 
-use crate::app_auth::TokenCache;
-use crate::client::{AppAuth, GithubClient, Written, MAX_PAGE_SIZE};
+use crate::client::{GithubClient, Written, MAX_PAGE_SIZE};
 use crate::config::GithubConfig;
-use crate::connection::{Credential, GithubConnection};
-use crate::error::error_table;
+use crate::connection::GithubConnection;
 use crate::model::{SecretBody, User};
 use crate::rules::GithubRules;
 use crate::seal::ScopeKey;
@@ -84,37 +82,8 @@ impl GithubDestinationBuilder {
     /// [`Config`](ErrorKind::Config) for an invalid config or base URL.
     pub fn build(self) -> Result<GithubDestination> {
         self.config.validate()?;
-        let (auth, app) = match self.connection.credential() {
-            Credential::Token(token) => (Auth::Bearer(token.clone()), None),
-            Credential::App {
-                app_id,
-                installation_id,
-                key,
-            } => (
-                Auth::None,
-                Some(Arc::new(AppAuth {
-                    app_id: app_id.clone(),
-                    installation_id: installation_id.clone(),
-                    key: key.clone(),
-                    tokens: TokenCache::default(),
-                })),
-            ),
-        };
         let concurrency = self.settings.concurrency_or(DEFAULT_CONCURRENCY);
-        let http = self
-            .settings
-            .client_builder(
-                "github",
-                self.connection.base_url(),
-                documented_budget(),
-                concurrency,
-            )
-            .auth(auth)
-            .header("Accept", "application/vnd.github+json")
-            .header("X-GitHub-Api-Version", "2022-11-28")
-            .error_table(error_table)
-            .rate_limit_headers(crate::rate_limit::rate_limit_headers)
-            .build()?;
+        let client = GithubClient::connect(&self.connection, &self.settings, concurrency)?;
         let capabilities = Capabilities::new()
             .with_values_readable(false)
             .with_rate_budget(self.settings.budget_or(documented_budget()))
@@ -122,7 +91,7 @@ impl GithubDestinationBuilder {
         Ok(GithubDestination {
             info: DestinationInfo::new("github", self.config.target(), capabilities)
                 .with_identity(self.config.identity()),
-            client: GithubClient { http, app },
+            client,
             path: self.config.secrets_path(),
             config: self.config,
             page_size: self.page_size,

@@ -5,9 +5,11 @@ use std::sync::Arc;
 
 use kms_sync_core::http::ClientSettings;
 use kms_sync_core::{
-    async_trait, AppConnectionDefinition, Destination, DestinationFactory, DestinationFacts, Result,
+    async_trait, AppConnectionDefinition, Destination, DestinationFactory, DestinationFacts,
+    Result, Verification,
 };
 
+use crate::client::GithubClient;
 use crate::config::GithubConfig;
 use crate::connection::GithubConnection;
 use crate::destination::GithubDestination;
@@ -34,6 +36,11 @@ impl DestinationFactory for GithubFactory {
 
     fn facts(&self) -> DestinationFacts {
         DestinationFacts::new("github", "GitHub")
+            .write_access("Secrets read and write on the repository (a fine-grained token or an App's `secrets` \
+                 permission), or `admin:org` for organization secrets (a classic token)")
+            .refusal_help("a repository or environment secret needs a token with Secrets read and write (classic: \
+                 `repo`), organization secrets `admin:org`; a GitHub App needs the `secrets` \
+                 permission where it is installed")
             .connection_methods(&["pat", "oauth", "github-app"])
             .public_credential_fields(&["instanceType", "host", "installationId", "appId"])
             .config_description(
@@ -60,15 +67,13 @@ impl DestinationFactory for GithubFactory {
         &self,
         connection: &AppConnectionDefinition,
         settings: ClientSettings,
-    ) -> Result<bool> {
+    ) -> Result<Verification> {
         let connection = GithubConnection::from_kms_json(connection.expose_json())?;
-        // Any scope will do: the check reads no secret.
-        let destination =
-            GithubDestination::builder(connection, GithubConfig::repository("-", "-"))
-                .settings(settings)
-                .build()?;
-        destination.validate_connection().await?;
-        Ok(true)
+        let client = GithubClient::connect(&connection, &settings, 1)?;
+        Ok(match client.verify().await? {
+            Some(user) => Verification::accepted_as(user.login.unwrap_or_default()),
+            None => Verification::accepted(),
+        })
     }
 
     fn check_config(&self, destination_config: &str) -> Result<()> {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use kms_sync_core::{
     AppConnectionDefinition, DestinationFactory, ErrorKind, Fingerprinter, MemoryStateStore,
-    Result, SecretSet, StaticSource, Syncer,
+    Result, SecretSet, StaticSource, Syncer, Verification,
 };
 use kms_sync_github::fake::{
     FakeGithub, FAKE_APP_ID, FAKE_APP_KEY_PEM, FAKE_INSTALLATION_ID, OWNER, REPO,
@@ -81,10 +81,12 @@ async fn verify_connection_exchanges_the_jwt() -> Result<()> {
     let fake = FakeGithub::start().await;
     let settings = kms_sync_testkit::fake_client_settings(fake.base_url());
     let good = AppConnectionDefinition::from_json(&app_json(FAKE_INSTALLATION_ID))?;
-    assert!(
+    assert_eq!(
         GithubFactory
             .verify_connection(&good, settings.clone())
-            .await?
+            .await?,
+        Verification::accepted(),
+        "an App's check names no user"
     );
     assert_eq!(fake.tokens_minted(), 1);
     let elsewhere = AppConnectionDefinition::from_json(&app_json("1"))?;
@@ -96,10 +98,11 @@ async fn verify_connection_exchanges_the_jwt() -> Result<()> {
     let pat = AppConnectionDefinition::from_json(
         r#"{"method":"pat","credentials":{"personalAccessToken":"github_pat_fake_0123456789abcdef"}}"#,
     )?;
-    assert!(
+    assert_eq!(
         GithubFactory
             .verify_connection(&pat, settings.clone())
-            .await?
+            .await?,
+        Verification::accepted_as("fake-user")
     );
     let wrong = AppConnectionDefinition::from_json(
         r#"{"method":"pat","credentials":{"personalAccessToken":"nope"}}"#,

@@ -3,17 +3,22 @@
 
 use std::sync::Arc;
 
-use kms_sync_core::http::{ClientSettings, Request};
+use kms_sync_core::http::ClientSettings;
 use kms_sync_core::{
-    async_trait, AppConnectionDefinition, Destination, DestinationFactory, DestinationFacts, Result,
+    async_trait, AppConnectionDefinition, Destination, DestinationFactory, DestinationFacts,
+    Result, Verification,
 };
 
+use crate::client::GitlabClient;
 use crate::config::GitlabConnection;
 use crate::destination::{client, GitlabDestination};
 use crate::scope::GitlabConfig;
 
 /// What the fleet and the API say about GitLab.
 const FACTS: DestinationFacts = DestinationFacts::new("gitlab", "GitLab")
+            .write_access("an access token with the `api` scope and at least the Maintainer role")
+            .refusal_help("a token needs the `api` scope and at least the Maintainer role on the project or group; job \
+                 and deploy tokens cannot manage variables")
     .connection_methods(&["access-token", "oauth"])
     .public_credential_fields(&["instanceUrl", "accessTokenType"])
     .display_only_config_fields(&["projectName", "groupName"])
@@ -63,16 +68,19 @@ impl DestinationFactory for GitlabFactory {
         GitlabConnection::from_kms_json(connection.expose_json()).map(|_| ())
     }
 
-    /// One authenticated read, `GET /api/v4/user`; `Ok(true)` when GitLab accepts the token.
+    /// One authenticated read, `GET /api/v4/user`; accepted, as the token's user, when GitLab
+    /// accepts the token.
     async fn verify_connection(
         &self,
         connection: &AppConnectionDefinition,
         settings: ClientSettings,
-    ) -> Result<bool> {
+    ) -> Result<Verification> {
         let connection = GitlabConnection::from_kms_json(connection.expose_json())?;
         let http = client(&connection, &settings)?;
-        http.send(Request::get("/api/v4/user")).await?;
-        Ok(true)
+        let user = GitlabClient { http }.user().await?;
+        Ok(Verification::accepted_as(
+            user.name.or(user.username).unwrap_or_default(),
+        ))
     }
 
     fn check_config(&self, destination_config: &str) -> Result<()> {

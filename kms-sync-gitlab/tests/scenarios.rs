@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use kms_sync_core::{
     AppConnectionDefinition, DestinationFactory, ErrorKind, Fingerprinter, KeyStatus,
-    MemoryStateStore, Result, SecretSet, StaticSource, Syncer,
+    MemoryStateStore, Result, SecretSet, StaticSource, Syncer, Verification,
 };
 use kms_sync_gitlab::fake::{
     FakeGitlab, FakeVariable, Kind, FAKE_TOKEN, GROUP_ID, PROJECT_ID, PROJECT_PATH,
@@ -287,7 +287,10 @@ async fn the_factory_verifies_connections_and_builds_from_the_kms_json() -> Resu
     let settings = || kms_sync_testkit::fake_client_settings(fake.base_url());
     let good = connection(FAKE_TOKEN, &fake.base_url())?;
     let before = fake.faults().request_stats();
-    assert!(GitlabFactory.verify_connection(&good, settings()).await?);
+    assert_eq!(
+        GitlabFactory.verify_connection(&good, settings()).await?,
+        Verification::accepted_as("Fake User")
+    );
     assert_eq!(fake.faults().request_stats().since(&before).total(), 1);
     let bad = connection("glpat-WRONG-TOKEN", &fake.base_url())?;
     let err = GitlabFactory

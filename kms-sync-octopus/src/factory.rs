@@ -6,6 +6,7 @@ use std::sync::Arc;
 use kms_sync_core::http::ClientSettings;
 use kms_sync_core::{
     AppConnectionDefinition, Destination, DestinationFactory, DestinationFacts, Result,
+    Verification,
 };
 
 use crate::client::OctopusClient;
@@ -37,6 +38,7 @@ impl DestinationFactory for OctopusFactory {
 
     fn facts(&self) -> DestinationFacts {
         DestinationFacts::new("octopus-deploy", "Octopus Deploy")
+            .write_access("VariableEdit on the project for the key's user")
             .connection_methods(&["api-key"])
             .public_credential_fields(&["instanceUrl"])
             .config_description(
@@ -60,7 +62,7 @@ impl DestinationFactory for OctopusFactory {
         &self,
         connection: &AppConnectionDefinition,
         settings: ClientSettings,
-    ) -> Result<bool> {
+    ) -> Result<Verification> {
         let connection = OctopusConnection::from_kms_json(connection.expose_json())?;
         let http = settings
             .client_builder(
@@ -72,8 +74,9 @@ impl DestinationFactory for OctopusFactory {
             .auth(connection.auth())
             .error_table(crate::error::error_table)
             .build()?;
-        OctopusClient { http }.me().await?;
-        Ok(true)
+        let user = OctopusClient { http }.me().await?;
+        let who = user.display_name.or(user.username).or(user.id);
+        Ok(Verification::accepted_as(who.unwrap_or_default()))
     }
 
     fn check_config(&self, destination_config: &str) -> Result<()> {

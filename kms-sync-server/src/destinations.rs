@@ -36,7 +36,7 @@ impl DestinationFactory for AtBase {
         &self,
         connection: &AppConnectionDefinition,
         settings: ClientSettings,
-    ) -> Result<bool> {
+    ) -> Result<kms_sync::Verification> {
         let settings = settings.with_base_url(self.base_url.clone());
         self.factory.verify_connection(connection, settings).await
     }

@@ -42,7 +42,7 @@ impl<F: DestinationFactory> DestinationFactory for AtFake<F> {
         &self,
         connection: &AppConnectionDefinition,
         settings: ClientSettings,
-    ) -> Result<bool> {
+    ) -> Result<kms_sync_core::Verification> {
         self.0
             .verify_connection(connection, settings.with_base_url(self.1.clone()))
             .await

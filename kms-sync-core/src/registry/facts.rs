@@ -30,6 +30,8 @@ pub struct DestinationFacts {
     connection_methods: &'static [&'static str],
     config_description: &'static str,
     credentials_description: &'static str,
+    write_access: &'static str,
+    refusal_help: &'static str,
 }
 
 impl DestinationFacts {
@@ -51,6 +53,8 @@ impl DestinationFacts {
             connection_methods: &[],
             config_description: "",
             credentials_description: "",
+            write_access: "write access at the destination",
+            refusal_help: "",
         }
     }
 
@@ -120,6 +124,31 @@ impl DestinationFacts {
     /// ```
     pub const fn credentials_description(mut self, text: &'static str) -> Self {
         self.credentials_description = text;
+        self
+    }
+
+    /// What a sync needs to write, in words, which a check cannot prove without writing
+    /// (`kms-sync validate-connection` prints it). Default: "write access at the destination".
+    ///
+    /// ```
+    /// let facts = kms_sync_core::DestinationFacts::new("x", "X").write_access("the `vars:write` scope");
+    /// assert_eq!(facts.write_access_text(), "the `vars:write` scope");
+    /// ```
+    pub const fn write_access(mut self, text: &'static str) -> Self {
+        self.write_access = text;
+        self
+    }
+
+    /// More help when the service refuses the credentials (which scopes or roles a sync
+    /// needs). Default: none.
+    ///
+    /// ```
+    /// let facts = kms_sync_core::DestinationFacts::new("x", "X").refusal_help("a token with `vars:read`");
+    /// assert_eq!(facts.refusal_help_text(), Some("a token with `vars:read`"));
+    /// assert_eq!(kms_sync_core::DestinationFacts::new("x", "X").refusal_help_text(), None);
+    /// ```
+    pub const fn refusal_help(mut self, text: &'static str) -> Self {
+        self.refusal_help = text;
         self
     }
 
@@ -211,5 +240,28 @@ impl DestinationFacts {
     /// ```
     pub const fn credentials_text(&self) -> &'static str {
         self.credentials_description
+    }
+
+    /// What a sync needs to write, in words.
+    ///
+    /// ```
+    /// let facts = kms_sync_core::DestinationFacts::new("x", "X");
+    /// assert_eq!(facts.write_access_text(), "write access at the destination");
+    /// ```
+    pub const fn write_access_text(&self) -> &'static str {
+        self.write_access
+    }
+
+    /// The help for refused credentials, if the kind gives any.
+    ///
+    /// ```
+    /// assert!(kms_sync_core::DestinationFacts::new("x", "X").refusal_help_text().is_none());
+    /// ```
+    pub const fn refusal_help_text(&self) -> Option<&'static str> {
+        if self.refusal_help.is_empty() {
+            None
+        } else {
+            Some(self.refusal_help)
+        }
     }
 }

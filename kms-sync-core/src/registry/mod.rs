@@ -14,8 +14,10 @@ use crate::source::SecretSource;
 use crate::Syncer;
 
 mod facts;
+mod verification;
 
 pub use facts::DestinationFacts;
+pub use verification::Verification;
 
 /// Builds destinations of one kind from the KMS's JSON: the app-connection body and the
 /// sync's `destinationConfig` (both as JSON text, so no JSON library type crosses the API).
@@ -78,8 +80,9 @@ pub trait DestinationFactory: Send + Sync {
 
     /// Checks over the network that a connection's credentials work against the service
     /// (one cheap authenticated read), as the KMS does when a connection is created or
-    /// updated. Default: no network check — `Ok(false)`, "not verified"; a factory that
-    /// checks answers `Ok(true)`.
+    /// updated. Default: no network check — [`Verification::NotChecked`]; a factory that
+    /// checks answers [`Verification::Accepted`], naming the user or account when the
+    /// service says.
     ///
     /// # Errors
     ///
@@ -89,9 +92,9 @@ pub trait DestinationFactory: Send + Sync {
         &self,
         connection: &AppConnectionDefinition,
         settings: ClientSettings,
-    ) -> Result<bool> {
+    ) -> Result<Verification> {
         let _ = (connection, settings);
-        Ok(false)
+        Ok(Verification::NotChecked)
     }
 
     /// Checks a `destinationConfig` without building anything, so a definition is refused
