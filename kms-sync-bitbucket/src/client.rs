@@ -1,11 +1,14 @@
 //! Requests to Bitbucket's API: auth, paths, pagination.
 
 use kms_sync_core::http::{
-    collect_next_links, encode_segment, HttpClient, LinkedPage, Request, Response,
+    collect_next_links, encode_segment, ClientSettings, HttpClient, LinkedPage, Request, Response,
     DEFAULT_MAX_PAGES,
 };
 use kms_sync_core::{Error, ErrorKind, Result, SecretValue};
 
+use crate::config::BitbucketConnection;
+use crate::destination::{documented_budget, DEFAULT_BASE_URL};
+use crate::error::error_table;
 use crate::listed::{page_values, Listed, ListedVariable};
 use crate::model::{Environment, Page, User, Variable, VariableBody};
 
@@ -81,6 +84,27 @@ pub(crate) struct BitbucketClient {
 }
 
 impl BitbucketClient {
+    /// A client for a connection: its credentials, Bitbucket's error table and rate-limit
+    /// headers, the settings' base URL (default [`DEFAULT_BASE_URL`]).
+    pub fn connect(
+        connection: &BitbucketConnection,
+        settings: &ClientSettings,
+        concurrency: usize,
+    ) -> Result<BitbucketClient> {
+        let http = settings
+            .client_builder(
+                "bitbucket",
+                DEFAULT_BASE_URL,
+                documented_budget(),
+                concurrency,
+            )
+            .auth(connection.auth())
+            .error_table(error_table)
+            .rate_limit_headers(crate::rate_limit::rate_limit_headers)
+            .build()?;
+        Ok(BitbucketClient { http })
+    }
+
     pub async fn user(&self) -> Result<User> {
         self.http
             .send(Request::get("/2.0/user"))

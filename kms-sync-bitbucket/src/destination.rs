@@ -13,7 +13,6 @@ use tokio::sync::OnceCell;
 
 use crate::client::{BitbucketClient, Scope};
 use crate::config::{normalize_uuid, BitbucketConfig, BitbucketConnection, EnvironmentRef};
-use crate::error::error_table;
 use crate::listed::Listed;
 use crate::model::User;
 
@@ -69,13 +68,7 @@ impl BitbucketDestinationBuilder {
     /// [`Config`](ErrorKind::Config) for an invalid config or base URL.
     pub fn build(self) -> Result<BitbucketDestination> {
         self.config.validate()?;
-        let http = self
-            .settings
-            .client_builder("bitbucket", DEFAULT_BASE_URL, documented_budget(), 8)
-            .auth(self.connection.auth())
-            .error_table(error_table)
-            .rate_limit_headers(crate::rate_limit::rate_limit_headers)
-            .build()?;
+        let client = BitbucketClient::connect(&self.connection, &self.settings, 8)?;
         let capabilities = Capabilities::new()
             .with_values_readable(false)
             .with_rate_budget(self.settings.budget_or(documented_budget()))
@@ -85,7 +78,7 @@ impl BitbucketDestinationBuilder {
             info: DestinationInfo::new("bitbucket", self.config.target(), capabilities)
                 .with_identity(self.config.identity()),
             rules: rules(),
-            client: BitbucketClient { http },
+            client,
             config: self.config,
             scope: Arc::new(OnceCell::new()),
         })

@@ -69,17 +69,9 @@ impl DestinationFactory for BitbucketFactory {
         settings: ClientSettings,
     ) -> Result<Verification> {
         let connection = BitbucketConnection::from_kms_json(connection.expose_json())?;
-        let http = settings
-            .client_builder(
-                "bitbucket",
-                crate::destination::DEFAULT_BASE_URL,
-                crate::destination::documented_budget(),
-                1,
-            )
-            .auth(connection.auth())
-            .error_table(crate::error::error_table)
-            .build()?;
-        let user = BitbucketClient { http }.user().await?;
+        let user = BitbucketClient::connect(&connection, &settings, 1)?
+            .user()
+            .await?;
         Ok(Verification::accepted_as(
             user.display_name.or(user.account_id).unwrap_or_default(),
         ))

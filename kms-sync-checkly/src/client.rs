@@ -1,11 +1,14 @@
 //! Requests to Checkly's API: auth, paths, pagination.
 
 use kms_sync_core::http::{
-    collect_numbered_pages, encode_segment, HttpClient, Request, DEFAULT_MAX_PAGES,
+    collect_numbered_pages, encode_segment, ClientSettings, HttpClient, Request, DEFAULT_MAX_PAGES,
 };
 use kms_sync_core::{Error, ErrorKind, Result, SecretValue};
 use serde_json::{json, Value};
 
+use crate::config::ChecklyConnection;
+use crate::destination::{documented_budget, DEFAULT_BASE_URL};
+use crate::error::error_table;
 use crate::model::{Account, Group, VariableBody, WrittenGroup, WrittenVariable};
 
 /// The page size kms-sync asks for (the documented maximum; the default is 10).
@@ -18,6 +21,32 @@ pub(crate) struct ChecklyClient {
 }
 
 impl ChecklyClient {
+    /// A client for a connection: its API key, Checkly's error table, the settings' base
+    /// URL (default [`DEFAULT_BASE_URL`]), and — for a destination — the account every
+    /// request is for (`X-Checkly-Account`).
+    pub fn connect(
+        connection: &ChecklyConnection,
+        settings: &ClientSettings,
+        concurrency: usize,
+        account_id: Option<&str>,
+    ) -> Result<ChecklyClient> {
+        let mut builder = settings
+            .client_builder(
+                "checkly",
+                DEFAULT_BASE_URL,
+                documented_budget(),
+                concurrency,
+            )
+            .auth(connection.auth())
+            .error_table(error_table);
+        if let Some(account_id) = account_id {
+            builder = builder.header("X-Checkly-Account", account_id.to_owned());
+        }
+        Ok(ChecklyClient {
+            http: builder.build()?,
+        })
+    }
+
     pub async fn accounts(&self) -> Result<Vec<Account>> {
         self.http.send(Request::get("/v1/accounts")).await?.json()
     }

@@ -15,7 +15,6 @@ use kms_sync_core::{
 use crate::account::AccountVariables;
 use crate::client::ChecklyClient;
 use crate::config::{ChecklyConfig, ChecklyConnection};
-use crate::error::error_table;
 use crate::group::GroupVariables;
 use crate::model::Account;
 
@@ -60,13 +59,12 @@ impl ChecklyDestinationBuilder {
         self.config.validate()?;
         let concurrency = self.settings.concurrency_or(8);
         let budget = self.settings.budget_or(documented_budget());
-        let http = self
-            .settings
-            .client_builder("checkly", DEFAULT_BASE_URL, budget, concurrency)
-            .auth(self.connection.auth())
-            .header("X-Checkly-Account", self.config.account_id().to_owned())
-            .error_table(error_table)
-            .build()?;
+        let client = ChecklyClient::connect(
+            &self.connection,
+            &self.settings,
+            concurrency,
+            Some(self.config.account_id()),
+        )?;
         let group = self.config.group().cloned();
         let capabilities = Capabilities::new()
             .with_values_readable(false)
@@ -77,7 +75,7 @@ impl ChecklyDestinationBuilder {
             info: DestinationInfo::new("checkly", self.config.target(), capabilities)
                 .with_identity(self.config.identity()),
             rules: StandardRules::new(KeyRule::Identifier).non_empty_values(),
-            client: ChecklyClient { http },
+            client,
             account_id: self.config.account_id().to_owned(),
         };
         Ok(match group {

@@ -63,17 +63,8 @@ impl DestinationFactory for ChecklyFactory {
         settings: ClientSettings,
     ) -> Result<Verification> {
         let connection = ChecklyConnection::from_kms_json(connection.expose_json())?;
-        let http = settings
-            .client_builder(
-                "checkly",
-                crate::destination::DEFAULT_BASE_URL,
-                crate::destination::documented_budget(),
-                1,
-            )
-            .auth(connection.auth())
-            .error_table(crate::error::error_table)
-            .build()?;
-        let accounts = ChecklyClient { http }.accounts().await?;
+        let client = ChecklyClient::connect(&connection, &settings, 1, None)?;
+        let accounts = client.accounts().await?;
         let names: Vec<String> = accounts
             .into_iter()
             .map(|a| format!("{} ({})", a.name, a.id))

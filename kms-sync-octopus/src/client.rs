@@ -1,9 +1,12 @@
 //! Requests to Octopus's API.
 
-use kms_sync_core::http::{encode_segment, HttpClient, Request};
+use kms_sync_core::http::{encode_segment, ClientSettings, HttpClient, Request};
 use kms_sync_core::{Error, ErrorKind, Result};
 use serde_json::Value;
 
+use crate::config::OctopusConnection;
+use crate::destination::assumed_budget;
+use crate::error::error_table;
 use crate::model::{Project, Space, User};
 
 /// Octopus's endpoints over the shared HTTP client.
@@ -13,6 +16,27 @@ pub(crate) struct OctopusClient {
 }
 
 impl OctopusClient {
+    /// A client for a connection: its instance URL and key, Octopus's error table and
+    /// rate-limit headers.
+    pub fn connect(
+        connection: &OctopusConnection,
+        settings: &ClientSettings,
+        concurrency: usize,
+    ) -> Result<OctopusClient> {
+        let http = settings
+            .client_builder(
+                "octopus-deploy",
+                connection.instance_url(),
+                assumed_budget(),
+                concurrency,
+            )
+            .auth(connection.auth())
+            .error_table(error_table)
+            .rate_limit_headers(crate::rate_limit::rate_limit_headers)
+            .build()?;
+        Ok(OctopusClient { http })
+    }
+
     pub async fn me(&self) -> Result<User> {
         self.http
             .send(Request::get("/api/users/me"))

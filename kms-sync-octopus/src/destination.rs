@@ -15,7 +15,6 @@ use tokio::sync::OnceCell;
 use crate::client::OctopusClient;
 use crate::complete::check_complete;
 use crate::config::{OctopusConfig, OctopusConnection};
-use crate::error::error_table;
 use crate::model::{NormalScope, Project, User, Variable, VariableSet};
 use crate::rules::OctopusRules;
 
@@ -57,18 +56,7 @@ impl OctopusDestinationBuilder {
     /// [`Config`](ErrorKind::Config) for an invalid config or instance URL.
     pub fn build(self) -> Result<OctopusDestination> {
         self.config.validate()?;
-        let http = self
-            .settings
-            .client_builder(
-                "octopus-deploy",
-                self.connection.instance_url(),
-                assumed_budget(),
-                4,
-            )
-            .auth(self.connection.auth())
-            .error_table(error_table)
-            .rate_limit_headers(crate::rate_limit::rate_limit_headers)
-            .build()?;
+        let client = OctopusClient::connect(&self.connection, &self.settings, 4)?;
         let capabilities = Capabilities::new()
             .with_values_readable(false)
             .with_rate_budget(self.settings.budget_or(assumed_budget()))
@@ -78,7 +66,7 @@ impl OctopusDestinationBuilder {
             info: DestinationInfo::new("octopus-deploy", self.config.target(), capabilities)
                 .with_identity(self.config.identity(self.connection.instance_url())),
             rules: OctopusRules::new(),
-            client: OctopusClient { http },
+            client,
             scope: self.config.scope_values().normal_scope(),
             config: self.config,
             resolved: Arc::new(OnceCell::new()),

@@ -64,17 +64,9 @@ impl DestinationFactory for OctopusFactory {
         settings: ClientSettings,
     ) -> Result<Verification> {
         let connection = OctopusConnection::from_kms_json(connection.expose_json())?;
-        let http = settings
-            .client_builder(
-                "octopus-deploy",
-                connection.instance_url(),
-                crate::destination::assumed_budget(),
-                1,
-            )
-            .auth(connection.auth())
-            .error_table(crate::error::error_table)
-            .build()?;
-        let user = OctopusClient { http }.me().await?;
+        let user = OctopusClient::connect(&connection, &settings, 1)?
+            .me()
+            .await?;
         let who = user.display_name.or(user.username).or(user.id);
         Ok(Verification::accepted_as(who.unwrap_or_default()))
     }
