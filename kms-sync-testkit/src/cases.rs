@@ -481,7 +481,7 @@ pub async fn case_rule_collisions_refused<T: ConformanceTarget + ?Sized>(target:
             rejected.iter().map(|k| (*k).to_owned()).collect()
         };
         for k in named {
-            assert!(error.keys().iter().any(|e| *e == k), "{k} named: {error:?}");
+            assert!(error.keys().contains(&k), "{k} named: {error:?}");
         }
         assert!(h.contents().await.is_empty(), "nothing written");
     } else {
