@@ -28,11 +28,20 @@ fn secrets(n: usize, changed: Option<usize>) -> SecretSet {
 }
 
 fn syncer(source: Arc<StaticSource>, dest: Arc<GithubDestination>, ledger: bool) -> Result<Syncer> {
+    syncer_with("KMS_{{secretKey}}", source, dest, ledger)
+}
+
+fn syncer_with(
+    schema: &str,
+    source: Arc<StaticSource>,
+    dest: Arc<GithubDestination>,
+    ledger: bool,
+) -> Result<Syncer> {
     let builder = Syncer::builder()
         .id("scenario")
         .source(source)
         .destination(dest)
-        .key_schema_template("KMS_{{secretKey}}");
+        .key_schema_template(schema);
     let builder = if ledger {
         builder.state(
             Arc::new(MemoryStateStore::default()),
@@ -139,19 +148,7 @@ async fn lower_case_keys_are_written_and_listed_upper_cased() -> Result<()> {
                 .with("api_key", "1")
                 .with("Db_Url", "2"),
         ));
-        let s = Syncer::builder()
-            .source(source)
-            .destination(dest)
-            .key_schema_template("kms_{{environment}}_{{secretKey}}");
-        let s = if ledger {
-            s.state(
-                Arc::new(MemoryStateStore::default()),
-                Fingerprinter::new(vec![9; 32])?,
-            )
-        } else {
-            s
-        };
-        let s = s.build()?;
+        let s = syncer_with("kms_{{environment}}_{{secretKey}}", source, dest, ledger)?;
         let plan = s.plan().await?;
         let keys: Vec<&str> = plan.items().iter().map(|i| i.key.as_str()).collect();
         assert_eq!(

@@ -534,12 +534,23 @@ mod tests {
         guard: DeletionGuard,
     ) -> Result<Plan> {
         let destination = MemoryDestination::builder().build();
+        plan_at(&destination, source, snapshot, schema, ledger, guard)
+    }
+
+    fn plan_at(
+        destination: &dyn crate::Destination,
+        source: &SecretSet,
+        snapshot: &Snapshot,
+        schema: &dyn KeySchema,
+        ledger: Option<&Ledger>,
+        guard: DeletionGuard,
+    ) -> Result<Plan> {
         run(PlanInput {
             source,
             source_name: "test",
             snapshot,
             schema,
-            destination: &destination,
+            destination,
             ledger,
             claim_unrecorded: false,
             fingerprinter: None,
@@ -582,20 +593,8 @@ mod tests {
             info: crate::DestinationInfo::new("shaped", "t", capabilities),
             inner: MemoryDestination::builder().build(),
         };
-        run(PlanInput {
-            source,
-            source_name: "test",
-            snapshot,
-            schema,
-            destination: &destination,
-            ledger: None,
-            claim_unrecorded: false,
-            fingerprinter: None,
-            options: PlanOptions {
-                disable_secret_deletion: false,
-                deletion_guard: DeletionGuard::disabled(),
-            },
-        })
+        let off = DeletionGuard::disabled();
+        plan_at(&destination, source, snapshot, schema, None, off)
     }
 
     /// Keys are planned by their stored names: a lower-case schema still owns (and
