@@ -137,7 +137,7 @@ async fn names_github_refuses_stop_the_sync_before_any_write() -> Result<()> {
 
 /// GitHub stores names upper-cased: `api_key` is planned, written, recorded and reported
 /// as `API_KEY`, and the next run finds it — with a ledger nothing is written, without one
-/// the value is rewritten under the same name and nothing is deleted.
+/// the value is rewritten under the same name and nothing is deleted; `remove` deletes both.
 #[tokio::test]
 async fn lower_case_keys_are_written_and_listed_upper_cased() -> Result<()> {
     for ledger in [true, false] {
@@ -173,6 +173,10 @@ async fn lower_case_keys_are_written_and_listed_upper_cased() -> Result<()> {
         );
         assert_eq!(again.requests.delete, 0);
         assert_eq!(fake.repo_secrets(OWNER, REPO).len(), 2);
+        // `remove` finds them by the same names.
+        let removed = s.remove().await?;
+        assert_eq!(removed.counts.deleted, 2, "ledger {ledger}: {removed}");
+        assert!(fake.repo_secrets(OWNER, REPO).is_empty());
     }
     Ok(())
 }
