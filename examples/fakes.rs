@@ -1,5 +1,5 @@
 //! Try the `kms-sync` command-line tool with no account: starts the embedded fakes — Hanzo
-//! KMS, Bitbucket, Checkly and Octopus Deploy — on 127.0.0.1, writes a sync definition and a
+//! KMS, Bitbucket, Checkly, Octopus Deploy, GitHub and GitLab — on 127.0.0.1, writes a sync definition and a
 //! connection per destination into a directory, and prints the commands that point the tool
 //! at them (install the tool first: `cargo install --path kms-sync-cli`, or run each as
 //! `cargo run -p kms-sync-cli -- <command> …`). Ctrl-C stops the fakes.
@@ -16,6 +16,10 @@ use std::path::{Path, PathBuf};
 
 use kms_sync_bitbucket::fake::{FakeBitbucket, FAKE_EMAIL, FAKE_TOKEN, REPOSITORY, WORKSPACE};
 use kms_sync_checkly::fake::{FakeChecklyServer, ACCOUNT_ID, ACCOUNT_NAME, FAKE_API_KEY};
+use kms_sync_github::fake::{FakeGithub, FAKE_TOKEN as GITHUB_TOKEN, OWNER, REPO};
+use kms_sync_gitlab::fake::{
+    FakeGitlab, FAKE_TOKEN as GITLAB_TOKEN, PROJECT_ID as GITLAB_PROJECT, PROJECT_PATH,
+};
 use kms_sync_hanzo::fake::{FakeKms, CLIENT_ID, CLIENT_SECRET, PROJECT_ID, PROJECT_SLUG};
 use kms_sync_octopus::fake::{FakeOctopus, FAKE_API_KEY as OCTOPUS_API_KEY, SPACE};
 use serde_json::{json, Value};
@@ -29,6 +33,8 @@ struct Fakes {
     bitbucket: FakeBitbucket,
     checkly: FakeChecklyServer,
     octopus: FakeOctopus,
+    github: FakeGithub,
+    gitlab: FakeGitlab,
     group: u64,
     project: String,
 }
@@ -51,6 +57,8 @@ async fn start() -> Fakes {
         bitbucket: FakeBitbucket::start().await,
         checkly,
         octopus,
+        github: FakeGithub::start().await,
+        gitlab: FakeGitlab::start().await,
         group,
         project,
     }
@@ -114,6 +122,26 @@ fn files(f: &Fakes) -> Vec<(&'static str, Value, Value, Option<String>)> {
             json!({"name": "fake-octopus", "method": "api-key", "credentials": {"instanceUrl": f.octopus.base_url(), "apiKey": OCTOPUS_API_KEY}}),
             None,
         ),
+        (
+            "github",
+            definition(
+                "fake-github-sync",
+                "github",
+                json!({"scope": "repository", "owner": OWNER, "repo": REPO}),
+            ),
+            json!({"name": "fake-github", "method": "pat", "credentials": {"personalAccessToken": GITHUB_TOKEN}}),
+            Some(f.github.base_url()),
+        ),
+        (
+            "gitlab",
+            definition(
+                "fake-gitlab-sync",
+                "gitlab",
+                json!({"scope": "project", "projectId": GITLAB_PROJECT, "projectName": PROJECT_PATH}),
+            ),
+            json!({"name": "fake-gitlab", "method": "access-token", "credentials": {"accessToken": GITLAB_TOKEN, "accessTokenType": "personal"}}),
+            Some(f.gitlab.base_url()),
+        ),
     ]
 }
 
@@ -142,6 +170,14 @@ fn describe(f: &Fakes, dir: &Path) -> std::io::Result<()> {
         "  Octopus    {}  space {SPACE}, project Web ({})",
         f.octopus.base_url(),
         f.project
+    );
+    println!(
+        "  GitHub     {}  repository {OWNER}/{REPO} (Actions secrets)",
+        f.github.base_url()
+    );
+    println!(
+        "  GitLab     {}  project {PROJECT_PATH} (id {GITLAB_PROJECT}), environment scope *",
+        f.gitlab.base_url()
     );
     println!("\nIn a shell:\n");
     println!("export KMS_URL={}", f.kms.base_url());

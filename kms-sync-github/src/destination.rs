@@ -87,7 +87,8 @@ impl GithubDestinationBuilder {
         let capabilities = Capabilities::new()
             .with_values_readable(false)
             .with_rate_budget(self.settings.budget_or(documented_budget()))
-            .with_default_concurrency(concurrency);
+            .with_default_concurrency(concurrency)
+            .with_max_entries(self.config.max_secrets());
         Ok(GithubDestination {
             info: DestinationInfo::new("github", self.config.target(), capabilities)
                 .with_identity(self.config.identity()),
@@ -115,9 +116,11 @@ struct RunState {
 /// back, so they appear as [`RemoteValue::Hidden`]: without a ledger every run rewrites
 /// every value, and the plan says so (`hidden value, no ledger`); with one, only changed
 /// values are written. Every list is read completely (`per_page`, following `Link:
-/// rel="next"`, checked against `total_count`). Keys follow [`GithubRules`]. A create that
-/// would take the scope past GitHub's documented count ([`GithubConfig::max_secrets`]) is
-/// refused before it is sent.
+/// rel="next"`, checked against `total_count`). Keys follow [`GithubRules`] and are planned
+/// upper-cased, as GitHub stores them. A plan whose creates would take the scope past
+/// GitHub's documented count ([`GithubConfig::max_secrets`], declared as
+/// [`Capabilities::max_entries`]) is refused before the first write; a create past it that
+/// gets this far anyway (the scope filled meanwhile by this run) is refused before it is sent.
 ///
 /// Writes go one `PUT` per key ([`Writer::PerKey`]), confirmed only by GitHub's documented
 /// 201 or 204; a `DELETE` is confirmed by its 204, and one answered 404 is done.

@@ -14,9 +14,9 @@
 //! - [`GithubDestination`]: the [`Destination`](kms_sync_core::Destination). Values are
 //!   write-only: keep a ledger, or every run rewrites every value (the plan says
 //!   `hidden value, no ledger`).
-//! - [`GithubRules`]: names GitHub accepts (upper case, no `GITHUB_` prefix), values up to
-//!   48 KB; [`GithubConfig::max_secrets`]: 100 per repository or environment, 1,000 per
-//!   organization.
+//! - [`GithubRules`]: names GitHub accepts (no `GITHUB_` prefix), planned upper-cased as
+//!   GitHub stores them; values up to 48 KB; [`GithubConfig::max_secrets`]: 100 per
+//!   repository or environment, 1,000 per organization, checked before the first write.
 //! - [`GithubFactory`]: the registry's factory (kind `github`).
 //! - `fake` feature: [`fake::FakeGithub`], a stateful GitHub on loopback.
 //!

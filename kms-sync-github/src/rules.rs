@@ -1,6 +1,8 @@
 //! The rules GitHub enforces on secret names and values, checked by the engine on every
 //! rendered key and value before the first write.
 
+use std::borrow::Cow;
+
 use kms_sync_core::{CaseRule, KeyRule, KeyRules, SecretValue, Verdict};
 
 /// GitHub's documented limit on one secret's value: 48 KB.
@@ -9,18 +11,19 @@ pub const MAX_VALUE_BYTES: usize = 48 * 1024;
 /// GitHub's rules: names of ASCII letters, digits and `_`, not starting with a digit or
 /// `GITHUB_`, unique regardless of case; values of at most [`MAX_VALUE_BYTES`].
 ///
-/// GitHub stores every name upper-cased. A name with a lower-case letter would come back
-/// from the list under another spelling — another key to the plan, and a collision on the
-/// next run — so it is refused here with a clear error instead (the KMS upper-cases keys
-/// silently; here the key schema or the source says the name GitHub will show).
+/// GitHub stores every name upper-cased, so [`stored_key`](KeyRules::stored_key) upper-cases
+/// it: the plan, the ledger and the report use the name GitHub shows (`api_key` is written
+/// and listed as `API_KEY`, and a second run finds it), and two source keys differing only in
+/// case are refused before the first write as one name.
 ///
 /// ```
 /// use kms_sync_core::{KeyRules, SecretValue};
 /// use kms_sync_github::GithubRules;
 /// let rules = GithubRules;
 /// assert!(rules.validate_key("API_KEY").is_valid());
+/// assert!(rules.validate_key("api_key").is_valid());
+/// assert_eq!(rules.stored_key("api_key"), "API_KEY");
 /// assert!(!rules.validate_key("GITHUB_TOKEN").is_valid());
-/// assert!(!rules.validate_key("api_key").is_valid());
 /// assert!(!rules.validate_value(&SecretValue::new("x".repeat(48 * 1024 + 1))).is_valid());
 /// ```
 #[derive(Debug, Clone, Copy, Default)]
@@ -35,13 +38,15 @@ impl KeyRules for GithubRules {
         if key.to_ascii_uppercase().starts_with("GITHUB_") {
             return Verdict::Invalid("names starting with `GITHUB_` are reserved by GitHub".into());
         }
-        if key.chars().any(|c| c.is_ascii_lowercase()) {
-            return Verdict::Invalid(format!(
-                "GitHub stores secret names upper-cased, so this one would come back as `{}`; use upper-case keys (mind `{{{{environment}}}}` in a key schema)",
-                key.to_ascii_uppercase()
-            ));
-        }
         Verdict::Valid
+    }
+
+    fn stored_key<'k>(&self, key: &'k str) -> Cow<'k, str> {
+        if key.bytes().any(|b| b.is_ascii_lowercase()) {
+            Cow::Owned(key.to_ascii_uppercase())
+        } else {
+            Cow::Borrowed(key)
+        }
     }
 
     fn validate_value(&self, value: &SecretValue) -> Verdict {
@@ -57,7 +62,7 @@ impl KeyRules for GithubRules {
     }
 
     fn key_rule(&self) -> &str {
-        "upper-case ASCII letters, digits and `_`, not starting with a digit or `GITHUB_`; unique regardless of case"
+        "ASCII letters, digits and `_`, not starting with a digit or `GITHUB_`; stored upper-cased, so unique regardless of case"
     }
 
     fn value_rule(&self) -> &str {
@@ -71,16 +76,20 @@ mod tests {
 
     #[test]
     fn names() {
-        for good in ["A", "_X", "DB_URL_2", "GITHUBX"] {
+        for good in ["A", "_X", "DB_URL_2", "GITHUBX", "Api_Key"] {
             assert_eq!(GithubRules.validate_key(good), Verdict::Valid, "{good}");
         }
+        assert_eq!(GithubRules.stored_key("Api_Key_2"), "API_KEY_2");
+        assert!(matches!(
+            GithubRules.stored_key("API_KEY"),
+            Cow::Borrowed(_)
+        ));
         for (bad, why) in [
             ("1A", "start with"),
             ("A-B", "only ASCII"),
             ("", "empty"),
             ("GITHUB_SHA", "reserved"),
             ("github_x", "reserved"),
-            ("Api_Key", "`API_KEY`"),
         ] {
             match GithubRules.validate_key(bad) {
                 Verdict::Invalid(text) => assert!(text.contains(why), "{bad}: {text}"),

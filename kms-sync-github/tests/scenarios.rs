@@ -28,11 +28,20 @@ fn secrets(n: usize, changed: Option<usize>) -> SecretSet {
 }
 
 fn syncer(source: Arc<StaticSource>, dest: Arc<GithubDestination>, ledger: bool) -> Result<Syncer> {
+    syncer_with("KMS_{{secretKey}}", source, dest, ledger)
+}
+
+fn syncer_with(
+    schema: &str,
+    source: Arc<StaticSource>,
+    dest: Arc<GithubDestination>,
+    ledger: bool,
+) -> Result<Syncer> {
     let builder = Syncer::builder()
         .id("scenario")
         .source(source)
         .destination(dest)
-        .key_schema_template("KMS_{{secretKey}}");
+        .key_schema_template(schema);
     let builder = if ledger {
         builder.state(
             Arc::new(MemoryStateStore::default()),
@@ -120,11 +129,81 @@ async fn names_github_refuses_stop_the_sync_before_any_write() -> Result<()> {
     let s = Syncer::builder().source(source).destination(dest).build()?;
     let err = s.sync().await.expect_err("refused");
     assert_eq!(err.kind(), ErrorKind::InvalidKey);
-    assert_eq!(err.keys(), ["9LIVES", "GITHUB_TOKEN", "lower_case"]);
+    assert_eq!(err.keys(), ["9LIVES", "GITHUB_TOKEN"], "{err}");
+    assert_eq!(fake.faults().request_stats().writes(), 0);
+    assert!(fake.repo_secrets(OWNER, REPO).is_empty());
+    Ok(())
+}
+
+/// GitHub stores names upper-cased: `api_key` is planned, written, recorded and reported
+/// as `API_KEY`, and the next run finds it — with a ledger nothing is written, without one
+/// the value is rewritten under the same name and nothing is deleted; `remove` deletes both.
+#[tokio::test]
+async fn lower_case_keys_are_written_and_listed_upper_cased() -> Result<()> {
+    for ledger in [true, false] {
+        let fake = FakeGithub::start().await;
+        let dest = Arc::new(fake.destination(repo())?);
+        let source = Arc::new(StaticSource::new(
+            SecretSet::new("prod")
+                .with("api_key", "1")
+                .with("Db_Url", "2"),
+        ));
+        let s = syncer_with("kms_{{environment}}_{{secretKey}}", source, dest, ledger)?;
+        let plan = s.plan().await?;
+        let keys: Vec<&str> = plan.items().iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["KMS_PROD_API_KEY", "KMS_PROD_DB_URL"],
+            "ledger {ledger}"
+        );
+        let first = s.sync().await?;
+        assert_eq!(first.counts.created, 2, "{first}");
+        assert_eq!(
+            first.keys_with(KeyStatus::Created),
+            ["KMS_PROD_API_KEY", "KMS_PROD_DB_URL"]
+        );
+        let stored: Vec<String> = fake.repo_secrets(OWNER, REPO).into_keys().collect();
+        assert_eq!(stored, ["KMS_PROD_API_KEY", "KMS_PROD_DB_URL"]);
+        let again = s.sync().await?;
+        assert_eq!(again.counts.created + again.counts.deleted, 0, "{again}");
+        let expected_puts = if ledger { 0 } else { 2 };
+        assert_eq!(
+            again.requests.put, expected_puts,
+            "ledger {ledger}: {again}"
+        );
+        assert_eq!(again.requests.delete, 0);
+        assert_eq!(fake.repo_secrets(OWNER, REPO).len(), 2);
+        // `remove` finds them by the same names.
+        let removed = s.remove().await?;
+        assert_eq!(removed.counts.deleted, 2, "ledger {ledger}: {removed}");
+        assert!(fake.repo_secrets(OWNER, REPO).is_empty());
+    }
+    Ok(())
+}
+
+/// Two source keys differing only in case are one GitHub name: refused before any write,
+/// naming both source keys and never a value.
+#[tokio::test]
+async fn source_keys_differing_only_in_case_are_refused_before_any_write() -> Result<()> {
+    let fake = FakeGithub::start().await;
+    let dest = Arc::new(fake.destination(repo())?);
+    let source = Arc::new(StaticSource::new(
+        SecretSet::new("prod")
+            .with("api_key", "first-secret-value")
+            .with("API_KEY", "second-secret-value")
+            .with("OTHER", "3"),
+    ));
+    let err = syncer(source, dest, true)?
+        .sync()
+        .await
+        .expect_err("collision");
+    assert_eq!(err.kind(), ErrorKind::InvalidKey);
+    let text = err.to_string();
     assert!(
-        err.to_string().contains("come back as `LOWER_CASE`"),
-        "{err}"
+        text.contains("`API_KEY` and `api_key` both map to `KMS_API_KEY`"),
+        "{text}"
     );
+    assert!(!text.contains("secret-value"), "{text}");
     assert_eq!(fake.faults().request_stats().writes(), 0);
     assert!(fake.repo_secrets(OWNER, REPO).is_empty());
     Ok(())
@@ -149,31 +228,61 @@ async fn a_value_over_48_kb_is_refused_before_any_write() -> Result<()> {
     Ok(())
 }
 
-/// A repository holds at most 100 secrets: creates past the limit are refused before they
-/// are sent, each saying why, and the others land.
+/// A repository holds at most 100 secrets: a plan whose creates would pass that is refused
+/// before any write, naming the limit and the counts.
 #[tokio::test]
-async fn creates_past_the_count_limit_are_refused_unsent() -> Result<()> {
+async fn a_plan_past_the_count_limit_is_refused_before_any_write() -> Result<()> {
     let fake = FakeGithub::start().await;
-    for i in 0..97 {
+    for i in 0..99 {
         fake.seed_repo(OWNER, REPO, &format!("OTHER_{i:02}"), "theirs");
     }
     let dest = Arc::new(fake.destination(repo())?);
-    let source = Arc::new(StaticSource::new(secrets(5, None)));
+    let source = Arc::new(StaticSource::new(secrets(2, None)));
+    let err = syncer(source.clone(), dest.clone(), true)?
+        .sync()
+        .await
+        .expect_err("past the limit");
+    assert_eq!(err.kind(), ErrorKind::Config);
+    let text = err.to_string();
+    assert!(
+        text.contains("at most 100 entries; it holds 99 and the plan creates 2"),
+        "{text}"
+    );
+    assert!(text.contains("nothing was written"), "{text}");
+    assert_eq!(fake.faults().request_stats().writes(), 0);
+    assert_eq!(fake.repo_secrets(OWNER, REPO).len(), 99);
+
+    // One create fits.
+    source.replace(secrets(1, None))?;
     let report = syncer(source, dest, true)?.sync().await?;
-    assert_eq!(report.counts.created, 3, "{report}");
-    let failed = report.keys_with(KeyStatus::Failed);
-    assert_eq!(failed.len(), 2, "{report}");
-    for key in failed {
-        let err = report
-            .key(key)
-            .and_then(|k| k.error.clone())
-            .expect("an error");
-        assert!(
-            err.to_string().contains("at most 100 secrets in acme/api"),
-            "{err}"
-        );
+    assert_eq!(report.counts.created, 1, "{report}");
+    assert_eq!(fake.repo_secrets(OWNER, REPO).len(), 100);
+    Ok(())
+}
+
+/// The second guard: a create that reaches the writer past the count the list showed is
+/// refused before it is sent.
+#[tokio::test]
+async fn a_create_past_the_listed_count_is_refused_unsent() -> Result<()> {
+    use kms_sync_core::{Change, PerKeyWriter, SecretValue};
+    let fake = FakeGithub::start().await;
+    for i in 0..99 {
+        fake.seed_repo(OWNER, REPO, &format!("OTHER_{i:02}"), "theirs");
     }
-    assert_eq!(report.requests.put, 3, "the refused creates were not sent");
+    let dest = fake.destination(repo())?;
+    assert_eq!(dest.list().await?.len(), 99);
+    let create = |key: &str| Change::create(key, SecretValue::new("v"));
+    dest.write(&create("FITS")).await?;
+    let before = fake.faults().request_stats();
+    let err = dest
+        .write(&create("PAST"))
+        .await
+        .expect_err("past the limit");
+    assert!(
+        err.to_string().contains("at most 100 secrets in acme/api"),
+        "{err}"
+    );
+    assert_eq!(fake.faults().request_stats().since(&before).writes(), 0);
     assert_eq!(fake.repo_secrets(OWNER, REPO).len(), 100);
     Ok(())
 }

@@ -126,16 +126,21 @@ impl GitlabClient {
 
 /// The pages of one list as they come: GitLab answers a bare JSON array per page, and says
 /// in headers where the list goes on (`x-next-page`, empty on the last page) and how long it
-/// is (`x-total`, left out for very large lists).
+/// is (`x-total` items on `x-total-pages` pages, both left out for very large lists).
 ///
 /// A list is refused when a page is not an array, holds more than [`PAGE_LEN`] items,
 /// repeats a full page already read (a service ignoring `page`), names a next page other
 /// than the following one, or when the pages hold fewer items than a reported total (a
-/// sequence cut short). Without `x-next-page`, a full page means another one follows.
+/// sequence cut short). The pages are checked against `x-total-pages` alike: a page past
+/// the count it reports, a next page after what its own count calls the last, or a list
+/// ending before the reported count are incomplete reads. Without `x-next-page`, a full
+/// page means another one follows.
 #[derive(Default)]
 struct Pages {
     items: Vec<ListedVariable>,
     total: Option<usize>,
+    total_pages: Option<usize>,
+    last_read: usize,
     full_pages: HashSet<Vec<u8>>,
 }
 
@@ -159,30 +164,66 @@ impl Pages {
         if let Some(total) = header_number(response, "x-total", page)? {
             self.total = Some(self.total.map_or(total, |t| t.max(total)));
         }
-        self.items.extend(batch);
-        match response.header("x-next-page").map(str::trim) {
-            None => Ok(full),
-            Some("") => Ok(false),
-            Some(next) if next == (page + 1).to_string() => Ok(true),
-            Some(_) => Err(page_error(
-                page,
-                "names a next page that does not follow it",
-            )),
+        let pages = header_number(response, "x-total-pages", page)?;
+        self.last_read = page;
+        let more = match response.header("x-next-page").map(str::trim) {
+            None => full,
+            Some("") => false,
+            Some(next) if next == (page + 1).to_string() => true,
+            Some(_) => {
+                return Err(page_error(
+                    page,
+                    "names a next page that does not follow it",
+                ))
+            }
+        };
+        if let Some(pages) = pages {
+            check_page_count(page, pages, !batch.is_empty(), more)?;
+            self.total_pages = Some(self.total_pages.map_or(pages, |p| p.max(pages)));
         }
+        self.items.extend(batch);
+        Ok(more)
     }
 
     fn finish(self) -> Result<Vec<ListedVariable>> {
-        match self.total {
-            Some(total) if self.items.len() < total => Err(Error::new(
-                ErrorKind::IncompleteRead,
-                format!(
-                    "GitLab reported {total} variables (`x-total`) but its pages held {}; the list would be incomplete",
-                    self.items.len()
-                ),
-            )),
-            _ => Ok(self.items),
+        if let Some(total) = self.total.filter(|t| self.items.len() < *t) {
+            return Err(incomplete(format!(
+                "GitLab reported {total} variables (`x-total`) but its pages held {}",
+                self.items.len()
+            )));
         }
+        if let Some(pages) = self.total_pages.filter(|p| self.last_read < *p) {
+            return Err(incomplete(format!(
+                "GitLab reported {pages} pages (`x-total-pages`) but the list ended after page {}",
+                self.last_read
+            )));
+        }
+        Ok(self.items)
     }
+}
+
+/// Page `page` against the `x-total-pages` it reports: a page with items past that count,
+/// or one naming a next page when the count makes it the last, does not add up.
+fn check_page_count(page: usize, pages: usize, has_items: bool, more: bool) -> Result<()> {
+    if has_items && page > pages {
+        return Err(incomplete(format!(
+            "GitLab's variables list: page {page} holds variables but `x-total-pages` says there are {pages} pages"
+        )));
+    }
+    if more && page >= pages {
+        return Err(incomplete(format!(
+            "GitLab's variables list: page {page} names a next page but `x-total-pages` says there are {pages} pages"
+        )));
+    }
+    Ok(())
+}
+
+/// A list that does not add up: refused whole, before any write.
+fn incomplete(what: String) -> Error {
+    Error::new(
+        ErrorKind::IncompleteRead,
+        format!("{what}; the list would be incomplete, so nothing was written"),
+    )
 }
 
 /// A page's variables: a JSON array of objects, each read as a [`ListedVariable`]. An

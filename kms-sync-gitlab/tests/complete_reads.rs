@@ -2,7 +2,7 @@
 //! array or holds something other than objects, a variable without its `key` or
 //! `environment_scope` (its identity), or a variable of the sync's scope without its
 //! `value` (unless hidden), `protected`, `masked` or `variable_type`; pages that hold
-//! fewer variables than `x-total` says.
+//! fewer variables than `x-total` says, or end before `x-total-pages`.
 
 use std::sync::Arc;
 
@@ -21,7 +21,9 @@ fn syncer(dest: Arc<dyn Destination>) -> Result<Syncer> {
     Syncer::builder()
         .id("complete-reads")
         .source(Arc::new(StaticSource::new(
-            SecretSet::new("prod").with("A", "1").with("B", "2"),
+            SecretSet::new("prod")
+                .with("A", "value-a")
+                .with("B", "value-b"),
         )))
         .destination(dest)
         .key_schema_template("KMS_{{secretKey}}")
@@ -193,5 +195,80 @@ async fn pagination_headers_that_do_not_add_up_are_refused() -> Result<()> {
         assert_eq!(err.kind(), kind, "{err}");
         assert!(err.to_string().contains(says), "{err}");
     }
+    Ok(())
+}
+
+/// `x-total-pages` is checked as `x-total` is, on the fake's own answers bent by a proxy: a
+/// list ending before the reported page count, a page naming a next page its own count calls
+/// the last, or a page of variables past the count is an incomplete read with zero writes;
+/// without the headers (GitLab drops them for very large lists) the list is read whole.
+#[tokio::test]
+async fn page_counts_that_do_not_add_up_are_refused_with_zero_writes() -> Result<()> {
+    use kms_sync_testkit::proxy::{Action, BendingProxy, Rule};
+    let fake = FakeGitlab::start().await;
+    for i in 0..150 {
+        let key = format!("THEIRS_{i:03}");
+        fake.seed(
+            Kind::Project,
+            PROJECT_ID,
+            FakeVariable::plain(&key, "theirs", "*"),
+        );
+    }
+    let proxy = BendingProxy::start(fake.base_url()).await;
+    let path = list_path(Kind::Project, PROJECT_ID);
+    let set = |name: &str, value: &str| Action::SetHeader {
+        name: name.to_owned(),
+        value: value.to_owned(),
+    };
+    let no_total = Rule::get(&path, Action::RemoveHeader("x-total".to_owned()));
+    let cases: Vec<(Vec<Rule>, &str)> = vec![
+        // Cut short after page 1 (100 of 150): only the page count can tell.
+        (
+            vec![
+                no_total.clone(),
+                Rule::get(&path, set("x-next-page", "")).once(),
+            ],
+            "reported 2 pages (`x-total-pages`) but the list ended after page 1",
+        ),
+        (
+            vec![Rule::get(&path, set("x-total-pages", "3"))],
+            "reported 3 pages (`x-total-pages`) but the list ended after page 2",
+        ),
+        (
+            vec![Rule::get(&path, set("x-total-pages", "1")).once()],
+            "page 1 names a next page but `x-total-pages` says there are 1 pages",
+        ),
+        (
+            vec![Rule::get(&path, set("x-total-pages", "1")).nth(2)],
+            "page 2 holds variables but `x-total-pages` says there are 1 pages",
+        ),
+    ];
+    let before = fake.variables(Kind::Project, PROJECT_ID);
+    for (rules, says) in cases {
+        proxy.clear_rules();
+        for rule in rules {
+            proxy.add_rule(rule);
+        }
+        let stats = fake.faults().request_stats();
+        let dest = fake.destination_at(GitlabConfig::project(PROJECT_ID), &proxy.base_url())?;
+        let err = syncer(Arc::new(dest))?.sync().await.expect_err(says);
+        assert_eq!(err.kind(), ErrorKind::IncompleteRead, "{says}: {err}");
+        assert!(err.to_string().contains(says), "{says}: {err}");
+        assert_eq!(
+            fake.faults().request_stats().since(&stats).writes(),
+            0,
+            "{says}"
+        );
+        assert_eq!(fake.variables(Kind::Project, PROJECT_ID), before, "{says}");
+    }
+
+    proxy.clear_rules();
+    proxy.add_rule(no_total);
+    proxy.add_rule(Rule::get(
+        &path,
+        Action::RemoveHeader("x-total-pages".to_owned()),
+    ));
+    let dest = fake.destination_at(GitlabConfig::project(PROJECT_ID), &proxy.base_url())?;
+    assert_eq!(dest.list().await?.len(), 150, "absent headers are fine");
     Ok(())
 }

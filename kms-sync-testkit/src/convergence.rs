@@ -155,21 +155,35 @@ fn draw(seed: u64, destination: &dyn Destination, room: usize) -> World {
     for n in &names {
         source.insert(n.clone(), value(&mut rng));
     }
+    // Keys as the destination stores them (`KeyRules::stored_key`), as the plan has them.
+    let stored = |key: &str| rules.stored_key(key).into_owned();
     let desired: BTreeMap<String, String> = source
         .iter()
-        .map(|(k, v)| (schema.render(k, ENVIRONMENT), v.expose_secret().to_owned()))
+        .map(|(k, v)| {
+            (
+                stored(&schema.render(k, ENVIRONMENT)),
+                v.expose_secret().to_owned(),
+            )
+        })
         .collect();
+    // Two source keys stored under one name.
+    let stored_clash = desired.len() < source.len();
 
     // What the destination holds already.
     let mut initial: BTreeMap<String, String> = BTreeMap::new();
     let mut foreign: BTreeMap<String, String> = BTreeMap::new();
     let mut folded: BTreeSet<String> = BTreeSet::new();
     let mut place = |key: String, value: String, foreign_map: &mut BTreeMap<String, String>| {
+        // Held under its stored name; owned as rendered, or as the stored name of a key the
+        // sync writes (a second spelling the service stores as that key).
+        let owned = schema.owns(&key, ENVIRONMENT);
+        let key = stored(&key);
+        let owned = owned || desired.contains_key(&key);
         // Each existing key unique ignoring case, as a case-insensitive service keeps them.
         if !folded.insert(key.to_lowercase()) {
             return false;
         }
-        if !schema.owns(&key, ENVIRONMENT) {
+        if !owned {
             foreign_map.insert(key.clone(), value.clone());
         }
         initial.insert(key, value);
@@ -200,8 +214,8 @@ fn draw(seed: u64, destination: &dyn Destination, room: usize) -> World {
     for _ in 0..rng.usize(0..=5) {
         let key = schema.render(&format!("OLD{}", name(&mut rng)), ENVIRONMENT);
         let v = value(&mut rng);
-        if !desired.contains_key(&key) && place(key.clone(), v.clone(), &mut foreign) {
-            stale.insert(key, v);
+        if !desired.contains_key(&stored(&key)) && place(key.clone(), v.clone(), &mut foreign) {
+            stale.insert(stored(&key), v);
         }
     }
 
@@ -213,12 +227,13 @@ fn draw(seed: u64, destination: &dyn Destination, room: usize) -> World {
     let ledger = !caps.values_readable() || rng.bool();
 
     // The model, computed from the rules, not from kms-sync.
-    let mut refused = desired.iter().any(|(k, v)| {
-        !rules.validate_key(k).is_valid()
-            || !rules
-                .validate_value(&SecretValue::new(v.clone()))
-                .is_valid()
-    });
+    let mut refused = stored_clash
+        || desired.iter().any(|(k, v)| {
+            !rules.validate_key(k).is_valid()
+                || !rules
+                    .validate_value(&SecretValue::new(v.clone()))
+                    .is_valid()
+        });
     if ci {
         let mut spellings: BTreeMap<String, BTreeSet<&str>> = BTreeMap::new();
         for key in desired.keys() {

@@ -84,6 +84,8 @@ pub struct Capabilities {
     default_concurrency: usize,
     replaces_whole_set: bool,
     entry_ids_required: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_entries: Option<usize>,
 }
 
 impl Default for Capabilities {
@@ -103,6 +105,7 @@ impl Capabilities {
             default_concurrency: 4,
             replaces_whole_set: false,
             entry_ids_required: false,
+            max_entries: None,
         }
     }
 
@@ -129,6 +132,21 @@ impl Capabilities {
     /// ```
     pub fn with_entry_ids_required(mut self, required: bool) -> Self {
         self.entry_ids_required = required;
+        self
+    }
+
+    /// How many entries the scope may hold (GitHub: 100 secrets per repository). The plan
+    /// counts what the scope holds plus its creates — the engine writes every create before
+    /// any delete — and refuses a plan past the limit before any write, with a
+    /// [`Config`](crate::ErrorKind::Config) error naming the limit and the counts. Default: none.
+    ///
+    /// ```
+    /// use kms_sync_core::Capabilities;
+    /// assert_eq!(Capabilities::new().with_max_entries(100).max_entries(), Some(100));
+    /// assert_eq!(Capabilities::new().max_entries(), None);
+    /// ```
+    pub fn with_max_entries(mut self, max: usize) -> Self {
+        self.max_entries = Some(max);
         self
     }
 
@@ -164,6 +182,10 @@ impl Capabilities {
     /// [`with_entry_ids_required`](Self::with_entry_ids_required)).
     pub fn entry_ids_required(&self) -> bool {
         self.entry_ids_required
+    }
+    /// The count limit, if any (see [`with_max_entries`](Self::with_max_entries)).
+    pub fn max_entries(&self) -> Option<usize> {
+        self.max_entries
     }
     /// Whether values can be read back.
     pub fn values_readable(&self) -> bool {

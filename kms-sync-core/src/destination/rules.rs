@@ -1,6 +1,8 @@
 //! A destination's key and value rules: [`KeyRules`], pure checks the engine runs on every
 //! rendered key and value before anything is written.
 
+use std::borrow::Cow;
+
 use crate::secret::SecretValue;
 
 /// The result of checking one key (or value) against a destination's rules.
@@ -42,6 +44,12 @@ pub enum CaseRule {
 ///
 /// Most destinations use [`StandardRules`]; implement the trait for rules it cannot express.
 ///
+/// A service that stores a key under another spelling than the one written (GitHub stores
+/// secret names upper-cased) says so with [`stored_key`](KeyRules::stored_key): the plan
+/// applies it to every rendered key before anything else, so the plan, the ledger,
+/// ownership and the report all use the name the service will show, and two source keys
+/// that end up as one stored name are refused before the first write.
+///
 /// ```
 /// use kms_sync_core::{CaseRule, KeyRule, KeyRules, StandardRules, Verdict};
 /// let rules = StandardRules::new(KeyRule::Identifier).non_empty_values().case(CaseRule::Insensitive);
@@ -56,6 +64,34 @@ pub trait KeyRules: Send + Sync {
     fn validate_value(&self, value: &SecretValue) -> Verdict;
     /// How keys compare.
     fn case_rule(&self) -> CaseRule;
+    /// The name the service stores a written key under. Default: the key as written.
+    ///
+    /// The plan calls it on every rendered key before checking or planning it (checks see
+    /// the stored name), and ownership reads listed names through the key schema's text in
+    /// its stored form, so a schema such as `KMS_{{environment}}_{{secretKey}}` keeps owning
+    /// what it wrote. It must map the same way wherever it is applied: applying it to a
+    /// stored name returns that name.
+    ///
+    /// ```
+    /// use std::borrow::Cow;
+    /// use kms_sync_core::{CaseRule, KeyRule, KeyRules, SecretValue, Verdict};
+    /// struct Upper;
+    /// impl KeyRules for Upper {
+    ///     fn validate_key(&self, key: &str) -> Verdict { KeyRule::Identifier.check(key) }
+    ///     fn validate_value(&self, _: &SecretValue) -> Verdict { Verdict::Valid }
+    ///     fn case_rule(&self) -> CaseRule { CaseRule::Insensitive }
+    ///     fn stored_key<'k>(&self, key: &'k str) -> Cow<'k, str> {
+    ///         Cow::Owned(key.to_ascii_uppercase())
+    ///     }
+    ///     fn key_rule(&self) -> &str { "identifiers, stored upper-cased" }
+    ///     fn value_rule(&self) -> &str { "any value" }
+    /// }
+    /// assert_eq!(Upper.stored_key("api_key"), "API_KEY");
+    /// assert_eq!(kms_sync_core::StandardRules::new(KeyRule::Any).stored_key("api_key"), "api_key");
+    /// ```
+    fn stored_key<'k>(&self, key: &'k str) -> Cow<'k, str> {
+        Cow::Borrowed(key)
+    }
     /// The key rule in words (shown in errors and docs).
     fn key_rule(&self) -> &str;
     /// The value rule in words.

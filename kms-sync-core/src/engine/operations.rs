@@ -12,7 +12,9 @@ use crate::destination::{Change, Writer};
 use crate::engine::report::{Operation, SyncReport};
 use crate::error::{Error, ErrorKind, Result};
 use crate::plan::ownership::{Claim, Ownership};
+use crate::plan::stored::StoredSchema;
 use crate::plan::{Plan, PlanAction};
+use crate::schema::KeySchema;
 use crate::state::Ledger;
 
 impl Syncer {
@@ -217,15 +219,13 @@ impl Syncer {
             Err(err) => return self.fail(Operation::Remove, run, err),
         };
         let env = read.source.environment();
-        let mut ownership = Ownership::new(&*self.schema, env);
+        // Keys by the names the destination stores, as the plan has them.
+        let schema = StoredSchema::new(&*self.schema, self.destination.rules(), env);
+        let mut ownership = Ownership::new(&schema, env);
         if let Some(ledger) = &read.ledger {
             ownership = ownership.with_ledger(ledger, false);
         }
-        let rendered: HashSet<String> = read
-            .source
-            .keys()
-            .map(|k| self.schema.render(k, env))
-            .collect();
+        let rendered: HashSet<String> = read.source.keys().map(|k| schema.render(k, env)).collect();
         let changes: Vec<Change> = read
             .snapshot
             .entries()

@@ -6,6 +6,7 @@ mod decide;
 pub(crate) mod ownership;
 mod reason;
 mod stages;
+pub(crate) mod stored;
 mod types;
 
 use crate::destination::{Destination, Snapshot};
@@ -65,7 +66,13 @@ pub struct PlanInput<'a> {
 /// destination key of another spelling under that rule ([`InvalidKey`](crate::ErrorKind::InvalidKey));
 /// the destination lists one managed key twice ([`Conflict`](crate::ErrorKind::Conflict)); a value
 /// breaks the value rule ([`InvalidValue`](crate::ErrorKind::InvalidValue), naming keys only); or the
-/// [`DeletionGuard`] trips ([`Guard`](crate::ErrorKind::Guard)).
+/// [`DeletionGuard`] trips ([`Guard`](crate::ErrorKind::Guard)); or the creates would take
+/// the destination past its [`max_entries`](crate::Capabilities::max_entries)
+/// ([`Config`](crate::ErrorKind::Config), naming the limit and the counts).
+///
+/// Keys are planned by the names the destination stores
+/// ([`KeyRules::stored_key`](crate::KeyRules::stored_key)): two source keys stored under one
+/// name collide ([`InvalidKey`](crate::ErrorKind::InvalidKey)).
 ///
 /// ```
 /// use kms_sync_core::*;

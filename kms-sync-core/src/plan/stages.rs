@@ -14,14 +14,21 @@ use crate::destination::{CaseRule, Change, KeyRules, RemoteEntry, Snapshot, Verd
 use crate::engine::claims::stale as stale_claims;
 use crate::error::{Error, ErrorKind, Result};
 use crate::plan::ownership::{Claim, Ownership};
+use crate::plan::stored::StoredSchema;
 use crate::schema::KeySchema;
 
 /// The snapshot by exact key, and the managed keys listed more than once.
 type SnapshotIndex<'a> = (FastMap<&'a str, &'a RemoteEntry>, Vec<String>);
 
 pub(super) fn run(input: PlanInput<'_>) -> Result<Plan> {
-    let (snapshot, schema) = (input.snapshot, input.schema);
     let env = input.source.environment();
+    // Every stage renders and owns keys by the names the destination stores.
+    let stored = StoredSchema::new(input.schema, input.destination.rules(), env);
+    let input = PlanInput {
+        schema: &stored,
+        ..input
+    };
+    let (snapshot, schema) = (input.snapshot, input.schema);
     if snapshot.len() < PARALLEL_FROM {
         return plan_with(input, || index_snapshot(snapshot, schema, env));
     }
@@ -101,6 +108,7 @@ fn plan_with<'a>(input: PlanInput<'a>, index: impl FnOnce() -> SnapshotIndex<'a>
     let wanted = Wanted::new(&desired, folded, cx.case_insensitive);
     let (deletes, managed) = owned_deletes(&input, &wanted, &mut counts);
     check_guard(&input, &cx, &deletes, managed)?;
+    check_capacity(&input, &cx, counts.create, deletes.len())?;
     warnings.extend(unwritten_deletes_warning(&input, &deletes));
     let mut items = delete_items(&deletes, &mut changes, &mut counts);
     // After deletes are known: a plan that only deletes still rewrites the whole set.
@@ -181,9 +189,14 @@ impl Problems {
         for (i, d) in desired.iter().enumerate() {
             if let Some(&j) = by_folded.get(&fold_case(&d.key, case_insensitive)) {
                 let other = &desired[j];
+                let target = if other.key == d.key {
+                    format!("`{}`", d.key)
+                } else {
+                    format!("`{}`/`{}`", other.key, d.key)
+                };
                 self.key_lines.push(format!(
-                    "`{}` and `{}` both map to `{}`/`{}`",
-                    other.source_key, d.source_key, other.key, d.key
+                    "`{}` and `{}` both map to {target}",
+                    other.source_key, d.source_key
                 ));
                 self.key_names.extend([other.key.clone(), d.key.clone()]);
             } else {
@@ -352,6 +365,40 @@ fn check_guard(
     Ok(())
 }
 
+/// The destination's count limit ([`Capabilities::max_entries`]): the engine writes every
+/// create before any delete, so the scope holds what it holds plus the creates at once; a
+/// plan taking it past the limit is refused before any write.
+///
+/// [`Capabilities::max_entries`]: crate::Capabilities::max_entries
+fn check_capacity(
+    input: &PlanInput<'_>,
+    cx: &Context<'_>,
+    creates: usize,
+    deletes: usize,
+) -> Result<()> {
+    let Some(max) = input.destination.info().capabilities.max_entries() else {
+        return Ok(());
+    };
+    let held = input.snapshot.len();
+    let peak = held.saturating_add(creates);
+    if creates == 0 || peak <= max {
+        return Ok(());
+    }
+    let after = peak.saturating_sub(deletes);
+    let why = if after <= max {
+        format!(
+            "creates are written before the {deletes} delete(s), so it would hold {peak} at once \
+             (sync once with fewer new keys so the deletes land first)"
+        )
+    } else {
+        format!("it would hold {after} after the plan")
+    };
+    let message = format!(
+        "the destination holds at most {max} entries; it holds {held} and the plan creates {creates}: {why}; nothing was written"
+    );
+    Err(cx.refuse(ErrorKind::Config, message, Vec::new()))
+}
+
 /// How many keys a refusal names in its message; [`Error::keys`] has all of them.
 const LISTED_KEYS: usize = 10;
 
@@ -461,6 +508,7 @@ fn assemble(
 mod tests {
     use super::*;
     use crate::destination::RemoteValue;
+    use crate::plan::stored::tests::Upper;
     use crate::plan::{DeletionGuard, PlanOptions};
     use crate::schema::{NoKeySchema, TemplateKeySchema};
     use crate::secret::{SecretSet, SecretValue};
@@ -486,12 +534,23 @@ mod tests {
         guard: DeletionGuard,
     ) -> Result<Plan> {
         let destination = MemoryDestination::builder().build();
+        plan_at(&destination, source, snapshot, schema, ledger, guard)
+    }
+
+    fn plan_at(
+        destination: &dyn crate::Destination,
+        source: &SecretSet,
+        snapshot: &Snapshot,
+        schema: &dyn KeySchema,
+        ledger: Option<&Ledger>,
+        guard: DeletionGuard,
+    ) -> Result<Plan> {
         run(PlanInput {
             source,
             source_name: "test",
             snapshot,
             schema,
-            destination: &destination,
+            destination,
             ledger,
             claim_unrecorded: false,
             fingerprinter: None,
@@ -500,6 +559,123 @@ mod tests {
                 deletion_guard: guard,
             },
         })
+    }
+
+    /// A destination with [`Upper`]'s rules and `capabilities`; only its pure methods are used.
+    struct Shaped {
+        info: crate::DestinationInfo,
+        inner: MemoryDestination,
+    }
+
+    #[async_trait::async_trait]
+    impl crate::Destination for Shaped {
+        fn info(&self) -> &crate::DestinationInfo {
+            &self.info
+        }
+        fn rules(&self) -> &dyn KeyRules {
+            &Upper
+        }
+        async fn list(&self) -> Result<Snapshot> {
+            self.inner.list().await
+        }
+        fn writer(&self) -> crate::Writer<'_> {
+            self.inner.writer()
+        }
+    }
+
+    fn shaped_plan(
+        source: &SecretSet,
+        snapshot: &Snapshot,
+        schema: &dyn KeySchema,
+        capabilities: crate::Capabilities,
+    ) -> Result<Plan> {
+        let destination = Shaped {
+            info: crate::DestinationInfo::new("shaped", "t", capabilities),
+            inner: MemoryDestination::builder().build(),
+        };
+        let off = DeletionGuard::disabled();
+        plan_at(&destination, source, snapshot, schema, None, off)
+    }
+
+    /// Keys are planned by their stored names: a lower-case schema still owns (and
+    /// deletes) what it wrote, and two source keys stored alike are refused, naming both.
+    #[test]
+    fn keys_are_planned_by_their_stored_names() -> Result<()> {
+        let schema = TemplateKeySchema::parse("kms_{{environment}}_{{secretKey}}")?;
+        let snapshot = entries(&["KMS_DEV_API_KEY".to_owned(), "KMS_DEV_OLD".into()]);
+        let source = SecretSet::new("dev").with("api_key", "v").with("new", "n");
+        let caps = crate::Capabilities::new();
+        let plan = shaped_plan(&source, &snapshot, &schema, caps.clone())?;
+        let item = plan.item("KMS_DEV_API_KEY").expect("the stored name");
+        assert_eq!(item.action, PlanAction::Unchanged);
+        assert_eq!(item.source_key.as_deref(), Some("api_key"));
+        assert_eq!(
+            plan.item("KMS_DEV_NEW").map(|i| i.action),
+            Some(PlanAction::Create)
+        );
+        assert_eq!(
+            plan.item("KMS_DEV_OLD").map(|i| i.action),
+            Some(PlanAction::Delete)
+        );
+
+        let clash = SecretSet::new("dev")
+            .with("api_key", "hunter2")
+            .with("API_KEY", "x");
+        let err = shaped_plan(&clash, &snapshot, &schema, caps).expect_err("one stored name");
+        assert_eq!(err.kind(), ErrorKind::InvalidKey);
+        let text = err.to_string();
+        assert!(
+            text.contains("`API_KEY` and `api_key` both map to `KMS_DEV_API_KEY`"),
+            "{text}"
+        );
+        assert!(!text.contains("hunter2"), "{text}");
+        assert_eq!(err.keys(), ["KMS_DEV_API_KEY"]);
+        Ok(())
+    }
+
+    /// A count limit refuses the plan whose creates would pass it, before any write.
+    #[test]
+    fn creates_past_the_count_limit_refuse_the_plan() -> Result<()> {
+        let caps = crate::Capabilities::new().with_max_entries(3);
+        let snapshot = entries(&["A".to_owned(), "B".into()]);
+        let keep = SecretSet::new("dev").with("A", "v").with("B", "v");
+        let one_more = keep.clone().with("C", "v");
+        assert_eq!(
+            shaped_plan(&one_more, &snapshot, &NoKeySchema, caps.clone())?
+                .counts()
+                .create,
+            1
+        );
+
+        let two_more = one_more.clone().with("D", "v");
+        let err = shaped_plan(&two_more, &snapshot, &NoKeySchema, caps.clone())
+            .expect_err("past the limit");
+        assert_eq!(err.kind(), ErrorKind::Config);
+        let text = err.to_string();
+        assert!(
+            text.contains("at most 3 entries; it holds 2 and the plan creates 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("hold 4 after the plan") && text.contains("nothing was written"),
+            "{text}"
+        );
+
+        // Creates go before deletes: replacing both keys with three new ones peaks at 5.
+        let swap = SecretSet::new("dev")
+            .with("X", "v")
+            .with("Y", "v")
+            .with("Z", "v");
+        let err = shaped_plan(&swap, &snapshot, &NoKeySchema, caps.clone()).expect_err("peak");
+        assert!(
+            err.to_string()
+                .contains("before the 2 delete(s), so it would hold 5 at once"),
+            "{err}"
+        );
+        // Updates and deletes alone never trip it, even over the limit.
+        let full = entries(&["A".to_owned(), "B".into(), "C".into(), "D".into()]);
+        assert!(shaped_plan(&keep, &full, &NoKeySchema, caps).is_ok());
+        Ok(())
     }
 
     fn keys(n: usize) -> Vec<String> {
