@@ -40,11 +40,12 @@ Environment:
 Shell completions: `kms-sync completions <SHELL>`; the manual page: `kms-sync man`.
 
 Try it with no account: in a clone of kms-sync, `cargo run --features fake --example fakes`
-starts fake Bitbucket, Checkly, Octopus and KMS servers on 127.0.0.1 and prints the commands
+starts fake Bitbucket, Checkly, Octopus, GitHub, GitLab and KMS servers on 127.0.0.1 and prints the commands
 to run.";
 
 /// Plan, sync, remove or watch a Secret Sync described in the KMS's own JSON, from Hanzo KMS
-/// (or a dotenv file) to Bitbucket, Checkly or Octopus Deploy.
+/// (or a dotenv file) to Bitbucket, Checkly, Octopus Deploy, GitHub Actions, GitLab CI/CD or
+/// any destination in the registry.
 #[derive(Debug, Parser)]
 #[command(name = "kms-sync", version, after_help = EXIT_CODES, propagate_version = true)]
 pub struct Cli {

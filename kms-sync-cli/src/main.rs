@@ -1,5 +1,5 @@
 //! `kms-sync`: plan, sync, remove, watch or check a Secret Sync described in the KMS's own
-//! JSON, from Hanzo KMS (or a dotenv file) to Bitbucket, Checkly or Octopus Deploy.
+//! JSON, from Hanzo KMS (or a dotenv file) to Bitbucket, Checkly, Octopus Deploy, GitHub Actions or GitLab CI/CD.
 //!
 //! ```text
 //! cargo install --path kms-sync-cli      # from a clone; installs `kms-sync`
@@ -11,7 +11,7 @@
 //! ```
 //!
 //! Try it with no account: in a clone, `cargo run --features fake --example fakes` starts fake
-//! Bitbucket, Checkly, Octopus and KMS servers on 127.0.0.1 and prints the commands to run.
+//! Bitbucket, Checkly, Octopus, GitHub, GitLab and KMS servers on 127.0.0.1 and prints the commands to run.
 //!
 //! Exit codes: 0 applied (plan: changes to make), 1 failed, 2 usage or configuration error,
 //! 3 nothing to do, 4 refused (a deletion guard, a Checkly group holding secrets this sync

@@ -2,9 +2,12 @@
 
 use std::collections::HashSet;
 
-use kms_sync_core::http::{HttpClient, Request, Response, DEFAULT_MAX_PAGES};
+use kms_sync_core::http::{ClientSettings, HttpClient, Request, Response, DEFAULT_MAX_PAGES};
 use kms_sync_core::{Error, ErrorKind, Result, SecretValue};
 
+use crate::config::GitlabConnection;
+use crate::destination::documented_budget;
+use crate::error::error_table;
 use crate::listed::{Listed, ListedVariable};
 use crate::model::{User, VariableBody, Written};
 use crate::scope::{Attributes, Owner};
@@ -63,6 +66,27 @@ fn confirm(response: &Response, key: &str, scope: &str) -> Result<()> {
 }
 
 impl GitlabClient {
+    /// A client for a connection: its instance URL and token, GitLab's error table and
+    /// rate-limit headers.
+    pub fn connect(
+        connection: &GitlabConnection,
+        settings: &ClientSettings,
+        concurrency: usize,
+    ) -> Result<GitlabClient> {
+        let http = settings
+            .client_builder(
+                "gitlab",
+                connection.instance_url(),
+                documented_budget(),
+                concurrency,
+            )
+            .auth(connection.auth())
+            .error_table(error_table)
+            .rate_limit_headers(crate::rate_limit::rate_limit_headers)
+            .build()?;
+        Ok(GitlabClient { http })
+    }
+
     pub async fn user(&self) -> Result<User> {
         self.http
             .send(Request::get("/api/v4/user"))

@@ -12,7 +12,6 @@ use kms_sync_core::{
 
 use crate::client::{GitlabClient, Write};
 use crate::config::GitlabConnection;
-use crate::error::error_table;
 use crate::listed::MUST_HIDE;
 use crate::model::User;
 use crate::rules::GitlabRules;
@@ -72,7 +71,7 @@ impl GitlabDestinationBuilder {
     /// [`Config`](ErrorKind::Config) for an invalid config or instance URL.
     pub fn build(self) -> Result<GitlabDestination> {
         self.config.validate()?;
-        let http = client(&self.connection, &self.settings)?;
+        let client = GitlabClient::connect(&self.connection, &self.settings, CONCURRENCY)?;
         let attributes = self.config.attributes();
         let capabilities = Capabilities::new()
             .with_values_readable(!attributes.hidden)
@@ -83,29 +82,10 @@ impl GitlabDestinationBuilder {
             info: DestinationInfo::new("gitlab", self.config.target(), capabilities)
                 .with_identity(identity),
             rules: GitlabRules::new(attributes),
-            client: GitlabClient { http },
+            client,
             config: self.config,
         })
     }
-}
-
-/// The shared client for a connection: its instance URL, token, error table and rate-limit
-/// headers.
-pub(crate) fn client(
-    connection: &GitlabConnection,
-    settings: &ClientSettings,
-) -> Result<kms_sync_core::http::HttpClient> {
-    settings
-        .client_builder(
-            "gitlab",
-            connection.instance_url(),
-            documented_budget(),
-            CONCURRENCY,
-        )
-        .auth(connection.auth())
-        .error_table(error_table)
-        .rate_limit_headers(crate::rate_limit::rate_limit_headers)
-        .build()
 }
 
 /// Syncs to a GitLab project's or group's CI/CD variables of one environment scope.

@@ -11,7 +11,7 @@ use kms_sync_core::{
 
 use crate::client::GitlabClient;
 use crate::config::GitlabConnection;
-use crate::destination::{client, GitlabDestination};
+use crate::destination::GitlabDestination;
 use crate::scope::GitlabConfig;
 
 /// What the fleet and the API say about GitLab.
@@ -76,8 +76,9 @@ impl DestinationFactory for GitlabFactory {
         settings: ClientSettings,
     ) -> Result<Verification> {
         let connection = GitlabConnection::from_kms_json(connection.expose_json())?;
-        let http = client(&connection, &settings)?;
-        let user = GitlabClient { http }.user().await?;
+        let user = GitlabClient::connect(&connection, &settings, 1)?
+            .user()
+            .await?;
         Ok(Verification::accepted_as(
             user.name.or(user.username).unwrap_or_default(),
         ))
