@@ -211,8 +211,9 @@ impl ApiBuilder {
 
     /// Where every call that reads or changes a sync or a connection is recorded (the
     /// KMS's event names, the principal as actor, never a value). Default: the registry's
-    /// PostgreSQL table ([`SyncRegistry::audit_log`](kms_sync_fleet::SyncRegistry::audit_log)),
-    /// which `GET /api/v1/audit-events` lists.
+    /// PostgreSQL table ([`SyncRegistry::audit_log`](kms_sync_fleet::SyncRegistry::audit_log)).
+    /// `GET /api/v1/audit-events` lists this sink ([`AuditSink::list`]); a sink that
+    /// cannot list is answered 404 "this server's audit sink cannot list events".
     ///
     /// ```no_run
     /// # fn f(b: kms_sync_api::ApiBuilder) {
@@ -224,7 +225,7 @@ impl ApiBuilder {
         self
     }
 
-    /// Records no audit event.
+    /// Records no audit event (`GET /api/v1/audit-events` then answers 404).
     ///
     /// ```no_run
     /// # fn f(b: kms_sync_api::ApiBuilder) { let b = b.without_audit(); }

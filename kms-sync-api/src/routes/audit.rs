@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::{Extension, Json};
-use kms_sync_fleet::{AuditEventKind, AuditQuery};
+use kms_sync_core::ErrorKind;
+use kms_sync_fleet::{AuditEventKind, AuditQuery, AuditRecord};
 
 use super::access::denied;
 use super::ApiState;
@@ -45,6 +46,22 @@ fn audit_query(q: &HashMap<String, String>, project: &str) -> Result<AuditQuery,
     Ok(query)
 }
 
+/// The answer when the API records to no sink, or to one that cannot list.
+fn cannot_list() -> ApiError {
+    ApiError::not_found("this server's audit sink cannot list events")
+}
+
+/// The events of the sink the API records to (404 when it has none or cannot list).
+async fn listed(state: &ApiState, query: &AuditQuery) -> Result<Vec<AuditRecord>, ApiError> {
+    let Some(sink) = &state.audit.0 else {
+        return Err(cannot_list());
+    };
+    match sink.list(query).await {
+        Err(e) if e.kind() == ErrorKind::Unsupported => Err(cannot_list()),
+        other => Ok(other?),
+    }
+}
+
 /// The audit trail of a project, newest first: every API call on its syncs and
 /// connections and every run of the fleet (with the keys each run created, updated and
 /// deleted; never a value). An extension of kms-sync: the KMS lists audit logs elsewhere.
@@ -64,6 +81,7 @@ fn audit_query(q: &HashMap<String, String>, project: &str) -> Result<AuditQuery,
         (status = 200, description = "The events, newest first", body = AuditLogList),
         (status = 401, description = "No valid token", body = ErrorResponse),
         (status = 403, description = "The caller may not read the project's syncs", body = ErrorResponse),
+        (status = 404, description = "This server's audit sink cannot list events", body = ErrorResponse),
         (status = 422, description = "No projectId, or a bad parameter", body = crate::error::ValidationFailure),
         (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
     ),
@@ -83,7 +101,7 @@ pub(crate) async fn list_audit_events(
     {
         return Err(denied(Action::Read, Subject::SecretSyncs));
     }
-    let records = state.registry.audit_log().list(&audit).await?;
+    let records = listed(&state, &audit).await?;
     Ok(Json(AuditLogList {
         audit_logs: records.into_iter().map(AuditLogEntry::from).collect(),
     }))

@@ -5,6 +5,7 @@
 
 #[macro_use]
 mod support;
+mod audit_events;
 mod canary;
 mod catalog;
 mod checks;

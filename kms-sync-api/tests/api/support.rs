@@ -48,6 +48,13 @@ pub fn destinations() -> DestinationRegistry {
         .with(kms_sync_octopus::OctopusFactory)
 }
 
+/// The tests' registry over `db`: the three destinations, key ring `k1`.
+pub async fn registry(db: &TestDb) -> Result<SyncRegistry> {
+    SyncRegistry::builder(db.pool().await?, destinations())
+        .key_ring(KeyRing::new("k1", [0x5a; 32])?)
+        .build()
+}
+
 /// The API on 127.0.0.1 over `db`, and a client for it.
 pub struct Api {
     pub base: String,
@@ -68,10 +75,7 @@ impl Api {
     /// Starts the API (token [`TOKEN`], body limit [`BODY_LIMIT`], the OpenAPI document at
     /// [`OPENAPI_PATH`]) on a free port.
     pub async fn start(db: &TestDb) -> Result<Api> {
-        let registry = SyncRegistry::builder(db.pool().await?, destinations())
-            .key_ring(KeyRing::new("k1", [0x5a; 32])?)
-            .build()?;
-        Api::with_registry(registry).await
+        Api::with_registry(registry(db).await?).await
     }
 
     /// The API over `registry`, as [`start`](Self::start).
