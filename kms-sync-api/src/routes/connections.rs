@@ -25,6 +25,7 @@ use crate::model::{
     AppConnectionEnvelope, AppConnectionList, CreateAppConnectionRequest,
     UpdateAppConnectionRequest,
 };
+use crate::nested;
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
 
@@ -206,6 +207,7 @@ pub(crate) async fn create_connection(
     let mut body = json_object(&headers, body, "app connection")?;
     let _: CreateAppConnectionRequest = typed(&body.text)?;
     strip_unsupported(&mut body.object)?;
+    nested::credentials_object(&body.object)?;
     let text = Value::Object(body.object).to_string();
     let definition = AppConnectionDefinition::from_json(&text)?;
     if !caller
@@ -214,11 +216,7 @@ pub(crate) async fn create_connection(
     {
         return Err(denied(Action::Create, Subject::AppConnections));
     }
-    state
-        .registry
-        .destinations()
-        .factory(app)?
-        .check_connection(&definition)?;
+    nested::check_connection(state.registry.destinations().factory(app)?, &definition)?;
     credentials_work(&state, app, &definition).await?;
     let record = state
         .registry
@@ -300,12 +298,14 @@ pub(crate) async fn update_connection(
     let mut body = json_object(&headers, body, "app connection update")?;
     let _: UpdateAppConnectionRequest = typed(&body.text)?;
     strip_unsupported(&mut body.object)?;
+    nested::credentials_object(&body.object)?;
     let body_object = body.object;
     let text = Value::Object(body_object.clone()).to_string();
     let patch = ConnectionPatch::from_json(&text)?;
     // 404 unless the connection exists and is of the app the URL names.
     let current = connection_of(&state, &caller, app, id, Action::Edit).await?;
     if let Some(definition) = new_credentials(&current, &body_object)? {
+        nested::check_connection(state.registry.destinations().factory(app)?, &definition)?;
         credentials_work(&state, app, &definition).await?;
     }
     let record = state.registry.connections().update(id, patch).await?;

@@ -31,6 +31,7 @@ use crate::model::{
     CheckDestinationRequest, CheckDestinationResponse, CreateSecretSyncRequest, DestinationOverlap,
     SecretSyncEnvelope, SecretSyncList, UpdateSecretSyncRequest,
 };
+use crate::nested;
 use crate::overlap::{duplicates, Probe};
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
@@ -193,6 +194,7 @@ pub(crate) async fn create_sync(
         return Err(ApiError::invalid(&["projectId"], "Project ID required"));
     };
     check_fields(&state, kind, &body.object)?;
+    nested::check_config(state.registry.destinations().factory(kind)?, &body.object)?;
     let environment = required(&body.object, "environment")?;
     let secret_path = required(&body.object, "secretPath")?;
     let who = &caller.principal;
@@ -330,6 +332,7 @@ pub(crate) async fn update_sync(
     let body = json_object(&headers, body, "sync update")?;
     let _: UpdateSecretSyncRequest = typed(&body.text)?;
     check_fields(&state, kind, &body.object)?;
+    nested::check_config(state.registry.destinations().factory(kind)?, &body.object)?;
     let patch = SyncPatch::from_json(&body.text)?;
     let current = sync_of(&state, &caller, kind, id, Action::Edit).await?;
     check_move(&state, &caller, &current, &body.object).await?;

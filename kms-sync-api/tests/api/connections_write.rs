@@ -1,0 +1,133 @@
+//! `POST`, `PATCH`, `DELETE /api/v1/app-connections/{app}…`: every refused body or id
+//! answers its status in the KMS's envelope, naming the field and never a credential, and
+//! changes nothing.
+
+use kms_sync_core::Result;
+use reqwest::Method;
+use serde_json::json;
+
+use crate::support::{fixture, refused, BODY_LIMIT, CONNS, UNKNOWN_ID};
+
+#[tokio::test]
+async fn create_connection_without_the_api_token_answers_422_at_credentials_api_token() -> Result<()>
+{
+    let s = seeded!("create_connection_no_token");
+    let no_creds =
+        r#"{"name": "bb2", "method": "api-token", "credentials": {"email": "user@example.com"}}"#;
+    let got = s.api.post(CONNS, no_creds).await?;
+    refused("credentials without the token", &got, 422, "apiToken")?;
+    assert_eq!(
+        got.body["message"][0]["path"],
+        json!(["credentials", "apiToken"])
+    );
+    s.unchanged().await
+}
+
+#[tokio::test]
+async fn create_connection_with_credentials_as_a_string_answers_422_without_echoing_them(
+) -> Result<()> {
+    let s = seeded!("create_connection_credentials_string");
+    let creds_type =
+        r#"{"name": "bb2", "method": "api-token", "credentials": "ATATT-secret-token-value"}"#;
+    let got = s.api.post(CONNS, creds_type).await?;
+    refused("credentials as a string", &got, 422, "credentials")?;
+    assert!(
+        !got.body.to_string().contains("ATATT-secret-token-value"),
+        "{}",
+        got.body
+    );
+    s.unchanged().await
+}
+
+#[tokio::test]
+async fn create_connection_with_a_mistyped_credential_answers_422_without_the_value() -> Result<()>
+{
+    let s = seeded!("create_connection_mistyped_credential");
+    let body = json!({"name": "bb2", "method": "api-token",
+        "credentials": {"email": "user@example.com", "apiToken": ["ATATT-nested-canary"]}});
+    let got = s.api.post(CONNS, &body.to_string()).await?;
+    refused("apiToken as a list", &got, 422, "apiToken")?;
+    assert_eq!(
+        got.body["message"][0]["path"],
+        json!(["credentials", "apiToken"])
+    );
+    assert!(
+        !got.body.to_string().contains("ATATT-nested-canary"),
+        "{}",
+        got.body
+    );
+    s.unchanged().await
+}
+
+#[tokio::test]
+async fn create_connection_with_an_unknown_field_answers_422_naming_it() -> Result<()> {
+    let s = seeded!("create_connection_unknown_field");
+    let unknown_conn = fixture("bitbucket-connection.json")?
+        .replace("\"method\"", "\"app\": \"checkly\", \"method\"");
+    let got = s.api.post(CONNS, &unknown_conn).await?;
+    refused("unknown connection field", &got, 422, "app")?;
+    s.unchanged().await
+}
+
+#[tokio::test]
+async fn update_connection_with_a_bad_nested_credential_answers_422_without_the_value() -> Result<()>
+{
+    let s = seeded!("update_connection_nested_credential");
+    let body = json!({"credentials": {"email": "user@example.com", "apiToken": {"t": "ATATT-patch-canary"}}});
+    let got = s
+        .api
+        .call(Method::PATCH, &s.conn_url(), Some(&body.to_string()))
+        .await?;
+    refused("apiToken as an object", &got, 422, "apiToken")?;
+    assert_eq!(
+        got.body["message"][0]["path"],
+        json!(["credentials", "apiToken"])
+    );
+    assert!(
+        !got.body.to_string().contains("ATATT-patch-canary"),
+        "{}",
+        got.body
+    );
+    let missing = json!({"credentials": {"email": "user@example.com"}});
+    let got = s
+        .api
+        .call(Method::PATCH, &s.conn_url(), Some(&missing.to_string()))
+        .await?;
+    refused("no apiToken", &got, 422, "Required")?;
+    assert_eq!(
+        got.body["message"][0]["path"],
+        json!(["credentials", "apiToken"])
+    );
+    s.unchanged().await
+}
+
+#[tokio::test]
+async fn update_connection_over_the_body_limit_answers_413() -> Result<()> {
+    let s = seeded!("update_connection_body_limit");
+    let huge = format!(
+        "{{\"name\": \"x\", \"description\": \"{}\"}}",
+        "a".repeat(BODY_LIMIT + 1)
+    );
+    let got = s
+        .api
+        .call(Method::PATCH, &s.conn_url(), Some(&huge))
+        .await?;
+    refused("a connection over the limit", &got, 413, "too large")?;
+    s.unchanged().await
+}
+
+#[tokio::test]
+async fn delete_connection_by_a_bad_or_unknown_id_answers_422_or_404() -> Result<()> {
+    let s = seeded!("delete_connection_bad_id");
+    let got = s
+        .api
+        .call(Method::DELETE, &format!("{CONNS}/not-a-uuid"), None)
+        .await?;
+    refused("a connection id that is not one", &got, 422, "connectionId")?;
+    let got = s
+        .api
+        .call(Method::DELETE, &format!("{CONNS}/{UNKNOWN_ID}"), None)
+        .await?;
+    refused("an unknown connection", &got, 404, "not found")?;
+    s.unchanged().await
+}
