@@ -3,17 +3,19 @@
 
 use std::collections::HashMap;
 
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
 use axum::{Extension, Json};
 use kms_sync_fleet::{AuditEventKind, ConnectionRecord};
 
 use super::connections::about_connection;
+use super::doc::{AppPath, Guarded};
+use super::extract::{Kind, Params};
 use super::ApiState;
 use crate::audit;
 use crate::auth::Caller;
 use crate::authz::{Action, Principal};
-use crate::body::{path, query, shown};
+use crate::body::{path, shown};
 use crate::catalog::{AvailableConnection, AvailableConnectionList};
 use crate::error::{ApiError, ErrorResponse};
 use crate::model::AppConnectionEnvelope;
@@ -42,25 +44,21 @@ fn usable_in(who: &Principal, record: &ConnectionRecord, project: Option<&str>) 
     tag = "App Connections",
     operation_id = "listAvailableAppConnections",
     params(
-        ("app" = String, Path, description = "An app this API serves (`GET /api/v1/app-connections/options` lists them)"),
+        AppPath,
         ("projectId" = Option<String>, Query, description = "The KMS project (without it: the organization's connections)"),
     ),
     responses(
         (status = 200, description = "The connections the caller may connect, without credentials", body = AvailableConnectionList),
-        (status = 401, description = "No valid token", body = ErrorResponse),
         (status = 404, description = "Not an app this API serves", body = ErrorResponse),
-        (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
+        Guarded,
     ),
-    security(("bearerAuth" = []))
 )]
 pub(crate) async fn available_connections(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    params: Result<Path<String>, PathRejection>,
-    q: Result<Query<HashMap<String, String>>, QueryRejection>,
+    Kind(app): Kind,
+    Params(q): Params,
 ) -> ApiResult<AvailableConnectionList> {
-    let app = state.kind(&path(params)?)?;
-    let q = query(q)?;
     let project = project_of(&q);
     let records = state.registry.connections().list(app, None).await?;
     let app_connections = records
@@ -93,24 +91,22 @@ pub(crate) async fn available_connections(
     tag = "App Connections",
     operation_id = "getAppConnectionByName",
     params(
-        ("app" = String, Path, description = "An app this API serves (`GET /api/v1/app-connections/options` lists them)"),
+        AppPath,
         ("connectionName" = String, Path, description = "The connection's name"),
         ("projectId" = Option<String>, Query, description = "The KMS project (without it: an organization connection)"),
     ),
     responses(
         (status = 200, description = "The connection", body = AppConnectionEnvelope),
-        (status = 401, description = "No valid token", body = ErrorResponse),
         (status = 404, description = "No such connection (or one the caller may not read)", body = ErrorResponse),
         (status = 422, description = "An empty name", body = crate::error::ValidationFailure),
-        (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
+        Guarded,
     ),
-    security(("bearerAuth" = []))
 )]
 pub(crate) async fn connection_by_name(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
     params: Result<Path<(String, String)>, PathRejection>,
-    q: Result<Query<HashMap<String, String>>, QueryRejection>,
+    Params(q): Params,
 ) -> ApiResult<AppConnectionEnvelope> {
     let (app, name) = path(params)?;
     let app = state.kind(&app)?;
@@ -121,7 +117,6 @@ pub(crate) async fn connection_by_name(
             "Connection name required",
         ));
     }
-    let q = query(q)?;
     let project = project_of(&q);
     let records = state.registry.connections().list(app, project).await?;
     let found = records.iter().find(|r| {

@@ -1,24 +1,23 @@
 //! The routes that span every destination the registry serves: the options, and the syncs
 //! and connections of all kinds at once.
 
-use std::collections::HashMap;
-
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::{Extension, Json};
 use kms_sync_fleet::AuditEventKind;
 
 use super::access::may_read_sync;
+use super::doc::{Guarded, OptionalProjectQuery, ProjectQuery};
+use super::extract::Params;
 use super::ApiState;
 use crate::audit;
 use crate::auth::Caller;
 use crate::authz::Action;
-use crate::body::{query, required_query};
+use crate::body::required_query;
 use crate::catalog::{
     AppConnectionOption, AppConnectionOptions, SecretSyncOption, SecretSyncOptions,
 };
 use crate::describe::all_facts;
-use crate::error::{ApiError, ErrorResponse};
+use crate::error::ApiError;
 use crate::model::{AppConnectionList, SecretSyncList};
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
@@ -31,10 +30,8 @@ type ApiResult<T> = Result<Json<T>, ApiError>;
     operation_id = "listSecretSyncOptions",
     responses(
         (status = 200, description = "Every destination kind served, with its display name and import support", body = SecretSyncOptions),
-        (status = 401, description = "No valid token", body = ErrorResponse),
-        (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
+        Guarded,
     ),
-    security(("bearerAuth" = []))
 )]
 pub(crate) async fn sync_options(State(state): State<ApiState>) -> Json<SecretSyncOptions> {
     let secret_sync_options = all_facts(state.registry.destinations())
@@ -59,10 +56,8 @@ pub(crate) async fn sync_options(State(state): State<ApiState>) -> Json<SecretSy
     operation_id = "listAppConnectionOptions",
     responses(
         (status = 200, description = "Every app served, with its display name and connection methods", body = AppConnectionOptions),
-        (status = 401, description = "No valid token", body = ErrorResponse),
-        (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
+        Guarded,
     ),
-    security(("bearerAuth" = []))
 )]
 pub(crate) async fn connection_options(
     State(state): State<ApiState>,
@@ -90,21 +85,19 @@ pub(crate) async fn connection_options(
     path = "/api/v1/secret-syncs",
     tag = "Secret Syncs",
     operation_id = "listAllSecretSyncs",
-    params(("projectId" = String, Query, description = "The KMS project")),
+    params(ProjectQuery),
     responses(
         (status = 200, description = "The project's syncs the caller may read, of every destination", body = SecretSyncList),
-        (status = 401, description = "No valid token", body = ErrorResponse),
         (status = 422, description = "No projectId", body = crate::error::ValidationFailure),
-        (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
+        Guarded,
     ),
-    security(("bearerAuth" = []))
 )]
 pub(crate) async fn list_all_syncs(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    q: Result<Query<HashMap<String, String>>, QueryRejection>,
+    Params(q): Params,
 ) -> ApiResult<SecretSyncList> {
-    let project = required_query(&query(q)?, "projectId", "Project ID required")?;
+    let project = required_query(&q, "projectId", "Project ID required")?;
     let mut secret_syncs = Vec::new();
     for kind in state.registry.destinations().kinds() {
         let records = state.registry.syncs().list(kind, Some(&project)).await?;
@@ -129,20 +122,17 @@ pub(crate) async fn list_all_syncs(
     path = "/api/v1/app-connections",
     tag = "App Connections",
     operation_id = "listAllAppConnections",
-    params(("projectId" = Option<String>, Query, description = "The KMS project")),
+    params(OptionalProjectQuery),
     responses(
         (status = 200, description = "The connections the caller may read, of every app", body = AppConnectionList),
-        (status = 401, description = "No valid token", body = ErrorResponse),
-        (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
+        Guarded,
     ),
-    security(("bearerAuth" = []))
 )]
 pub(crate) async fn list_all_connections(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    q: Result<Query<HashMap<String, String>>, QueryRejection>,
+    Params(q): Params,
 ) -> ApiResult<AppConnectionList> {
-    let q = query(q)?;
     let project = q
         .get("projectId")
         .map(|p| p.trim())

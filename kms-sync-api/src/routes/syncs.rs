@@ -1,12 +1,9 @@
 //! `/api/v1/secret-syncs/{destination}…`: the KMS's Secret Syncs routes.
 
-use std::collections::HashMap;
 use std::time::Instant;
 
-use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
 use axum::Extension;
 use axum::Json;
 use kms_sync_core::{DestinationFacts, Operation, RunStatus};
@@ -16,13 +13,18 @@ use kms_sync_fleet::{
 use serde_json::{Map, Value};
 
 use super::access::{self, may_read_sync, require_place, usable_connection};
-use super::{kind_and_id, ApiState};
+use super::doc::{
+    BodyRefused, DestinationPath, Forbidden, Guarded, NoSuchConnection, NoSuchSync, ProjectQuery,
+    SyncPath,
+};
+use super::extract::{Kind, KindAndId, Params, RawJson};
+use super::ApiState;
 use crate::audit;
 use crate::auth::Caller;
 use crate::authz::Action;
 use crate::body::{
-    check_environment, check_secret_path, check_sync_name, json_object, path, query,
-    required_query, shown, string_field,
+    check_environment, check_secret_path, check_sync_name, path, required_query, shown,
+    string_field,
 };
 use crate::checks::folder_exists;
 use crate::error::{ApiError, ErrorResponse};
@@ -35,11 +37,6 @@ use crate::nested;
 use crate::overlap::{duplicates, Probe};
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
-
-/// The sync id of the URL, or 400 naming `syncId`.
-fn sync_id(text: &str) -> Result<SyncId, ApiError> {
-    SyncId::parse(text).map_err(|_| ApiError::invalid(&["syncId"], "Invalid uuid"))
-}
 
 /// The sync `id`, which the caller must be able to read (else 404, as for a missing id),
 /// must be one of `kind` (else 400, as the KMS answers), and on which the caller must be
@@ -122,26 +119,23 @@ fn check_fields(state: &ApiState, kind: &str, body: &Map<String, Value>) -> Resu
     tag = "Secret Syncs",
     operation_id = "listSecretSyncs",
     params(
-        ("destination" = String, Path, description = "A destination kind this API serves (`GET /api/v1/secret-syncs/options` lists them)"),
-        ("projectId" = String, Query, description = "The KMS project"),
+        DestinationPath,
+        ProjectQuery,
     ),
     responses(
         (status = 200, description = "The project's syncs of this destination, oldest first", body = SecretSyncList),
         (status = 400, description = "No projectId", body = ErrorResponse),
-        (status = 401, description = "No valid token", body = ErrorResponse),
-        (status = 403, description = "The caller may not do this here", body = ErrorResponse),
-        (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
+        Guarded,
+        Forbidden,
     ),
-    security(("bearerAuth" = []))
 )]
 pub(crate) async fn list_syncs(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    params: Result<Path<String>, PathRejection>,
-    q: Result<Query<HashMap<String, String>>, QueryRejection>,
+    Kind(kind): Kind,
+    Params(q): Params,
 ) -> ApiResult<SecretSyncList> {
-    let kind = state.kind(&path(params)?)?;
-    let project = required_query(&query(q)?, "projectId", "Project ID required")?;
+    let project = required_query(&q, "projectId", "Project ID required")?;
     let records = state.registry.syncs().list(kind, Some(&project)).await?;
     let secret_syncs = records
         .iter()
@@ -164,30 +158,23 @@ pub(crate) async fn list_syncs(
     path = "/api/v1/secret-syncs/{destination}",
     tag = "Secret Syncs",
     operation_id = "createSecretSync",
-    params(("destination" = String, Path, description = "A destination kind this API serves (`GET /api/v1/secret-syncs/options` lists them)")),
+    params(DestinationPath),
     request_body(content = CreateSecretSyncRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "The sync", body = SecretSyncEnvelope),
-        (status = 400, description = "Refused beyond its shape (a duplicate name, a config the destination refuses), naming it", body = ErrorResponse),
-        (status = 422, description = "The body does not fit its type: the issues, each with its path", body = crate::error::ValidationFailure),
-        (status = 401, description = "No valid token", body = ErrorResponse),
-        (status = 403, description = "The caller may not do this here", body = ErrorResponse),
-        (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
-        (status = 404, description = "No such connection", body = ErrorResponse),
-        (status = 413, description = "The body is too large", body = ErrorResponse),
-        (status = 415, description = "The body is not JSON", body = ErrorResponse),
+        BodyRefused,
+        Guarded,
+        Forbidden,
+        NoSuchConnection,
     ),
-    security(("bearerAuth" = []))
 )]
 pub(crate) async fn create_sync(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    params: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    Kind(kind): Kind,
+    body: RawJson,
 ) -> ApiResult<SecretSyncEnvelope> {
-    let kind = state.kind(&path(params)?)?;
-    let body = json_object(&headers, body, "sync definition")?;
+    let body = body.object("sync definition")?;
     let _: CreateSecretSyncRequest = typed(&body.text)?;
     let Some(project) = string_field(&body.object, "projectId")?.filter(|p| !p.trim().is_empty())
     else {
@@ -217,25 +204,21 @@ pub(crate) async fn create_sync(
     tag = "Secret Syncs",
     operation_id = "getSecretSync",
     params(
-        ("destination" = String, Path, description = "A destination kind this API serves (`GET /api/v1/secret-syncs/options` lists them)"),
-        ("syncId" = String, Path, description = "The sync's id"),
+        SyncPath,
     ),
     responses(
         (status = 200, description = "The sync", body = SecretSyncEnvelope),
         (status = 400, description = "Not a sync id, or a sync of another destination", body = ErrorResponse),
-        (status = 401, description = "No valid token", body = ErrorResponse),
-        (status = 403, description = "The caller may not do this here", body = ErrorResponse),
-        (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
-        (status = 404, description = "No such sync", body = ErrorResponse),
+        Guarded,
+        Forbidden,
+        NoSuchSync,
     ),
-    security(("bearerAuth" = []))
 )]
 pub(crate) async fn get_sync(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    params: Result<Path<(String, String)>, PathRejection>,
+    KindAndId(kind, id): KindAndId<SyncId>,
 ) -> ApiResult<SecretSyncEnvelope> {
-    let (kind, id) = kind_and_id(&state, params, sync_id)?;
     let record = sync_of(&state, &caller, kind, id, Action::Read).await?;
     let event = audit::about_sync(&caller, AuditEventKind::GetSecretSync, &record);
     audit::record(&state, event).await;
@@ -249,30 +232,28 @@ pub(crate) async fn get_sync(
     tag = "Secret Syncs",
     operation_id = "getSecretSyncByName",
     params(
-        ("destination" = String, Path, description = "A destination kind this API serves (`GET /api/v1/secret-syncs/options` lists them)"),
+        DestinationPath,
         ("syncName" = String, Path, description = "The sync's name (slug-friendly)"),
-        ("projectId" = String, Query, description = "The KMS project"),
+        ProjectQuery,
     ),
     responses(
         (status = 200, description = "The sync", body = SecretSyncEnvelope),
         (status = 400, description = "Not a sync name, or no projectId", body = ErrorResponse),
-        (status = 401, description = "No valid token", body = ErrorResponse),
-        (status = 403, description = "The caller may not do this here", body = ErrorResponse),
-        (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
-        (status = 404, description = "No such sync", body = ErrorResponse),
+        Guarded,
+        Forbidden,
+        NoSuchSync,
     ),
-    security(("bearerAuth" = []))
 )]
 pub(crate) async fn get_sync_by_name(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
     params: Result<Path<(String, String)>, PathRejection>,
-    q: Result<Query<HashMap<String, String>>, QueryRejection>,
+    Params(q): Params,
 ) -> ApiResult<SecretSyncEnvelope> {
     let (destination, name) = path(params)?;
     let kind = state.kind(&destination)?;
     check_sync_name("syncName", &name)?;
-    let project = required_query(&query(q)?, "projectId", "Project ID required")?;
+    let project = required_query(&q, "projectId", "Project ID required")?;
     let missing = || {
         ApiError::not_found(format!(
             "Could not find {} Sync with name \"{name}\"",
@@ -304,32 +285,24 @@ pub(crate) async fn get_sync_by_name(
     tag = "Secret Syncs",
     operation_id = "updateSecretSync",
     params(
-        ("destination" = String, Path, description = "A destination kind this API serves (`GET /api/v1/secret-syncs/options` lists them)"),
-        ("syncId" = String, Path, description = "The sync's id"),
+        SyncPath,
     ),
     request_body(content = UpdateSecretSyncRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "The sync as updated", body = SecretSyncEnvelope),
-        (status = 400, description = "Refused beyond its shape (a duplicate name, a config the destination refuses), naming it", body = ErrorResponse),
-        (status = 422, description = "The body does not fit its type: the issues, each with its path", body = crate::error::ValidationFailure),
-        (status = 401, description = "No valid token", body = ErrorResponse),
-        (status = 403, description = "The caller may not do this here", body = ErrorResponse),
-        (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
         (status = 404, description = "No such sync or connection", body = ErrorResponse),
-        (status = 413, description = "The body is too large", body = ErrorResponse),
-        (status = 415, description = "The body is not JSON", body = ErrorResponse),
+        BodyRefused,
+        Guarded,
+        Forbidden,
     ),
-    security(("bearerAuth" = []))
 )]
 pub(crate) async fn update_sync(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    params: Result<Path<(String, String)>, PathRejection>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    KindAndId(kind, id): KindAndId<SyncId>,
+    body: RawJson,
 ) -> ApiResult<SecretSyncEnvelope> {
-    let (kind, id) = kind_and_id(&state, params, sync_id)?;
-    let body = json_object(&headers, body, "sync update")?;
+    let body = body.object("sync update")?;
     let _: UpdateSecretSyncRequest = typed(&body.text)?;
     check_fields(&state, kind, &body.object)?;
     nested::check_config(state.registry.destinations().factory(kind)?, &body.object)?;
@@ -384,28 +357,24 @@ async fn check_move(
     tag = "Secret Syncs",
     operation_id = "deleteSecretSync",
     params(
-        ("destination" = String, Path, description = "A destination kind this API serves (`GET /api/v1/secret-syncs/options` lists them)"),
-        ("syncId" = String, Path, description = "The sync's id"),
+        SyncPath,
         ("removeSecrets" = Option<String>, Query, description = "`true` or `false` (default)"),
     ),
     responses(
         (status = 200, description = "The deleted sync, or (removeSecrets=true) the sync with its remove queued", body = SecretSyncEnvelope),
         (status = 400, description = "Bad removeSecrets, or a disabled sync asked to remove", body = ErrorResponse),
-        (status = 401, description = "No valid token", body = ErrorResponse),
-        (status = 403, description = "The caller may not do this here", body = ErrorResponse),
-        (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
-        (status = 404, description = "No such sync", body = ErrorResponse),
+        Guarded,
+        Forbidden,
+        NoSuchSync,
     ),
-    security(("bearerAuth" = []))
 )]
 pub(crate) async fn delete_sync(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    params: Result<Path<(String, String)>, PathRejection>,
-    q: Result<Query<HashMap<String, String>>, QueryRejection>,
+    KindAndId(kind, id): KindAndId<SyncId>,
+    Params(q): Params,
 ) -> ApiResult<SecretSyncEnvelope> {
-    let (kind, id) = kind_and_id(&state, params, sync_id)?;
-    let remove = match query(q)?.get("removeSecrets").map(String::as_str) {
+    let remove = match q.get("removeSecrets").map(String::as_str) {
         None | Some("false") => false,
         Some("true") => true,
         Some(other) => {
@@ -537,25 +506,22 @@ fn queued_event(operation: Operation) -> AuditEventKind {
     tag = "Secret Syncs",
     operation_id = "syncSecretSync",
     params(
-        ("destination" = String, Path, description = "A destination kind this API serves (`GET /api/v1/secret-syncs/options` lists them)"),
-        ("syncId" = String, Path, description = "The sync's id"),
+        SyncPath,
     ),
     responses(
         (status = 200, description = "The sync with its job queued", body = SecretSyncEnvelope),
         (status = 400, description = "Not a sync id, or a disabled sync", body = ErrorResponse),
-        (status = 401, description = "No valid token", body = ErrorResponse),
-        (status = 403, description = "The caller may not do this here", body = ErrorResponse),
-        (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
-        (status = 404, description = "No such sync", body = ErrorResponse),
+        Guarded,
+        Forbidden,
+        NoSuchSync,
     ),
-    security(("bearerAuth" = []))
 )]
 pub(crate) async fn sync_secrets(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    params: Result<Path<(String, String)>, PathRejection>,
+    KindAndId(kind, id): KindAndId<SyncId>,
 ) -> ApiResult<SecretSyncEnvelope> {
-    run(state, caller, params, Operation::Sync).await
+    run(&state, &caller, kind, id, Operation::Sync).await
 }
 
 /// Queue a removal of what the sync wrote: `removeStatus: pending`, `lastRemoveJobId`.
@@ -565,48 +531,46 @@ pub(crate) async fn sync_secrets(
     tag = "Secret Syncs",
     operation_id = "removeSecretSyncSecrets",
     params(
-        ("destination" = String, Path, description = "A destination kind this API serves (`GET /api/v1/secret-syncs/options` lists them)"),
-        ("syncId" = String, Path, description = "The sync's id"),
+        SyncPath,
     ),
     responses(
         (status = 200, description = "The sync with its job queued", body = SecretSyncEnvelope),
         (status = 400, description = "Not a sync id, or a disabled sync", body = ErrorResponse),
-        (status = 401, description = "No valid token", body = ErrorResponse),
-        (status = 403, description = "The caller may not do this here", body = ErrorResponse),
-        (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
-        (status = 404, description = "No such sync", body = ErrorResponse),
+        Guarded,
+        Forbidden,
+        NoSuchSync,
     ),
-    security(("bearerAuth" = []))
 )]
 pub(crate) async fn remove_secrets(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    params: Result<Path<(String, String)>, PathRejection>,
+    KindAndId(kind, id): KindAndId<SyncId>,
 ) -> ApiResult<SecretSyncEnvelope> {
-    run(state, caller, params, Operation::Remove).await
+    run(&state, &caller, kind, id, Operation::Remove).await
 }
 
+/// Queues `operation` of sync `id` of `kind` (manual), as the caller asked.
 async fn run(
-    state: ApiState,
-    caller: Caller,
-    params: Result<Path<(String, String)>, PathRejection>,
+    state: &ApiState,
+    caller: &Caller,
+    kind: &str,
+    id: SyncId,
     operation: Operation,
 ) -> ApiResult<SecretSyncEnvelope> {
-    let (kind, id) = kind_and_id(&state, params, sync_id)?;
     let action = match operation {
         Operation::Remove => Action::RemoveSecrets,
         Operation::Import => Action::ImportSecrets,
         _ => Action::SyncSecrets,
     };
-    let record = sync_of(&state, &caller, kind, id, action).await?;
+    let record = sync_of(state, caller, kind, id, action).await?;
     refuse_while_running(&record, operation)?;
-    let job = trigger(&state, id, operation).await?;
+    let job = trigger(state, id, operation).await?;
     let record = queued(state.registry.syncs().get(id).await?, operation, job);
-    let event = audit::about_sync(&caller, queued_event(operation), &record)
+    let event = audit::about_sync(caller, queued_event(operation), &record)
         .meta("jobId", job.to_string())
         .meta("phase", "queued");
-    audit::record(&state, event).await;
-    envelope(&state, &record)
+    audit::record(state, event).await;
+    envelope(state, &record)
 }
 
 /// Import from the destination: refused with the KMS's words ("… does not support importing
@@ -617,26 +581,22 @@ async fn run(
     tag = "Secret Syncs",
     operation_id = "importSecretSyncSecrets",
     params(
-        ("destination" = String, Path, description = "A destination kind this API serves (`GET /api/v1/secret-syncs/options` lists them)"),
-        ("syncId" = String, Path, description = "The sync's id"),
+        SyncPath,
         ("importBehavior" = String, Query, description = "`prioritize-source` or `prioritize-destination`"),
     ),
     responses(
         (status = 400, description = "The destination does not support importing secrets", body = ErrorResponse),
-        (status = 401, description = "No valid token", body = ErrorResponse),
-        (status = 403, description = "The caller may not do this here", body = ErrorResponse),
-        (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
+        Guarded,
+        Forbidden,
     ),
-    security(("bearerAuth" = []))
 )]
 pub(crate) async fn import_secrets(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    params: Result<Path<(String, String)>, PathRejection>,
-    q: Result<Query<HashMap<String, String>>, QueryRejection>,
+    KindAndId(kind, id): KindAndId<SyncId>,
+    Params(q): Params,
 ) -> Result<Json<SecretSyncEnvelope>, ApiError> {
-    let (kind, id) = kind_and_id(&state, params, sync_id)?;
-    match query(q)?.get("importBehavior").map(String::as_str) {
+    match q.get("importBehavior").map(String::as_str) {
         Some("prioritize-source" | "prioritize-destination") => {}
         _ => {
             return Err(ApiError::invalid(
@@ -646,13 +606,7 @@ pub(crate) async fn import_secrets(
         }
     }
     if state.facts(kind).can_import_secrets() {
-        return run(
-            state,
-            caller,
-            Ok(Path((kind.to_owned(), id.to_string()))),
-            Operation::Import,
-        )
-        .await;
+        return run(&state, &caller, kind, id, Operation::Import).await;
     }
     sync_of(&state, &caller, kind, id, Action::ImportSecrets).await?;
     Err(ApiError::bad_request(format!(
@@ -668,27 +622,22 @@ pub(crate) async fn import_secrets(
     path = "/api/v1/secret-syncs/{destination}/check-destination",
     tag = "Secret Syncs",
     operation_id = "checkSecretSyncDestination",
-    params(("destination" = String, Path, description = "A destination kind this API serves (`GET /api/v1/secret-syncs/options` lists them)")),
+    params(DestinationPath),
     request_body(content = CheckDestinationRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "The syncs already writing it", body = CheckDestinationResponse),
-        (status = 400, description = "Refused beyond its shape (a duplicate name, a config the destination refuses), naming it", body = ErrorResponse),
-        (status = 422, description = "The body does not fit its type: the issues, each with its path", body = crate::error::ValidationFailure),
-        (status = 401, description = "No valid token", body = ErrorResponse),
-        (status = 403, description = "The caller may not do this here", body = ErrorResponse),
-        (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
+        BodyRefused,
+        Guarded,
+        Forbidden,
     ),
-    security(("bearerAuth" = []))
 )]
 pub(crate) async fn check_destination(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    params: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    Kind(kind): Kind,
+    body: RawJson,
 ) -> ApiResult<CheckDestinationResponse> {
-    let kind = state.kind(&path(params)?)?;
-    let body = json_object(&headers, body, "check-destination body")?;
+    let body = body.object("check-destination body")?;
     let check = CheckBody::read(&body.text)?;
     let who = &caller.principal;
     if !who.may_sync_somewhere(Some(check.request.project_id.trim()), Action::Read) {
