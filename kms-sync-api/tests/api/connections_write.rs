@@ -6,7 +6,7 @@ use kms_sync_core::Result;
 use reqwest::Method;
 use serde_json::json;
 
-use crate::support::{fixture, refused, BODY_LIMIT, CONNS, UNKNOWN_ID};
+use crate::support::{fixture, issues, refused, text, BODY_LIMIT, CONNS, UNKNOWN_ID, VALUE_CANARY};
 
 #[tokio::test]
 async fn create_connection_without_the_api_token_answers_422_at_credentials_api_token() -> Result<()>
@@ -98,6 +98,18 @@ async fn update_connection_with_a_bad_nested_credential_answers_422_without_the_
         got.body["message"][0]["path"],
         json!(["credentials", "apiToken"])
     );
+    s.unchanged().await
+}
+
+#[tokio::test]
+async fn update_connection_with_a_misspelt_field_answers_422_unrecognized_keys() -> Result<()> {
+    let s = seeded!("update_connection_misspelt_field");
+    let body = json!({"nmae": VALUE_CANARY}).to_string();
+    let url = format!("{CONNS}/{UNKNOWN_ID}");
+    let got = s.api.call(Method::PATCH, &url, Some(&body)).await?;
+    let list = issues("a misspelt field", &got)?;
+    assert_eq!(list[0]["code"], "unrecognized_keys");
+    assert!(text(&list[0], "/message").contains("nmae"), "{list:?}");
     s.unchanged().await
 }
 

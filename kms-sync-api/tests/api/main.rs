@@ -24,4 +24,3 @@ mod syncs_read;
 mod syncs_update;
 mod tenants;
 mod urls;
-mod validation;

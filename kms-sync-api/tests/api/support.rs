@@ -181,7 +181,36 @@ pub const CANARIES: &[&str] = &[
     "postgres://v1",
     "postgres://v2",
     TOKEN,
+    VALUE_CANARY,
 ];
+
+/// What validation tests send where a value does not fit: no answer may echo it.
+pub const VALUE_CANARY: &str = "canary-value-SECRET-0042";
+
+/// A 422's issues, each checked against the KMS's shape (`path`, `message`, `code`).
+pub fn issues(what: &str, got: &Answer) -> Result<Vec<Value>> {
+    expect(got, 422, what)?;
+    let body = &got.body;
+    let list = body["message"].as_array().cloned().unwrap_or_default();
+    let shaped = body["error"] == json!("ValidationFailure")
+        && body["statusCode"] == json!(422)
+        && body["reqId"].is_string()
+        && !list.is_empty()
+        && list
+            .iter()
+            .all(|i| i["path"].is_array() && i["message"].is_string() && i["code"].is_string());
+    if !shaped {
+        return Err(Error::unexpected(format!("{what}: {body}")));
+    }
+    Ok(list)
+}
+
+/// The first issue of a 422 (checked as [`issues`]): its path and its message.
+pub fn first_issue(what: &str, got: &Answer) -> Result<(Value, String)> {
+    let list = issues(what, got)?;
+    let first = list.first().cloned().unwrap_or(Value::Null);
+    Ok((first["path"].clone(), text(&first, "/message").to_owned()))
+}
 
 /// Fails when `text` (an answer) carries a canary.
 pub fn scan(what: &str, text: &str) -> Result<()> {

@@ -3,7 +3,9 @@
 
 use reqwest::Method;
 
-use crate::support::{answer, refused, BODY_LIMIT, SYNCS, TOKEN};
+use serde_json::json;
+
+use crate::support::{answer, fail, first_issue, refused, BODY_LIMIT, SYNCS, TOKEN, VALUE_CANARY};
 
 const SLUG: &str = "\"repositorySlug\": \"my-bitbucket-repository\"";
 
@@ -29,16 +31,35 @@ async fn create_sync_that_is_not_json_answers_400_naming_the_body() -> kms_sync_
 #[tokio::test]
 async fn create_sync_with_a_wrong_type_answers_422_at_its_path() -> kms_sync_core::Result<()> {
     let s = seeded!("create_sync_wrong_type");
-    let wrong = s.sync_with("\"isEnabled\": true", "\"isEnabled\": \"yes\"");
-    refused(
-        "isEnabled as a string",
-        &s.api.post(SYNCS, &wrong).await?,
-        422,
-        "isEnabled",
-    )?;
+    let not_bool = format!("\"isEnabled\": \"{VALUE_CANARY}\"");
+    let got = s
+        .api
+        .post(SYNCS, &s.sync_with("\"isEnabled\": true", &not_bool))
+        .await?;
+    refused("isEnabled as a string", &got, 422, "isEnabled")?;
+    let (path, message) = first_issue("isEnabled as a string", &got)?;
+    assert_eq!(path, json!(["isEnabled"]));
+    assert!(message.contains("boolean"), "{message}");
     let wrong = s.sync_with("\"environment\": \"dev\"", "\"environment\": 7");
     let got = s.api.post(SYNCS, &wrong).await?;
     refused("environment as a number", &got, 422, "environment")?;
+    s.unchanged().await
+}
+
+#[tokio::test]
+async fn create_sync_without_secret_path_answers_422_required_at_its_path(
+) -> kms_sync_core::Result<()> {
+    let s = seeded!("create_sync_no_secret_path");
+    let mut body: serde_json::Value = serde_json::from_str(&s.sync_body).map_err(fail)?;
+    if let Some(o) = body.as_object_mut() {
+        o.remove("secretPath");
+    }
+    let got = s.api.post(SYNCS, &body.to_string()).await?;
+    let (path, message) = first_issue("no secretPath", &got)?;
+    assert_eq!(
+        (path, message.as_str()),
+        (json!(["secretPath"]), "Required")
+    );
     s.unchanged().await
 }
 

@@ -1,9 +1,11 @@
-//! `GET /api/v1/secret-syncs/{destination}…` and a trigger by id: a bad name, id or
+//! `GET /api/v1/secret-syncs/{destination}…`, check-destination and the triggers by id: a bad name, id or
 //! destination answers its status in the KMS's envelope, and reads change nothing.
 
 use kms_sync_core::Result;
 
-use crate::support::{refused, SAMPLE_PROJECT, SYNCS, UNKNOWN_ID};
+use serde_json::json;
+
+use crate::support::{first_issue, refused, SAMPLE_PROJECT, SYNCS, UNKNOWN_ID};
 
 #[tokio::test]
 async fn get_sync_by_a_traversing_or_unslugged_name_answers_422_naming_sync_name() -> Result<()> {
@@ -29,6 +31,8 @@ async fn get_sync_by_an_id_that_is_not_one_answers_422_naming_sync_id() -> Resul
     let s = seeded!("get_sync_bad_id");
     let got = s.api.get(&format!("{SYNCS}/..%2F..%2Fetc")).await?;
     refused("a sync id that is not one", &got, 422, "syncId")?;
+    let got = s.api.get(&format!("{SYNCS}/not-a-uuid")).await?;
+    assert_eq!(first_issue("a sync id", &got)?.0, json!(["syncId"]));
     s.unchanged().await
 }
 
@@ -44,6 +48,18 @@ async fn get_or_trigger_an_unknown_sync_answers_404() -> Result<()> {
         404,
         "not found",
     )?;
+    s.unchanged().await
+}
+
+#[tokio::test]
+async fn import_secrets_with_an_unknown_behavior_answers_422_naming_it() -> Result<()> {
+    let s = seeded!("import_secrets_bad_behavior");
+    let url = format!("{SYNCS}/{UNKNOWN_ID}/import-secrets?importBehavior=sideways");
+    let got = s.api.post(&url, "").await?;
+    assert_eq!(
+        first_issue("importBehavior", &got)?.0,
+        json!(["importBehavior"])
+    );
     s.unchanged().await
 }
 
