@@ -41,6 +41,21 @@ pub(crate) fn about_sync(caller: &Caller, kind: AuditEventKind, sync: &SyncRecor
         .destination(sync.destination.clone())
 }
 
+/// An event of `kind` by the caller listing `items` in `project`: their ids under
+/// `field`, and their count.
+pub(crate) fn listing<T>(
+    caller: &Caller,
+    kind: AuditEventKind,
+    project: Option<&str>,
+    (field, items): (&str, &[T]),
+    id: impl Fn(&T) -> String,
+) -> AuditEvent {
+    by(caller, kind)
+        .maybe_project(project)
+        .meta(field, ids(items, id))
+        .meta("count", items.len())
+}
+
 /// Records `event`; a failure is logged, never answered (the call already happened).
 pub(crate) async fn record(state: &ApiState, event: AuditEvent) {
     let Some(sink) = &state.audit.0 else {

@@ -1,33 +1,24 @@
 //! `GET /api/v1/app-connections/{app}/available` and `…/connection-name/{name}`: the
 //! connections a caller may use in a project, and one connection by its name.
 
-use std::collections::HashMap;
-
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::{Extension, Json};
 use kms_sync_fleet::{AuditEventKind, ConnectionRecord};
 
-use super::connections::about_connection;
+use super::connections::{about_connection, envelope};
 use super::doc::{AppPath, Guarded};
 use super::extract::{Kind, Params};
 use super::ApiState;
 use crate::audit;
 use crate::auth::Caller;
 use crate::authz::{Action, Principal};
-use crate::body::{path, shown};
+use crate::body::{path, project_of, shown};
 use crate::catalog::{AvailableConnection, AvailableConnectionList};
 use crate::error::{ApiError, ErrorResponse};
 use crate::model::AppConnectionEnvelope;
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
-
-/// The trimmed, non-empty `projectId` of a query, if any.
-fn project_of(q: &HashMap<String, String>) -> Option<&str> {
-    q.get("projectId")
-        .map(|p| p.trim())
-        .filter(|p| !p.is_empty())
-}
 
 /// Whether a sync of `project` may use `record`: it belongs to that project or to the
 /// organization, and `who` may `connect` it.
@@ -72,15 +63,10 @@ pub(crate) async fn available_connections(
             org_id: state.present.org_id.clone(),
         })
         .collect::<Vec<_>>();
-    let event = audit::by(&caller, AuditEventKind::GetAvailableAppConnectionsDetails)
-        .maybe_project(project)
-        .destination(app)
-        .meta(
-            "connectionIds",
-            audit::ids(&app_connections, |c| c.id.clone()),
-        )
-        .meta("count", app_connections.len());
-    audit::record(&state, event).await;
+    let listed = ("connectionIds", app_connections.as_slice());
+    let kind = AuditEventKind::GetAvailableAppConnectionsDetails;
+    let event = audit::listing(&caller, kind, project, listed, |c| c.id.clone());
+    audit::record(&state, event.destination(app)).await;
     Ok(Json(AvailableConnectionList { app_connections }))
 }
 
@@ -130,9 +116,7 @@ pub(crate) async fn connection_by_name(
         Some(record) => {
             let event = about_connection(&caller, AuditEventKind::GetAppConnection, record);
             audit::record(&state, event).await;
-            Ok(Json(AppConnectionEnvelope {
-                app_connection: state.present.connection(record)?,
-            }))
+            envelope(&state, record)
         }
         None => Err(ApiError::not_found(format!(
             "App Connection with name \"{}\" not found",

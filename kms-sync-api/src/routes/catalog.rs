@@ -5,14 +5,13 @@ use axum::extract::State;
 use axum::{Extension, Json};
 use kms_sync_fleet::AuditEventKind;
 
-use super::access::may_read_sync;
+use super::access::{presented_connections, presented_syncs};
 use super::doc::{Guarded, OptionalProjectQuery, ProjectQuery};
 use super::extract::Params;
 use super::ApiState;
 use crate::audit;
 use crate::auth::Caller;
-use crate::authz::Action;
-use crate::body::required_query;
+use crate::body::{project_of, required_query};
 use crate::catalog::{
     AppConnectionOption, AppConnectionOptions, SecretSyncOption, SecretSyncOptions,
 };
@@ -101,17 +100,16 @@ pub(crate) async fn list_all_syncs(
     let mut secret_syncs = Vec::new();
     for kind in state.registry.destinations().kinds() {
         let records = state.registry.syncs().list(kind, Some(&project)).await?;
-        for record in records
-            .iter()
-            .filter(|r| may_read_sync(&caller.principal, r))
-        {
-            secret_syncs.push(state.present.sync(record)?);
-        }
+        secret_syncs.extend(presented_syncs(&state, &caller.principal, &records)?);
     }
-    let event = audit::by(&caller, AuditEventKind::GetSecretSyncs)
-        .project(project.as_str())
-        .meta("syncIds", audit::ids(&secret_syncs, |s| s.id.clone()))
-        .meta("count", secret_syncs.len());
+    let listed = ("syncIds", secret_syncs.as_slice());
+    let event = audit::listing(
+        &caller,
+        AuditEventKind::GetSecretSyncs,
+        Some(&project),
+        listed,
+        |s| s.id.clone(),
+    );
     audit::record(&state, event).await;
     Ok(Json(SecretSyncList { secret_syncs }))
 }
@@ -133,29 +131,20 @@ pub(crate) async fn list_all_connections(
     Extension(caller): Extension<Caller>,
     Params(q): Params,
 ) -> ApiResult<AppConnectionList> {
-    let project = q
-        .get("projectId")
-        .map(|p| p.trim())
-        .filter(|p| !p.is_empty());
+    let project = project_of(&q);
     let mut app_connections = Vec::new();
     for app in state.registry.destinations().kinds() {
         let records = state.registry.connections().list(app, project).await?;
-        let readable = records.iter().filter(|r| {
-            caller
-                .principal
-                .may_connection(r.project_id.as_deref(), Action::Read)
-        });
-        for record in readable {
-            app_connections.push(state.present.connection(record)?);
-        }
+        app_connections.extend(presented_connections(&state, &caller.principal, &records)?);
     }
-    let event = audit::by(&caller, AuditEventKind::GetAppConnections)
-        .maybe_project(project)
-        .meta(
-            "connectionIds",
-            audit::ids(&app_connections, |c| c.id.clone()),
-        )
-        .meta("count", app_connections.len());
+    let listed = ("connectionIds", app_connections.as_slice());
+    let event = audit::listing(
+        &caller,
+        AuditEventKind::GetAppConnections,
+        project,
+        listed,
+        |c| c.id.clone(),
+    );
     audit::record(&state, event).await;
     Ok(Json(AppConnectionList { app_connections }))
 }

@@ -7,7 +7,7 @@ use kms_sync_core::AppConnectionDefinition;
 use kms_sync_fleet::{AuditEventKind, ConnectionId, ConnectionPatch, ConnectionRecord};
 use serde_json::{Map, Value};
 
-use super::access::{denied, readable_connection};
+use super::access::{denied, presented_connections, readable_connection};
 use super::doc::{
     AppPath, BodyRefused, ConnectionPath, Forbidden, Guarded, NoSuchConnection,
     OptionalProjectQuery,
@@ -17,6 +17,7 @@ use super::ApiState;
 use crate::audit;
 use crate::auth::Caller;
 use crate::authz::{Action, Subject};
+use crate::body::project_of;
 use crate::checks::credentials_work;
 use crate::error::{ApiError, ErrorResponse};
 use crate::issues::typed;
@@ -65,7 +66,10 @@ pub(crate) fn about_connection(
         .destination(record.app.clone())
 }
 
-fn envelope(state: &ApiState, record: &ConnectionRecord) -> ApiResult<AppConnectionEnvelope> {
+pub(crate) fn envelope(
+    state: &ApiState,
+    record: &ConnectionRecord,
+) -> ApiResult<AppConnectionEnvelope> {
     Ok(Json(AppConnectionEnvelope {
         app_connection: state.present.connection(record)?,
     }))
@@ -139,29 +143,18 @@ pub(crate) async fn list_connections(
     Kind(app): Kind,
     Params(q): Params,
 ) -> ApiResult<AppConnectionList> {
-    let project = q
-        .get("projectId")
-        .map(|p| p.trim())
-        .filter(|p| !p.is_empty());
+    let project = project_of(&q);
     let records = state.registry.connections().list(app, project).await?;
-    let app_connections = records
-        .iter()
-        .filter(|r| {
-            caller
-                .principal
-                .may_connection(r.project_id.as_deref(), Action::Read)
-        })
-        .map(|r| state.present.connection(r))
-        .collect::<Result<Vec<_>, _>>()?;
-    let event = audit::by(&caller, AuditEventKind::GetAppConnections)
-        .maybe_project(project)
-        .destination(app)
-        .meta(
-            "connectionIds",
-            audit::ids(&app_connections, |c| c.id.clone()),
-        )
-        .meta("count", app_connections.len());
-    audit::record(&state, event).await;
+    let app_connections = presented_connections(&state, &caller.principal, &records)?;
+    let listed = ("connectionIds", app_connections.as_slice());
+    let event = audit::listing(
+        &caller,
+        AuditEventKind::GetAppConnections,
+        project,
+        listed,
+        |c| c.id.clone(),
+    );
+    audit::record(&state, event.destination(app)).await;
     Ok(Json(AppConnectionList { app_connections }))
 }
 

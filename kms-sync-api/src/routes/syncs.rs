@@ -12,7 +12,7 @@ use kms_sync_fleet::{
 };
 use serde_json::{Map, Value};
 
-use super::access::{self, may_read_sync, require_place, usable_connection};
+use super::access::{self, may_read_sync, presented_syncs, require_place, usable_connection};
 use super::doc::{
     BodyRefused, DestinationPath, Forbidden, Guarded, NoSuchConnection, NoSuchSync, ProjectQuery,
     SyncPath,
@@ -137,17 +137,16 @@ pub(crate) async fn list_syncs(
 ) -> ApiResult<SecretSyncList> {
     let project = required_query(&q, "projectId", "Project ID required")?;
     let records = state.registry.syncs().list(kind, Some(&project)).await?;
-    let secret_syncs = records
-        .iter()
-        .filter(|r| may_read_sync(&caller.principal, r))
-        .map(|r| state.present.sync(r))
-        .collect::<Result<Vec<_>, _>>()?;
-    let event = audit::by(&caller, AuditEventKind::GetSecretSyncs)
-        .project(project.as_str())
-        .destination(kind)
-        .meta("syncIds", audit::ids(&secret_syncs, |s| s.id.clone()))
-        .meta("count", secret_syncs.len());
-    audit::record(&state, event).await;
+    let secret_syncs = presented_syncs(&state, &caller.principal, &records)?;
+    let listed = ("syncIds", secret_syncs.as_slice());
+    let event = audit::listing(
+        &caller,
+        AuditEventKind::GetSecretSyncs,
+        Some(&project),
+        listed,
+        |s| s.id.clone(),
+    );
+    audit::record(&state, event.destination(kind)).await;
     Ok(Json(SecretSyncList { secret_syncs }))
 }
 

@@ -6,7 +6,9 @@ use kms_sync_core::Result;
 use reqwest::Method;
 use serde_json::json;
 
-use crate::support::{fixture, issues, refused, text, BODY_LIMIT, CONNS, UNKNOWN_ID, VALUE_CANARY};
+use crate::support::{
+    expect, fixture, issues, refused, text, BODY_LIMIT, CONNS, UNKNOWN_ID, VALUE_CANARY,
+};
 
 #[tokio::test]
 async fn create_connection_without_the_api_token_answers_422_at_credentials_api_token() -> Result<()>
@@ -56,6 +58,22 @@ async fn create_connection_with_a_mistyped_credential_answers_422_without_the_va
         "{}",
         got.body
     );
+    s.unchanged().await
+}
+
+#[tokio::test]
+async fn create_connection_with_a_taken_name_answers_400_with_the_kms_error_word() -> Result<()> {
+    let s = seeded!("create_connection_taken_name");
+    let again = s
+        .api
+        .post(CONNS, &fixture("bitbucket-connection.json")?)
+        .await?;
+    expect(
+        &again,
+        400,
+        "a second connection of that name (the KMS answers 400)",
+    )?;
+    assert_eq!(again.body["error"], "BadRequest");
     s.unchanged().await
 }
 

@@ -19,6 +19,7 @@ mod permissions;
 mod runs_audit;
 mod seeds;
 mod shape;
+mod syncs_check_destination;
 mod syncs_create;
 mod syncs_read;
 mod syncs_update;

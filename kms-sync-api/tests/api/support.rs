@@ -391,6 +391,12 @@ impl Seeded {
         })
     }
 
+    /// `s` with what the registry holds now as the state to keep (after a test's own setup).
+    pub async fn again(s: Seeded) -> Result<Seeded> {
+        let before = snapshot(&s.db, &s.api).await?;
+        Ok(Seeded { before, ..s })
+    }
+
     /// `/api/v1/secret-syncs/bitbucket/{syncId}`.
     pub fn sync_url(&self) -> String {
         format!("{SYNCS}/{}", self.sync_id)

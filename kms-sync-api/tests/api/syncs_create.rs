@@ -64,6 +64,22 @@ async fn create_sync_without_secret_path_answers_422_required_at_its_path(
 }
 
 #[tokio::test]
+async fn create_sync_with_a_duplicate_name_answers_400_with_the_kms_error_word(
+) -> kms_sync_core::Result<()> {
+    let s = seeded!("create_sync_duplicate_name");
+    let dup = s.api.post(SYNCS, &s.sync_body).await?;
+    // The KMS answers a name taken in the project 400 BadRequest, naming the sync.
+    refused(
+        "the same name in the project",
+        &dup,
+        400,
+        "my-bitbucket-sync",
+    )?;
+    assert_eq!(dup.body["error"], "BadRequest");
+    s.unchanged().await
+}
+
+#[tokio::test]
 async fn create_sync_with_a_name_that_is_not_a_slug_answers_422_naming_name(
 ) -> kms_sync_core::Result<()> {
     let s = seeded!("create_sync_name_not_slug");

@@ -1,4 +1,4 @@
-//! `GET /api/v1/secret-syncs/{destination}…`, check-destination and the triggers by id: a bad name, id or
+//! `GET /api/v1/secret-syncs/{destination}…` and the triggers by id: a bad name, id or
 //! destination answers its status in the KMS's envelope, and reads change nothing.
 
 use kms_sync_core::Result;
@@ -94,18 +94,5 @@ async fn list_syncs_without_project_id_answers_422_naming_it() -> Result<()> {
         422,
         "projectId",
     )?;
-    s.unchanged().await
-}
-
-#[tokio::test]
-async fn check_destination_with_an_unknown_field_answers_422_naming_it() -> Result<()> {
-    let s = seeded!("check_destination_unknown_field");
-    let body =
-        format!(r#"{{"projectId": "{SAMPLE_PROJECT}", "destinationConfig": {{}}, "extra": 1}}"#);
-    let got = s
-        .api
-        .post(&format!("{SYNCS}/check-destination"), &body)
-        .await?;
-    refused("unknown check-destination field", &got, 422, "extra")?;
     s.unchanged().await
 }
