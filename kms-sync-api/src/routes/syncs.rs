@@ -6,7 +6,7 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::Extension;
 use axum::Json;
-use kms_sync_core::{DestinationFacts, Operation, RunStatus};
+use kms_sync_core::{Operation, RunStatus};
 use kms_sync_fleet::{
     AuditEventKind, JobId, SyncId, SyncPatch, SyncRecord, TriggerCause, Triggered,
 };
@@ -30,11 +30,11 @@ use crate::checks::folder_exists;
 use crate::error::{ApiError, ErrorResponse};
 use crate::issues::typed;
 use crate::model::{
-    CheckDestinationRequest, CheckDestinationResponse, CreateSecretSyncRequest, DestinationOverlap,
-    SecretSyncEnvelope, SecretSyncList, UpdateSecretSyncRequest,
+    CheckDestinationRequest, CheckDestinationResponse, CreateSecretSyncRequest, SecretSyncEnvelope,
+    SecretSyncList, UpdateSecretSyncRequest,
 };
 use crate::nested;
-use crate::overlap::{duplicates, Probe};
+use crate::overlap::CheckBody;
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
 
@@ -639,87 +639,17 @@ pub(crate) async fn check_destination(
     let body = body.object("check-destination body")?;
     let check = CheckBody::read(&body.text)?;
     let who = &caller.principal;
-    if !who.may_sync_somewhere(Some(check.request.project_id.trim()), Action::Read) {
+    if !who.may_sync_somewhere(Some(check.project_id()), Action::Read) {
         return Err(access::denied(
             Action::Read,
             crate::authz::Subject::SecretSyncs,
         ));
     }
-    if check.config.is_empty() {
-        return Ok(Json(CheckDestinationResponse {
-            has_duplicate: false,
-            duplicate_project_id: None,
-            key_schema_overlap: false,
-            duplicates: Vec::new(),
-        }));
-    }
     // Only the syncs the caller may read: another tenant's are never revealed.
-    let mut all = state.registry.syncs().list(kind, None).await?;
-    all.retain(|s| may_read_sync(who, s));
-    let duplicates = check.duplicates(&state.facts(kind), &all)?;
-    Ok(Json(CheckDestinationResponse {
-        has_duplicate: !duplicates.is_empty(),
-        duplicate_project_id: duplicates.first().and_then(|d| d.project_id.clone()),
-        key_schema_overlap: duplicates.iter().any(|d| d.key_schema_overlap),
-        duplicates,
-    }))
-}
-
-/// A check-destination body, read and checked.
-struct CheckBody {
-    request: CheckDestinationRequest,
-    exclude: Option<SyncId>,
-    config: Map<String, Value>,
-}
-
-impl CheckBody {
-    fn read(text: &str) -> Result<CheckBody, ApiError> {
-        let request: CheckDestinationRequest = typed(text)?;
-        uuid_field("projectId", &request.project_id)?;
-        if let Some(id) = &request.connection_id {
-            uuid_field("connectionId", id)?;
-        }
-        let exclude = match &request.exclude_sync_id {
-            Some(id) => Some(
-                SyncId::parse(id)
-                    .map_err(|_| ApiError::invalid(&["excludeSyncId"], "Invalid uuid"))?,
-            ),
-            None => None,
-        };
-        let config = match &request.destination_config {
-            None | Some(Value::Null) => Map::new(),
-            Some(Value::Object(m)) => m.clone(),
-            Some(_) => return Err(ApiError::invalid(&["destinationConfig"], "Expected object")),
-        };
-        if let Some(env) = &request.environment {
-            check_environment(env)?;
-        }
-        Ok(CheckBody {
-            request,
-            exclude,
-            config,
-        })
+    let mut all = Vec::new();
+    if check.asks() {
+        all = state.registry.syncs().list(kind, None).await?;
+        all.retain(|s| may_read_sync(who, s));
     }
-
-    /// Every sync of `all` but the excluded one writing this destination config, with
-    /// whether its key schema overlaps this one's (the search is in `overlap.rs`).
-    fn duplicates(
-        &self,
-        facts: &DestinationFacts,
-        all: &[SyncRecord],
-    ) -> Result<Vec<DestinationOverlap>, ApiError> {
-        let probe = Probe {
-            config: &self.config,
-            key_schema: self.request.key_schema.clone(),
-            environment: self.request.environment.clone(),
-            exclude: self.exclude,
-        };
-        duplicates(facts, &probe, all)
-    }
-}
-
-fn uuid_field(field: &str, text: &str) -> Result<(), ApiError> {
-    uuid::Uuid::try_parse(text.trim())
-        .map(|_| ())
-        .map_err(|_| ApiError::invalid(&[field], "Invalid uuid"))
+    Ok(Json(check.answer(&state.facts(kind), &all)?))
 }

@@ -101,6 +101,13 @@ async fn sync(api: &Api, destination: &str, body: &str, sample_name: &str) -> Re
     Ok(created)
 }
 
+/// `got`, which must be 200 in the shape of the sample `sample_text`.
+fn shaped(got: Answer, what: &str, sample_text: &str) -> Result<Answer> {
+    expect(&got, 200, what)?;
+    same_shape(what, sample_text, &got)?;
+    Ok(got)
+}
+
 /// Everything a sync route answers for one sync, each compared with the sample.
 async fn walk_sync(
     api: &Api,
@@ -109,81 +116,10 @@ async fn walk_sync(
     sample_name: &str,
 ) -> Result<()> {
     let sample_text = fixture(sample_name)?;
-    let s = &created.body["secretSync"];
-    let id = text(s, "/id");
-    let project = text(s, "/projectId");
-    let name = text(s, "/name");
     let base = format!("/api/v1/secret-syncs/{destination}");
-
-    let got = api.get(&format!("{base}/{id}")).await?;
-    expect(&got, 200, "get by id")?;
-    same_shape("get by id", &sample_text, &got)?;
-    check(got.body == created.body, "get equals create", &got.body)?;
-
-    let by_name = api
-        .get(&format!("{base}/sync-name/{name}?projectId={project}"))
-        .await?;
-    expect(&by_name, 200, "get by name")?;
-    same_shape("get by name", &sample_text, &by_name)?;
-
-    let list = api.get(&format!("{base}?projectId={project}")).await?;
-    expect(&list, 200, "list")?;
-    let items = list.body["secretSyncs"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    check(items.len() == 1, "one sync listed", &list.body)?;
-    let first = Answer {
-        status: list.status,
-        body: json!({"secretSync": items.first().cloned().unwrap_or(Value::Null)}),
-        retry_after: None,
-    };
-    same_shape("list item", &sample_text, &first)?;
-    let other = api
-        .get(&format!("{base}?projectId=another-project"))
-        .await?;
-    check(
-        other.body["secretSyncs"] == json!([]),
-        "another project lists nothing",
-        &other.body,
-    )?;
-
-    let patched = api
-        .call(
-            Method::PATCH,
-            &format!("{base}/{id}"),
-            Some(r#"{"description": "patched by the API test"}"#),
-        )
-        .await?;
-    expect(&patched, 200, "patch")?;
-    same_shape("patch", &sample_text, &patched)?;
-    check(
-        patched.body["secretSync"]["version"] == json!(2)
-            && patched.body["secretSync"]["description"] == json!("patched by the API test"),
-        "version increases",
-        &patched.body,
-    )?;
-
-    let synced = api.post(&format!("{base}/{id}/sync-secrets"), "").await?;
-    expect(&synced, 200, "sync-secrets")?;
-    same_shape("sync-secrets", &sample_text, &synced)?;
-    check(
-        synced.body["secretSync"]["syncStatus"] == json!("pending")
-            && synced.body["secretSync"]["lastSyncJobId"].is_string(),
-        "sync-secrets is pending with a job",
-        &synced.body,
-    )?;
-
-    let removed = api.post(&format!("{base}/{id}/remove-secrets"), "").await?;
-    expect(&removed, 200, "remove-secrets")?;
-    same_shape("remove-secrets", &sample_text, &removed)?;
-    check(
-        removed.body["secretSync"]["removeStatus"] == json!("pending")
-            && removed.body["secretSync"]["lastRemoveJobId"].is_string(),
-        "remove-secrets is pending with a job",
-        &removed.body,
-    )?;
-
+    walk_reads(api, &base, created, &sample_text).await?;
+    walk_changes(api, &base, created, &sample_text).await?;
+    let id = text(&created.body, "/secretSync/id");
     let import = api
         .post(
             &format!("{base}/{id}/import-secrets?importBehavior=prioritize-source"),
@@ -203,7 +139,70 @@ async fn walk_sync(
             && import.body["reqId"].is_string(),
         "import is refused as the KMS documents",
         &import.body,
+    )
+}
+
+/// The reads of one sync: by id, by name, listed (and not in another project).
+async fn walk_reads(api: &Api, base: &str, created: &Answer, sample_text: &str) -> Result<()> {
+    let s = &created.body["secretSync"];
+    let (id, project, name) = (text(s, "/id"), text(s, "/projectId"), text(s, "/name"));
+    let got = shaped(
+        api.get(&format!("{base}/{id}")).await?,
+        "get by id",
+        sample_text,
     )?;
+    check(got.body == created.body, "get equals create", &got.body)?;
+    let by_name = format!("{base}/sync-name/{name}?projectId={project}");
+    shaped(api.get(&by_name).await?, "get by name", sample_text)?;
+    let list = api.get(&format!("{base}?projectId={project}")).await?;
+    expect(&list, 200, "list")?;
+    let items = list.body["secretSyncs"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    check(items.len() == 1, "one sync listed", &list.body)?;
+    let first = Answer {
+        status: list.status,
+        body: json!({"secretSync": items.first().cloned().unwrap_or(Value::Null)}),
+        retry_after: None,
+    };
+    same_shape("list item", sample_text, &first)?;
+    let other = api
+        .get(&format!("{base}?projectId=another-project"))
+        .await?;
+    check(
+        other.body["secretSyncs"] == json!([]),
+        "another project lists nothing",
+        &other.body,
+    )
+}
+
+/// The changes of one sync: a patch, a sync and a remove queued.
+async fn walk_changes(api: &Api, base: &str, created: &Answer, sample_text: &str) -> Result<()> {
+    let id = text(&created.body, "/secretSync/id");
+    let description = Some(r#"{"description": "patched by the API test"}"#);
+    let url = format!("{base}/{id}");
+    let patched = api.call(Method::PATCH, &url, description).await?;
+    let patched = shaped(patched, "patch", sample_text)?;
+    check(
+        patched.body["secretSync"]["version"] == json!(2)
+            && patched.body["secretSync"]["description"] == json!("patched by the API test"),
+        "version increases",
+        &patched.body,
+    )?;
+    for (route, status, job) in [
+        ("sync-secrets", "syncStatus", "lastSyncJobId"),
+        ("remove-secrets", "removeStatus", "lastRemoveJobId"),
+    ] {
+        let got = api.post(&format!("{base}/{id}/{route}"), "").await?;
+        let got = shaped(got, route, sample_text)?;
+        check(
+            got.body["secretSync"][status] == json!("pending")
+                && got.body["secretSync"][job].is_string(),
+            &format!("{route} is pending with a job"),
+            &got.body,
+        )?;
+    }
     Ok(())
 }
 
