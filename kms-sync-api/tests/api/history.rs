@@ -11,20 +11,15 @@ use kms_sync_fleet::{KeyRing, SyncRegistry};
 use kms_sync_hanzo::fake::FakeKms;
 use serde_json::json;
 
-use crate::fleet::{fakes_only, until, AtFake, FakeSources};
-use crate::runs_audit::{failing_sync, harness, recover};
+use crate::fleet::{fakes_only, AtFake, FakeSources};
+use crate::runs_audit::{failed_then_recovered, harness};
 use crate::support::{expect, fixture, text, with_connection, Api, TOKEN};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_run_history_lists_each_run_newest_first_with_its_counts() -> Result<()> {
     let db = db!("the_run_history_lists_each_run_newest_first_with_its_counts");
     let h = harness(&db).await?;
-    let (url, conn_url) = failing_sync(&h).await?;
-    until(&h.api, &url, "the first run fails", |s| {
-        s["syncStatus"] == "failed"
-    })
-    .await?;
-    recover(&h, &url, &conn_url).await?;
+    let url = failed_then_recovered(&h).await?;
     let runs = h.api.get(&format!("{url}/runs?limit=100")).await?;
     expect(&runs, 200, "runs")?;
     let list = runs.body["runs"].as_array().cloned().unwrap_or_default();

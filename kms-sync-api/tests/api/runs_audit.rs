@@ -233,6 +233,17 @@ pub(crate) async fn recover(h: &Harness, url: &str, conn_url: &str) -> Result<()
     .map(|_| ())
 }
 
+/// A sync whose first run fails (a wrong token), then recovers (the right one): its URL.
+pub(crate) async fn failed_then_recovered(h: &Harness) -> Result<String> {
+    let (url, conn_url) = failing_sync(h).await?;
+    until(&h.api, &url, "the first run fails", |s| {
+        s["syncStatus"] == "failed"
+    })
+    .await?;
+    recover(h, &url, &conn_url).await?;
+    Ok(url)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_failing_destination_fires_one_notice_per_episode_and_one_on_recovery() -> Result<()> {
     let db = db!("a_failing_destination_fires_one_notice_per_episode_and_one_on_recovery");
@@ -332,12 +343,7 @@ async fn route_lists_calls_and_runs(h: &Harness) -> Result<()> {
 async fn every_run_is_audited_with_its_keys_and_no_value() -> Result<()> {
     let db = db!("every_run_is_audited_with_its_keys_and_no_value");
     let h = harness(&db).await?;
-    let (url, conn_url) = failing_sync(&h).await?;
-    until(&h.api, &url, "the first run fails", |s| {
-        s["syncStatus"] == "failed"
-    })
-    .await?;
-    recover(&h, &url, &conn_url).await?;
+    let url = failed_then_recovered(&h).await?;
     let sync_id = url.rsplit('/').next().unwrap_or_default().to_owned();
     let runs = audited_runs(&h, &sync_id).await?;
     // The run that wrote the key names it (later runs found it unchanged).
