@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use super::access::{denied, presented_connections, readable_connection};
 use super::doc::{
-    AppPath, BodyRefused, ConnectionPath, Forbidden, Guarded, NoSuchConnection,
+    AppPath, BodyRefused, Checked, ConnectionPath, ConnectionRefused, NoSuchConnection,
     OptionalProjectQuery,
 };
 use super::extract::{Kind, KindAndId, Params, RawJson};
@@ -133,8 +133,7 @@ fn new_credentials(
     ),
     responses(
         (status = 200, description = "The connections, oldest first", body = AppConnectionList),
-        Guarded,
-        Forbidden,
+        Checked,
     ),
 )]
 pub(crate) async fn list_connections(
@@ -171,8 +170,6 @@ pub(crate) async fn list_connections(
     responses(
         (status = 200, description = "The connection, without its secret credentials", body = AppConnectionEnvelope),
         BodyRefused,
-        Guarded,
-        Forbidden,
     ),
 )]
 pub(crate) async fn create_connection(
@@ -219,9 +216,7 @@ pub(crate) async fn create_connection(
     responses(
         (status = 200, description = "The connection", body = AppConnectionEnvelope),
         (status = 400, description = "Not a connection id, or one of another app", body = ErrorResponse),
-        Guarded,
-        Forbidden,
-        NoSuchConnection,
+        ConnectionRefused,
     ),
 )]
 pub(crate) async fn get_connection(
@@ -249,8 +244,6 @@ pub(crate) async fn get_connection(
     responses(
         (status = 200, description = "The connection as updated", body = AppConnectionEnvelope),
         BodyRefused,
-        Guarded,
-        Forbidden,
         NoSuchConnection,
     ),
 )]
@@ -294,9 +287,7 @@ pub(crate) async fn update_connection(
     responses(
         (status = 200, description = "The deleted connection", body = AppConnectionEnvelope),
         (status = 400, description = "A connection of another app, or one a sync uses", body = ErrorResponse),
-        Guarded,
-        Forbidden,
-        NoSuchConnection,
+        ConnectionRefused,
     ),
 )]
 pub(crate) async fn delete_connection(

@@ -6,6 +6,9 @@
 // through axum's extractors, so that each error is the KMS's.
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
+
+use utoipa::openapi::{RefOr, Response};
 use utoipa::{IntoParams, IntoResponses};
 
 use crate::error::{ErrorResponse, ValidationFailure};
@@ -86,7 +89,7 @@ pub(crate) enum Forbidden {
 
 /// What a route reading a JSON body may answer about it: 400, 422, 413, 415.
 #[derive(IntoResponses)]
-pub(crate) enum BodyRefused {
+enum BodyAnswers {
     /// Beyond its shape.
     #[response(
         status = 400,
@@ -121,4 +124,47 @@ pub(crate) enum NoSuchConnection {
     /// Missing or unreadable.
     #[response(status = 404, description = "No such connection")]
     NotFound(ErrorResponse),
+}
+
+/// The answers of `parts`, together.
+fn merged(
+    parts: &[fn() -> BTreeMap<String, RefOr<Response>>],
+) -> BTreeMap<String, RefOr<Response>> {
+    parts.iter().flat_map(|part| part()).collect()
+}
+
+/// A route that checks an action: 401, 403, 429.
+pub(crate) struct Checked;
+
+impl IntoResponses for Checked {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        merged(&[Guarded::responses, Forbidden::responses])
+    }
+}
+
+/// A route that checks an action and reads a JSON body: 400, 401, 403, 413, 415, 422, 429.
+pub(crate) struct BodyRefused;
+
+impl IntoResponses for BodyRefused {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        merged(&[Checked::responses, BodyAnswers::responses])
+    }
+}
+
+/// A route that checks an action on a sync by id: 401, 403, 404, 429.
+pub(crate) struct SyncRefused;
+
+impl IntoResponses for SyncRefused {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        merged(&[Checked::responses, NoSuchSync::responses])
+    }
+}
+
+/// A route that checks an action on a connection by id: 401, 403, 404, 429.
+pub(crate) struct ConnectionRefused;
+
+impl IntoResponses for ConnectionRefused {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        merged(&[Checked::responses, NoSuchConnection::responses])
+    }
 }

@@ -14,8 +14,7 @@ use serde_json::{Map, Value};
 
 use super::access::{self, may_read_sync, presented_syncs, require_place, usable_connection};
 use super::doc::{
-    BodyRefused, DestinationPath, Forbidden, Guarded, NoSuchConnection, NoSuchSync, ProjectQuery,
-    SyncPath,
+    BodyRefused, Checked, DestinationPath, NoSuchConnection, ProjectQuery, SyncPath, SyncRefused,
 };
 use super::extract::{Kind, KindAndId, Params, RawJson};
 use super::ApiState;
@@ -125,8 +124,7 @@ fn check_fields(state: &ApiState, kind: &str, body: &Map<String, Value>) -> Resu
     responses(
         (status = 200, description = "The project's syncs of this destination, oldest first", body = SecretSyncList),
         (status = 400, description = "No projectId", body = ErrorResponse),
-        Guarded,
-        Forbidden,
+        Checked,
     ),
 )]
 pub(crate) async fn list_syncs(
@@ -162,8 +160,6 @@ pub(crate) async fn list_syncs(
     responses(
         (status = 200, description = "The sync", body = SecretSyncEnvelope),
         BodyRefused,
-        Guarded,
-        Forbidden,
         NoSuchConnection,
     ),
 )]
@@ -208,9 +204,7 @@ pub(crate) async fn create_sync(
     responses(
         (status = 200, description = "The sync", body = SecretSyncEnvelope),
         (status = 400, description = "Not a sync id, or a sync of another destination", body = ErrorResponse),
-        Guarded,
-        Forbidden,
-        NoSuchSync,
+        SyncRefused,
     ),
 )]
 pub(crate) async fn get_sync(
@@ -238,9 +232,7 @@ pub(crate) async fn get_sync(
     responses(
         (status = 200, description = "The sync", body = SecretSyncEnvelope),
         (status = 400, description = "Not a sync name, or no projectId", body = ErrorResponse),
-        Guarded,
-        Forbidden,
-        NoSuchSync,
+        SyncRefused,
     ),
 )]
 pub(crate) async fn get_sync_by_name(
@@ -291,8 +283,6 @@ pub(crate) async fn get_sync_by_name(
         (status = 200, description = "The sync as updated", body = SecretSyncEnvelope),
         (status = 404, description = "No such sync or connection", body = ErrorResponse),
         BodyRefused,
-        Guarded,
-        Forbidden,
     ),
 )]
 pub(crate) async fn update_sync(
@@ -362,9 +352,7 @@ async fn check_move(
     responses(
         (status = 200, description = "The deleted sync, or (removeSecrets=true) the sync with its remove queued", body = SecretSyncEnvelope),
         (status = 400, description = "Bad removeSecrets, or a disabled sync asked to remove", body = ErrorResponse),
-        Guarded,
-        Forbidden,
-        NoSuchSync,
+        SyncRefused,
     ),
 )]
 pub(crate) async fn delete_sync(
@@ -510,9 +498,7 @@ fn queued_event(operation: Operation) -> AuditEventKind {
     responses(
         (status = 200, description = "The sync with its job queued", body = SecretSyncEnvelope),
         (status = 400, description = "Not a sync id, or a disabled sync", body = ErrorResponse),
-        Guarded,
-        Forbidden,
-        NoSuchSync,
+        SyncRefused,
     ),
 )]
 pub(crate) async fn sync_secrets(
@@ -535,9 +521,7 @@ pub(crate) async fn sync_secrets(
     responses(
         (status = 200, description = "The sync with its job queued", body = SecretSyncEnvelope),
         (status = 400, description = "Not a sync id, or a disabled sync", body = ErrorResponse),
-        Guarded,
-        Forbidden,
-        NoSuchSync,
+        SyncRefused,
     ),
 )]
 pub(crate) async fn remove_secrets(
@@ -585,8 +569,7 @@ async fn run(
     ),
     responses(
         (status = 400, description = "The destination does not support importing secrets", body = ErrorResponse),
-        Guarded,
-        Forbidden,
+        Checked,
     ),
 )]
 pub(crate) async fn import_secrets(
@@ -626,8 +609,6 @@ pub(crate) async fn import_secrets(
     responses(
         (status = 200, description = "The syncs already writing it", body = CheckDestinationResponse),
         BodyRefused,
-        Guarded,
-        Forbidden,
     ),
 )]
 pub(crate) async fn check_destination(
