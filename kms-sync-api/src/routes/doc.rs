@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
+use std::marker::PhantomData;
 
 use utoipa::openapi::{RefOr, Response};
 use utoipa::{IntoParams, IntoResponses};
@@ -89,7 +90,7 @@ pub(crate) enum Forbidden {
 
 /// What a route reading a JSON body may answer about it: 400, 422, 413, 415.
 #[derive(IntoResponses)]
-enum BodyAnswers {
+pub(crate) enum BodyAnswers {
     /// Beyond its shape.
     #[response(
         status = 400,
@@ -126,45 +127,25 @@ pub(crate) enum NoSuchConnection {
     NotFound(ErrorResponse),
 }
 
-/// The answers of `parts`, together.
-fn merged(
-    parts: &[fn() -> BTreeMap<String, RefOr<Response>>],
-) -> BTreeMap<String, RefOr<Response>> {
-    parts.iter().flat_map(|part| part()).collect()
+/// The answers of `A` and of `B`, together.
+pub(crate) struct Both<A, B>(PhantomData<(A, B)>);
+
+impl<A: IntoResponses, B: IntoResponses> IntoResponses for Both<A, B> {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        let mut all = A::responses();
+        all.extend(B::responses());
+        all
+    }
 }
 
 /// A route that checks an action: 401, 403, 429.
-pub(crate) struct Checked;
-
-impl IntoResponses for Checked {
-    fn responses() -> BTreeMap<String, RefOr<Response>> {
-        merged(&[Guarded::responses, Forbidden::responses])
-    }
-}
+pub(crate) type Checked = Both<Guarded, Forbidden>;
 
 /// A route that checks an action and reads a JSON body: 400, 401, 403, 413, 415, 422, 429.
-pub(crate) struct BodyRefused;
-
-impl IntoResponses for BodyRefused {
-    fn responses() -> BTreeMap<String, RefOr<Response>> {
-        merged(&[Checked::responses, BodyAnswers::responses])
-    }
-}
+pub(crate) type BodyRefused = Both<Checked, BodyAnswers>;
 
 /// A route that checks an action on a sync by id: 401, 403, 404, 429.
-pub(crate) struct SyncRefused;
-
-impl IntoResponses for SyncRefused {
-    fn responses() -> BTreeMap<String, RefOr<Response>> {
-        merged(&[Checked::responses, NoSuchSync::responses])
-    }
-}
+pub(crate) type SyncRefused = Both<Checked, NoSuchSync>;
 
 /// A route that checks an action on a connection by id: 401, 403, 404, 429.
-pub(crate) struct ConnectionRefused;
-
-impl IntoResponses for ConnectionRefused {
-    fn responses() -> BTreeMap<String, RefOr<Response>> {
-        merged(&[Checked::responses, NoSuchConnection::responses])
-    }
-}
+pub(crate) type ConnectionRefused = Both<Checked, NoSuchConnection>;
