@@ -11,6 +11,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::auth::Caller;
+use crate::model::{AppConnection, SecretSync};
 use crate::present::time;
 use crate::routes::ApiState;
 
@@ -54,6 +55,29 @@ pub(crate) fn listing<T>(
         .maybe_project(project)
         .meta(field, ids(items, id))
         .meta("count", items.len())
+}
+
+/// The event of a list of syncs answered to the caller in `project`.
+pub(crate) fn syncs_listed(caller: &Caller, project: &str, syncs: &[SecretSync]) -> AuditEvent {
+    let listed = ("syncIds", syncs);
+    listing(
+        caller,
+        AuditEventKind::GetSecretSyncs,
+        Some(project),
+        listed,
+        |s| s.id.clone(),
+    )
+}
+
+/// The event of a list of connections answered to the caller (in `project`, if given).
+pub(crate) fn connections_listed(
+    caller: &Caller,
+    project: Option<&str>,
+    connections: &[AppConnection],
+) -> AuditEvent {
+    let listed = ("connectionIds", connections);
+    let kind = AuditEventKind::GetAppConnections;
+    listing(caller, kind, project, listed, |c| c.id.clone())
 }
 
 /// Records `event`; a failure is logged, never answered (the call already happened).

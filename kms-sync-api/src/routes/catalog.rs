@@ -3,7 +3,6 @@
 
 use axum::extract::State;
 use axum::{Extension, Json};
-use kms_sync_fleet::AuditEventKind;
 
 use super::access::{presented_connections, presented_syncs};
 use super::doc::{Guarded, OptionalProjectQuery, ProjectQuery};
@@ -102,14 +101,7 @@ pub(crate) async fn list_all_syncs(
         let records = state.registry.syncs().list(kind, Some(&project)).await?;
         secret_syncs.extend(presented_syncs(&state, &caller.principal, &records)?);
     }
-    let listed = ("syncIds", secret_syncs.as_slice());
-    let event = audit::listing(
-        &caller,
-        AuditEventKind::GetSecretSyncs,
-        Some(&project),
-        listed,
-        |s| s.id.clone(),
-    );
+    let event = audit::syncs_listed(&caller, &project, &secret_syncs);
     audit::record(&state, event).await;
     Ok(Json(SecretSyncList { secret_syncs }))
 }
@@ -137,14 +129,7 @@ pub(crate) async fn list_all_connections(
         let records = state.registry.connections().list(app, project).await?;
         app_connections.extend(presented_connections(&state, &caller.principal, &records)?);
     }
-    let listed = ("connectionIds", app_connections.as_slice());
-    let event = audit::listing(
-        &caller,
-        AuditEventKind::GetAppConnections,
-        project,
-        listed,
-        |c| c.id.clone(),
-    );
+    let event = audit::connections_listed(&caller, project, &app_connections);
     audit::record(&state, event).await;
     Ok(Json(AppConnectionList { app_connections }))
 }

@@ -145,14 +145,7 @@ pub(crate) async fn list_connections(
     let project = project_of(&q);
     let records = state.registry.connections().list(app, project).await?;
     let app_connections = presented_connections(&state, &caller.principal, &records)?;
-    let listed = ("connectionIds", app_connections.as_slice());
-    let event = audit::listing(
-        &caller,
-        AuditEventKind::GetAppConnections,
-        project,
-        listed,
-        |c| c.id.clone(),
-    );
+    let event = audit::connections_listed(&caller, project, &app_connections);
     audit::record(&state, event.destination(app)).await;
     Ok(Json(AppConnectionList { app_connections }))
 }

@@ -136,14 +136,7 @@ pub(crate) async fn list_syncs(
     let project = required_query(&q, "projectId", "Project ID required")?;
     let records = state.registry.syncs().list(kind, Some(&project)).await?;
     let secret_syncs = presented_syncs(&state, &caller.principal, &records)?;
-    let listed = ("syncIds", secret_syncs.as_slice());
-    let event = audit::listing(
-        &caller,
-        AuditEventKind::GetSecretSyncs,
-        Some(&project),
-        listed,
-        |s| s.id.clone(),
-    );
+    let event = audit::syncs_listed(&caller, &project, &secret_syncs);
     audit::record(&state, event.destination(kind)).await;
     Ok(Json(SecretSyncList { secret_syncs }))
 }

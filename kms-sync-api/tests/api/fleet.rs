@@ -15,7 +15,9 @@ use kms_sync_core::{
     async_trait, AppConnectionDefinition, Destination, DestinationFactory, DestinationRegistry,
     Error, Result, SecretSource,
 };
-use kms_sync_fleet::{KeyRing, SourceProvider, SyncRegistry, Worker, WorkerSummary};
+use kms_sync_fleet::{
+    KeyRing, SourceProvider, SyncRegistry, SyncRegistryBuilder, Worker, WorkerSummary,
+};
 use kms_sync_hanzo::fake::FakeKms;
 use kms_sync_octopus::fake::{FakeOctopus, FAKE_API_KEY as OCTOPUS_KEY};
 use reqwest::Method;
@@ -92,6 +94,25 @@ pub fn fakes_only(bases: &[String]) -> Result<UrlPolicy> {
         policy = policy.allow(format!("http://{host}:{port}").parse()?);
     }
     Ok(policy)
+}
+
+/// The fake KMS holding `DB_URL` in dev `/my-secrets`, the fake Bitbucket holding the
+/// samples' repository, and a registry builder over `db` reaching that fake only.
+pub(crate) async fn bitbucket_fakes(
+    db: &crate::support::TestDb,
+) -> Result<(Arc<FakeKms>, FakeBitbucket, SyncRegistryBuilder)> {
+    let kms = Arc::new(FakeKms::start().await);
+    kms.set("dev", "/my-secrets", "DB_URL", "postgres://v1");
+    let bitbucket = FakeBitbucket::start().await;
+    bitbucket.add_repository(WORKSPACE, REPOSITORY);
+    let destinations = DestinationRegistry::new().with(AtFake(
+        kms_sync_bitbucket::BitbucketFactory,
+        bitbucket.base_url(),
+    ));
+    let builder = SyncRegistry::builder(db.pool().await?, destinations)
+        .key_ring(KeyRing::new("k1", [0x5a; 32])?)
+        .url_policy(fakes_only(&[bitbucket.base_url()])?);
+    Ok((kms, bitbucket, builder))
 }
 
 /// A fleet worker over `registry` reading the fake KMS, and its stop switch.

@@ -9,17 +9,16 @@ use std::time::Duration;
 use hmac::{Hmac, Mac};
 use kms_sync_api::axum;
 use kms_sync_bitbucket::fake::{FakeBitbucket, FAKE_EMAIL, FAKE_TOKEN};
-use kms_sync_core::{DestinationRegistry, Error, Result};
+use kms_sync_core::{Error, Result};
 use kms_sync_fleet::{
-    AuditQuery, AuditRecord, AuditRuns, FailureNotices, KeyRing, SyncRegistry, WebhookNotifier,
-    Worker, SIGNATURE_HEADER,
+    AuditQuery, AuditRecord, AuditRuns, FailureNotices, WebhookNotifier, Worker, SIGNATURE_HEADER,
 };
 use kms_sync_hanzo::fake::FakeKms;
 use reqwest::Method;
 use serde_json::{json, Value};
 use sha2::Sha256;
 
-use crate::fleet::{fakes_only, until, AtFake, FakeSources};
+use crate::fleet::{bitbucket_fakes, until, FakeSources};
 use crate::support::{expect, fixture, scan, text, with_connection, Api, TestDb, SAMPLE_PROJECT};
 
 const HOOK_KEY: &[u8] = b"notice-signing-key";
@@ -71,18 +70,9 @@ pub(crate) struct Harness {
 }
 
 pub(crate) async fn harness(db: &TestDb) -> Result<Harness> {
-    let kms = Arc::new(FakeKms::start().await);
-    kms.set("dev", "/my-secrets", "DB_URL", "postgres://v1");
-    let bitbucket = FakeBitbucket::start().await;
-    bitbucket.add_repository("my-bitbucket-workspace", "my-bitbucket-repository");
-    let destinations = DestinationRegistry::new().with(AtFake(
-        kms_sync_bitbucket::BitbucketFactory,
-        bitbucket.base_url(),
-    ));
-    let registry = SyncRegistry::builder(db.pool().await?, destinations)
-        .key_ring(KeyRing::new("k1", [0x5a; 32])?)
+    let (kms, bitbucket, builder) = bitbucket_fakes(db).await?;
+    let registry = builder
         .backoff(Duration::from_millis(100), Duration::from_millis(300))
-        .url_policy(fakes_only(&[bitbucket.base_url()])?)
         .build()?;
     let (url, received) = receiver().await?;
     let hook = WebhookNotifier::with_backoff(&url, HOOK_KEY.to_vec(), Duration::from_millis(20))?;
