@@ -1,13 +1,19 @@
 //! `POST`, `PATCH`, `DELETE /api/v1/app-connections/{app}…`: every refused body or id
 //! answers its status in the KMS's envelope, naming the field and never a credential, and
-//! changes nothing.
+//! changes nothing; credentials the service refuses are 400 (checked against the fakes).
 
-use kms_sync_core::Result;
+use kms_sync_api::Auth;
+use kms_sync_bitbucket::fake::{FakeBitbucket, FAKE_EMAIL, FAKE_TOKEN};
+use kms_sync_core::{DestinationRegistry, Error, MemoryFactory, Result};
+use kms_sync_fleet::{KeyRing, SyncRegistry};
 use reqwest::Method;
 use serde_json::json;
 
+use crate::fleet::{fakes_only, AtFake};
+use crate::permissions::PROJECT_A;
 use crate::support::{
-    expect, fixture, issues, refused, text, BODY_LIMIT, CONNS, UNKNOWN_ID, VALUE_CANARY,
+    expect, fixture, issues, refused, text, Api, TestDb, BODY_LIMIT, CONNS, TOKEN, UNKNOWN_ID,
+    VALUE_CANARY,
 };
 
 #[tokio::test]
@@ -160,4 +166,125 @@ async fn delete_connection_by_a_bad_or_unknown_id_answers_422_or_404() -> Result
         .await?;
     refused("an unknown connection", &got, 404, "not found")?;
     s.unchanged().await
+}
+
+// Credentials checked against the service (the fake Bitbucket), at create and update.
+
+async fn verifying_api(db: &TestDb, bitbucket: &FakeBitbucket) -> Result<Api> {
+    let destinations = DestinationRegistry::new()
+        .with(AtFake(
+            kms_sync_bitbucket::BitbucketFactory,
+            bitbucket.base_url(),
+        ))
+        .with(MemoryFactory);
+    let registry = SyncRegistry::builder(db.pool().await?, destinations)
+        .key_ring(KeyRing::new("k1", [0x5a; 32])?)
+        .url_policy(fakes_only(&[bitbucket.base_url()])?)
+        .build()?;
+    Api::custom(registry, Auth::bearer_tokens([TOKEN])?, |b| {
+        b.verify_connections(true)
+    })
+    .await
+}
+
+fn bitbucket_connection(token: &str) -> String {
+    json!({"name": "bb", "method": "api-token", "projectId": PROJECT_A,
+           "credentials": {"email": FAKE_EMAIL, "apiToken": token}})
+    .to_string()
+}
+
+async fn connections(api: &Api) -> Result<usize> {
+    Ok(api
+        .registry
+        .connections()
+        .list("bitbucket", None)
+        .await?
+        .len())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_connection_whose_credentials_the_service_refuses_answers_400_and_stores_nothing(
+) -> Result<()> {
+    let db = db!("a_connection_whose_credentials_the_service_refuses_is_not_created");
+    let bitbucket = FakeBitbucket::start().await;
+    let api = verifying_api(&db, &bitbucket).await?;
+    let refused = api
+        .post(
+            "/api/v1/app-connections/bitbucket",
+            &bitbucket_connection("wrong-token-value"),
+        )
+        .await?;
+    expect(&refused, 400, "refused credentials")?;
+    let message = text(&refused.body, "/message");
+    if !message.contains("\"bb\"")
+        || !message.contains("Bitbucket")
+        || message.contains("wrong-token-value")
+    {
+        return Err(Error::unexpected(format!("{}", refused.body)));
+    }
+    if connections(&api).await? != 0 {
+        return Err(Error::unexpected("a refused connection was stored"));
+    }
+    let accepted = api
+        .post(
+            "/api/v1/app-connections/bitbucket",
+            &bitbucket_connection(FAKE_TOKEN),
+        )
+        .await?;
+    expect(&accepted, 200, "working credentials")?;
+    db.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_connection_with_credentials_the_service_refuses_answers_400_and_changes_nothing(
+) -> Result<()> {
+    let db = db!("new_credentials_are_verified_when_a_connection_is_updated");
+    let bitbucket = FakeBitbucket::start().await;
+    let api = verifying_api(&db, &bitbucket).await?;
+    let made = api
+        .post(
+            "/api/v1/app-connections/bitbucket",
+            &bitbucket_connection(FAKE_TOKEN),
+        )
+        .await?;
+    let url = format!(
+        "/api/v1/app-connections/bitbucket/{}",
+        text(&made.body, "/appConnection/id")
+    );
+    let bad =
+        json!({"credentials": {"email": FAKE_EMAIL, "apiToken": "rotated-but-wrong"}}).to_string();
+    let refused = api.call(reqwest::Method::PATCH, &url, Some(&bad)).await?;
+    expect(&refused, 400, "refused new credentials")?;
+    let after = api.get(&url).await?;
+    if after.body["appConnection"]["version"] != made.body["appConnection"]["version"] {
+        return Err(Error::unexpected(
+            "refused credentials changed the connection",
+        ));
+    }
+    let renamed = api
+        .call(
+            reqwest::Method::PATCH,
+            &url,
+            Some(r#"{"name": "bb-renamed"}"#),
+        )
+        .await?;
+    expect(&renamed, 200, "a rename is not re-verified")?;
+    db.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_connection_of_a_destination_that_cannot_verify_is_accepted_unverified() -> Result<()>
+{
+    let db = db!("a_destination_that_cannot_verify_accepts_the_connection_unverified");
+    let bitbucket = FakeBitbucket::start().await;
+    let api = verifying_api(&db, &bitbucket).await?;
+    let got = api
+        .post(
+            "/api/v1/app-connections/memory",
+            &json!({"name": "mem", "method": "none", "projectId": PROJECT_A, "credentials": {}})
+                .to_string(),
+        )
+        .await?;
+    expect(&got, 200, "a memory connection")?;
+    db.finish().await
 }

@@ -8,7 +8,6 @@ mod support;
 mod audit_events;
 mod canary;
 mod catalog;
-mod checks;
 mod connections_write;
 mod fleet;
 mod fourth;

@@ -3,14 +3,24 @@
 
 use reqwest::Method;
 
+use std::sync::Arc;
+
+use kms_sync_api::Auth;
+use kms_sync_core::{Error, Result};
+use kms_sync_fleet::{KeyRing, SyncRegistry};
+use kms_sync_hanzo::fake::FakeKms;
 use serde_json::json;
+
+use crate::fleet::FakeSources;
+use crate::permissions::PROJECT_B;
+use crate::support::{expect, fixture, text, with_connection, Api};
 
 use crate::support::{answer, fail, first_issue, refused, BODY_LIMIT, SYNCS, TOKEN, VALUE_CANARY};
 
 const SLUG: &str = "\"repositorySlug\": \"my-bitbucket-repository\"";
 
 #[tokio::test]
-async fn create_sync_with_a_trailing_comma_answers_400_naming_it() -> kms_sync_core::Result<()> {
+async fn create_sync_with_a_trailing_comma_answers_400_naming_it() -> Result<()> {
     let s = seeded!("create_sync_trailing_comma");
     let trailing = s.sync_with(SLUG, &format!("{SLUG},"));
     let got = s.api.post(SYNCS, &trailing).await?;
@@ -19,7 +29,7 @@ async fn create_sync_with_a_trailing_comma_answers_400_naming_it() -> kms_sync_c
 }
 
 #[tokio::test]
-async fn create_sync_that_is_not_json_answers_400_naming_the_body() -> kms_sync_core::Result<()> {
+async fn create_sync_that_is_not_json_answers_400_naming_the_body() -> Result<()> {
     let s = seeded!("create_sync_not_json");
     let got = s.api.post(SYNCS, "{\"name\": ").await?;
     refused("not JSON", &got, 400, "sync definition")?;
@@ -29,7 +39,7 @@ async fn create_sync_that_is_not_json_answers_400_naming_the_body() -> kms_sync_
 }
 
 #[tokio::test]
-async fn create_sync_with_a_wrong_type_answers_422_at_its_path() -> kms_sync_core::Result<()> {
+async fn create_sync_with_a_wrong_type_answers_422_at_its_path() -> Result<()> {
     let s = seeded!("create_sync_wrong_type");
     let not_bool = format!("\"isEnabled\": \"{VALUE_CANARY}\"");
     let got = s
@@ -47,8 +57,7 @@ async fn create_sync_with_a_wrong_type_answers_422_at_its_path() -> kms_sync_cor
 }
 
 #[tokio::test]
-async fn create_sync_without_secret_path_answers_422_required_at_its_path(
-) -> kms_sync_core::Result<()> {
+async fn create_sync_without_secret_path_answers_422_required_at_its_path() -> Result<()> {
     let s = seeded!("create_sync_no_secret_path");
     let mut body: serde_json::Value = serde_json::from_str(&s.sync_body).map_err(fail)?;
     if let Some(o) = body.as_object_mut() {
@@ -64,8 +73,7 @@ async fn create_sync_without_secret_path_answers_422_required_at_its_path(
 }
 
 #[tokio::test]
-async fn create_sync_with_a_duplicate_name_answers_400_with_the_kms_error_word(
-) -> kms_sync_core::Result<()> {
+async fn create_sync_with_a_duplicate_name_answers_400_with_the_kms_error_word() -> Result<()> {
     let s = seeded!("create_sync_duplicate_name");
     let dup = s.api.post(SYNCS, &s.sync_body).await?;
     // The KMS answers a name taken in the project 400 BadRequest, naming the sync.
@@ -80,8 +88,7 @@ async fn create_sync_with_a_duplicate_name_answers_400_with_the_kms_error_word(
 }
 
 #[tokio::test]
-async fn create_sync_with_a_name_that_is_not_a_slug_answers_422_naming_name(
-) -> kms_sync_core::Result<()> {
+async fn create_sync_with_a_name_that_is_not_a_slug_answers_422_naming_name() -> Result<()> {
     let s = seeded!("create_sync_name_not_slug");
     let wrong = s.sync_with("\"name\": \"my-bitbucket-sync\"", "\"name\": \"My Sync\"");
     refused(
@@ -94,7 +101,7 @@ async fn create_sync_with_a_name_that_is_not_a_slug_answers_422_naming_name(
 }
 
 #[tokio::test]
-async fn create_sync_without_project_id_answers_422_naming_it() -> kms_sync_core::Result<()> {
+async fn create_sync_without_project_id_answers_422_naming_it() -> Result<()> {
     let s = seeded!("create_sync_no_project");
     let body = s.sync_with(
         "\"projectId\": \"3c90c3cc-0d44-4b50-8888-8dd25736052a\",",
@@ -110,8 +117,7 @@ async fn create_sync_without_project_id_answers_422_naming_it() -> kms_sync_core
 }
 
 #[tokio::test]
-async fn create_sync_importing_where_the_destination_cannot_answers_422(
-) -> kms_sync_core::Result<()> {
+async fn create_sync_importing_where_the_destination_cannot_answers_422() -> Result<()> {
     let s = seeded!("create_sync_import_behavior");
     let body = s.sync_with("\"overwrite-destination\"", "\"import-prioritize-source\"");
     let got = s.api.post(SYNCS, &body).await?;
@@ -121,7 +127,7 @@ async fn create_sync_importing_where_the_destination_cannot_answers_422(
 
 #[tokio::test]
 async fn create_sync_with_an_unknown_destination_config_field_answers_422_in_destination_config(
-) -> kms_sync_core::Result<()> {
+) -> Result<()> {
     let s = seeded!("create_sync_unknown_config_field");
     let bad_config = s.sync_with("\"workspaceSlug\"", "\"workspace\"");
     let got = s.api.post(SYNCS, &bad_config).await?;
@@ -135,8 +141,7 @@ async fn create_sync_with_an_unknown_destination_config_field_answers_422_in_des
 }
 
 #[tokio::test]
-async fn create_sync_without_a_nested_config_field_answers_422_at_its_path(
-) -> kms_sync_core::Result<()> {
+async fn create_sync_without_a_nested_config_field_answers_422_at_its_path() -> Result<()> {
     let s = seeded!("create_sync_missing_config_field");
     let body = s.sync_with(&format!(",\n{SLUG}"), "");
     let got = s.api.post(SYNCS, &body).await?;
@@ -148,7 +153,7 @@ async fn create_sync_without_a_nested_config_field_answers_422_at_its_path(
 
 #[tokio::test]
 async fn create_sync_with_a_mistyped_nested_config_field_answers_422_without_the_value(
-) -> kms_sync_core::Result<()> {
+) -> Result<()> {
     let s = seeded!("create_sync_mistyped_config_field");
     let canary = "NESTED-CONFIG-VALUE-CANARY";
     let body = s.sync_with(
@@ -164,7 +169,7 @@ async fn create_sync_with_a_mistyped_nested_config_field_answers_422_without_the
 }
 
 #[tokio::test]
-async fn create_sync_with_an_unknown_field_answers_422_naming_it() -> kms_sync_core::Result<()> {
+async fn create_sync_with_an_unknown_field_answers_422_naming_it() -> Result<()> {
     let s = seeded!("create_sync_unknown_field");
     let unknown = s.sync_with(
         "\"isEnabled\": true",
@@ -189,7 +194,7 @@ async fn create_sync_with_an_unknown_sync_option_answers_400_naming_it() -> kms_
 }
 
 #[tokio::test]
-async fn create_sync_over_the_body_limit_answers_413() -> kms_sync_core::Result<()> {
+async fn create_sync_over_the_body_limit_answers_413() -> Result<()> {
     let s = seeded!("create_sync_body_limit");
     let huge = format!(
         "{{\"name\": \"x\", \"description\": \"{}\"}}",
@@ -215,7 +220,7 @@ async fn create_sync_with_a_description_over_256_answers_400_naming_it() -> kms_
 }
 
 #[tokio::test]
-async fn create_sync_without_a_json_content_type_answers_415() -> kms_sync_core::Result<()> {
+async fn create_sync_without_a_json_content_type_answers_415() -> Result<()> {
     let s = seeded!("create_sync_content_type");
     let url = format!("{}{SYNCS}", s.api.base);
     let post = || s.api.client.post(&url).bearer_auth(TOKEN);
@@ -233,8 +238,7 @@ async fn create_sync_without_a_json_content_type_answers_415() -> kms_sync_core:
 }
 
 #[tokio::test]
-async fn create_sync_with_a_traversing_secret_path_answers_422_naming_it(
-) -> kms_sync_core::Result<()> {
+async fn create_sync_with_a_traversing_secret_path_answers_422_naming_it() -> Result<()> {
     let s = seeded!("create_sync_path_traversal");
     let traversal = s.sync_with("\"/my-secrets\"", "\"/my-secrets/../../etc\"");
     let got = s.api.post(SYNCS, &traversal).await?;
@@ -244,7 +248,7 @@ async fn create_sync_with_a_traversing_secret_path_answers_422_naming_it(
 
 #[tokio::test]
 async fn create_or_delete_sync_without_a_valid_token_answers_401_before_reading_the_body(
-) -> kms_sync_core::Result<()> {
+) -> Result<()> {
     let s = seeded!("create_sync_without_token");
     let url = format!("{}{SYNCS}", s.api.base);
     let cases: Vec<(&str, Option<String>)> = vec![
@@ -292,4 +296,70 @@ async fn create_or_delete_sync_without_a_valid_token_answers_401_before_reading_
     let got = answer(huge.body("x".repeat(BODY_LIMIT * 4))).await?;
     refused("a huge body without a token", &got, 401, "Token missing")?;
     s.unchanged().await
+}
+
+// The checks the KMS makes at create beyond the body: the folder, the connection's project.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_sync_of_a_missing_folder_answers_400_naming_it_and_stores_nothing() -> Result<()> {
+    let db = db!("a_sync_of_a_missing_folder_is_refused_naming_it");
+    let kms = Arc::new(FakeKms::start().await);
+    kms.set("dev", "/my-secrets", "DB_URL", "postgres://v1");
+    let registry = SyncRegistry::builder(db.pool().await?, crate::support::destinations())
+        .key_ring(KeyRing::new("k1", [0x5a; 32])?)
+        .build()?;
+    let api = Api::custom(registry, Auth::bearer_tokens([TOKEN])?, |b| {
+        b.source_provider(Arc::new(FakeSources(kms.clone())))
+    })
+    .await?;
+    let conn = api
+        .post(
+            "/api/v1/app-connections/bitbucket",
+            &fixture("bitbucket-connection.json")?,
+        )
+        .await?;
+    let body = with_connection(
+        &fixture("bitbucket-sync.json")?,
+        text(&conn.body, "/appConnection/id"),
+    );
+    let missing = body.replace("\"/my-secrets\"", "\"/not-there\"");
+    let refused = api.post("/api/v1/secret-syncs/bitbucket", &missing).await?;
+    expect(&refused, 400, "a missing folder")?;
+    if !text(&refused.body, "/message").contains("/not-there") {
+        return Err(Error::unexpected(format!("{}", refused.body)));
+    }
+    if !api
+        .registry
+        .syncs()
+        .list("bitbucket", None)
+        .await?
+        .is_empty()
+    {
+        return Err(Error::unexpected("a sync of a missing folder was stored"));
+    }
+    let made = api.post("/api/v1/secret-syncs/bitbucket", &body).await?;
+    expect(&made, 200, "a sync of an existing folder")?;
+    db.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_sync_with_a_connection_of_another_project_answers_400_naming_it() -> Result<()> {
+    let db = db!("a_project_connection_is_refused_in_another_project");
+    let api = Api::start(&db).await?;
+    let conn = api
+        .post(
+            "/api/v1/app-connections/bitbucket",
+            &fixture("bitbucket-connection.json")?
+                .replace(crate::support::SAMPLE_PROJECT, PROJECT_B),
+        )
+        .await?;
+    expect(&conn, 200, "a connection of project B")?;
+    let id = text(&conn.body, "/appConnection/id").to_owned();
+    let body = with_connection(&fixture("bitbucket-sync.json")?, &id);
+    let refused = api.post("/api/v1/secret-syncs/bitbucket", &body).await?;
+    expect(&refused, 400, "a connection of another project")?;
+    if !text(&refused.body, "/message").contains(&id) {
+        return Err(Error::unexpected(format!("{}", refused.body)));
+    }
+    db.finish().await
 }
