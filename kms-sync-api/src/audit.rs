@@ -11,6 +11,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::auth::Caller;
+use crate::model::{AppConnection, SecretSync};
 use crate::present::time;
 use crate::routes::ApiState;
 
@@ -39,6 +40,44 @@ pub(crate) fn about_sync(caller: &Caller, kind: AuditEventKind, sync: &SyncRecor
         .maybe_project(sync.project_id.as_deref())
         .sync(sync.id.to_string())
         .destination(sync.destination.clone())
+}
+
+/// An event of `kind` by the caller listing `items` in `project`: their ids under
+/// `field`, and their count.
+pub(crate) fn listing<T>(
+    caller: &Caller,
+    kind: AuditEventKind,
+    project: Option<&str>,
+    (field, items): (&str, &[T]),
+    id: impl Fn(&T) -> String,
+) -> AuditEvent {
+    by(caller, kind)
+        .maybe_project(project)
+        .meta(field, ids(items, id))
+        .meta("count", items.len())
+}
+
+/// The event of a list of syncs answered to the caller in `project`.
+pub(crate) fn syncs_listed(caller: &Caller, project: &str, syncs: &[SecretSync]) -> AuditEvent {
+    let listed = ("syncIds", syncs);
+    listing(
+        caller,
+        AuditEventKind::GetSecretSyncs,
+        Some(project),
+        listed,
+        |s| s.id.clone(),
+    )
+}
+
+/// The event of a list of connections answered to the caller (in `project`, if given).
+pub(crate) fn connections_listed(
+    caller: &Caller,
+    project: Option<&str>,
+    connections: &[AppConnection],
+) -> AuditEvent {
+    let listed = ("connectionIds", connections);
+    let kind = AuditEventKind::GetAppConnections;
+    listing(caller, kind, project, listed, |c| c.id.clone())
 }
 
 /// Records `event`; a failure is logged, never answered (the call already happened).

@@ -104,6 +104,14 @@ pub(crate) fn query(
         .map_err(|_| ApiError::bad_request("the query string could not be read"))
 }
 
+/// The trimmed, non-empty `projectId` of a query, if any.
+pub(crate) fn project_of(query: &HashMap<String, String>) -> Option<&str> {
+    query
+        .get("projectId")
+        .map(|p| p.trim())
+        .filter(|p| !p.is_empty())
+}
+
 /// A required, non-empty query parameter (trimmed), as the KMS's `projectId`.
 pub(crate) fn required_query(
     query: &HashMap<String, String>,

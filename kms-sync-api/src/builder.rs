@@ -47,6 +47,7 @@ pub const DEFAULT_REMOVAL_WAIT: Duration = Duration::from_secs(3600);
                        over its PostgreSQL registry. Every route needs `Authorization: Bearer`."
     ),
     modifiers(&BearerAuth),
+    components(schemas(crate::error::ErrorResponse, crate::error::ValidationFailure)),
     tags(
         (name = "Secret Syncs", description = "Syncs from a KMS project environment and folder to a destination"),
         (name = "App Connections", description = "Credentials for a destination app, kept in the registry"),
@@ -110,7 +111,9 @@ fn api_router() -> OpenApiRouter<ApiState> {
 /// # Ok::<(), serde_json::Error>(())
 /// ```
 pub fn openapi() -> OpenApi {
-    api_router().into_openapi()
+    let mut doc = api_router().into_openapi();
+    describe::secure(&mut doc);
+    doc
 }
 
 /// The OpenAPI document a router over `destinations` serves: [`openapi()`] with the
@@ -211,8 +214,9 @@ impl ApiBuilder {
 
     /// Where every call that reads or changes a sync or a connection is recorded (the
     /// KMS's event names, the principal as actor, never a value). Default: the registry's
-    /// PostgreSQL table ([`SyncRegistry::audit_log`](kms_sync_fleet::SyncRegistry::audit_log)),
-    /// which `GET /api/v1/audit-events` lists.
+    /// PostgreSQL table ([`SyncRegistry::audit_log`](kms_sync_fleet::SyncRegistry::audit_log)).
+    /// `GET /api/v1/audit-events` lists this sink ([`AuditSink::list`]); a sink that
+    /// cannot list is answered 404 "this server's audit sink cannot list events".
     ///
     /// ```no_run
     /// # fn f(b: kms_sync_api::ApiBuilder) {
@@ -224,7 +228,7 @@ impl ApiBuilder {
         self
     }
 
-    /// Records no audit event.
+    /// Records no audit event (`GET /api/v1/audit-events` then answers 404).
     ///
     /// ```no_run
     /// # fn f(b: kms_sync_api::ApiBuilder) { let b = b.without_audit(); }
@@ -368,6 +372,7 @@ impl ApiBuilder {
             return Err(Error::config("API: the body limit must be at least 1 byte"));
         }
         let (router, mut doc) = api_router().split_for_parts();
+        describe::secure(&mut doc);
         describe::describe(&mut doc, &describe::all_facts(self.registry.destinations()));
         let mut router = router;
         if let Some(path) = &self.openapi_path {

@@ -4,6 +4,7 @@
 use kms_sync_core::{DestinationFacts, DestinationRegistry};
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::schema::Schema;
+use utoipa::openapi::security::SecurityRequirement;
 use utoipa::openapi::{OpenApi, RefOr};
 
 /// The facts of every kind `destinations` serves, in its order.
@@ -34,6 +35,17 @@ pub(crate) fn describe(doc: &mut OpenApi, facts: &[DestinationFacts]) {
         ("UpdateAppConnectionRequest", "credentials", &credentials),
     ] {
         describe_field(doc, schema, field, text);
+    }
+}
+
+/// `doc` with every operation needing the bearer token (declared here once, not in each
+/// handler's annotation).
+pub(crate) fn secure(doc: &mut OpenApi) {
+    for item in doc.paths.paths.values_mut() {
+        for operation in operations(item) {
+            let bearer = SecurityRequirement::new("bearerAuth", Vec::<String>::new());
+            operation.security = Some(vec![bearer]);
+        }
     }
 }
 

@@ -101,9 +101,11 @@
 //!   bodies are zod objects that silently *strip* unknown fields. kms-sync's parsers refuse them: a
 //!   misspelt `keySchema` or `disableSecretDeletion` dropped in silence would widen what a
 //!   sync deletes.
-//! - **A destination's config or credentials** that its own parser refuses (a field inside
-//!   `destinationConfig` or `credentials`) is 400 naming the field, not 422: those parsers
-//!   live in the destination crates, not in the API's request types.
+//! - **A destination's config or credentials** are read by the destination's own parser
+//!   (its factory's `check_config` / `check_connection`), not by the API's request types: a
+//!   shape error inside them (a missing, unknown or mistyped field) is the KMS's 422 with
+//!   its path into the nested field (`["destinationConfig", "repositorySlug"]`) and no
+//!   value; a value the destination refuses beyond its shape stays 400 naming the field.
 //! - **Extensions**: `GET /api/v1/audit-events` (the audit trail), `GET …/{syncId}/runs`
 //!   (the run history) and `POST …/{syncId}/plan` (the value-free plan) are kms-sync's own;
 //!   see `kms_sync::guide` (the API page).
@@ -165,6 +167,7 @@ mod history;
 mod issues;
 mod limit;
 mod model;
+mod nested;
 mod overlap;
 mod present;
 mod routes;

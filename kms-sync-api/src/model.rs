@@ -243,17 +243,13 @@ pub struct CheckDestinationRequest {
     /// The KMS project (a UUID).
     pub project_id: String,
     /// The connection the sync would use (accepted, as the KMS does; not compared).
-    #[serde(default)]
     pub connection_id: Option<String>,
     /// A sync to leave out (the one being edited); also the default for `environment` and
     /// `keySchema`.
-    #[serde(default)]
     pub exclude_sync_id: Option<String>,
     /// Beyond the KMS: the environment slug the sync would read.
-    #[serde(default)]
     pub environment: Option<String>,
     /// Beyond the KMS: the key schema the sync would use (none: every key is managed).
-    #[serde(default)]
     pub key_schema: Option<String>,
 }
 
@@ -321,7 +317,6 @@ pub struct CreateSecretSyncRequest {
     /// The KMS project.
     pub project_id: String,
     /// Up to 256 characters.
-    #[serde(default)]
     pub description: Option<String>,
     /// An app connection of the destination's app.
     pub connection_id: String,
@@ -330,10 +325,8 @@ pub struct CreateSecretSyncRequest {
     /// The source folder, starting with `/`.
     pub secret_path: String,
     /// Default true.
-    #[serde(default)]
     pub is_enabled: Option<bool>,
     /// Default true (also `syncOptions.autoSyncEnabled`).
-    #[serde(default)]
     pub is_auto_sync_enabled: Option<bool>,
     /// `initialSyncBehavior` (only `overwrite-destination` for these destinations),
     /// `keySchema`, `autoSyncEnabled`, `disableSecretDeletion`.
@@ -359,25 +352,18 @@ pub struct CreateSecretSyncRequest {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateSecretSyncRequest {
     /// A new name.
-    #[serde(default)]
     pub name: Option<String>,
     /// A new description (null clears it).
-    #[serde(default)]
     pub description: Option<String>,
     /// Another connection of the same app.
-    #[serde(default)]
     pub connection_id: Option<String>,
     /// Another environment.
-    #[serde(default)]
     pub environment: Option<String>,
     /// Another folder.
-    #[serde(default)]
     pub secret_path: Option<String>,
     /// Enable or disable.
-    #[serde(default)]
     pub is_enabled: Option<bool>,
     /// Auto-sync on or off.
-    #[serde(default)]
     pub is_auto_sync_enabled: Option<bool>,
     /// Replaced whole.
     #[serde(default)]
@@ -405,19 +391,15 @@ pub struct CreateAppConnectionRequest {
     /// One of the app's methods (`GET /api/v1/app-connections/options` lists them).
     pub method: String,
     /// The KMS project.
-    #[serde(default)]
     pub project_id: Option<String>,
     /// Up to 256 characters.
-    #[serde(default)]
     pub description: Option<String>,
     /// The app's credentials; only their public fields are ever answered.
     #[schema(value_type = Object)]
     pub credentials: Value,
     /// Only `false` is accepted.
-    #[serde(default)]
     pub is_platform_managed_credentials: Option<bool>,
     /// Only null is accepted: kms-sync reaches services directly.
-    #[serde(default)]
     pub gateway_id: Option<String>,
 }
 
@@ -432,23 +414,18 @@ pub struct CreateAppConnectionRequest {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateAppConnectionRequest {
     /// A new name.
-    #[serde(default)]
     pub name: Option<String>,
     /// A new description (null clears it).
-    #[serde(default)]
     pub description: Option<String>,
     /// Another method (with new credentials).
-    #[serde(default)]
     pub method: Option<String>,
     /// New credentials, replacing the old ones whole.
     #[serde(default)]
     #[schema(value_type = Object)]
     pub credentials: Option<Value>,
     /// Only `false` is accepted.
-    #[serde(default)]
     pub is_platform_managed_credentials: Option<bool>,
     /// Only null is accepted.
-    #[serde(default)]
     pub gateway_id: Option<String>,
 }
 

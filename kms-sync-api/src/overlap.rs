@@ -5,12 +5,95 @@ use kms_sync_core::{DestinationFacts, KeySchema, NoKeySchema, TemplateKeySchema}
 use kms_sync_fleet::{SyncId, SyncRecord};
 use serde_json::{Map, Value};
 
+use crate::body::check_environment;
 use crate::error::ApiError;
-use crate::model::DestinationOverlap;
+use crate::issues::typed;
+use crate::model::{CheckDestinationRequest, CheckDestinationResponse, DestinationOverlap};
+
+/// A check-destination body, read and checked.
+pub(crate) struct CheckBody {
+    request: CheckDestinationRequest,
+    exclude: Option<SyncId>,
+    config: Map<String, Value>,
+}
+
+impl CheckBody {
+    /// The body of `text` (422 naming a field that does not fit).
+    pub fn read(text: &str) -> Result<CheckBody, ApiError> {
+        let request: CheckDestinationRequest = typed(text)?;
+        uuid_field("projectId", &request.project_id)?;
+        if let Some(id) = &request.connection_id {
+            uuid_field("connectionId", id)?;
+        }
+        let exclude = match &request.exclude_sync_id {
+            Some(id) => Some(
+                SyncId::parse(id)
+                    .map_err(|_| ApiError::invalid(&["excludeSyncId"], "Invalid uuid"))?,
+            ),
+            None => None,
+        };
+        let config = match &request.destination_config {
+            None | Some(Value::Null) => Map::new(),
+            Some(Value::Object(m)) => m.clone(),
+            Some(_) => return Err(ApiError::invalid(&["destinationConfig"], "Expected object")),
+        };
+        if let Some(env) = &request.environment {
+            check_environment(env)?;
+        }
+        Ok(CheckBody {
+            request,
+            exclude,
+            config,
+        })
+    }
+
+    /// The project asked about.
+    pub fn project_id(&self) -> &str {
+        self.request.project_id.trim()
+    }
+
+    /// Whether it asks about a destination at all (an empty config has no duplicate).
+    pub fn asks(&self) -> bool {
+        !self.config.is_empty()
+    }
+
+    /// The answer over `all` (the syncs of the kind the caller may read): every one but
+    /// the excluded one writing this destination config, with whether its key schema
+    /// overlaps this one's.
+    pub fn answer(
+        &self,
+        facts: &DestinationFacts,
+        all: &[SyncRecord],
+    ) -> Result<CheckDestinationResponse, ApiError> {
+        let probe = Probe {
+            config: &self.config,
+            key_schema: self.request.key_schema.clone(),
+            environment: self.request.environment.clone(),
+            exclude: self.exclude,
+        };
+        let duplicates = if self.asks() {
+            duplicates(facts, &probe, all)?
+        } else {
+            Vec::new()
+        };
+        Ok(CheckDestinationResponse {
+            has_duplicate: !duplicates.is_empty(),
+            duplicate_project_id: duplicates.first().and_then(|d| d.project_id.clone()),
+            key_schema_overlap: duplicates.iter().any(|d| d.key_schema_overlap),
+            duplicates,
+        })
+    }
+}
+
+fn uuid_field(field: &str, text: &str) -> Result<(), ApiError> {
+    uuid::Uuid::try_parse(text.trim())
+        .map(|_| ())
+        .map_err(|_| ApiError::invalid(&[field], "Invalid uuid"))
+}
 
 /// What a check-destination asks about: the config, its key schema and environment (the
 /// excluded sync's when not given), and the sync to leave out (the one being edited).
-pub(crate) struct Probe<'a> {
+struct Probe<'a> {
     pub config: &'a Map<String, Value>,
     pub key_schema: Option<String>,
     pub environment: Option<String>,
@@ -20,7 +103,7 @@ pub(crate) struct Probe<'a> {
 /// Every sync of `all` but the excluded one that writes the probe's destination (its
 /// config equal, the kind's display-only fields aside), with whether its key schema
 /// overlaps the probe's and a key both would manage.
-pub(crate) fn duplicates(
+fn duplicates(
     facts: &DestinationFacts,
     probe: &Probe<'_>,
     all: &[SyncRecord],

@@ -8,6 +8,7 @@ use kms_sync_fleet::{ConnectionId, ConnectionRecord, SyncId, SyncRecord};
 use super::ApiState;
 use crate::authz::{Action, Principal, Subject};
 use crate::error::ApiError;
+use crate::model::{AppConnection, SecretSync};
 
 /// 403, the KMS's `PermissionDenied`.
 pub(crate) fn denied(action: Action, subject: Subject) -> ApiError {
@@ -127,4 +128,26 @@ pub(crate) async fn usable_connection(
         return Err(denied(Action::Connect, Subject::AppConnections));
     }
     Ok(())
+}
+
+/// The syncs of `records` that `who` may read, as the KMS answers them.
+pub(crate) fn presented_syncs(
+    state: &ApiState,
+    who: &Principal,
+    records: &[SyncRecord],
+) -> Result<Vec<SecretSync>, ApiError> {
+    let readable = records.iter().filter(|r| may_read_sync(who, r));
+    readable.map(|r| state.present.sync(r)).collect()
+}
+
+/// The connections of `records` that `who` may read, as the KMS answers them.
+pub(crate) fn presented_connections(
+    state: &ApiState,
+    who: &Principal,
+    records: &[ConnectionRecord],
+) -> Result<Vec<AppConnection>, ApiError> {
+    let readable = records
+        .iter()
+        .filter(|r| who.may_connection(r.project_id.as_deref(), Action::Read));
+    readable.map(|r| state.present.connection(r)).collect()
 }

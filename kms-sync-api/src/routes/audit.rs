@@ -2,17 +2,19 @@
 
 use std::collections::HashMap;
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::{Extension, Json};
-use kms_sync_fleet::{AuditEventKind, AuditQuery};
+use kms_sync_core::ErrorKind;
+use kms_sync_fleet::{AuditEventKind, AuditQuery, AuditRecord};
 
 use super::access::denied;
+use super::doc::{Guarded, ProjectQuery};
+use super::extract::Params;
 use super::ApiState;
 use crate::audit::{AuditLogEntry, AuditLogList};
 use crate::auth::Caller;
 use crate::authz::{Action, Subject};
-use crate::body::{query, required_query};
+use crate::body::required_query;
 use crate::error::{ApiError, ErrorResponse};
 
 /// The audit query of a request's parameters (422 naming a bad one).
@@ -45,6 +47,22 @@ fn audit_query(q: &HashMap<String, String>, project: &str) -> Result<AuditQuery,
     Ok(query)
 }
 
+/// The answer when the API records to no sink, or to one that cannot list.
+fn cannot_list() -> ApiError {
+    ApiError::not_found("this server's audit sink cannot list events")
+}
+
+/// The events of the sink the API records to (404 when it has none or cannot list).
+async fn listed(state: &ApiState, query: &AuditQuery) -> Result<Vec<AuditRecord>, ApiError> {
+    let Some(sink) = &state.audit.0 else {
+        return Err(cannot_list());
+    };
+    match sink.list(query).await {
+        Err(e) if e.kind() == ErrorKind::Unsupported => Err(cannot_list()),
+        other => Ok(other?),
+    }
+}
+
 /// The audit trail of a project, newest first: every API call on its syncs and
 /// connections and every run of the fleet (with the keys each run created, updated and
 /// deleted; never a value). An extension of kms-sync: the KMS lists audit logs elsewhere.
@@ -54,7 +72,7 @@ fn audit_query(q: &HashMap<String, String>, project: &str) -> Result<AuditQuery,
     tag = "Audit (kms-sync extension)",
     operation_id = "listAuditEvents",
     params(
-        ("projectId" = String, Query, description = "The KMS project"),
+        ProjectQuery,
         ("syncId" = Option<String>, Query, description = "Only events about this sync"),
         ("event" = Option<String>, Query, description = "Only events of this KMS event name"),
         ("limit" = Option<i64>, Query, description = "At most this many (1 to 1000; default 100)"),
@@ -62,19 +80,17 @@ fn audit_query(q: &HashMap<String, String>, project: &str) -> Result<AuditQuery,
     ),
     responses(
         (status = 200, description = "The events, newest first", body = AuditLogList),
-        (status = 401, description = "No valid token", body = ErrorResponse),
         (status = 403, description = "The caller may not read the project's syncs", body = ErrorResponse),
+        (status = 404, description = "This server's audit sink cannot list events", body = ErrorResponse),
         (status = 422, description = "No projectId, or a bad parameter", body = crate::error::ValidationFailure),
-        (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
+        Guarded,
     ),
-    security(("bearerAuth" = []))
 )]
 pub(crate) async fn list_audit_events(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    q: Result<Query<HashMap<String, String>>, QueryRejection>,
+    Params(q): Params,
 ) -> Result<Json<AuditLogList>, ApiError> {
-    let q = query(q)?;
     let project = required_query(&q, "projectId", "Project ID required")?;
     let audit = audit_query(&q, &project)?;
     if !caller
@@ -83,7 +99,7 @@ pub(crate) async fn list_audit_events(
     {
         return Err(denied(Action::Read, Subject::SecretSyncs));
     }
-    let records = state.registry.audit_log().list(&audit).await?;
+    let records = listed(&state, &audit).await?;
     Ok(Json(AuditLogList {
         audit_logs: records.into_iter().map(AuditLogEntry::from).collect(),
     }))

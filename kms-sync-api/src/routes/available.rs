@@ -1,31 +1,24 @@
 //! `GET /api/v1/app-connections/{app}/available` and `…/connection-name/{name}`: the
 //! connections a caller may use in a project, and one connection by its name.
 
-use std::collections::HashMap;
-
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
 use axum::{Extension, Json};
 use kms_sync_fleet::{AuditEventKind, ConnectionRecord};
 
-use super::connections::about_connection;
+use super::connections::{about_connection, envelope};
+use super::doc::{AppPath, Guarded};
+use super::extract::{Kind, Params};
 use super::ApiState;
 use crate::audit;
 use crate::auth::Caller;
 use crate::authz::{Action, Principal};
-use crate::body::{path, query, shown};
+use crate::body::{path, project_of, shown};
 use crate::catalog::{AvailableConnection, AvailableConnectionList};
 use crate::error::{ApiError, ErrorResponse};
 use crate::model::AppConnectionEnvelope;
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
-
-/// The trimmed, non-empty `projectId` of a query, if any.
-fn project_of(q: &HashMap<String, String>) -> Option<&str> {
-    q.get("projectId")
-        .map(|p| p.trim())
-        .filter(|p| !p.is_empty())
-}
 
 /// Whether a sync of `project` may use `record`: it belongs to that project or to the
 /// organization, and `who` may `connect` it.
@@ -42,25 +35,21 @@ fn usable_in(who: &Principal, record: &ConnectionRecord, project: Option<&str>) 
     tag = "App Connections",
     operation_id = "listAvailableAppConnections",
     params(
-        ("app" = String, Path, description = "An app this API serves (`GET /api/v1/app-connections/options` lists them)"),
+        AppPath,
         ("projectId" = Option<String>, Query, description = "The KMS project (without it: the organization's connections)"),
     ),
     responses(
         (status = 200, description = "The connections the caller may connect, without credentials", body = AvailableConnectionList),
-        (status = 401, description = "No valid token", body = ErrorResponse),
         (status = 404, description = "Not an app this API serves", body = ErrorResponse),
-        (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
+        Guarded,
     ),
-    security(("bearerAuth" = []))
 )]
 pub(crate) async fn available_connections(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    params: Result<Path<String>, PathRejection>,
-    q: Result<Query<HashMap<String, String>>, QueryRejection>,
+    Kind(app): Kind,
+    Params(q): Params,
 ) -> ApiResult<AvailableConnectionList> {
-    let app = state.kind(&path(params)?)?;
-    let q = query(q)?;
     let project = project_of(&q);
     let records = state.registry.connections().list(app, None).await?;
     let app_connections = records
@@ -74,15 +63,10 @@ pub(crate) async fn available_connections(
             org_id: state.present.org_id.clone(),
         })
         .collect::<Vec<_>>();
-    let event = audit::by(&caller, AuditEventKind::GetAvailableAppConnectionsDetails)
-        .maybe_project(project)
-        .destination(app)
-        .meta(
-            "connectionIds",
-            audit::ids(&app_connections, |c| c.id.clone()),
-        )
-        .meta("count", app_connections.len());
-    audit::record(&state, event).await;
+    let listed = ("connectionIds", app_connections.as_slice());
+    let kind = AuditEventKind::GetAvailableAppConnectionsDetails;
+    let event = audit::listing(&caller, kind, project, listed, |c| c.id.clone());
+    audit::record(&state, event.destination(app)).await;
     Ok(Json(AvailableConnectionList { app_connections }))
 }
 
@@ -93,24 +77,22 @@ pub(crate) async fn available_connections(
     tag = "App Connections",
     operation_id = "getAppConnectionByName",
     params(
-        ("app" = String, Path, description = "An app this API serves (`GET /api/v1/app-connections/options` lists them)"),
+        AppPath,
         ("connectionName" = String, Path, description = "The connection's name"),
         ("projectId" = Option<String>, Query, description = "The KMS project (without it: an organization connection)"),
     ),
     responses(
         (status = 200, description = "The connection", body = AppConnectionEnvelope),
-        (status = 401, description = "No valid token", body = ErrorResponse),
         (status = 404, description = "No such connection (or one the caller may not read)", body = ErrorResponse),
         (status = 422, description = "An empty name", body = crate::error::ValidationFailure),
-        (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
+        Guarded,
     ),
-    security(("bearerAuth" = []))
 )]
 pub(crate) async fn connection_by_name(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
     params: Result<Path<(String, String)>, PathRejection>,
-    q: Result<Query<HashMap<String, String>>, QueryRejection>,
+    Params(q): Params,
 ) -> ApiResult<AppConnectionEnvelope> {
     let (app, name) = path(params)?;
     let app = state.kind(&app)?;
@@ -121,7 +103,6 @@ pub(crate) async fn connection_by_name(
             "Connection name required",
         ));
     }
-    let q = query(q)?;
     let project = project_of(&q);
     let records = state.registry.connections().list(app, project).await?;
     let found = records.iter().find(|r| {
@@ -135,9 +116,7 @@ pub(crate) async fn connection_by_name(
         Some(record) => {
             let event = about_connection(&caller, AuditEventKind::GetAppConnection, record);
             audit::record(&state, event).await;
-            Ok(Json(AppConnectionEnvelope {
-                app_connection: state.present.connection(record)?,
-            }))
+            envelope(&state, record)
         }
         None => Err(ApiError::not_found(format!(
             "App Connection with name \"{}\" not found",

@@ -1,24 +1,21 @@
 //! The routes that span every destination the registry serves: the options, and the syncs
 //! and connections of all kinds at once.
 
-use std::collections::HashMap;
-
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::{Extension, Json};
-use kms_sync_fleet::AuditEventKind;
 
-use super::access::may_read_sync;
+use super::access::{presented_connections, presented_syncs};
+use super::doc::{Guarded, OptionalProjectQuery, ProjectQuery};
+use super::extract::Params;
 use super::ApiState;
 use crate::audit;
 use crate::auth::Caller;
-use crate::authz::Action;
-use crate::body::{query, required_query};
+use crate::body::{project_of, required_query};
 use crate::catalog::{
     AppConnectionOption, AppConnectionOptions, SecretSyncOption, SecretSyncOptions,
 };
 use crate::describe::all_facts;
-use crate::error::{ApiError, ErrorResponse};
+use crate::error::ApiError;
 use crate::model::{AppConnectionList, SecretSyncList};
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
@@ -31,10 +28,8 @@ type ApiResult<T> = Result<Json<T>, ApiError>;
     operation_id = "listSecretSyncOptions",
     responses(
         (status = 200, description = "Every destination kind served, with its display name and import support", body = SecretSyncOptions),
-        (status = 401, description = "No valid token", body = ErrorResponse),
-        (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
+        Guarded,
     ),
-    security(("bearerAuth" = []))
 )]
 pub(crate) async fn sync_options(State(state): State<ApiState>) -> Json<SecretSyncOptions> {
     let secret_sync_options = all_facts(state.registry.destinations())
@@ -59,10 +54,8 @@ pub(crate) async fn sync_options(State(state): State<ApiState>) -> Json<SecretSy
     operation_id = "listAppConnectionOptions",
     responses(
         (status = 200, description = "Every app served, with its display name and connection methods", body = AppConnectionOptions),
-        (status = 401, description = "No valid token", body = ErrorResponse),
-        (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
+        Guarded,
     ),
-    security(("bearerAuth" = []))
 )]
 pub(crate) async fn connection_options(
     State(state): State<ApiState>,
@@ -90,35 +83,25 @@ pub(crate) async fn connection_options(
     path = "/api/v1/secret-syncs",
     tag = "Secret Syncs",
     operation_id = "listAllSecretSyncs",
-    params(("projectId" = String, Query, description = "The KMS project")),
+    params(ProjectQuery),
     responses(
         (status = 200, description = "The project's syncs the caller may read, of every destination", body = SecretSyncList),
-        (status = 401, description = "No valid token", body = ErrorResponse),
         (status = 422, description = "No projectId", body = crate::error::ValidationFailure),
-        (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
+        Guarded,
     ),
-    security(("bearerAuth" = []))
 )]
 pub(crate) async fn list_all_syncs(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    q: Result<Query<HashMap<String, String>>, QueryRejection>,
+    Params(q): Params,
 ) -> ApiResult<SecretSyncList> {
-    let project = required_query(&query(q)?, "projectId", "Project ID required")?;
+    let project = required_query(&q, "projectId", "Project ID required")?;
     let mut secret_syncs = Vec::new();
     for kind in state.registry.destinations().kinds() {
         let records = state.registry.syncs().list(kind, Some(&project)).await?;
-        for record in records
-            .iter()
-            .filter(|r| may_read_sync(&caller.principal, r))
-        {
-            secret_syncs.push(state.present.sync(record)?);
-        }
+        secret_syncs.extend(presented_syncs(&state, &caller.principal, &records)?);
     }
-    let event = audit::by(&caller, AuditEventKind::GetSecretSyncs)
-        .project(project.as_str())
-        .meta("syncIds", audit::ids(&secret_syncs, |s| s.id.clone()))
-        .meta("count", secret_syncs.len());
+    let event = audit::syncs_listed(&caller, &project, &secret_syncs);
     audit::record(&state, event).await;
     Ok(Json(SecretSyncList { secret_syncs }))
 }
@@ -129,43 +112,24 @@ pub(crate) async fn list_all_syncs(
     path = "/api/v1/app-connections",
     tag = "App Connections",
     operation_id = "listAllAppConnections",
-    params(("projectId" = Option<String>, Query, description = "The KMS project")),
+    params(OptionalProjectQuery),
     responses(
         (status = 200, description = "The connections the caller may read, of every app", body = AppConnectionList),
-        (status = 401, description = "No valid token", body = ErrorResponse),
-        (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
+        Guarded,
     ),
-    security(("bearerAuth" = []))
 )]
 pub(crate) async fn list_all_connections(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    q: Result<Query<HashMap<String, String>>, QueryRejection>,
+    Params(q): Params,
 ) -> ApiResult<AppConnectionList> {
-    let q = query(q)?;
-    let project = q
-        .get("projectId")
-        .map(|p| p.trim())
-        .filter(|p| !p.is_empty());
+    let project = project_of(&q);
     let mut app_connections = Vec::new();
     for app in state.registry.destinations().kinds() {
         let records = state.registry.connections().list(app, project).await?;
-        let readable = records.iter().filter(|r| {
-            caller
-                .principal
-                .may_connection(r.project_id.as_deref(), Action::Read)
-        });
-        for record in readable {
-            app_connections.push(state.present.connection(record)?);
-        }
+        app_connections.extend(presented_connections(&state, &caller.principal, &records)?);
     }
-    let event = audit::by(&caller, AuditEventKind::GetAppConnections)
-        .maybe_project(project)
-        .meta(
-            "connectionIds",
-            audit::ids(&app_connections, |c| c.id.clone()),
-        )
-        .meta("count", app_connections.len());
+    let event = audit::connections_listed(&caller, project, &app_connections);
     audit::record(&state, event).await;
     Ok(Json(AppConnectionList { app_connections }))
 }

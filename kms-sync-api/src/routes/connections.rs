@@ -1,23 +1,23 @@
 //! `/api/v1/app-connections/{app}…`: the KMS's App Connections routes. Credentials go into
 //! the registry and never come out: answers carry only their public fields.
 
-use std::collections::HashMap;
-
-use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
+use axum::extract::State;
 use axum::{Extension, Json};
 use kms_sync_core::AppConnectionDefinition;
 use kms_sync_fleet::{AuditEventKind, ConnectionId, ConnectionPatch, ConnectionRecord};
 use serde_json::{Map, Value};
 
-use super::access::{denied, readable_connection};
-use super::{kind_and_id, ApiState};
+use super::access::{denied, presented_connections, readable_connection};
+use super::doc::{
+    AppPath, BodyRefused, Checked, ConnectionPath, ConnectionRefused, NoSuchConnection,
+    OptionalProjectQuery,
+};
+use super::extract::{Kind, KindAndId, Params, RawJson};
+use super::ApiState;
 use crate::audit;
 use crate::auth::Caller;
 use crate::authz::{Action, Subject};
-use crate::body::{json_object, path, query};
+use crate::body::project_of;
 use crate::checks::credentials_work;
 use crate::error::{ApiError, ErrorResponse};
 use crate::issues::typed;
@@ -25,12 +25,9 @@ use crate::model::{
     AppConnectionEnvelope, AppConnectionList, CreateAppConnectionRequest,
     UpdateAppConnectionRequest,
 };
+use crate::nested;
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
-
-fn connection_id(text: &str) -> Result<ConnectionId, ApiError> {
-    ConnectionId::parse(text).map_err(|_| ApiError::invalid(&["connectionId"], "Invalid uuid"))
-}
 
 /// The connection `id`, which the caller must be able to read (else 404, as for a
 /// missing id), must be of `app` (else 400, as the KMS answers), and on which the caller
@@ -69,7 +66,10 @@ pub(crate) fn about_connection(
         .destination(record.app.clone())
 }
 
-fn envelope(state: &ApiState, record: &ConnectionRecord) -> ApiResult<AppConnectionEnvelope> {
+pub(crate) fn envelope(
+    state: &ApiState,
+    record: &ConnectionRecord,
+) -> ApiResult<AppConnectionEnvelope> {
     Ok(Json(AppConnectionEnvelope {
         app_connection: state.present.connection(record)?,
     }))
@@ -128,48 +128,25 @@ fn new_credentials(
     tag = "App Connections",
     operation_id = "listAppConnections",
     params(
-        ("app" = String, Path, description = "An app this API serves (`GET /api/v1/app-connections/options` lists them)"),
-        ("projectId" = Option<String>, Query, description = "The KMS project"),
+        AppPath,
+        OptionalProjectQuery,
     ),
     responses(
         (status = 200, description = "The connections, oldest first", body = AppConnectionList),
-        (status = 401, description = "No valid token", body = ErrorResponse),
-        (status = 403, description = "The caller may not do this here", body = ErrorResponse),
-        (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
+        Checked,
     ),
-    security(("bearerAuth" = []))
 )]
 pub(crate) async fn list_connections(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    params: Result<Path<String>, PathRejection>,
-    q: Result<Query<HashMap<String, String>>, QueryRejection>,
+    Kind(app): Kind,
+    Params(q): Params,
 ) -> ApiResult<AppConnectionList> {
-    let app = state.kind(&path(params)?)?;
-    let q = query(q)?;
-    let project = q
-        .get("projectId")
-        .map(|p| p.trim())
-        .filter(|p| !p.is_empty());
+    let project = project_of(&q);
     let records = state.registry.connections().list(app, project).await?;
-    let app_connections = records
-        .iter()
-        .filter(|r| {
-            caller
-                .principal
-                .may_connection(r.project_id.as_deref(), Action::Read)
-        })
-        .map(|r| state.present.connection(r))
-        .collect::<Result<Vec<_>, _>>()?;
-    let event = audit::by(&caller, AuditEventKind::GetAppConnections)
-        .maybe_project(project)
-        .destination(app)
-        .meta(
-            "connectionIds",
-            audit::ids(&app_connections, |c| c.id.clone()),
-        )
-        .meta("count", app_connections.len());
-    audit::record(&state, event).await;
+    let app_connections = presented_connections(&state, &caller.principal, &records)?;
+    let event = audit::connections_listed(&caller, project, &app_connections);
+    audit::record(&state, event.destination(app)).await;
     Ok(Json(AppConnectionList { app_connections }))
 }
 
@@ -181,31 +158,23 @@ pub(crate) async fn list_connections(
     path = "/api/v1/app-connections/{app}",
     tag = "App Connections",
     operation_id = "createAppConnection",
-    params(("app" = String, Path, description = "An app this API serves (`GET /api/v1/app-connections/options` lists them)")),
+    params(AppPath),
     request_body(content = CreateAppConnectionRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "The connection, without its secret credentials", body = AppConnectionEnvelope),
-        (status = 400, description = "Refused beyond its shape (a duplicate name, a config the destination refuses), naming it", body = ErrorResponse),
-        (status = 422, description = "The body does not fit its type: the issues, each with its path", body = crate::error::ValidationFailure),
-        (status = 401, description = "No valid token", body = ErrorResponse),
-        (status = 403, description = "The caller may not do this here", body = ErrorResponse),
-        (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
-        (status = 413, description = "The body is too large", body = ErrorResponse),
-        (status = 415, description = "The body is not JSON", body = ErrorResponse),
+        BodyRefused,
     ),
-    security(("bearerAuth" = []))
 )]
 pub(crate) async fn create_connection(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    params: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    Kind(app): Kind,
+    body: RawJson,
 ) -> ApiResult<AppConnectionEnvelope> {
-    let app = state.kind(&path(params)?)?;
-    let mut body = json_object(&headers, body, "app connection")?;
+    let mut body = body.object("app connection")?;
     let _: CreateAppConnectionRequest = typed(&body.text)?;
     strip_unsupported(&mut body.object)?;
+    nested::credentials_object(&body.object)?;
     let text = Value::Object(body.object).to_string();
     let definition = AppConnectionDefinition::from_json(&text)?;
     if !caller
@@ -214,11 +183,7 @@ pub(crate) async fn create_connection(
     {
         return Err(denied(Action::Create, Subject::AppConnections));
     }
-    state
-        .registry
-        .destinations()
-        .factory(app)?
-        .check_connection(&definition)?;
+    nested::check_connection(state.registry.destinations().factory(app)?, &definition)?;
     credentials_work(&state, app, &definition).await?;
     let record = state
         .registry
@@ -239,25 +204,19 @@ pub(crate) async fn create_connection(
     tag = "App Connections",
     operation_id = "getAppConnection",
     params(
-        ("app" = String, Path, description = "An app this API serves (`GET /api/v1/app-connections/options` lists them)"),
-        ("connectionId" = String, Path, description = "The connection's id"),
+        ConnectionPath,
     ),
     responses(
         (status = 200, description = "The connection", body = AppConnectionEnvelope),
         (status = 400, description = "Not a connection id, or one of another app", body = ErrorResponse),
-        (status = 401, description = "No valid token", body = ErrorResponse),
-        (status = 403, description = "The caller may not do this here", body = ErrorResponse),
-        (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
-        (status = 404, description = "No such connection", body = ErrorResponse),
+        ConnectionRefused,
     ),
-    security(("bearerAuth" = []))
 )]
 pub(crate) async fn get_connection(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    params: Result<Path<(String, String)>, PathRejection>,
+    KindAndId(app, id): KindAndId<ConnectionId>,
 ) -> ApiResult<AppConnectionEnvelope> {
-    let (app, id) = kind_and_id(&state, params, connection_id)?;
     let record = connection_of(&state, &caller, app, id, Action::Read).await?;
     let event = about_connection(&caller, AuditEventKind::GetAppConnection, &record);
     audit::record(&state, event).await;
@@ -272,40 +231,32 @@ pub(crate) async fn get_connection(
     tag = "App Connections",
     operation_id = "updateAppConnection",
     params(
-        ("app" = String, Path, description = "An app this API serves (`GET /api/v1/app-connections/options` lists them)"),
-        ("connectionId" = String, Path, description = "The connection's id"),
+        ConnectionPath,
     ),
     request_body(content = UpdateAppConnectionRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "The connection as updated", body = AppConnectionEnvelope),
-        (status = 400, description = "Refused beyond its shape (a duplicate name, a config the destination refuses), naming it", body = ErrorResponse),
-        (status = 422, description = "The body does not fit its type: the issues, each with its path", body = crate::error::ValidationFailure),
-        (status = 401, description = "No valid token", body = ErrorResponse),
-        (status = 403, description = "The caller may not do this here", body = ErrorResponse),
-        (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
-        (status = 404, description = "No such connection", body = ErrorResponse),
-        (status = 413, description = "The body is too large", body = ErrorResponse),
-        (status = 415, description = "The body is not JSON", body = ErrorResponse),
+        BodyRefused,
+        NoSuchConnection,
     ),
-    security(("bearerAuth" = []))
 )]
 pub(crate) async fn update_connection(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    params: Result<Path<(String, String)>, PathRejection>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    KindAndId(app, id): KindAndId<ConnectionId>,
+    body: RawJson,
 ) -> ApiResult<AppConnectionEnvelope> {
-    let (app, id) = kind_and_id(&state, params, connection_id)?;
-    let mut body = json_object(&headers, body, "app connection update")?;
+    let mut body = body.object("app connection update")?;
     let _: UpdateAppConnectionRequest = typed(&body.text)?;
     strip_unsupported(&mut body.object)?;
+    nested::credentials_object(&body.object)?;
     let body_object = body.object;
     let text = Value::Object(body_object.clone()).to_string();
     let patch = ConnectionPatch::from_json(&text)?;
     // 404 unless the connection exists and is of the app the URL names.
     let current = connection_of(&state, &caller, app, id, Action::Edit).await?;
     if let Some(definition) = new_credentials(&current, &body_object)? {
+        nested::check_connection(state.registry.destinations().factory(app)?, &definition)?;
         credentials_work(&state, app, &definition).await?;
     }
     let record = state.registry.connections().update(id, patch).await?;
@@ -324,25 +275,19 @@ pub(crate) async fn update_connection(
     tag = "App Connections",
     operation_id = "deleteAppConnection",
     params(
-        ("app" = String, Path, description = "An app this API serves (`GET /api/v1/app-connections/options` lists them)"),
-        ("connectionId" = String, Path, description = "The connection's id"),
+        ConnectionPath,
     ),
     responses(
         (status = 200, description = "The deleted connection", body = AppConnectionEnvelope),
         (status = 400, description = "A connection of another app, or one a sync uses", body = ErrorResponse),
-        (status = 401, description = "No valid token", body = ErrorResponse),
-        (status = 403, description = "The caller may not do this here", body = ErrorResponse),
-        (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
-        (status = 404, description = "No such connection", body = ErrorResponse),
+        ConnectionRefused,
     ),
-    security(("bearerAuth" = []))
 )]
 pub(crate) async fn delete_connection(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    params: Result<Path<(String, String)>, PathRejection>,
+    KindAndId(app, id): KindAndId<ConnectionId>,
 ) -> ApiResult<AppConnectionEnvelope> {
-    let (app, id) = kind_and_id(&state, params, connection_id)?;
     connection_of(&state, &caller, app, id, Action::Delete).await?;
     let record = state.registry.connections().delete(id).await?;
     let event = about_connection(&caller, AuditEventKind::DeleteAppConnection, &record);

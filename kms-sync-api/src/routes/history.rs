@@ -1,28 +1,23 @@
 //! Two routes of kms-sync beyond the KMS: `GET …/{syncId}/runs` (the run history) and
 //! `POST …/{syncId}/plan` (what a sync would change now, without a value).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::{Extension, Json};
 use kms_sync_core::{Fingerprinter, Plan, SecretSource};
 use kms_sync_fleet::{RunEntry, SyncId};
 
-use super::{kind_and_id, syncs::sync_of, ApiState};
+use super::doc::{Guarded, NoSuchSync, SyncPath};
+use super::extract::{KindAndId, Params};
+use super::{syncs::sync_of, ApiState};
 use crate::auth::Caller;
 use crate::authz::Action;
-use crate::body::query;
 use crate::error::{ApiError, ErrorResponse};
 use crate::history::{
     PlanSummary, PlannedChange, RunCounts, SyncPlan, SyncPlanEnvelope, SyncRun, SyncRunList,
 };
 use crate::present::time;
-
-fn sync_id(text: &str) -> Result<SyncId, ApiError> {
-    SyncId::parse(text).map_err(|_| ApiError::invalid(&["syncId"], "Invalid uuid"))
-}
 
 fn run_of(entry: &RunEntry) -> SyncRun {
     let c = &entry.counts;
@@ -54,28 +49,24 @@ fn run_of(entry: &RunEntry) -> SyncRun {
     tag = "Secret Syncs (kms-sync extensions)",
     operation_id = "listSecretSyncRuns",
     params(
-        ("destination" = String, Path, description = "A destination kind this API serves (`GET /api/v1/secret-syncs/options` lists them)"),
-        ("syncId" = String, Path, description = "The sync's id"),
+        SyncPath,
         ("limit" = Option<i64>, Query, description = "At most this many runs (1 to 1000; default 50)"),
     ),
     responses(
         (status = 200, description = "The runs, newest first", body = SyncRunList),
         (status = 400, description = "A sync of another destination", body = ErrorResponse),
-        (status = 401, description = "No valid token", body = ErrorResponse),
-        (status = 404, description = "No such sync", body = ErrorResponse),
         (status = 422, description = "Not a sync id, or a bad limit", body = crate::error::ValidationFailure),
-        (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
+        Guarded,
+        NoSuchSync,
     ),
-    security(("bearerAuth" = []))
 )]
 pub(crate) async fn list_runs(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    params: Result<Path<(String, String)>, PathRejection>,
-    q: Result<Query<HashMap<String, String>>, QueryRejection>,
+    KindAndId(kind, id): KindAndId<SyncId>,
+    Params(q): Params,
 ) -> Result<Json<SyncRunList>, ApiError> {
-    let (kind, id) = kind_and_id(&state, params, sync_id)?;
-    let limit = match query(q)?.get("limit") {
+    let limit = match q.get("limit") {
         None => 50,
         Some(text) => text
             .parse::<usize>()
@@ -155,25 +146,21 @@ async fn plan_now(state: &ApiState, id: SyncId) -> Result<Plan, ApiError> {
     tag = "Secret Syncs (kms-sync extensions)",
     operation_id = "planSecretSync",
     params(
-        ("destination" = String, Path, description = "A destination kind this API serves (`GET /api/v1/secret-syncs/options` lists them)"),
-        ("syncId" = String, Path, description = "The sync's id"),
+        SyncPath,
     ),
     responses(
         (status = 200, description = "The plan: keys and actions, never a value", body = SyncPlanEnvelope),
         (status = 400, description = "A sync of another destination, or planning not configured", body = ErrorResponse),
-        (status = 401, description = "No valid token", body = ErrorResponse),
-        (status = 404, description = "No such sync", body = ErrorResponse),
         (status = 422, description = "Not a sync id", body = crate::error::ValidationFailure),
-        (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
+        Guarded,
+        NoSuchSync,
     ),
-    security(("bearerAuth" = []))
 )]
 pub(crate) async fn plan_sync(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    params: Result<Path<(String, String)>, PathRejection>,
+    KindAndId(kind, id): KindAndId<SyncId>,
 ) -> Result<Json<SyncPlanEnvelope>, ApiError> {
-    let (kind, id) = kind_and_id(&state, params, sync_id)?;
     sync_of(&state, &caller, kind, id, Action::Read).await?;
     let plan = plan_now(&state, id).await?;
     Ok(Json(SyncPlanEnvelope {

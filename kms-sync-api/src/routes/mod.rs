@@ -5,18 +5,17 @@ pub(crate) mod audit;
 pub(crate) mod available;
 pub(crate) mod catalog;
 pub(crate) mod connections;
+mod doc;
+mod extract;
 pub(crate) mod history;
 pub(crate) mod syncs;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::rejection::PathRejection;
-use axum::extract::Path;
 use kms_sync_core::DestinationFacts;
 use kms_sync_fleet::SyncRegistry;
 
-use crate::body::path;
 use crate::error::ApiError;
 use crate::present::Presenter;
 
@@ -67,16 +66,4 @@ impl ApiState {
     pub fn display_name(&self, kind: &str) -> &'static str {
         self.facts(kind).display_name()
     }
-}
-
-/// The destination kind (or app) and the id of a `/{kind}/{id}` URL, the id read by
-/// `parse`: 404 for a kind this API does not serve, then the id's own error.
-pub(crate) fn kind_and_id<T>(
-    state: &ApiState,
-    params: Result<Path<(String, String)>, PathRejection>,
-    parse: fn(&str) -> Result<T, ApiError>,
-) -> Result<(&'static str, T), ApiError> {
-    let (kind, id) = path(params)?;
-    let kind = state.kind(&kind)?;
-    Ok((kind, parse(&id)?))
 }

@@ -1,44 +1,41 @@
 //! `/api/v1/secret-syncs/{destination}…`: the KMS's Secret Syncs routes.
 
-use std::collections::HashMap;
 use std::time::Instant;
 
-use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
 use axum::Extension;
 use axum::Json;
-use kms_sync_core::{DestinationFacts, Operation, RunStatus};
+use kms_sync_core::{Operation, RunStatus};
 use kms_sync_fleet::{
     AuditEventKind, JobId, SyncId, SyncPatch, SyncRecord, TriggerCause, Triggered,
 };
 use serde_json::{Map, Value};
 
-use super::access::{self, may_read_sync, require_place, usable_connection};
-use super::{kind_and_id, ApiState};
+use super::access::{self, may_read_sync, presented_syncs, require_place, usable_connection};
+use super::doc::{
+    BodyRefused, Checked, DestinationPath, NoSuchConnection, ProjectQuery, SyncPath, SyncRefused,
+};
+use super::extract::{Kind, KindAndId, Params, RawJson};
+use super::ApiState;
 use crate::audit;
 use crate::auth::Caller;
 use crate::authz::Action;
 use crate::body::{
-    check_environment, check_secret_path, check_sync_name, json_object, path, query,
-    required_query, shown, string_field,
+    check_environment, check_secret_path, check_sync_name, path, required_query, shown,
+    string_field,
 };
 use crate::checks::folder_exists;
 use crate::error::{ApiError, ErrorResponse};
 use crate::issues::typed;
 use crate::model::{
-    CheckDestinationRequest, CheckDestinationResponse, CreateSecretSyncRequest, DestinationOverlap,
-    SecretSyncEnvelope, SecretSyncList, UpdateSecretSyncRequest,
+    CheckDestinationRequest, CheckDestinationResponse, CreateSecretSyncRequest, SecretSyncEnvelope,
+    SecretSyncList, UpdateSecretSyncRequest,
 };
-use crate::overlap::{duplicates, Probe};
+use crate::nested;
+use crate::overlap::CheckBody;
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
-
-/// The sync id of the URL, or 400 naming `syncId`.
-fn sync_id(text: &str) -> Result<SyncId, ApiError> {
-    SyncId::parse(text).map_err(|_| ApiError::invalid(&["syncId"], "Invalid uuid"))
-}
 
 /// The sync `id`, which the caller must be able to read (else 404, as for a missing id),
 /// must be one of `kind` (else 400, as the KMS answers), and on which the caller must be
@@ -121,38 +118,26 @@ fn check_fields(state: &ApiState, kind: &str, body: &Map<String, Value>) -> Resu
     tag = "Secret Syncs",
     operation_id = "listSecretSyncs",
     params(
-        ("destination" = String, Path, description = "A destination kind this API serves (`GET /api/v1/secret-syncs/options` lists them)"),
-        ("projectId" = String, Query, description = "The KMS project"),
+        DestinationPath,
+        ProjectQuery,
     ),
     responses(
         (status = 200, description = "The project's syncs of this destination, oldest first", body = SecretSyncList),
         (status = 400, description = "No projectId", body = ErrorResponse),
-        (status = 401, description = "No valid token", body = ErrorResponse),
-        (status = 403, description = "The caller may not do this here", body = ErrorResponse),
-        (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
+        Checked,
     ),
-    security(("bearerAuth" = []))
 )]
 pub(crate) async fn list_syncs(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    params: Result<Path<String>, PathRejection>,
-    q: Result<Query<HashMap<String, String>>, QueryRejection>,
+    Kind(kind): Kind,
+    Params(q): Params,
 ) -> ApiResult<SecretSyncList> {
-    let kind = state.kind(&path(params)?)?;
-    let project = required_query(&query(q)?, "projectId", "Project ID required")?;
+    let project = required_query(&q, "projectId", "Project ID required")?;
     let records = state.registry.syncs().list(kind, Some(&project)).await?;
-    let secret_syncs = records
-        .iter()
-        .filter(|r| may_read_sync(&caller.principal, r))
-        .map(|r| state.present.sync(r))
-        .collect::<Result<Vec<_>, _>>()?;
-    let event = audit::by(&caller, AuditEventKind::GetSecretSyncs)
-        .project(project.as_str())
-        .destination(kind)
-        .meta("syncIds", audit::ids(&secret_syncs, |s| s.id.clone()))
-        .meta("count", secret_syncs.len());
-    audit::record(&state, event).await;
+    let secret_syncs = presented_syncs(&state, &caller.principal, &records)?;
+    let event = audit::syncs_listed(&caller, &project, &secret_syncs);
+    audit::record(&state, event.destination(kind)).await;
     Ok(Json(SecretSyncList { secret_syncs }))
 }
 
@@ -163,36 +148,28 @@ pub(crate) async fn list_syncs(
     path = "/api/v1/secret-syncs/{destination}",
     tag = "Secret Syncs",
     operation_id = "createSecretSync",
-    params(("destination" = String, Path, description = "A destination kind this API serves (`GET /api/v1/secret-syncs/options` lists them)")),
+    params(DestinationPath),
     request_body(content = CreateSecretSyncRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "The sync", body = SecretSyncEnvelope),
-        (status = 400, description = "Refused beyond its shape (a duplicate name, a config the destination refuses), naming it", body = ErrorResponse),
-        (status = 422, description = "The body does not fit its type: the issues, each with its path", body = crate::error::ValidationFailure),
-        (status = 401, description = "No valid token", body = ErrorResponse),
-        (status = 403, description = "The caller may not do this here", body = ErrorResponse),
-        (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
-        (status = 404, description = "No such connection", body = ErrorResponse),
-        (status = 413, description = "The body is too large", body = ErrorResponse),
-        (status = 415, description = "The body is not JSON", body = ErrorResponse),
+        BodyRefused,
+        NoSuchConnection,
     ),
-    security(("bearerAuth" = []))
 )]
 pub(crate) async fn create_sync(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    params: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    Kind(kind): Kind,
+    body: RawJson,
 ) -> ApiResult<SecretSyncEnvelope> {
-    let kind = state.kind(&path(params)?)?;
-    let body = json_object(&headers, body, "sync definition")?;
+    let body = body.object("sync definition")?;
     let _: CreateSecretSyncRequest = typed(&body.text)?;
     let Some(project) = string_field(&body.object, "projectId")?.filter(|p| !p.trim().is_empty())
     else {
         return Err(ApiError::invalid(&["projectId"], "Project ID required"));
     };
     check_fields(&state, kind, &body.object)?;
+    nested::check_config(state.registry.destinations().factory(kind)?, &body.object)?;
     let environment = required(&body.object, "environment")?;
     let secret_path = required(&body.object, "secretPath")?;
     let who = &caller.principal;
@@ -215,25 +192,19 @@ pub(crate) async fn create_sync(
     tag = "Secret Syncs",
     operation_id = "getSecretSync",
     params(
-        ("destination" = String, Path, description = "A destination kind this API serves (`GET /api/v1/secret-syncs/options` lists them)"),
-        ("syncId" = String, Path, description = "The sync's id"),
+        SyncPath,
     ),
     responses(
         (status = 200, description = "The sync", body = SecretSyncEnvelope),
         (status = 400, description = "Not a sync id, or a sync of another destination", body = ErrorResponse),
-        (status = 401, description = "No valid token", body = ErrorResponse),
-        (status = 403, description = "The caller may not do this here", body = ErrorResponse),
-        (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
-        (status = 404, description = "No such sync", body = ErrorResponse),
+        SyncRefused,
     ),
-    security(("bearerAuth" = []))
 )]
 pub(crate) async fn get_sync(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    params: Result<Path<(String, String)>, PathRejection>,
+    KindAndId(kind, id): KindAndId<SyncId>,
 ) -> ApiResult<SecretSyncEnvelope> {
-    let (kind, id) = kind_and_id(&state, params, sync_id)?;
     let record = sync_of(&state, &caller, kind, id, Action::Read).await?;
     let event = audit::about_sync(&caller, AuditEventKind::GetSecretSync, &record);
     audit::record(&state, event).await;
@@ -247,30 +218,26 @@ pub(crate) async fn get_sync(
     tag = "Secret Syncs",
     operation_id = "getSecretSyncByName",
     params(
-        ("destination" = String, Path, description = "A destination kind this API serves (`GET /api/v1/secret-syncs/options` lists them)"),
+        DestinationPath,
         ("syncName" = String, Path, description = "The sync's name (slug-friendly)"),
-        ("projectId" = String, Query, description = "The KMS project"),
+        ProjectQuery,
     ),
     responses(
         (status = 200, description = "The sync", body = SecretSyncEnvelope),
         (status = 400, description = "Not a sync name, or no projectId", body = ErrorResponse),
-        (status = 401, description = "No valid token", body = ErrorResponse),
-        (status = 403, description = "The caller may not do this here", body = ErrorResponse),
-        (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
-        (status = 404, description = "No such sync", body = ErrorResponse),
+        SyncRefused,
     ),
-    security(("bearerAuth" = []))
 )]
 pub(crate) async fn get_sync_by_name(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
     params: Result<Path<(String, String)>, PathRejection>,
-    q: Result<Query<HashMap<String, String>>, QueryRejection>,
+    Params(q): Params,
 ) -> ApiResult<SecretSyncEnvelope> {
     let (destination, name) = path(params)?;
     let kind = state.kind(&destination)?;
     check_sync_name("syncName", &name)?;
-    let project = required_query(&query(q)?, "projectId", "Project ID required")?;
+    let project = required_query(&q, "projectId", "Project ID required")?;
     let missing = || {
         ApiError::not_found(format!(
             "Could not find {} Sync with name \"{name}\"",
@@ -302,34 +269,25 @@ pub(crate) async fn get_sync_by_name(
     tag = "Secret Syncs",
     operation_id = "updateSecretSync",
     params(
-        ("destination" = String, Path, description = "A destination kind this API serves (`GET /api/v1/secret-syncs/options` lists them)"),
-        ("syncId" = String, Path, description = "The sync's id"),
+        SyncPath,
     ),
     request_body(content = UpdateSecretSyncRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "The sync as updated", body = SecretSyncEnvelope),
-        (status = 400, description = "Refused beyond its shape (a duplicate name, a config the destination refuses), naming it", body = ErrorResponse),
-        (status = 422, description = "The body does not fit its type: the issues, each with its path", body = crate::error::ValidationFailure),
-        (status = 401, description = "No valid token", body = ErrorResponse),
-        (status = 403, description = "The caller may not do this here", body = ErrorResponse),
-        (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
         (status = 404, description = "No such sync or connection", body = ErrorResponse),
-        (status = 413, description = "The body is too large", body = ErrorResponse),
-        (status = 415, description = "The body is not JSON", body = ErrorResponse),
+        BodyRefused,
     ),
-    security(("bearerAuth" = []))
 )]
 pub(crate) async fn update_sync(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    params: Result<Path<(String, String)>, PathRejection>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    KindAndId(kind, id): KindAndId<SyncId>,
+    body: RawJson,
 ) -> ApiResult<SecretSyncEnvelope> {
-    let (kind, id) = kind_and_id(&state, params, sync_id)?;
-    let body = json_object(&headers, body, "sync update")?;
+    let body = body.object("sync update")?;
     let _: UpdateSecretSyncRequest = typed(&body.text)?;
     check_fields(&state, kind, &body.object)?;
+    nested::check_config(state.registry.destinations().factory(kind)?, &body.object)?;
     let patch = SyncPatch::from_json(&body.text)?;
     let current = sync_of(&state, &caller, kind, id, Action::Edit).await?;
     check_move(&state, &caller, &current, &body.object).await?;
@@ -381,28 +339,22 @@ async fn check_move(
     tag = "Secret Syncs",
     operation_id = "deleteSecretSync",
     params(
-        ("destination" = String, Path, description = "A destination kind this API serves (`GET /api/v1/secret-syncs/options` lists them)"),
-        ("syncId" = String, Path, description = "The sync's id"),
+        SyncPath,
         ("removeSecrets" = Option<String>, Query, description = "`true` or `false` (default)"),
     ),
     responses(
         (status = 200, description = "The deleted sync, or (removeSecrets=true) the sync with its remove queued", body = SecretSyncEnvelope),
         (status = 400, description = "Bad removeSecrets, or a disabled sync asked to remove", body = ErrorResponse),
-        (status = 401, description = "No valid token", body = ErrorResponse),
-        (status = 403, description = "The caller may not do this here", body = ErrorResponse),
-        (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
-        (status = 404, description = "No such sync", body = ErrorResponse),
+        SyncRefused,
     ),
-    security(("bearerAuth" = []))
 )]
 pub(crate) async fn delete_sync(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    params: Result<Path<(String, String)>, PathRejection>,
-    q: Result<Query<HashMap<String, String>>, QueryRejection>,
+    KindAndId(kind, id): KindAndId<SyncId>,
+    Params(q): Params,
 ) -> ApiResult<SecretSyncEnvelope> {
-    let (kind, id) = kind_and_id(&state, params, sync_id)?;
-    let remove = match query(q)?.get("removeSecrets").map(String::as_str) {
+    let remove = match q.get("removeSecrets").map(String::as_str) {
         None | Some("false") => false,
         Some("true") => true,
         Some(other) => {
@@ -534,25 +486,20 @@ fn queued_event(operation: Operation) -> AuditEventKind {
     tag = "Secret Syncs",
     operation_id = "syncSecretSync",
     params(
-        ("destination" = String, Path, description = "A destination kind this API serves (`GET /api/v1/secret-syncs/options` lists them)"),
-        ("syncId" = String, Path, description = "The sync's id"),
+        SyncPath,
     ),
     responses(
         (status = 200, description = "The sync with its job queued", body = SecretSyncEnvelope),
         (status = 400, description = "Not a sync id, or a disabled sync", body = ErrorResponse),
-        (status = 401, description = "No valid token", body = ErrorResponse),
-        (status = 403, description = "The caller may not do this here", body = ErrorResponse),
-        (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
-        (status = 404, description = "No such sync", body = ErrorResponse),
+        SyncRefused,
     ),
-    security(("bearerAuth" = []))
 )]
 pub(crate) async fn sync_secrets(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    params: Result<Path<(String, String)>, PathRejection>,
+    KindAndId(kind, id): KindAndId<SyncId>,
 ) -> ApiResult<SecretSyncEnvelope> {
-    run(state, caller, params, Operation::Sync).await
+    run(&state, &caller, kind, id, Operation::Sync).await
 }
 
 /// Queue a removal of what the sync wrote: `removeStatus: pending`, `lastRemoveJobId`.
@@ -562,48 +509,44 @@ pub(crate) async fn sync_secrets(
     tag = "Secret Syncs",
     operation_id = "removeSecretSyncSecrets",
     params(
-        ("destination" = String, Path, description = "A destination kind this API serves (`GET /api/v1/secret-syncs/options` lists them)"),
-        ("syncId" = String, Path, description = "The sync's id"),
+        SyncPath,
     ),
     responses(
         (status = 200, description = "The sync with its job queued", body = SecretSyncEnvelope),
         (status = 400, description = "Not a sync id, or a disabled sync", body = ErrorResponse),
-        (status = 401, description = "No valid token", body = ErrorResponse),
-        (status = 403, description = "The caller may not do this here", body = ErrorResponse),
-        (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
-        (status = 404, description = "No such sync", body = ErrorResponse),
+        SyncRefused,
     ),
-    security(("bearerAuth" = []))
 )]
 pub(crate) async fn remove_secrets(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    params: Result<Path<(String, String)>, PathRejection>,
+    KindAndId(kind, id): KindAndId<SyncId>,
 ) -> ApiResult<SecretSyncEnvelope> {
-    run(state, caller, params, Operation::Remove).await
+    run(&state, &caller, kind, id, Operation::Remove).await
 }
 
+/// Queues `operation` of sync `id` of `kind` (manual), as the caller asked.
 async fn run(
-    state: ApiState,
-    caller: Caller,
-    params: Result<Path<(String, String)>, PathRejection>,
+    state: &ApiState,
+    caller: &Caller,
+    kind: &str,
+    id: SyncId,
     operation: Operation,
 ) -> ApiResult<SecretSyncEnvelope> {
-    let (kind, id) = kind_and_id(&state, params, sync_id)?;
     let action = match operation {
         Operation::Remove => Action::RemoveSecrets,
         Operation::Import => Action::ImportSecrets,
         _ => Action::SyncSecrets,
     };
-    let record = sync_of(&state, &caller, kind, id, action).await?;
+    let record = sync_of(state, caller, kind, id, action).await?;
     refuse_while_running(&record, operation)?;
-    let job = trigger(&state, id, operation).await?;
+    let job = trigger(state, id, operation).await?;
     let record = queued(state.registry.syncs().get(id).await?, operation, job);
-    let event = audit::about_sync(&caller, queued_event(operation), &record)
+    let event = audit::about_sync(caller, queued_event(operation), &record)
         .meta("jobId", job.to_string())
         .meta("phase", "queued");
-    audit::record(&state, event).await;
-    envelope(&state, &record)
+    audit::record(state, event).await;
+    envelope(state, &record)
 }
 
 /// Import from the destination: refused with the KMS's words ("… does not support importing
@@ -614,26 +557,21 @@ async fn run(
     tag = "Secret Syncs",
     operation_id = "importSecretSyncSecrets",
     params(
-        ("destination" = String, Path, description = "A destination kind this API serves (`GET /api/v1/secret-syncs/options` lists them)"),
-        ("syncId" = String, Path, description = "The sync's id"),
+        SyncPath,
         ("importBehavior" = String, Query, description = "`prioritize-source` or `prioritize-destination`"),
     ),
     responses(
         (status = 400, description = "The destination does not support importing secrets", body = ErrorResponse),
-        (status = 401, description = "No valid token", body = ErrorResponse),
-        (status = 403, description = "The caller may not do this here", body = ErrorResponse),
-        (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
+        Checked,
     ),
-    security(("bearerAuth" = []))
 )]
 pub(crate) async fn import_secrets(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    params: Result<Path<(String, String)>, PathRejection>,
-    q: Result<Query<HashMap<String, String>>, QueryRejection>,
+    KindAndId(kind, id): KindAndId<SyncId>,
+    Params(q): Params,
 ) -> Result<Json<SecretSyncEnvelope>, ApiError> {
-    let (kind, id) = kind_and_id(&state, params, sync_id)?;
-    match query(q)?.get("importBehavior").map(String::as_str) {
+    match q.get("importBehavior").map(String::as_str) {
         Some("prioritize-source" | "prioritize-destination") => {}
         _ => {
             return Err(ApiError::invalid(
@@ -643,13 +581,7 @@ pub(crate) async fn import_secrets(
         }
     }
     if state.facts(kind).can_import_secrets() {
-        return run(
-            state,
-            caller,
-            Ok(Path((kind.to_owned(), id.to_string()))),
-            Operation::Import,
-        )
-        .await;
+        return run(&state, &caller, kind, id, Operation::Import).await;
     }
     sync_of(&state, &caller, kind, id, Action::ImportSecrets).await?;
     Err(ApiError::bad_request(format!(
@@ -665,110 +597,33 @@ pub(crate) async fn import_secrets(
     path = "/api/v1/secret-syncs/{destination}/check-destination",
     tag = "Secret Syncs",
     operation_id = "checkSecretSyncDestination",
-    params(("destination" = String, Path, description = "A destination kind this API serves (`GET /api/v1/secret-syncs/options` lists them)")),
+    params(DestinationPath),
     request_body(content = CheckDestinationRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "The syncs already writing it", body = CheckDestinationResponse),
-        (status = 400, description = "Refused beyond its shape (a duplicate name, a config the destination refuses), naming it", body = ErrorResponse),
-        (status = 422, description = "The body does not fit its type: the issues, each with its path", body = crate::error::ValidationFailure),
-        (status = 401, description = "No valid token", body = ErrorResponse),
-        (status = 403, description = "The caller may not do this here", body = ErrorResponse),
-        (status = 429, description = "Over the caller's rate limit (`Retry-After`)", body = ErrorResponse),
+        BodyRefused,
     ),
-    security(("bearerAuth" = []))
 )]
 pub(crate) async fn check_destination(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    params: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    Kind(kind): Kind,
+    body: RawJson,
 ) -> ApiResult<CheckDestinationResponse> {
-    let kind = state.kind(&path(params)?)?;
-    let body = json_object(&headers, body, "check-destination body")?;
+    let body = body.object("check-destination body")?;
     let check = CheckBody::read(&body.text)?;
     let who = &caller.principal;
-    if !who.may_sync_somewhere(Some(check.request.project_id.trim()), Action::Read) {
+    if !who.may_sync_somewhere(Some(check.project_id()), Action::Read) {
         return Err(access::denied(
             Action::Read,
             crate::authz::Subject::SecretSyncs,
         ));
     }
-    if check.config.is_empty() {
-        return Ok(Json(CheckDestinationResponse {
-            has_duplicate: false,
-            duplicate_project_id: None,
-            key_schema_overlap: false,
-            duplicates: Vec::new(),
-        }));
-    }
     // Only the syncs the caller may read: another tenant's are never revealed.
-    let mut all = state.registry.syncs().list(kind, None).await?;
-    all.retain(|s| may_read_sync(who, s));
-    let duplicates = check.duplicates(&state.facts(kind), &all)?;
-    Ok(Json(CheckDestinationResponse {
-        has_duplicate: !duplicates.is_empty(),
-        duplicate_project_id: duplicates.first().and_then(|d| d.project_id.clone()),
-        key_schema_overlap: duplicates.iter().any(|d| d.key_schema_overlap),
-        duplicates,
-    }))
-}
-
-/// A check-destination body, read and checked.
-struct CheckBody {
-    request: CheckDestinationRequest,
-    exclude: Option<SyncId>,
-    config: Map<String, Value>,
-}
-
-impl CheckBody {
-    fn read(text: &str) -> Result<CheckBody, ApiError> {
-        let request: CheckDestinationRequest = typed(text)?;
-        uuid_field("projectId", &request.project_id)?;
-        if let Some(id) = &request.connection_id {
-            uuid_field("connectionId", id)?;
-        }
-        let exclude = match &request.exclude_sync_id {
-            Some(id) => Some(
-                SyncId::parse(id)
-                    .map_err(|_| ApiError::invalid(&["excludeSyncId"], "Invalid uuid"))?,
-            ),
-            None => None,
-        };
-        let config = match &request.destination_config {
-            None | Some(Value::Null) => Map::new(),
-            Some(Value::Object(m)) => m.clone(),
-            Some(_) => return Err(ApiError::invalid(&["destinationConfig"], "Expected object")),
-        };
-        if let Some(env) = &request.environment {
-            check_environment(env)?;
-        }
-        Ok(CheckBody {
-            request,
-            exclude,
-            config,
-        })
+    let mut all = Vec::new();
+    if check.asks() {
+        all = state.registry.syncs().list(kind, None).await?;
+        all.retain(|s| may_read_sync(who, s));
     }
-
-    /// Every sync of `all` but the excluded one writing this destination config, with
-    /// whether its key schema overlaps this one's (the search is in `overlap.rs`).
-    fn duplicates(
-        &self,
-        facts: &DestinationFacts,
-        all: &[SyncRecord],
-    ) -> Result<Vec<DestinationOverlap>, ApiError> {
-        let probe = Probe {
-            config: &self.config,
-            key_schema: self.request.key_schema.clone(),
-            environment: self.request.environment.clone(),
-            exclude: self.exclude,
-        };
-        duplicates(facts, &probe, all)
-    }
-}
-
-fn uuid_field(field: &str, text: &str) -> Result<(), ApiError> {
-    uuid::Uuid::try_parse(text.trim())
-        .map(|_| ())
-        .map_err(|_| ApiError::invalid(&[field], "Invalid uuid"))
+    Ok(Json(check.answer(&state.facts(kind), &all)?))
 }

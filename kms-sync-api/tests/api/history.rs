@@ -6,25 +6,18 @@ use std::time::Duration;
 
 use kms_sync_api::Auth;
 use kms_sync_bitbucket::fake::{FakeBitbucket, FAKE_EMAIL, FAKE_TOKEN};
-use kms_sync_core::{DestinationRegistry, Error, Result};
-use kms_sync_fleet::{KeyRing, SyncRegistry};
-use kms_sync_hanzo::fake::FakeKms;
+use kms_sync_core::{Error, Result};
 use serde_json::json;
 
-use crate::fleet::{fakes_only, until, AtFake, FakeSources};
-use crate::runs_audit::{failing_sync, harness, recover};
+use crate::fleet::{bitbucket_fakes, FakeSources};
+use crate::runs_audit::{failed_then_recovered, harness};
 use crate::support::{expect, fixture, text, with_connection, Api, TOKEN};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_run_history_lists_each_run_newest_first_with_its_counts() -> Result<()> {
     let db = db!("the_run_history_lists_each_run_newest_first_with_its_counts");
     let h = harness(&db).await?;
-    let (url, conn_url) = failing_sync(&h).await?;
-    until(&h.api, &url, "the first run fails", |s| {
-        s["syncStatus"] == "failed"
-    })
-    .await?;
-    recover(&h, &url, &conn_url).await?;
+    let url = failed_then_recovered(&h).await?;
     let runs = h.api.get(&format!("{url}/runs?limit=100")).await?;
     expect(&runs, 200, "runs")?;
     let list = runs.body["runs"].as_array().cloned().unwrap_or_default();
@@ -52,18 +45,8 @@ async fn the_run_history_lists_each_run_newest_first_with_its_counts() -> Result
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_plan_names_each_key_and_action_and_no_value() -> Result<()> {
     let db = db!("the_plan_names_each_key_and_action_and_no_value");
-    let kms = Arc::new(FakeKms::start().await);
-    kms.set("dev", "/my-secrets", "DB_URL", "postgres://v1");
-    let bitbucket = FakeBitbucket::start().await;
-    bitbucket.add_repository("my-bitbucket-workspace", "my-bitbucket-repository");
-    let destinations = DestinationRegistry::new().with(AtFake(
-        kms_sync_bitbucket::BitbucketFactory,
-        bitbucket.base_url(),
-    ));
-    let registry = SyncRegistry::builder(db.pool().await?, destinations)
-        .key_ring(KeyRing::new("k1", [0x5a; 32])?)
-        .url_policy(fakes_only(&[bitbucket.base_url()])?)
-        .build()?;
+    let (kms, bitbucket, builder) = bitbucket_fakes(&db).await?;
+    let registry = builder.build()?;
     let sources = Arc::new(FakeSources(kms.clone()));
     let api = Api::custom(registry.clone(), Auth::bearer_tokens([TOKEN])?, |b| {
         b.planning(sources, vec![7u8; 32])

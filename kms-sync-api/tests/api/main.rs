@@ -5,19 +5,22 @@
 
 #[macro_use]
 mod support;
+mod audit_events;
 mod canary;
 mod catalog;
-mod checks;
+mod connections_write;
 mod fleet;
 mod fourth;
 mod history;
-mod hostile;
 mod limits;
 mod openapi;
 mod permissions;
 mod runs_audit;
 mod seeds;
 mod shape;
+mod syncs_check_destination;
+mod syncs_create;
+mod syncs_read;
+mod syncs_update;
 mod tenants;
 mod urls;
-mod validation;

@@ -25,37 +25,17 @@ fn unrouted(got: &crate::support::Answer) -> bool {
 
 const METHODS: [&str; 5] = ["GET", "POST", "PATCH", "DELETE", "PUT"];
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_openapi_document_matches_the_routes() -> Result<()> {
-    let db = db!("the_openapi_document_matches_the_routes");
-    let api = Api::start(&db).await?;
-    let served = api.get(OPENAPI_PATH).await?;
-    let generated =
-        serde_json::to_value(kms_sync_api::openapi_for(&crate::support::destinations()))
-            .map_err(crate::support::fail)?;
-    if served.body != generated {
-        return Err(Error::unexpected(
-            "the served document is not the generated one",
-        ));
-    }
-    let unauthenticated = answer(api.client.get(format!("{}{OPENAPI_PATH}", api.base))).await?;
-    if unauthenticated.status != 401 {
-        return Err(Error::unexpected("the document is served without a token"));
-    }
-    let paths = served.body["paths"]
-        .as_object()
-        .cloned()
-        .unwrap_or_default();
-    let mut documented = BTreeSet::new();
-    for (path, item) in &paths {
-        for method in METHODS {
-            if item.get(method.to_lowercase()).is_some() {
-                documented.insert((method, path.clone()));
-            }
-        }
-    }
-    // Every route of the table is documented (and nothing else).
-    let expected: BTreeSet<(&str, String)> = [
+/// The API over the test's database and the document it serves (checked 200).
+async fn served(db: &crate::support::TestDb) -> Result<(Api, Value)> {
+    let api = Api::start(db).await?;
+    let got = api.get(OPENAPI_PATH).await?;
+    crate::support::expect(&got, 200, "the OpenAPI document")?;
+    Ok((api, got.body))
+}
+
+/// Every route of the table (and nothing else), as method and path.
+fn expected_operations() -> BTreeSet<(&'static str, String)> {
+    [
         ("GET", "/api/v1/audit-events"),
         ("GET", "/api/v1/secret-syncs/{destination}/{syncId}/runs"),
         ("POST", "/api/v1/secret-syncs/{destination}/{syncId}/plan"),
@@ -101,12 +81,54 @@ async fn the_openapi_document_matches_the_routes() -> Result<()> {
     ]
     .into_iter()
     .map(|(m, p)| (m, p.to_owned()))
-    .collect();
+    .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_served_openapi_document_is_the_generated_one_and_needs_a_token() -> Result<()> {
+    let db = db!("openapi_served_is_generated");
+    let (api, served) = served(&db).await?;
+    let generated =
+        serde_json::to_value(kms_sync_api::openapi_for(&crate::support::destinations()))
+            .map_err(crate::support::fail)?;
+    if served != generated {
+        return Err(Error::unexpected(
+            "the served document is not the generated one",
+        ));
+    }
+    let unauthenticated = answer(api.client.get(format!("{}{OPENAPI_PATH}", api.base))).await?;
+    if unauthenticated.status != 401 {
+        return Err(Error::unexpected("the document is served without a token"));
+    }
+    db.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_lists_every_route_of_the_table_and_nothing_else() -> Result<()> {
+    let db = db!("openapi_lists_every_route");
+    let (_api, served) = served(&db).await?;
+    let mut documented = BTreeSet::new();
+    for (path, item) in served["paths"].as_object().cloned().unwrap_or_default() {
+        for method in METHODS {
+            if item.get(method.to_lowercase()).is_some() {
+                documented.insert((method, path.clone()));
+            }
+        }
+    }
+    let expected = expected_operations();
     if documented != expected {
         return Err(Error::unexpected(format!(
             "documented {documented:?}\nexpected {expected:?}"
         )));
     }
+    db.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_documented_operation_is_served_and_secured_and_no_other_method_is() -> Result<()> {
+    let db = db!("openapi_operations_are_served");
+    let (api, served) = served(&db).await?;
+    let paths = served["paths"].as_object().cloned().unwrap_or_default();
     for (path, item) in &paths {
         let url = format!("{}{}", api.base, concrete(path));
         for method in METHODS {
@@ -138,7 +160,13 @@ async fn the_openapi_document_matches_the_routes() -> Result<()> {
             }
         }
     }
-    // Paths the document lacks are not served.
+    db.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paths_the_openapi_document_lacks_are_not_served() -> Result<()> {
+    let db = db!("openapi_stray_paths_unserved");
+    let (api, _served) = served(&db).await?;
     for stray in [
         "/api/v1/secret-syncs/options/a/b/c",
         "/api/v1/app-connections/bitbucket/a/b",
@@ -154,7 +182,14 @@ async fn the_openapi_document_matches_the_routes() -> Result<()> {
             )));
         }
     }
-    let schemas = served.body["components"]["schemas"]
+    db.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_has_the_kms_schemas_and_sync_fields() -> Result<()> {
+    let db = db!("openapi_has_the_schemas");
+    let (_api, served) = served(&db).await?;
+    let schemas = served["components"]["schemas"]
         .as_object()
         .cloned()
         .unwrap_or_default();

@@ -9,7 +9,7 @@ use kms_sync_fleet::{KeyRing, SyncRegistry};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::hostile::snapshot;
+use crate::support::snapshot;
 use crate::support::{destinations, expect, fixture, text, Answer, Api, TestDb, TOKEN};
 
 pub const PROJECT_A: &str = "aaaaaaaa-0000-4000-8000-00000000000a";

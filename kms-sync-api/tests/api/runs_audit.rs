@@ -9,17 +9,16 @@ use std::time::Duration;
 use hmac::{Hmac, Mac};
 use kms_sync_api::axum;
 use kms_sync_bitbucket::fake::{FakeBitbucket, FAKE_EMAIL, FAKE_TOKEN};
-use kms_sync_core::{DestinationRegistry, Error, Result};
+use kms_sync_core::{Error, Result};
 use kms_sync_fleet::{
-    AuditQuery, AuditRuns, FailureNotices, KeyRing, SyncRegistry, WebhookNotifier, Worker,
-    SIGNATURE_HEADER,
+    AuditQuery, AuditRecord, AuditRuns, FailureNotices, WebhookNotifier, Worker, SIGNATURE_HEADER,
 };
 use kms_sync_hanzo::fake::FakeKms;
 use reqwest::Method;
 use serde_json::{json, Value};
 use sha2::Sha256;
 
-use crate::fleet::{fakes_only, until, AtFake, FakeSources};
+use crate::fleet::{bitbucket_fakes, until, FakeSources};
 use crate::support::{expect, fixture, scan, text, with_connection, Api, TestDb, SAMPLE_PROJECT};
 
 const HOOK_KEY: &[u8] = b"notice-signing-key";
@@ -71,18 +70,9 @@ pub(crate) struct Harness {
 }
 
 pub(crate) async fn harness(db: &TestDb) -> Result<Harness> {
-    let kms = Arc::new(FakeKms::start().await);
-    kms.set("dev", "/my-secrets", "DB_URL", "postgres://v1");
-    let bitbucket = FakeBitbucket::start().await;
-    bitbucket.add_repository("my-bitbucket-workspace", "my-bitbucket-repository");
-    let destinations = DestinationRegistry::new().with(AtFake(
-        kms_sync_bitbucket::BitbucketFactory,
-        bitbucket.base_url(),
-    ));
-    let registry = SyncRegistry::builder(db.pool().await?, destinations)
-        .key_ring(KeyRing::new("k1", [0x5a; 32])?)
+    let (kms, bitbucket, builder) = bitbucket_fakes(db).await?;
+    let registry = builder
         .backoff(Duration::from_millis(100), Duration::from_millis(300))
-        .url_policy(fakes_only(&[bitbucket.base_url()])?)
         .build()?;
     let (url, received) = receiver().await?;
     let hook = WebhookNotifier::with_backoff(&url, HOOK_KEY.to_vec(), Duration::from_millis(20))?;
@@ -233,6 +223,17 @@ pub(crate) async fn recover(h: &Harness, url: &str, conn_url: &str) -> Result<()
     .map(|_| ())
 }
 
+/// A sync whose first run fails (a wrong token), then recovers (the right one): its URL.
+pub(crate) async fn failed_then_recovered(h: &Harness) -> Result<String> {
+    let (url, conn_url) = failing_sync(h).await?;
+    until(&h.api, &url, "the first run fails", |s| {
+        s["syncStatus"] == "failed"
+    })
+    .await?;
+    recover(h, &url, &conn_url).await?;
+    Ok(url)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_failing_destination_fires_one_notice_per_episode_and_one_on_recovery() -> Result<()> {
     let db = db!("a_failing_destination_fires_one_notice_per_episode_and_one_on_recovery");
@@ -272,17 +273,8 @@ async fn a_failing_destination_fires_one_notice_per_episode_and_one_on_recovery(
     db.finish().await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn every_run_is_audited_with_its_keys_and_no_value() -> Result<()> {
-    let db = db!("every_run_is_audited_with_its_keys_and_no_value");
-    let h = harness(&db).await?;
-    let (url, conn_url) = failing_sync(&h).await?;
-    until(&h.api, &url, "the first run fails", |s| {
-        s["syncStatus"] == "failed"
-    })
-    .await?;
-    recover(&h, &url, &conn_url).await?;
-    let sync_id = url.rsplit('/').next().unwrap_or_default().to_owned();
+/// The audit events of sync `sync_id`'s runs, once one has succeeded (5 s at most).
+async fn audited_runs(h: &Harness, sync_id: &str) -> Result<Vec<AuditRecord>> {
     let mut runs = Vec::new();
     for _ in 0..50 {
         runs = h
@@ -291,7 +283,7 @@ async fn every_run_is_audited_with_its_keys_and_no_value() -> Result<()> {
             .audit_log()
             .list(
                 &AuditQuery::new()
-                    .sync(sync_id.as_str())
+                    .sync(sync_id)
                     .event("secret-sync-sync-secrets"),
             )
             .await?;
@@ -303,21 +295,11 @@ async fn every_run_is_audited_with_its_keys_and_no_value() -> Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // The run that wrote the key names it (later runs found it unchanged).
-    let wrote = runs.iter().find(|r| {
-        *meta(r, "status") == json!("succeeded")
-            && r.event.actor.starts_with("fleet:")
-            && r.event.project_id.as_deref() == Some(SAMPLE_PROJECT)
-            && meta(r, "created")
-                .as_array()
-                .is_some_and(|keys| keys.len() == 1 && text(&keys[0], "").contains("DB_URL"))
-    });
-    if wrote.is_none() {
-        return Err(Error::unexpected(format!(
-            "no run event names the key it created: {runs:?}"
-        )));
-    }
-    // The route lists the calls and the runs, newest first, in the KMS's names.
+    Ok(runs)
+}
+
+/// The audit route lists the calls and the runs, newest first, in the KMS's names.
+async fn route_lists_calls_and_runs(h: &Harness) -> Result<()> {
     let listed = h
         .api
         .get(&format!(
@@ -344,6 +326,31 @@ async fn every_run_is_audited_with_its_keys_and_no_value() -> Result<()> {
             return Err(Error::unexpected(format!("no {want} in {names:?}")));
         }
     }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_run_is_audited_with_its_keys_and_no_value() -> Result<()> {
+    let db = db!("every_run_is_audited_with_its_keys_and_no_value");
+    let h = harness(&db).await?;
+    let url = failed_then_recovered(&h).await?;
+    let sync_id = url.rsplit('/').next().unwrap_or_default().to_owned();
+    let runs = audited_runs(&h, &sync_id).await?;
+    // The run that wrote the key names it (later runs found it unchanged).
+    let wrote = runs.iter().find(|r| {
+        *meta(r, "status") == json!("succeeded")
+            && r.event.actor.starts_with("fleet:")
+            && r.event.project_id.as_deref() == Some(SAMPLE_PROJECT)
+            && meta(r, "created")
+                .as_array()
+                .is_some_and(|keys| keys.len() == 1 && text(&keys[0], "").contains("DB_URL"))
+    });
+    if wrote.is_none() {
+        return Err(Error::unexpected(format!(
+            "no run event names the key it created: {runs:?}"
+        )));
+    }
+    route_lists_calls_and_runs(&h).await?;
     // The canary: no audit row holds a secret value or a credential.
     let every = h
         .api

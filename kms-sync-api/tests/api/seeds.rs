@@ -101,6 +101,13 @@ async fn sync(api: &Api, destination: &str, body: &str, sample_name: &str) -> Re
     Ok(created)
 }
 
+/// `got`, which must be 200 in the shape of the sample `sample_text`.
+fn shaped(got: Answer, what: &str, sample_text: &str) -> Result<Answer> {
+    expect(&got, 200, what)?;
+    same_shape(what, sample_text, &got)?;
+    Ok(got)
+}
+
 /// Everything a sync route answers for one sync, each compared with the sample.
 async fn walk_sync(
     api: &Api,
@@ -109,81 +116,10 @@ async fn walk_sync(
     sample_name: &str,
 ) -> Result<()> {
     let sample_text = fixture(sample_name)?;
-    let s = &created.body["secretSync"];
-    let id = text(s, "/id");
-    let project = text(s, "/projectId");
-    let name = text(s, "/name");
     let base = format!("/api/v1/secret-syncs/{destination}");
-
-    let got = api.get(&format!("{base}/{id}")).await?;
-    expect(&got, 200, "get by id")?;
-    same_shape("get by id", &sample_text, &got)?;
-    check(got.body == created.body, "get equals create", &got.body)?;
-
-    let by_name = api
-        .get(&format!("{base}/sync-name/{name}?projectId={project}"))
-        .await?;
-    expect(&by_name, 200, "get by name")?;
-    same_shape("get by name", &sample_text, &by_name)?;
-
-    let list = api.get(&format!("{base}?projectId={project}")).await?;
-    expect(&list, 200, "list")?;
-    let items = list.body["secretSyncs"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    check(items.len() == 1, "one sync listed", &list.body)?;
-    let first = Answer {
-        status: list.status,
-        body: json!({"secretSync": items.first().cloned().unwrap_or(Value::Null)}),
-        retry_after: None,
-    };
-    same_shape("list item", &sample_text, &first)?;
-    let other = api
-        .get(&format!("{base}?projectId=another-project"))
-        .await?;
-    check(
-        other.body["secretSyncs"] == json!([]),
-        "another project lists nothing",
-        &other.body,
-    )?;
-
-    let patched = api
-        .call(
-            Method::PATCH,
-            &format!("{base}/{id}"),
-            Some(r#"{"description": "patched by the API test"}"#),
-        )
-        .await?;
-    expect(&patched, 200, "patch")?;
-    same_shape("patch", &sample_text, &patched)?;
-    check(
-        patched.body["secretSync"]["version"] == json!(2)
-            && patched.body["secretSync"]["description"] == json!("patched by the API test"),
-        "version increases",
-        &patched.body,
-    )?;
-
-    let synced = api.post(&format!("{base}/{id}/sync-secrets"), "").await?;
-    expect(&synced, 200, "sync-secrets")?;
-    same_shape("sync-secrets", &sample_text, &synced)?;
-    check(
-        synced.body["secretSync"]["syncStatus"] == json!("pending")
-            && synced.body["secretSync"]["lastSyncJobId"].is_string(),
-        "sync-secrets is pending with a job",
-        &synced.body,
-    )?;
-
-    let removed = api.post(&format!("{base}/{id}/remove-secrets"), "").await?;
-    expect(&removed, 200, "remove-secrets")?;
-    same_shape("remove-secrets", &sample_text, &removed)?;
-    check(
-        removed.body["secretSync"]["removeStatus"] == json!("pending")
-            && removed.body["secretSync"]["lastRemoveJobId"].is_string(),
-        "remove-secrets is pending with a job",
-        &removed.body,
-    )?;
-
+    walk_reads(api, &base, created, &sample_text).await?;
+    walk_changes(api, &base, created, &sample_text).await?;
+    let id = text(&created.body, "/secretSync/id");
     let import = api
         .post(
             &format!("{base}/{id}/import-secrets?importBehavior=prioritize-source"),
@@ -203,7 +139,70 @@ async fn walk_sync(
             && import.body["reqId"].is_string(),
         "import is refused as the KMS documents",
         &import.body,
+    )
+}
+
+/// The reads of one sync: by id, by name, listed (and not in another project).
+async fn walk_reads(api: &Api, base: &str, created: &Answer, sample_text: &str) -> Result<()> {
+    let s = &created.body["secretSync"];
+    let (id, project, name) = (text(s, "/id"), text(s, "/projectId"), text(s, "/name"));
+    let got = shaped(
+        api.get(&format!("{base}/{id}")).await?,
+        "get by id",
+        sample_text,
     )?;
+    check(got.body == created.body, "get equals create", &got.body)?;
+    let by_name = format!("{base}/sync-name/{name}?projectId={project}");
+    shaped(api.get(&by_name).await?, "get by name", sample_text)?;
+    let list = api.get(&format!("{base}?projectId={project}")).await?;
+    expect(&list, 200, "list")?;
+    let items = list.body["secretSyncs"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    check(items.len() == 1, "one sync listed", &list.body)?;
+    let first = Answer {
+        status: list.status,
+        body: json!({"secretSync": items.first().cloned().unwrap_or(Value::Null)}),
+        retry_after: None,
+    };
+    same_shape("list item", sample_text, &first)?;
+    let other = api
+        .get(&format!("{base}?projectId=another-project"))
+        .await?;
+    check(
+        other.body["secretSyncs"] == json!([]),
+        "another project lists nothing",
+        &other.body,
+    )
+}
+
+/// The changes of one sync: a patch, a sync and a remove queued.
+async fn walk_changes(api: &Api, base: &str, created: &Answer, sample_text: &str) -> Result<()> {
+    let id = text(&created.body, "/secretSync/id");
+    let description = Some(r#"{"description": "patched by the API test"}"#);
+    let url = format!("{base}/{id}");
+    let patched = api.call(Method::PATCH, &url, description).await?;
+    let patched = shaped(patched, "patch", sample_text)?;
+    check(
+        patched.body["secretSync"]["version"] == json!(2)
+            && patched.body["secretSync"]["description"] == json!("patched by the API test"),
+        "version increases",
+        &patched.body,
+    )?;
+    for (route, status, job) in [
+        ("sync-secrets", "syncStatus", "lastSyncJobId"),
+        ("remove-secrets", "removeStatus", "lastRemoveJobId"),
+    ] {
+        let got = api.post(&format!("{base}/{id}/{route}"), "").await?;
+        let got = shaped(got, route, sample_text)?;
+        check(
+            got.body["secretSync"][status] == json!("pending")
+                && got.body["secretSync"][job].is_string(),
+            &format!("{route} is pending with a job"),
+            &got.body,
+        )?;
+    }
     Ok(())
 }
 
@@ -363,121 +362,6 @@ async fn octopus_deploy_from_the_seed_bodies() -> Result<()> {
     .await?;
     let id = text(&created.body, "/secretSync/id").to_owned();
     delete_both(&api, "octopus-deploy", &id, &conn).await?;
-    db.finish().await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn duplicates_conflict_and_check_destination_sees_them() -> Result<()> {
-    let db = db!("duplicates_conflict_and_check_destination_sees_them");
-    let api = Api::start(&db).await?;
-    let conn = connection(&api, "bitbucket").await?;
-    let again = api
-        .post(
-            "/api/v1/app-connections/bitbucket",
-            &fixture("bitbucket-connection.json")?,
-        )
-        .await?;
-    expect(
-        &again,
-        400,
-        "a second connection of that name (the KMS answers 400)",
-    )?;
-    let body = with_connection(&fixture("bitbucket-sync.json")?, &conn);
-    let first = api.post("/api/v1/secret-syncs/bitbucket", &body).await?;
-    expect(&first, 200, "create")?;
-    let dup = api.post("/api/v1/secret-syncs/bitbucket", &body).await?;
-    expect(
-        &dup,
-        400,
-        "the same name in the project (the KMS answers 400)",
-    )?;
-    check(
-        dup.body["error"] == json!("BadRequest")
-            && text(&dup.body, "/message").contains("my-bitbucket-sync"),
-        "the duplicate is the KMS's BadRequest naming the sync",
-        &dup.body,
-    )?;
-    let first_id = text(&first.body, "/secretSync/id").to_owned();
-    let project = "3c90c3cc-0d44-4b50-8888-8dd25736052a";
-    let config = json!({"workspaceSlug": "my-bitbucket-workspace", "repositorySlug": "my-bitbucket-repository"});
-
-    // The KMS's question: does another sync write this destination?
-    let check_body = json!({"projectId": project, "destinationConfig": config}).to_string();
-    let answer = api
-        .post(
-            "/api/v1/secret-syncs/bitbucket/check-destination",
-            &check_body,
-        )
-        .await?;
-    expect(&answer, 200, "check-destination")?;
-    check(
-        answer.body["hasDuplicate"] == json!(true)
-            && answer.body["duplicateProjectId"] == json!(project)
-            && answer.body["keySchemaOverlap"] == json!(true),
-        "the first sync (no key schema) writes it and manages every key",
-        &answer.body,
-    )?;
-    let excluded =
-        json!({"projectId": project, "destinationConfig": config, "excludeSyncId": first_id})
-            .to_string();
-    let answer = api
-        .post(
-            "/api/v1/secret-syncs/bitbucket/check-destination",
-            &excluded,
-        )
-        .await?;
-    check(
-        answer.body["hasDuplicate"] == json!(false)
-            && answer.body.get("duplicateProjectId").is_none(),
-        "excluding it leaves none",
-        &answer.body,
-    )?;
-    let other = json!({"projectId": project, "destinationConfig": {"workspaceSlug": "w", "repositorySlug": "r"}}).to_string();
-    let answer = api
-        .post("/api/v1/secret-syncs/bitbucket/check-destination", &other)
-        .await?;
-    check(
-        answer.body["hasDuplicate"] == json!(false),
-        "another repository",
-        &answer.body,
-    )?;
-
-    // Beyond the KMS: key schemas. Give the first sync a schema, then ask about another.
-    let patched = api
-        .call(
-            Method::PATCH,
-            &format!("/api/v1/secret-syncs/bitbucket/{first_id}"),
-            Some(r#"{"syncOptions": {"initialSyncBehavior": "overwrite-destination", "keySchema": "APP_{{secretKey}}"}}"#),
-        )
-        .await?;
-    expect(&patched, 200, "set a key schema")?;
-    let disjoint = json!({"projectId": project, "destinationConfig": config, "keySchema": "WEB_{{secretKey}}", "environment": "dev"}).to_string();
-    let answer = api
-        .post(
-            "/api/v1/secret-syncs/bitbucket/check-destination",
-            &disjoint,
-        )
-        .await?;
-    check(
-        answer.body["hasDuplicate"] == json!(true)
-            && answer.body["keySchemaOverlap"] == json!(false)
-            && answer.body["duplicates"][0]["keySchema"] == json!("APP_{{secretKey}}"),
-        "same destination, disjoint keys",
-        &answer.body,
-    )?;
-    let overlapping = json!({"projectId": project, "destinationConfig": config, "keySchema": "{{secretKey}}_PROD", "environment": "dev"}).to_string();
-    let answer = api
-        .post(
-            "/api/v1/secret-syncs/bitbucket/check-destination",
-            &overlapping,
-        )
-        .await?;
-    check(
-        answer.body["keySchemaOverlap"] == json!(true)
-            && answer.body["duplicates"][0]["exampleKey"] == json!("APP_KEY_PROD"),
-        "APP_{{secretKey}} and {{secretKey}}_PROD both manage APP_KEY_PROD",
-        &answer.body,
-    )?;
     db.finish().await
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use kms_sync_core::{DestinationRegistry, Error, Result};
 use kms_sync_fleet::{KeyRing, SyncRegistry};
 use reqwest::{Method, StatusCode};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 /// The API's token in these tests.
 pub const TOKEN: &str = "kms-sync-api-test-token-0123456789";
@@ -24,6 +24,14 @@ macro_rules! db {
             Some(db) => db,
             None => return Ok(()),
         }
+    };
+}
+
+/// `let s = seeded!("test_name");` — [`Seeded`] over the test's database, or return
+/// (skipped).
+macro_rules! seeded {
+    ($test:expr) => {
+        $crate::support::Seeded::new(db!($test)).await?
     };
 }
 
@@ -48,6 +56,13 @@ pub fn destinations() -> DestinationRegistry {
         .with(kms_sync_octopus::OctopusFactory)
 }
 
+/// The tests' registry over `db`: the three destinations, key ring `k1`.
+pub async fn registry(db: &TestDb) -> Result<SyncRegistry> {
+    SyncRegistry::builder(db.pool().await?, destinations())
+        .key_ring(KeyRing::new("k1", [0x5a; 32])?)
+        .build()
+}
+
 /// The API on 127.0.0.1 over `db`, and a client for it.
 pub struct Api {
     pub base: String,
@@ -68,10 +83,7 @@ impl Api {
     /// Starts the API (token [`TOKEN`], body limit [`BODY_LIMIT`], the OpenAPI document at
     /// [`OPENAPI_PATH`]) on a free port.
     pub async fn start(db: &TestDb) -> Result<Api> {
-        let registry = SyncRegistry::builder(db.pool().await?, destinations())
-            .key_ring(KeyRing::new("k1", [0x5a; 32])?)
-            .build()?;
-        Api::with_registry(registry).await
+        Api::with_registry(registry(db).await?).await
     }
 
     /// The API over `registry`, as [`start`](Self::start).
@@ -169,7 +181,36 @@ pub const CANARIES: &[&str] = &[
     "postgres://v1",
     "postgres://v2",
     TOKEN,
+    VALUE_CANARY,
 ];
+
+/// What validation tests send where a value does not fit: no answer may echo it.
+pub const VALUE_CANARY: &str = "canary-value-SECRET-0042";
+
+/// A 422's issues, each checked against the KMS's shape (`path`, `message`, `code`).
+pub fn issues(what: &str, got: &Answer) -> Result<Vec<Value>> {
+    expect(got, 422, what)?;
+    let body = &got.body;
+    let list = body["message"].as_array().cloned().unwrap_or_default();
+    let shaped = body["error"] == json!("ValidationFailure")
+        && body["statusCode"] == json!(422)
+        && body["reqId"].is_string()
+        && !list.is_empty()
+        && list
+            .iter()
+            .all(|i| i["path"].is_array() && i["message"].is_string() && i["code"].is_string());
+    if !shaped {
+        return Err(Error::unexpected(format!("{what}: {body}")));
+    }
+    Ok(list)
+}
+
+/// The first issue of a 422 (checked as [`issues`]): its path and its message.
+pub fn first_issue(what: &str, got: &Answer) -> Result<(Value, String)> {
+    let list = issues(what, got)?;
+    let first = list.first().cloned().unwrap_or(Value::Null);
+    Ok((first["path"].clone(), text(&first, "/message").to_owned()))
+}
 
 /// Fails when `text` (an answer) carries a canary.
 pub fn scan(what: &str, text: &str) -> Result<()> {
@@ -240,4 +281,147 @@ pub fn expect(answer: &Answer, status: u16, what: &str) -> Result<()> {
         "{what}: expected {status}, got {} {}",
         answer.status, answer.body
     )))
+}
+
+/// Everything the registry holds, as one text: connections, syncs, versions, statuses,
+/// pending triggers.
+pub async fn snapshot(db: &TestDb, api: &Api) -> Result<String> {
+    let mut out = String::new();
+    for kind in ["bitbucket", "checkly", "octopus-deploy"] {
+        for c in api.registry.connections().list(kind, None).await? {
+            out.push_str(&format!(
+                "{} {} {} v{} {:?}\n",
+                c.id, c.name, c.credentials, c.version, c.credentials_hash
+            ));
+        }
+        for s in api.registry.syncs().list(kind, None).await? {
+            out.push_str(&format!(
+                "{} {} {:?} v{} {} {} {:?}\n",
+                s.id,
+                s.name,
+                s.description,
+                s.version,
+                s.sync_options,
+                s.destination_config,
+                s.status
+            ));
+        }
+    }
+    for table in ["connections", "syncs", "sync_triggers", "sync_runs"] {
+        let n = db
+            .count(&format!("SELECT count(*) FROM {{s}}.{table}"))
+            .await?;
+        out.push_str(&format!("{table}: {n}\n"));
+    }
+    Ok(out)
+}
+
+/// The answer is a 4xx of `status` in the KMS's envelope, and `needle` is in its message
+/// — for a 422, in its issues (each with a `path` list and a `message`), as the KMS's
+/// `ValidationFailure` lists them.
+pub fn refused(what: &str, got: &Answer, status: u16, needle: &str) -> Result<()> {
+    let body = &got.body;
+    let message = match body["message"].as_array() {
+        Some(issues) if status == 422 && body["error"] == json!("ValidationFailure") => {
+            if issues
+                .iter()
+                .all(|i| i["path"].is_array() && i["message"].is_string())
+            {
+                body["message"].to_string()
+            } else {
+                String::new()
+            }
+        }
+        _ => text(body, "/message").to_owned(),
+    };
+    let ok = got.status.as_u16() == status
+        && body["statusCode"] == json!(status)
+        && body["error"].is_string()
+        && body["reqId"].is_string()
+        && message.contains(needle);
+    if ok {
+        return Ok(());
+    }
+    Err(Error::unexpected(format!(
+        "{what}: expected {status} mentioning `{needle}`, got {} {body}",
+        got.status
+    )))
+}
+
+/// The Bitbucket syncs and connections routes.
+pub const SYNCS: &str = "/api/v1/secret-syncs/bitbucket";
+/// The Bitbucket connections route.
+pub const CONNS: &str = "/api/v1/app-connections/bitbucket";
+/// An id no sync or connection has.
+pub const UNKNOWN_ID: &str = "0b8e1f8e-3c1a-4c4e-9a7e-8d2f0c1b2a3d";
+
+/// A registry holding the KMS's Bitbucket connection and sync samples, and the snapshot
+/// of what it held before the case under test.
+pub struct Seeded {
+    pub db: TestDb,
+    pub api: Api,
+    pub conn_id: String,
+    pub sync_id: String,
+    /// The sample sync body naming the created connection.
+    pub sync_body: String,
+    before: String,
+}
+
+impl Seeded {
+    /// The API over `db` with the samples created.
+    pub async fn new(db: TestDb) -> Result<Seeded> {
+        let api = Api::start(&db).await?;
+        let conn = api
+            .post(CONNS, &fixture("bitbucket-connection.json")?)
+            .await?;
+        expect(&conn, 200, "the sample connection")?;
+        let conn_id = text(&conn.body, "/appConnection/id").to_owned();
+        let sync_body = with_connection(&fixture("bitbucket-sync.json")?, &conn_id);
+        let created = api.post(SYNCS, &sync_body).await?;
+        expect(&created, 200, "the sample sync")?;
+        let sync_id = text(&created.body, "/secretSync/id").to_owned();
+        let before = snapshot(&db, &api).await?;
+        Ok(Seeded {
+            db,
+            api,
+            conn_id,
+            sync_id,
+            sync_body,
+            before,
+        })
+    }
+
+    /// `s` with what the registry holds now as the state to keep (after a test's own setup).
+    pub async fn again(s: Seeded) -> Result<Seeded> {
+        let before = snapshot(&s.db, &s.api).await?;
+        Ok(Seeded { before, ..s })
+    }
+
+    /// `/api/v1/secret-syncs/bitbucket/{syncId}`.
+    pub fn sync_url(&self) -> String {
+        format!("{SYNCS}/{}", self.sync_id)
+    }
+
+    /// `/api/v1/app-connections/bitbucket/{connectionId}`.
+    pub fn conn_url(&self) -> String {
+        format!("{CONNS}/{}", self.conn_id)
+    }
+
+    /// The sample sync body with `from` replaced by `to`.
+    pub fn sync_with(&self, from: &str, to: &str) -> String {
+        self.sync_body.replace(from, to)
+    }
+
+    /// Fails unless the registry holds exactly what it held before; then ends the test's
+    /// database.
+    pub async fn unchanged(self) -> Result<()> {
+        let after = snapshot(&self.db, &self.api).await?;
+        if self.before != after {
+            return Err(Error::unexpected(format!(
+                "the refused request changed the registry:\nbefore:\n{}\nafter:\n{after}",
+                self.before
+            )));
+        }
+        self.db.finish().await
+    }
 }

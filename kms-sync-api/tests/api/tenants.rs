@@ -8,8 +8,8 @@ use kms_sync_fleet::{KeyRing, SyncRegistry};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::hostile::snapshot;
 use crate::permissions::{sync_body, PROJECT_A, PROJECT_B};
+use crate::support::snapshot;
 use crate::support::{destinations, expect, text, Answer, Api};
 
 pub const TENANT_A: &str = "tenant-a-token-0123456789";

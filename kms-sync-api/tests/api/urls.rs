@@ -7,7 +7,7 @@ use kms_sync_core::{Error, Result};
 use reqwest::Method;
 use serde_json::json;
 
-use crate::hostile::snapshot;
+use crate::support::snapshot;
 use crate::support::{expect, text, Api};
 
 const CONNS: &str = "/api/v1/app-connections/octopus-deploy";

@@ -122,6 +122,28 @@ impl AuditQuery {
     }
 }
 
+impl AuditQuery {
+    /// Whether `record` is one this query selects (its filters; not the limit).
+    pub(crate) fn selects(&self, record: &AuditRecord) -> bool {
+        let event = &record.event;
+        let same = |want: &Option<String>, have: &Option<String>| {
+            want.is_none() || want.as_deref() == have.as_deref()
+        };
+        same(&self.project_id, &event.project_id)
+            && same(&self.sync_id, &event.sync_id)
+            && self
+                .event
+                .as_deref()
+                .is_none_or(|e| e == event.kind.as_str())
+            && self.before.is_none_or(|before| record.id < before)
+    }
+
+    /// How many records the query reads at most: its limit, 1 to 1000 (default 100).
+    pub(crate) fn capped_limit(&self) -> usize {
+        self.limit.unwrap_or(100).clamp(1, 1000)
+    }
+}
+
 impl PgAuditSink {
     pub(crate) fn new(shared: Arc<Shared>) -> PgAuditSink {
         PgAuditSink {
@@ -188,7 +210,7 @@ impl PgAuditSink {
              AND ($3::text IS NULL OR event = $3) AND ($4::bigint IS NULL OR id < $4) \
              ORDER BY id DESC LIMIT $5"
         ));
-        let limit = i64::try_from(query.limit.unwrap_or(100).clamp(1, 1000)).unwrap_or(100);
+        let limit = i64::try_from(query.capped_limit()).unwrap_or(100);
         let rows = client
             .query(
                 &sql,
@@ -260,5 +282,9 @@ impl AuditSink for PgAuditSink {
             self.prune().await?;
         }
         Ok(())
+    }
+
+    async fn list(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>> {
+        PgAuditSink::list(self, query).await
     }
 }
