@@ -21,6 +21,10 @@
 //!   Deploy the seed's `Spaces-1`/`Projects-123`. The fakes accept only their own
 //!   credentials (printed): the seed's placeholders (`<YOUR-API-TOKEN>`) are refused when a
 //!   sync runs, as Bitbucket would refuse them.
+//! - The API checks a new sync's folder in the fake KMS (a missing one is a 400 naming it)
+//!   and answers `POST …/{syncId}/plan` with the worker's ledger key. With
+//!   `KMS_SYNC_NOTICE_WEBHOOK_URL` and `KMS_SYNC_NOTICE_SIGNING_KEY` set, failing syncs
+//!   post signed failure notices there.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -28,7 +32,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use kms_sync::api::{ApiBuilder, Auth, TokenFileAuthorizer};
 use kms_sync::bitbucket::fake::{FakeBitbucket, FAKE_EMAIL, FAKE_TOKEN};
 use kms_sync::checkly::fake::{FakeChecklyServer, ACCOUNT_ID, FAKE_API_KEY};
-use kms_sync::fleet::{KeyRing, PgPool, PostgresConfig, SourceProvider, SyncRegistry, Worker};
+use kms_sync::fleet::{
+    FailureNotices, KeyRing, PgPool, PostgresConfig, SourceProvider, SyncRegistry, WebhookNotifier,
+    Worker,
+};
 use kms_sync::hanzo::fake::FakeKms;
 use kms_sync::http::ClientSettings;
 use kms_sync::net::UrlPolicy;
@@ -115,6 +122,18 @@ fn fakes_only(bases: &[String]) -> Result<UrlPolicy> {
     Ok(policy)
 }
 
+/// Failure notices posted to `KMS_SYNC_NOTICE_WEBHOOK_URL`, signed with
+/// `KMS_SYNC_NOTICE_SIGNING_KEY`, when both are set.
+fn notices(registry: &SyncRegistry) -> Result<Option<FailureNotices>> {
+    let url = std::env::var("KMS_SYNC_NOTICE_WEBHOOK_URL").ok();
+    let key = std::env::var("KMS_SYNC_NOTICE_SIGNING_KEY").ok();
+    let (Some(url), Some(key)) = (url, key) else {
+        return Ok(None);
+    };
+    let webhook = WebhookNotifier::new(&url, key.into_bytes())?;
+    Ok(Some(FailureNotices::new(registry.clone(), Arc::new(webhook))))
+}
+
 /// 32 random bytes (for the demo's keys; keep real ones in your secret store).
 fn random_key() -> [u8; 32] {
     let mut key = [0u8; 32];
@@ -178,13 +197,19 @@ async fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
         ])?)
         .build()?;
 
-    // The fleet's worker: runs what the API queues, and polls the KMS for changes.
-    let worker = Worker::builder(registry.clone(), Arc::new(FakeSources(kms.clone())))
+    // The fleet's worker: runs what the API queues, and polls the KMS for changes. The API
+    // reads the same sources (the folder check at create, plans) with the same ledger key.
+    let sources: Arc<dyn SourceProvider> = Arc::new(FakeSources(kms.clone()));
+    let ledger_key = random_key().to_vec();
+    let mut worker = Worker::builder(registry.clone(), sources.clone())
         .worker_id("example-worker")
-        .ledger_key(random_key().to_vec())
+        .ledger_key(ledger_key.clone())
         .fallback_poll(Duration::from_secs(2))
-        .source_poll(Some(Duration::from_secs(3)))
-        .build()?;
+        .source_poll(Some(Duration::from_secs(3)));
+    if let Some(notices) = notices(&registry)? {
+        worker = worker.run_listener(Arc::new(notices));
+    }
+    let worker = worker.build()?;
 
     // The API, for two tenants.
     let token_a = std::env::var("KMS_SYNC_API_TOKEN")
@@ -193,6 +218,7 @@ async fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     let auth = Auth::authorizer(two_tenants(&token_a, &token_b)?);
     let api = ApiBuilder::new(registry, auth)
         .openapi_path("/openapi.json")
+        .planning(sources, ledger_key)
         .build()?;
     let addr = std::env::var("KMS_SYNC_API_ADDR").unwrap_or_else(|_| "127.0.0.1:8080".to_owned());
     let listener = tokio::net::TcpListener::bind(&addr).await?;
