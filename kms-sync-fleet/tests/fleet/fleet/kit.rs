@@ -313,6 +313,45 @@ pub async fn sync(
     registry.syncs().create("fleet-memory", &body).await
 }
 
+/// A registry on `db`, its tracked factory and the `fleet-memory` connection: every fleet
+/// test's first three steps.
+pub async fn fleet(db: &TestDb) -> Result<(TrackedFactory, SyncRegistry, ConnectionRecord)> {
+    let tracked = TrackedFactory::default();
+    let registry = registry(db, &tracked).await?;
+    let conn = connection(&registry).await?;
+    Ok((tracked, registry, conn))
+}
+
+/// A manual sync `name` reading `/<path>` whose every write takes `write_delay_ms`.
+pub async fn slow_sync(
+    registry: &SyncRegistry,
+    connection: &ConnectionRecord,
+    name: &str,
+    path: &str,
+    write_delay_ms: u64,
+) -> Result<SyncRecord> {
+    let extra = format!(r#", "writeDelayMs": {write_delay_ms}"#);
+    sync(registry, connection, name, path, false, &extra).await
+}
+
+/// `count` manual syncs `s0`, `s1`, … reading `/p0` … `/p<sources - 1>` in turn, with
+/// `extra_config`; their ids.
+pub async fn many_syncs(
+    registry: &SyncRegistry,
+    connection: &ConnectionRecord,
+    count: usize,
+    sources: usize,
+    extra_config: &str,
+) -> Result<Vec<kms_sync_fleet::SyncId>> {
+    let mut ids = Vec::with_capacity(count);
+    for i in 0..count {
+        let (name, path) = (format!("s{i}"), format!("p{}", i % sources));
+        let s = sync(registry, connection, &name, &path, false, extra_config).await?;
+        ids.push(s.id);
+    }
+    Ok(ids)
+}
+
 /// A worker builder with the tests' ledger key, short leases, no source polling.
 pub fn worker(registry: SyncRegistry, sources: Arc<dyn SourceProvider>, id: &str) -> WorkerBuilder {
     Worker::builder(registry, sources)

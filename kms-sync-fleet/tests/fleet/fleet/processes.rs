@@ -12,7 +12,7 @@ use kms_sync_core::{Error, Operation, Result};
 use kms_sync_fleet::{JobId, PgPool, PostgresConfig, SyncId, SyncRegistry, TriggerCause};
 use uuid::Uuid;
 
-use super::{connection, destinations, quiescent, registry, sync, worker, Sources, TrackedFactory};
+use super::{destinations, fleet, many_syncs, quiescent, worker, Sources, TrackedFactory};
 use crate::support::{fail, TestDb};
 
 const TEST: &str = "fleet::processes::workers_in_separate_processes_run_each_trigger_once";
@@ -85,24 +85,8 @@ fn spawn(id: &str, db: &TestDb, stop: &std::path::Path) -> Result<std::process::
 
 async fn parent() -> Result<()> {
     let db = db!(TEST);
-    let tracked = TrackedFactory::default();
-    let registry = registry(&db, &tracked).await?;
-    let conn = connection(&registry).await?;
-    let mut ids = Vec::new();
-    for i in 0..SYNCS {
-        ids.push(
-            sync(
-                &registry,
-                &conn,
-                &format!("s{i}"),
-                &format!("p{}", i % 10),
-                false,
-                r#", "listDelayMs": 3"#,
-            )
-            .await?
-            .id,
-        );
-    }
+    let (_, registry, conn) = fleet(&db).await?;
+    let ids = many_syncs(&registry, &conn, SYNCS, 10, r#", "listDelayMs": 3"#).await?;
     let stop = std::env::temp_dir().join(format!("kms-sync-fleet-stop-{}", db.schema()));
     let _ = std::fs::remove_file(&stop);
     let children = (0..CHILDREN)

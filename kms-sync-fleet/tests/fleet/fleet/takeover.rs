@@ -9,7 +9,7 @@ use kms_sync_core::{Error, Operation, Result, RunStatus};
 use kms_sync_fleet::metrics::TAKEOVERS;
 use kms_sync_fleet::{RunState, TriggerCause};
 
-use super::{connection, recorder, registry, sync, worker, Running, Sources, TrackedFactory};
+use super::{connection, recorder, registry, slow_sync, worker, Running, Sources, TrackedFactory};
 use crate::support::fail;
 
 const TEST: &str = "fleet::takeover::a_killed_worker_is_taken_over_after_its_lease";
@@ -36,15 +36,7 @@ fn a_killed_worker_is_taken_over_after_its_lease() -> Result<()> {
     let (registry, victim) = outer.block_on(async {
         let registry = registry(&db, &tracked).await?;
         let conn = connection(&registry).await?;
-        let victim = sync(
-            &registry,
-            &conn,
-            "victim",
-            "p",
-            false,
-            r#", "writeDelayMs": 700"#,
-        )
-        .await?;
+        let victim = slow_sync(&registry, &conn, "victim", "p", 700).await?;
         Ok::<_, Error>((registry, victim))
     })?;
 

@@ -13,9 +13,7 @@ use kms_sync_fleet::metrics::{
 use kms_sync_fleet::{JobId, SourceKey, SyncId, TriggerCause};
 use uuid::Uuid;
 
-use super::{
-    connection, quiescent, recorder, registry, sync, worker, Running, Sources, TrackedFactory,
-};
+use super::{fleet, many_syncs, quiescent, recorder, slow_sync, sync, worker, Running, Sources};
 use crate::support::fail;
 
 const SYNCS: usize = 200;
@@ -26,22 +24,8 @@ const ROUNDS: usize = 3;
 async fn four_workers_run_every_trigger_exactly_once_and_never_overlap() -> Result<()> {
     let db = db!("fleet::workers::four_workers_run_every_trigger_exactly_once_and_never_overlap");
     let metrics = recorder();
-    let tracked = TrackedFactory::default();
-    let registry = registry(&db, &tracked).await?;
-    let conn = connection(&registry).await?;
-    let mut ids = Vec::new();
-    for i in 0..SYNCS {
-        let s = sync(
-            &registry,
-            &conn,
-            &format!("s{i}"),
-            &format!("p{}", i % SOURCES),
-            false,
-            r#", "listDelayMs": 2"#,
-        )
-        .await?;
-        ids.push(s.id);
-    }
+    let (tracked, registry, conn) = fleet(&db).await?;
+    let ids = many_syncs(&registry, &conn, SYNCS, SOURCES, r#", "listDelayMs": 2"#).await?;
     let sources = Arc::new(Sources::default());
     let mut workers = Vec::new();
     for w in 0..4 {
@@ -175,18 +159,8 @@ async fn four_workers_run_every_trigger_exactly_once_and_never_overlap() -> Resu
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_releases_a_running_sync_and_another_worker_runs_it() -> Result<()> {
     let db = db!("fleet::workers::shutdown_releases_a_running_sync_and_another_worker_runs_it");
-    let tracked = TrackedFactory::default();
-    let registry = registry(&db, &tracked).await?;
-    let conn = connection(&registry).await?;
-    let slow = sync(
-        &registry,
-        &conn,
-        "slow",
-        "p",
-        false,
-        r#", "writeDelayMs": 3000"#,
-    )
-    .await?;
+    let (tracked, registry, conn) = fleet(&db).await?;
+    let slow = slow_sync(&registry, &conn, "slow", "p", 3000).await?;
     let sources = Arc::new(Sources::default());
     let w1 = worker(registry.clone(), sources.clone(), "release-w1")
         .shutdown_grace(Duration::from_millis(200))
@@ -261,9 +235,7 @@ async fn wait_for_status(
 async fn a_failing_sync_backs_off_says_why_and_recovers() -> Result<()> {
     let db = db!("fleet::workers::a_failing_sync_backs_off_says_why_and_recovers");
     let metrics = recorder();
-    let tracked = TrackedFactory::default();
-    let registry = registry(&db, &tracked).await?;
-    let conn = connection(&registry).await?;
+    let (tracked, registry, conn) = fleet(&db).await?;
     let bad = sync(&registry, &conn, "bad", "p", false, "").await?;
     tracked
         .destination("bad")
@@ -336,9 +308,7 @@ async fn a_failing_sync_backs_off_says_why_and_recovers() -> Result<()> {
 async fn source_changes_reach_auto_sync_syncs_through_shared_poll_rounds() -> Result<()> {
     let db = db!("fleet::workers::source_changes_reach_auto_sync_syncs_through_shared_poll_rounds");
     let metrics = recorder();
-    let tracked = TrackedFactory::default();
-    let registry = registry(&db, &tracked).await?;
-    let conn = connection(&registry).await?;
+    let (tracked, registry, conn) = fleet(&db).await?;
     // 24 auto-sync syncs on 4 sources, and one manual-only sync on source p0.
     for i in 0..24 {
         sync(
