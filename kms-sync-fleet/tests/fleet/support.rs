@@ -24,6 +24,28 @@ pub fn fingerprinter() -> Result<Fingerprinter> {
     Fingerprinter::new(b"kms-sync-fleet-test-hmac-key-0123456789".to_vec())
 }
 
+/// A test that runs its own binary again as children: `child(<the variable's value>)` in a
+/// child (where `variable` is set), else `parent()`; on a two-thread runtime.
+pub fn parent_or_child<P, C>(
+    variable: &str,
+    parent: impl FnOnce() -> P,
+    child: impl FnOnce(String) -> C,
+) -> Result<()>
+where
+    P: std::future::Future<Output = Result<()>>,
+    C: std::future::Future<Output = Result<()>>,
+{
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(fail)?;
+    match std::env::var(variable) {
+        Ok(value) => runtime.block_on(child(value)),
+        Err(_) => runtime.block_on(parent()),
+    }
+}
+
 /// An I/O or other foreign error as a test failure.
 pub fn fail(e: impl std::fmt::Display) -> Error {
     Error::unexpected(e.to_string())

@@ -180,13 +180,5 @@ async fn parent() -> Result<()> {
 
 #[test]
 fn workers_in_separate_processes_run_each_trigger_once() -> Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(fail)?;
-    match std::env::var(WORKER) {
-        Ok(id) => runtime.block_on(child(&id)),
-        Err(_) => runtime.block_on(parent()),
-    }
+    crate::support::parent_or_child(WORKER, parent, |id| async move { child(&id).await })
 }
