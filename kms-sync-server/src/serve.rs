@@ -90,6 +90,7 @@ async fn assemble(
     };
     secrets.key_ring()?;
     secrets.url_policy()?;
+    secrets.require("database_url")?;
     let reads = KmsReads::new(config, &secrets, parts.workers)?;
     let notifier = match parts.workers {
         true => crate::assemble::notifier(config, &secrets)?,
