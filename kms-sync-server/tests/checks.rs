@@ -230,3 +230,50 @@ async fn a_failing_destination_sends_one_signed_notice_without_a_value() {
         assert!(!log.contains(secret), "{secret} in the log: {log}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_config_reports_notices_and_names_half_a_notice_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("server.toml");
+    std::fs::write(&config, "[notices]\nretry_backoff = \"1s\"\n").unwrap();
+    let run = |url: Option<&str>, key: Option<&str>| {
+        let mut command = server(&config, "postgres://127.0.0.1:1/none");
+        command.env("KMS_SYNC_API_TOKENS", token_file(PROJECT_ID));
+        if let Some(url) = url {
+            command.env("KMS_SYNC_NOTICE_WEBHOOK_URL", url);
+        }
+        if let Some(key) = key {
+            command.env("KMS_SYNC_NOTICE_SIGNING_KEY", key);
+        }
+        let out = command.arg("check-config").output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code(), text)
+    };
+    let hook = format!("http://127.0.0.1:9{HOOK_PATH}");
+    let (code, text) = run(Some(&hook), Some(SIGNING_KEY));
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("failure notices") && text.contains("on"),
+        "{text}"
+    );
+    let (code, text) = run(Some(&hook), None);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(
+        text.contains("KMS_SYNC_NOTICE_SIGNING_KEY is not set"),
+        "{text}"
+    );
+    let (code, text) = run(Some(&hook), Some("short"));
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("shorter than 16 bytes"), "{text}");
+    for (_, text) in [run(Some(&hook), Some(SIGNING_KEY)), run(Some(&hook), None)] {
+        assert!(
+            !text.contains("hook-secret-9e8d7c"),
+            "the URL shown: {text}"
+        );
+        assert!(!text.contains(SIGNING_KEY), "the key shown: {text}");
+    }
+}
