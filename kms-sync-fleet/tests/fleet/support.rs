@@ -46,6 +46,16 @@ where
     }
 }
 
+/// The error of connecting with `config`, which must fail (`why`: why it cannot) as
+/// `Unavailable`: a connection failure the fleet retries.
+pub async fn unavailable(config: kms_sync_fleet::PostgresConfig, why: &str) -> Error {
+    let err = kms_sync_fleet::PgPool::connect(config)
+        .await
+        .expect_err(why);
+    assert_eq!(err.kind(), kms_sync_core::ErrorKind::Unavailable, "{err}");
+    err
+}
+
 /// An I/O or other foreign error as a test failure.
 pub fn fail(e: impl std::fmt::Display) -> Error {
     Error::unexpected(e.to_string())
