@@ -131,7 +131,11 @@ pub(crate) fn notifier(
     let Some((url, key)) = secrets.notices()? else {
         return Ok(None);
     };
-    let backoff = config.notices.retry_backoff()?;
+    let backoff = duration(
+        "notices.retry_backoff",
+        config.notices.retry_backoff.as_deref(),
+        crate::config::DEFAULT_NOTICE_BACKOFF,
+    )?;
     let key = key.expose_secret().as_bytes().to_vec();
     let webhook = WebhookNotifier::with_backoff(url.expose_secret(), key, backoff)
         .map_err(|e| Error::config(format!("KMS_SYNC_NOTICE_WEBHOOK_URL: {}", e.message())))?;

@@ -185,8 +185,8 @@ pub struct KmsSection {
 /// notices are on when both are set).
 ///
 /// ```
-/// let notices = kms_sync_server::config::NoticesSection::default();
-/// assert_eq!(notices.retry_backoff()?, std::time::Duration::from_millis(500));
+/// let config = kms_sync_server::config::ServerConfig::from_toml_str("[notices]\nretry_backoff = \"2s\"")?;
+/// assert_eq!(config.notices.retry_backoff.as_deref(), Some("2s"));
 /// # Ok::<(), kms_sync::Error>(())
 /// ```
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -196,21 +196,12 @@ pub struct NoticesSection {
     pub retry_backoff: Option<String>,
 }
 
-impl NoticesSection {
-    /// The first retry's wait (default 500 ms).
-    ///
-    /// # Errors
-    ///
-    /// [`Config`](kms_sync::ErrorKind::Config) naming `notices.retry_backoff` for text
-    /// that is no duration.
-    pub fn retry_backoff(&self) -> Result<Duration> {
-        duration(
-            "notices.retry_backoff",
-            self.retry_backoff.as_deref(),
-            Duration::from_millis(500),
-        )
-    }
-}
+/// The wait before a failure notice's first retry when `[notices] retry_backoff` is unset.
+///
+/// ```
+/// assert_eq!(kms_sync_server::config::DEFAULT_NOTICE_BACKOFF.as_millis(), 500);
+/// ```
+pub const DEFAULT_NOTICE_BACKOFF: Duration = Duration::from_millis(500);
 
 /// `[log]`: `format` is `text` (default) or `json`; `level` a `RUST_LOG`-style filter.
 ///

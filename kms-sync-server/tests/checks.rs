@@ -20,7 +20,18 @@ const VALUE: &str = "checks-canary-value-7d21c4";
 const HOOK_PATH: &str = "/hooks/T000/B000/hook-secret-9e8d7c";
 const SIGNING_KEY: &str = "notice-signing-key-3b5a7c9e1f";
 
-/// A server (API and workers) on the fakes, with notices to `receiver`.
+/// `let server = server!("name");` — a started [`Server`], or return (no database: skipped).
+macro_rules! server {
+    ($name:expr) => {
+        match Server::start($name).await {
+            Some(server) => server,
+            None => return,
+        }
+    };
+}
+
+/// A server (API and workers) on the fakes, with notices to `receiver`; the fake
+/// Bitbucket has the repository the syncs write to.
 struct Server {
     running: Running,
     _kms: FakeKms,
@@ -36,6 +47,7 @@ impl Server {
         let kms = FakeKms::start().await;
         kms.set("prod", "/", "DB_URL", VALUE);
         let bitbucket = FakeBitbucket::start().await;
+        bitbucket.add_repository(WORKSPACE, REPOSITORY);
         let receiver = Receiver::start(HOOK_PATH).await;
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
@@ -84,9 +96,10 @@ impl Server {
         body["appConnection"]["id"].as_str().unwrap().to_owned()
     }
 
-    /// `POST /api/v1/secret-syncs/bitbucket` of `prod:<path>` over `connection`.
-    async fn create_sync(&self, connection: &str, path: &str, auto: bool) -> (u16, Value) {
-        post(
+    /// `POST /api/v1/secret-syncs/bitbucket` of `prod:<path>` over `connection`, which
+    /// must answer `status`; the answer's body.
+    async fn create_sync(&self, connection: &str, path: &str, auto: bool, status: u16) -> Value {
+        let (got, body) = post(
             &self.running.base,
             "/api/v1/secret-syncs/bitbucket",
             &json!({"name": "to-bitbucket", "projectId": PROJECT_ID, "connectionId": connection,
@@ -94,7 +107,9 @@ impl Server {
                     "syncOptions": {"initialSyncBehavior": "overwrite-destination"},
                     "destinationConfig": {"workspaceSlug": WORKSPACE, "repositorySlug": REPOSITORY}}),
         )
-        .await
+        .await;
+        assert_eq!(got, status, "creating a sync of {path}: {body}");
+        body
     }
 
     /// Stops the server with SIGTERM (it exits 0); its log.
@@ -110,29 +125,23 @@ impl Server {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sync_of_a_missing_folder_answers_the_kms_400_naming_the_folder() {
-    let Some(server) = Server::start("missing_folder").await else {
-        return;
-    };
+    let server = server!("missing_folder");
     let connection = server.connection().await;
-    let (status, refused) = server.create_sync(&connection, "/not-there", false).await;
-    assert_eq!(status, 400, "{refused}");
+    let refused = server
+        .create_sync(&connection, "/not-there", false, 400)
+        .await;
     let message = refused["message"].as_str().unwrap_or_default();
     assert!(message.contains("/not-there"), "{refused}");
     assert_eq!(refused["error"], json!("BadRequest"), "{refused}");
-    let (status, made) = server.create_sync(&connection, "/", false).await;
-    assert_eq!(status, 200, "a sync of an existing folder: {made}");
+    server.create_sync(&connection, "/", false, 200).await;
     server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_plan_route_answers_a_plan_that_names_the_key_and_holds_no_value() {
-    let Some(server) = Server::start("plan").await else {
-        return;
-    };
-    server.bitbucket.add_repository(WORKSPACE, REPOSITORY);
+    let server = server!("plan");
     let connection = server.connection().await;
-    let (status, sync) = server.create_sync(&connection, "/", false).await;
-    assert_eq!(status, 200, "{sync}");
+    let sync = server.create_sync(&connection, "/", false, 200).await;
     let id = sync["secretSync"]["id"].as_str().unwrap();
     let path = format!("/api/v1/secret-syncs/bitbucket/{id}/plan");
     let (status, plan) = post(&server.running.base, &path, &json!({})).await;
@@ -161,14 +170,10 @@ async fn the_plan_route_answers_a_plan_that_names_the_key_and_holds_no_value() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_destination_sends_one_signed_notice_without_a_value() {
-    let Some(server) = Server::start("notices").await else {
-        return;
-    };
-    server.bitbucket.add_repository(WORKSPACE, REPOSITORY);
+    let server = server!("notices");
     server.bitbucket.fail_writes_to("DB_URL");
     let connection = server.connection().await;
-    let (status, sync) = server.create_sync(&connection, "/", true).await;
-    assert_eq!(status, 200, "{sync}");
+    let sync = server.create_sync(&connection, "/", true, 200).await;
     let id = sync["secretSync"]["id"].as_str().unwrap().to_owned();
     let noticed = eventually(Duration::from_secs(60), || {
         !server.receiver.received().is_empty()

@@ -79,11 +79,5 @@ pub fn signed_with(key: &[u8], signature: &str, body: &str) -> bool {
         return false;
     };
     mac.update(format!("{t}.{body}").as_bytes());
-    let expected: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    expected == v1
+    hex::encode(mac.finalize().into_bytes()) == v1
 }
