@@ -21,6 +21,10 @@
 //!   Deploy the seed's `Spaces-1`/`Projects-123`. The fakes accept only their own
 //!   credentials (printed): the seed's placeholders (`<YOUR-API-TOKEN>`) are refused when a
 //!   sync runs, as Bitbucket would refuse them.
+//! - The API checks a new sync's folder in the fake KMS (a missing one is a 400 naming it)
+//!   and answers `POST …/{syncId}/plan` with the worker's ledger key. With
+//!   `KMS_SYNC_NOTICE_WEBHOOK_URL` and `KMS_SYNC_NOTICE_SIGNING_KEY` set, failing syncs
+//!   post signed failure notices there.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -28,7 +32,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use kms_sync::api::{ApiBuilder, Auth, TokenFileAuthorizer};
 use kms_sync::bitbucket::fake::{FakeBitbucket, FAKE_EMAIL, FAKE_TOKEN};
 use kms_sync::checkly::fake::{FakeChecklyServer, ACCOUNT_ID, FAKE_API_KEY};
-use kms_sync::fleet::{KeyRing, PgPool, PostgresConfig, SourceProvider, SyncRegistry, Worker};
+use kms_sync::fleet::{
+    FailureNotices, KeyRing, PgPool, PostgresConfig, SourceProvider, SyncRegistry, WebhookNotifier,
+    Worker,
+};
 use kms_sync::hanzo::fake::FakeKms;
 use kms_sync::http::ClientSettings;
 use kms_sync::net::UrlPolicy;
@@ -115,6 +122,38 @@ fn fakes_only(bases: &[String]) -> Result<UrlPolicy> {
     Ok(policy)
 }
 
+/// The fleet's worker, with failure notices when they are configured.
+fn worker(
+    registry: &SyncRegistry,
+    sources: Arc<dyn SourceProvider>,
+    ledger_key: Vec<u8>,
+) -> Result<Worker> {
+    let mut worker = Worker::builder(registry.clone(), sources)
+        .worker_id("example-worker")
+        .ledger_key(ledger_key)
+        .fallback_poll(Duration::from_secs(2))
+        .source_poll(Some(Duration::from_secs(3)));
+    if let Some(notices) = notices(registry)? {
+        worker = worker.run_listener(Arc::new(notices));
+    }
+    worker.build()
+}
+
+/// Failure notices posted to `KMS_SYNC_NOTICE_WEBHOOK_URL`, signed with
+/// `KMS_SYNC_NOTICE_SIGNING_KEY`, when both are set.
+fn notices(registry: &SyncRegistry) -> Result<Option<FailureNotices>> {
+    let url = std::env::var("KMS_SYNC_NOTICE_WEBHOOK_URL").ok();
+    let key = std::env::var("KMS_SYNC_NOTICE_SIGNING_KEY").ok();
+    let (Some(url), Some(key)) = (url, key) else {
+        return Ok(None);
+    };
+    let webhook = WebhookNotifier::new(&url, key.into_bytes())?;
+    Ok(Some(FailureNotices::new(
+        registry.clone(),
+        Arc::new(webhook),
+    )))
+}
+
 /// 32 random bytes (for the demo's keys; keep real ones in your secret store).
 fn random_key() -> [u8; 32] {
     let mut key = [0u8; 32];
@@ -123,41 +162,43 @@ fn random_key() -> [u8; 32] {
     key
 }
 
-#[tokio::main]
-async fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .init();
+/// The KMS and the three destinations, faked on 127.0.0.1.
+struct Fakes {
+    kms: Arc<FakeKms>,
+    bitbucket: FakeBitbucket,
+    checkly: FakeChecklyServer,
+    octopus: FakeOctopus,
+}
 
-    // The fakes.
-    let kms = Arc::new(FakeKms::start().await);
-    for path in ["/my-secrets", "/"] {
-        kms.set("dev", path, "DB_URL", "postgres://app@db.internal/app");
-        kms.set("dev", path, "API_KEY", "fake-api-key-value");
+impl Fakes {
+    /// Starts the fakes, holding the seed's folders, repository and projects.
+    async fn start() -> Fakes {
+        let kms = Arc::new(FakeKms::start().await);
+        for path in ["/my-secrets", "/"] {
+            kms.set("dev", path, "DB_URL", "postgres://app@db.internal/app");
+            kms.set("dev", path, "API_KEY", "fake-api-key-value");
+        }
+        let bitbucket = FakeBitbucket::start().await;
+        bitbucket.add_repository("my-bitbucket-workspace", "my-bitbucket-repository");
+        let checkly = FakeChecklyServer::start().await;
+        let octopus = FakeOctopus::start().await;
+        // The seed's sync writes to `Projects-123`: the fake numbers its projects in order.
+        for n in 1..=123 {
+            octopus.add_project(&format!("Project {n}"), false);
+        }
+        Fakes {
+            kms,
+            bitbucket,
+            checkly,
+            octopus,
+        }
     }
-    let bitbucket = FakeBitbucket::start().await;
-    bitbucket.add_repository("my-bitbucket-workspace", "my-bitbucket-repository");
-    let checkly = FakeChecklyServer::start().await;
-    let octopus = FakeOctopus::start().await;
-    // The seed's sync writes to `Projects-123`: the fake numbers its projects in order.
-    for n in 1..=123 {
-        octopus.add_project(&format!("Project {n}"), false);
-    }
+}
 
-    // The registry, on a schema of this run's own.
-    let url = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
-    let secs = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
-    let schema = format!("kms_sync_example_{secs}");
-    let pool = PgPool::connect(
-        PostgresConfig::builder()
-            .url(&url)
-            .schema(&schema)
-            .build()?,
-    )
-    .await?;
+/// The registry over `pool`: the three destinations at their fakes, connections reaching
+/// public HTTPS and exactly the fakes.
+fn registry(pool: PgPool, fakes: &Fakes) -> Result<SyncRegistry> {
+    let (bitbucket, checkly, octopus) = (&fakes.bitbucket, &fakes.checkly, &fakes.octopus);
     let destinations = DestinationRegistry::new()
         .with(AtFake {
             factory: kms_sync::bitbucket::BitbucketFactory,
@@ -168,7 +209,7 @@ async fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
             base_url: checkly.base_url(),
         })
         .with(kms_sync::octopus::OctopusFactory);
-    let registry = SyncRegistry::builder(pool.clone(), destinations)
+    SyncRegistry::builder(pool, destinations)
         .key_ring(KeyRing::new("example", random_key())?)
         .backoff(Duration::from_secs(2), Duration::from_secs(30))
         .url_policy(fakes_only(&[
@@ -176,28 +217,13 @@ async fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
             checkly.base_url(),
             octopus.base_url(),
         ])?)
-        .build()?;
+        .build()
+}
 
-    // The fleet's worker: runs what the API queues, and polls the KMS for changes.
-    let worker = Worker::builder(registry.clone(), Arc::new(FakeSources(kms.clone())))
-        .worker_id("example-worker")
-        .ledger_key(random_key().to_vec())
-        .fallback_poll(Duration::from_secs(2))
-        .source_poll(Some(Duration::from_secs(3)))
-        .build()?;
-
-    // The API, for two tenants.
-    let token_a = std::env::var("KMS_SYNC_API_TOKEN")
-        .unwrap_or_else(|_| format!("kms-sync-a-{}", uuid::Uuid::new_v4().simple()));
-    let token_b = format!("kms-sync-b-{}", uuid::Uuid::new_v4().simple());
-    let auth = Auth::authorizer(two_tenants(&token_a, &token_b)?);
-    let api = ApiBuilder::new(registry, auth)
-        .openapi_path("/openapi.json")
-        .build()?;
-    let addr = std::env::var("KMS_SYNC_API_ADDR").unwrap_or_else(|_| "127.0.0.1:8080".to_owned());
-    let listener = tokio::net::TcpListener::bind(&addr).await?;
-    let base = format!("http://{}", listener.local_addr()?);
-
+/// Prints where the API is, the two tenants' tokens and the commands to try.
+fn print_try(base: &str, pool: &PgPool, schema: &str, tokens: (&str, &str), fakes: &Fakes) {
+    let (token_a, token_b) = tokens;
+    let (kms, octopus) = (&fakes.kms, &fakes.octopus);
     println!(
         "kms-sync Secret Syncs API on {base} (PostgreSQL {}, schema {schema})",
         pool.server()
@@ -227,6 +253,52 @@ async fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
         kms.base_url()
     );
     println!("OpenAPI: curl -H \"Authorization: Bearer $TOKEN_A\" $KMS_SYNC_API/openapi.json");
+}
+
+#[tokio::main]
+async fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+
+    let fakes = Fakes::start().await;
+    let kms = fakes.kms.clone();
+    // The registry, on a schema of this run's own.
+    let url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let secs = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+    let schema = format!("kms_sync_example_{secs}");
+    let pool = PgPool::connect(
+        PostgresConfig::builder()
+            .url(&url)
+            .schema(&schema)
+            .build()?,
+    )
+    .await?;
+    let registry = registry(pool.clone(), &fakes)?;
+
+    // The fleet's worker: runs what the API queues, and polls the KMS for changes. The API
+    // reads the same sources (the folder check at create, plans) with the same ledger key.
+    let sources: Arc<dyn SourceProvider> = Arc::new(FakeSources(kms.clone()));
+    let ledger_key = random_key().to_vec();
+    let worker = worker(&registry, sources.clone(), ledger_key.clone())?;
+
+    // The API, for two tenants.
+    let token_a = std::env::var("KMS_SYNC_API_TOKEN")
+        .unwrap_or_else(|_| format!("kms-sync-a-{}", uuid::Uuid::new_v4().simple()));
+    let token_b = format!("kms-sync-b-{}", uuid::Uuid::new_v4().simple());
+    let auth = Auth::authorizer(two_tenants(&token_a, &token_b)?);
+    let api = ApiBuilder::new(registry, auth)
+        .openapi_path("/openapi.json")
+        .planning(sources, ledger_key)
+        .build()?;
+    let addr = std::env::var("KMS_SYNC_API_ADDR").unwrap_or_else(|_| "127.0.0.1:8080".to_owned());
+    let listener = tokio::net::TcpListener::bind(&addr).await?;
+    let base = format!("http://{}", listener.local_addr()?);
+
+    print_try(&base, &pool, &schema, (&token_a, &token_b), &fakes);
     println!("\nCtrl-C or SIGTERM stops (running syncs stop writing and save their ledgers).");
 
     let (stop, stopped) = tokio::sync::watch::channel(false);

@@ -18,34 +18,28 @@ pub(crate) struct Migration {
     pub sql: &'static str,
 }
 
+impl Migration {
+    const fn new(version: i32, name: &'static str, sql: &'static str) -> Migration {
+        Migration { version, name, sql }
+    }
+}
+
 /// Every migration, oldest first. A new one is a new file and a new line here; a shipped
 /// one is never edited.
 pub(crate) const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "ledger",
-        sql: include_str!("../migrations/0001_ledger.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "registry",
-        sql: include_str!("../migrations/0002_registry.sql"),
-    },
-    Migration {
-        version: 3,
-        name: "fleet",
-        sql: include_str!("../migrations/0003_fleet.sql"),
-    },
-    Migration {
-        version: 4,
-        name: "ledger_destination",
-        sql: include_str!("../migrations/0004_ledger_destination.sql"),
-    },
-    Migration {
-        version: 5,
-        name: "audit",
-        sql: include_str!("../migrations/0005_audit.sql"),
-    },
+    Migration::new(1, "ledger", include_str!("../migrations/0001_ledger.sql")),
+    Migration::new(
+        2,
+        "registry",
+        include_str!("../migrations/0002_registry.sql"),
+    ),
+    Migration::new(3, "fleet", include_str!("../migrations/0003_fleet.sql")),
+    Migration::new(
+        4,
+        "ledger_destination",
+        include_str!("../migrations/0004_ledger_destination.sql"),
+    ),
+    Migration::new(5, "audit", include_str!("../migrations/0005_audit.sql")),
 ];
 
 /// The newest schema version this crate knows.

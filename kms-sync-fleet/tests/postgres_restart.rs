@@ -22,9 +22,7 @@ use kms_sync_fleet::metrics::DB_ERRORS;
 use kms_sync_fleet::testing::OwnServer;
 use kms_sync_fleet::TriggerCause;
 
-use kit::{
-    connection, quiescent, recorder, registry, sync, worker, Running, Sources, TrackedFactory,
-};
+use kit::{fleet, many_syncs, quiescent, recorder, worker, Running, Sources};
 use support::fail;
 
 const TEST: &str = "workers_reconnect_and_every_sync_converges_across_a_postgres_restart";
@@ -85,22 +83,9 @@ async fn run() -> Result<()> {
         return skip_or_fail("its server does not answer");
     };
     let metrics = recorder();
-    let tracked = TrackedFactory::default();
-    let registry = registry(&db, &tracked).await?;
-    let conn = connection(&registry).await?;
-    let mut ids = Vec::new();
-    for i in 0..SYNCS {
-        let s = sync(
-            &registry,
-            &conn,
-            &format!("s{i}"),
-            &format!("p{}", i % 6),
-            false,
-            r#", "listDelayMs": 50, "writeDelayMs": 100"#,
-        )
-        .await?;
-        ids.push(s.id);
-    }
+    let (tracked, registry, conn) = fleet(&db).await?;
+    let extra = r#", "listDelayMs": 50, "writeDelayMs": 100"#;
+    let ids = many_syncs(&registry, &conn, SYNCS, 6, extra).await?;
     let sources = Arc::new(Sources::default());
     let names = ["restart-w0", "restart-w1"];
     let mut workers = Vec::new();

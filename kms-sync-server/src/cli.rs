@@ -22,6 +22,8 @@ named under [secret_files] in the config, never from the config itself:
   KMS_CLIENT_ID, KMS_CLIENT_SECRET   the KMS machine identity (or KMS_ACCESS_TOKEN)
   KMS_SYNC_API_TOKENS        the API's token file (use KMS_SYNC_API_TOKENS_FILE=<path>)
   KMS_SYNC_ALLOW_ADDRESS     the URL policy's allowlist, comma-separated
+  KMS_SYNC_NOTICE_WEBHOOK_URL   where the workers post failure notices (optional)
+  KMS_SYNC_NOTICE_SIGNING_KEY   the notices' HMAC key, 16+ bytes (with the URL)
 Settings: the TOML file (--config or KMS_SYNC_SERVER_CONFIG), overridden by
 KMS_SYNC_SERVER_<SECTION>__<KEY> variables (e.g. KMS_SYNC_SERVER_LOG__FORMAT=json).
 RUST_LOG overrides [log] level.
@@ -150,7 +152,7 @@ fn check_config(config: &ServerConfig) -> Result<()> {
             Some(_) => "set",
             None => "not set",
         };
-        println!("{:<26} {state}", name.variable);
+        println!("{:<28} {state}", name.variable);
     }
     secrets.require("database_url")?;
     secrets.key_ring()?;
@@ -159,6 +161,18 @@ fn check_config(config: &ServerConfig) -> Result<()> {
     crate::assemble::auth(&secrets)?;
     crate::destinations::registry(&config.destinations)?;
     config.worker.lease()?;
+    let notices = match crate::assemble::notifier(config, &secrets)? {
+        Some(_) => "on: the workers post failure notices to the webhook, signed",
+        None => "off: set KMS_SYNC_NOTICE_WEBHOOK_URL and KMS_SYNC_NOTICE_SIGNING_KEY",
+    };
+    println!("{:<28} {notices}", "failure notices");
+    let kms = crate::assemble::KmsReads::new(config, &secrets, false)?;
+    let checks = match (kms.sources.is_some(), kms.ledger_key.is_some()) {
+        (true, true) => "on: sync folders are checked at create; plans use the workers' ledger key",
+        (true, false) => "folders checked at create; plans off (no KMS_SYNC_LEDGER_KEY)",
+        (false, _) => "off: no KMS identity (KMS_CLIENT_ID/KMS_CLIENT_SECRET or KMS_ACCESS_TOKEN)",
+    };
+    println!("{:<28} {checks}", "API folder checks and plans");
     println!("the configuration is complete: serve would start (the database is not checked)");
     Ok(())
 }

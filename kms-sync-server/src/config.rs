@@ -18,7 +18,7 @@ pub const ENV_PREFIX: &str = "KMS_SYNC_SERVER_";
 
 /// Keys that name a secret: refused in the TOML (and in `KMS_SYNC_SERVER_*`) with a pointer
 /// to the variable or file that carries it instead.
-const SECRET_KEYS: [(&str, &str); 9] = [
+const SECRET_KEYS: [(&str, &str); 12] = [
     ("database_url", "KMS_SYNC_DATABASE_URL"),
     ("credential_keys", "KMS_SYNC_CREDENTIAL_KEYS"),
     ("ledger_key", "KMS_SYNC_LEDGER_KEY"),
@@ -28,6 +28,9 @@ const SECRET_KEYS: [(&str, &str); 9] = [
     ("token", "KMS_SYNC_API_TOKENS"),
     ("tokens", "KMS_SYNC_API_TOKENS"),
     ("password", "KMS_SYNC_DATABASE_URL"),
+    ("webhook_url", "KMS_SYNC_NOTICE_WEBHOOK_URL"),
+    ("signing_key", "KMS_SYNC_NOTICE_SIGNING_KEY"),
+    ("signing_secret", "KMS_SYNC_NOTICE_SIGNING_KEY"),
 ];
 
 /// Everything the server reads from its TOML file and `KMS_SYNC_SERVER_*`.
@@ -49,6 +52,8 @@ pub struct ServerConfig {
     pub worker: WorkerSection,
     /// The KMS the syncs read from.
     pub kms: KmsSection,
+    /// Failure notices (their webhook URL and signing key are secrets).
+    pub notices: NoticesSection,
     /// Logs.
     pub log: LogSection,
     /// Per destination kind (`bitbucket`, `checkly`, `octopus-deploy`): a base URL for a
@@ -174,6 +179,29 @@ pub struct KmsSection {
     /// 120); kms-sync paces its reads to 90% of it.
     pub requests_per_minute: Option<u32>,
 }
+
+/// `[notices]`: failure notices, posted by the workers to the webhook in
+/// `KMS_SYNC_NOTICE_WEBHOOK_URL`, signed with `KMS_SYNC_NOTICE_SIGNING_KEY` (both secrets:
+/// notices are on when both are set).
+///
+/// ```
+/// let config = kms_sync_server::config::ServerConfig::from_toml_str("[notices]\nretry_backoff = \"2s\"")?;
+/// assert_eq!(config.notices.retry_backoff.as_deref(), Some("2s"));
+/// # Ok::<(), kms_sync::Error>(())
+/// ```
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NoticesSection {
+    /// The wait before a notice's first retry, doubling at each (default `500ms`).
+    pub retry_backoff: Option<String>,
+}
+
+/// The wait before a failure notice's first retry when `[notices] retry_backoff` is unset.
+///
+/// ```
+/// assert_eq!(kms_sync_server::config::DEFAULT_NOTICE_BACKOFF.as_millis(), 500);
+/// ```
+pub const DEFAULT_NOTICE_BACKOFF: Duration = Duration::from_millis(500);
 
 /// `[log]`: `format` is `text` (default) or `json`; `level` a `RUST_LOG`-style filter.
 ///
@@ -310,6 +338,14 @@ mod tests {
             ),
             ("ledger_key = \"k\"", "KMS_SYNC_LEDGER_KEY"),
             ("[kms]\nclient_secret = \"s\"", "KMS_CLIENT_SECRET"),
+            (
+                "[notices]\nwebhook_url = \"https://hooks.example.com/hunter2\"",
+                "KMS_SYNC_NOTICE_WEBHOOK_URL",
+            ),
+            (
+                "[notices]\nsigning_key = \"hunter2\"",
+                "KMS_SYNC_NOTICE_SIGNING_KEY",
+            ),
             ("[api]\nlisten = \"127.0.0.1:1\"\nportt = 3", "portt"),
         ] {
             let err = ServerConfig::from_toml_str(text).unwrap_err().to_string();

@@ -15,8 +15,12 @@
 //! - **Settings** ([`config`]) come from a TOML file and `KMS_SYNC_SERVER_*` variables.
 //! - **Secrets** ([`secrets`]) come only from the environment or from files: the database
 //!   URL, the credential key ring (with key ids, for rotation), the ledger key, the KMS's URL
-//!   and machine identity, the API's token file, the URL policy's allowlist. A secret
-//!   written into the TOML is refused by name.
+//!   and machine identity, the API's token file, the URL policy's allowlist, the failure
+//!   notices' webhook URL and signing key. A secret written into the TOML is refused by
+//!   name.
+//! - **The API reads the KMS as the workers do**: a new sync's folder is checked, and
+//!   `POST …/{syncId}/plan` plans with the workers' ledger key; the workers post signed
+//!   failure notices to a webhook when `KMS_SYNC_NOTICE_WEBHOOK_URL` is set.
 //! - **Shutdown** ([`shutdown`], [`serve`]): on SIGTERM or Ctrl-C the listener drains, the
 //!   worker stops claiming and its running syncs finish within the grace or are released
 //!   for another replica.

@@ -29,7 +29,7 @@ pub struct SecretName {
 /// ```
 /// assert!(kms_sync_server::secrets::SECRETS.iter().any(|s| s.variable == "KMS_SYNC_DATABASE_URL"));
 /// ```
-pub const SECRETS: [SecretName; 9] = [
+pub const SECRETS: [SecretName; 11] = [
     SecretName {
         key: "database_url",
         variable: "KMS_SYNC_DATABASE_URL",
@@ -74,6 +74,16 @@ pub const SECRETS: [SecretName; 9] = [
         key: "allow_address",
         variable: "KMS_SYNC_ALLOW_ADDRESS",
         what: "the URL policy's allowlist, comma-separated",
+    },
+    SecretName {
+        key: "notice_webhook_url",
+        variable: "KMS_SYNC_NOTICE_WEBHOOK_URL",
+        what: "where failure notices are posted (a Slack-compatible webhook URL)",
+    },
+    SecretName {
+        key: "notice_signing_key",
+        variable: "KMS_SYNC_NOTICE_SIGNING_KEY",
+        what: "the HMAC key failure notices are signed with, 16+ bytes",
     },
 ];
 
@@ -129,14 +139,7 @@ impl<'a> Secrets<'a> {
     /// As [`get`](Self::get), and [`Config`](kms_sync::ErrorKind::Config) naming the
     /// variable when it is set nowhere.
     pub fn require(&self, key: &str) -> Result<SecretString> {
-        self.get(key)?.ok_or_else(|| {
-            let name = SECRETS.iter().find(|s| s.key == key);
-            let (variable, what) = name.map_or((key, ""), |s| (s.variable, s.what));
-            Error::config(format!(
-                "{variable} is not set ({what}): set it, or {variable}_FILE to a file holding \
-                 it, or `{key}` under [secret_files]"
-            ))
-        })
+        self.get(key)?.ok_or_else(|| missing(key))
     }
 
     /// The credential key ring from `KMS_SYNC_CREDENTIAL_KEYS`: `id:hex` entries, the
@@ -165,6 +168,31 @@ impl<'a> Secrets<'a> {
             ));
         }
         Ok(key)
+    }
+
+    /// The failure notices' webhook URL and signing key, when notices are configured:
+    /// both set, or neither.
+    ///
+    /// # Errors
+    ///
+    /// [`Config`](kms_sync::ErrorKind::Config) naming the variable when only one is set
+    /// or the key is shorter than 16 bytes; never a value.
+    pub fn notices(&self) -> Result<Option<(SecretString, SecretString)>> {
+        let url = self.get("notice_webhook_url")?;
+        let key = self.get("notice_signing_key")?;
+        let (url, key) = match (url, key) {
+            (None, None) => return Ok(None),
+            (Some(url), Some(key)) => (url, key),
+            (Some(_), None) => return Err(missing("notice_signing_key")),
+            (None, Some(_)) => return Err(missing("notice_webhook_url")),
+        };
+        if key.expose_secret().len() < 16 {
+            return Err(Error::config(
+                "KMS_SYNC_NOTICE_SIGNING_KEY is shorter than 16 bytes: use 16 or more random \
+                 bytes (e.g. `openssl rand -hex 32`), shared with the webhook's receiver",
+            ));
+        }
+        Ok(Some((url, key)))
     }
 
     /// The URL policy: public HTTPS plus the `KMS_SYNC_ALLOW_ADDRESS` entries.
@@ -199,6 +227,16 @@ pub(crate) fn revision_key(ledger_key: &SecretString) -> [u8; 32] {
     hash.update(b"kms-sync-server source revisions\0");
     hash.update(ledger_key.expose_secret().as_bytes());
     hash.finalize().into()
+}
+
+/// The error for the secret `key` set nowhere, naming its variable and where it may be set.
+fn missing(key: &str) -> Error {
+    let name = SECRETS.iter().find(|s| s.key == key);
+    let (variable, what) = name.map_or((key, ""), |s| (s.variable, s.what));
+    Error::config(format!(
+        "{variable} is not set ({what}): set it, or {variable}_FILE to a file holding \
+         it, or `{key}` under [secret_files]"
+    ))
 }
 
 fn read_file(path: &Path, from: &str) -> Result<SecretString> {

@@ -6,9 +6,10 @@
 use std::future::Future;
 
 use kms_sync::{Error, Result};
-use kms_sync_fleet::WorkerSummary;
+use kms_sync_fleet::{SyncRegistry, Worker, WorkerSummary};
 use tokio::sync::watch;
 
+use crate::assemble::KmsReads;
 use crate::config::ServerConfig;
 use crate::secrets::Secrets;
 
@@ -47,25 +48,7 @@ pub async fn serve(
     parts: Parts,
     stop: impl Future<Output = ()>,
 ) -> Result<Option<WorkerSummary>> {
-    let secrets = Secrets::new(config);
-    // Everything that can be refused is checked before the database is touched.
-    let auth = if parts.api {
-        Some(crate::assemble::auth(&secrets)?)
-    } else {
-        None
-    };
-    secrets.key_ring()?;
-    secrets.url_policy()?;
-    let metrics = crate::ops::install_metrics()?;
-    let registry = crate::assemble::registry(config, &secrets).await?;
-    let worker = match parts.workers {
-        true => Some(crate::assemble::worker(config, &secrets, registry.clone())?),
-        false => None,
-    };
-    let mut router = crate::ops::router(registry.clone(), metrics);
-    if let Some(auth) = auth {
-        router = router.merge(crate::assemble::api(config, auth, registry.clone())?);
-    }
+    let (router, worker, registry) = assemble(config, parts).await?;
     let listener = tokio::net::TcpListener::bind(config.api.listen)
         .await
         .map_err(|e| Error::config(format!("cannot listen on {}: {e}", config.api.listen)))?;
@@ -92,6 +75,44 @@ pub async fn serve(
         tracing::warn!(error = %e, "the HTTP listener ended with an error");
     }
     Ok(summary)
+}
+
+/// The router (the ops endpoints, and the API when it runs), the worker (when it runs) and
+/// the registry. Everything that can be refused is checked before the database is touched.
+async fn assemble(
+    config: &ServerConfig,
+    parts: Parts,
+) -> Result<(axum::Router, Option<Worker>, SyncRegistry)> {
+    let secrets = Secrets::new(config);
+    let auth = match parts.api {
+        true => Some(crate::assemble::auth(&secrets)?),
+        false => None,
+    };
+    secrets.key_ring()?;
+    secrets.url_policy()?;
+    secrets.require("database_url")?;
+    let reads = KmsReads::new(config, &secrets, parts.workers)?;
+    let notifier = match parts.workers {
+        true => crate::assemble::notifier(config, &secrets)?,
+        false => None,
+    };
+    let metrics = crate::ops::install_metrics()?;
+    let registry = crate::assemble::registry(config, &secrets).await?;
+    let worker = match parts.workers {
+        true => Some(crate::assemble::worker(
+            config,
+            &reads,
+            notifier,
+            registry.clone(),
+        )?),
+        false => None,
+    };
+    let mut router = crate::ops::router(registry.clone(), metrics);
+    if let Some(auth) = auth {
+        let api = crate::assemble::api(config, auth, registry.clone(), &reads)?;
+        router = router.merge(api);
+    }
+    Ok((router, worker, registry))
 }
 
 async fn wait(mut stopped: watch::Receiver<bool>) {

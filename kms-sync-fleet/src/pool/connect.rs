@@ -5,7 +5,7 @@ use kms_sync_core::{Error, Result};
 use tokio_postgres::Client;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use super::tls;
+use super::{tls, Listening};
 use crate::config::PostgresConfig;
 use crate::error;
 
@@ -59,13 +59,7 @@ impl Connector {
     /// A connection of its own whose notifications (`LISTEN`) arrive on the returned
     /// channel. The channel closes when the connection ends (the server restarted, the
     /// network failed, or the client was dropped).
-    pub async fn listening(
-        &self,
-        purpose: &str,
-    ) -> Result<(
-        Client,
-        tokio::sync::mpsc::UnboundedReceiver<tokio_postgres::Notification>,
-    )> {
+    pub async fn listening(&self, purpose: &str) -> Result<Listening> {
         let (client, mut connection) = self
             .pg
             .connect(self.tls.clone())

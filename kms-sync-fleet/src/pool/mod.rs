@@ -16,6 +16,12 @@ use crate::ident::SchemaName;
 use crate::migrate;
 use connect::Connector;
 
+/// A connection of its own and the channel its `LISTEN` notifications arrive on.
+pub(crate) type Listening = (
+    Client,
+    tokio::sync::mpsc::UnboundedReceiver<tokio_postgres::Notification>,
+);
+
 /// A pool of connections to the fleet's database, with the schema migrated.
 ///
 /// Cheap to clone: clones share the pool. Build one per process and hand it to the
@@ -158,13 +164,7 @@ impl PgPool {
 
     /// A connection outside the pool that delivers `LISTEN` notifications on a channel,
     /// closed when the connection ends.
-    pub(crate) async fn listening(
-        &self,
-        purpose: &str,
-    ) -> Result<(
-        Client,
-        tokio::sync::mpsc::UnboundedReceiver<tokio_postgres::Notification>,
-    )> {
+    pub(crate) async fn listening(&self, purpose: &str) -> Result<Listening> {
         self.inner.connector.listening(purpose).await
     }
 

@@ -233,13 +233,7 @@ pub struct Connections {
     shared: Arc<Shared>,
 }
 
-impl fmt::Debug for Connections {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Connections")
-            .field("schema", &self.shared.pool.schema())
-            .finish()
-    }
-}
+debug_handle!(Connections);
 
 /// What a new or replaced set of credentials becomes in the row.
 /// A connection's names after an update.

@@ -1,6 +1,18 @@
 //! The registry of the fleet: app connections, syncs, their status and run history, and the
 //! triggers and claims through which workers run them. See [`SyncRegistry`].
 
+/// `Debug` for a registry handle (a struct holding `shared`): its name, schema and
+/// notification channel, never a credential or a key.
+macro_rules! debug_handle {
+    ($handle:ident) => {
+        impl std::fmt::Debug for $handle {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.shared.debug_handle(stringify!($handle), f)
+            }
+        }
+    };
+}
+
 mod body;
 mod connections;
 mod ids;
@@ -120,6 +132,15 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// The `Debug` of a handle (`Connections`, `Syncs`, `Jobs`) named `name`: its schema
+    /// and notification channel, never a credential or a key.
+    pub fn debug_handle(&self, name: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct(name)
+            .field("schema", &self.pool.schema())
+            .field("channel", &self.channel)
+            .finish()
+    }
+
     /// `template` with every `{s}` replaced by the quoted schema.
     pub fn sql(&self, template: &str) -> String {
         template.replace("{s}", &self.schema)

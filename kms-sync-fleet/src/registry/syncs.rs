@@ -319,13 +319,7 @@ pub struct Syncs {
     shared: Arc<Shared>,
 }
 
-impl fmt::Debug for Syncs {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Syncs")
-            .field("schema", &self.shared.pool.schema())
-            .finish()
-    }
-}
+debug_handle!(Syncs);
 
 /// A validated definition and the parts of the body stored as JSON.
 struct Checked {

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use kms_sync_core::*;
-use kms_sync_fleet::PostgresScopeLocks;
+use kms_sync_fleet::{LockHolder, PostgresScopeLocks};
 
 use crate::support::TestDb;
 
@@ -20,16 +20,21 @@ async fn two_workers(db: &TestDb) -> Result<(PostgresScopeLocks, PostgresScopeLo
     ))
 }
 
+/// Who holds `scope`, as `locks` sees it; an error when nobody does.
+async fn holder_of(locks: &PostgresScopeLocks, scope: &str) -> Result<LockHolder> {
+    locks
+        .holder(scope)
+        .await?
+        .ok_or_else(|| Error::unexpected("no holder"))
+}
+
 #[tokio::test]
 async fn the_same_scope_waits_then_times_out_naming_the_holder() -> Result<()> {
     let db = db!("locks::the_same_scope_waits_then_times_out_naming_the_holder");
     let (a, b) = two_workers(&db).await?;
     let group = scope("group");
     let _held = a.lock(&group, Duration::from_secs(5)).await?;
-    let holder = b
-        .holder(&group)
-        .await?
-        .ok_or_else(|| Error::unexpected("no holder"))?;
+    let holder = holder_of(&b, &group).await?;
     assert_eq!(holder.application_name, "kms-sync worker-a");
     for wait in [Duration::from_millis(500), Duration::ZERO] {
         let started = Instant::now();
@@ -93,10 +98,7 @@ async fn a_dead_holders_lock_is_released_by_the_server() -> Result<()> {
     let (a, b) = two_workers(&db).await?;
     let group = scope("group");
     let _held_by_the_dead = a.lock(&group, Duration::from_secs(5)).await?;
-    let holder = b
-        .holder(&group)
-        .await?
-        .ok_or_else(|| Error::unexpected("no holder"))?;
+    let holder = holder_of(&b, &group).await?;
     // The holder's process dies: its connection ends without unlocking.
     db.admin()
         .await?

@@ -193,13 +193,5 @@ async fn parent() -> Result<()> {
 
 #[test]
 fn two_processes_on_one_checkly_group_lose_no_writes() -> Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(fail)?;
-    match std::env::var(SIDE) {
-        Ok(side) => runtime.block_on(child(&side)),
-        Err(_) => runtime.block_on(parent()),
-    }
+    crate::support::parent_or_child(SIDE, parent, |side| async move { child(&side).await })
 }

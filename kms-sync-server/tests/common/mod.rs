@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod webhook;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -17,7 +19,7 @@ pub const LEDGER_KEY: &str = "server-test-ledger-key-5f3e2a1b0c";
 pub const API_TOKEN: &str = "server-test-api-token-8c7d6e5f";
 
 /// Variables a developer's shell might carry that the server reads: removed from children.
-const SERVER_VARIABLES: [&str; 12] = [
+const SERVER_VARIABLES: [&str; 14] = [
     "KMS_SYNC_DATABASE_URL",
     "KMS_SYNC_CREDENTIAL_KEYS",
     "KMS_SYNC_LEDGER_KEY",
@@ -28,6 +30,8 @@ const SERVER_VARIABLES: [&str; 12] = [
     "KMS_SYNC_API_TOKENS",
     "KMS_SYNC_API_TOKENS_FILE",
     "KMS_SYNC_ALLOW_ADDRESS",
+    "KMS_SYNC_NOTICE_WEBHOOK_URL",
+    "KMS_SYNC_NOTICE_SIGNING_KEY",
     "KMS_SYNC_SERVER_CONFIG",
     "RUST_LOG",
 ];

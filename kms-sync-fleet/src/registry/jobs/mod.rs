@@ -18,7 +18,6 @@ mod sql;
 mod trigger;
 mod types;
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -58,14 +57,7 @@ pub struct Jobs {
     shared: Arc<Shared>,
 }
 
-impl fmt::Debug for Jobs {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Jobs")
-            .field("schema", &self.shared.pool.schema())
-            .field("channel", &self.shared.channel)
-            .finish()
-    }
-}
+debug_handle!(Jobs);
 
 /// The error of a claim whose lease was lost.
 fn lost(claim: &Claim) -> Error {
@@ -230,16 +222,9 @@ impl Jobs {
     pub async fn heartbeat(&self, claim: &Claim) -> Result<SystemTime> {
         let doing = format!("renewing the lease of sync {}", claim.sync_id);
         let params: [&(dyn ToSql + Sync); 2] = [&claim.sync_id.0, &claim.token];
-        let row = query(
-            &self.shared.pool,
-            &self.shared.jobs.heartbeat,
-            &params,
-            &doing,
-        )
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| lost(claim))?;
+        let heartbeat = &self.shared.jobs.heartbeat;
+        let rows = query(&self.shared.pool, heartbeat, &params, &doing).await?;
+        let row = rows.into_iter().next().ok_or_else(|| lost(claim))?;
         get(&row, "lease_expires_at", "a lease")
     }
 
@@ -384,10 +369,8 @@ impl Jobs {
     /// ```
     pub async fn next_due(&self) -> Result<Option<SystemTime>> {
         let doing = "finding the next due sync";
-        let row = query(&self.shared.pool, &self.shared.jobs.next_due, &[], doing)
-            .await?
-            .into_iter()
-            .next();
+        let rows = query(&self.shared.pool, &self.shared.jobs.next_due, &[], doing).await?;
+        let row = rows.into_iter().next();
         row.map(|r| get(&r, "due", "the next due time")).transpose()
     }
 
@@ -424,16 +407,11 @@ impl Jobs {
     pub async fn takeovers(&self, id: SyncId) -> Result<u32> {
         let doing = format!("reading the takeovers of sync {id}");
         let params: [&(dyn ToSql + Sync); 1] = [&id.0];
-        let row = query(
-            &self.shared.pool,
-            &self.shared.jobs.takeovers,
-            &params,
-            &doing,
-        )
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| Error::new(ErrorKind::NotFound, format!("sync {id} not found")))?;
+        let takeovers = &self.shared.jobs.takeovers;
+        let rows = query(&self.shared.pool, takeovers, &params, &doing).await?;
+        let row = rows.into_iter().next();
+        let row =
+            row.ok_or_else(|| Error::new(ErrorKind::NotFound, format!("sync {id} not found")))?;
         get_u32(&row, "takeovers", "a sync's state")
     }
 }

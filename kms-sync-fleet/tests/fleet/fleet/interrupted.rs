@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use kms_sync_core::{Error, Operation, Result, RunStatus, SecretSet, StateStore};
 use kms_sync_fleet::{PostgresStateStore, SourceKey, SyncId, SyncRegistry, TriggerCause};
 
-use super::{connection, registry, sync, worker, Running, Sources, TrackedFactory};
+use super::{fleet, slow_sync, worker, Running, Sources};
 
 const NEW_KEYS: usize = 20;
 
@@ -58,18 +58,8 @@ async fn a_worker_stopped_mid_run_leaves_claims_that_the_next_run_reconciles() -
     let db = db!(
         "fleet::interrupted::a_worker_stopped_mid_run_leaves_claims_that_the_next_run_reconciles"
     );
-    let tracked = TrackedFactory::default();
-    let registry = registry(&db, &tracked).await?;
-    let conn = connection(&registry).await?;
-    let halted = sync(
-        &registry,
-        &conn,
-        "halted",
-        "halted",
-        false,
-        r#", "writeDelayMs": 300"#,
-    )
-    .await?;
+    let (tracked, registry, conn) = fleet(&db).await?;
+    let halted = slow_sync(&registry, &conn, "halted", "halted", 300).await?;
     let sources = Arc::new(Sources::default());
     let source = sources.get(&SourceKey::new(Some("p1"), "dev", "/halted"));
     source.inner.replace(base_set())?;

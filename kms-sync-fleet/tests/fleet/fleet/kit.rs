@@ -3,7 +3,7 @@
 
 #![allow(dead_code)] // each binary uses its part
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -12,11 +12,12 @@ use kms_sync_core::http::ClientSettings;
 use kms_sync_core::{
     async_trait, AppConnectionDefinition, Applied, Change, Destination, DestinationFactory,
     DestinationInfo, DestinationRegistry, Error, KeyRules, MemoryDestination, MemoryFactory,
-    PerKeyWriter, Result, Revision, SecretSet, SecretSource, Snapshot, StaticSource, Writer,
+    PerKeyWriter, Result, Revision, RunStatus, SecretSet, SecretSource, Snapshot, StaticSource,
+    Writer,
 };
 use kms_sync_fleet::{
-    ConnectionRecord, KeyRing, SourceKey, SourceProvider, SyncRecord, SyncRegistry, Worker,
-    WorkerBuilder, WorkerSummary,
+    ConnectionRecord, JobId, KeyRing, SourceKey, SourceProvider, SyncId, SyncRecord, SyncRegistry,
+    Worker, WorkerBuilder, WorkerSummary,
 };
 
 use crate::support::{fail, TestDb};
@@ -311,6 +312,92 @@ pub async fn sync(
         connection.id
     );
     registry.syncs().create("fleet-memory", &body).await
+}
+
+/// A registry on `db`, its tracked factory and the `fleet-memory` connection: every fleet
+/// test's first three steps.
+pub async fn fleet(db: &TestDb) -> Result<(TrackedFactory, SyncRegistry, ConnectionRecord)> {
+    let tracked = TrackedFactory::default();
+    let registry = registry(db, &tracked).await?;
+    let conn = connection(&registry).await?;
+    Ok((tracked, registry, conn))
+}
+
+/// A manual sync `name` reading `/<path>` whose every write takes `write_delay_ms`.
+pub async fn slow_sync(
+    registry: &SyncRegistry,
+    connection: &ConnectionRecord,
+    name: &str,
+    path: &str,
+    write_delay_ms: u64,
+) -> Result<SyncRecord> {
+    let extra = format!(r#", "writeDelayMs": {write_delay_ms}"#);
+    sync(registry, connection, name, path, false, &extra).await
+}
+
+/// `count` manual syncs `s0`, `s1`, … reading `/p0` … `/p<sources - 1>` in turn, with
+/// `extra_config`; their ids.
+pub async fn many_syncs(
+    registry: &SyncRegistry,
+    connection: &ConnectionRecord,
+    count: usize,
+    sources: usize,
+    extra_config: &str,
+) -> Result<Vec<kms_sync_fleet::SyncId>> {
+    let mut ids = Vec::with_capacity(count);
+    for i in 0..count {
+        let (name, path) = (format!("s{i}"), format!("p{}", i % sources));
+        let s = sync(registry, connection, &name, &path, false, extra_config).await?;
+        ids.push(s.id);
+    }
+    Ok(ids)
+}
+
+/// Waits (up to 20 s) until sync `id`'s status is `want`; an error naming where it stopped
+/// otherwise.
+pub async fn status_reached(registry: &SyncRegistry, id: SyncId, want: RunStatus) -> Result<()> {
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        let status = registry.syncs().get(id).await?.status;
+        if status.sync_status == Some(want) {
+            return Ok(());
+        }
+        if Instant::now() > until {
+            return Err(Error::unexpected(format!(
+                "sync {id} never became {want:?}: {status:?}"
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Every run in `db`'s history — each must have succeeded — as each sync's job ids, sorted.
+pub async fn succeeded_runs(db: &TestDb) -> Result<HashMap<SyncId, Vec<JobId>>> {
+    let sql = format!(
+        "SELECT sync_id, job_id, outcome FROM \"{}\".sync_runs",
+        db.schema()
+    );
+    let rows = db.admin().await?.query(&sql, &[]).await.map_err(fail)?;
+    let mut ran: HashMap<SyncId, Vec<JobId>> = HashMap::new();
+    for row in &rows {
+        let outcome: String = row.get("outcome");
+        assert_eq!(outcome, "succeeded", "every run succeeded: {rows:?}");
+        let sync = SyncId::parse(&row.get::<_, uuid::Uuid>("sync_id").to_string())?;
+        let job = JobId::parse(&row.get::<_, uuid::Uuid>("job_id").to_string())?;
+        ran.entry(sync).or_default().push(job);
+    }
+    ran.values_mut().for_each(|jobs| jobs.sort());
+    Ok(ran)
+}
+
+/// The jobs given to sync `id` (in `jobs`), sorted.
+pub fn given(jobs: &HashMap<SyncId, HashSet<JobId>>, id: &SyncId) -> Vec<JobId> {
+    let mut given: Vec<JobId> = jobs
+        .get(id)
+        .map(|j| j.iter().copied().collect())
+        .unwrap_or_default();
+    given.sort();
+    given
 }
 
 /// A worker builder with the tests' ledger key, short leases, no source polling.

@@ -10,9 +10,11 @@ use std::time::Duration;
 
 use kms_sync_core::{Error, Operation, Result};
 use kms_sync_fleet::{JobId, PgPool, PostgresConfig, SyncId, SyncRegistry, TriggerCause};
-use uuid::Uuid;
 
-use super::{connection, destinations, quiescent, registry, sync, worker, Sources, TrackedFactory};
+use super::{
+    destinations, fleet, given, many_syncs, quiescent, succeeded_runs, worker, Sources,
+    TrackedFactory,
+};
 use crate::support::{fail, TestDb};
 
 const TEST: &str = "fleet::processes::workers_in_separate_processes_run_each_trigger_once";
@@ -85,24 +87,8 @@ fn spawn(id: &str, db: &TestDb, stop: &std::path::Path) -> Result<std::process::
 
 async fn parent() -> Result<()> {
     let db = db!(TEST);
-    let tracked = TrackedFactory::default();
-    let registry = registry(&db, &tracked).await?;
-    let conn = connection(&registry).await?;
-    let mut ids = Vec::new();
-    for i in 0..SYNCS {
-        ids.push(
-            sync(
-                &registry,
-                &conn,
-                &format!("s{i}"),
-                &format!("p{}", i % 10),
-                false,
-                r#", "listDelayMs": 3"#,
-            )
-            .await?
-            .id,
-        );
-    }
+    let (_, registry, conn) = fleet(&db).await?;
+    let ids = many_syncs(&registry, &conn, SYNCS, 10, r#", "listDelayMs": 3"#).await?;
     let stop = std::env::temp_dir().join(format!("kms-sync-fleet-stop-{}", db.schema()));
     let _ = std::fs::remove_file(&stop);
     let children = (0..CHILDREN)
@@ -181,35 +167,10 @@ async fn parent() -> Result<()> {
             cross += usize::from(pair[0].2 != pair[1].2);
         }
     }
-    let rows = db
-        .admin()
-        .await?
-        .query(
-            &format!(
-                "SELECT sync_id, job_id, outcome FROM \"{}\".sync_runs",
-                db.schema()
-            ),
-            &[],
-        )
-        .await
-        .map_err(fail)?;
-    let mut ran: HashMap<SyncId, Vec<JobId>> = HashMap::new();
-    for row in &rows {
-        assert_eq!(row.get::<_, String>("outcome"), "succeeded");
-        let sync = SyncId::parse(&row.get::<_, Uuid>("sync_id").to_string())?;
-        ran.entry(sync)
-            .or_default()
-            .push(JobId::parse(&row.get::<_, Uuid>("job_id").to_string())?);
-    }
+    let mut ran = succeeded_runs(&db).await?;
     for id in &ids {
-        let mut got = ran.remove(id).unwrap_or_default();
-        got.sort();
-        let mut want: Vec<JobId> = jobs
-            .get(id)
-            .map(|j| j.iter().copied().collect())
-            .unwrap_or_default();
-        want.sort();
-        assert_eq!(got, want, "sync {id}: each job exactly once");
+        let got = ran.remove(id).unwrap_or_default();
+        assert_eq!(got, given(&jobs, id), "sync {id}: each job exactly once");
     }
     println!(
         "{expected} runs over {CHILDREN} processes: {succeeded:?}; {cross} consecutive runs of a sync in different processes"
@@ -219,13 +180,5 @@ async fn parent() -> Result<()> {
 
 #[test]
 fn workers_in_separate_processes_run_each_trigger_once() -> Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(fail)?;
-    match std::env::var(WORKER) {
-        Ok(id) => runtime.block_on(child(&id)),
-        Err(_) => runtime.block_on(parent()),
-    }
+    crate::support::parent_or_child(WORKER, parent, |id| async move { child(&id).await })
 }

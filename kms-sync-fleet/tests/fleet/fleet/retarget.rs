@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use kms_sync_core::{Destination, Error, Operation, Result, RunStatus, StateStore};
 use kms_sync_fleet::{SyncPatch, TriggerCause};
 
-use super::{connection, quiescent, registry, sync, worker, Running, Sources, TrackedFactory};
+use super::{fleet, quiescent, slow_sync, sync, worker, Running, Sources};
 use crate::support::fail;
 
 /// Waits until the sync's run holds its lease and has claimed its keys in the ledger.
@@ -35,28 +35,28 @@ async fn until_writing(db: &crate::support::TestDb, id: &str) -> Result<()> {
     Ok(())
 }
 
+/// A worker `name` started on `registry`, and a manual run of sync `id` queued for it.
+async fn worker_running(
+    registry: &kms_sync_fleet::SyncRegistry,
+    id: kms_sync_fleet::SyncId,
+    name: &str,
+) -> Result<Running> {
+    let sources: Arc<Sources> = Arc::default();
+    let running = Running::start(vec![worker(registry.clone(), sources, name).build()?]);
+    registry
+        .jobs()
+        .trigger(id, Operation::Sync, TriggerCause::Manual)
+        .await?;
+    Ok(running)
+}
+
 #[tokio::test]
 async fn a_destination_changed_during_a_run_starts_a_fresh_ledger() -> Result<()> {
     let db = db!("fleet::retarget::a_destination_changed_during_a_run_starts_a_fresh_ledger");
-    let tracked = TrackedFactory::default();
-    let registry = registry(&db, &tracked).await?;
-    let conn = connection(&registry).await?;
+    let (tracked, registry, conn) = fleet(&db).await?;
     // Slow writes to `old`, so the change lands while the run writes.
-    let s = sync(
-        &registry,
-        &conn,
-        "old",
-        "p",
-        false,
-        r#", "writeDelayMs": 300"#,
-    )
-    .await?;
-    let sources: Arc<Sources> = Arc::default();
-    let running = Running::start(vec![worker(registry.clone(), sources, "retarget").build()?]);
-    registry
-        .jobs()
-        .trigger(s.id, Operation::Sync, TriggerCause::Manual)
-        .await?;
+    let s = slow_sync(&registry, &conn, "old", "p", 300).await?;
+    let running = worker_running(&registry, s.id, "retarget").await?;
     until_writing(&db, &s.id.to_string()).await?;
     let patch = SyncPatch::new().destination_config(r#"{"target": "new"}"#)?;
     registry.syncs().update(s.id, patch).await?;
@@ -95,16 +95,9 @@ async fn a_destination_changed_during_a_run_starts_a_fresh_ledger() -> Result<()
 #[tokio::test]
 async fn an_update_that_keeps_the_destination_keeps_the_ledger() -> Result<()> {
     let db = db!("fleet::retarget::an_update_that_keeps_the_destination_keeps_the_ledger");
-    let tracked = TrackedFactory::default();
-    let registry = registry(&db, &tracked).await?;
-    let conn = connection(&registry).await?;
+    let (_, registry, conn) = fleet(&db).await?;
     let s = sync(&registry, &conn, "kept", "p", false, "").await?;
-    let sources: Arc<Sources> = Arc::default();
-    let running = Running::start(vec![worker(registry.clone(), sources, "keeps").build()?]);
-    registry
-        .jobs()
-        .trigger(s.id, Operation::Sync, TriggerCause::Manual)
-        .await?;
+    let running = worker_running(&registry, s.id, "keeps").await?;
     quiescent(&db, Duration::from_secs(30)).await?;
     running.stop().await?;
     // Another config that builds the same destination (a delay is not where it writes).

@@ -40,6 +40,15 @@ async fn count(db: &TestDb, sql: &str) -> Result<i64> {
         .get(0))
 }
 
+/// The triggers of `cause` queued for the syncs reading `path`.
+async fn triggers(db: &TestDb, cause: &str, path: &str) -> Result<i64> {
+    let sql = format!(
+        "SELECT count(*) FROM {{s}}.sync_triggers t JOIN {{s}}.syncs s ON s.id = t.sync_id \
+         WHERE t.cause = '{cause}' AND s.secret_path = '{path}'"
+    );
+    count(db, &sql).await
+}
+
 async fn kms_sync(
     registry: &SyncRegistry,
     conn: &kms_sync_fleet::ConnectionRecord,
@@ -167,12 +176,7 @@ async fn n_syncs_on_k_sources_cost_k_reads_per_round() -> Result<()> {
         (bodies + 1, not_modified + 2 * FOLDERS - 1)
     );
     assert_eq!(
-        count(
-            &db,
-            "SELECT count(*) FROM {s}.sync_triggers t JOIN {s}.syncs s ON s.id = t.sync_id \
-            WHERE t.cause = 'source-change' AND s.secret_path = '/f2'"
-        )
-        .await?,
+        triggers(&db, "source-change", "/f2").await?,
         PER_FOLDER as i64
     );
     assert_eq!(
@@ -213,15 +217,7 @@ async fn n_syncs_on_k_sources_cost_k_reads_per_round() -> Result<()> {
             .all(|(_, t)| matches!(t, Triggered::Queued(_))),
         "{done:?}"
     );
-    assert_eq!(
-        count(
-            &db,
-            "SELECT count(*) FROM {s}.sync_triggers t JOIN {s}.syncs s ON s.id = t.sync_id \
-            WHERE t.cause = 'webhook' AND s.secret_path = '/f4'"
-        )
-        .await?,
-        PER_FOLDER as i64
-    );
+    assert_eq!(triggers(&db, "webhook", "/f4").await?, PER_FOLDER as i64);
     assert_eq!(
         count(
             &db,

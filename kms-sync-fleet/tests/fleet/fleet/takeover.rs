@@ -9,7 +9,10 @@ use kms_sync_core::{Error, Operation, Result, RunStatus};
 use kms_sync_fleet::metrics::TAKEOVERS;
 use kms_sync_fleet::{RunState, TriggerCause};
 
-use super::{connection, recorder, registry, sync, worker, Running, Sources, TrackedFactory};
+use super::{
+    connection, recorder, registry, slow_sync, status_reached, worker, Running, Sources,
+    TrackedFactory,
+};
 use crate::support::fail;
 
 const TEST: &str = "fleet::takeover::a_killed_worker_is_taken_over_after_its_lease";
@@ -36,15 +39,7 @@ fn a_killed_worker_is_taken_over_after_its_lease() -> Result<()> {
     let (registry, victim) = outer.block_on(async {
         let registry = registry(&db, &tracked).await?;
         let conn = connection(&registry).await?;
-        let victim = sync(
-            &registry,
-            &conn,
-            "victim",
-            "p",
-            false,
-            r#", "writeDelayMs": 700"#,
-        )
-        .await?;
+        let victim = slow_sync(&registry, &conn, "victim", "p", 700).await?;
         Ok::<_, Error>((registry, victim))
     })?;
 
@@ -72,18 +67,9 @@ fn a_killed_worker_is_taken_over_after_its_lease() -> Result<()> {
                 .trigger(victim.id, Operation::Sync, TriggerCause::Manual)
                 .await?;
             // The doomed worker claimed it.
-            let until = Instant::now() + Duration::from_secs(20);
-            loop {
-                let status = registry.syncs().get(victim.id).await?.status;
-                if status.sync_status == Some(RunStatus::Running) {
-                    break;
-                }
-                if Instant::now() > until {
-                    return Err(Error::unexpected(format!("never ran: {status:?}")));
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
+            status_reached(&registry, victim.id, RunStatus::Running).await?;
             // Mid-run: one key written, the other not yet (writes take 700 ms each).
+            let until = Instant::now() + Duration::from_secs(20);
             loop {
                 if tracked.destination("victim").contents()?.len() == 1 {
                     break;
@@ -118,17 +104,7 @@ fn a_killed_worker_is_taken_over_after_its_lease() -> Result<()> {
         .heartbeat(HEARTBEAT)
         .build()?;
         let running = Running::start(vec![rescuer]);
-        let until = Instant::now() + Duration::from_secs(20);
-        loop {
-            let status = registry.syncs().get(victim.id).await?.status;
-            if status.sync_status == Some(RunStatus::Succeeded) {
-                break;
-            }
-            if Instant::now() > until {
-                return Err(Error::unexpected(format!("never completed: {status:?}")));
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        status_reached(&registry, victim.id, RunStatus::Succeeded).await?;
         let recovered = killed_at.elapsed();
         let summary = running.stop().await?;
         assert_eq!(summary[0].taken_over, 1, "{summary:?}");

@@ -11,12 +11,11 @@ use kms_sync_fleet::metrics::{
     RATE_LIMITED, REQUESTS, ROUND_READS, RUNS, RUN_DURATION, SOURCE_READS,
 };
 use kms_sync_fleet::{JobId, SourceKey, SyncId, TriggerCause};
-use uuid::Uuid;
 
 use super::{
-    connection, quiescent, recorder, registry, sync, worker, Running, Sources, TrackedFactory,
+    fleet, given, many_syncs, quiescent, recorder, slow_sync, status_reached, succeeded_runs, sync,
+    worker, Running, Sources,
 };
-use crate::support::fail;
 
 const SYNCS: usize = 200;
 const SOURCES: usize = 20;
@@ -26,22 +25,8 @@ const ROUNDS: usize = 3;
 async fn four_workers_run_every_trigger_exactly_once_and_never_overlap() -> Result<()> {
     let db = db!("fleet::workers::four_workers_run_every_trigger_exactly_once_and_never_overlap");
     let metrics = recorder();
-    let tracked = TrackedFactory::default();
-    let registry = registry(&db, &tracked).await?;
-    let conn = connection(&registry).await?;
-    let mut ids = Vec::new();
-    for i in 0..SYNCS {
-        let s = sync(
-            &registry,
-            &conn,
-            &format!("s{i}"),
-            &format!("p{}", i % SOURCES),
-            false,
-            r#", "listDelayMs": 2"#,
-        )
-        .await?;
-        ids.push(s.id);
-    }
+    let (tracked, registry, conn) = fleet(&db).await?;
+    let ids = many_syncs(&registry, &conn, SYNCS, SOURCES, r#", "listDelayMs": 2"#).await?;
     let sources = Arc::new(Sources::default());
     let mut workers = Vec::new();
     for w in 0..4 {
@@ -74,33 +59,10 @@ async fn four_workers_run_every_trigger_exactly_once_and_never_overlap() -> Resu
     let summaries = running.stop().await?;
 
     let expected: usize = jobs.values().map(HashSet::len).sum();
-    let admin = db.admin().await?;
-    let rows = admin
-        .query(
-            &format!(
-                "SELECT sync_id, job_id, outcome FROM \"{}\".sync_runs",
-                db.schema()
-            ),
-            &[],
-        )
-        .await
-        .map_err(fail)?;
-    let mut ran: HashMap<SyncId, Vec<JobId>> = HashMap::new();
-    for row in &rows {
-        let outcome: String = row.get("outcome");
-        assert_eq!(outcome, "succeeded", "every run succeeded: {rows:?}");
-        let sync = SyncId::parse(&row.get::<_, Uuid>("sync_id").to_string())?;
-        let job = JobId::parse(&row.get::<_, Uuid>("job_id").to_string())?;
-        ran.entry(sync).or_default().push(job);
-    }
+    let mut ran = succeeded_runs(&db).await?;
     for (i, id) in ids.iter().enumerate() {
-        let mut runs = ran.remove(id).unwrap_or_default();
-        runs.sort();
-        let mut want: Vec<JobId> = jobs
-            .get(id)
-            .map(|j| j.iter().copied().collect())
-            .unwrap_or_default();
-        want.sort();
+        let runs = ran.remove(id).unwrap_or_default();
+        let want = given(&jobs, id);
         assert_eq!(
             runs, want,
             "sync s{i}: every job it was given ran exactly once"
@@ -175,18 +137,8 @@ async fn four_workers_run_every_trigger_exactly_once_and_never_overlap() -> Resu
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_releases_a_running_sync_and_another_worker_runs_it() -> Result<()> {
     let db = db!("fleet::workers::shutdown_releases_a_running_sync_and_another_worker_runs_it");
-    let tracked = TrackedFactory::default();
-    let registry = registry(&db, &tracked).await?;
-    let conn = connection(&registry).await?;
-    let slow = sync(
-        &registry,
-        &conn,
-        "slow",
-        "p",
-        false,
-        r#", "writeDelayMs": 3000"#,
-    )
-    .await?;
+    let (tracked, registry, conn) = fleet(&db).await?;
+    let slow = slow_sync(&registry, &conn, "slow", "p", 3000).await?;
     let sources = Arc::new(Sources::default());
     let w1 = worker(registry.clone(), sources.clone(), "release-w1")
         .shutdown_grace(Duration::from_millis(200))
@@ -198,7 +150,7 @@ async fn shutdown_releases_a_running_sync_and_another_worker_runs_it() -> Result
         .await?
         .job_id()
         .ok_or_else(|| Error::unexpected("not queued"))?;
-    wait_for_status(&registry, slow.id, RunStatus::Running).await?;
+    status_reached(&registry, slow.id, RunStatus::Running).await?;
     let summary = running.stop().await?;
     assert_eq!(summary[0].released, 1, "{summary:?}");
     let status = registry.syncs().get(slow.id).await?.status;
@@ -222,7 +174,7 @@ async fn shutdown_releases_a_running_sync_and_another_worker_runs_it() -> Result
         .shutdown_grace(Duration::from_secs(20))
         .build()?;
     let running = Running::start(vec![w2]);
-    wait_for_status(&registry, slow.id, RunStatus::Running).await?;
+    status_reached(&registry, slow.id, RunStatus::Running).await?;
     let summary = running.stop().await?;
     assert_eq!(
         (summary[0].succeeded, summary[0].released),
@@ -237,33 +189,11 @@ async fn shutdown_releases_a_running_sync_and_another_worker_runs_it() -> Result
     db.finish().await
 }
 
-async fn wait_for_status(
-    registry: &kms_sync_fleet::SyncRegistry,
-    id: SyncId,
-    want: RunStatus,
-) -> Result<()> {
-    let until = Instant::now() + Duration::from_secs(20);
-    loop {
-        let status = registry.syncs().get(id).await?.status;
-        if status.sync_status == Some(want) {
-            return Ok(());
-        }
-        if Instant::now() > until {
-            return Err(Error::unexpected(format!(
-                "sync {id} never became {want:?}: {status:?}"
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(30)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_sync_backs_off_says_why_and_recovers() -> Result<()> {
     let db = db!("fleet::workers::a_failing_sync_backs_off_says_why_and_recovers");
     let metrics = recorder();
-    let tracked = TrackedFactory::default();
-    let registry = registry(&db, &tracked).await?;
-    let conn = connection(&registry).await?;
+    let (tracked, registry, conn) = fleet(&db).await?;
     let bad = sync(&registry, &conn, "bad", "p", false, "").await?;
     tracked
         .destination("bad")
@@ -312,7 +242,7 @@ async fn a_failing_sync_backs_off_says_why_and_recovers() -> Result<()> {
         .unwrap_or_default();
     assert!(gap >= Duration::from_millis(250), "backed off {gap:?}");
     tracked.destination("bad").clear_failures()?;
-    wait_for_status(&registry, bad.id, RunStatus::Succeeded).await?;
+    status_reached(&registry, bad.id, RunStatus::Succeeded).await?;
     let summary = running.stop().await?;
     assert!(
         summary[0].failed >= 2 && summary[0].succeeded >= 1,
@@ -336,9 +266,7 @@ async fn a_failing_sync_backs_off_says_why_and_recovers() -> Result<()> {
 async fn source_changes_reach_auto_sync_syncs_through_shared_poll_rounds() -> Result<()> {
     let db = db!("fleet::workers::source_changes_reach_auto_sync_syncs_through_shared_poll_rounds");
     let metrics = recorder();
-    let tracked = TrackedFactory::default();
-    let registry = registry(&db, &tracked).await?;
-    let conn = connection(&registry).await?;
+    let (tracked, registry, conn) = fleet(&db).await?;
     // 24 auto-sync syncs on 4 sources, and one manual-only sync on source p0.
     for i in 0..24 {
         sync(

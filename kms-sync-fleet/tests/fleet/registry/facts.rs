@@ -45,6 +45,12 @@ async fn keeper_registry(db: &crate::support::TestDb) -> Result<SyncRegistry> {
         .build()
 }
 
+/// The connection of `BODY`, of kind `keeper`.
+async fn keeper_connection(registry: &SyncRegistry) -> Result<kms_sync_fleet::ConnectionRecord> {
+    let body = AppConnectionDefinition::from_json(BODY)?;
+    registry.connections().create("keeper", &body).await
+}
+
 const BODY: &str = r#"{"name": "kept", "method": "api-key",
     "credentials": {"region": "eu-2", "account": "acme", "apiKey": "keeper-secret-key"}}"#;
 
@@ -52,8 +58,7 @@ const BODY: &str = r#"{"name": "kept", "method": "api-key",
 async fn public_fields_come_from_the_kinds_facts() -> Result<()> {
     let db = db!("registry::facts::public_fields_come_from_the_kinds_facts");
     let registry = keeper_registry(&db).await?;
-    let body = AppConnectionDefinition::from_json(BODY)?;
-    let kept = registry.connections().create("keeper", &body).await?;
+    let kept = keeper_connection(&registry).await?;
     assert_eq!(kept.credentials, r#"{"account":"acme","region":"eu-2"}"#);
     // The same body for a kind that declares nothing public shows nothing.
     let same = AppConnectionDefinition::from_json(&BODY.replace("kept", "mem"))?;
@@ -79,8 +84,7 @@ async fn the_builder_still_overrides_a_kinds_public_fields() -> Result<()> {
         .key_ring(KeyRing::new("k1", KEY)?)
         .public_credential_fields("keeper", &["region"])
         .build()?;
-    let body = AppConnectionDefinition::from_json(BODY)?;
-    let kept = registry.connections().create("keeper", &body).await?;
+    let kept = keeper_connection(&registry).await?;
     assert_eq!(kept.credentials, r#"{"region":"eu-2"}"#);
     db.finish().await
 }
@@ -89,8 +93,7 @@ async fn the_builder_still_overrides_a_kinds_public_fields() -> Result<()> {
 async fn an_import_is_refused_with_the_kinds_display_name() -> Result<()> {
     let db = db!("registry::facts::an_import_is_refused_with_the_kinds_display_name");
     let registry = keeper_registry(&db).await?;
-    let body = AppConnectionDefinition::from_json(BODY)?;
-    let conn = registry.connections().create("keeper", &body).await?;
+    let conn = keeper_connection(&registry).await?;
     let sync = registry
         .syncs()
         .create(
