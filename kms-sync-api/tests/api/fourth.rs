@@ -9,10 +9,11 @@ use kms_sync_core::{
     parse_json, AppConnectionDefinition, Destination, DestinationFactory, DestinationFacts,
     MemoryDestination, Result,
 };
-use kms_sync_fleet::{KeyRing, SyncRegistry};
 use serde_json::{json, Map, Value};
 
-use crate::support::{destinations, expect, text, Api, OPENAPI_PATH, SAMPLE_PROJECT};
+use crate::support::{
+    destinations, expect, memory_connection, registry_of, text, Api, OPENAPI_PATH, SAMPLE_PROJECT,
+};
 
 /// A vault-like destination: a display name of its own, import support, a display-only
 /// config field, one connection method.
@@ -48,10 +49,7 @@ impl DestinationFactory for VaultFactory {
 }
 
 async fn api_with_vault(db: &crate::support::TestDb) -> Result<Api> {
-    let registry = SyncRegistry::builder(db.pool().await?, destinations().with(VaultFactory))
-        .key_ring(KeyRing::new("k1", [0x5a; 32])?)
-        .build()?;
-    Api::with_registry(registry).await
+    Api::with_registry(registry_of(db, destinations().with(VaultFactory)).await?).await
 }
 
 fn sync_body(connection: &str, name: &str, mount_name: &str, behavior: &str) -> String {
@@ -177,22 +175,9 @@ async fn a_fourth_destination_is_served_duplicate_checked_and_imports_by_its_fac
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_destination_without_import_refuses_it_with_its_display_name() -> Result<()> {
     let db = db!("a_destination_without_import_refuses_it_with_its_display_name");
-    let registry = SyncRegistry::builder(
-        db.pool().await?,
-        kms_sync_core::DestinationRegistry::new().with(kms_sync_core::MemoryFactory),
-    )
-    .key_ring(KeyRing::new("k1", [0x5a; 32])?)
-    .build()?;
-    let api = Api::with_registry(registry).await?;
-    let conn = api
-        .post(
-            "/api/v1/app-connections/memory",
-            &json!({"name": "mc", "method": "none", "projectId": SAMPLE_PROJECT, "credentials": {}})
-                .to_string(),
-        )
-        .await?;
-    expect(&conn, 200, "a memory connection")?;
-    let conn_id = text(&conn.body, "/appConnection/id").to_owned();
+    let memory = kms_sync_core::DestinationRegistry::new().with(kms_sync_core::MemoryFactory);
+    let api = Api::with_registry(registry_of(&db, memory).await?).await?;
+    let conn_id = memory_connection(&api, "mc", SAMPLE_PROJECT).await?;
     let refused = api
         .post(
             "/api/v1/secret-syncs/memory",

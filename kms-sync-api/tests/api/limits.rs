@@ -5,11 +5,10 @@ use std::time::Duration;
 
 use kms_sync_api::{Auth, RateLimit};
 use kms_sync_core::{Error, Result};
-use kms_sync_fleet::{KeyRing, SyncRegistry};
 use reqwest::Method;
 use serde_json::json;
 
-use crate::support::{destinations, Answer, Api, TOKEN};
+use crate::support::{Answer, Api, TOKEN};
 
 const OTHER: &str = "another-callers-token-0123456789";
 const LIST: &str = "/api/v1/secret-syncs/checkly?projectId=3c90c3cc-0d44-4b50-8888-8dd25736052a";
@@ -52,9 +51,7 @@ fn passed(what: &str, answer: &Answer) -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_request_over_a_callers_limit_is_429_with_retry_after() -> Result<()> {
     let db = db!("the_request_over_a_callers_limit_is_429_with_retry_after");
-    let registry = SyncRegistry::builder(db.pool().await?, destinations())
-        .key_ring(KeyRing::new("k1", [0x5a; 32])?)
-        .build()?;
+    let registry = crate::support::registry(&db).await?;
     let hour = Duration::from_secs(3600);
     let api = Api::custom(registry, Auth::bearer_tokens([TOKEN, OTHER])?, |b| {
         b.read_limit(RateLimit::new(3, hour).expect("3 an hour"))

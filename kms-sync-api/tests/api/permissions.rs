@@ -5,12 +5,11 @@
 
 use kms_sync_api::{Auth, TokenFileAuthorizer};
 use kms_sync_core::{Error, Result};
-use kms_sync_fleet::{KeyRing, SyncRegistry};
 use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::support::snapshot;
-use crate::support::{destinations, expect, fixture, text, Answer, Api, TestDb, TOKEN};
+use crate::support::{expect, fixture, text, Answer, Api, TestDb, TOKEN};
 
 pub const PROJECT_A: &str = "aaaaaaaa-0000-4000-8000-00000000000a";
 pub const PROJECT_B: &str = "bbbbbbbb-0000-4000-8000-00000000000b";
@@ -512,9 +511,7 @@ fn token_file(routes: &[Route]) -> Result<TokenFileAuthorizer> {
 }
 
 async fn api(db: &TestDb, auth: Auth) -> Result<Api> {
-    let registry = SyncRegistry::builder(db.pool().await?, destinations())
-        .key_ring(KeyRing::new("k1", [0x5a; 32])?)
-        .build()?;
+    let registry = crate::support::registry(&db).await?;
     Api::custom(registry, auth, |b| b).await
 }
 

@@ -58,9 +58,24 @@ pub fn destinations() -> DestinationRegistry {
 
 /// The tests' registry over `db`: the three destinations, key ring `k1`.
 pub async fn registry(db: &TestDb) -> Result<SyncRegistry> {
-    SyncRegistry::builder(db.pool().await?, destinations())
+    registry_of(db, destinations()).await
+}
+
+/// A registry over `db` serving `destinations`, key ring `k1`.
+pub async fn registry_of(db: &TestDb, destinations: DestinationRegistry) -> Result<SyncRegistry> {
+    SyncRegistry::builder(db.pool().await?, destinations)
         .key_ring(KeyRing::new("k1", [0x5a; 32])?)
         .build()
+}
+
+/// Creates a `memory` connection named `name` in `project` (expecting 200); its id.
+pub async fn memory_connection(api: &Api, name: &str, project: &str) -> Result<String> {
+    let body = json!({"name": name, "method": "none", "projectId": project, "credentials": {}});
+    let got = api
+        .post("/api/v1/app-connections/memory", &body.to_string())
+        .await?;
+    expect(&got, 200, "a memory connection")?;
+    Ok(text(&got.body, "/appConnection/id").to_owned())
 }
 
 /// The API on 127.0.0.1 over `db`, and a client for it.
@@ -348,6 +363,91 @@ pub fn refused(what: &str, got: &Answer, status: u16, needle: &str) -> Result<()
     )))
 }
 
+/// As [`refused`] with 422, and the first issue (checked as [`issues`]) stands at `path`
+/// (`["credentials", "apiToken"]`).
+pub fn refused_at(what: &str, got: &Answer, needle: &str, path: &[&str]) -> Result<()> {
+    refused(what, got, 422, needle)?;
+    let first = issues(what, got)?.first().cloned().unwrap_or(Value::Null);
+    if first["path"] == json!(path) {
+        return Ok(());
+    }
+    Err(Error::unexpected(format!(
+        "{what}: expected the first issue at {path:?}, got {}",
+        got.body
+    )))
+}
+
+/// One request the API must refuse: the promise it holds (named in a failure), what is
+/// sent, and the status, the text and (for a 422, if given) the path of the answer.
+pub struct Refusal {
+    pub promise: String,
+    pub method: Method,
+    pub path: String,
+    pub body: Option<String>,
+    pub status: u16,
+    pub needle: &'static str,
+    pub at: Option<&'static [&'static str]>,
+}
+
+impl Refusal {
+    /// `method path` (with `body`, if any) answers `status` mentioning `needle`.
+    pub fn new(
+        promise: impl Into<String>,
+        (method, path, body): (Method, String, Option<String>),
+        status: u16,
+        needle: &'static str,
+    ) -> Refusal {
+        let promise = promise.into();
+        Refusal {
+            promise,
+            method,
+            path,
+            body,
+            status,
+            needle,
+            at: None,
+        }
+    }
+
+    /// The answer's first issue stands at `path` as well.
+    pub fn at(self, path: &'static [&'static str]) -> Refusal {
+        Refusal {
+            at: Some(path),
+            ..self
+        }
+    }
+
+    /// Sends the request through `api` and checks the answer.
+    pub async fn check(&self, api: &Api) -> Result<()> {
+        let body = self.body.as_deref();
+        let got = api.call(self.method.clone(), &self.path, body).await?;
+        refused(&self.promise, &got, self.status, self.needle)?;
+        match self.at {
+            Some(path) => refused_at(&self.promise, &got, self.needle, path),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A [`Refusal`]'s request: `method path` with `body`, if any.
+pub fn request(
+    method: Method,
+    path: impl Into<String>,
+    body: Option<&str>,
+) -> (Method, String, Option<String>) {
+    (method, path.into(), body.map(str::to_owned))
+}
+
+/// Fails when the answer's body carries `value` (a value the request sent).
+pub fn no_echo(what: &str, got: &Answer, value: &str) -> Result<()> {
+    if !got.body.to_string().contains(value) {
+        return Ok(());
+    }
+    Err(Error::unexpected(format!(
+        "{what} echoes the value it was sent"
+    )))
+}
+
 /// The Bitbucket syncs and connections routes.
 pub const SYNCS: &str = "/api/v1/secret-syncs/bitbucket";
 /// The Bitbucket connections route.
@@ -407,6 +507,20 @@ impl Seeded {
         format!("{CONNS}/{}", self.conn_id)
     }
 
+    /// `PATCH` of the sample sync with `body`.
+    pub async fn patch_sync(&self, body: &str) -> Result<Answer> {
+        self.api
+            .call(Method::PATCH, &self.sync_url(), Some(body))
+            .await
+    }
+
+    /// `PATCH` of the sample connection with `body`.
+    pub async fn patch_conn(&self, body: &str) -> Result<Answer> {
+        self.api
+            .call(Method::PATCH, &self.conn_url(), Some(body))
+            .await
+    }
+
     /// The sample sync body with `from` replaced by `to`.
     pub fn sync_with(&self, from: &str, to: &str) -> String {
         self.sync_body.replace(from, to)
@@ -415,12 +529,28 @@ impl Seeded {
     /// Fails unless the registry holds exactly what it held before; then ends the test's
     /// database.
     pub async fn unchanged(self) -> Result<()> {
+        self.kept("the refused request").await?;
+        self.db.finish().await
+    }
+
+    /// Fails, naming `what`, unless the registry holds exactly what it held before.
+    pub async fn kept(&self, what: &str) -> Result<()> {
         let after = snapshot(&self.db, &self.api).await?;
-        if self.before != after {
-            return Err(Error::unexpected(format!(
-                "the refused request changed the registry:\nbefore:\n{}\nafter:\n{after}",
-                self.before
-            )));
+        if self.before == after {
+            return Ok(());
+        }
+        Err(Error::unexpected(format!(
+            "{what} changed the registry:\nbefore:\n{}\nafter:\n{after}",
+            self.before
+        )))
+    }
+
+    /// Checks each of `cases` is refused as it says and changes nothing; then ends the
+    /// test's database.
+    pub async fn refuses(self, cases: &[Refusal]) -> Result<()> {
+        for case in cases {
+            case.check(&self.api).await?;
+            self.kept(&case.promise).await?;
         }
         self.db.finish().await
     }

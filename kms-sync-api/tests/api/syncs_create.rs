@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use kms_sync_api::Auth;
 use kms_sync_core::{Error, Result};
-use kms_sync_fleet::{KeyRing, SyncRegistry};
 use kms_sync_hanzo::fake::FakeKms;
 use serde_json::json;
 
@@ -305,9 +304,7 @@ async fn create_sync_of_a_missing_folder_answers_400_naming_it_and_stores_nothin
     let db = db!("a_sync_of_a_missing_folder_is_refused_naming_it");
     let kms = Arc::new(FakeKms::start().await);
     kms.set("dev", "/my-secrets", "DB_URL", "postgres://v1");
-    let registry = SyncRegistry::builder(db.pool().await?, crate::support::destinations())
-        .key_ring(KeyRing::new("k1", [0x5a; 32])?)
-        .build()?;
+    let registry = crate::support::registry(&db).await?;
     let api = Api::custom(registry, Auth::bearer_tokens([TOKEN])?, |b| {
         b.source_provider(Arc::new(FakeSources(kms.clone())))
     })

@@ -4,13 +4,12 @@
 
 use kms_sync_api::{Auth, TokenFileAuthorizer};
 use kms_sync_core::{Error, Result};
-use kms_sync_fleet::{KeyRing, SyncRegistry};
 use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::permissions::{sync_body, PROJECT_A, PROJECT_B};
 use crate::support::snapshot;
-use crate::support::{destinations, expect, text, Answer, Api};
+use crate::support::{expect, text, Answer, Api};
 
 pub const TENANT_A: &str = "tenant-a-token-0123456789";
 pub const TENANT_B: &str = "tenant-b-token-0123456789";
@@ -185,9 +184,7 @@ async fn probes_reveal_nothing(api: &Api, of_a: &OfA) -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tenant_b_cannot_see_change_trigger_or_detect_tenant_a() -> Result<()> {
     let db = db!("tenant_b_cannot_see_change_trigger_or_detect_tenant_a");
-    let registry = SyncRegistry::builder(db.pool().await?, destinations())
-        .key_ring(KeyRing::new("k1", [0x5a; 32])?)
-        .build()?;
+    let registry = crate::support::registry(&db).await?;
     let api = Api::custom(registry, Auth::authorizer(two_tenants()?), |b| b).await?;
     let of_a = tenant_a_creates(&api).await?;
     let before = snapshot(&db, &api).await?;
@@ -223,9 +220,7 @@ async fn tenant_b_cannot_see_change_trigger_or_detect_tenant_a() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_principal_of_another_organization_is_refused() -> Result<()> {
     let db = db!("a_principal_of_another_organization_is_refused");
-    let registry = SyncRegistry::builder(db.pool().await?, destinations())
-        .key_ring(KeyRing::new("k1", [0x5a; 32])?)
-        .build()?;
+    let registry = crate::support::registry(&db).await?;
     let file = json!({"orgId": "11111111-2222-4333-8444-555555555555",
         "tokens": [tenant("elsewhere", TENANT_A, PROJECT_A)]});
     let auth = Auth::authorizer(TokenFileAuthorizer::from_json(&file.to_string())?);
