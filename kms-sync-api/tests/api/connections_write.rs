@@ -183,10 +183,7 @@ async fn create_connection_whose_credentials_the_service_refuses_answers_400_and
     let bitbucket = FakeBitbucket::start().await;
     let api = verifying_api(&db, &bitbucket).await?;
     let refused = api
-        .post(
-            "/api/v1/app-connections/bitbucket",
-            &bitbucket_connection("wrong-token-value"),
-        )
+        .post(CONNS, &bitbucket_connection("wrong-token-value"))
         .await?;
     expect(&refused, 400, "refused credentials")?;
     let message = text(&refused.body, "/message");
@@ -199,12 +196,7 @@ async fn create_connection_whose_credentials_the_service_refuses_answers_400_and
     if connections(&api).await? != 0 {
         return Err(Error::unexpected("a refused connection was stored"));
     }
-    let accepted = api
-        .post(
-            "/api/v1/app-connections/bitbucket",
-            &bitbucket_connection(FAKE_TOKEN),
-        )
-        .await?;
+    let accepted = api.post(CONNS, &bitbucket_connection(FAKE_TOKEN)).await?;
     expect(&accepted, 200, "working credentials")?;
     db.finish().await
 }
@@ -215,16 +207,8 @@ async fn update_connection_with_credentials_the_service_refuses_answers_400_and_
     let db = db!("new_credentials_are_verified_when_a_connection_is_updated");
     let bitbucket = FakeBitbucket::start().await;
     let api = verifying_api(&db, &bitbucket).await?;
-    let made = api
-        .post(
-            "/api/v1/app-connections/bitbucket",
-            &bitbucket_connection(FAKE_TOKEN),
-        )
-        .await?;
-    let url = format!(
-        "/api/v1/app-connections/bitbucket/{}",
-        text(&made.body, "/appConnection/id")
-    );
+    let made = api.post(CONNS, &bitbucket_connection(FAKE_TOKEN)).await?;
+    let url = format!("{CONNS}/{}", text(&made.body, "/appConnection/id"));
     let bad =
         json!({"credentials": {"email": FAKE_EMAIL, "apiToken": "rotated-but-wrong"}}).to_string();
     let refused = api.call(reqwest::Method::PATCH, &url, Some(&bad)).await?;

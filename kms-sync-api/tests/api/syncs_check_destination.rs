@@ -3,7 +3,6 @@
 //! KMS whether the key schemas overlap — a read that changes nothing.
 
 use kms_sync_core::Result;
-use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::support::{expect, refused, Answer, Seeded, SAMPLE_PROJECT, SYNCS};
@@ -29,10 +28,7 @@ async fn check(s: &Seeded, mut body: Value) -> Result<Answer> {
 async fn with_app_key_schema(db: crate::support::TestDb) -> Result<Seeded> {
     let s = Seeded::new(db).await?;
     let options = r#"{"syncOptions": {"initialSyncBehavior": "overwrite-destination", "keySchema": "APP_{{secretKey}}"}}"#;
-    let patched = s
-        .api
-        .call(Method::PATCH, &s.sync_url(), Some(options))
-        .await?;
+    let patched = s.patch_sync(options).await?;
     expect(&patched, 200, "set a key schema")?;
     Seeded::again(s).await
 }
@@ -65,25 +61,23 @@ async fn check_destination_excluding_that_sync_or_of_another_repository_finds_no
     s.unchanged().await
 }
 
-#[tokio::test]
-async fn check_destination_with_a_disjoint_key_schema_reports_the_duplicate_without_overlap(
-) -> Result<()> {
-    let s = with_app_key_schema(db!("check_destination_disjoint_schema")).await?;
-    let disjoint = json!({"destinationConfig": sample_config(), "keySchema": "WEB_{{secretKey}}", "environment": "dev"});
-    let got = check(&s, disjoint).await?;
-    assert_eq!(got.body["hasDuplicate"], true, "{}", got.body);
-    assert_eq!(got.body["keySchemaOverlap"], false, "{}", got.body);
-    assert_eq!(got.body["duplicates"][0]["keySchema"], "APP_{{secretKey}}");
-    s.unchanged().await
+/// Asks check-destination about the sample repository with `key_schema` in `dev`.
+async fn check_schema(s: &Seeded, key_schema: &str) -> Result<Answer> {
+    let body = json!({"destinationConfig": sample_config(), "keySchema": key_schema, "environment": "dev"});
+    check(s, body).await
 }
 
 #[tokio::test]
-async fn check_destination_with_an_overlapping_key_schema_names_a_key_both_would_manage(
+async fn check_destination_reports_a_key_schema_overlap_only_where_a_key_both_would_manage(
 ) -> Result<()> {
-    let s = with_app_key_schema(db!("check_destination_overlapping_schema")).await?;
-    let overlapping = json!({"destinationConfig": sample_config(), "keySchema": "{{secretKey}}_PROD", "environment": "dev"});
-    let got = check(&s, overlapping).await?;
+    let s = with_app_key_schema(db!("check_destination_key_schemas")).await?;
+    // Disjoint: the duplicate is reported, without overlap.
+    let got = check_schema(&s, "WEB_{{secretKey}}").await?;
+    assert_eq!(got.body["hasDuplicate"], true, "{}", got.body);
+    assert_eq!(got.body["keySchemaOverlap"], false, "{}", got.body);
+    assert_eq!(got.body["duplicates"][0]["keySchema"], "APP_{{secretKey}}");
     // APP_{{secretKey}} and {{secretKey}}_PROD both manage APP_KEY_PROD.
+    let got = check_schema(&s, "{{secretKey}}_PROD").await?;
     assert_eq!(got.body["keySchemaOverlap"], true, "{}", got.body);
     assert_eq!(got.body["duplicates"][0]["exampleKey"], "APP_KEY_PROD");
     s.unchanged().await

@@ -2,42 +2,41 @@
 //! status in the KMS's envelope, naming the field and never a value, and changes nothing.
 
 use kms_sync_core::Result;
+use reqwest::Method;
 use serde_json::json;
 
-use crate::support::{no_echo, refused, refused_at};
+use crate::support::{no_echo, refused_at, request, Refusal};
+
+/// Update bodies refused whole: (the promise, the body, the status, what the answer names).
+const REFUSED_BODIES: &[(&str, &str, u16, &str)] = &[
+    ("an empty body answers 400", "", 400, "Body cannot be empty"),
+    ("a body not JSON answers 400", "nope", 400, "sync update"),
+    (
+        "a wrong type answers 422 naming the field",
+        r#"{"isAutoSyncEnabled": "on"}"#,
+        422,
+        "isAutoSyncEnabled",
+    ),
+    (
+        "a field it cannot change answers 422 naming it",
+        r#"{"projectId": "other"}"#,
+        422,
+        "projectId",
+    ),
+];
 
 #[tokio::test]
-async fn update_sync_with_an_empty_or_non_json_body_answers_400() -> Result<()> {
-    let s = seeded!("update_sync_not_json");
-    refused(
-        "empty",
-        &s.patch_sync("").await?,
-        400,
-        "Body cannot be empty",
-    )?;
-    refused(
-        "patch not JSON",
-        &s.patch_sync("nope").await?,
-        400,
-        "sync update",
-    )?;
-    s.unchanged().await
-}
-
-#[tokio::test]
-async fn update_sync_with_a_wrong_type_answers_422_naming_the_field() -> Result<()> {
-    let s = seeded!("update_sync_wrong_type");
-    let got = s.patch_sync(r#"{"isAutoSyncEnabled": "on"}"#).await?;
-    refused("patch version type", &got, 422, "isAutoSyncEnabled")?;
-    s.unchanged().await
-}
-
-#[tokio::test]
-async fn update_sync_of_a_field_it_cannot_change_answers_422_naming_it() -> Result<()> {
-    let s = seeded!("update_sync_unknown_field");
-    let got = s.patch_sync(r#"{"projectId": "other"}"#).await?;
-    refused("unknown patch field", &got, 422, "projectId")?;
-    s.unchanged().await
+async fn update_sync_with_a_body_that_is_not_json_or_not_an_update_answers_its_status_naming_it(
+) -> Result<()> {
+    let s = seeded!("update_sync_refused_bodies");
+    let cases: Vec<Refusal> = REFUSED_BODIES
+        .iter()
+        .map(|&(promise, body, status, needle)| {
+            let sent = request(Method::PATCH, s.sync_url(), Some(body));
+            Refusal::new(promise, sent, status, needle)
+        })
+        .collect();
+    s.refuses(&cases).await
 }
 
 #[tokio::test]
