@@ -7,56 +7,110 @@ use kms_sync_bitbucket::fake::{FakeBitbucket, FAKE_EMAIL, FAKE_TOKEN};
 use kms_sync_core::{DestinationRegistry, Error, MemoryFactory, Result};
 use kms_sync_fleet::{KeyRing, SyncRegistry};
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::fleet::{fakes_only, AtFake};
 use crate::permissions::PROJECT_A;
 use crate::support::{
-    expect, fixture, issues, memory_connection, no_echo, refused, refused_at, text, Api, TestDb,
+    expect, fixture, issues, memory_connection, request, text, Api, Refusal, Seeded, TestDb,
     BODY_LIMIT, CONNS, TOKEN, UNKNOWN_ID, VALUE_CANARY,
 };
 
 /// Where a Bitbucket connection's token stands.
 const TOKEN_PATH: &[&str] = &["credentials", "apiToken"];
 
-#[tokio::test]
-async fn create_connection_without_the_api_token_answers_422_at_credentials_api_token() -> Result<()>
-{
-    let s = seeded!("create_connection_no_token");
-    let no_creds =
-        r#"{"name": "bb2", "method": "api-token", "credentials": {"email": "user@example.com"}}"#;
-    let got = s.api.post(CONNS, no_creds).await?;
-    refused_at(
-        "credentials without the token",
-        &got,
-        "apiToken",
-        TOKEN_PATH,
-    )?;
-    s.unchanged().await
-}
-
-#[tokio::test]
-async fn create_connection_with_credentials_as_a_string_answers_422_without_echoing_them(
-) -> Result<()> {
-    let s = seeded!("create_connection_credentials_string");
-    let creds_type =
-        r#"{"name": "bb2", "method": "api-token", "credentials": "ATATT-secret-token-value"}"#;
-    let got = s.api.post(CONNS, creds_type).await?;
-    refused("credentials as a string", &got, 422, "credentials")?;
-    no_echo("credentials as a string", &got, "ATATT-secret-token-value")?;
-    s.unchanged().await
-}
-
-#[tokio::test]
-async fn create_connection_with_a_mistyped_credential_answers_422_without_the_value() -> Result<()>
-{
-    let s = seeded!("create_connection_mistyped_credential");
-    let body = json!({"name": "bb2", "method": "api-token",
+/// Connection bodies refused at create, as each row says.
+fn refused_creates() -> Result<Vec<Refusal>> {
+    let post = |body: &str| request(Method::POST, CONNS, Some(body));
+    let no_token =
+        json!({"name": "bb2", "method": "api-token", "credentials": {"email": "user@example.com"}});
+    let as_string =
+        json!({"name": "bb2", "method": "api-token", "credentials": "ATATT-secret-token-value"});
+    let listed = json!({"name": "bb2", "method": "api-token",
         "credentials": {"email": "user@example.com", "apiToken": ["ATATT-nested-canary"]}});
-    let got = s.api.post(CONNS, &body.to_string()).await?;
-    refused_at("apiToken as a list", &got, "apiToken", TOKEN_PATH)?;
-    no_echo("apiToken as a list", &got, "ATATT-nested-canary")?;
-    s.unchanged().await
+    let unknown = fixture("bitbucket-connection.json")?
+        .replace("\"method\"", "\"app\": \"checkly\", \"method\"");
+    Ok(vec![
+        Refusal::new(
+            "a create without the token answers 422 at it",
+            post(&no_token.to_string()),
+            422,
+            "apiToken",
+        )
+        .at(TOKEN_PATH),
+        Refusal::new(
+            "credentials as a string answer 422 without echoing them",
+            post(&as_string.to_string()),
+            422,
+            "credentials",
+        )
+        .hiding("ATATT-secret-token-value"),
+        Refusal::new(
+            "a token as a list answers 422 at it without the value",
+            post(&listed.to_string()),
+            422,
+            "apiToken",
+        )
+        .at(TOKEN_PATH)
+        .hiding("ATATT-nested-canary"),
+        Refusal::new(
+            "an unknown connection field answers 422 naming it",
+            post(&unknown),
+            422,
+            "app",
+        ),
+    ])
+}
+
+/// Updates and deletes of the sample connection refused, as each row says.
+fn refused_changes(s: &Seeded) -> Vec<Refusal> {
+    let patch = |body: Value| request(Method::PATCH, s.conn_url(), Some(&body.to_string()));
+    let delete = |id: &str| request(Method::DELETE, format!("{CONNS}/{id}"), None);
+    let object = json!({"credentials": {"email": "user@example.com", "apiToken": {"t": "ATATT-patch-canary"}}});
+    let missing = json!({"credentials": {"email": "user@example.com"}});
+    let huge = json!({"name": "x", "description": "a".repeat(BODY_LIMIT + 1)});
+    vec![
+        Refusal::new(
+            "an update's token as an object answers 422 at it without the value",
+            patch(object),
+            422,
+            "apiToken",
+        )
+        .at(TOKEN_PATH)
+        .hiding("ATATT-patch-canary"),
+        Refusal::new(
+            "an update's credentials without the token answer 422 Required at it",
+            patch(missing),
+            422,
+            "Required",
+        )
+        .at(TOKEN_PATH),
+        Refusal::new(
+            "an update over the body limit answers 413",
+            patch(huge),
+            413,
+            "too large",
+        ),
+        Refusal::new(
+            "a delete by a connection id that is not one answers 422",
+            delete("not-a-uuid"),
+            422,
+            "connectionId",
+        ),
+        Refusal::new(
+            "a delete of an unknown connection answers 404",
+            delete(UNKNOWN_ID),
+            404,
+            "not found",
+        ),
+    ]
+}
+
+/// [`refused_creates`] and [`refused_changes`].
+fn refused_writes(s: &Seeded) -> Result<Vec<Refusal>> {
+    let mut cases = refused_creates()?;
+    cases.extend(refused_changes(s));
+    Ok(cases)
 }
 
 #[tokio::test]
@@ -76,30 +130,6 @@ async fn create_connection_with_a_taken_name_answers_400_with_the_kms_error_word
 }
 
 #[tokio::test]
-async fn create_connection_with_an_unknown_field_answers_422_naming_it() -> Result<()> {
-    let s = seeded!("create_connection_unknown_field");
-    let unknown_conn = fixture("bitbucket-connection.json")?
-        .replace("\"method\"", "\"app\": \"checkly\", \"method\"");
-    let got = s.api.post(CONNS, &unknown_conn).await?;
-    refused("unknown connection field", &got, 422, "app")?;
-    s.unchanged().await
-}
-
-#[tokio::test]
-async fn update_connection_with_a_bad_nested_credential_answers_422_without_the_value() -> Result<()>
-{
-    let s = seeded!("update_connection_nested_credential");
-    let body = json!({"credentials": {"email": "user@example.com", "apiToken": {"t": "ATATT-patch-canary"}}});
-    let got = s.patch_conn(&body.to_string()).await?;
-    refused_at("apiToken as an object", &got, "apiToken", TOKEN_PATH)?;
-    no_echo("apiToken as an object", &got, "ATATT-patch-canary")?;
-    let missing = json!({"credentials": {"email": "user@example.com"}});
-    let got = s.patch_conn(&missing.to_string()).await?;
-    refused_at("no apiToken", &got, "Required", TOKEN_PATH)?;
-    s.unchanged().await
-}
-
-#[tokio::test]
 async fn update_connection_with_a_misspelt_field_answers_422_unrecognized_keys() -> Result<()> {
     let s = seeded!("update_connection_misspelt_field");
     let body = json!({"nmae": VALUE_CANARY}).to_string();
@@ -111,40 +141,11 @@ async fn update_connection_with_a_misspelt_field_answers_422_unrecognized_keys()
     s.unchanged().await
 }
 
-#[tokio::test]
-async fn update_connection_over_the_body_limit_answers_413() -> Result<()> {
-    let s = seeded!("update_connection_body_limit");
-    let huge = format!(
-        "{{\"name\": \"x\", \"description\": \"{}\"}}",
-        "a".repeat(BODY_LIMIT + 1)
-    );
-    let got = s
-        .api
-        .call(Method::PATCH, &s.conn_url(), Some(&huge))
-        .await?;
-    refused("a connection over the limit", &got, 413, "too large")?;
-    s.unchanged().await
-}
-
-#[tokio::test]
-async fn delete_connection_by_a_bad_or_unknown_id_answers_422_or_404() -> Result<()> {
-    let s = seeded!("delete_connection_bad_id");
-    let got = s
-        .api
-        .call(Method::DELETE, &format!("{CONNS}/not-a-uuid"), None)
-        .await?;
-    refused("a connection id that is not one", &got, 422, "connectionId")?;
-    let got = s
-        .api
-        .call(Method::DELETE, &format!("{CONNS}/{UNKNOWN_ID}"), None)
-        .await?;
-    refused("an unknown connection", &got, 404, "not found")?;
-    s.unchanged().await
-}
-
 // Credentials checked against the service (the fake Bitbucket), at create and update.
 
-async fn verifying_api(db: &TestDb, bitbucket: &FakeBitbucket) -> Result<Api> {
+/// The API checking credentials against a fake Bitbucket (kept alive with it).
+async fn verifying_api(db: &TestDb) -> Result<(FakeBitbucket, Api)> {
+    let bitbucket = FakeBitbucket::start().await;
     let destinations = DestinationRegistry::new()
         .with(AtFake(
             kms_sync_bitbucket::BitbucketFactory,
@@ -155,10 +156,11 @@ async fn verifying_api(db: &TestDb, bitbucket: &FakeBitbucket) -> Result<Api> {
         .key_ring(KeyRing::new("k1", [0x5a; 32])?)
         .url_policy(fakes_only(&[bitbucket.base_url()])?)
         .build()?;
-    Api::custom(registry, Auth::bearer_tokens([TOKEN])?, |b| {
+    let api = Api::custom(registry, Auth::bearer_tokens([TOKEN])?, |b| {
         b.verify_connections(true)
     })
-    .await
+    .await?;
+    Ok((bitbucket, api))
 }
 
 fn bitbucket_connection(token: &str) -> String {
@@ -180,8 +182,7 @@ async fn connections(api: &Api) -> Result<usize> {
 async fn create_connection_whose_credentials_the_service_refuses_answers_400_and_stores_nothing(
 ) -> Result<()> {
     let db = db!("a_connection_whose_credentials_the_service_refuses_is_not_created");
-    let bitbucket = FakeBitbucket::start().await;
-    let api = verifying_api(&db, &bitbucket).await?;
+    let (_bitbucket, api) = verifying_api(&db).await?;
     let refused = api
         .post(CONNS, &bitbucket_connection("wrong-token-value"))
         .await?;
@@ -205,8 +206,7 @@ async fn create_connection_whose_credentials_the_service_refuses_answers_400_and
 async fn update_connection_with_credentials_the_service_refuses_answers_400_and_changes_nothing(
 ) -> Result<()> {
     let db = db!("new_credentials_are_verified_when_a_connection_is_updated");
-    let bitbucket = FakeBitbucket::start().await;
-    let api = verifying_api(&db, &bitbucket).await?;
+    let (_bitbucket, api) = verifying_api(&db).await?;
     let made = api.post(CONNS, &bitbucket_connection(FAKE_TOKEN)).await?;
     let url = format!("{CONNS}/{}", text(&made.body, "/appConnection/id"));
     let bad =
@@ -234,8 +234,15 @@ async fn update_connection_with_credentials_the_service_refuses_answers_400_and_
 async fn create_connection_of_a_destination_that_cannot_verify_is_accepted_unverified() -> Result<()>
 {
     let db = db!("a_destination_that_cannot_verify_accepts_the_connection_unverified");
-    let bitbucket = FakeBitbucket::start().await;
-    let api = verifying_api(&db, &bitbucket).await?;
+    let (_bitbucket, api) = verifying_api(&db).await?;
     memory_connection(&api, "mem", PROJECT_A).await?;
     db.finish().await
+}
+
+#[tokio::test]
+async fn connection_writes_refused_answer_their_status_naming_the_field_never_a_credential(
+) -> Result<()> {
+    seeded!("connection_writes_refused")
+        .refuses(refused_writes)
+        .await
 }

@@ -387,6 +387,8 @@ pub struct Refusal {
     pub status: u16,
     pub needle: &'static str,
     pub at: Option<&'static [&'static str]>,
+    /// A value sent that the answer must not carry.
+    pub hides: Option<&'static str>,
 }
 
 impl Refusal {
@@ -406,6 +408,7 @@ impl Refusal {
             status,
             needle,
             at: None,
+            hides: None,
         }
     }
 
@@ -417,11 +420,22 @@ impl Refusal {
         }
     }
 
+    /// The answer does not carry `value` (sent in the request) either.
+    pub fn hiding(self, value: &'static str) -> Refusal {
+        Refusal {
+            hides: Some(value),
+            ..self
+        }
+    }
+
     /// Sends the request through `api` and checks the answer.
     pub async fn check(&self, api: &Api) -> Result<()> {
         let body = self.body.as_deref();
         let got = api.call(self.method.clone(), &self.path, body).await?;
         refused(&self.promise, &got, self.status, self.needle)?;
+        if let Some(value) = self.hides {
+            no_echo(&self.promise, &got, value)?;
+        }
         match self.at {
             Some(path) => refused_at(&self.promise, &got, self.needle, path),
             None => Ok(()),
@@ -514,13 +528,6 @@ impl Seeded {
             .await
     }
 
-    /// `PATCH` of the sample connection with `body`.
-    pub async fn patch_conn(&self, body: &str) -> Result<Answer> {
-        self.api
-            .call(Method::PATCH, &self.conn_url(), Some(body))
-            .await
-    }
-
     /// The sample sync body with `from` replaced by `to`.
     pub fn sync_with(&self, from: &str, to: &str) -> String {
         self.sync_body.replace(from, to)
@@ -545,10 +552,10 @@ impl Seeded {
         )))
     }
 
-    /// Checks each of `cases` is refused as it says and changes nothing; then ends the
-    /// test's database.
-    pub async fn refuses(self, cases: &[Refusal]) -> Result<()> {
-        for case in cases {
+    /// Checks each of the cases `cases` builds over the samples is refused as it says and
+    /// changes nothing; then ends the test's database.
+    pub async fn refuses(self, cases: impl FnOnce(&Seeded) -> Result<Vec<Refusal>>) -> Result<()> {
+        for case in cases(&self)? {
             case.check(&self.api).await?;
             self.kept(&case.promise).await?;
         }

@@ -14,27 +14,125 @@ use crate::fleet::FakeSources;
 use crate::permissions::PROJECT_B;
 use crate::support::{expect, fixture, text, with_connection, Api};
 
-use crate::support::{answer, fail, first_issue, refused, BODY_LIMIT, SYNCS, TOKEN, VALUE_CANARY};
+use crate::support::{answer, fail, first_issue, no_echo, refused, refused_at, request};
+use crate::support::{Refusal, Seeded, BODY_LIMIT, SYNCS, TOKEN, VALUE_CANARY};
 
 const SLUG: &str = "\"repositorySlug\": \"my-bitbucket-repository\"";
 
-#[tokio::test]
-async fn create_sync_with_a_trailing_comma_answers_400_naming_it() -> Result<()> {
-    let s = seeded!("create_sync_trailing_comma");
-    let trailing = s.sync_with(SLUG, &format!("{SLUG},"));
-    let got = s.api.post(SYNCS, &trailing).await?;
-    refused("trailing comma", &got, 400, "trailing comma")?;
-    s.unchanged().await
+/// Where the sample's repository slug stands.
+const REPOSITORY_SLUG: &[&str] = &["destinationConfig", "repositorySlug"];
+
+/// `POST` of `body` to the syncs, refused with `status`, mentioning `needle`.
+fn post(promise: &str, body: String, status: u16, needle: &'static str) -> Refusal {
+    Refusal::new(
+        promise,
+        request(Method::POST, SYNCS, Some(&body)),
+        status,
+        needle,
+    )
 }
 
-#[tokio::test]
-async fn create_sync_that_is_not_json_answers_400_naming_the_body() -> Result<()> {
-    let s = seeded!("create_sync_not_json");
-    let got = s.api.post(SYNCS, "{\"name\": ").await?;
-    refused("not JSON", &got, 400, "sync definition")?;
-    let got = s.api.post(SYNCS, "[1, 2]").await?;
-    refused("an array", &got, 422, "Expected object")?;
-    s.unchanged().await
+/// The sample with one text replaced: (the promise, the text, its replacement, the status,
+/// what the answer names).
+const REPLACED: &[(&str, &str, &str, u16, &str)] = &[
+    (
+        "environment as a number answers 422 naming it",
+        "\"environment\": \"dev\"",
+        "\"environment\": 7",
+        422,
+        "environment",
+    ),
+    (
+        "a name that is not a slug answers 422 naming it",
+        "\"name\": \"my-bitbucket-sync\"",
+        "\"name\": \"My Sync\"",
+        422,
+        "name",
+    ),
+    (
+        "no projectId answers 422 naming it",
+        "\"projectId\": \"3c90c3cc-0d44-4b50-8888-8dd25736052a\",",
+        "",
+        422,
+        "projectId",
+    ),
+    (
+        "an import where the destination cannot answers 422",
+        "\"overwrite-destination\"",
+        "\"import-prioritize-source\"",
+        422,
+        "initialSyncBehavior",
+    ),
+    (
+        "an unknown top-level field answers 422 naming it",
+        "\"isEnabled\": true",
+        "\"isEnabled\": true, \"keyschema\": \"X_{{secretKey}}\"",
+        422,
+        "keyschema",
+    ),
+    (
+        "an unknown sync option answers 400 naming it",
+        "\"initialSyncBehavior\"",
+        "\"disableSecretDeletio\": true, \"initialSyncBehavior\"",
+        400,
+        "disableSecretDeletio",
+    ),
+    (
+        "a traversing secretPath answers 422 naming it",
+        "\"/my-secrets\"",
+        "\"/my-secrets/../../etc\"",
+        422,
+        "secretPath",
+    ),
+];
+
+/// Bodies refused whole, or the sample with one thing changed, each named for its promise.
+fn refused_bodies(s: &Seeded) -> Vec<Refusal> {
+    let one = |from: &str, to: &str| s.sync_with(from, to);
+    let huge = format!(
+        "{{\"name\": \"x\", \"description\": \"{}\"}}",
+        "a".repeat(BODY_LIMIT + 1)
+    );
+    let long = format!("\"{}\"", "d".repeat(300));
+    let mut cases = vec![
+        post(
+            "a trailing comma answers 400 naming it",
+            one(SLUG, &format!("{SLUG},")),
+            400,
+            "trailing comma",
+        ),
+        post(
+            "a body not JSON answers 400 naming the body",
+            "{\"name\": ".into(),
+            400,
+            "sync definition",
+        ),
+        post(
+            "an array answers 422",
+            "[1, 2]".into(),
+            422,
+            "Expected object",
+        ),
+        post(
+            "no repositorySlug answers 422 Required at its path",
+            one(&format!(",\n{SLUG}"), ""),
+            422,
+            "Required",
+        )
+        .at(REPOSITORY_SLUG),
+        post("a body over the limit answers 413", huge, 413, "too large"),
+        post(
+            "a description over 256 answers 400 naming it",
+            one("\"an example sync\"", &long),
+            400,
+            "description",
+        ),
+    ];
+    let replaced = REPLACED
+        .iter()
+        .map(|&(promise, from, to, status, needle)| post(promise, one(from, to), status, needle));
+    cases.extend(replaced);
+    cases
 }
 
 #[tokio::test]
@@ -49,9 +147,6 @@ async fn create_sync_with_a_wrong_type_answers_422_at_its_path() -> Result<()> {
     let (path, message) = first_issue("isEnabled as a string", &got)?;
     assert_eq!(path, json!(["isEnabled"]));
     assert!(message.contains("boolean"), "{message}");
-    let wrong = s.sync_with("\"environment\": \"dev\"", "\"environment\": 7");
-    let got = s.api.post(SYNCS, &wrong).await?;
-    refused("environment as a number", &got, 422, "environment")?;
     s.unchanged().await
 }
 
@@ -87,66 +182,18 @@ async fn create_sync_with_a_duplicate_name_answers_400_with_the_kms_error_word()
 }
 
 #[tokio::test]
-async fn create_sync_with_a_name_that_is_not_a_slug_answers_422_naming_name() -> Result<()> {
-    let s = seeded!("create_sync_name_not_slug");
-    let wrong = s.sync_with("\"name\": \"my-bitbucket-sync\"", "\"name\": \"My Sync\"");
-    refused(
-        "a name that is not a slug",
-        &s.api.post(SYNCS, &wrong).await?,
-        422,
-        "name",
-    )?;
-    s.unchanged().await
-}
-
-#[tokio::test]
-async fn create_sync_without_project_id_answers_422_naming_it() -> Result<()> {
-    let s = seeded!("create_sync_no_project");
-    let body = s.sync_with(
-        "\"projectId\": \"3c90c3cc-0d44-4b50-8888-8dd25736052a\",",
-        "",
-    );
-    refused(
-        "no projectId",
-        &s.api.post(SYNCS, &body).await?,
-        422,
-        "projectId",
-    )?;
-    s.unchanged().await
-}
-
-#[tokio::test]
-async fn create_sync_importing_where_the_destination_cannot_answers_422() -> Result<()> {
-    let s = seeded!("create_sync_import_behavior");
-    let body = s.sync_with("\"overwrite-destination\"", "\"import-prioritize-source\"");
-    let got = s.api.post(SYNCS, &body).await?;
-    refused("import behaviour", &got, 422, "initialSyncBehavior")?;
-    s.unchanged().await
-}
-
-#[tokio::test]
 async fn create_sync_with_an_unknown_destination_config_field_answers_422_in_destination_config(
 ) -> Result<()> {
     let s = seeded!("create_sync_unknown_config_field");
     let bad_config = s.sync_with("\"workspaceSlug\"", "\"workspace\"");
     let got = s.api.post(SYNCS, &bad_config).await?;
-    refused("bad destinationConfig", &got, 422, "destinationConfig")?;
-    assert_eq!(
-        got.body["message"][0]["path"],
-        serde_json::json!(["destinationConfig"])
-    );
+    refused_at(
+        "bad destinationConfig",
+        &got,
+        "destinationConfig",
+        &["destinationConfig"],
+    )?;
     assert_eq!(got.body["message"][0]["code"], "unrecognized_keys");
-    s.unchanged().await
-}
-
-#[tokio::test]
-async fn create_sync_without_a_nested_config_field_answers_422_at_its_path() -> Result<()> {
-    let s = seeded!("create_sync_missing_config_field");
-    let body = s.sync_with(&format!(",\n{SLUG}"), "");
-    let got = s.api.post(SYNCS, &body).await?;
-    refused("no repositorySlug", &got, 422, "Required")?;
-    let path = serde_json::json!(["destinationConfig", "repositorySlug"]);
-    assert_eq!(got.body["message"][0]["path"], path, "{}", got.body);
     s.unchanged().await
 }
 
@@ -160,61 +207,9 @@ async fn create_sync_with_a_mistyped_nested_config_field_answers_422_without_the
         &format!("\"repositorySlug\": {{\"v\": \"{canary}\"}}"),
     );
     let got = s.api.post(SYNCS, &body).await?;
-    refused("repositorySlug as an object", &got, 422, "repositorySlug")?;
-    let path = serde_json::json!(["destinationConfig", "repositorySlug"]);
-    assert_eq!(got.body["message"][0]["path"], path, "{}", got.body);
-    assert!(!got.body.to_string().contains(canary), "{}", got.body);
-    s.unchanged().await
-}
-
-#[tokio::test]
-async fn create_sync_with_an_unknown_field_answers_422_naming_it() -> Result<()> {
-    let s = seeded!("create_sync_unknown_field");
-    let unknown = s.sync_with(
-        "\"isEnabled\": true",
-        "\"isEnabled\": true, \"keyschema\": \"X_{{secretKey}}\"",
-    );
-    let got = s.api.post(SYNCS, &unknown).await?;
-    refused("unknown top-level field", &got, 422, "keyschema")?;
-    s.unchanged().await
-}
-
-#[tokio::test]
-async fn create_sync_with_an_unknown_sync_option_answers_400_naming_it() -> kms_sync_core::Result<()>
-{
-    let s = seeded!("create_sync_unknown_option");
-    let unknown = s.sync_with(
-        "\"initialSyncBehavior\"",
-        "\"disableSecretDeletio\": true, \"initialSyncBehavior\"",
-    );
-    let got = s.api.post(SYNCS, &unknown).await?;
-    refused("unknown option", &got, 400, "disableSecretDeletio")?;
-    s.unchanged().await
-}
-
-#[tokio::test]
-async fn create_sync_over_the_body_limit_answers_413() -> Result<()> {
-    let s = seeded!("create_sync_body_limit");
-    let huge = format!(
-        "{{\"name\": \"x\", \"description\": \"{}\"}}",
-        "a".repeat(BODY_LIMIT + 1)
-    );
-    refused(
-        "a body over the limit",
-        &s.api.post(SYNCS, &huge).await?,
-        413,
-        "too large",
-    )?;
-    s.unchanged().await
-}
-
-#[tokio::test]
-async fn create_sync_with_a_description_over_256_answers_400_naming_it() -> kms_sync_core::Result<()>
-{
-    let s = seeded!("create_sync_long_description");
-    let long = s.sync_with("\"an example sync\"", &format!("\"{}\"", "d".repeat(300)));
-    let got = s.api.post(SYNCS, &long).await?;
-    refused("a description over 256", &got, 400, "description")?;
+    let what = "repositorySlug as an object";
+    refused_at(what, &got, "repositorySlug", REPOSITORY_SLUG)?;
+    no_echo(what, &got, canary)?;
     s.unchanged().await
 }
 
@@ -233,15 +228,6 @@ async fn create_sync_without_a_json_content_type_answers_415() -> Result<()> {
     refused("text/plain", &plain, 415, "application/json")?;
     let none = answer(post().body(body)).await?;
     refused("no content type", &none, 415, "application/json")?;
-    s.unchanged().await
-}
-
-#[tokio::test]
-async fn create_sync_with_a_traversing_secret_path_answers_422_naming_it() -> Result<()> {
-    let s = seeded!("create_sync_path_traversal");
-    let traversal = s.sync_with("\"/my-secrets\"", "\"/my-secrets/../../etc\"");
-    let got = s.api.post(SYNCS, &traversal).await?;
-    refused("secretPath traversal", &got, 422, "secretPath")?;
     s.unchanged().await
 }
 
@@ -359,4 +345,12 @@ async fn create_sync_with_a_connection_of_another_project_answers_400_naming_it(
         return Err(Error::unexpected(format!("{}", refused.body)));
     }
     db.finish().await
+}
+
+#[tokio::test]
+async fn create_sync_with_a_body_refused_answers_its_status_naming_the_field_and_creates_nothing(
+) -> Result<()> {
+    seeded!("create_sync_refused_bodies")
+        .refuses(|s| Ok(refused_bodies(s)))
+        .await
 }

@@ -98,8 +98,7 @@ fn bad_ids(s: &Seeded) -> Vec<Refusal> {
 #[tokio::test]
 async fn reads_by_a_bad_name_id_or_destination_answer_their_status_and_change_nothing() -> Result<()>
 {
-    let s = seeded!("reads_by_bad_name_id_or_destination");
-    let mut cases = bad_names();
-    cases.extend(bad_ids(&s));
-    s.refuses(&cases).await
+    seeded!("reads_by_bad_name_id_or_destination")
+        .refuses(|s| Ok([bad_names(), bad_ids(s)].into_iter().flatten().collect()))
+        .await
 }

@@ -5,7 +5,7 @@ use kms_sync_core::Result;
 use reqwest::Method;
 use serde_json::json;
 
-use crate::support::{no_echo, refused_at, request, Refusal};
+use crate::support::{request, Refusal, Seeded};
 
 /// Update bodies refused whole: (the promise, the body, the status, what the answer names).
 const REFUSED_BODIES: &[(&str, &str, u16, &str)] = &[
@@ -25,34 +25,48 @@ const REFUSED_BODIES: &[(&str, &str, u16, &str)] = &[
     ),
 ];
 
-#[tokio::test]
-async fn update_sync_with_a_body_that_is_not_json_or_not_an_update_answers_its_status_naming_it(
-) -> Result<()> {
-    let s = seeded!("update_sync_refused_bodies");
-    let cases: Vec<Refusal> = REFUSED_BODIES
-        .iter()
-        .map(|&(promise, body, status, needle)| {
-            let sent = request(Method::PATCH, s.sync_url(), Some(body));
-            Refusal::new(promise, sent, status, needle)
-        })
-        .collect();
-    s.refuses(&cases).await
+/// What the update sends that no answer may carry.
+const CANARY: &str = "NESTED-PATCH-VALUE-CANARY";
+
+/// A bad nested config answers 422 at its path, without the value.
+fn bad_configs(s: &Seeded) -> Vec<Refusal> {
+    let patch =
+        |body: serde_json::Value| request(Method::PATCH, s.sync_url(), Some(&body.to_string()));
+    let listed = json!({"destinationConfig": {
+        "workspaceSlug": "my-bitbucket-workspace", "repositorySlug": [CANARY]}});
+    let missing = json!({"destinationConfig": {"repositorySlug": "r"}});
+    vec![
+        Refusal::new(
+            "repositorySlug as a list",
+            patch(listed),
+            422,
+            "repositorySlug",
+        )
+        .at(&["destinationConfig", "repositorySlug"])
+        .hiding(CANARY),
+        Refusal::new("no workspaceSlug", patch(missing), 422, "Required")
+            .at(&["destinationConfig", "workspaceSlug"]),
+    ]
+}
+
+/// [`REFUSED_BODIES`] and [`bad_configs`] as patches of the sample sync.
+fn refused_patches(s: &Seeded) -> Result<Vec<Refusal>> {
+    let patch = |&(promise, body, status, needle): &(&str, &str, u16, &'static str)| {
+        Refusal::new(
+            promise,
+            request(Method::PATCH, s.sync_url(), Some(body)),
+            status,
+            needle,
+        )
+    };
+    let mut cases: Vec<Refusal> = REFUSED_BODIES.iter().map(patch).collect();
+    cases.extend(bad_configs(s));
+    Ok(cases)
 }
 
 #[tokio::test]
-async fn update_sync_with_a_bad_nested_config_answers_422_at_its_path_without_the_value(
-) -> Result<()> {
-    let s = seeded!("update_sync_nested_config");
-    let canary = "NESTED-PATCH-VALUE-CANARY";
-    let body = json!({"destinationConfig": {
-        "workspaceSlug": "my-bitbucket-workspace", "repositorySlug": [canary]}});
-    let got = s.patch_sync(&body.to_string()).await?;
-    let path = ["destinationConfig", "repositorySlug"];
-    refused_at("repositorySlug as a list", &got, "repositorySlug", &path)?;
-    no_echo("repositorySlug as a list", &got, canary)?;
-    let missing = json!({"destinationConfig": {"repositorySlug": "r"}});
-    let got = s.patch_sync(&missing.to_string()).await?;
-    let path = ["destinationConfig", "workspaceSlug"];
-    refused_at("no workspaceSlug", &got, "Required", &path)?;
-    s.unchanged().await
+async fn update_sync_refused_answers_its_status_naming_the_field_never_the_value() -> Result<()> {
+    seeded!("update_sync_refused")
+        .refuses(refused_patches)
+        .await
 }
