@@ -36,12 +36,23 @@ pub(crate) async fn readable_sync(
     who: &Principal,
     id: SyncId,
 ) -> Result<SyncRecord, ApiError> {
-    let record = match state.registry.syncs().get(id).await {
-        Err(e) if e.kind() == ErrorKind::NotFound => return Err(sync_missing(id)),
+    let found = state.registry.syncs().get(id).await;
+    readable(found, |r| may_read_sync(who, r), || sync_missing(id))
+}
+
+/// `found` (a registry read) if the record exists and `may` read it; else `missing` — the
+/// same answer for both, so a caller learns nothing of what it may not read.
+fn readable<T>(
+    found: kms_sync_core::Result<T>,
+    may: impl FnOnce(&T) -> bool,
+    missing: impl Fn() -> ApiError,
+) -> Result<T, ApiError> {
+    let record = match found {
+        Err(e) if e.kind() == ErrorKind::NotFound => return Err(missing()),
         other => other?,
     };
-    if !may_read_sync(who, &record) {
-        return Err(sync_missing(id));
+    if !may(&record) {
+        return Err(missing());
     }
     Ok(record)
 }
@@ -93,14 +104,9 @@ pub(crate) async fn readable_connection(
     who: &Principal,
     id: ConnectionId,
 ) -> Result<ConnectionRecord, ApiError> {
-    let record = match state.registry.connections().get(id).await {
-        Err(e) if e.kind() == ErrorKind::NotFound => return Err(connection_missing(id)),
-        other => other?,
-    };
-    if !who.may_connection(record.project_id.as_deref(), Action::Read) {
-        return Err(connection_missing(id));
-    }
-    Ok(record)
+    let may = |r: &ConnectionRecord| who.may_connection(r.project_id.as_deref(), Action::Read);
+    let found = state.registry.connections().get(id).await;
+    readable(found, may, || connection_missing(id))
 }
 
 /// Checks that a sync of `project` may use connection `text`: it exists, `who` may read
