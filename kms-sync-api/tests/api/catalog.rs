@@ -3,11 +3,12 @@
 //! the KMS's shape and showing only what the caller may see.
 
 use kms_sync_api::{Auth, TokenFileAuthorizer};
-use kms_sync_core::{Error, Result};
+use kms_sync_core::Result;
 use serde_json::{json, Value};
 
 use crate::permissions::{PROJECT_A, PROJECT_B};
-use crate::support::{expect, fixture, text, with_connection, Api, SAMPLE_PROJECT};
+use crate::support::SAMPLE_PROJECT;
+use crate::support::{ensure, expect, fixture, ids, lists_exactly, text, with_connection, Api};
 
 /// A connection of `app` from its fixture in `project` (named `name`), and its id.
 async fn connection(api: &Api, app: &str, project: &str, name: &str) -> Result<String> {
@@ -27,17 +28,9 @@ async fn connection(api: &Api, app: &str, project: &str, name: &str) -> Result<S
     Ok(text(&got.body, "/appConnection/id").to_owned())
 }
 
-fn ids(list: &Value, field: &str) -> Vec<String> {
-    list[field]
-        .as_array()
-        .map(|a| a.iter().map(|c| text(c, "/id").to_owned()).collect())
-        .unwrap_or_default()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn listing_all_syncs_gives_every_destination_of_the_project() -> Result<()> {
-    let db = db!("listing_all_syncs_gives_every_destination_of_the_project");
-    let api = Api::start(&db).await?;
+    let (db, api) = started!("listing_all_syncs_gives_every_destination_of_the_project");
     let mut made = Vec::new();
     for app in ["bitbucket", "checkly", "octopus-deploy"] {
         let conn = connection(&api, app, SAMPLE_PROJECT, &format!("{app}-c")).await?;
@@ -52,67 +45,40 @@ async fn listing_all_syncs_gives_every_destination_of_the_project() -> Result<()
         .get(&format!("/api/v1/secret-syncs?projectId={SAMPLE_PROJECT}"))
         .await?;
     expect(&all, 200, "all syncs")?;
-    let mut listed = ids(&all.body, "secretSyncs");
-    listed.sort();
-    made.sort();
-    if listed != made {
-        return Err(Error::unexpected(format!(
-            "listed {listed:?}, made {made:?}"
-        )));
-    }
+    lists_exactly("all syncs of the project", &all, "secretSyncs", made)?;
     let other = api
         .get(&format!("/api/v1/secret-syncs?projectId={PROJECT_B}"))
         .await?;
-    if !ids(&other.body, "secretSyncs").is_empty() {
-        return Err(Error::unexpected(
-            "another project's list shows these syncs",
-        ));
-    }
+    lists_exactly("another project's list", &other, "secretSyncs", vec![])?;
     let missing = api.get("/api/v1/secret-syncs").await?;
     expect(&missing, 422, "no projectId")?;
-    if missing.body["message"][0]["path"] != json!(["projectId"]) {
-        return Err(Error::unexpected(format!("{}", missing.body)));
-    }
+    let at_project = missing.body["message"][0]["path"] == json!(["projectId"]);
+    ensure(at_project, "no projectId", &missing.body)?;
     db.finish().await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn listing_all_connections_gives_every_app_without_credentials() -> Result<()> {
-    let db = db!("listing_all_connections_gives_every_app_without_credentials");
-    let api = Api::start(&db).await?;
+    let (db, api) = started!("listing_all_connections_gives_every_app_without_credentials");
     let a = connection(&api, "bitbucket", SAMPLE_PROJECT, "bb").await?;
     let b = connection(&api, "checkly", SAMPLE_PROJECT, "ch").await?;
     let c = connection(&api, "octopus-deploy", PROJECT_B, "oc").await?;
     let all = api.get("/api/v1/app-connections").await?;
     expect(&all, 200, "all connections")?;
-    let mut listed = ids(&all.body, "appConnections");
-    listed.sort();
-    let mut want = vec![a.clone(), b.clone(), c];
-    want.sort();
-    if listed != want {
-        return Err(Error::unexpected(format!(
-            "listed {listed:?}, want {want:?}"
-        )));
-    }
+    let every = vec![a.clone(), b.clone(), c];
+    lists_exactly("all connections", &all, "appConnections", every)?;
     let project = api
         .get(&format!(
             "/api/v1/app-connections?projectId={SAMPLE_PROJECT}"
         ))
         .await?;
-    let mut listed = ids(&project.body, "appConnections");
-    listed.sort();
-    let mut want = vec![a, b];
-    want.sort();
-    if listed != want {
-        return Err(Error::unexpected(format!("in the project: {listed:?}")));
-    }
+    lists_exactly("in the project", &project, "appConnections", vec![a, b])?;
     db.finish().await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_options_list_every_kind_with_the_kms_fields() -> Result<()> {
-    let db = db!("the_options_list_every_kind_with_the_kms_fields");
-    let api = Api::start(&db).await?;
+    let (db, api) = started!("the_options_list_every_kind_with_the_kms_fields");
     let syncs = api.get("/api/v1/secret-syncs/options").await?;
     expect(&syncs, 200, "sync options")?;
     let want = json!({"secretSyncOptions": [
@@ -120,18 +86,14 @@ async fn the_options_list_every_kind_with_the_kms_fields() -> Result<()> {
         {"name": "Checkly", "connection": "checkly", "destination": "checkly", "canImportSecrets": false},
         {"name": "Octopus Deploy", "connection": "octopus-deploy", "destination": "octopus-deploy", "canImportSecrets": false},
     ]});
-    if syncs.body != want {
-        return Err(Error::unexpected(format!("{}", syncs.body)));
-    }
+    ensure(syncs.body == want, "sync options", &syncs.body)?;
     let apps = api.get("/api/v1/app-connections/options").await?;
     let want = json!({"appConnectionOptions": [
         {"name": "Bitbucket", "app": "bitbucket", "methods": ["api-token"]},
         {"name": "Checkly", "app": "checkly", "methods": ["api-key"]},
         {"name": "Octopus Deploy", "app": "octopus-deploy", "methods": ["api-key"]},
     ]});
-    if apps.body != want {
-        return Err(Error::unexpected(format!("{}", apps.body)));
-    }
+    ensure(apps.body == want, "connection options", &apps.body)?;
     db.finish().await
 }
 
@@ -150,8 +112,8 @@ async fn connector(api: &Api) -> Result<(Api, &'static str)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn available_connections_are_those_the_caller_may_connect_in_the_project() -> Result<()> {
-    let db = db!("available_connections_are_those_the_caller_may_connect_in_the_project");
-    let api = Api::start(&db).await?;
+    let (db, api) =
+        started!("available_connections_are_those_the_caller_may_connect_in_the_project");
     let mine = connection(&api, "checkly", PROJECT_A, "mine").await?;
     let theirs = connection(&api, "checkly", PROJECT_B, "theirs").await?;
     let (scoped, token) = connector(&api).await?;
@@ -165,25 +127,23 @@ async fn available_connections_are_those_the_caller_may_connect_in_the_project()
         .await?;
     expect(&got, 200, "available")?;
     let listed = ids(&got.body, "appConnections");
-    if listed != [mine.clone()] || listed.contains(&theirs) {
-        return Err(Error::unexpected(format!("{}", got.body)));
-    }
+    let only_mine = listed == [mine.clone()] && !listed.contains(&theirs);
+    ensure(only_mine, "available in project A", &got.body)?;
     let first = &got.body["appConnections"][0];
     let keys: Vec<&String> = first
         .as_object()
         .map(|o| o.keys().collect())
         .unwrap_or_default();
-    if keys.len() != 5 || first["app"] != json!("checkly") || first["projectId"] != json!(PROJECT_A)
-    {
-        return Err(Error::unexpected(format!("the KMS's five fields: {first}")));
-    }
+    let kms_fields = keys.len() == 5
+        && first["app"] == json!("checkly")
+        && first["projectId"] == json!(PROJECT_A);
+    ensure(kms_fields, "the KMS's five fields", first)?;
     db.finish().await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_is_found_by_name_in_its_project_only() -> Result<()> {
-    let db = db!("a_connection_is_found_by_name_in_its_project_only");
-    let api = Api::start(&db).await?;
+    let (db, api) = started!("a_connection_is_found_by_name_in_its_project_only");
     let id = connection(&api, "octopus-deploy", PROJECT_A, "deploys").await?;
     let found = api
         .get(&format!(
@@ -191,9 +151,8 @@ async fn a_connection_is_found_by_name_in_its_project_only() -> Result<()> {
         ))
         .await?;
     expect(&found, 200, "by name")?;
-    if text(&found.body, "/appConnection/id") != id {
-        return Err(Error::unexpected(format!("{}", found.body)));
-    }
+    let same = text(&found.body, "/appConnection/id") == id;
+    ensure(same, "the connection by name", &found.body)?;
     let elsewhere = api
         .get(&format!(
             "/api/v1/app-connections/octopus-deploy/connection-name/deploys?projectId={PROJECT_B}"
@@ -206,8 +165,7 @@ async fn a_connection_is_found_by_name_in_its_project_only() -> Result<()> {
         ))
         .await?;
     expect(&other_app, 404, "by name under another app")?;
-    if elsewhere.body["error"] != json!("NotFound") {
-        return Err(Error::unexpected(format!("{}", elsewhere.body)));
-    }
+    let not_found = elsewhere.body["error"] == json!("NotFound");
+    ensure(not_found, "by name in another project", &elsewhere.body)?;
     db.finish().await
 }

@@ -6,7 +6,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::shape::{compare, sample};
-use crate::support::{expect, fixture, text, with_connection, Answer, Api};
+use crate::support::{ensure, expect, fixture, text, with_connection, Answer, Api};
 
 /// Fails naming every difference from the sample.
 fn same_shape(what: &str, sample_text: &str, answer: &Answer) -> Result<()> {
@@ -19,14 +19,6 @@ fn same_shape(what: &str, sample_text: &str, answer: &Answer) -> Result<()> {
         diff.join("\n  "),
         answer.body
     )))
-}
-
-fn check(ok: bool, what: &str, body: &Value) -> Result<()> {
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::unexpected(format!("{what}: {body}")))
-    }
 }
 
 /// Creates the connection of `app` from its fixture and checks the answer.
@@ -45,7 +37,7 @@ async fn connection(api: &Api, app: &str) -> Result<String> {
         _ => json!({"instanceUrl": "https://acme.octopus.app"}),
     };
     let diff = compare(&expected, &created.body);
-    check(
+    ensure(
         diff.is_empty(),
         &format!("the connection differs from the KMS's sample: {diff:?}"),
         &created.body,
@@ -56,13 +48,13 @@ async fn connection(api: &Api, app: &str) -> Result<String> {
         "cu_0123456789abcdef",
         "API-0123456789ABCDEF",
     ] {
-        check(
+        ensure(
             !raw.contains(secret),
             "a credential in the answer",
             &created.body,
         )?;
     }
-    check(
+    ensure(
         text(&created.body, "/appConnection/app") == app
             && created.body.pointer("/appConnection/version") == Some(&json!(1)),
         "app and version",
@@ -80,7 +72,7 @@ async fn sync(api: &Api, destination: &str, body: &str, sample_name: &str) -> Re
     same_shape("the created sync", &fixture(sample_name)?, &created)?;
     let s = &created.body["secretSync"];
     let request: Value = serde_json::from_str(body).map_err(crate::support::fail)?;
-    check(
+    ensure(
         s["destinationConfig"] == request["destinationConfig"]
             && s["destination"] == json!(destination)
             && s["connection"]["app"] == json!(destination)
@@ -93,7 +85,7 @@ async fn sync(api: &Api, destination: &str, body: &str, sample_name: &str) -> Re
         &created.body,
     )?;
     // Enabled with auto-sync on (the KMS's default): queued at once.
-    check(
+    ensure(
         s["syncStatus"] == json!("pending") && s["lastSyncJobId"].is_string(),
         "a new auto-sync sync is pending with a job",
         &created.body,
@@ -132,7 +124,7 @@ async fn walk_sync(
         "checkly" => "Checkly",
         _ => "Octopus Deploy",
     };
-    check(
+    ensure(
         import.body["message"] == json!(format!("{display} does not support importing secrets."))
             && import.body["error"] == json!("BadRequest")
             && import.body["statusCode"] == json!(400)
@@ -151,7 +143,7 @@ async fn walk_reads(api: &Api, base: &str, created: &Answer, sample_text: &str) 
         "get by id",
         sample_text,
     )?;
-    check(got.body == created.body, "get equals create", &got.body)?;
+    ensure(got.body == created.body, "get equals create", &got.body)?;
     let by_name = format!("{base}/sync-name/{name}?projectId={project}");
     shaped(api.get(&by_name).await?, "get by name", sample_text)?;
     let list = api.get(&format!("{base}?projectId={project}")).await?;
@@ -160,7 +152,7 @@ async fn walk_reads(api: &Api, base: &str, created: &Answer, sample_text: &str) 
         .as_array()
         .cloned()
         .unwrap_or_default();
-    check(items.len() == 1, "one sync listed", &list.body)?;
+    ensure(items.len() == 1, "one sync listed", &list.body)?;
     let first = Answer {
         status: list.status,
         body: json!({"secretSync": items.first().cloned().unwrap_or(Value::Null)}),
@@ -170,7 +162,7 @@ async fn walk_reads(api: &Api, base: &str, created: &Answer, sample_text: &str) 
     let other = api
         .get(&format!("{base}?projectId=another-project"))
         .await?;
-    check(
+    ensure(
         other.body["secretSyncs"] == json!([]),
         "another project lists nothing",
         &other.body,
@@ -184,7 +176,7 @@ async fn walk_changes(api: &Api, base: &str, created: &Answer, sample_text: &str
     let url = format!("{base}/{id}");
     let patched = api.call(Method::PATCH, &url, description).await?;
     let patched = shaped(patched, "patch", sample_text)?;
-    check(
+    ensure(
         patched.body["secretSync"]["version"] == json!(2)
             && patched.body["secretSync"]["description"] == json!("patched by the API test"),
         "version increases",
@@ -196,7 +188,7 @@ async fn walk_changes(api: &Api, base: &str, created: &Answer, sample_text: &str
     ] {
         let got = api.post(&format!("{base}/{id}/{route}"), "").await?;
         let got = shaped(got, route, sample_text)?;
-        check(
+        ensure(
             got.body["secretSync"][status] == json!("pending")
                 && got.body["secretSync"][job].is_string(),
             &format!("{route} is pending with a job"),
@@ -228,7 +220,7 @@ async fn delete_both(api: &Api, destination: &str, sync_id: &str, connection: &s
         )
         .await?;
     expect(&deleted, 200, "delete sync")?;
-    check(
+    ensure(
         text(&deleted.body, "/secretSync/id") == sync_id,
         "the deleted sync is answered",
         &deleted.body,
@@ -250,19 +242,18 @@ async fn delete_both(api: &Api, destination: &str, sync_id: &str, connection: &s
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bitbucket_from_the_seed_bodies() -> Result<()> {
-    let db = db!("bitbucket_from_the_seed_bodies");
-    let api = Api::start(&db).await?;
+    let (db, api) = started!("bitbucket_from_the_seed_bodies");
     let conn = connection(&api, "bitbucket").await?;
     let created = api
         .get(&format!("/api/v1/app-connections/bitbucket/{conn}"))
         .await?;
-    check(
+    ensure(
         created.body["appConnection"]["credentials"] == json!({"email": "user@example.com"}),
         "Bitbucket keeps email only",
         &created.body,
     )?;
     let list = api.get("/api/v1/app-connections/bitbucket").await?;
-    check(
+    ensure(
         list.body["appConnections"].as_array().map(Vec::len) == Some(1),
         "one connection listed",
         &list.body,
@@ -277,13 +268,12 @@ async fn bitbucket_from_the_seed_bodies() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn checkly_account_and_group_from_the_seed_bodies() -> Result<()> {
-    let db = db!("checkly_account_and_group_from_the_seed_bodies");
-    let api = Api::start(&db).await?;
+    let (db, api) = started!("checkly_account_and_group_from_the_seed_bodies");
     let conn = connection(&api, "checkly").await?;
     let got = api
         .get(&format!("/api/v1/app-connections/checkly/{conn}"))
         .await?;
-    check(
+    ensure(
         got.body["appConnection"]["credentials"] == json!({}),
         "Checkly shows no credential",
         &got.body,
@@ -307,7 +297,7 @@ async fn checkly_account_and_group_from_the_seed_bodies() -> Result<()> {
         &fixture("checkly-sync-response.json")?,
         &group,
     )?;
-    check(
+    ensure(
         group.body["secretSync"]["destinationConfig"]["groupId"] == json!("42"),
         "the group is kept",
         &group.body,
@@ -328,13 +318,12 @@ async fn checkly_account_and_group_from_the_seed_bodies() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn octopus_deploy_from_the_seed_bodies() -> Result<()> {
-    let db = db!("octopus_deploy_from_the_seed_bodies");
-    let api = Api::start(&db).await?;
+    let (db, api) = started!("octopus_deploy_from_the_seed_bodies");
     let conn = connection(&api, "octopus-deploy").await?;
     let got = api
         .get(&format!("/api/v1/app-connections/octopus-deploy/{conn}"))
         .await?;
-    check(
+    ensure(
         got.body["appConnection"]["credentials"]
             == json!({"instanceUrl": "https://acme.octopus.app"}),
         "Octopus Deploy shows its instance URL only",
@@ -348,7 +337,7 @@ async fn octopus_deploy_from_the_seed_bodies() -> Result<()> {
         "octopus-deploy-sync-response.json",
     )
     .await?;
-    check(
+    ensure(
         created.body["secretSync"]["isAutoSyncEnabled"] == json!(true),
         "isAutoSyncEnabled as the Octopus sample",
         &created.body,
@@ -367,8 +356,7 @@ async fn octopus_deploy_from_the_seed_bodies() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delete_with_remove_secrets_removes_first_then_deletes() -> Result<()> {
-    let db = db!("delete_with_remove_secrets_removes_first_then_deletes");
-    let api = Api::start(&db).await?;
+    let (db, api) = started!("delete_with_remove_secrets_removes_first_then_deletes");
     let conn = connection(&api, "bitbucket").await?;
     let body = with_connection(&fixture("bitbucket-sync.json")?, &conn);
     let created = api.post("/api/v1/secret-syncs/bitbucket", &body).await?;
@@ -391,7 +379,7 @@ async fn delete_with_remove_secrets_removes_first_then_deletes() -> Result<()> {
         .await?;
     expect(&answer, 200, "delete with removeSecrets=true")?;
     let job = text(&answer.body, "/secretSync/lastRemoveJobId").to_owned();
-    check(
+    ensure(
         answer.body["secretSync"]["removeStatus"] == json!("pending") && !job.is_empty(),
         "the remove is queued and reported",
         &answer.body,
@@ -416,7 +404,7 @@ async fn delete_with_remove_secrets_removes_first_then_deletes() -> Result<()> {
             break;
         }
     }
-    check(removed, "the remove job was claimed", &answer.body)?;
+    ensure(removed, "the remove job was claimed", &answer.body)?;
     let mut gone = false;
     for _ in 0..100 {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -430,6 +418,6 @@ async fn delete_with_remove_secrets_removes_first_then_deletes() -> Result<()> {
             break;
         }
     }
-    check(gone, "deleted once the remove succeeded", &answer.body)?;
+    ensure(gone, "deleted once the remove succeeded", &answer.body)?;
     db.finish().await
 }

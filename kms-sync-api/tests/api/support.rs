@@ -27,6 +27,16 @@ macro_rules! db {
     };
 }
 
+/// `let (db, api) = started!("test_name");` — the test's database and the tests' [`Api`]
+/// over it, or return (skipped).
+macro_rules! started {
+    ($test:expr) => {{
+        let db = db!($test);
+        let api = $crate::support::Api::start(&db).await?;
+        (db, api)
+    }};
+}
+
 /// `let s = seeded!("test_name");` — [`Seeded`] over the test's database, or return
 /// (skipped).
 macro_rules! seeded {
@@ -285,6 +295,31 @@ pub fn with_connection(body: &str, id: &str) -> String {
 /// A string field of a JSON value, or "".
 pub fn text<'a>(value: &'a Value, pointer: &str) -> &'a str {
     value.pointer(pointer).and_then(Value::as_str).unwrap_or("")
+}
+
+/// Fails with `what` and `shown` (the body that broke the promise) unless `ok`.
+pub fn ensure(ok: bool, what: &str, shown: impl std::fmt::Display) -> Result<()> {
+    if ok {
+        return Ok(());
+    }
+    Err(Error::unexpected(format!("{what}: {shown}")))
+}
+
+/// The `id` of each item of the list `field` of an answer's body.
+pub fn ids(body: &Value, field: &str) -> Vec<String> {
+    body[field]
+        .as_array()
+        .map(|a| a.iter().map(|c| text(c, "/id").to_owned()).collect())
+        .unwrap_or_default()
+}
+
+/// Fails unless the list `field` of `got`'s body holds exactly the ids `want`, in any order.
+pub fn lists_exactly(what: &str, got: &Answer, field: &str, mut want: Vec<String>) -> Result<()> {
+    let mut listed = ids(&got.body, field);
+    listed.sort();
+    want.sort();
+    let shown = format!("listed {listed:?}, want {want:?}");
+    ensure(listed == want, what, shown)
 }
 
 /// Checks an answer's status, naming the body when it differs.

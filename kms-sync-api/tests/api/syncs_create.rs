@@ -327,8 +327,7 @@ async fn create_sync_of_a_missing_folder_answers_400_naming_it_and_stores_nothin
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_sync_with_a_connection_of_another_project_answers_400_naming_it() -> Result<()> {
-    let db = db!("a_project_connection_is_refused_in_another_project");
-    let api = Api::start(&db).await?;
+    let (db, api) = started!("a_project_connection_is_refused_in_another_project");
     let conn = api
         .post(
             "/api/v1/app-connections/bitbucket",

@@ -8,7 +8,7 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::support::snapshot;
-use crate::support::{expect, text, Api};
+use crate::support::{expect, text};
 
 const CONNS: &str = "/api/v1/app-connections/octopus-deploy";
 
@@ -53,8 +53,7 @@ const REFUSED: &[(&str, &str)] = &[
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_naming_inside_addresses_are_refused_and_not_stored() -> Result<()> {
-    let db = db!("connections_naming_inside_addresses_are_refused_and_not_stored");
-    let api = Api::start(&db).await?;
+    let (db, api) = started!("connections_naming_inside_addresses_are_refused_and_not_stored");
     let kept = api
         .post(CONNS, &body("public", "https://acme.octopus.app"))
         .await?;
