@@ -198,98 +198,80 @@ async fn walk_changes(api: &Api, base: &str, created: &Answer, sample_text: &str
     Ok(())
 }
 
-/// Deletes the sync (without removing) and then its connection.
-async fn delete_both(api: &Api, destination: &str, sync_id: &str, connection: &str) -> Result<()> {
-    let in_use = api
-        .call(
-            Method::DELETE,
-            &format!("/api/v1/app-connections/{destination}/{connection}"),
-            None,
-        )
-        .await?;
+/// Deletes the sync `created` (without removing) and then its connection.
+async fn delete_both(api: &Api, kind: &str, created: &Answer, connection: &str) -> Result<()> {
+    let sync_id = text(&created.body, "/secretSync/id");
+    let sync_url = format!("/api/v1/secret-syncs/{kind}/{sync_id}");
+    let connection_url = format!("/api/v1/app-connections/{kind}/{connection}");
+    let in_use = api.delete(&connection_url).await?;
     expect(
         &in_use,
         400,
         "deleting a connection in use (the KMS answers 400)",
     )?;
     let deleted = api
-        .call(
-            Method::DELETE,
-            &format!("/api/v1/secret-syncs/{destination}/{sync_id}?removeSecrets=false"),
-            None,
-        )
+        .delete(&format!("{sync_url}?removeSecrets=false"))
         .await?;
     expect(&deleted, 200, "delete sync")?;
+    let answered = text(&deleted.body, "/secretSync/id") == sync_id;
+    ensure(answered, "the deleted sync is answered", &deleted.body)?;
+    expect(&api.get(&sync_url).await?, 404, "the deleted sync")?;
+    expect(
+        &api.delete(&connection_url).await?,
+        200,
+        "delete connection",
+    )
+}
+
+/// The KMS's samples of `app` end to end: its connection, which shows `public` alone of
+/// its credentials (`promise`), and its sync, created, read, listed and changed as the
+/// samples show. The connection's id and the created sync.
+async fn walk_app(api: &Api, app: &str, public: Value, promise: &str) -> Result<(String, Answer)> {
+    let conn = connection(api, app).await?;
+    let got = api
+        .get(&format!("/api/v1/app-connections/{app}/{conn}"))
+        .await?;
     ensure(
-        text(&deleted.body, "/secretSync/id") == sync_id,
-        "the deleted sync is answered",
-        &deleted.body,
+        got.body["appConnection"]["credentials"] == public,
+        promise,
+        &got.body,
     )?;
-    let gone = api
-        .get(&format!("/api/v1/secret-syncs/{destination}/{sync_id}"))
-        .await?;
-    expect(&gone, 404, "the deleted sync")?;
-    let conn = api
-        .call(
-            Method::DELETE,
-            &format!("/api/v1/app-connections/{destination}/{connection}"),
-            None,
-        )
-        .await?;
-    expect(&conn, 200, "delete connection")?;
-    Ok(())
+    let body = with_connection(&fixture(&format!("{app}-sync.json"))?, &conn);
+    let response = format!("{app}-sync-response.json");
+    let created = sync(api, app, &body, &response).await?;
+    walk_sync(api, app, &created, &response).await?;
+    Ok((conn, created))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bitbucket_from_the_seed_bodies() -> Result<()> {
     let (db, api) = started!("bitbucket_from_the_seed_bodies");
-    let conn = connection(&api, "bitbucket").await?;
-    let created = api
-        .get(&format!("/api/v1/app-connections/bitbucket/{conn}"))
-        .await?;
-    ensure(
-        created.body["appConnection"]["credentials"] == json!({"email": "user@example.com"}),
-        "Bitbucket keeps email only",
-        &created.body,
-    )?;
+    let email = json!({"email": "user@example.com"});
+    let (conn, created) = walk_app(&api, "bitbucket", email, "Bitbucket keeps email only").await?;
     let list = api.get("/api/v1/app-connections/bitbucket").await?;
-    ensure(
-        list.body["appConnections"].as_array().map(Vec::len) == Some(1),
-        "one connection listed",
-        &list.body,
-    )?;
-    let body = with_connection(&fixture("bitbucket-sync.json")?, &conn);
-    let created = sync(&api, "bitbucket", &body, "bitbucket-sync-response.json").await?;
-    walk_sync(&api, "bitbucket", &created, "bitbucket-sync-response.json").await?;
-    let id = text(&created.body, "/secretSync/id").to_owned();
-    delete_both(&api, "bitbucket", &id, &conn).await?;
+    let one = list.body["appConnections"].as_array().map(Vec::len) == Some(1);
+    ensure(one, "one connection listed", &list.body)?;
+    delete_both(&api, "bitbucket", &created, &conn).await?;
     db.finish().await
+}
+
+/// The Checkly sample with a check group.
+fn group_body(conn: &str) -> Result<String> {
+    Ok(with_connection(&fixture("checkly-sync.json")?, conn)
+        .replace("\"my-checkly-sync\"", "\"my-checkly-group-sync\"")
+        .replace(
+            "\"accountName\": \"Example Company\"",
+            "\"accountName\": \"Example Company\",\n\"groupId\": \"42\",\n\"groupName\": \"API checks\"",
+        ))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn checkly_account_and_group_from_the_seed_bodies() -> Result<()> {
     let (db, api) = started!("checkly_account_and_group_from_the_seed_bodies");
-    let conn = connection(&api, "checkly").await?;
-    let got = api
-        .get(&format!("/api/v1/app-connections/checkly/{conn}"))
-        .await?;
-    ensure(
-        got.body["appConnection"]["credentials"] == json!({}),
-        "Checkly shows no credential",
-        &got.body,
-    )?;
-    let body = with_connection(&fixture("checkly-sync.json")?, &conn);
-    let account = sync(&api, "checkly", &body, "checkly-sync-response.json").await?;
-    walk_sync(&api, "checkly", &account, "checkly-sync-response.json").await?;
-    // The group variant: the same body with a check group.
-    let group_body = body
-        .replace("\"my-checkly-sync\"", "\"my-checkly-group-sync\"")
-        .replace(
-            "\"accountName\": \"Example Company\"",
-            "\"accountName\": \"Example Company\",\n\"groupId\": \"42\",\n\"groupName\": \"API checks\"",
-        );
+    let (conn, account) =
+        walk_app(&api, "checkly", json!({}), "Checkly shows no credential").await?;
     let group = api
-        .post("/api/v1/secret-syncs/checkly", &group_body)
+        .post("/api/v1/secret-syncs/checkly", &group_body(&conn)?)
         .await?;
     expect(&group, 200, "create group sync")?;
     same_shape(
@@ -297,60 +279,30 @@ async fn checkly_account_and_group_from_the_seed_bodies() -> Result<()> {
         &fixture("checkly-sync-response.json")?,
         &group,
     )?;
-    ensure(
-        group.body["secretSync"]["destinationConfig"]["groupId"] == json!("42"),
-        "the group is kept",
-        &group.body,
-    )?;
-    let id = text(&account.body, "/secretSync/id").to_owned();
-    let group_id = text(&group.body, "/secretSync/id").to_owned();
+    let kept = group.body["secretSync"]["destinationConfig"]["groupId"] == json!("42");
+    ensure(kept, "the group is kept", &group.body)?;
+    let group_id = text(&group.body, "/secretSync/id");
     let gone = api
-        .call(
-            Method::DELETE,
-            &format!("/api/v1/secret-syncs/checkly/{group_id}"),
-            None,
-        )
+        .delete(&format!("/api/v1/secret-syncs/checkly/{group_id}"))
         .await?;
     expect(&gone, 200, "delete group sync")?;
-    delete_both(&api, "checkly", &id, &conn).await?;
+    delete_both(&api, "checkly", &account, &conn).await?;
     db.finish().await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn octopus_deploy_from_the_seed_bodies() -> Result<()> {
     let (db, api) = started!("octopus_deploy_from_the_seed_bodies");
-    let conn = connection(&api, "octopus-deploy").await?;
-    let got = api
-        .get(&format!("/api/v1/app-connections/octopus-deploy/{conn}"))
-        .await?;
+    let url = json!({"instanceUrl": "https://acme.octopus.app"});
+    let promise = "Octopus Deploy shows its instance URL only";
+    let (conn, created) = walk_app(&api, "octopus-deploy", url, promise).await?;
+    let auto = created.body["secretSync"]["isAutoSyncEnabled"] == json!(true);
     ensure(
-        got.body["appConnection"]["credentials"]
-            == json!({"instanceUrl": "https://acme.octopus.app"}),
-        "Octopus Deploy shows its instance URL only",
-        &got.body,
-    )?;
-    let body = with_connection(&fixture("octopus-deploy-sync.json")?, &conn);
-    let created = sync(
-        &api,
-        "octopus-deploy",
-        &body,
-        "octopus-deploy-sync-response.json",
-    )
-    .await?;
-    ensure(
-        created.body["secretSync"]["isAutoSyncEnabled"] == json!(true),
+        auto,
         "isAutoSyncEnabled as the Octopus sample",
         &created.body,
     )?;
-    walk_sync(
-        &api,
-        "octopus-deploy",
-        &created,
-        "octopus-deploy-sync-response.json",
-    )
-    .await?;
-    let id = text(&created.body, "/secretSync/id").to_owned();
-    delete_both(&api, "octopus-deploy", &id, &conn).await?;
+    delete_both(&api, "octopus-deploy", &created, &conn).await?;
     db.finish().await
 }
 
@@ -362,21 +314,10 @@ async fn delete_with_remove_secrets_removes_first_then_deletes() -> Result<()> {
     let created = api.post("/api/v1/secret-syncs/bitbucket", &body).await?;
     expect(&created, 200, "create")?;
     let id = text(&created.body, "/secretSync/id").to_owned();
-    let bad = api
-        .call(
-            Method::DELETE,
-            &format!("/api/v1/secret-syncs/bitbucket/{id}?removeSecrets=yes"),
-            None,
-        )
-        .await?;
+    let url = format!("/api/v1/secret-syncs/bitbucket/{id}");
+    let bad = api.delete(&format!("{url}?removeSecrets=yes")).await?;
     expect(&bad, 400, "removeSecrets=yes")?;
-    let answer = api
-        .call(
-            Method::DELETE,
-            &format!("/api/v1/secret-syncs/bitbucket/{id}?removeSecrets=true"),
-            None,
-        )
-        .await?;
+    let answer = api.delete(&format!("{url}?removeSecrets=true")).await?;
     expect(&answer, 200, "delete with removeSecrets=true")?;
     let job = text(&answer.body, "/secretSync/lastRemoveJobId").to_owned();
     ensure(
@@ -385,10 +326,7 @@ async fn delete_with_remove_secrets_removes_first_then_deletes() -> Result<()> {
         &answer.body,
     )?;
     // Still there until the remove has run.
-    let still = api
-        .get(&format!("/api/v1/secret-syncs/bitbucket/{id}"))
-        .await?;
-    expect(&still, 200, "kept until removed")?;
+    expect(&api.get(&url).await?, 200, "kept until removed")?;
     // A worker's turn, by hand: claim the sync's jobs and finish them.
     let jobs = api.registry.jobs();
     let mut removed = false;

@@ -188,6 +188,11 @@ impl Api {
         self.call(Method::GET, path, None).await
     }
 
+    /// `DELETE path`.
+    pub async fn delete(&self, path: &str) -> Result<Answer> {
+        self.call(Method::DELETE, path, None).await
+    }
+
     /// `POST path` with a JSON body.
     pub async fn post(&self, path: &str, body: &str) -> Result<Answer> {
         self.call(Method::POST, path, Some(body)).await
