@@ -79,37 +79,18 @@ async fn created(api: &Api, path: &str, body: &str, pointer: &str) -> Result<Str
 }
 
 impl Made {
+    /// What the admin makes for cell `n` through `api`.
     async fn new(api: &Api, n: usize) -> Result<Made> {
-        let conn_id = "/appConnection/id";
-        let conn = created(
-            api,
-            CONNS,
-            &connection_body(&format!("c-{n}"), PROJECT_A),
-            conn_id,
-        )
-        .await?;
-        let spare = created(
-            api,
-            CONNS,
-            &connection_body(&format!("sp-{n}"), PROJECT_A),
-            conn_id,
-        )
-        .await?;
-        let other = created(
-            api,
-            CONNS,
-            &connection_body(&format!("ob-{n}"), PROJECT_B),
-            conn_id,
-        )
-        .await?;
+        let connection = |prefix: &str, project: &str| {
+            let body = connection_body(&format!("{prefix}-{n}"), project);
+            async move { created(api, CONNS, &body, "/appConnection/id").await }
+        };
+        let conn = connection("c", PROJECT_A).await?;
+        let spare = connection("sp", PROJECT_A).await?;
+        let other = connection("ob", PROJECT_B).await?;
         let name = format!("s-{n}");
-        let sync = created(
-            api,
-            SYNCS,
-            &sync_body(&name, PROJECT_A, &conn)?,
-            "/secretSync/id",
-        )
-        .await?;
+        let body = sync_body(&name, PROJECT_A, &conn)?;
+        let sync = created(api, SYNCS, &body, "/secretSync/id").await?;
         Ok(Made {
             sync,
             name,
@@ -131,21 +112,51 @@ enum Shape {
 
 type Call = (Method, String, Option<String>);
 
+/// One route of the table: its name, the KMS subject and actions it needs, its shape, the
+/// request a cell sends and what an allowed answer is.
 struct Route {
-    name: &'static str,
+    name: String,
     subject: &'static str,
     needs: &'static [&'static str],
     shape: Shape,
-    request: fn(&Made) -> Result<Call>,
+    request: Box<dyn Fn(&Made) -> Result<Call>>,
     allowed: fn(&Made, &Answer) -> bool,
+}
+
+const SYNC: &str = "secret-syncs";
+const CONNECTION: &str = "app-connections";
+
+impl Route {
+    /// A route allowed when it answers 200.
+    fn new(
+        name: impl Into<String>,
+        (subject, needs): (&'static str, &'static [&'static str]),
+        shape: Shape,
+        request: impl Fn(&Made) -> Result<Call> + 'static,
+    ) -> Route {
+        let name = name.into();
+        let request = Box::new(request);
+        Route {
+            name,
+            subject,
+            needs,
+            shape,
+            request,
+            allowed: ok,
+        }
+    }
+
+    /// Allowed when `allowed` says so.
+    fn allowed(self, allowed: fn(&Made, &Answer) -> bool) -> Route {
+        Route { allowed, ..self }
+    }
 }
 
 fn ok(_: &Made, a: &Answer) -> bool {
     a.status == 200
 }
 
-fn lists(made: &Made, a: &Answer, key: &str, id: &str) -> bool {
-    let _ = made;
+fn lists(a: &Answer, key: &str, id: &str) -> bool {
     a.status == 200
         && a.body[key]
             .as_array()
@@ -165,222 +176,152 @@ fn get(path: String) -> Result<Call> {
 
 fn routes() -> Vec<Route> {
     let mut all = sync_routes();
+    all.extend(by_id("sync", SYNC, SYNCS, |m| &m.sync));
     all.extend(trigger_routes());
     all.extend(connection_routes());
+    all.extend(by_id("connection", CONNECTION, CONNS, |m| &m.spare));
     all
 }
 
-fn sync_routes() -> Vec<Route> {
+/// Get, patch and delete of one `what` by its id (`id` in a cell) under `base`.
+fn by_id(
+    what: &str,
+    subject: &'static str,
+    base: &'static str,
+    id: fn(&Made) -> &str,
+) -> Vec<Route> {
+    let route = move |verb: &str, needs, method: Method, body: Option<&'static str>| {
+        let request = move |m: &Made| {
+            Ok((
+                method.clone(),
+                format!("{base}/{}", id(m)),
+                body.map(Into::into),
+            ))
+        };
+        Route::new(
+            format!("{verb} {what}"),
+            (subject, needs),
+            Shape::ById,
+            request,
+        )
+    };
     vec![
-        Route {
-            name: "list syncs",
-            subject: "secret-syncs",
-            needs: &["read"],
-            shape: Shape::List,
-            request: |_| get(format!("{SYNCS}?projectId={PROJECT_A}")),
-            allowed: |m, a| lists(m, a, "secretSyncs", &m.sync),
-        },
-        Route {
-            name: "create sync",
-            subject: "secret-syncs",
-            needs: &["create"],
-            shape: Shape::Create,
-            request: |m| {
-                Ok((
-                    Method::POST,
-                    SYNCS.into(),
-                    Some(sync_body(&format!("new-{}", m.n), PROJECT_A, &m.conn)?),
-                ))
-            },
-            allowed: ok,
-        },
-        Route {
-            name: "get sync",
-            subject: "secret-syncs",
-            needs: &["read"],
-            shape: Shape::ById,
-            request: |m| get(format!("{SYNCS}/{}", m.sync)),
-            allowed: ok,
-        },
-        Route {
-            name: "get sync by name",
-            subject: "secret-syncs",
-            needs: &["read"],
-            shape: Shape::ById,
-            request: |m| {
-                get(format!(
-                    "{SYNCS}/sync-name/{}?projectId={PROJECT_A}",
-                    m.name
-                ))
-            },
-            allowed: ok,
-        },
-        Route {
-            name: "patch sync",
-            subject: "secret-syncs",
-            needs: &["read", "edit"],
-            shape: Shape::ById,
-            request: |m| {
-                Ok((
-                    Method::PATCH,
-                    format!("{SYNCS}/{}", m.sync),
-                    Some(r#"{"description": "changed"}"#.into()),
-                ))
-            },
-            allowed: ok,
-        },
-        Route {
-            name: "delete sync",
-            subject: "secret-syncs",
-            needs: &["read", "delete"],
-            shape: Shape::ById,
-            request: |m| Ok((Method::DELETE, format!("{SYNCS}/{}", m.sync), None)),
-            allowed: ok,
-        },
+        route("get", &["read"], Method::GET, None),
+        route(
+            "patch",
+            &["read", "edit"],
+            Method::PATCH,
+            Some(r#"{"description": "changed"}"#),
+        ),
+        route("delete", &["read", "delete"], Method::DELETE, None),
     ]
 }
 
-fn trigger_routes() -> Vec<Route> {
+fn sync_routes() -> Vec<Route> {
+    let create = |m: &Made| {
+        let body = sync_body(&format!("new-{}", m.n), PROJECT_A, &m.conn)?;
+        Ok((Method::POST, SYNCS.into(), Some(body)))
+    };
+    let by_name = |m: &Made| {
+        get(format!(
+            "{SYNCS}/sync-name/{}?projectId={PROJECT_A}",
+            m.name
+        ))
+    };
     vec![
-        Route {
-            name: "delete sync removing secrets",
-            subject: "secret-syncs",
-            needs: &["read", "delete", "remove-secrets"],
-            shape: Shape::ById,
-            request: |m| {
-                Ok((
-                    Method::DELETE,
-                    format!("{SYNCS}/{}?removeSecrets=true", m.sync),
-                    None,
-                ))
-            },
-            allowed: ok,
-        },
-        Route {
-            name: "sync secrets",
-            subject: "secret-syncs",
-            needs: &["read", "sync-secrets"],
-            shape: Shape::ById,
-            request: |m| {
-                Ok((
-                    Method::POST,
-                    format!("{SYNCS}/{}/sync-secrets", m.sync),
-                    None,
-                ))
-            },
-            allowed: ok,
-        },
-        Route {
-            name: "remove secrets",
-            subject: "secret-syncs",
-            needs: &["read", "remove-secrets"],
-            shape: Shape::ById,
-            request: |m| {
-                Ok((
-                    Method::POST,
-                    format!("{SYNCS}/{}/remove-secrets", m.sync),
-                    None,
-                ))
-            },
-            allowed: ok,
-        },
-        Route {
-            name: "import secrets",
-            subject: "secret-syncs",
-            needs: &["read", "import-secrets"],
-            shape: Shape::ById,
-            request: |m| {
-                Ok((
-                    Method::POST,
-                    format!(
-                        "{SYNCS}/{}/import-secrets?importBehavior=prioritize-source",
-                        m.sync
-                    ),
-                    None,
-                ))
-            },
-            allowed: |_, a| {
-                a.status == 400 && text(&a.body, "/message").contains("does not support importing")
-            },
-        },
-        Route {
-            name: "check destination",
-            subject: "secret-syncs",
-            needs: &["read"],
-            shape: Shape::Check,
-            request: |_| {
-                Ok((Method::POST, format!("{SYNCS}/check-destination"), Some(json!({
-                "projectId": PROJECT_A,
-                "destinationConfig": {"accountId": "3c90c3cc-0d44-4b50-8888-8dd25736052a", "accountName": "Example Company"}
-            }).to_string())))
-            },
-            allowed: duplicates,
-        },
+        Route::new("list syncs", (SYNC, &["read"]), Shape::List, |_| {
+            get(format!("{SYNCS}?projectId={PROJECT_A}"))
+        })
+        .allowed(|m, a| lists(a, "secretSyncs", &m.sync)),
+        Route::new("create sync", (SYNC, &["create"]), Shape::Create, create),
+        Route::new("get sync by name", (SYNC, &["read"]), Shape::ById, by_name),
+    ]
+}
+
+/// `POST` of `{SYNCS}/{sync}/{path}`.
+fn post_to_sync(path: &'static str) -> impl Fn(&Made) -> Result<Call> {
+    move |m| Ok((Method::POST, format!("{SYNCS}/{}/{path}", m.sync), None))
+}
+
+fn trigger_routes() -> Vec<Route> {
+    let removing = |m: &Made| {
+        Ok((
+            Method::DELETE,
+            format!("{SYNCS}/{}?removeSecrets=true", m.sync),
+            None,
+        ))
+    };
+    let check = |_: &Made| {
+        let body = json!({"projectId": PROJECT_A, "destinationConfig":
+            {"accountId": "3c90c3cc-0d44-4b50-8888-8dd25736052a", "accountName": "Example Company"}});
+        Ok((
+            Method::POST,
+            format!("{SYNCS}/check-destination"),
+            Some(body.to_string()),
+        ))
+    };
+    let import = post_to_sync("import-secrets?importBehavior=prioritize-source");
+    vec![
+        Route::new(
+            "delete sync removing secrets",
+            (SYNC, &["read", "delete", "remove-secrets"]),
+            Shape::ById,
+            removing,
+        ),
+        Route::new(
+            "sync secrets",
+            (SYNC, &["read", "sync-secrets"]),
+            Shape::ById,
+            post_to_sync("sync-secrets"),
+        ),
+        Route::new(
+            "remove secrets",
+            (SYNC, &["read", "remove-secrets"]),
+            Shape::ById,
+            post_to_sync("remove-secrets"),
+        ),
+        Route::new(
+            "import secrets",
+            (SYNC, &["read", "import-secrets"]),
+            Shape::ById,
+            import,
+        )
+        .allowed(|_, a| {
+            a.status == 400 && text(&a.body, "/message").contains("does not support importing")
+        }),
+        Route::new("check destination", (SYNC, &["read"]), Shape::Check, check).allowed(duplicates),
     ]
 }
 
 fn connection_routes() -> Vec<Route> {
+    let create = |m: &Made| {
+        Ok((
+            Method::POST,
+            CONNS.into(),
+            Some(connection_body(&format!("new-{}", m.n), PROJECT_A)),
+        ))
+    };
     vec![
-        Route {
-            name: "list connections of a project",
-            subject: "app-connections",
-            needs: &["read"],
-            shape: Shape::List,
-            request: |_| get(format!("{CONNS}?projectId={PROJECT_A}")),
-            allowed: |m, a| lists(m, a, "appConnections", &m.spare),
-        },
-        Route {
-            name: "list connections",
-            subject: "app-connections",
-            needs: &["read"],
-            shape: Shape::List,
-            request: |_| get(CONNS.into()),
-            allowed: |m, a| lists(m, a, "appConnections", &m.spare),
-        },
-        Route {
-            name: "create connection",
-            subject: "app-connections",
-            needs: &["create"],
-            shape: Shape::Create,
-            request: |m| {
-                Ok((
-                    Method::POST,
-                    CONNS.into(),
-                    Some(connection_body(&format!("new-{}", m.n), PROJECT_A)),
-                ))
-            },
-            allowed: ok,
-        },
-        Route {
-            name: "get connection",
-            subject: "app-connections",
-            needs: &["read"],
-            shape: Shape::ById,
-            request: |m| get(format!("{CONNS}/{}", m.spare)),
-            allowed: ok,
-        },
-        Route {
-            name: "patch connection",
-            subject: "app-connections",
-            needs: &["read", "edit"],
-            shape: Shape::ById,
-            request: |m| {
-                Ok((
-                    Method::PATCH,
-                    format!("{CONNS}/{}", m.spare),
-                    Some(r#"{"description": "changed"}"#.into()),
-                ))
-            },
-            allowed: ok,
-        },
-        Route {
-            name: "delete connection",
-            subject: "app-connections",
-            needs: &["read", "delete"],
-            shape: Shape::ById,
-            request: |m| Ok((Method::DELETE, format!("{CONNS}/{}", m.spare), None)),
-            allowed: ok,
-        },
+        Route::new(
+            "list connections of a project",
+            (CONNECTION, &["read"]),
+            Shape::List,
+            |_| get(format!("{CONNS}?projectId={PROJECT_A}")),
+        )
+        .allowed(|m, a| lists(a, "appConnections", &m.spare)),
+        Route::new(
+            "list connections",
+            (CONNECTION, &["read"]),
+            Shape::List,
+            |_| get(CONNS.into()),
+        )
+        .allowed(|m, a| lists(a, "appConnections", &m.spare)),
+        Route::new(
+            "create connection",
+            (CONNECTION, &["create"]),
+            Shape::Create,
+            create,
+        ),
     ]
 }
 
@@ -418,7 +359,7 @@ enum Expect {
 
 fn cells(route: &Route) -> Vec<Cell> {
     let mut cells = vec![Cell::Exact, Cell::NoAction, Cell::OtherProject];
-    if route.subject == "secret-syncs" {
+    if route.subject == SYNC {
         cells.extend([Cell::CondMatch, Cell::CondMiss]);
         if route.shape == Shape::Create {
             cells.extend([Cell::NoConnect, Cell::NoSourceRead, Cell::ConnOtherProject]);
@@ -460,7 +401,7 @@ fn grants(route: &Route, cell: Cell) -> Value {
     if !actions.is_empty() {
         list.push(json!({"subject": route.subject, "actions": actions, "conditions": conditions}));
     }
-    if route.shape == Shape::Create && route.subject == "secret-syncs" {
+    if route.shape == Shape::Create && route.subject == SYNC {
         if cell != Cell::NoSourceRead {
             list.push(
                 json!({"subject": "secrets", "actions": ["read-value"], "conditions": conditions}),
