@@ -9,12 +9,12 @@ use kms_sync_fleet::{KeyRing, SyncRegistry};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::fleet::{fakes_only, AtFake};
 use crate::permissions::PROJECT_A;
 use crate::support::{
     expect, fixture, issues, memory_connection, request, text, Api, Refusal, Seeded, TestDb,
     BODY_LIMIT, CONNS, TOKEN, UNKNOWN_ID, VALUE_CANARY,
 };
+use crate::worker_loop::{fakes_only, AtFake};
 
 /// Where a Bitbucket connection's token stands.
 const TOKEN_PATH: &[&str] = &["credentials", "apiToken"];

@@ -9,9 +9,9 @@ use kms_sync_bitbucket::fake::{FakeBitbucket, FAKE_EMAIL, FAKE_TOKEN};
 use kms_sync_core::{Error, Result};
 use serde_json::json;
 
-use crate::fleet::{bitbucket_fakes, FakeSources};
 use crate::runs_audit::{failed_then_recovered, harness};
 use crate::support::{expect, fixture, text, with_connection, Api, TOKEN};
+use crate::worker_loop::{bitbucket_fakes, FakeSources};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_run_history_lists_each_run_newest_first_with_its_counts() -> Result<()> {

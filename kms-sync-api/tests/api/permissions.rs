@@ -112,6 +112,9 @@ enum Shape {
 
 type Call = (Method, String, Option<String>);
 
+/// The request a route's cell sends.
+type Request = Box<dyn Fn(&Made) -> Result<Call>>;
+
 /// One route of the table: its name, the KMS subject and actions it needs, its shape, the
 /// request a cell sends and what an allowed answer is.
 struct Route {
@@ -119,7 +122,7 @@ struct Route {
     subject: &'static str,
     needs: &'static [&'static str],
     shape: Shape,
-    request: Box<dyn Fn(&Made) -> Result<Call>>,
+    request: Request,
     allowed: fn(&Made, &Answer) -> bool,
 }
 
@@ -452,7 +455,7 @@ fn token_file(routes: &[Route]) -> Result<TokenFileAuthorizer> {
 }
 
 async fn api(db: &TestDb, auth: Auth) -> Result<Api> {
-    let registry = crate::support::registry(&db).await?;
+    let registry = crate::support::registry(db).await?;
     Api::custom(registry, auth, |b| b).await
 }
 

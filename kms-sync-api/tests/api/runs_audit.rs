@@ -18,8 +18,8 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use sha2::Sha256;
 
-use crate::fleet::{bitbucket_fakes, until, FakeSources};
 use crate::support::{expect, fixture, scan, text, with_connection, Api, TestDb, SAMPLE_PROJECT};
+use crate::worker_loop::{bitbucket_fakes, until, FakeSources};
 
 const HOOK_KEY: &[u8] = b"notice-signing-key";
 const WRONG_TOKEN: &str = "wrong-bitbucket-token-canary";

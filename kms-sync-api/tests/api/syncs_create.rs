@@ -10,9 +10,9 @@ use kms_sync_core::{Error, Result};
 use kms_sync_hanzo::fake::FakeKms;
 use serde_json::json;
 
-use crate::fleet::FakeSources;
 use crate::permissions::PROJECT_B;
 use crate::support::{expect, fixture, text, with_connection, Api};
+use crate::worker_loop::FakeSources;
 
 use crate::support::{answer, fail, first_issue, no_echo, refused, refused_at, request};
 use crate::support::{Refusal, Seeded, BODY_LIMIT, SYNCS, TOKEN, VALUE_CANARY};
