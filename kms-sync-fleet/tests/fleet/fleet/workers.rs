@@ -10,38 +10,29 @@ use kms_sync_core::{Error, ErrorKind, Operation, Result, RunStatus};
 use kms_sync_fleet::metrics::{
     RATE_LIMITED, REQUESTS, ROUND_READS, RUNS, RUN_DURATION, SOURCE_READS,
 };
-use kms_sync_fleet::{JobId, SourceKey, SyncId, TriggerCause};
+use kms_sync_fleet::{JobId, SourceKey, SyncId, SyncRegistry, TriggerCause, WorkerSummary};
 
 use super::{
     fleet, given, many_syncs, quiescent, recorder, slow_sync, status_reached, succeeded_runs, sync,
-    worker, Running, Sources,
+    worker, Running, Sources, TrackedFactory,
 };
+use crate::support::TestDb;
 
 const SYNCS: usize = 200;
 const SOURCES: usize = 20;
 const ROUNDS: usize = 3;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn four_workers_run_every_trigger_exactly_once_and_never_overlap() -> Result<()> {
-    let db = db!("fleet::workers::four_workers_run_every_trigger_exactly_once_and_never_overlap");
-    let metrics = recorder();
-    let (tracked, registry, conn) = fleet(&db).await?;
-    let ids = many_syncs(&registry, &conn, SYNCS, SOURCES, r#", "listDelayMs": 2"#).await?;
-    let sources = Arc::new(Sources::default());
-    let mut workers = Vec::new();
-    for w in 0..4 {
-        let own = super::registry(&db, &tracked).await?; // a pool of its own
-        workers.push(worker(own, sources.clone(), &format!("exact-w{w}")).build()?);
-    }
-    let running = Running::start(workers);
-    let started = Instant::now();
-    // Three rounds of triggers for every sync, fired while the workers run: a trigger
-    // joins a pending job, or waits for the run in progress.
+/// Three rounds of triggers for every sync, fired while the workers run: a trigger joins a
+/// pending job, or waits for the run in progress. The jobs each sync was given.
+async fn trigger_rounds(
+    registry: &SyncRegistry,
+    ids: &[SyncId],
+) -> Result<HashMap<SyncId, HashSet<JobId>>> {
     let mut jobs: HashMap<SyncId, HashSet<JobId>> = HashMap::new();
     for round in 0..ROUNDS {
         let results = registry
             .jobs()
-            .trigger_many(&ids, Operation::Sync, TriggerCause::Manual)
+            .trigger_many(ids, Operation::Sync, TriggerCause::Manual)
             .await?;
         assert_eq!(results.len(), SYNCS);
         for (id, t) in results {
@@ -54,37 +45,47 @@ async fn four_workers_run_every_trigger_exactly_once_and_never_overlap() -> Resu
             tokio::time::sleep(Duration::from_millis(150)).await;
         }
     }
-    quiescent(&db, Duration::from_secs(90)).await?;
-    let elapsed = started.elapsed();
-    let summaries = running.stop().await?;
+    Ok(jobs)
+}
 
-    let expected: usize = jobs.values().map(HashSet::len).sum();
-    let mut ran = succeeded_runs(&db).await?;
+/// Sync `s<i>`'s runs at its destination: `want` of them, never two at once.
+fn ran_alone_at_the_destination(tracked: &TrackedFactory, i: usize, want: usize) {
+    let stats = tracked.stats(&format!("s{i}"));
+    assert_eq!(
+        stats.runs.load(Ordering::SeqCst),
+        want,
+        "s{i}: runs at the destination"
+    );
+    let mut intervals = stats
+        .intervals
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    intervals.sort();
+    for pair in intervals.windows(2) {
+        assert!(
+            pair[0].1 <= pair[1].0,
+            "s{i}: two runs overlapped: {pair:?}"
+        );
+    }
+}
+
+/// Every job each sync was given ran exactly once, alone, and left its source's value.
+async fn every_job_ran_once_alone(
+    db: &TestDb,
+    tracked: &TrackedFactory,
+    ids: &[SyncId],
+    jobs: &HashMap<SyncId, HashSet<JobId>>,
+) -> Result<()> {
+    let mut ran = succeeded_runs(db).await?;
     for (i, id) in ids.iter().enumerate() {
         let runs = ran.remove(id).unwrap_or_default();
-        let want = given(&jobs, id);
+        let want = given(jobs, id);
         assert_eq!(
             runs, want,
             "sync s{i}: every job it was given ran exactly once"
         );
-        let stats = tracked.stats(&format!("s{i}"));
-        assert_eq!(
-            stats.runs.load(Ordering::SeqCst),
-            want.len(),
-            "s{i}: runs at the destination"
-        );
-        let mut intervals = stats
-            .intervals
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        intervals.sort();
-        for pair in intervals.windows(2) {
-            assert!(
-                pair[0].1 <= pair[1].0,
-                "s{i}: two runs overlapped: {pair:?}"
-            );
-        }
+        ran_alone_at_the_destination(tracked, i, want.len());
         let value = tracked.destination(&format!("s{i}")).value("VALUE")?;
         assert_eq!(
             value.map(|v| v.expose_secret().to_owned()),
@@ -96,6 +97,11 @@ async fn four_workers_run_every_trigger_exactly_once_and_never_overlap() -> Resu
         0,
         "no sync ever ran twice at the same time"
     );
+    Ok(())
+}
+
+/// The four workers' summaries and metrics count `expected` successful runs, shared.
+fn counted_by_every_worker(summaries: &[WorkerSummary], expected: usize) {
     let succeeded: u64 = summaries.iter().map(|s| s.succeeded).sum();
     assert_eq!(succeeded as usize, expected);
     assert!(
@@ -104,6 +110,7 @@ async fn four_workers_run_every_trigger_exactly_once_and_never_overlap() -> Resu
     );
     let busy = summaries.iter().filter(|s| s.claimed > 0).count();
     assert!(busy >= 2, "the work was shared: {summaries:?}");
+    let metrics = recorder();
     let counted: u64 = (0..4)
         .map(|w| {
             metrics.counter(
@@ -121,6 +128,30 @@ async fn four_workers_run_every_trigger_exactly_once_and_never_overlap() -> Resu
         })
         .sum();
     assert_eq!(durations, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_workers_run_every_trigger_exactly_once_and_never_overlap() -> Result<()> {
+    let db = db!("fleet::workers::four_workers_run_every_trigger_exactly_once_and_never_overlap");
+    recorder();
+    let (tracked, registry, conn) = fleet(&db).await?;
+    let ids = many_syncs(&registry, &conn, SYNCS, SOURCES, r#", "listDelayMs": 2"#).await?;
+    let sources = Arc::new(Sources::default());
+    let mut workers = Vec::new();
+    for w in 0..4 {
+        let own = super::registry(&db, &tracked).await?; // a pool of its own
+        workers.push(worker(own, sources.clone(), &format!("exact-w{w}")).build()?);
+    }
+    let running = Running::start(workers);
+    let started = Instant::now();
+    let jobs = trigger_rounds(&registry, &ids).await?;
+    quiescent(&db, Duration::from_secs(90)).await?;
+    let elapsed = started.elapsed();
+    let summaries = running.stop().await?;
+
+    let expected: usize = jobs.values().map(HashSet::len).sum();
+    every_job_ran_once_alone(&db, &tracked, &ids, &jobs).await?;
+    counted_by_every_worker(&summaries, expected);
     println!(
         "{expected} runs of {SYNCS} syncs over 4 workers in {:.2} s ({:.0} runs/s); claims per worker: {:?}",
         elapsed.as_secs_f64(),
