@@ -14,7 +14,7 @@ use kms_sync_fleet::{JobId, SourceKey, SyncId, SyncRegistry, TriggerCause, Worke
 
 use super::{
     fleet, given, many_syncs, quiescent, recorder, slow_sync, status_reached, succeeded_runs, sync,
-    worker, Running, Sources, TrackedFactory,
+    trigger_round, worker, Running, Sources, TrackedFactory,
 };
 use crate::support::TestDb;
 
@@ -30,17 +30,7 @@ async fn trigger_rounds(
 ) -> Result<HashMap<SyncId, HashSet<JobId>>> {
     let mut jobs: HashMap<SyncId, HashSet<JobId>> = HashMap::new();
     for round in 0..ROUNDS {
-        let results = registry
-            .jobs()
-            .trigger_many(ids, Operation::Sync, TriggerCause::Manual)
-            .await?;
-        assert_eq!(results.len(), SYNCS);
-        for (id, t) in results {
-            let job = t
-                .job_id()
-                .ok_or_else(|| Error::unexpected(format!("{t:?}")))?;
-            jobs.entry(id).or_default().insert(job);
-        }
+        assert_eq!(trigger_round(registry, ids, &mut jobs).await?, SYNCS);
         if round == 0 {
             tokio::time::sleep(Duration::from_millis(150)).await;
         }
