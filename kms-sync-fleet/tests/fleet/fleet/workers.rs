@@ -283,10 +283,51 @@ async fn a_failing_sync_backs_off_says_why_and_recovers() -> Result<()> {
     db.finish().await
 }
 
+/// Waits (up to 20 s) until the change to `/p0` reached every auto-sync sync reading it.
+async fn changed_everywhere(tracked: &TrackedFactory) -> Result<()> {
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        let done = (0..24).step_by(4).all(|i| {
+            tracked
+                .destination(&format!("a{i}"))
+                .value("VALUE")
+                .ok()
+                .flatten()
+                .is_some_and(|v| v.expose_secret() == "changed")
+        });
+        if done {
+            return Ok(());
+        }
+        if Instant::now() > until {
+            return Err(Error::unexpected("the change never reached the syncs"));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The three pollers read each of the four sources once per round, and `reads` (the
+/// sources' revision reads since the change) only in rounds.
+fn one_read_per_source_per_round(reads: usize) {
+    let metrics = recorder();
+    let rounds: Vec<f64> = (0..3)
+        .flat_map(|w| metrics.samples(ROUND_READS, &format!("worker=poll-w{w}")))
+        .collect();
+    assert!(!rounds.is_empty());
+    assert!(
+        rounds.iter().all(|&r| r == 4.0),
+        "one read per distinct source per round: {rounds:?}"
+    );
+    let counted: u64 = (0..3)
+        .map(|w| metrics.counter(SOURCE_READS, &format!("worker=poll-w{w}")))
+        .sum();
+    assert_eq!(counted as usize, 4 * rounds.len());
+    assert!(reads <= counted as usize, "reads only in rounds");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn source_changes_reach_auto_sync_syncs_through_shared_poll_rounds() -> Result<()> {
     let db = db!("fleet::workers::source_changes_reach_auto_sync_syncs_through_shared_poll_rounds");
-    let metrics = recorder();
+    recorder();
     let (tracked, registry, conn) = fleet(&db).await?;
     // 24 auto-sync syncs on 4 sources, and one manual-only sync on source p0.
     for i in 0..24 {
@@ -317,24 +358,7 @@ async fn source_changes_reach_auto_sync_syncs_through_shared_poll_rounds() -> Re
     let reads_before = sources.revisions();
     let changed_at = Instant::now();
     p0.inner.set("VALUE", "changed")?;
-    let until = Instant::now() + Duration::from_secs(20);
-    loop {
-        let done = (0..24).step_by(4).all(|i| {
-            tracked
-                .destination(&format!("a{i}"))
-                .value("VALUE")
-                .ok()
-                .flatten()
-                .is_some_and(|v| v.expose_secret() == "changed")
-        });
-        if done {
-            break;
-        }
-        if Instant::now() > until {
-            return Err(Error::unexpected("the change never reached the syncs"));
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    changed_everywhere(&tracked).await?;
     println!(
         "source change to every destination: {:?}",
         changed_at.elapsed()
@@ -350,19 +374,6 @@ async fn source_changes_reach_auto_sync_syncs_through_shared_poll_rounds() -> Re
         registry.jobs().runs(manual.id, 10).await?.is_empty(),
         "auto-sync off: not triggered"
     );
-    let reads = sources.revisions() - reads_before;
-    let rounds: Vec<f64> = (0..3)
-        .flat_map(|w| metrics.samples(ROUND_READS, &format!("worker=poll-w{w}")))
-        .collect();
-    assert!(!rounds.is_empty());
-    assert!(
-        rounds.iter().all(|&r| r == 4.0),
-        "one read per distinct source per round: {rounds:?}"
-    );
-    let counted: u64 = (0..3)
-        .map(|w| metrics.counter(SOURCE_READS, &format!("worker=poll-w{w}")))
-        .sum();
-    assert_eq!(counted as usize, 4 * rounds.len());
-    assert!(reads <= counted as usize, "reads only in rounds");
+    one_read_per_source_per_round(sources.revisions() - reads_before);
     db.finish().await
 }
