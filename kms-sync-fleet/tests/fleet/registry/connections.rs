@@ -115,6 +115,33 @@ async fn renamed_then_rotated(connections: &Connections, created: &ConnectionRec
     Ok(())
 }
 
+/// The sample Bitbucket connection, created.
+async fn bitbucket(registry: &SyncRegistry) -> Result<ConnectionRecord> {
+    registry.connections().create("bitbucket", &sample()?).await
+}
+
+/// `patch` to `conn` is refused as a configuration error (`why` it must be) and changes
+/// nothing; the error.
+async fn refused_unchanged(
+    registry: &SyncRegistry,
+    conn: &ConnectionRecord,
+    patch: ConnectionPatch,
+    why: &str,
+) -> Result<kms_sync_core::Error> {
+    let err = registry
+        .connections()
+        .update(conn.id, patch)
+        .await
+        .expect_err(why);
+    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+    assert_eq!(
+        &registry.connections().get(conn.id).await?,
+        conn,
+        "nothing changed"
+    );
+    Ok(err)
+}
+
 #[tokio::test]
 async fn a_connection_is_created_read_listed_updated_and_deleted() -> Result<()> {
     let db = db!("registry::connections::a_connection_is_created_read_listed_updated_and_deleted");
@@ -162,29 +189,16 @@ async fn a_connection_in_use_cannot_be_deleted() -> Result<()> {
 async fn new_credentials_a_sync_refuses_are_refused_whole() -> Result<()> {
     let db = db!("registry::connections::new_credentials_a_sync_refuses_are_refused_whole");
     let registry = registry(&db).await?;
-    let conn = registry
-        .connections()
-        .create("bitbucket", &sample()?)
-        .await?;
+    let conn = bitbucket(&registry).await?;
     let body = super::with_connection(&fixture("bitbucket-sync.json")?, conn.id);
     registry.syncs().create("bitbucket", &body).await?;
     let patch = ConnectionPatch::from_json(
         r#"{"credentials": {"email": "not-an-email", "apiToken": "T"}}"#,
     )?;
-    let err = registry
-        .connections()
-        .update(conn.id, patch)
-        .await
-        .expect_err("refused");
-    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+    let err = refused_unchanged(&registry, &conn, patch, "refused").await?;
     assert!(
         err.to_string().contains("my-bitbucket-sync"),
         "names the sync: {err}"
-    );
-    assert_eq!(
-        registry.connections().get(conn.id).await?,
-        conn,
-        "nothing changed"
     );
     db.finish().await
 }
@@ -460,24 +474,12 @@ async fn new_credentials_are_checked_even_when_no_sync_uses_the_connection() -> 
         "registry::connections::new_credentials_are_checked_even_when_no_sync_uses_the_connection"
     );
     let registry = registry(&db).await?;
-    let conn = registry
-        .connections()
-        .create("bitbucket", &sample()?)
-        .await?;
+    let conn = bitbucket(&registry).await?;
     // Checkly's credential shape, given to a Bitbucket connection.
     let patch = ConnectionPatch::from_json(r#"{"credentials": {"apiKey": "hunter2-key"}}"#)?;
-    let err = registry
-        .connections()
-        .update(conn.id, patch)
-        .await
-        .expect_err("refused by the Bitbucket factory");
-    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+    let why = "refused by the Bitbucket factory";
+    let err = refused_unchanged(&registry, &conn, patch, why).await?;
     assert!(!err.to_string().contains("hunter2"), "{err}");
-    assert_eq!(
-        registry.connections().get(conn.id).await?,
-        conn,
-        "nothing changed"
-    );
     db.finish().await
 }
 
