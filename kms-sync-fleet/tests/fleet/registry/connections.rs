@@ -10,7 +10,7 @@ use kms_sync_fleet::{
 };
 
 use super::{builder, count, fixture, memory_connection, memory_sync, registry, KEY};
-use crate::support::fail;
+use crate::support::{fail, TestDb};
 
 fn sample() -> Result<AppConnectionDefinition> {
     AppConnectionDefinition::from_json(&fixture("bitbucket-connection.json")?)
@@ -115,9 +115,14 @@ async fn renamed_then_rotated(connections: &Connections, created: &ConnectionRec
     Ok(())
 }
 
-/// The sample Bitbucket connection, created.
-async fn bitbucket(registry: &SyncRegistry) -> Result<ConnectionRecord> {
-    registry.connections().create("bitbucket", &sample()?).await
+/// A registry on `db` and the sample Bitbucket connection, created.
+async fn with_bitbucket(db: &TestDb) -> Result<(SyncRegistry, ConnectionRecord)> {
+    let registry = registry(db).await?;
+    let conn = registry
+        .connections()
+        .create("bitbucket", &sample()?)
+        .await?;
+    Ok((registry, conn))
 }
 
 /// `patch` to `conn` is refused as a configuration error (`why` it must be) and changes
@@ -188,8 +193,7 @@ async fn a_connection_in_use_cannot_be_deleted() -> Result<()> {
 #[tokio::test]
 async fn new_credentials_a_sync_refuses_are_refused_whole() -> Result<()> {
     let db = db!("registry::connections::new_credentials_a_sync_refuses_are_refused_whole");
-    let registry = registry(&db).await?;
-    let conn = bitbucket(&registry).await?;
+    let (registry, conn) = with_bitbucket(&db).await?;
     let body = super::with_connection(&fixture("bitbucket-sync.json")?, conn.id);
     registry.syncs().create("bitbucket", &body).await?;
     let patch = ConnectionPatch::from_json(
@@ -473,8 +477,7 @@ async fn new_credentials_are_checked_even_when_no_sync_uses_the_connection() -> 
     let db = db!(
         "registry::connections::new_credentials_are_checked_even_when_no_sync_uses_the_connection"
     );
-    let registry = registry(&db).await?;
-    let conn = bitbucket(&registry).await?;
+    let (registry, conn) = with_bitbucket(&db).await?;
     // Checkly's credential shape, given to a Bitbucket connection.
     let patch = ConnectionPatch::from_json(r#"{"credentials": {"apiKey": "hunter2-key"}}"#)?;
     let why = "refused by the Bitbucket factory";
