@@ -69,6 +69,93 @@ fn workers_reconnect_and_every_sync_converges_across_a_postgres_restart() -> Res
         .block_on(run())
 }
 
+/// The two workers, each on a pool named after it.
+async fn restart_workers(
+    db: &support::TestDb,
+    tracked: &kit::TrackedFactory,
+    sources: &Arc<Sources>,
+    names: [&str; 2],
+) -> Result<Vec<kms_sync_fleet::Worker>> {
+    let mut workers = Vec::new();
+    for name in names {
+        let pool = support::TestDb::pool_named(db, name).await?;
+        let own = kms_sync_fleet::SyncRegistry::builder(pool, kit::destinations(tracked))
+            .key_ring(kms_sync_fleet::KeyRing::new("k1", [0x5a; 32])?)
+            .backoff(Duration::from_millis(300), Duration::from_secs(2))
+            .build()?;
+        workers.push(
+            worker(own, sources.clone(), name)
+                .lease(Duration::from_secs(15))
+                .heartbeat(Duration::from_secs(1))
+                // Slow on purpose: a quick pick-up after the restart proves LISTEN came back.
+                .fallback_poll(Duration::from_secs(60))
+                .build()?,
+        );
+    }
+    Ok(workers)
+}
+
+/// Waits (up to 30 s) until the run is under way: some syncs done, others running or
+/// pending.
+async fn mid_run(db: &support::TestDb) -> Result<()> {
+    let sql = format!(
+        "SELECT count(*) FROM \"{}\".sync_state WHERE sync_status = 'succeeded'",
+        db.schema()
+    );
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        let done: i64 = db
+            .admin()
+            .await?
+            .query_one(&sql, &[])
+            .await
+            .map_err(fail)?
+            .get(0);
+        if done >= 6 {
+            return Ok(());
+        }
+        if Instant::now() > until {
+            return Err(Error::unexpected("the workers never got going"));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Every sync succeeded and its destination holds its folder's value.
+async fn every_sync_converged(
+    registry: &kms_sync_fleet::SyncRegistry,
+    tracked: &kit::TrackedFactory,
+    ids: &[kms_sync_fleet::SyncId],
+) -> Result<()> {
+    for (i, id) in ids.iter().enumerate() {
+        let status = registry.syncs().get(*id).await?.status;
+        assert_eq!(
+            status.sync_status,
+            Some(RunStatus::Succeeded),
+            "s{i}: {status:?}"
+        );
+        let value = tracked.destination(&format!("s{i}")).value("VALUE")?;
+        assert_eq!(
+            value.map(|v| v.expose_secret().to_owned()),
+            Some(format!("dev:/p{}:0", i % 6)),
+            "s{i} converged"
+        );
+    }
+    Ok(())
+}
+
+/// Waits (up to 30 s) until every worker of `names` is listening again.
+async fn listening_again(db: &support::TestDb, names: &[&str]) -> Result<()> {
+    let until = Instant::now() + Duration::from_secs(30);
+    while listening(db, names).await? < names.len() {
+        if Instant::now() > until {
+            return Err(Error::unexpected("the LISTEN connections never came back"));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
+
 async fn run() -> Result<()> {
     let server = match tokio::task::spawn_blocking(OwnServer::start)
         .await
@@ -88,51 +175,12 @@ async fn run() -> Result<()> {
     let ids = many_syncs(&registry, &conn, SYNCS, 6, extra).await?;
     let sources = Arc::new(Sources::default());
     let names = ["restart-w0", "restart-w1"];
-    let mut workers = Vec::new();
-    for name in names {
-        let pool = support::TestDb::pool_named(&db, name).await?;
-        let own = kms_sync_fleet::SyncRegistry::builder(pool, kit::destinations(&tracked))
-            .key_ring(kms_sync_fleet::KeyRing::new("k1", [0x5a; 32])?)
-            .backoff(Duration::from_millis(300), Duration::from_secs(2))
-            .build()?;
-        workers.push(
-            worker(own, sources.clone(), name)
-                .lease(Duration::from_secs(15))
-                .heartbeat(Duration::from_secs(1))
-                // Slow on purpose: a quick pick-up after the restart proves LISTEN came back.
-                .fallback_poll(Duration::from_secs(60))
-                .build()?,
-        );
-    }
-    let running = Running::start(workers);
+    let running = Running::start(restart_workers(&db, &tracked, &sources, names).await?);
     registry
         .jobs()
         .trigger_many(&ids, Operation::Sync, TriggerCause::Manual)
         .await?;
-    // Mid-run: some syncs done, others running or pending.
-    let until = Instant::now() + Duration::from_secs(30);
-    loop {
-        let done: i64 = db
-            .admin()
-            .await?
-            .query_one(
-                &format!(
-                    "SELECT count(*) FROM \"{}\".sync_state WHERE sync_status = 'succeeded'",
-                    db.schema()
-                ),
-                &[],
-            )
-            .await
-            .map_err(fail)?
-            .get(0);
-        if done >= 6 {
-            break;
-        }
-        if Instant::now() > until {
-            return Err(Error::unexpected("the workers never got going"));
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    mid_run(&db).await?;
     let server = Arc::new(server);
     let restarting = Arc::clone(&server);
     let restart = tokio::task::spawn_blocking(move || restarting.restart())
@@ -147,29 +195,10 @@ async fn run() -> Result<()> {
     };
     println!("PostgreSQL restarted in {took:?} with syncs running");
     quiescent(&db, Duration::from_secs(90)).await?;
-    for (i, id) in ids.iter().enumerate() {
-        let status = registry.syncs().get(*id).await?.status;
-        assert_eq!(
-            status.sync_status,
-            Some(RunStatus::Succeeded),
-            "s{i}: {status:?}"
-        );
-        let value = tracked.destination(&format!("s{i}")).value("VALUE")?;
-        assert_eq!(
-            value.map(|v| v.expose_secret().to_owned()),
-            Some(format!("dev:/p{}:0", i % 6)),
-            "s{i} converged"
-        );
-    }
+    every_sync_converged(&registry, &tracked, &ids).await?;
     // The LISTEN connections are back: a trigger now is picked up at once, not after the
     // 60 s fallback poll.
-    let until = Instant::now() + Duration::from_secs(30);
-    while listening(&db, &names).await? < names.len() {
-        if Instant::now() > until {
-            return Err(Error::unexpected("the LISTEN connections never came back"));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    listening_again(&db, &names).await?;
     let again = Instant::now();
     registry
         .jobs()

@@ -7,10 +7,11 @@ use std::sync::Arc;
 
 use kms_sync_core::*;
 use kms_sync_fleet::{
-    KeyRing, PgPool, PostgresScopeLocks, PostgresStateStore, RunOutcome, SyncRegistry, TriggerCause,
+    ConnectionId, KeyRing, PgPool, PostgresScopeLocks, PostgresStateStore, RunOutcome,
+    SyncRegistry, TriggerCause,
 };
 
-use crate::support::fail;
+use crate::support::{assert_no_canary, fail, hex, rows_by_table, TestDb};
 
 const VALUE: &str = "value-CANARY-5f0c1e";
 const HMAC_KEY: &[u8] = b"hmac-key-CANARY-0123456789abcdef";
@@ -23,16 +24,8 @@ const TOKENS: [&str; 4] = [
     "token-CANARY-memory",
 ];
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Connections with canary credentials, syncs, a run that succeeded with canary values and
-/// one that failed, a pending trigger: a row in every registry table.
-async fn registry_rows(pool: &PgPool, store: Arc<PostgresStateStore>) -> Result<Vec<String>> {
-    let registry = SyncRegistry::builder(pool.clone(), crate::registry::destinations())
-        .key_ring(KeyRing::new("fleet-key-1", *AES_KEY)?)
-        .build()?;
+/// The four connections with canary credentials; the id of the last, the memory one.
+async fn canary_connections(registry: &SyncRegistry) -> Result<ConnectionId> {
     let connections = [
         (
             "bitbucket",
@@ -71,82 +64,162 @@ async fn registry_rows(pool: &PgPool, store: Arc<PostgresStateStore>) -> Result<
             .await?;
         memory = Some(conn.id);
     }
-    let memory = memory.ok_or_else(|| Error::unexpected("no connection"))?;
+    memory.ok_or_else(|| Error::unexpected("no connection"))
+}
+
+/// The source both canary tests read: canary values under two keys.
+fn canary_source() -> Arc<StaticSource> {
+    Arc::new(StaticSource::new(
+        SecretSet::new("prod")
+            .with("API_KEY", VALUE)
+            .with("OTHER", VALUE),
+    ))
+}
+
+/// Sync `name` on `memory`, claimed and run once — to its real destination if `good`, else
+/// to one that fails — and finished, then a remove triggered; what its records show.
+async fn run_once(
+    registry: &SyncRegistry,
+    store: Arc<PostgresStateStore>,
+    memory: ConnectionId,
+    name: &str,
+) -> Result<Vec<String>> {
+    let body = format!(
+        r#"{{"name": "{name}", "connectionId": "{memory}", "environment": "prod", "secretPath": "/",
+            "isAutoSyncEnabled": true, "destinationConfig": {{"readableValues": false}}}}"#
+    );
+    let sync = registry.syncs().create("memory", &body).await?;
+    let claim = registry
+        .jobs()
+        .claim("worker-1", std::time::Duration::from_secs(30), 1)
+        .await?
+        .pop()
+        .ok_or_else(|| Error::unexpected("nothing claimed"))?;
+    let resolved = registry.syncs().resolve(claim.sync_id()).await?;
+    let destination: Arc<dyn Destination> = if name == "good" {
+        registry.destinations().build_destination(
+            &resolved.definition,
+            &resolved.connection,
+            http::ClientSettings::new(),
+        )?
+    } else {
+        let failing = MemoryDestination::builder().readable_values(false).build();
+        failing.fail_writes_to("OTHER", ErrorKind::Unavailable)?;
+        Arc::new(failing)
+    };
+    let syncer = Syncer::builder()
+        .id(claim.sync_id().to_string())
+        .source(canary_source())
+        .destination(destination)
+        .state(store, Fingerprinter::new(HMAC_KEY.to_vec())?)
+        .build()?;
+    let report = syncer.sync().await?;
+    assert_eq!(report.is_success(), name == "good", "{report}");
+    let finished = registry
+        .jobs()
+        .finish(&claim, RunOutcome::from_report(&report))
+        .await?;
+    let shown = vec![
+        format!("{finished:?} {:?}", registry.syncs().get(sync.id).await?),
+        format!("{:?}", registry.jobs().runs(sync.id, 10).await?),
+        format!("{resolved:?} {claim:?} {registry:?}"),
+    ];
+    registry
+        .jobs()
+        .trigger(sync.id, Operation::Remove, TriggerCause::Manual)
+        .await?;
+    Ok(shown)
+}
+
+/// Connections with canary credentials, syncs, a run that succeeded with canary values and
+/// one that failed, a pending trigger: a row in every registry table.
+async fn registry_rows(pool: &PgPool, store: Arc<PostgresStateStore>) -> Result<Vec<String>> {
+    let registry = SyncRegistry::builder(pool.clone(), crate::registry::destinations())
+        .key_ring(KeyRing::new("fleet-key-1", *AES_KEY)?)
+        .build()?;
+    let memory = canary_connections(&registry).await?;
     let mut shown = Vec::new();
     for name in ["good", "bad"] {
-        let body = format!(
-            r#"{{"name": "{name}", "connectionId": "{memory}", "environment": "prod", "secretPath": "/",
-                "isAutoSyncEnabled": true, "destinationConfig": {{"readableValues": false}}}}"#
-        );
-        let sync = registry.syncs().create("memory", &body).await?;
-        let claim = registry
-            .jobs()
-            .claim("worker-1", std::time::Duration::from_secs(30), 1)
-            .await?
-            .pop()
-            .ok_or_else(|| Error::unexpected("nothing claimed"))?;
-        let resolved = registry.syncs().resolve(claim.sync_id()).await?;
-        let source = Arc::new(StaticSource::new(
-            SecretSet::new("prod")
-                .with("API_KEY", VALUE)
-                .with("OTHER", VALUE),
-        ));
-        let destination: Arc<dyn Destination> = if name == "good" {
-            registry.destinations().build_destination(
-                &resolved.definition,
-                &resolved.connection,
-                http::ClientSettings::new(),
-            )?
-        } else {
-            let failing = MemoryDestination::builder().readable_values(false).build();
-            failing.fail_writes_to("OTHER", ErrorKind::Unavailable)?;
-            Arc::new(failing)
-        };
-        let syncer = Syncer::builder()
-            .id(claim.sync_id().to_string())
-            .source(source)
-            .destination(destination)
-            .state(store.clone(), Fingerprinter::new(HMAC_KEY.to_vec())?)
-            .build()?;
-        let report = syncer.sync().await?;
-        assert_eq!(report.is_success(), name == "good", "{report}");
-        let finished = registry
-            .jobs()
-            .finish(&claim, RunOutcome::from_report(&report))
-            .await?;
-        shown.push(format!(
-            "{finished:?} {:?}",
-            registry.syncs().get(sync.id).await?
-        ));
-        shown.push(format!("{:?}", registry.jobs().runs(sync.id, 10).await?));
-        shown.push(format!("{resolved:?} {claim:?} {registry:?}"));
-        registry
-            .jobs()
-            .trigger(sync.id, Operation::Remove, TriggerCause::Manual)
-            .await?;
+        shown.extend(run_once(&registry, store.clone(), memory, name).await?);
     }
     Ok(shown)
 }
 
-/// Every row of every table in the schema, as text.
-async fn every_row(db: &crate::support::TestDb) -> Result<Vec<String>> {
-    let admin = db.admin().await?;
-    let tables = admin
+/// Two ledger runs with canary values (the second after a change) and a held scope lock.
+async fn ledger_rows(
+    store: Arc<PostgresStateStore>,
+    locks: Arc<PostgresScopeLocks>,
+) -> Result<ScopeGuard> {
+    let dest = Arc::new(MemoryDestination::builder().readable_values(false).build());
+    let source = canary_source();
+    let syncer = Syncer::builder()
+        .id("ledger-sync")
+        .source(source.clone())
+        .destination(dest)
+        .state(store, Fingerprinter::new(HMAC_KEY.to_vec())?)
+        .scope_locks(locks.clone())
+        .build()?;
+    assert!(syncer.sync().await?.is_success());
+    source.set("API_KEY", format!("{VALUE}-2"))?;
+    assert!(syncer.sync().await?.is_success());
+    locks
+        .lock("canary-scope", std::time::Duration::from_secs(5))
+        .await
+}
+
+/// Every row of every table of `db`, each table checked to hold one.
+async fn every_row_of_every_table(db: &TestDb) -> Result<Vec<String>> {
+    let rows: Vec<String> = rows_by_table(db)
+        .await?
+        .into_iter()
+        .flat_map(|(_, rows)| rows)
+        .collect();
+    for table in [
+        "ledgers",
+        "ledger_entries",
+        "schema_migrations",
+        "connections",
+        "syncs",
+        "sync_state",
+        "sync_triggers",
+        "sync_runs",
+    ] {
+        assert!(
+            rows.iter().any(|r| r.starts_with(&format!("{table}: "))),
+            "table {table} has no row, so the canary did not look at it"
+        );
+    }
+    Ok(rows)
+}
+
+/// No connection's application name holds the password.
+async fn no_application_name_shows_the_password(db: &TestDb) -> Result<()> {
+    let names = db
+        .admin()
+        .await?
         .query(
-            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = $1",
-            &[&db.schema()],
+            "SELECT coalesce(application_name, '') FROM pg_stat_activity",
+            &[],
         )
         .await
         .map_err(fail)?;
-    let mut rows = Vec::new();
-    for table in tables {
-        let name: String = table.get(0);
-        let sql = format!("SELECT t::text FROM \"{}\".\"{name}\" t", db.schema());
-        for row in admin.query(&sql, &[]).await.map_err(fail)? {
-            rows.push(format!("{name}: {}", row.get::<_, String>(0)));
+    for name in names.iter().map(|r| r.get::<_, String>(0)) {
+        assert!(!name.contains(PASSWORD), "{name}");
+    }
+    Ok(())
+}
+
+/// No text the registry's records showed holds a token, value, the password or the key.
+fn nothing_shown_by_the_registry_is_secret(shown_by_registry: Vec<String>) {
+    let key_bytes = format!("{:?}", AES_KEY.as_slice());
+    for shown in shown_by_registry {
+        for secret in TOKENS
+            .iter()
+            .chain(&[VALUE, PASSWORD, "aes-key", key_bytes.as_str()])
+        {
+            assert!(!shown.contains(secret), "`{secret}` in {shown}");
         }
     }
-    Ok(rows)
 }
 
 #[tokio::test]
@@ -164,43 +237,10 @@ async fn no_value_hmac_key_or_password_lands_in_any_table() -> Result<()> {
     let pool = PgPool::connect(config.clone()).await?;
     let store = Arc::new(PostgresStateStore::new(pool.clone()));
     let locks = Arc::new(PostgresScopeLocks::new(pool.clone()));
-    let dest = Arc::new(MemoryDestination::builder().readable_values(false).build());
-    let source = Arc::new(StaticSource::new(
-        SecretSet::new("prod")
-            .with("API_KEY", VALUE)
-            .with("OTHER", VALUE),
-    ));
-    let syncer = Syncer::builder()
-        .id("ledger-sync")
-        .source(source.clone())
-        .destination(dest)
-        .state(store.clone(), Fingerprinter::new(HMAC_KEY.to_vec())?)
-        .scope_locks(locks.clone())
-        .build()?;
-    assert!(syncer.sync().await?.is_success());
-    source.set("API_KEY", format!("{VALUE}-2"))?;
-    assert!(syncer.sync().await?.is_success());
-    let _held = locks
-        .lock("canary-scope", std::time::Duration::from_secs(5))
-        .await?;
+    let _held = ledger_rows(store.clone(), locks.clone()).await?;
     let shown_by_registry = registry_rows(&pool, store.clone()).await?;
 
-    let rows = every_row(&db).await?;
-    for table in [
-        "ledgers",
-        "ledger_entries",
-        "schema_migrations",
-        "connections",
-        "syncs",
-        "sync_state",
-        "sync_triggers",
-        "sync_runs",
-    ] {
-        assert!(
-            rows.iter().any(|r| r.starts_with(&format!("{table}: "))),
-            "table {table} has no row, so the canary did not look at it"
-        );
-    }
+    let rows = every_row_of_every_table(&db).await?;
     assert!(
         rows.iter()
             .any(|r| r.starts_with("sync_runs: ") && r.contains("OTHER")),
@@ -217,27 +257,8 @@ async fn no_value_hmac_key_or_password_lands_in_any_table() -> Result<()> {
         hex(AES_KEY),
     ];
     canaries.extend(TOKENS.iter().map(|t| hex(t.as_bytes())));
-    for row in &rows {
-        let lower = row.to_lowercase();
-        for canary in &canaries {
-            assert!(
-                !lower.contains(canary.as_str()),
-                "`{canary}` found in {row}"
-            );
-        }
-    }
-    let names = db
-        .admin()
-        .await?
-        .query(
-            "SELECT coalesce(application_name, '') FROM pg_stat_activity",
-            &[],
-        )
-        .await
-        .map_err(fail)?;
-    for name in names.iter().map(|r| r.get::<_, String>(0)) {
-        assert!(!name.contains(PASSWORD), "{name}");
-    }
+    assert_no_canary(rows.iter().map(String::as_str), &canaries);
+    no_application_name_shows_the_password(&db).await?;
     for shown in [
         format!("{config:?}"),
         config.to_string(),
@@ -247,14 +268,6 @@ async fn no_value_hmac_key_or_password_lands_in_any_table() -> Result<()> {
     ] {
         assert!(!shown.contains(PASSWORD), "{shown}");
     }
-    let key_bytes = format!("{:?}", AES_KEY.as_slice());
-    for shown in shown_by_registry {
-        for secret in TOKENS
-            .iter()
-            .chain(&[VALUE, PASSWORD, "aes-key", key_bytes.as_str()])
-        {
-            assert!(!shown.contains(secret), "`{secret}` in {shown}");
-        }
-    }
+    nothing_shown_by_the_registry_is_secret(shown_by_registry);
     db.finish().await
 }

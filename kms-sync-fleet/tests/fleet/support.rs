@@ -60,3 +60,46 @@ pub async fn unavailable(config: kms_sync_fleet::PostgresConfig, why: &str) -> E
 pub fn fail(e: impl std::fmt::Display) -> Error {
     Error::unexpected(e.to_string())
 }
+
+/// Lowercase hex of `bytes`: how a secret shows in a `bytea` column's text.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Every table of `db`'s schema with its rows as text, each `"<table>: <row>"`.
+pub async fn rows_by_table(db: &TestDb) -> Result<Vec<(String, Vec<String>)>> {
+    let admin = db.admin().await?;
+    let tables = admin
+        .query(
+            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = $1",
+            &[&db.schema()],
+        )
+        .await
+        .map_err(fail)?;
+    let mut out = Vec::new();
+    for table in tables {
+        let name: String = table.get(0);
+        let sql = format!("SELECT t::text FROM \"{}\".\"{name}\" t", db.schema());
+        let rows = admin.query(&sql, &[]).await.map_err(fail)?;
+        let rows = rows
+            .iter()
+            .map(|row| format!("{name}: {}", row.get::<_, String>(0)))
+            .collect();
+        out.push((name, rows));
+    }
+    Ok(out)
+}
+
+/// Fails naming the canary and the line if any of `lines`, lowercased, contains one of
+/// `canaries` (lowercase).
+pub fn assert_no_canary<'a>(lines: impl IntoIterator<Item = &'a str>, canaries: &[String]) {
+    for line in lines {
+        let lower = line.to_lowercase();
+        for canary in canaries {
+            assert!(
+                !lower.contains(canary.as_str()),
+                "`{canary}` found in {line}"
+            );
+        }
+    }
+}

@@ -16,7 +16,7 @@ use kms_sync_fleet::{
 use kms_sync_testkit::LogCapture;
 
 use super::{destinations, quiescent, Running, TrackedFactory};
-use crate::support::fail;
+use crate::support::{assert_no_canary, hex, rows_by_table, TestDb};
 
 const VALUE: &str = "value-CANARY-7e41";
 const LEDGER_KEY: &[u8] = b"ledger-key-CANARY-0123456789abcdef";
@@ -33,15 +33,9 @@ impl SourceProvider for CanarySource {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-#[tokio::test]
-async fn no_credential_or_value_in_any_table_or_log_line_of_a_worker() -> Result<()> {
-    let db = db!("fleet::canary::no_credential_or_value_in_any_table_or_log_line_of_a_worker");
-    let logs = LogCapture::default();
-    let guard = logs.install();
+/// A registry on a pool whose URL holds the password, the canary connection, and syncs
+/// `good` and `bad` (whose writes of `API_KEY` fail).
+async fn canary_registry(db: &TestDb) -> Result<(TrackedFactory, SyncRegistry)> {
     let url = db
         .url()
         .replacen("://postgres@", &format!("://postgres:{PASSWORD}@"), 1);
@@ -77,26 +71,27 @@ async fn no_credential_or_value_in_any_table_or_log_line_of_a_worker() -> Result
     tracked
         .destination("bad")
         .fail_writes_to("API_KEY", ErrorKind::Unavailable)?;
-    let source = Arc::new(StaticSource::new(
-        SecretSet::new("prod")
-            .with("API_KEY", VALUE)
-            .with("OTHER", VALUE),
-    ));
-    let worker = Worker::builder(registry.clone(), Arc::new(CanarySource(source.clone())))
+    Ok((tracked, registry))
+}
+
+/// The canary worker: polling sources and auditing every run (its rows pass the canary too).
+fn canary_worker(registry: &SyncRegistry, source: Arc<StaticSource>) -> Result<Worker> {
+    Worker::builder(registry.clone(), Arc::new(CanarySource(source)))
         .worker_id("sentinel-w1")
         .ledger_key(LEDGER_KEY.to_vec())
         .lease(Duration::from_secs(5))
         .heartbeat(Duration::from_secs(1))
         .fallback_poll(Duration::from_millis(500))
         .source_poll(Some(Duration::from_millis(200)))
-        // The audit trail of every run: its rows pass the canary too.
         .run_listener(Arc::new(kms_sync_fleet::AuditRuns::new(
             registry.clone(),
             Arc::new(registry.audit_log()),
         )))
-        .build()?;
-    let shown_worker = format!("{worker:?}");
-    let running = Running::start(vec![worker]);
+        .build()
+}
+
+/// Waits (up to 20 s) until the good sync wrote both keys.
+async fn good_sync_ran(tracked: &TrackedFactory) -> Result<()> {
     let until = Instant::now() + Duration::from_secs(20);
     while tracked.destination("good").contents()?.len() < 2 {
         if Instant::now() > until {
@@ -104,11 +99,19 @@ async fn no_credential_or_value_in_any_table_or_log_line_of_a_worker() -> Result
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    // A change the poll rounds find, and a trigger by source.
+    Ok(())
+}
+
+/// A change the poll rounds find, a trigger by source, then the bad sync removed.
+async fn change_trigger_and_remove(
+    registry: &SyncRegistry,
+    tracked: &TrackedFactory,
+    source: &StaticSource,
+) -> Result<()> {
     source.set("API_KEY", format!("{VALUE}-2"))?;
     tokio::time::sleep(Duration::from_millis(600)).await;
     trigger_source(
-        &registry,
+        registry,
         &SourceKey::new(None, "prod", "/"),
         TriggerCause::Webhook,
     )
@@ -123,6 +126,45 @@ async fn no_credential_or_value_in_any_table_or_log_line_of_a_worker() -> Result
             TriggerCause::Manual,
         )
         .await?;
+    Ok(())
+}
+
+/// Every row of `db`, each table checked to hold one, the fleet's tables among them.
+async fn every_row_of_every_table(db: &TestDb) -> Result<Vec<String>> {
+    let by_table = rows_by_table(db).await?;
+    for (table, found) in &by_table {
+        assert!(
+            !found.is_empty(),
+            "table {table} has no row, so the canary did not look at it"
+        );
+    }
+    for table in [
+        "source_revisions",
+        "source_polls",
+        "sync_runs",
+        "ledger_entries",
+    ] {
+        assert!(by_table.iter().any(|(t, _)| t == table), "{table} exists");
+    }
+    Ok(by_table.into_iter().flat_map(|(_, rows)| rows).collect())
+}
+
+#[tokio::test]
+async fn no_credential_or_value_in_any_table_or_log_line_of_a_worker() -> Result<()> {
+    let db = db!("fleet::canary::no_credential_or_value_in_any_table_or_log_line_of_a_worker");
+    let logs = LogCapture::default();
+    let guard = logs.install();
+    let (tracked, registry) = canary_registry(&db).await?;
+    let source = Arc::new(StaticSource::new(
+        SecretSet::new("prod")
+            .with("API_KEY", VALUE)
+            .with("OTHER", VALUE),
+    ));
+    let worker = canary_worker(&registry, source.clone())?;
+    let shown_worker = format!("{worker:?}");
+    let running = Running::start(vec![worker]);
+    good_sync_ran(&tracked).await?;
+    change_trigger_and_remove(&registry, &tracked, &source).await?;
     quiescent(&db, Duration::from_secs(30)).await?;
     running.stop().await?;
     drop(guard);
@@ -133,39 +175,7 @@ async fn no_credential_or_value_in_any_table_or_log_line_of_a_worker() -> Result
         .trigger(good.id, Operation::Sync, TriggerCause::Manual)
         .await?;
 
-    let admin = db.admin().await?;
-    let tables: Vec<String> = admin
-        .query(
-            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = $1",
-            &[&db.schema()],
-        )
-        .await
-        .map_err(fail)?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    let mut rows = Vec::new();
-    for table in &tables {
-        let sql = format!("SELECT t::text FROM \"{}\".\"{table}\" t", db.schema());
-        let found = admin.query(&sql, &[]).await.map_err(fail)?;
-        assert!(
-            !found.is_empty(),
-            "table {table} has no row, so the canary did not look at it"
-        );
-        rows.extend(
-            found
-                .iter()
-                .map(|r| format!("{table}: {}", r.get::<_, String>(0))),
-        );
-    }
-    for table in [
-        "source_revisions",
-        "source_polls",
-        "sync_runs",
-        "ledger_entries",
-    ] {
-        assert!(tables.iter().any(|t| t == table), "{table} exists");
-    }
+    let rows = every_row_of_every_table(&db).await?;
     let text = logs.text();
     assert!(
         text.contains("kms_sync_run"),
@@ -182,19 +192,7 @@ async fn no_credential_or_value_in_any_table_or_log_line_of_a_worker() -> Result
         hex(AES_KEY),
         hex(TOKEN.as_bytes()),
     ];
-    for line in rows
-        .iter()
-        .map(String::as_str)
-        .chain(text.lines())
-        .chain([shown_worker.as_str()])
-    {
-        let lower = line.to_lowercase();
-        for canary in &canaries {
-            assert!(
-                !lower.contains(canary.as_str()),
-                "`{canary}` found in {line}"
-            );
-        }
-    }
+    let lines = rows.iter().map(String::as_str).chain(text.lines());
+    assert_no_canary(lines.chain([shown_worker.as_str()]), &canaries);
     db.finish().await
 }

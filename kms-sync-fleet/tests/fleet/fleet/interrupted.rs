@@ -53,6 +53,30 @@ fn with_new_keys() -> SecretSet {
     set
 }
 
+/// Every key `held` at the destination is claimed in sync `id`'s ledger; claims never
+/// written are withdrawn, no more.
+async fn claimed_in_the_ledger(
+    store: &PostgresStateStore,
+    id: kms_sync_fleet::SyncId,
+    held: &std::collections::BTreeMap<String, kms_sync_core::SecretValue>,
+) -> Result<()> {
+    let ledger = store
+        .load(&id.to_string())
+        .await?
+        .ok_or_else(|| Error::unexpected("no ledger"))?;
+    for key in held.keys() {
+        assert!(
+            ledger.get(key).is_some(),
+            "{key} is at the destination and claimed"
+        );
+    }
+    assert!(
+        ledger.len() >= held.len(),
+        "claims never written are withdrawn, no more"
+    );
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_stopped_mid_run_leaves_claims_that_the_next_run_reconciles() -> Result<()> {
     let db = db!(
@@ -102,20 +126,7 @@ async fn a_worker_stopped_mid_run_leaves_claims_that_the_next_run_reconciles() -
     );
 
     let store = PostgresStateStore::new(db.pool().await?);
-    let ledger = store
-        .load(&halted.id.to_string())
-        .await?
-        .ok_or_else(|| Error::unexpected("no ledger"))?;
-    for key in held.keys() {
-        assert!(
-            ledger.get(key).is_some(),
-            "{key} is at the destination and claimed"
-        );
-    }
-    assert!(
-        ledger.len() >= held.len(),
-        "claims never written are withdrawn, no more"
-    );
+    claimed_in_the_ledger(&store, halted.id, &held).await?;
 
     // The source drops them; the given-back job runs on another worker and reconciles.
     source.inner.replace(base_set())?;

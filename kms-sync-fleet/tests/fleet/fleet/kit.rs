@@ -17,7 +17,7 @@ use kms_sync_core::{
 };
 use kms_sync_fleet::{
     ConnectionRecord, JobId, KeyRing, SourceKey, SourceProvider, SyncId, SyncRecord, SyncRegistry,
-    Worker, WorkerBuilder, WorkerSummary,
+    TriggerCause, Worker, WorkerBuilder, WorkerSummary,
 };
 
 use crate::support::{fail, TestDb};
@@ -388,6 +388,27 @@ pub async fn succeeded_runs(db: &TestDb) -> Result<HashMap<SyncId, Vec<JobId>>> 
     }
     ran.values_mut().for_each(|jobs| jobs.sort());
     Ok(ran)
+}
+
+/// Triggers a sync of every sync of `ids` once, adding each job given to `jobs`; how many
+/// syncs answered.
+pub async fn trigger_round(
+    registry: &SyncRegistry,
+    ids: &[SyncId],
+    jobs: &mut HashMap<SyncId, HashSet<JobId>>,
+) -> Result<usize> {
+    let results = registry
+        .jobs()
+        .trigger_many(ids, kms_sync_core::Operation::Sync, TriggerCause::Manual)
+        .await?;
+    let answered = results.len();
+    for (id, t) in results {
+        let job = t
+            .job_id()
+            .ok_or_else(|| Error::unexpected(format!("{t:?}")))?;
+        jobs.entry(id).or_default().insert(job);
+    }
+    Ok(answered)
 }
 
 /// The jobs given to sync `id` (in `jobs`), sorted.

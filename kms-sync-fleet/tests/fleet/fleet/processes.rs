@@ -4,16 +4,16 @@
 //! all processes on this machine share).
 
 use std::collections::{HashMap, HashSet};
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use kms_sync_core::{Error, Operation, Result};
-use kms_sync_fleet::{JobId, PgPool, PostgresConfig, SyncId, SyncRegistry, TriggerCause};
+use kms_sync_core::{Error, Result};
+use kms_sync_fleet::{JobId, PgPool, PostgresConfig, SyncId, SyncRegistry};
 
 use super::{
-    destinations, fleet, given, many_syncs, quiescent, succeeded_runs, worker, Sources,
-    TrackedFactory,
+    destinations, fleet, given, many_syncs, quiescent, succeeded_runs, trigger_round, worker,
+    Sources, TrackedFactory,
 };
 use crate::support::{fail, TestDb};
 
@@ -85,31 +85,12 @@ fn spawn(id: &str, db: &TestDb, stop: &std::path::Path) -> Result<std::process::
         .map_err(fail)
 }
 
-async fn parent() -> Result<()> {
-    let db = db!(TEST);
-    let (_, registry, conn) = fleet(&db).await?;
-    let ids = many_syncs(&registry, &conn, SYNCS, 10, r#", "listDelayMs": 3"#).await?;
-    let stop = std::env::temp_dir().join(format!("kms-sync-fleet-stop-{}", db.schema()));
-    let _ = std::fs::remove_file(&stop);
-    let children = (0..CHILDREN)
-        .map(|c| spawn(&format!("proc-w{c}"), &db, &stop))
-        .collect::<Result<Vec<_>>>()?;
-    let mut jobs: HashMap<SyncId, HashSet<JobId>> = HashMap::new();
-    for _ in 0..ROUNDS {
-        for (id, t) in registry
-            .jobs()
-            .trigger_many(&ids, Operation::Sync, TriggerCause::Manual)
-            .await?
-        {
-            let job = t
-                .job_id()
-                .ok_or_else(|| Error::unexpected(format!("{t:?}")))?;
-            jobs.entry(id).or_default().insert(job);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let waited = quiescent(&db, Duration::from_secs(90)).await;
-    std::fs::write(&stop, b"stop").map_err(fail)?;
+/// Creates the stop file, waits for every child to end; their outputs.
+async fn stop_children(
+    children: Vec<std::process::Child>,
+    stop: &std::path::Path,
+) -> Result<Vec<Output>> {
+    std::fs::write(stop, b"stop").map_err(fail)?;
     let mut outputs = Vec::new();
     for child in children {
         let output = tokio::task::spawn_blocking(move || child.wait_with_output())
@@ -118,9 +99,17 @@ async fn parent() -> Result<()> {
             .map_err(fail)?;
         outputs.push(output);
     }
-    let _ = std::fs::remove_file(&stop);
-    waited?;
-    let mut intervals: HashMap<String, Vec<(u64, u64, usize)>> = HashMap::new();
+    let _ = std::fs::remove_file(stop);
+    Ok(outputs)
+}
+
+/// Each target's runs as `(start, end, child)`, across every child.
+type Spans = HashMap<String, Vec<(u64, u64, usize)>>;
+
+/// What the children reported: every run's span, and each child's successful runs (each
+/// child checked to have succeeded, with no lost or failed run).
+fn reports(outputs: &[Output]) -> Result<(Spans, Vec<u64>)> {
+    let mut intervals = Spans::new();
     let mut succeeded = Vec::new();
     for (c, output) in outputs.iter().enumerate() {
         let stdout = String::from_utf8_lossy(&output.stdout);
@@ -146,16 +135,12 @@ async fn parent() -> Result<()> {
             }
         }
     }
-    let expected: usize = jobs.values().map(HashSet::len).sum();
-    assert_eq!(
-        succeeded.iter().sum::<u64>() as usize,
-        expected,
-        "{succeeded:?}"
-    );
-    assert!(
-        succeeded.iter().filter(|&&n| n > 0).count() >= 2,
-        "the processes shared the work: {succeeded:?}"
-    );
+    Ok((intervals, succeeded))
+}
+
+/// No two runs of a target overlapped across processes; how many consecutive runs of a sync
+/// were in different processes.
+fn never_overlapped(intervals: Spans) -> usize {
     let mut cross = 0;
     for (target, mut spans) in intervals {
         spans.sort();
@@ -167,6 +152,38 @@ async fn parent() -> Result<()> {
             cross += usize::from(pair[0].2 != pair[1].2);
         }
     }
+    cross
+}
+
+async fn parent() -> Result<()> {
+    let db = db!(TEST);
+    let (_, registry, conn) = fleet(&db).await?;
+    let ids = many_syncs(&registry, &conn, SYNCS, 10, r#", "listDelayMs": 3"#).await?;
+    let stop = std::env::temp_dir().join(format!("kms-sync-fleet-stop-{}", db.schema()));
+    let _ = std::fs::remove_file(&stop);
+    let children = (0..CHILDREN)
+        .map(|c| spawn(&format!("proc-w{c}"), &db, &stop))
+        .collect::<Result<Vec<_>>>()?;
+    let mut jobs: HashMap<SyncId, HashSet<JobId>> = HashMap::new();
+    for _ in 0..ROUNDS {
+        trigger_round(&registry, &ids, &mut jobs).await?;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let waited = quiescent(&db, Duration::from_secs(90)).await;
+    let outputs = stop_children(children, &stop).await?;
+    waited?;
+    let (intervals, succeeded) = reports(&outputs)?;
+    let expected: usize = jobs.values().map(HashSet::len).sum();
+    assert_eq!(
+        succeeded.iter().sum::<u64>() as usize,
+        expected,
+        "{succeeded:?}"
+    );
+    assert!(
+        succeeded.iter().filter(|&&n| n > 0).count() >= 2,
+        "the processes shared the work: {succeeded:?}"
+    );
+    let cross = never_overlapped(intervals);
     let mut ran = succeeded_runs(&db).await?;
     for id in &ids {
         let got = ran.remove(id).unwrap_or_default();

@@ -10,81 +10,72 @@ use kms_sync_core::{Error, ErrorKind, Operation, Result, RunStatus};
 use kms_sync_fleet::metrics::{
     RATE_LIMITED, REQUESTS, ROUND_READS, RUNS, RUN_DURATION, SOURCE_READS,
 };
-use kms_sync_fleet::{JobId, SourceKey, SyncId, TriggerCause};
+use kms_sync_fleet::{JobId, SourceKey, SyncId, SyncRegistry, TriggerCause, WorkerSummary};
 
 use super::{
     fleet, given, many_syncs, quiescent, recorder, slow_sync, status_reached, succeeded_runs, sync,
-    worker, Running, Sources,
+    trigger_round, worker, Running, Sources, TrackedFactory,
 };
+use crate::support::TestDb;
 
 const SYNCS: usize = 200;
 const SOURCES: usize = 20;
 const ROUNDS: usize = 3;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn four_workers_run_every_trigger_exactly_once_and_never_overlap() -> Result<()> {
-    let db = db!("fleet::workers::four_workers_run_every_trigger_exactly_once_and_never_overlap");
-    let metrics = recorder();
-    let (tracked, registry, conn) = fleet(&db).await?;
-    let ids = many_syncs(&registry, &conn, SYNCS, SOURCES, r#", "listDelayMs": 2"#).await?;
-    let sources = Arc::new(Sources::default());
-    let mut workers = Vec::new();
-    for w in 0..4 {
-        let own = super::registry(&db, &tracked).await?; // a pool of its own
-        workers.push(worker(own, sources.clone(), &format!("exact-w{w}")).build()?);
-    }
-    let running = Running::start(workers);
-    let started = Instant::now();
-    // Three rounds of triggers for every sync, fired while the workers run: a trigger
-    // joins a pending job, or waits for the run in progress.
+/// Three rounds of triggers for every sync, fired while the workers run: a trigger joins a
+/// pending job, or waits for the run in progress. The jobs each sync was given.
+async fn trigger_rounds(
+    registry: &SyncRegistry,
+    ids: &[SyncId],
+) -> Result<HashMap<SyncId, HashSet<JobId>>> {
     let mut jobs: HashMap<SyncId, HashSet<JobId>> = HashMap::new();
     for round in 0..ROUNDS {
-        let results = registry
-            .jobs()
-            .trigger_many(&ids, Operation::Sync, TriggerCause::Manual)
-            .await?;
-        assert_eq!(results.len(), SYNCS);
-        for (id, t) in results {
-            let job = t
-                .job_id()
-                .ok_or_else(|| Error::unexpected(format!("{t:?}")))?;
-            jobs.entry(id).or_default().insert(job);
-        }
+        assert_eq!(trigger_round(registry, ids, &mut jobs).await?, SYNCS);
         if round == 0 {
             tokio::time::sleep(Duration::from_millis(150)).await;
         }
     }
-    quiescent(&db, Duration::from_secs(90)).await?;
-    let elapsed = started.elapsed();
-    let summaries = running.stop().await?;
+    Ok(jobs)
+}
 
-    let expected: usize = jobs.values().map(HashSet::len).sum();
-    let mut ran = succeeded_runs(&db).await?;
+/// Sync `s<i>`'s runs at its destination: `want` of them, never two at once.
+fn ran_alone_at_the_destination(tracked: &TrackedFactory, i: usize, want: usize) {
+    let stats = tracked.stats(&format!("s{i}"));
+    assert_eq!(
+        stats.runs.load(Ordering::SeqCst),
+        want,
+        "s{i}: runs at the destination"
+    );
+    let mut intervals = stats
+        .intervals
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    intervals.sort();
+    for pair in intervals.windows(2) {
+        assert!(
+            pair[0].1 <= pair[1].0,
+            "s{i}: two runs overlapped: {pair:?}"
+        );
+    }
+}
+
+/// Every job each sync was given ran exactly once, alone, and left its source's value.
+async fn every_job_ran_once_alone(
+    db: &TestDb,
+    tracked: &TrackedFactory,
+    ids: &[SyncId],
+    jobs: &HashMap<SyncId, HashSet<JobId>>,
+) -> Result<()> {
+    let mut ran = succeeded_runs(db).await?;
     for (i, id) in ids.iter().enumerate() {
         let runs = ran.remove(id).unwrap_or_default();
-        let want = given(&jobs, id);
+        let want = given(jobs, id);
         assert_eq!(
             runs, want,
             "sync s{i}: every job it was given ran exactly once"
         );
-        let stats = tracked.stats(&format!("s{i}"));
-        assert_eq!(
-            stats.runs.load(Ordering::SeqCst),
-            want.len(),
-            "s{i}: runs at the destination"
-        );
-        let mut intervals = stats
-            .intervals
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        intervals.sort();
-        for pair in intervals.windows(2) {
-            assert!(
-                pair[0].1 <= pair[1].0,
-                "s{i}: two runs overlapped: {pair:?}"
-            );
-        }
+        ran_alone_at_the_destination(tracked, i, want.len());
         let value = tracked.destination(&format!("s{i}")).value("VALUE")?;
         assert_eq!(
             value.map(|v| v.expose_secret().to_owned()),
@@ -96,6 +87,11 @@ async fn four_workers_run_every_trigger_exactly_once_and_never_overlap() -> Resu
         0,
         "no sync ever ran twice at the same time"
     );
+    Ok(())
+}
+
+/// The four workers' summaries and metrics count `expected` successful runs, shared.
+fn counted_by_every_worker(summaries: &[WorkerSummary], expected: usize) {
     let succeeded: u64 = summaries.iter().map(|s| s.succeeded).sum();
     assert_eq!(succeeded as usize, expected);
     assert!(
@@ -104,6 +100,7 @@ async fn four_workers_run_every_trigger_exactly_once_and_never_overlap() -> Resu
     );
     let busy = summaries.iter().filter(|s| s.claimed > 0).count();
     assert!(busy >= 2, "the work was shared: {summaries:?}");
+    let metrics = recorder();
     let counted: u64 = (0..4)
         .map(|w| {
             metrics.counter(
@@ -121,6 +118,30 @@ async fn four_workers_run_every_trigger_exactly_once_and_never_overlap() -> Resu
         })
         .sum();
     assert_eq!(durations, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_workers_run_every_trigger_exactly_once_and_never_overlap() -> Result<()> {
+    let db = db!("fleet::workers::four_workers_run_every_trigger_exactly_once_and_never_overlap");
+    recorder();
+    let (tracked, registry, conn) = fleet(&db).await?;
+    let ids = many_syncs(&registry, &conn, SYNCS, SOURCES, r#", "listDelayMs": 2"#).await?;
+    let sources = Arc::new(Sources::default());
+    let mut workers = Vec::new();
+    for w in 0..4 {
+        let own = super::registry(&db, &tracked).await?; // a pool of its own
+        workers.push(worker(own, sources.clone(), &format!("exact-w{w}")).build()?);
+    }
+    let running = Running::start(workers);
+    let started = Instant::now();
+    let jobs = trigger_rounds(&registry, &ids).await?;
+    quiescent(&db, Duration::from_secs(90)).await?;
+    let elapsed = started.elapsed();
+    let summaries = running.stop().await?;
+
+    let expected: usize = jobs.values().map(HashSet::len).sum();
+    every_job_ran_once_alone(&db, &tracked, &ids, &jobs).await?;
+    counted_by_every_worker(&summaries, expected);
     println!(
         "{expected} runs of {SYNCS} syncs over 4 workers in {:.2} s ({:.0} runs/s); claims per worker: {:?}",
         elapsed.as_secs_f64(),
@@ -262,10 +283,51 @@ async fn a_failing_sync_backs_off_says_why_and_recovers() -> Result<()> {
     db.finish().await
 }
 
+/// Waits (up to 20 s) until the change to `/p0` reached every auto-sync sync reading it.
+async fn changed_everywhere(tracked: &TrackedFactory) -> Result<()> {
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        let done = (0..24).step_by(4).all(|i| {
+            tracked
+                .destination(&format!("a{i}"))
+                .value("VALUE")
+                .ok()
+                .flatten()
+                .is_some_and(|v| v.expose_secret() == "changed")
+        });
+        if done {
+            return Ok(());
+        }
+        if Instant::now() > until {
+            return Err(Error::unexpected("the change never reached the syncs"));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The three pollers read each of the four sources once per round, and `reads` (the
+/// sources' revision reads since the change) only in rounds.
+fn one_read_per_source_per_round(reads: usize) {
+    let metrics = recorder();
+    let rounds: Vec<f64> = (0..3)
+        .flat_map(|w| metrics.samples(ROUND_READS, &format!("worker=poll-w{w}")))
+        .collect();
+    assert!(!rounds.is_empty());
+    assert!(
+        rounds.iter().all(|&r| r == 4.0),
+        "one read per distinct source per round: {rounds:?}"
+    );
+    let counted: u64 = (0..3)
+        .map(|w| metrics.counter(SOURCE_READS, &format!("worker=poll-w{w}")))
+        .sum();
+    assert_eq!(counted as usize, 4 * rounds.len());
+    assert!(reads <= counted as usize, "reads only in rounds");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn source_changes_reach_auto_sync_syncs_through_shared_poll_rounds() -> Result<()> {
     let db = db!("fleet::workers::source_changes_reach_auto_sync_syncs_through_shared_poll_rounds");
-    let metrics = recorder();
+    recorder();
     let (tracked, registry, conn) = fleet(&db).await?;
     // 24 auto-sync syncs on 4 sources, and one manual-only sync on source p0.
     for i in 0..24 {
@@ -296,24 +358,7 @@ async fn source_changes_reach_auto_sync_syncs_through_shared_poll_rounds() -> Re
     let reads_before = sources.revisions();
     let changed_at = Instant::now();
     p0.inner.set("VALUE", "changed")?;
-    let until = Instant::now() + Duration::from_secs(20);
-    loop {
-        let done = (0..24).step_by(4).all(|i| {
-            tracked
-                .destination(&format!("a{i}"))
-                .value("VALUE")
-                .ok()
-                .flatten()
-                .is_some_and(|v| v.expose_secret() == "changed")
-        });
-        if done {
-            break;
-        }
-        if Instant::now() > until {
-            return Err(Error::unexpected("the change never reached the syncs"));
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    changed_everywhere(&tracked).await?;
     println!(
         "source change to every destination: {:?}",
         changed_at.elapsed()
@@ -329,19 +374,6 @@ async fn source_changes_reach_auto_sync_syncs_through_shared_poll_rounds() -> Re
         registry.jobs().runs(manual.id, 10).await?.is_empty(),
         "auto-sync off: not triggered"
     );
-    let reads = sources.revisions() - reads_before;
-    let rounds: Vec<f64> = (0..3)
-        .flat_map(|w| metrics.samples(ROUND_READS, &format!("worker=poll-w{w}")))
-        .collect();
-    assert!(!rounds.is_empty());
-    assert!(
-        rounds.iter().all(|&r| r == 4.0),
-        "one read per distinct source per round: {rounds:?}"
-    );
-    let counted: u64 = (0..3)
-        .map(|w| metrics.counter(SOURCE_READS, &format!("worker=poll-w{w}")))
-        .sum();
-    assert_eq!(counted as usize, 4 * rounds.len());
-    assert!(reads <= counted as usize, "reads only in rounds");
+    one_read_per_source_per_round(sources.revisions() - reads_before);
     db.finish().await
 }

@@ -4,21 +4,21 @@
 use std::sync::Arc;
 
 use kms_sync_core::{async_trait, AppConnectionDefinition, ErrorKind, Result};
-use kms_sync_fleet::{ConnectionId, ConnectionPatch, CredentialResolver, KeyRing, SyncRegistry};
+use kms_sync_fleet::{
+    ConnectionId, ConnectionPatch, ConnectionRecord, Connections, CredentialResolver, KeyRing,
+    SyncRegistry,
+};
 
 use super::{builder, count, fixture, memory_connection, memory_sync, registry, KEY};
-use crate::support::fail;
+use crate::support::{fail, TestDb};
 
 fn sample() -> Result<AppConnectionDefinition> {
     AppConnectionDefinition::from_json(&fixture("bitbucket-connection.json")?)
 }
 
-#[tokio::test]
-async fn a_connection_is_created_read_listed_updated_and_deleted() -> Result<()> {
-    let db = db!("registry::connections::a_connection_is_created_read_listed_updated_and_deleted");
-    let registry = registry(&db).await?;
-    let connections = registry.connections();
-    let created = connections.create("bitbucket", &sample()?).await?;
+/// The sample connection as created: only what the KMS shows, a credentials hash, the
+/// current key, version 1.
+fn created_as_the_kms_shows(created: &ConnectionRecord) {
     assert_eq!(created.app, "bitbucket");
     assert_eq!(created.name, "my-bitbucket-connection");
     assert_eq!(created.method, "api-token");
@@ -39,12 +39,15 @@ async fn a_connection_is_created_read_listed_updated_and_deleted() -> Result<()>
     assert_eq!(created.key_id.as_deref(), Some("k1"));
     assert_eq!(created.version, 1);
     assert_eq!(created.created_at, created.updated_at);
+}
 
-    assert_eq!(connections.get(created.id).await?, created);
+/// `created` is read back by id and listed under its app and project only.
+async fn read_and_listed(connections: &Connections, created: &ConnectionRecord) -> Result<()> {
+    assert_eq!(&connections.get(created.id).await?, created);
     let project = created.project_id.as_deref();
     assert_eq!(
         connections.list("bitbucket", project).await?,
-        std::slice::from_ref(&created)
+        std::slice::from_ref(created)
     );
     assert_eq!(connections.list("bitbucket", None).await?.len(), 1);
     assert!(connections
@@ -52,7 +55,11 @@ async fn a_connection_is_created_read_listed_updated_and_deleted() -> Result<()>
         .await?
         .is_empty());
     assert!(connections.list("checkly", None).await?.is_empty());
+    Ok(())
+}
 
+/// A second connection of the same name, of an unknown app, or with no slug is refused.
+async fn duplicates_and_bad_names_refused(connections: &Connections) -> Result<()> {
     let dup = connections
         .create("bitbucket", &sample()?)
         .await
@@ -71,7 +78,11 @@ async fn a_connection_is_created_read_listed_updated_and_deleted() -> Result<()>
         .await
         .expect_err("name");
     assert!(err.to_string().contains("slug-friendly"), "{err}");
+    Ok(())
+}
 
+/// A rename keeps the credentials; a rotation replaces them, the definition holds the new.
+async fn renamed_then_rotated(connections: &Connections, created: &ConnectionRecord) -> Result<()> {
     let renamed = connections
         .update(
             created.id,
@@ -85,7 +96,6 @@ async fn a_connection_is_created_read_listed_updated_and_deleted() -> Result<()>
         "credentials unchanged"
     );
     assert!(renamed.updated_at >= created.updated_at);
-
     let rotated = connections
         .update(
             created.id,
@@ -102,6 +112,51 @@ async fn a_connection_is_created_read_listed_updated_and_deleted() -> Result<()>
     assert!(definition.expose_json().contains("ATATT-rotated"));
     assert_eq!(definition.name(), Some("bb-main"));
     assert_eq!(definition.method(), "api-token");
+    Ok(())
+}
+
+/// A registry on `db` and the sample Bitbucket connection, created.
+async fn with_bitbucket(db: &TestDb) -> Result<(SyncRegistry, ConnectionRecord)> {
+    let registry = registry(db).await?;
+    let conn = registry
+        .connections()
+        .create("bitbucket", &sample()?)
+        .await?;
+    Ok((registry, conn))
+}
+
+/// `patch` to `conn` is refused as a configuration error (`why` it must be) and changes
+/// nothing; the error.
+async fn refused_unchanged(
+    registry: &SyncRegistry,
+    conn: &ConnectionRecord,
+    patch: ConnectionPatch,
+    why: &str,
+) -> Result<kms_sync_core::Error> {
+    let err = registry
+        .connections()
+        .update(conn.id, patch)
+        .await
+        .expect_err(why);
+    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+    assert_eq!(
+        &registry.connections().get(conn.id).await?,
+        conn,
+        "nothing changed"
+    );
+    Ok(err)
+}
+
+#[tokio::test]
+async fn a_connection_is_created_read_listed_updated_and_deleted() -> Result<()> {
+    let db = db!("registry::connections::a_connection_is_created_read_listed_updated_and_deleted");
+    let registry = registry(&db).await?;
+    let connections = registry.connections();
+    let created = connections.create("bitbucket", &sample()?).await?;
+    created_as_the_kms_shows(&created);
+    read_and_listed(&connections, &created).await?;
+    duplicates_and_bad_names_refused(&connections).await?;
+    renamed_then_rotated(&connections, &created).await?;
 
     let deleted = connections.delete(created.id).await?;
     assert_eq!(deleted.id, created.id);
@@ -138,30 +193,16 @@ async fn a_connection_in_use_cannot_be_deleted() -> Result<()> {
 #[tokio::test]
 async fn new_credentials_a_sync_refuses_are_refused_whole() -> Result<()> {
     let db = db!("registry::connections::new_credentials_a_sync_refuses_are_refused_whole");
-    let registry = registry(&db).await?;
-    let conn = registry
-        .connections()
-        .create("bitbucket", &sample()?)
-        .await?;
+    let (registry, conn) = with_bitbucket(&db).await?;
     let body = super::with_connection(&fixture("bitbucket-sync.json")?, conn.id);
     registry.syncs().create("bitbucket", &body).await?;
     let patch = ConnectionPatch::from_json(
         r#"{"credentials": {"email": "not-an-email", "apiToken": "T"}}"#,
     )?;
-    let err = registry
-        .connections()
-        .update(conn.id, patch)
-        .await
-        .expect_err("refused");
-    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+    let err = refused_unchanged(&registry, &conn, patch, "refused").await?;
     assert!(
         err.to_string().contains("my-bitbucket-sync"),
         "names the sync: {err}"
-    );
-    assert_eq!(
-        registry.connections().get(conn.id).await?,
-        conn,
-        "nothing changed"
     );
     db.finish().await
 }
@@ -436,25 +477,12 @@ async fn new_credentials_are_checked_even_when_no_sync_uses_the_connection() -> 
     let db = db!(
         "registry::connections::new_credentials_are_checked_even_when_no_sync_uses_the_connection"
     );
-    let registry = registry(&db).await?;
-    let conn = registry
-        .connections()
-        .create("bitbucket", &sample()?)
-        .await?;
+    let (registry, conn) = with_bitbucket(&db).await?;
     // Checkly's credential shape, given to a Bitbucket connection.
     let patch = ConnectionPatch::from_json(r#"{"credentials": {"apiKey": "hunter2-key"}}"#)?;
-    let err = registry
-        .connections()
-        .update(conn.id, patch)
-        .await
-        .expect_err("refused by the Bitbucket factory");
-    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+    let why = "refused by the Bitbucket factory";
+    let err = refused_unchanged(&registry, &conn, patch, why).await?;
     assert!(!err.to_string().contains("hunter2"), "{err}");
-    assert_eq!(
-        registry.connections().get(conn.id).await?,
-        conn,
-        "nothing changed"
-    );
     db.finish().await
 }
 

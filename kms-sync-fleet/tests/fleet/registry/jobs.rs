@@ -12,7 +12,7 @@ use kms_sync_fleet::{
 };
 
 use super::{builder, count, memory_connection, memory_sync, registry};
-use crate::support::fail;
+use crate::support::{fail, TestDb};
 
 const LEASE: Duration = Duration::from_secs(30);
 
@@ -27,56 +27,52 @@ async fn one_claim(registry: &SyncRegistry, worker: &str) -> Result<Claim> {
     claims.pop().ok_or_else(|| Error::unexpected("no claim"))
 }
 
-#[tokio::test]
-async fn triggers_coalesce_into_one_pending_job_per_operation() -> Result<()> {
-    let db = db!("registry::jobs::triggers_coalesce_into_one_pending_job_per_operation");
-    let registry = registry(&db).await?;
-    let conn = memory_connection(&registry, "mem").await?;
-    let sync = memory_sync(&registry, &conn, "api", false).await?;
-    assert_eq!(
-        sync.status.sync_status, None,
-        "auto-sync off: not queued at creation"
-    );
+/// A manual sync trigger queues a job, a second joins it, a source change is skipped (auto
+/// sync off); a remove is its own job. The two jobs.
+async fn queued_and_coalesced(
+    db: &TestDb,
+    registry: &SyncRegistry,
+    sync: SyncId,
+) -> Result<(JobId, JobId)> {
     let jobs = registry.jobs();
     let first = jobs
-        .trigger(sync.id, Operation::Sync, TriggerCause::Manual)
+        .trigger(sync, Operation::Sync, TriggerCause::Manual)
         .await?;
     let Triggered::Queued(j1) = first else {
         return Err(Error::unexpected(format!("{first:?}")));
     };
     assert_eq!(
-        jobs.trigger(sync.id, Operation::Sync, TriggerCause::Manual)
+        jobs.trigger(sync, Operation::Sync, TriggerCause::Manual)
             .await?,
         Triggered::Coalesced(j1)
     );
     assert_eq!(
-        jobs.trigger(sync.id, Operation::Sync, TriggerCause::SourceChange)
+        jobs.trigger(sync, Operation::Sync, TriggerCause::SourceChange)
             .await?,
         Triggered::Skipped(SkipReason::AutoSyncOff),
         "auto-sync off: only manual triggers"
     );
-    let status = registry.syncs().get(sync.id).await?.status;
+    let status = registry.syncs().get(sync).await?.status;
     assert_eq!(status.sync_status, Some(RunStatus::Pending));
     assert_eq!(status.last_sync_job_id, Some(j1.to_string()));
     let j2 = job(jobs
-        .trigger(sync.id, Operation::Remove, TriggerCause::Manual)
+        .trigger(sync, Operation::Remove, TriggerCause::Manual)
         .await?)?;
     assert_ne!(j1, j2, "remove is its own job");
+    let status = registry.syncs().get(sync).await?.status;
+    assert_eq!(status.last_remove_job_id, Some(j2.to_string()));
     assert_eq!(
-        registry
-            .syncs()
-            .get(sync.id)
-            .await?
-            .status
-            .last_remove_job_id,
-        Some(j2.to_string())
-    );
-    assert_eq!(
-        count(&db, "SELECT count(*) FROM {s}.sync_triggers").await?,
+        count(db, "SELECT count(*) FROM {s}.sync_triggers").await?,
         2
     );
+    Ok((j1, j2))
+}
+
+/// An import trigger is unsupported; a trigger of an unknown sync is not found.
+async fn import_and_unknown_refused(registry: &SyncRegistry, sync: SyncId) -> Result<()> {
+    let jobs = registry.jobs();
     let err = jobs
-        .trigger(sync.id, Operation::Import, TriggerCause::Manual)
+        .trigger(sync, Operation::Import, TriggerCause::Manual)
         .await
         .expect_err("import");
     assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
@@ -89,8 +85,24 @@ async fn triggers_coalesce_into_one_pending_job_per_operation() -> Result<()> {
         .await
         .expect_err("unknown");
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn triggers_coalesce_into_one_pending_job_per_operation() -> Result<()> {
+    let db = db!("registry::jobs::triggers_coalesce_into_one_pending_job_per_operation");
+    let registry = registry(&db).await?;
+    let conn = memory_connection(&registry, "mem").await?;
+    let sync = memory_sync(&registry, &conn, "api", false).await?;
+    assert_eq!(
+        sync.status.sync_status, None,
+        "auto-sync off: not queued at creation"
+    );
+    let (j1, j2) = queued_and_coalesced(&db, &registry, sync.id).await?;
+    import_and_unknown_refused(&registry, sync.id).await?;
 
     // One run per sync at a time: the older job first, the other after it.
+    let jobs = registry.jobs();
     let claim = one_claim(&registry, "w1").await?;
     assert_eq!((claim.job_id(), claim.operation()), (j1, Operation::Sync));
     assert_eq!(claim.cause(), TriggerCause::Manual);
@@ -157,6 +169,78 @@ async fn work(
     }
 }
 
+type Queued = tokio::task::JoinHandle<Result<Vec<JobId>>>;
+
+/// A task on a pool of its own triggering syncs one by one; the jobs it queued.
+async fn trigger_singly(db: &TestDb, ids: &[SyncId]) -> Result<Queued> {
+    let (registry, ids) = (registry(db).await?, ids.to_vec());
+    Ok(tokio::spawn(async move {
+        let mut queued = Vec::new();
+        for round in 0..300 {
+            let id = ids[(round * 37) % ids.len()];
+            let t = registry
+                .jobs()
+                .trigger(id, Operation::Sync, TriggerCause::Manual)
+                .await?;
+            queued.push(job(t)?);
+            if round % 50 == 0 {
+                tokio::time::sleep(Duration::from_millis(3)).await;
+            }
+        }
+        Ok(queued)
+    }))
+}
+
+/// A task on a pool of its own triggering syncs in overlapping batches in reverse order.
+async fn trigger_in_batches(db: &TestDb, ids: &[SyncId]) -> Result<Queued> {
+    let (registry, ids) = (registry(db).await?, ids.to_vec());
+    Ok(tokio::spawn(async move {
+        let mut queued = Vec::new();
+        for round in 0..20 {
+            let start = (round * 13) % 180;
+            let batch: Vec<SyncId> = ids[start..start + 20].iter().rev().copied().collect();
+            let results = registry
+                .jobs()
+                .trigger_many(&batch, Operation::Sync, TriggerCause::Manual)
+                .await?;
+            for (_, t) in results {
+                queued.push(job(t)?);
+            }
+        }
+        Ok(queued)
+    }))
+}
+
+/// The jobs `workers` ran, each exactly once.
+async fn ran_once_each(workers: Vec<Queued>) -> Result<HashSet<JobId>> {
+    let mut ran: HashMap<JobId, usize> = HashMap::new();
+    for worker in workers {
+        for j in worker.await.map_err(fail)?? {
+            *ran.entry(j).or_default() += 1;
+        }
+    }
+    let twice: Vec<_> = ran.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "jobs run more than once: {twice:?}");
+    Ok(ran.into_keys().collect())
+}
+
+/// No trigger pending, no lease held.
+async fn nothing_left(db: &TestDb) -> Result<()> {
+    assert_eq!(
+        count(db, "SELECT count(*) FROM {s}.sync_triggers").await?,
+        0
+    );
+    assert_eq!(
+        count(
+            db,
+            "SELECT count(*) FROM {s}.sync_state WHERE lease_token IS NOT NULL"
+        )
+        .await?,
+        0
+    );
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_pools_claim_every_trigger_exactly_once() -> Result<()> {
     let db = db!("registry::jobs::four_pools_claim_every_trigger_exactly_once");
@@ -184,80 +268,24 @@ async fn four_pools_claim_every_trigger_exactly_once() -> Result<()> {
     let mut workers = Vec::new();
     for w in 0..4 {
         let registry = super::registry(&db).await?;
-        workers.push(tokio::spawn(work(
-            registry,
-            format!("worker-{w}"),
-            running.clone(),
-            stop.clone(),
-        )));
+        let (worker, running, stop) = (format!("worker-{w}"), running.clone(), stop.clone());
+        workers.push(tokio::spawn(work(registry, worker, running, stop)));
     }
-    // One task triggers syncs one by one, another in overlapping batches in reverse order.
-    let singles = {
-        let (registry, ids) = (super::registry(&db).await?, ids.clone());
-        tokio::spawn(async move {
-            let mut queued = Vec::new();
-            for round in 0..300 {
-                let id = ids[(round * 37) % ids.len()];
-                let t = registry
-                    .jobs()
-                    .trigger(id, Operation::Sync, TriggerCause::Manual)
-                    .await?;
-                queued.push(job(t)?);
-                if round % 50 == 0 {
-                    tokio::time::sleep(Duration::from_millis(3)).await;
-                }
-            }
-            Ok::<_, Error>(queued)
-        })
-    };
-    let batches = {
-        let (registry, ids) = (super::registry(&db).await?, ids.clone());
-        tokio::spawn(async move {
-            let mut queued = Vec::new();
-            for round in 0..20 {
-                let start = (round * 13) % 180;
-                let batch: Vec<SyncId> = ids[start..start + 20].iter().rev().copied().collect();
-                let results = registry
-                    .jobs()
-                    .trigger_many(&batch, Operation::Sync, TriggerCause::Manual)
-                    .await?;
-                for (_, t) in results {
-                    queued.push(job(t)?);
-                }
-            }
-            Ok::<_, Error>(queued)
-        })
-    };
+    let (singles, batches) = (
+        trigger_singly(&db, &ids).await?,
+        trigger_in_batches(&db, &ids).await?,
+    );
     expected.extend(singles.await.map_err(fail)??);
     expected.extend(batches.await.map_err(fail)??);
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    let mut ran: HashMap<JobId, usize> = HashMap::new();
-    for worker in workers {
-        for j in worker.await.map_err(fail)?? {
-            *ran.entry(j).or_default() += 1;
-        }
-    }
-    let twice: Vec<_> = ran.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(twice.is_empty(), "jobs run more than once: {twice:?}");
-    let ran: HashSet<JobId> = ran.into_keys().collect();
+    let ran = ran_once_each(workers).await?;
     assert_eq!(ran, expected, "every queued job ran exactly once");
     assert!(
         expected.len() > 200,
         "some triggers queued new jobs: {}",
         expected.len()
     );
-    assert_eq!(
-        count(&db, "SELECT count(*) FROM {s}.sync_triggers").await?,
-        0
-    );
-    assert_eq!(
-        count(
-            &db,
-            "SELECT count(*) FROM {s}.sync_state WHERE lease_token IS NOT NULL"
-        )
-        .await?,
-        0
-    );
+    nothing_left(&db).await?;
     db.finish().await
 }
 
@@ -317,20 +345,12 @@ async fn an_expired_lease_is_taken_over_and_its_holder_can_neither_heartbeat_nor
     db.finish().await
 }
 
-#[tokio::test]
-async fn a_failure_backs_off_exponentially_and_a_success_resets_it() -> Result<()> {
-    let db = db!("registry::jobs::a_failure_backs_off_exponentially_and_a_success_resets_it");
-    let registry = registry(&db).await?; // backoff 400 ms, doubling, at most 2 s
-    let conn = memory_connection(&registry, "mem").await?;
-    let sync = memory_sync(&registry, &conn, "api", true).await?;
+/// The run `claim` fails as unavailable: a retry is queued after a backoff of at most
+/// 400 ms that `next_due` reports, nothing claimable before. The backoff's wait.
+async fn failed_and_backing_off(registry: &SyncRegistry, claim: &Claim) -> Result<Duration> {
     let jobs = registry.jobs();
-    let claim = one_claim(&registry, "w").await?;
-    let unavailable = Error::new(
-        ErrorKind::Unavailable,
-        "the destination answered 503 for key API_KEY",
-    );
     let failed = jobs
-        .finish(&claim, RunOutcome::from_error(&unavailable))
+        .finish(claim, RunOutcome::from_error(&unavailable()))
         .await?;
     assert!(failed.retry_queued && failed.pending);
     assert_eq!(failed.status.sync_status, Some(RunStatus::Failed));
@@ -356,29 +376,44 @@ async fn a_failure_backs_off_exponentially_and_a_success_resets_it() -> Result<(
         due >= until - Duration::from_millis(5),
         "next_due is the backoff's end"
     );
+    Ok(wait)
+}
 
-    tokio::time::sleep(wait + Duration::from_millis(50)).await;
-    let retry = one_claim(&registry, "w").await?;
+fn unavailable() -> Error {
+    Error::new(
+        ErrorKind::Unavailable,
+        "the destination answered 503 for key API_KEY",
+    )
+}
+
+/// After the backoff the same job is claimed again; failing again doubles the backoff.
+async fn retried_and_doubled(registry: &SyncRegistry, claim: &Claim) -> Result<()> {
+    let retry = one_claim(registry, "w").await?;
     assert_eq!(
         (retry.job_id(), retry.attempt()),
         (claim.job_id(), 2),
         "the job again"
     );
-    let again = jobs
-        .finish(&retry, RunOutcome::from_error(&unavailable))
+    let again = registry
+        .jobs()
+        .finish(&retry, RunOutcome::from_error(&unavailable()))
         .await?;
     let wait = again
         .backoff_until
         .and_then(|u| u.duration_since(SystemTime::now()).ok())
         .unwrap_or_default();
     assert!(wait > Duration::from_millis(600), "doubled: {wait:?}");
+    Ok(())
+}
 
-    // A manual trigger joins the queued retry and ends the backoff.
+/// A manual trigger joins the queued retry and ends the backoff; its success resets it.
+async fn manual_success_resets(registry: &SyncRegistry, sync: SyncId, job: JobId) -> Result<()> {
+    let jobs = registry.jobs();
     let manual = jobs
-        .trigger(sync.id, Operation::Sync, TriggerCause::Manual)
+        .trigger(sync, Operation::Sync, TriggerCause::Manual)
         .await?;
-    assert_eq!(manual, Triggered::Coalesced(claim.job_id()));
-    let third = one_claim(&registry, "w").await?;
+    assert_eq!(manual, Triggered::Coalesced(job));
+    let third = one_claim(registry, "w").await?;
     assert_eq!(third.attempt(), 3);
     assert!(third.is_manual());
     let ok = jobs.finish(&third, RunOutcome::succeeded()).await?;
@@ -389,24 +424,43 @@ async fn a_failure_backs_off_exponentially_and_a_success_resets_it() -> Result<(
         (ok.backoff_until, ok.retry_queued, ok.pending),
         (None, false, false)
     );
+    Ok(())
+}
 
-    // A failure that retrying cannot fix is not retried; the next trigger still backs off.
-    jobs.trigger(sync.id, Operation::Sync, TriggerCause::Webhook)
+/// A failure that retrying cannot fix is not retried; the next trigger still backs off.
+async fn unfixable_failure_not_retried(registry: &SyncRegistry, sync: SyncId) -> Result<()> {
+    let jobs = registry.jobs();
+    jobs.trigger(sync, Operation::Sync, TriggerCause::Webhook)
         .await?;
-    let claim = one_claim(&registry, "w").await?;
+    let claim = one_claim(registry, "w").await?;
     assert_eq!(claim.cause(), TriggerCause::Webhook);
     let refused = Error::new(ErrorKind::Unauthenticated, "Checkly answered 401");
     let done = jobs
         .finish(&claim, RunOutcome::from_error(&refused))
         .await?;
     assert!(!done.retry_queued && !done.pending && done.backoff_until.is_some());
-    jobs.trigger(sync.id, Operation::Sync, TriggerCause::SourceChange)
+    jobs.trigger(sync, Operation::Sync, TriggerCause::SourceChange)
         .await?;
     assert!(
         jobs.claim("w", LEASE, 10).await?.is_empty(),
         "backing off after the failure"
     );
-    let runs = jobs.runs(sync.id, 10).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_failure_backs_off_exponentially_and_a_success_resets_it() -> Result<()> {
+    let db = db!("registry::jobs::a_failure_backs_off_exponentially_and_a_success_resets_it");
+    let registry = registry(&db).await?; // backoff 400 ms, doubling, at most 2 s
+    let conn = memory_connection(&registry, "mem").await?;
+    let sync = memory_sync(&registry, &conn, "api", true).await?;
+    let claim = one_claim(&registry, "w").await?;
+    let wait = failed_and_backing_off(&registry, &claim).await?;
+    tokio::time::sleep(wait + Duration::from_millis(50)).await;
+    retried_and_doubled(&registry, &claim).await?;
+    manual_success_resets(&registry, sync.id, claim.job_id()).await?;
+    unfixable_failure_not_retried(&registry, sync.id).await?;
+    let runs = registry.jobs().runs(sync.id, 10).await?;
     assert_eq!(runs.len(), 4);
     assert_eq!(runs[0].cause, TriggerCause::Webhook);
     assert_eq!(runs[0].state, RunState::Failed);
