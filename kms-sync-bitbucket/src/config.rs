@@ -69,9 +69,10 @@ impl BitbucketConnection {
         let email = email.into().trim().to_owned();
         let api_token = SecretString::from(api_token.into().trim().to_owned());
         if !email.contains('@') || email.starts_with('@') || email.ends_with('@') {
-            return Err(Error::config(format!(
-                "Bitbucket connection: `{email}` is not an Atlassian account email (API tokens authenticate with the account's email)"
-            )));
+            // Not echoed: a field swapped by mistake would put the API token here.
+            return Err(Error::config(
+                "Bitbucket connection: `email` is not an Atlassian account email (API tokens authenticate with the account's email)",
+            ));
         }
         if email.chars().count() > MAX_CREDENTIAL_LEN {
             return Err(Error::config(format!(
@@ -402,6 +403,11 @@ mod tests {
             ),
             (
                 r#"{"method": "api-token", "credentials": {"email": "nobody", "apiToken": "SECRET-TOKEN"}}"#,
+                "not an Atlassian account email",
+            ),
+            (
+                // The fields swapped: the token in `email` is not echoed.
+                r#"{"method": "api-token", "credentials": {"email": "SECRET-TOKEN", "apiToken": "a@b.c"}}"#,
                 "not an Atlassian account email",
             ),
             (

@@ -90,9 +90,14 @@ async fn the_fakes_example_serves_every_command_it_prints() {
         .filter_map(|l| l.strip_prefix("kms-sync "))
         .map(|l| l.split_whitespace().map(str::to_owned).collect())
         .collect();
+    let destinations = lines.iter().filter(|l| l.starts_with("# ")).count();
+    assert_eq!(
+        destinations, 6,
+        "Bitbucket, Checkly (account and group), Octopus, GitHub and GitLab: {lines:#?}"
+    );
     assert_eq!(
         commands.len(),
-        12,
+        3 * destinations,
         "three commands per destination: {lines:#?}"
     );
     let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();

@@ -150,9 +150,9 @@ impl GithubConnection {
         check_id("appId", &app_id)?;
         check_id("installationId", &installation_id)?;
         if !installation_id.chars().all(|c| c.is_ascii_digit()) {
-            return Err(Error::config(format!(
-                "GitHub connection: installationId `{installation_id}` must be a number"
-            )));
+            return Err(Error::config(
+                "GitHub connection: installationId must be a number",
+            ));
         }
         let key = Arc::new(AppKey::from_pem(private_key_pem)?);
         Ok(GithubConnection {
@@ -303,9 +303,10 @@ fn bare_host(host: &str) -> Result<String> {
         || bare.contains(['/', '@', '?', '#'])
         || bare.chars().any(|c| c.is_whitespace() || c.is_control());
     if bad {
-        return Err(Error::config(format!(
-            "GitHub connection: host `{host}` must be a host name such as `github.example.com`"
-        )));
+        // Not echoed: a mistaken field could hold a token.
+        return Err(Error::config(
+            "GitHub connection: host must be a host name such as `github.example.com`",
+        ));
     }
     Ok(bare.to_ascii_lowercase())
 }

@@ -161,9 +161,10 @@ fn checked_url(instance_url: Option<String>) -> Result<String> {
         return Err(Error::config("GitLab connection: instanceUrl is empty"));
     }
     if !(url.starts_with("https://") || url.starts_with("http://")) {
-        return Err(Error::config(format!(
-            "GitLab connection: instanceUrl `{url}` must start with https://"
-        )));
+        // Not echoed: a mistaken field could hold a token.
+        return Err(Error::config(
+            "GitLab connection: instanceUrl must start with https://",
+        ));
     }
     Ok(url)
 }
