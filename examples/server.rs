@@ -144,8 +144,19 @@ fn worker(
 fn notices(registry: &SyncRegistry) -> Result<Option<FailureNotices>> {
     let url = std::env::var("KMS_SYNC_NOTICE_WEBHOOK_URL").ok();
     let key = std::env::var("KMS_SYNC_NOTICE_SIGNING_KEY").ok();
-    let (Some(url), Some(key)) = (url, key) else {
-        return Ok(None);
+    let (url, key) = match (url, key) {
+        (None, None) => return Ok(None),
+        (Some(url), Some(key)) if key.len() >= 16 => (url, key),
+        (Some(_), Some(_)) => {
+            return Err(kms_sync::Error::config(
+                "KMS_SYNC_NOTICE_SIGNING_KEY must be 16 bytes or more",
+            ));
+        }
+        _ => {
+            return Err(kms_sync::Error::config(
+                "failure notices need both KMS_SYNC_NOTICE_WEBHOOK_URL and KMS_SYNC_NOTICE_SIGNING_KEY",
+            ));
+        }
     };
     let webhook = WebhookNotifier::new(&url, key.into_bytes())?;
     Ok(Some(FailureNotices::new(
@@ -330,8 +341,9 @@ async fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
         summary.succeeded,
         summary.failed
     );
+    // The URL is not printed: it may hold the database password.
     println!(
-        "the schema {schema} is left for inspection: psql {url} -c 'DROP SCHEMA \"{schema}\" CASCADE'"
+        "the schema {schema} is left for inspection: psql \"${{DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}}\" -c 'DROP SCHEMA \"{schema}\" CASCADE'"
     );
     Ok(())
 }

@@ -1,7 +1,9 @@
 //! `check-destination`: whether another sync writes the same destination config (the
 //! KMS's rule), and, beyond the KMS, whether its key schema overlaps.
 
-use kms_sync_core::{DestinationFacts, KeySchema, NoKeySchema, TemplateKeySchema};
+use kms_sync_core::{
+    DestinationFactory, DestinationFacts, KeySchema, NoKeySchema, TemplateKeySchema,
+};
 use kms_sync_fleet::{SyncId, SyncRecord};
 use serde_json::{Map, Value};
 
@@ -62,7 +64,7 @@ impl CheckBody {
     /// overlaps this one's.
     pub fn answer(
         &self,
-        facts: &DestinationFacts,
+        factory: &dyn DestinationFactory,
         all: &[SyncRecord],
     ) -> Result<CheckDestinationResponse, ApiError> {
         let probe = Probe {
@@ -72,7 +74,7 @@ impl CheckBody {
             exclude: self.exclude,
         };
         let duplicates = if self.asks() {
-            duplicates(facts, &probe, all)?
+            duplicates(factory, &probe, all)?
         } else {
             Vec::new()
         };
@@ -104,7 +106,7 @@ struct Probe<'a> {
 /// config equal, the kind's display-only fields aside), with whether its key schema
 /// overlaps the probe's and a key both would manage.
 fn duplicates(
-    facts: &DestinationFacts,
+    factory: &dyn DestinationFactory,
     probe: &Probe<'_>,
     all: &[SyncRecord],
 ) -> Result<Vec<DestinationOverlap>, ApiError> {
@@ -123,23 +125,28 @@ fn duplicates(
         else {
             continue;
         };
-        if !same_destination(facts, probe.config, &theirs) {
+        if !same_destination(&factory.facts(), probe.config, &theirs) {
             continue;
         }
         let ours = Schema::new(
             template.as_deref(),
             environment.as_deref().unwrap_or(&other.environment),
         )
-        .map_err(|e| ApiError::bad_request(format!("keySchema: {}", e.message())))?;
-        found.push(compared(other, &ours)?);
+        .map_err(|e| ApiError::bad_request(format!("keySchema: {}", e.message())))?
+        .stored_by(factory);
+        found.push(compared(other, &ours, factory)?);
     }
     Ok(found)
 }
 
 /// `other`, which writes the same destination, compared with the probe's schema.
-fn compared(other: &SyncRecord, ours: &Schema) -> Result<DestinationOverlap, ApiError> {
+fn compared(
+    other: &SyncRecord,
+    ours: &Schema,
+    factory: &dyn DestinationFactory,
+) -> Result<DestinationOverlap, ApiError> {
     let their_schema = key_schema_of(other);
-    let theirs = Schema::new(their_schema.as_deref(), &other.environment)?;
+    let theirs = Schema::new(their_schema.as_deref(), &other.environment)?.stored_by(factory);
     let example_key = overlap(ours, &theirs);
     Ok(DestinationOverlap {
         sync_id: other.id.to_string(),
@@ -177,10 +184,14 @@ pub(crate) fn same_destination(
     strip(a) == strip(b)
 }
 
-/// A key schema in an environment, as the engine applies it.
+/// A key schema in an environment, as the engine applies it — with its text in the form
+/// the service stores keys in, when the kind maps names (GitHub upper-cases them).
 pub(crate) struct Schema {
     schema: Box<dyn KeySchema>,
     environment: String,
+    /// The fixed text around the secret key as the service stores it, when that differs
+    /// from the schema's own.
+    stored: Option<(String, String)>,
 }
 
 impl Schema {
@@ -193,11 +204,29 @@ impl Schema {
         Ok(Schema {
             schema,
             environment: environment.to_owned(),
+            stored: None,
         })
     }
 
-    /// The fixed text before and after the secret key in this environment.
+    /// The schema at a kind whose factory maps key names ([`DestinationFactory::stored_key`]).
+    pub fn stored_by(mut self, factory: &dyn DestinationFactory) -> Schema {
+        let (prefix, suffix) = self.written_affixes();
+        let stored = (factory.stored_key(&prefix), factory.stored_key(&suffix));
+        if stored != (prefix, suffix) {
+            self.stored = Some(stored);
+        }
+        self
+    }
+
+    /// The fixed text before and after the secret key, as the service stores it.
     fn affixes(&self) -> (String, String) {
+        self.stored
+            .clone()
+            .unwrap_or_else(|| self.written_affixes())
+    }
+
+    /// The fixed text before and after the secret key in this environment.
+    fn written_affixes(&self) -> (String, String) {
         const MARK: &str = "\u{1}KMS_SYNC_SECRET_KEY\u{1}";
         let rendered = self.schema.render(MARK, &self.environment);
         match rendered.split_once(MARK) {
@@ -206,8 +235,16 @@ impl Schema {
         }
     }
 
+    /// Whether the engine would count `key` as this schema's (with mapped names, as the
+    /// engine's stored schema does: the stored text around a non-empty middle).
     fn owns(&self, key: &str) -> bool {
-        self.schema.owns(key, &self.environment)
+        match &self.stored {
+            Some((prefix, suffix)) => key
+                .strip_prefix(prefix.as_str())
+                .and_then(|rest| rest.strip_suffix(suffix.as_str()))
+                .is_some_and(|middle| !middle.is_empty()),
+            None => self.schema.owns(key, &self.environment),
+        }
     }
 }
 
@@ -227,7 +264,7 @@ pub(crate) fn overlap(a: &Schema, b: &Schema) -> Option<String> {
     }
     let prefix = if pa.len() >= pb.len() { &pa } else { &pb };
     let suffix = if sa.len() >= sb.len() { &sa } else { &sb };
-    ["KEY", "X", "SECRET_1", "a"]
+    ["KEY", "X", "SECRET_1", "a", "A"]
         .iter()
         .map(|middle| format!("{prefix}{middle}{suffix}"))
         .find(|key| a.owns(key) && b.owns(key))
@@ -285,5 +322,40 @@ mod tests {
         let named = DestinationFacts::new("x", "X").display_only_config_fields(&["accountName"]);
         assert!(same_destination(&named, &a, &b));
         assert!(!same_destination(&DestinationFacts::new("y", "Y"), &a, &b));
+    }
+
+    /// A kind that stores names upper-cased, as GitHub does.
+    struct UpperCasing;
+
+    impl DestinationFactory for UpperCasing {
+        fn kind(&self) -> &'static str {
+            "upper"
+        }
+        fn stored_key(&self, key: &str) -> String {
+            key.to_ascii_uppercase()
+        }
+        fn check_config(&self, _: &str) -> kms_sync_core::Result<()> {
+            Ok(())
+        }
+        fn build(
+            &self,
+            _: &kms_sync_core::AppConnectionDefinition,
+            _: &str,
+            _: kms_sync_core::http::ClientSettings,
+        ) -> kms_sync_core::Result<std::sync::Arc<dyn kms_sync_core::Destination>> {
+            Err(kms_sync_core::Error::config("not built in this test"))
+        }
+    }
+
+    #[test]
+    fn schemas_that_differ_only_in_case_overlap_where_the_service_upper_cases_names() {
+        let lower = schema(Some("app_{{secretKey}}"), "dev");
+        let upper = schema(Some("APP_{{secretKey}}"), "dev");
+        assert_eq!(overlap(&lower, &upper), None, "as written they are apart");
+        let lower = lower.stored_by(&UpperCasing);
+        let upper = upper.stored_by(&UpperCasing);
+        assert_eq!(overlap(&lower, &upper).as_deref(), Some("APP_KEY"));
+        let other = schema(Some("other_{{secretKey}}"), "dev").stored_by(&UpperCasing);
+        assert_eq!(overlap(&lower, &other), None, "other text stays apart");
     }
 }

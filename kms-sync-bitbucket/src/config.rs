@@ -399,7 +399,12 @@ mod tests {
         let cases = [
             (
                 r#"{"method": "oauth", "credentials": {"email": "a@b.c", "apiToken": "SECRET-TOKEN"}}"#,
-                "method `oauth`",
+                "the method is not supported; use `api-token`",
+            ),
+            (
+                // A token pasted into `method` is not echoed either.
+                r#"{"method": "SECRET-TOKEN", "credentials": {"email": "a@b.c", "apiToken": "x"}}"#,
+                "the method is not supported",
             ),
             (
                 r#"{"method": "api-token", "credentials": {"email": "nobody", "apiToken": "SECRET-TOKEN"}}"#,

@@ -69,6 +69,9 @@ impl DestinationFactory for ChecklyFactory {
             .into_iter()
             .map(|a| format!("{} ({})", a.name, a.id))
             .collect();
+        if names.is_empty() {
+            return Ok(Verification::accepted());
+        }
         Ok(Verification::accepted_as(format!(
             "a key of account {}",
             names.join(", ")

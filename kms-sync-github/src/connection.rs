@@ -210,10 +210,10 @@ impl GithubConnection {
                 let (app, inst) = (c.app_id.into_text(), c.installation_id.into_text());
                 GithubConnection::app(app, inst, &c.private_key)?.at(base)
             }
-            other => {
-                return Err(Error::config(format!(
-                    "GitHub connection: method `{other}` is not supported; use `pat`, `oauth` or `github-app`"
-                )))
+            _ => {
+                return Err(Error::config(
+                    "GitHub connection: the method is not supported; use `pat`, `oauth` or `github-app`",
+                ))
             }
         };
         conn.name = body.name;
@@ -345,7 +345,11 @@ mod tests {
         let cases = [
             (
                 r#"{"method":"api-token","credentials":{"personalAccessToken":"SECRET-TOKEN"}}"#,
-                "method `api-token`",
+                "the method is not supported",
+            ),
+            (
+                r#"{"method":"SECRET-TOKEN","credentials":{"personalAccessToken":"x"}}"#,
+                "the method is not supported",
             ),
             (
                 r#"{"method":"pat","credentials":{"personalAccessToken":"SECRET-TOKEN","x":1}}"#,

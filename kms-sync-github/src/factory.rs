@@ -6,13 +6,14 @@ use std::sync::Arc;
 use kms_sync_core::http::ClientSettings;
 use kms_sync_core::{
     async_trait, AppConnectionDefinition, Destination, DestinationFactory, DestinationFacts,
-    Result, Verification,
+    KeyRules, Result, Verification,
 };
 
 use crate::client::GithubClient;
 use crate::config::GithubConfig;
 use crate::connection::GithubConnection;
 use crate::destination::GithubDestination;
+use crate::rules::GithubRules;
 
 /// Builds GitHub Actions secrets destinations (kind `github`) from the KMS's app-connection
 /// body and `destinationConfig`.
@@ -74,6 +75,11 @@ impl DestinationFactory for GithubFactory {
             Some(user) => Verification::accepted_as(user.login.unwrap_or_default()),
             None => Verification::accepted(),
         })
+    }
+
+    /// Upper-cased, as GitHub stores secret names ([`GithubRules`]).
+    fn stored_key(&self, key: &str) -> String {
+        GithubRules.stored_key(key).into_owned()
     }
 
     fn check_config(&self, destination_config: &str) -> Result<()> {

@@ -228,10 +228,10 @@ impl GitlabConnection {
                 let c: OAuthBody = parse_json(&credentials, "GitLab connection credentials")?;
                 GitlabConnection::oauth(c.instance_url.as_deref(), c.access_token)?
             }
-            other => {
-                return Err(Error::config(format!(
-                    "GitLab connection: method `{other}` is not supported; use `access-token` or `oauth`"
-                )))
+            _ => {
+                return Err(Error::config(
+                    "GitLab connection: the method is not supported; use `access-token` or `oauth`",
+                ))
             }
         };
         conn.name = body.name;
@@ -316,7 +316,11 @@ mod tests {
         let cases = [
             (
                 r#"{"method": "api-key", "credentials": {"accessToken": "SECRET-TOKEN"}}"#,
-                "method `api-key`",
+                "the method is not supported",
+            ),
+            (
+                r#"{"method": "SECRET-TOKEN", "credentials": {"accessToken": "x"}}"#,
+                "the method is not supported",
             ),
             (
                 r#"{"method": "access-token", "credentials": {"accessToken": "SECRET-TOKEN"}}"#,

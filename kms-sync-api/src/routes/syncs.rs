@@ -625,5 +625,8 @@ pub(crate) async fn check_destination(
         all = state.registry.syncs().list(kind, None).await?;
         all.retain(|s| may_read_sync(who, s));
     }
-    Ok(Json(check.answer(&state.facts(kind), &all)?))
+    Ok(Json(check.answer(
+        state.registry.destinations().factory(kind)?,
+        &all,
+    )?))
 }

@@ -342,7 +342,7 @@ pub fn expect(answer: &Answer, status: u16, what: &str) -> Result<()> {
 /// pending triggers.
 pub async fn snapshot(db: &TestDb, api: &Api) -> Result<String> {
     let mut out = String::new();
-    for kind in ["bitbucket", "checkly", "octopus-deploy"] {
+    for kind in api.registry.destinations().kinds() {
         for c in api.registry.connections().list(kind, None).await? {
             out.push_str(&format!(
                 "{} {} {} v{} {:?}\n",
@@ -595,7 +595,12 @@ impl Seeded {
     /// Checks each of the cases `cases` builds over the samples is refused as it says and
     /// changes nothing; then ends the test's database.
     pub async fn refuses(self, cases: impl FnOnce(&Seeded) -> Result<Vec<Refusal>>) -> Result<()> {
-        for case in cases(&self)? {
+        let cases = cases(&self)?;
+        assert!(
+            !cases.is_empty(),
+            "a refusal table with no rows checks nothing"
+        );
+        for case in cases {
             case.check(&self.api).await?;
             self.kept(&case.promise).await?;
         }

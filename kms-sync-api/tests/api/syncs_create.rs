@@ -311,15 +311,7 @@ async fn create_sync_of_a_missing_folder_answers_400_naming_it_and_stores_nothin
     if !text(&refused.body, "/message").contains("/not-there") {
         return Err(Error::unexpected(format!("{}", refused.body)));
     }
-    if !api
-        .registry
-        .syncs()
-        .list("bitbucket", None)
-        .await?
-        .is_empty()
-    {
-        return Err(Error::unexpected("a sync of a missing folder was stored"));
-    }
+    none_stored(&api, "a sync of a missing folder").await?;
     let made = api.post("/api/v1/secret-syncs/bitbucket", &body).await?;
     expect(&made, 200, "a sync of an existing folder")?;
     db.finish().await
@@ -343,6 +335,7 @@ async fn create_sync_with_a_connection_of_another_project_answers_400_naming_it(
     if !text(&refused.body, "/message").contains(&id) {
         return Err(Error::unexpected(format!("{}", refused.body)));
     }
+    none_stored(&api, "a sync on another project's connection").await?;
     db.finish().await
 }
 
@@ -352,4 +345,19 @@ async fn create_sync_with_a_body_refused_answers_its_status_naming_the_field_and
     seeded!("create_sync_refused_bodies")
         .refuses(|s| Ok(refused_bodies(s)))
         .await
+}
+
+/// Fails when a refused create stored a Bitbucket sync anyway.
+async fn none_stored(api: &Api, refused: &str) -> Result<()> {
+    if api
+        .registry
+        .syncs()
+        .list("bitbucket", None)
+        .await?
+        .is_empty()
+    {
+        Ok(())
+    } else {
+        Err(Error::unexpected(format!("{refused} was stored")))
+    }
 }

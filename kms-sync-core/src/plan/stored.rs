@@ -16,6 +16,26 @@ struct StoredAffixes {
     environment: String,
     prefix: String,
     suffix: String,
+    /// The schema's own text, before mapping.
+    written: (String, String),
+}
+
+impl StoredAffixes {
+    /// The middle of a stored `key`, when the schema itself also owns it spelled with the
+    /// schema's own text around that middle (so a custom schema that restricts the middle
+    /// owns no more through mapping than it owns itself).
+    fn owned_middle<'k>(
+        &self,
+        key: &'k str,
+        inner: &dyn KeySchema,
+        environment: &str,
+    ) -> Option<&'k str> {
+        let middle = between(key, &self.prefix, &self.suffix)?;
+        let (prefix, suffix) = &self.written;
+        inner
+            .owns(&format!("{prefix}{middle}{suffix}"), environment)
+            .then_some(middle)
+    }
 }
 
 /// `schema` with every rendered key mapped by `rules.stored_key`.
@@ -59,6 +79,7 @@ impl<'a> StoredSchema<'a> {
             environment: environment.to_owned(),
             prefix: stored_prefix.into_owned(),
             suffix: stored_suffix.into_owned(),
+            written: (prefix.to_owned(), suffix.to_owned()),
         })
     }
 
@@ -89,14 +110,18 @@ impl KeySchema for StoredSchema<'_> {
 
     fn owns(&self, destination_key: &str, environment: &str) -> bool {
         self.with_affixes(environment, |affixes| match affixes {
-            Some(a) => between(destination_key, &a.prefix, &a.suffix).is_some(),
+            Some(a) => a
+                .owned_middle(destination_key, self.inner, environment)
+                .is_some(),
             None => self.inner.owns(destination_key, environment),
         })
     }
 
     fn strip(&self, destination_key: &str, environment: &str) -> Option<String> {
         self.with_affixes(environment, |affixes| match affixes {
-            Some(a) => between(destination_key, &a.prefix, &a.suffix).map(str::to_owned),
+            Some(a) => a
+                .owned_middle(destination_key, self.inner, environment)
+                .map(str::to_owned),
             None => self.inner.strip(destination_key, environment),
         })
     }
@@ -184,5 +209,37 @@ pub(crate) mod tests {
         assert_eq!(none.render("a", "dev"), "A");
         assert!(none.manages_everything());
         Ok(())
+    }
+
+    /// A custom schema owning only `kms_db_*` keys (a middle it restricts).
+    #[derive(Debug)]
+    struct DatabaseOnly;
+
+    impl KeySchema for DatabaseOnly {
+        fn render(&self, secret_key: &str, _: &str) -> String {
+            format!("kms_{secret_key}")
+        }
+        fn owns(&self, key: &str, _: &str) -> bool {
+            key.strip_prefix("kms_")
+                .is_some_and(|middle| middle.starts_with("db_") || middle.starts_with("DB_"))
+        }
+        fn strip(&self, key: &str, environment: &str) -> Option<String> {
+            self.owns(key, environment)
+                .then(|| key.trim_start_matches("kms_").to_owned())
+        }
+        fn describe(&self) -> String {
+            "kms_db_*".into()
+        }
+    }
+
+    #[test]
+    fn mapping_never_owns_more_than_the_schema_itself() {
+        let schema = StoredSchema::new(&DatabaseOnly, &Upper, "dev");
+        assert!(schema.owns("KMS_DB_URL", "dev"), "its own middle, stored");
+        assert!(
+            !schema.owns("KMS_API_KEY", "dev"),
+            "the stored prefix alone must not make another sync's key its own"
+        );
+        assert_eq!(schema.strip("KMS_API_KEY", "dev"), None);
     }
 }

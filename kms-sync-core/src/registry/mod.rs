@@ -97,6 +97,19 @@ pub trait DestinationFactory: Send + Sync {
         Ok(Verification::NotChecked)
     }
 
+    /// The name the service stores a key under — what this kind's destinations'
+    /// [`KeyRules::stored_key`](crate::KeyRules::stored_key) answers, known without building
+    /// one, so the API can compare two syncs' key schemas as the service will see their keys.
+    /// Default: the key as written.
+    ///
+    /// ```
+    /// use kms_sync_core::{DestinationFactory, MemoryFactory};
+    /// assert_eq!(MemoryFactory.stored_key("api_key"), "api_key");
+    /// ```
+    fn stored_key(&self, key: &str) -> String {
+        key.to_owned()
+    }
+
     /// Checks a `destinationConfig` without building anything, so a definition is refused
     /// when it is parsed.
     ///

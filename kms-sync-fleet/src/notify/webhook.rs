@@ -51,12 +51,13 @@ struct Sender {
 }
 
 impl WebhookNotifier {
-    /// Posts to `url` (http or https), signing with `key`.
+    /// Posts to `url` (https; http only on a loopback address, for a local relay or a
+    /// test), signing with `key`.
     ///
     /// # Errors
     ///
-    /// [`Config`](kms_sync_core::ErrorKind::Config) for a URL that does not parse or is
-    /// not http(s), or an empty key.
+    /// [`Config`](kms_sync_core::ErrorKind::Config) for a URL that does not parse, is not
+    /// https (or http on loopback), or an empty key.
     ///
     /// ```no_run
     /// # fn f() -> kms_sync_core::Result<()> {
@@ -81,9 +82,9 @@ impl WebhookNotifier {
     pub fn with_backoff(url: &str, key: Vec<u8>, backoff: Duration) -> Result<WebhookNotifier> {
         let parsed = reqwest::Url::parse(url)
             .map_err(|_| Error::config("webhook notifier: the URL does not parse"))?;
-        if !matches!(parsed.scheme(), "http" | "https") {
+        if !(parsed.scheme() == "https" || parsed.scheme() == "http" && is_loopback(&parsed)) {
             return Err(Error::config(
-                "webhook notifier: the URL must be http or https",
+                "webhook notifier: the URL must be https (http only on a loopback address)",
             ));
         }
         if key.is_empty() {
@@ -186,6 +187,18 @@ impl Notifier for WebhookNotifier {
     }
 }
 
+/// Whether the URL's host is a loopback address (`127.0.0.0/8`, `::1`, `localhost`).
+fn is_loopback(url: &reqwest::Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,6 +221,13 @@ mod tests {
         let Ok(rt) = rt else { return };
         rt.block_on(async {
             assert!(WebhookNotifier::new("ftp://example.com/x", b"k".to_vec()).is_err());
+            let plain = WebhookNotifier::new("http://hooks.example.com/x", b"k".to_vec());
+            assert!(
+                plain.is_err(),
+                "a secret URL and its notices never go in the clear"
+            );
+            assert!(WebhookNotifier::new("http://127.0.0.1:9/x", b"k".to_vec()).is_ok());
+            assert!(WebhookNotifier::new("https://hooks.example.com/x", b"k".to_vec()).is_ok());
             assert!(WebhookNotifier::new("https://example.com/x", Vec::new()).is_err());
         });
     }
