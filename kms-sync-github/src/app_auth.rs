@@ -144,7 +144,8 @@ impl TokenCache {
         let expires = parse_utc(&expires_at).ok_or_else(|| {
             Error::new(
                 ErrorKind::Unexpected,
-                format!("GitHub's installation token answer has an `expires_at` that is not a UTC time: `{expires_at}`"),
+                // Not echoed: a garbled answer could carry the token in any field.
+                "GitHub's installation token answer has an `expires_at` that is not a UTC time",
             )
         })?;
         let replace_at = expires.checked_sub(REFRESH_MARGIN).unwrap_or(UNIX_EPOCH);
@@ -300,7 +301,12 @@ mod tests {
             .get(|| async { Ok((SecretString::from("t4"), "tomorrow".to_owned())) })
             .await
             .expect_err("bad expiry");
-        assert!(err.to_string().contains("`tomorrow`"), "{err}");
+        let shown = err.to_string();
+        assert!(shown.contains("not a UTC time"), "{shown}");
+        assert!(
+            !shown.contains("tomorrow"),
+            "the answer is not echoed: {shown}"
+        );
         Ok(())
     }
 }

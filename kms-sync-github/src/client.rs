@@ -15,7 +15,7 @@ use crate::app_auth::{unix_now, AppKey, TokenCache};
 use crate::connection::{Credential, GithubConnection};
 use crate::destination::documented_budget;
 use crate::error::error_table;
-use crate::listed::read_page;
+use crate::listed::{read_page, ListedName};
 use crate::model::{InstallationToken, PublicKeyBody, SecretBody, User};
 use crate::seal::ScopeKey;
 
@@ -170,11 +170,12 @@ impl GithubClient {
 
     /// Every secret name of the scope at `path`, following `Link: rel="next"`; refused when
     /// the pages hold fewer names than `total_count`, loop, or leave the base URL's origin.
-    pub async fn names(&self, path: &str, per_page: usize) -> Result<Vec<String>> {
+    pub async fn names(&self, path: &str, per_page: usize) -> Result<Vec<ListedName>> {
         let mut seen = HashSet::new();
         let mut listed: HashSet<String> = HashSet::new();
         let mut names = Vec::new();
         let mut next: Option<String> = None;
+        let mut first_total: Option<usize> = None;
         for page in 1..=DEFAULT_MAX_PAGES {
             let make = || {
                 Ok(match &next {
@@ -184,11 +185,17 @@ impl GithubClient {
             };
             let parsed = read_page(&self.send(make).await?)
                 .map_err(|e| e.with_operation(format!("read page {page} of {path}")))?;
-            if let Some(again) = parsed.items.iter().find(|n| !listed.insert((*n).clone())) {
+            if let Some(again) = parsed
+                .items
+                .iter()
+                .map(|n| &n.name)
+                .find(|n| !listed.insert((*n).clone()))
+            {
                 return Err(Error::unexpected(format!(
                     "GitHub: page {page} of {path} lists `{again}` again (a page served twice?); stopped instead of reading a list that repeats itself"
                 )));
             }
+            same_total(&mut first_total, parsed.total, page, path)?;
             names.extend(parsed.items);
             match parsed.next {
                 Some(url) if !seen.insert(url.clone()) => {
@@ -248,10 +255,35 @@ impl GithubClient {
     }
 }
 
-/// A list whose pages hold fewer names than the total GitHub reported is incomplete.
-fn complete(names: Vec<String>, total: Option<usize>, path: &str) -> Result<Vec<String>> {
+/// Every page of one list reports the same `total_count`; a total that moves between pages
+/// means the list changed while it was read, and a name may have slid past a page boundary
+/// unseen.
+fn same_total(
+    first: &mut Option<usize>,
+    total: Option<usize>,
+    page: usize,
+    path: &str,
+) -> Result<()> {
+    match (*first, total) {
+        (None, _) => {
+            *first = total;
+            Ok(())
+        }
+        (Some(was), Some(now)) if was != now => Err(Error::new(
+            ErrorKind::IncompleteRead,
+            format!(
+                "GitHub reported {was} secrets at {path} on page 1 and {now} on page {page}; the list changed while it was read, so nothing was written"
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A list whose pages hold other than the total GitHub reported is incomplete (fewer) or
+/// not the list it claims to be (more).
+fn complete(names: Vec<ListedName>, total: Option<usize>, path: &str) -> Result<Vec<ListedName>> {
     match total {
-        Some(total) if names.len() < total => Err(Error::new(
+        Some(total) if names.len() != total => Err(Error::new(
             ErrorKind::IncompleteRead,
             format!(
                 "GitHub reported {total} secrets at {path} but its pages held {}; the list would be incomplete, so nothing was written",

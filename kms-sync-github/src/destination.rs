@@ -7,15 +7,16 @@ use std::time::Duration;
 
 use kms_sync_core::http::ClientSettings;
 use kms_sync_core::{
-    async_trait, Applied, Capabilities, Change, ChangeKind, Destination, DestinationInfo, Error,
-    ErrorKind, KeyRules, PerKeyWriter, RateBudget, RemoteEntry, RemoteValue, Result, SecretValue,
-    Snapshot, Writer,
+    async_trait, Applied, Capabilities, Change, ChangeKind, Destination, DestinationInfo,
+    EntryState, Error, ErrorKind, KeyRules, PerKeyWriter, RateBudget, RemoteEntry, RemoteValue,
+    Result, SecretValue, Snapshot, Writer,
 };
 use tokio::sync::Mutex;
 
 use crate::client::{GithubClient, Written, MAX_PAGE_SIZE};
-use crate::config::GithubConfig;
+use crate::config::{GithubConfig, Visibility};
 use crate::connection::GithubConnection;
+use crate::listed::ListedName;
 use crate::model::{SecretBody, User};
 use crate::rules::GithubRules;
 use crate::seal::ScopeKey;
@@ -275,15 +276,36 @@ impl Destination for GithubDestination {
             })?;
         *self.run.key.lock().await = None;
         self.run.held.store(names.len(), Ordering::SeqCst);
+        let wanted = self.config.org_sharing().map(|(v, _)| v);
         let entries = names
             .into_iter()
-            .map(|name| RemoteEntry::new(name, RemoteValue::Hidden))
+            .map(|listed| listed_entry(listed, wanted))
             .collect();
         Ok(Snapshot::new(entries))
     }
 
     fn writer(&self) -> Writer<'_> {
         Writer::PerKey(self)
+    }
+}
+
+/// A listed secret as an entry: its value hidden, and one shared otherwise than the
+/// configured visibility must be rewritten whatever the ledger says (a `PUT` sets the
+/// visibility again). The listed visibility is named only when it is one GitHub documents.
+fn listed_entry(listed: ListedName, wanted: Option<Visibility>) -> RemoteEntry {
+    let entry = RemoteEntry::new(listed.name, RemoteValue::Hidden);
+    match (wanted, listed.visibility.as_deref()) {
+        (Some(wanted), Some(now)) if now != wanted.as_str() => {
+            let now = match now {
+                "all" | "private" | "selected" => now,
+                _ => "another",
+            };
+            entry.with_state(EntryState::must_replace(format!(
+                "visibility is {now}, configured {}",
+                wanted.as_str()
+            )))
+        }
+        _ => entry,
     }
 }
 

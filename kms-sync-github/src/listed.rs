@@ -16,6 +16,16 @@ struct SecretsPage {
 #[derive(Deserialize)]
 struct ListedSecret {
     name: Option<String>,
+    visibility: Option<String>,
+}
+
+/// A listed secret: its name and, for an organization's, who may read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ListedName {
+    /// The name as GitHub stores it.
+    pub name: String,
+    /// `all`, `private` or `selected` for an organization's secret; `None` elsewhere.
+    pub visibility: Option<String>,
 }
 
 fn incomplete(what: &str) -> Error {
@@ -27,8 +37,9 @@ fn incomplete(what: &str) -> Error {
     )
 }
 
-/// One page: the secrets' names, the next page's URL and the list's total.
-pub(crate) fn read_page(response: &Response) -> Result<LinkedPage<String>> {
+/// One page: the secrets' names (with their visibility), the next page's URL and the list's
+/// total.
+pub(crate) fn read_page(response: &Response) -> Result<LinkedPage<ListedName>> {
     let page: SecretsPage = response.json_object()?;
     let total = page
         .total_count
@@ -38,9 +49,16 @@ pub(crate) fn read_page(response: &Response) -> Result<LinkedPage<String>> {
         .ok_or_else(|| incomplete("a page without its `secrets` list"))?;
     let names = secrets
         .into_iter()
-        .map(|s| s.name.filter(|n| !n.trim().is_empty()))
-        .collect::<Option<Vec<String>>>()
+        .map(|s| {
+            let name = s.name.filter(|n| !n.trim().is_empty())?;
+            Some(ListedName {
+                name,
+                visibility: s.visibility,
+            })
+        })
+        .collect::<Option<Vec<ListedName>>>()
         .ok_or_else(|| incomplete("a secret without its `name`"))?;
+
     let next = response.header("link").and_then(next_link);
     Ok(LinkedPage::new(names, next).with_total(Some(total)))
 }

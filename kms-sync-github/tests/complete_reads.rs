@@ -1,6 +1,7 @@
 //! A list that lacks what the sync needs refuses it before any write: a page without its
-//! `total_count` or `secrets`, a secret without its `name`, pages holding fewer secrets
-//! than `total_count`, a public key answer without its `key_id` or `key`.
+//! `total_count` or `secrets`, a secret without its `name`, pages holding other than
+//! `total_count` secrets or reporting different totals, a public key answer without its
+//! `key_id` or `key`.
 
 use std::sync::Arc;
 
@@ -47,6 +48,10 @@ async fn lists_lacking_a_field_are_refused_naming_it_with_zero_writes() -> Resul
             json!({"total_count": 3, "secrets": [{"name": "KMS_A"}, {"name": "THEIRS"}]}),
             "reported 3 secrets",
         ),
+        (
+            json!({"total_count": 0, "secrets": [{"name": "KMS_A"}, {"name": "THEIRS"}]}),
+            "reported 0 secrets",
+        ),
         (json!([[]]), "object"),
     ];
     for (page, field) in cases {
@@ -76,6 +81,37 @@ async fn lists_lacking_a_field_are_refused_naming_it_with_zero_writes() -> Resul
         );
         assert_eq!(fake.repo_secrets(OWNER, REPO), before, "{field}");
     }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_total_that_moves_between_pages_is_a_list_that_changed_while_read() -> Result<()> {
+    let fake = FakeGithub::start().await;
+    for n in 0..101 {
+        fake.seed_repo(OWNER, REPO, &format!("THEIRS_{n:03}"), "theirs");
+    }
+    fake.seed_repo(OWNER, REPO, "KMS_GONE", "old");
+    let before = fake.repo_secrets(OWNER, REPO);
+    // Page 2 as it would read after someone deleted a secret on page 1: one fewer in all,
+    // and the secret that slid onto page 1 (here, KMS_GONE) never seen.
+    let second = json!({"total_count": 101, "secrets": [{"name": "THEIRS_100"}]});
+    fake.faults().push_aimed(
+        Aim::get(format!("{PATH}?per_page=100&page=2")),
+        Fault::Body(second.to_string().into_bytes()),
+    );
+    let stats = fake.faults().request_stats();
+    let dest = fake.destination(GithubConfig::repository(OWNER, REPO))?;
+    let err = syncer(Arc::new(dest))?
+        .sync()
+        .await
+        .expect_err("moved total");
+    assert_eq!(err.kind(), ErrorKind::IncompleteRead, "{err}");
+    assert!(
+        err.to_string().contains("changed while it was read"),
+        "{err}"
+    );
+    assert_eq!(fake.faults().request_stats().since(&stats).writes(), 0);
+    assert_eq!(fake.repo_secrets(OWNER, REPO), before);
     Ok(())
 }
 

@@ -312,6 +312,48 @@ async fn organization_secrets_carry_visibility_and_selected_repositories() -> Re
     Ok(())
 }
 
+/// With a ledger, an unchanged value is not rewritten — unless the secret is shared
+/// otherwise than configured: a visibility changed in the definition (or by hand at GitHub)
+/// is put back on the next run, the plan saying why.
+#[tokio::test]
+async fn a_visibility_that_differs_is_rewritten_even_with_a_ledger() -> Result<()> {
+    let fake = FakeGithub::start().await;
+    let source = Arc::new(StaticSource::new(SecretSet::new("prod").with("A", "1")));
+    let all = Arc::new(fake.destination(GithubConfig::organization(ORG, Visibility::All))?);
+    let state = Arc::new(MemoryStateStore::default());
+    let with_ledger = |dest: Arc<GithubDestination>| -> Result<Syncer> {
+        Syncer::builder()
+            .id("visibility")
+            .source(source.clone())
+            .destination(dest)
+            .key_schema_template("KMS_{{secretKey}}")
+            .state(state.clone(), Fingerprinter::new(vec![9; 32])?)
+            .build()
+    };
+    with_ledger(all.clone())?.sync().await?;
+    let before = fake.faults().request_stats();
+    let again = with_ledger(all)?.sync().await?;
+    assert_eq!(
+        fake.faults().request_stats().since(&before).writes(),
+        0,
+        "{again}"
+    );
+    let private = Arc::new(fake.destination(GithubConfig::organization(ORG, Visibility::Private))?);
+    let plan = with_ledger(private.clone())?.plan().await?;
+    assert!(
+        plan.to_string()
+            .contains("visibility is all, configured private"),
+        "{plan}"
+    );
+    let report = with_ledger(private)?.sync().await?;
+    assert!(report.is_success(), "{report}");
+    assert_eq!(
+        fake.org_sharing(ORG, "KMS_A").map(|(v, _)| v),
+        Some("private".to_owned())
+    );
+    Ok(())
+}
+
 /// A secondary rate limit (403 with `retry-after`) in the middle of a sync is waited out,
 /// not taken for a permission error; every key lands.
 #[tokio::test]

@@ -53,16 +53,29 @@ impl Write<'_> {
 }
 
 /// A write is confirmed only by the documented answer: the variable, with the key and
-/// environment scope written.
-fn confirm(response: &Response, key: &str, scope: &str) -> Result<()> {
+/// environment scope written, masked as asked, and hidden when asked (a server that ignored
+/// `masked_and_hidden`, as those before GitLab 17.4 do, stored the value visible).
+fn confirm(response: &Response, write: &Write<'_>, sent: &VariableBody<'_>) -> Result<()> {
+    let (key, scope) = (write.key, write.environment_scope);
     let written: Written = response.json_object()?;
-    if written.key == key && written.environment_scope == scope {
-        return Ok(());
+    let unconfirmed = |what: &str| {
+        Error::new(
+            ErrorKind::Unconfirmed,
+            format!("GitLab answered the write of `{key}` (environment scope `{scope}`) with {what}; the write is not confirmed"),
+        )
+    };
+    if written.key != key || written.environment_scope != scope {
+        return Err(unconfirmed("another variable"));
     }
-    Err(Error::new(
-        ErrorKind::Unconfirmed,
-        format!("GitLab answered the write of `{key}` (environment scope `{scope}`) with another variable; the write is not confirmed"),
-    ))
+    if written.masked.is_some_and(|m| m != sent.masked) {
+        return Err(unconfirmed("a variable masked otherwise than asked"));
+    }
+    if sent.masked_and_hidden == Some(true) && written.hidden != Some(true) {
+        return Err(unconfirmed(
+            "a variable not hidden (a server before GitLab 17.4 ignores `masked_and_hidden`)",
+        ));
+    }
+    Ok(())
 }
 
 impl GitlabClient {
@@ -128,17 +141,19 @@ impl GitlabClient {
     }
 
     pub async fn create(&self, owner: &Owner, write: &Write<'_>) -> Result<()> {
-        let request = Request::post(owner.collection()).json(&write.body(true))?;
+        let body = write.body(true);
+        let request = Request::post(owner.collection()).json(&body)?;
         let response = self.http.send(request).await?;
-        confirm(&response, write.key, write.environment_scope)
+        confirm(&response, write, &body)
     }
 
     pub async fn update(&self, owner: &Owner, write: &Write<'_>) -> Result<()> {
+        let body = write.body(false);
         let request = Request::put(owner.item(write.key))
             .query(SCOPE_FILTER, write.environment_scope)
-            .json(&write.body(false))?;
+            .json(&body)?;
         let response = self.http.send(request).await?;
-        confirm(&response, write.key, write.environment_scope)
+        confirm(&response, write, &body)
     }
 
     pub async fn delete(&self, owner: &Owner, key: &str, environment_scope: &str) -> Result<()> {

@@ -166,7 +166,20 @@ fn checked_url(instance_url: Option<String>) -> Result<String> {
             "GitLab connection: instanceUrl must start with https://",
         ));
     }
+    if has_user_info(&url) {
+        // Not echoed: a pasted clone URL carries its token there.
+        return Err(Error::config(
+            "GitLab connection: instanceUrl must not carry a user or password (`user:token@`); put the token in accessToken",
+        ));
+    }
     Ok(url)
+}
+
+/// Whether the authority of an `http(s)://` URL holds `user@` or `user:password@`.
+fn has_user_info(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    authority.contains('@')
 }
 
 impl GitlabConnection {
@@ -341,6 +354,10 @@ mod tests {
             (
                 r#"{"method": "access-token", "credentials": {"accessToken": "SECRET-TOKEN", "accessTokenType": "personal", "instanceUrl": "gitlab.example.com"}}"#,
                 "https://",
+            ),
+            (
+                r#"{"method": "access-token", "credentials": {"accessToken": "x", "accessTokenType": "personal", "instanceUrl": "https://oauth2:SECRET-TOKEN@gitlab.example.com/group"}}"#,
+                "must not carry a user or password",
             ),
             (
                 r#"{"method": "access-token", "credentials": {"accessToken": "SECRET TOKEN", "accessTokenType": "personal"}}"#,

@@ -3,12 +3,15 @@
 use serde::{Deserialize, Serialize};
 
 /// A variable as a write answered it: the `key` and `environment_scope` (both required:
-/// an answer without them, or about another variable, does not confirm the write). A listed
-/// variable is read by [`ListedVariable`](crate::listed::ListedVariable) instead.
+/// an answer without them, or about another variable, does not confirm the write), and the
+/// `masked` and `hidden` it was stored with (absent on older servers). A listed variable is
+/// read by [`ListedVariable`](crate::listed::ListedVariable) instead.
 #[derive(Deserialize)]
 pub(crate) struct Written {
     pub key: String,
     pub environment_scope: String,
+    pub masked: Option<bool>,
+    pub hidden: Option<bool>,
 }
 
 /// The body of a create (`POST`) or an update (`PUT`). `value` is exposed from a

@@ -10,9 +10,11 @@ use kms_sync_core::{
     MemoryStateStore, Result, SecretSet, StaticSource, Syncer, Verification,
 };
 use kms_sync_gitlab::fake::{
-    FakeGitlab, FakeVariable, Kind, FAKE_TOKEN, GROUP_ID, PROJECT_ID, PROJECT_PATH,
+    list_path, FakeGitlab, FakeVariable, Kind, FAKE_TOKEN, GROUP_ID, PROJECT_ID, PROJECT_PATH,
 };
 use kms_sync_gitlab::{Attributes, GitlabConfig, GitlabDestination, GitlabFactory, VariableType};
+use kms_sync_testkit::{Aim, Fault};
+use serde_json::json;
 
 fn source(pairs: &[(&str, &str)]) -> Arc<StaticSource> {
     let mut set = SecretSet::new("prod");
@@ -349,5 +351,103 @@ async fn a_managed_hidden_variable_stays_hidden() -> Result<()> {
         v.hidden && v.masked && v.value == "new-hidden-value",
         "{v:?}"
     );
+    Ok(())
+}
+
+/// A write is confirmed only by a variable stored as asked: an answer masked otherwise, or
+/// not hidden when `masked_and_hidden` was sent (a server before GitLab 17.4 ignores it and
+/// stores the value visible), is reported unconfirmed, never as written.
+#[tokio::test]
+async fn an_answer_stored_otherwise_than_asked_does_not_confirm_the_write() -> Result<()> {
+    let fake = FakeGitlab::start().await;
+    let masked = Attributes {
+        masked: true,
+        ..Attributes::default()
+    };
+    let hidden = Attributes {
+        masked: true,
+        hidden: true,
+        ..Attributes::default()
+    };
+    let cases = [
+        (
+            masked,
+            json!({"key": "KMS_A", "environment_scope": "*", "masked": false}),
+            "masked otherwise",
+        ),
+        (
+            hidden,
+            json!({"key": "KMS_A", "environment_scope": "*", "masked": true}),
+            "not hidden",
+        ),
+        (
+            hidden,
+            json!({"key": "KMS_A", "environment_scope": "*", "masked": true, "hidden": false}),
+            "not hidden",
+        ),
+    ];
+    for (attributes, answer, why) in cases {
+        fake.faults().push_aimed(
+            Aim::Request {
+                method: "POST".to_owned(),
+                prefix: list_path(Kind::Project, PROJECT_ID),
+            },
+            Fault::Body(answer.to_string().into_bytes()),
+        );
+        let config = GitlabConfig::project(PROJECT_ID).with_attributes(attributes);
+        let report = syncer(
+            source(&[("A", "a-masked-value")]),
+            fake.destination(config)?,
+            true,
+        )?
+        .sync()
+        .await?;
+        let failed = report
+            .key("KMS_A")
+            .and_then(|k| k.error.clone())
+            .expect(why);
+        assert_eq!(failed.kind(), ErrorKind::Unconfirmed, "{why}: {failed}");
+        assert!(failed.to_string().contains(why), "{why}: {failed}");
+        fake.faults().reset();
+    }
+    Ok(())
+}
+
+/// A listed key of `..` (a hostile or broken answer) is never turned into a request on
+/// another path: with no key schema and no ledger every key is the sync's, so the plan
+/// deletes it, and the client refuses the `DELETE` that would have reached the project
+/// itself (`/projects/:id/`). The other keys still land.
+#[tokio::test]
+async fn a_listed_dot_dot_key_never_deletes_the_project() -> Result<()> {
+    let fake = FakeGitlab::start().await;
+    let listed = json!([{"key": "..", "value": "x", "environment_scope": "*",
+        "variable_type": "env_var", "protected": false, "masked": false}]);
+    fake.faults().push_aimed(
+        Aim::get(list_path(Kind::Project, PROJECT_ID)),
+        Fault::Body(listed.to_string().into_bytes()),
+    );
+    let report = Syncer::builder()
+        .id("dot-dot")
+        .source(source(&[("A", "a-value")]))
+        .destination(Arc::new(
+            fake.destination(GitlabConfig::project(PROJECT_ID))?,
+        ))
+        .build()?
+        .sync()
+        .await?;
+    let refused = report
+        .key("..")
+        .and_then(|k| k.error.clone())
+        .expect("refused");
+    assert_eq!(refused.kind(), ErrorKind::InvalidKey, "{refused}");
+    assert!(find(&fake, Kind::Project, "A", "*").is_some(), "{report}");
+    let deletes: Vec<String> = fake
+        .faults()
+        .log()
+        .into_iter()
+        .filter(|r| r.method == "DELETE")
+        .map(|r| r.path)
+        .collect();
+    assert!(deletes.is_empty(), "no DELETE may be sent: {deletes:?}");
     Ok(())
 }

@@ -105,6 +105,14 @@ impl HttpClient {
     pub(crate) fn url_for(&self, request: &Request) -> Result<Url> {
         let mut url = match &request.target {
             Target::Path(path) => {
+                let before_query = path.split('?').next().unwrap_or_default();
+                if before_query.split('/').any(is_dot_segment) {
+                    return Err(Error::new(ErrorKind::InvalidKey, format!(
+                        "refused a request to {} whose path has a `.` or `..` segment: a name from the service or the source may not reach another path",
+                        self.inner.service
+                    ))
+                    .with_destination(self.inner.service.clone()));
+                }
                 let mut url = self.inner.base.clone();
                 let base_path = url.path().trim_end_matches('/').to_owned();
                 let sep = if path.starts_with('/') { "" } else { "/" };
@@ -282,10 +290,36 @@ impl HttpClient {
     }
 }
 
+/// A path segment URL parsing would resolve to this path or its parent: `.`, `..`, or
+/// either spelled with `%2e` (WHATWG resolves those too).
+fn is_dot_segment(segment: &str) -> bool {
+    let plain = segment.to_ascii_lowercase().replace("%2e", ".");
+    plain == "." || plain == ".."
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::http::encode_segment;
+
+    #[test]
+    fn a_dot_segment_never_reaches_another_path() -> Result<()> {
+        let client = HttpClient::builder("svc", "https://h.example/svc/").build()?;
+        // `encode_segment` keeps dots; a crate that forgot it may send `%2e` as it came.
+        for name in ["..", ".", "%2e%2E", ".%2e", "%2E"] {
+            let path = format!("/v1/variables/{name}");
+            let err = client
+                .url_for(&Request::delete(path.clone()))
+                .expect_err(&path);
+            assert_eq!(err.kind(), ErrorKind::InvalidKey, "{path}");
+            assert!(err.to_string().contains("`..` segment"), "{err}");
+        }
+        for fine in ["...", "a.b", ".env", "x..y"] {
+            let path = format!("/v1/variables/{}?page=.", encode_segment(fine));
+            assert!(client.url_for(&Request::delete(path)).is_ok(), "{fine}");
+        }
+        Ok(())
+    }
 
     #[test]
     fn paths_join_under_the_base_path() -> Result<()> {
