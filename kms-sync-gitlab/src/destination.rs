@@ -1,20 +1,21 @@
 //! The GitLab destination: a project's or a group's CI/CD variables of one environment
 //! scope, per key.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use kms_sync_core::http::ClientSettings;
 use kms_sync_core::{
     async_trait, create_or_update, Applied, Capabilities, Change, ChangeKind, Destination,
-    DestinationInfo, ErrorKind, KeyRules, PerKeyWriter, RateBudget, RemoteValue, Result,
-    SecretValue, Snapshot, Writer,
+    DestinationInfo, ErrorKind, KeyRules, PerKeyWriter, RateBudget, RemoteEntry, RemoteValue,
+    Result, SecretValue, Snapshot, Writer,
 };
 
 use crate::client::{GitlabClient, Write};
 use crate::config::GitlabConnection;
 use crate::listed::MUST_HIDE;
 use crate::model::User;
-use crate::rules::GitlabRules;
+use crate::rules::ScopeRules;
 use crate::scope::GitlabConfig;
 
 /// GitLab.com's budget for authenticated API requests: 2,000 per minute per user.
@@ -81,7 +82,7 @@ impl GitlabDestinationBuilder {
         Ok(GitlabDestination {
             info: DestinationInfo::new("gitlab", self.config.target(), capabilities)
                 .with_identity(identity),
-            rules: GitlabRules::new(attributes),
+            rules: Arc::new(ScopeRules::new(attributes)),
             client,
             config: self.config,
         })
@@ -128,7 +129,7 @@ impl GitlabDestinationBuilder {
 #[derive(Debug, Clone)]
 pub struct GitlabDestination {
     info: DestinationInfo,
-    rules: GitlabRules,
+    rules: Arc<ScopeRules>,
     client: GitlabClient,
     config: GitlabConfig,
 }
@@ -231,7 +232,7 @@ impl Destination for GitlabDestination {
     }
 
     fn rules(&self) -> &dyn KeyRules {
-        &self.rules
+        &*self.rules
     }
 
     async fn list(&self) -> Result<Snapshot> {
@@ -244,7 +245,14 @@ impl Destination for GitlabDestination {
                 e.with_destination(self.info.to_string())
                     .with_operation("list variables")
             })?;
-        let entries = variables.into_iter().map(|v| v.entry(&wanted)).collect();
+        let entries: Vec<RemoteEntry> = variables.into_iter().map(|v| v.entry(&wanted)).collect();
+        self.rules.listed_hidden(
+            entries
+                .iter()
+                .filter(|e| *e.value() == RemoteValue::Hidden)
+                .map(|e| e.key().to_owned())
+                .collect(),
+        );
         Ok(Snapshot::new(entries))
     }
 

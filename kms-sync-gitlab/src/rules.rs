@@ -2,6 +2,9 @@
 //! before the first write, so a value that cannot be masked is refused, never written
 //! unmasked.
 
+use std::collections::HashSet;
+use std::sync::{PoisonError, RwLock};
+
 use kms_sync_core::{CaseRule, KeyRules, SecretValue, Verdict};
 
 use crate::scope::Attributes;
@@ -129,9 +132,93 @@ impl KeyRules for GitlabRules {
     }
 }
 
+/// The rules one destination plans with: [`GitlabRules`] for its attributes, and GitLab's
+/// masking rules for every key its last list found hidden — GitLab masks every write to a
+/// hidden variable whatever the config asks, so a value that cannot be masked is refused
+/// before the first write instead of failing at GitLab halfway through.
+#[derive(Debug)]
+pub(crate) struct ScopeRules {
+    configured: GitlabRules,
+    masked: GitlabRules,
+    hidden: RwLock<HashSet<String>>,
+}
+
+impl ScopeRules {
+    /// The rules for a sync writing variables with `attributes`.
+    pub fn new(attributes: Attributes) -> Self {
+        let masked = Attributes {
+            masked: true,
+            ..attributes
+        };
+        ScopeRules {
+            configured: GitlabRules::new(attributes),
+            masked: GitlabRules::new(masked),
+            hidden: RwLock::default(),
+        }
+    }
+
+    /// Remembers the keys the last list found hidden.
+    pub fn listed_hidden(&self, keys: HashSet<String>) {
+        *self.hidden.write().unwrap_or_else(PoisonError::into_inner) = keys;
+    }
+}
+
+impl KeyRules for ScopeRules {
+    fn validate_key(&self, key: &str) -> Verdict {
+        self.configured.validate_key(key)
+    }
+
+    fn validate_value(&self, value: &SecretValue) -> Verdict {
+        self.configured.validate_value(value)
+    }
+
+    fn validate_value_for(&self, key: &str, value: &SecretValue) -> Verdict {
+        let hidden = self
+            .hidden
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(key);
+        if !hidden {
+            return self.configured.validate_value(value);
+        }
+        match self.masked.validate_value(value) {
+            Verdict::Invalid(why) => Verdict::Invalid(format!(
+                "{why} (the variable is hidden at GitLab, so every write to it is masked)"
+            )),
+            other => other,
+        }
+    }
+
+    fn case_rule(&self) -> CaseRule {
+        CaseRule::Sensitive
+    }
+
+    fn key_rule(&self) -> &str {
+        KEY_RULE
+    }
+
+    fn value_rule(&self) -> &str {
+        self.configured.value_rule()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_listed_hidden_is_held_to_the_masking_rules() {
+        let rules = ScopeRules::new(Attributes::default());
+        let short = SecretValue::new("abc");
+        assert!(rules.validate_value_for("K", &short).is_valid());
+        rules.listed_hidden(HashSet::from(["K".to_owned()]));
+        let verdict = rules.validate_value_for("K", &short);
+        assert!(
+            matches!(&verdict, Verdict::Invalid(why) if why.contains("hidden at GitLab")),
+            "{verdict:?}"
+        );
+        assert!(rules.validate_value_for("OTHER", &short).is_valid());
+    }
 
     fn rules(masked: bool, raw: bool) -> GitlabRules {
         GitlabRules::new(Attributes {

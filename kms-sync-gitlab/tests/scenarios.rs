@@ -451,3 +451,31 @@ async fn a_listed_dot_dot_key_never_deletes_the_project() -> Result<()> {
     assert!(deletes.is_empty(), "no DELETE may be sent: {deletes:?}");
     Ok(())
 }
+
+/// A variable hidden at GitLab is masked on every write, whatever the config asks; so a new
+/// value for it that cannot be masked refuses the sync before any write (naming the key and
+/// why), instead of GitLab refusing it halfway through the run.
+#[tokio::test]
+async fn a_hidden_variable_holds_its_new_value_to_the_masking_rules() -> Result<()> {
+    let fake = FakeGitlab::start().await;
+    let mut hidden = FakeVariable::plain("KMS_PIN", "c2VjcmV0LXZhbHVl", "*");
+    hidden.masked = true;
+    hidden.hidden = true;
+    fake.seed(Kind::Project, PROJECT_ID, hidden);
+    let before = fake.faults().request_stats();
+    let src = source(&[("PIN", "s3cr"), ("OTHER", "any value at all")]);
+    let err = syncer(
+        src,
+        fake.destination(GitlabConfig::project(PROJECT_ID))?,
+        true,
+    )?
+    .sync()
+    .await
+    .expect_err("a hidden variable's value that cannot be masked");
+    assert_eq!(err.kind(), ErrorKind::InvalidValue, "{err}");
+    assert_eq!(err.keys(), ["KMS_PIN"], "{err:?}");
+    assert!(err.to_string().contains("hidden at GitLab"), "{err}");
+    assert!(!format!("{err} {err:?}").contains("s3cr"), "{err:?}");
+    assert_eq!(fake.faults().request_stats().since(&before).writes(), 0);
+    Ok(())
+}

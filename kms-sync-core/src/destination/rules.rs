@@ -62,6 +62,35 @@ pub trait KeyRules: Send + Sync {
     fn validate_key(&self, key: &str) -> Verdict;
     /// Checks a value; must not format it.
     fn validate_value(&self, value: &SecretValue) -> Verdict;
+    /// Checks the value planned for `key` (its stored name); must not format the value.
+    /// Default: [`validate_value`](Self::validate_value). A destination whose rule for a
+    /// value depends on what the service holds under the key (GitLab masks every write to
+    /// a hidden variable, whatever the config) overrides it, so the plan refuses a value
+    /// that cannot be written before the first write.
+    ///
+    /// ```
+    /// use kms_sync_core::{CaseRule, KeyRule, KeyRules, SecretValue, Verdict};
+    /// struct Pinned;
+    /// impl KeyRules for Pinned {
+    ///     fn validate_key(&self, key: &str) -> Verdict { KeyRule::Identifier.check(key) }
+    ///     fn validate_value(&self, _: &SecretValue) -> Verdict { Verdict::Valid }
+    ///     fn validate_value_for(&self, key: &str, value: &SecretValue) -> Verdict {
+    ///         if key == "PIN" && value.expose_secret().len() != 4 {
+    ///             return Verdict::Invalid("PIN holds four characters".into());
+    ///         }
+    ///         self.validate_value(value)
+    ///     }
+    ///     fn case_rule(&self) -> CaseRule { CaseRule::Sensitive }
+    ///     fn key_rule(&self) -> &str { "identifiers" }
+    ///     fn value_rule(&self) -> &str { "any value; PIN four characters" }
+    /// }
+    /// assert!(!Pinned.validate_value_for("PIN", &SecretValue::new("12345")).is_valid());
+    /// assert!(Pinned.validate_value_for("OTHER", &SecretValue::new("12345")).is_valid());
+    /// ```
+    fn validate_value_for(&self, key: &str, value: &SecretValue) -> Verdict {
+        let _ = key;
+        self.validate_value(value)
+    }
     /// How keys compare.
     fn case_rule(&self) -> CaseRule;
     /// The name the service stores a written key under. Default: the key as written.

@@ -164,7 +164,7 @@ fn render<'a>(
                 problems.key_names.push(key.clone());
             }
         }
-        if let Verdict::Invalid(why) = cx.rules.validate_value(value) {
+        if let Verdict::Invalid(why) = cx.rules.validate_value_for(&key, value) {
             problems.value_lines.push(format!("`{key}`: {why}"));
             problems.value_names.push(key.clone());
         }
