@@ -22,8 +22,9 @@ pub(crate) struct ListedVariable {
 pub(crate) struct Listed {
     pub uuid: String,
     pub key: String,
-    /// The value of a variable stored unsecured; `None` when secured (never readable).
-    pub value: Option<String>,
+    /// The value of a variable stored unsecured, held as a `SecretValue` from the moment it
+    /// is read (its `Debug` shows no value); `None` when secured (never readable).
+    pub value: Option<SecretValue>,
     pub secured: bool,
 }
 
@@ -51,7 +52,7 @@ impl ListedVariable {
         Ok(Listed {
             uuid,
             key,
-            value: self.value.filter(|_| !secured),
+            value: self.value.map(SecretValue::new).filter(|_| !secured),
             secured,
         })
     }
@@ -62,11 +63,9 @@ impl Listed {
     /// secured.
     pub fn entry(self) -> RemoteEntry {
         match self.value {
-            Some(value) if !self.secured => {
-                RemoteEntry::new(self.key, RemoteValue::Known(SecretValue::new(value)))
-                    .with_id(self.uuid)
-                    .with_state(EntryState::must_replace(UNSECURED))
-            }
+            Some(value) if !self.secured => RemoteEntry::new(self.key, RemoteValue::Known(value))
+                .with_id(self.uuid)
+                .with_state(EntryState::must_replace(UNSECURED)),
             _ => RemoteEntry::new(self.key, RemoteValue::Hidden).with_id(self.uuid),
         }
     }

@@ -42,8 +42,9 @@ pub(crate) struct ListedVariable {
 #[derive(Debug, Clone)]
 pub(crate) struct Listed {
     pub key: String,
+    /// Held as a `SecretValue` from the moment it is read (its `Debug` shows no value);
     /// `None` when hidden (never shown again).
-    pub value: Option<String>,
+    pub value: Option<SecretValue>,
     pub attributes: Attributes,
 }
 
@@ -93,7 +94,7 @@ impl ListedVariable {
         }
         Ok(Listed {
             key,
-            value: self.value.filter(|_| !hidden),
+            value: self.value.map(SecretValue::new).filter(|_| !hidden),
             attributes,
         })
     }
@@ -107,7 +108,7 @@ impl Listed {
     pub fn entry(self, wanted: &Attributes) -> RemoteEntry {
         let state = self.state(wanted);
         let value = match self.value {
-            Some(value) => RemoteValue::Known(SecretValue::new(value)),
+            Some(value) => RemoteValue::Known(value),
             None => RemoteValue::Hidden,
         };
         RemoteEntry::new(self.key, value).with_state(state)
