@@ -156,10 +156,17 @@ impl GitlabClient {
         confirm(&response, write, &body)
     }
 
+    /// `DELETE …/:key?filter[environment_scope]=…`: confirmed by GitLab's 204 (or a 200);
+    /// any other 2xx (a 202 "accepted", say) does not say the variable is gone.
     pub async fn delete(&self, owner: &Owner, key: &str, environment_scope: &str) -> Result<()> {
         let request = Request::delete(owner.item(key)).query(SCOPE_FILTER, environment_scope);
-        self.http.send(request).await?;
-        Ok(())
+        match self.http.send(request).await?.status() {
+            200 | 204 => Ok(()),
+            other => Err(Error::new(
+                ErrorKind::Unconfirmed,
+                format!("GitLab answered the delete of `{key}` (environment scope `{environment_scope}`) with {other}, not 204; the delete is not confirmed"),
+            )),
+        }
     }
 }
 

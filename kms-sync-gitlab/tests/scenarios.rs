@@ -479,3 +479,39 @@ async fn a_hidden_variable_holds_its_new_value_to_the_masking_rules() -> Result<
     assert_eq!(fake.faults().request_stats().since(&before).writes(), 0);
     Ok(())
 }
+
+/// A delete is confirmed only by GitLab's documented 204 (or a 200): a 202 "accepted" does
+/// not say the variable is gone, so the report says unconfirmed, not deleted.
+#[tokio::test]
+async fn a_delete_answered_202_is_unconfirmed() -> Result<()> {
+    let fake = FakeGitlab::start().await;
+    for key in ["KMS_A", "KMS_B", "KMS_C", "KMS_OLD"] {
+        fake.seed(
+            Kind::Project,
+            PROJECT_ID,
+            FakeVariable::plain(key, "v", "*"),
+        );
+    }
+    fake.faults().push_aimed(
+        Aim::Request {
+            method: "DELETE".to_owned(),
+            prefix: format!("{}/KMS_OLD", list_path(Kind::Project, PROJECT_ID)),
+        },
+        Fault::Status(202),
+    );
+    let src = source(&[("A", "v"), ("B", "v"), ("C", "v")]);
+    let report = syncer(
+        src,
+        fake.destination(GitlabConfig::project(PROJECT_ID))?,
+        false,
+    )?
+    .sync()
+    .await?;
+    let err = report
+        .key("KMS_OLD")
+        .and_then(|k| k.error.clone())
+        .expect("unconfirmed");
+    assert_eq!(err.kind(), ErrorKind::Unconfirmed, "{err}");
+    assert!(err.to_string().contains("202"), "{err}");
+    Ok(())
+}
