@@ -113,7 +113,7 @@ impl GitlabDestinationBuilder {
 /// Variables the sync does not manage keep every attribute as it is.
 ///
 /// When `masked` is asked for, every value is checked against GitLab's masking rules
-/// before anything is written ([`GitlabRules`]): one that cannot be masked refuses the
+/// before anything is written ([`GitlabRules`](crate::GitlabRules)): one that cannot be masked refuses the
 /// sync, naming the key — it is never written unmasked.
 ///
 /// ```no_run
