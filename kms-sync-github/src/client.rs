@@ -169,7 +169,8 @@ impl GithubClient {
     }
 
     /// Every secret name of the scope at `path`, following `Link: rel="next"`; refused when
-    /// the pages hold fewer names than `total_count`, loop, or leave the base URL's origin.
+    /// the pages hold other than `total_count` names, report different totals (the list
+    /// changed while read), repeat a name, loop, or leave the base URL's origin.
     pub async fn names(&self, path: &str, per_page: usize) -> Result<Vec<ListedName>> {
         let mut seen = HashSet::new();
         let mut listed: HashSet<String> = HashSet::new();

@@ -290,11 +290,16 @@ impl Destination for GithubDestination {
 }
 
 /// A listed secret as an entry: its value hidden, and one shared otherwise than the
-/// configured visibility must be rewritten whatever the ledger says (a `PUT` sets the
+/// configured visibility — or listed without the `visibility` GitHub documents on every
+/// organization secret — must be rewritten whatever the ledger says (a `PUT` sets the
 /// visibility again). The listed visibility is named only when it is one GitHub documents.
 fn listed_entry(listed: ListedName, wanted: Option<Visibility>) -> RemoteEntry {
     let entry = RemoteEntry::new(listed.name, RemoteValue::Hidden);
     match (wanted, listed.visibility.as_deref()) {
+        (Some(wanted), None) => entry.with_state(EntryState::must_replace(format!(
+            "visibility not listed, configured {}",
+            wanted.as_str()
+        ))),
         (Some(wanted), Some(now)) if now != wanted.as_str() => {
             let now = match now {
                 "all" | "private" | "selected" => now,

@@ -9,6 +9,7 @@ use kms_sync_core::{
 use kms_sync_github::fake::{FakeGithub, ENVIRONMENT, ORG, OWNER, REPO, REPO_ID};
 use kms_sync_github::{GithubConfig, GithubConnection, GithubDestination, Visibility};
 use kms_sync_testkit::{Aim, Fault};
+use serde_json::json;
 
 fn repo() -> GithubConfig {
     GithubConfig::repository(OWNER, REPO)
@@ -345,11 +346,24 @@ async fn a_visibility_that_differs_is_rewritten_even_with_a_ledger() -> Result<(
             .contains("visibility is all, configured private"),
         "{plan}"
     );
-    let report = with_ledger(private)?.sync().await?;
+    let report = with_ledger(private.clone())?.sync().await?;
     assert!(report.is_success(), "{report}");
     assert_eq!(
         fake.org_sharing(ORG, "KMS_A").map(|(v, _)| v),
         Some("private".to_owned())
+    );
+    // GitHub documents `visibility` on every organization secret: one listed without it is
+    // rewritten too, not taken as matching.
+    let unlisted = json!({"total_count": 1, "secrets": [{"name": "KMS_A"}]});
+    fake.faults().push_aimed(
+        Aim::get(format!("/orgs/{ORG}/actions/secrets")),
+        Fault::Body(unlisted.to_string().into_bytes()),
+    );
+    let plan = with_ledger(private)?.plan().await?;
+    assert!(
+        plan.to_string()
+            .contains("visibility not listed, configured private"),
+        "{plan}"
     );
     Ok(())
 }

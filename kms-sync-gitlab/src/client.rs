@@ -67,7 +67,8 @@ fn confirm(response: &Response, write: &Write<'_>, sent: &VariableBody<'_>) -> R
     if written.key != key || written.environment_scope != scope {
         return Err(unconfirmed("another variable"));
     }
-    if written.masked.is_some_and(|m| m != sent.masked) {
+    // `masked` is a documented field of every answer: missing, it does not confirm a mask.
+    if written.masked.map_or(sent.masked, |m| m != sent.masked) {
         return Err(unconfirmed("a variable masked otherwise than asked"));
     }
     if sent.masked_and_hidden == Some(true) && written.hidden != Some(true) {

@@ -4,8 +4,8 @@ use serde::{Deserialize, Serialize};
 
 /// A variable as a write answered it: the `key` and `environment_scope` (both required:
 /// an answer without them, or about another variable, does not confirm the write), and the
-/// `masked` and `hidden` it was stored with (absent on older servers). A listed variable is
-/// read by [`ListedVariable`](crate::listed::ListedVariable) instead.
+/// `masked` and `hidden` it was stored with (`hidden` is absent before GitLab 17.4). A
+/// listed variable is read by [`ListedVariable`](crate::listed::ListedVariable) instead.
 #[derive(Deserialize)]
 pub(crate) struct Written {
     pub key: String,

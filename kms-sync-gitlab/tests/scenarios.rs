@@ -386,6 +386,10 @@ async fn an_answer_stored_otherwise_than_asked_does_not_confirm_the_write() -> R
             "not hidden",
         ),
     ];
+    let missing_masked = json!({"key": "KMS_A", "environment_scope": "*"});
+    let cases = cases
+        .into_iter()
+        .chain([(masked, missing_masked, "masked otherwise")]);
     for (attributes, answer, why) in cases {
         fake.faults().push_aimed(
             Aim::Request {
@@ -410,6 +414,27 @@ async fn an_answer_stored_otherwise_than_asked_does_not_confirm_the_write() -> R
         assert!(failed.to_string().contains(why), "{why}: {failed}");
         fake.faults().reset();
     }
+    // A server before 17.4 answers without `hidden`: confirmed when hiding was not asked.
+    let older = json!({"key": "KMS_A", "environment_scope": "*", "masked": true});
+    fake.faults().push_aimed(
+        Aim::Request {
+            method: "POST".to_owned(),
+            prefix: list_path(Kind::Project, PROJECT_ID),
+        },
+        Fault::Body(older.to_string().into_bytes()),
+    );
+    let config = GitlabConfig::project(PROJECT_ID).with_attributes(masked);
+    let report = syncer(
+        source(&[("A", "a-masked-value")]),
+        fake.destination(config)?,
+        true,
+    )?
+    .sync()
+    .await?;
+    assert!(
+        report.is_success(),
+        "an older server's answer confirms: {report}"
+    );
     Ok(())
 }
 

@@ -231,7 +231,7 @@ fn draw(seed: u64, destination: &dyn Destination, room: usize) -> World {
         || desired.iter().any(|(k, v)| {
             !rules.validate_key(k).is_valid()
                 || !rules
-                    .validate_value(&SecretValue::new(v.clone()))
+                    .validate_value_for(k, &SecretValue::new(v.clone()))
                     .is_valid()
         });
     if ci {

@@ -105,8 +105,7 @@ impl HttpClient {
     pub(crate) fn url_for(&self, request: &Request) -> Result<Url> {
         let mut url = match &request.target {
             Target::Path(path) => {
-                let before_query = path.split('?').next().unwrap_or_default();
-                if before_query.split('/').any(is_dot_segment) {
+                if path.split(['/', '\\']).any(is_dot_segment) {
                     return Err(Error::new(ErrorKind::InvalidKey, format!(
                         "refused a request to {} whose path has a `.` or `..` segment: a name from the service or the source may not reach another path",
                         self.inner.service
@@ -290,10 +289,16 @@ impl HttpClient {
     }
 }
 
-/// A path segment URL parsing would resolve to this path or its parent: `.`, `..`, or
-/// either spelled with `%2e` (WHATWG resolves those too).
+/// A path segment URL parsing would resolve to this path or its parent: `.`, `..`, either
+/// spelled with `%2e`, or with a tab or line break inside (WHATWG resolves `%2e`, drops
+/// tabs and line breaks, and splits on `\` as on `/` for http(s)).
 fn is_dot_segment(segment: &str) -> bool {
-    let plain = segment.to_ascii_lowercase().replace("%2e", ".");
+    let plain: String = segment
+        .chars()
+        .filter(|c| !matches!(c, '\t' | '\n' | '\r'))
+        .collect::<String>()
+        .to_ascii_lowercase()
+        .replace("%2e", ".");
     plain == "." || plain == ".."
 }
 
@@ -306,7 +311,9 @@ mod tests {
     fn a_dot_segment_never_reaches_another_path() -> Result<()> {
         let client = HttpClient::builder("svc", "https://h.example/svc/").build()?;
         // `encode_segment` keeps dots; a crate that forgot it may send `%2e` as it came.
-        for name in ["..", ".", "%2e%2E", ".%2e", "%2E"] {
+        for name in [
+            "..", ".", "%2e%2E", ".%2e", "%2E", ".\n.", "x?/..", "..\\x", "x\\..",
+        ] {
             let path = format!("/v1/variables/{name}");
             let err = client
                 .url_for(&Request::delete(path.clone()))
@@ -314,9 +321,10 @@ mod tests {
             assert_eq!(err.kind(), ErrorKind::InvalidKey, "{path}");
             assert!(err.to_string().contains("`..` segment"), "{err}");
         }
-        for fine in ["...", "a.b", ".env", "x..y"] {
-            let path = format!("/v1/variables/{}?page=.", encode_segment(fine));
-            assert!(client.url_for(&Request::delete(path)).is_ok(), "{fine}");
+        for fine in ["...", "a.b", ".env", "x..y", "a?b/.."] {
+            let path = format!("/v1/variables/{}", encode_segment(fine));
+            let request = Request::delete(path).query("page", ".");
+            assert!(client.url_for(&request).is_ok(), "{fine}");
         }
         Ok(())
     }
