@@ -354,6 +354,27 @@ async fn a_managed_hidden_variable_stays_hidden() -> Result<()> {
     Ok(())
 }
 
+/// A ledgered sync of one key whose create GitLab answers with `answer` (the fake's handler
+/// is not called).
+async fn create_answered(
+    fake: &FakeGitlab,
+    attributes: Attributes,
+    answer: serde_json::Value,
+) -> Result<kms_sync_core::SyncReport> {
+    fake.faults().push_aimed(
+        Aim::Request {
+            method: "POST".to_owned(),
+            prefix: list_path(Kind::Project, PROJECT_ID),
+        },
+        Fault::Body(answer.to_string().into_bytes()),
+    );
+    let config = GitlabConfig::project(PROJECT_ID).with_attributes(attributes);
+    let source = source(&[("A", "a-masked-value")]);
+    syncer(source, fake.destination(config)?, true)?
+        .sync()
+        .await
+}
+
 /// A write is confirmed only by a variable stored as asked: an answer masked otherwise, or
 /// not hidden when `masked_and_hidden` was sent (a server before GitLab 17.4 ignores it and
 /// stores the value visible), is reported unconfirmed, never as written.
@@ -385,27 +406,14 @@ async fn an_answer_stored_otherwise_than_asked_does_not_confirm_the_write() -> R
             json!({"key": "KMS_A", "environment_scope": "*", "masked": true, "hidden": false}),
             "not hidden",
         ),
+        (
+            masked,
+            json!({"key": "KMS_A", "environment_scope": "*"}),
+            "masked otherwise",
+        ),
     ];
-    let missing_masked = json!({"key": "KMS_A", "environment_scope": "*"});
-    let cases = cases
-        .into_iter()
-        .chain([(masked, missing_masked, "masked otherwise")]);
     for (attributes, answer, why) in cases {
-        fake.faults().push_aimed(
-            Aim::Request {
-                method: "POST".to_owned(),
-                prefix: list_path(Kind::Project, PROJECT_ID),
-            },
-            Fault::Body(answer.to_string().into_bytes()),
-        );
-        let config = GitlabConfig::project(PROJECT_ID).with_attributes(attributes);
-        let report = syncer(
-            source(&[("A", "a-masked-value")]),
-            fake.destination(config)?,
-            true,
-        )?
-        .sync()
-        .await?;
+        let report = create_answered(&fake, attributes, answer).await?;
         let failed = report
             .key("KMS_A")
             .and_then(|k| k.error.clone())
@@ -416,21 +424,7 @@ async fn an_answer_stored_otherwise_than_asked_does_not_confirm_the_write() -> R
     }
     // A server before 17.4 answers without `hidden`: confirmed when hiding was not asked.
     let older = json!({"key": "KMS_A", "environment_scope": "*", "masked": true});
-    fake.faults().push_aimed(
-        Aim::Request {
-            method: "POST".to_owned(),
-            prefix: list_path(Kind::Project, PROJECT_ID),
-        },
-        Fault::Body(older.to_string().into_bytes()),
-    );
-    let config = GitlabConfig::project(PROJECT_ID).with_attributes(masked);
-    let report = syncer(
-        source(&[("A", "a-masked-value")]),
-        fake.destination(config)?,
-        true,
-    )?
-    .sync()
-    .await?;
+    let report = create_answered(&fake, masked, older).await?;
     assert!(
         report.is_success(),
         "an older server's answer confirms: {report}"

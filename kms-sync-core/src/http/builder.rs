@@ -16,7 +16,7 @@ use super::rate_limit::RateLimitHeaders;
 use super::status::{common_error, ErrorTable};
 use crate::destination::RateBudget;
 use crate::error::{Error, Result};
-use crate::net::UrlGuard;
+use crate::net::{is_loopback_url, UrlGuard};
 use crate::scrub::Scrubber;
 use crate::stats::RequestCounter;
 
@@ -233,7 +233,7 @@ impl HttpClientBuilder {
         }
         match base.scheme() {
             "https" => {}
-            "http" if is_loopback(&base) || self.allow_insecure_http => {}
+            "http" if is_loopback_url(&base) || self.allow_insecure_http => {}
             "http" => {
                 return Err(bad(
                     "http:// is refused for a host other than loopback, because credentials would travel in clear text; use https:// or allow_insecure_http(true)".to_owned(),
@@ -322,15 +322,6 @@ impl HttpClientBuilder {
             .map_err(|e| {
                 Error::config(format!("cannot build the HTTP client: {}", e.without_url()))
             })
-    }
-}
-
-fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        None => false,
     }
 }
 

@@ -3,6 +3,29 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use url::Url;
+
+/// Whether a URL's host is this machine's loopback (`127.0.0.0/8`, `::1`, `localhost`):
+/// where plain `http` is allowed, as nothing leaves the machine.
+///
+/// ```
+/// use kms_sync_core::net::is_loopback_url;
+/// use url::Url;
+/// assert!(is_loopback_url(&Url::parse("http://127.0.0.1:8080/x")?));
+/// assert!(is_loopback_url(&Url::parse("http://[::1]/x")?));
+/// assert!(is_loopback_url(&Url::parse("http://LOCALHOST/x")?));
+/// assert!(!is_loopback_url(&Url::parse("http://hooks.example.com/x")?));
+/// # Ok::<(), url::ParseError>(())
+/// ```
+pub fn is_loopback_url(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
 /// Why an address is not public, or [`AddressClass::Public`].
 ///
 /// ```

@@ -9,7 +9,7 @@ mod address;
 mod lookup;
 mod policy;
 
-pub use address::AddressClass;
+pub use address::{is_loopback_url, AddressClass};
 pub use lookup::{Lookup, SystemLookup, UrlGuard};
 pub use policy::{AllowEntry, UrlPolicy};
 

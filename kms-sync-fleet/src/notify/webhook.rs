@@ -4,6 +4,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hmac::{Hmac, Mac};
+use kms_sync_core::net::is_loopback_url;
 use kms_sync_core::{Error, Result};
 use secrecy::{ExposeSecret, SecretBox};
 use sha2::Sha256;
@@ -82,7 +83,7 @@ impl WebhookNotifier {
     pub fn with_backoff(url: &str, key: Vec<u8>, backoff: Duration) -> Result<WebhookNotifier> {
         let parsed = reqwest::Url::parse(url)
             .map_err(|_| Error::config("webhook notifier: the URL does not parse"))?;
-        if !(parsed.scheme() == "https" || parsed.scheme() == "http" && is_loopback(&parsed)) {
+        if !(parsed.scheme() == "https" || parsed.scheme() == "http" && is_loopback_url(&parsed)) {
             return Err(Error::config(
                 "webhook notifier: the URL must be https (http only on a loopback address)",
             ));
@@ -185,18 +186,6 @@ impl Notifier for WebhookNotifier {
             Error::unexpected("webhook notifier: the queue is full or closed; notice dropped")
         })
     }
-}
-
-/// Whether the URL's host is a loopback address (`127.0.0.0/8`, `::1`, `localhost`).
-fn is_loopback(url: &reqwest::Url) -> bool {
-    let Some(host) = url.host_str() else {
-        return false;
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
